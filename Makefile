@@ -1,0 +1,103 @@
+# ngx_http_foundry_module: build, test and demo.
+#
+#   make                 build build/ngx_http_foundry_module.so against the
+#                        installed Debian nginx (nginx-dev tree)
+#   make NGINX_SRC=dir   build against an upstream nginx source tree
+#   make CC=clang        build with clang
+#   make deps            install the Debian packages that are missing
+#   make test            deps + build + the Test::Nginx suite
+#   make test-valgrind   the same suite with nginx under valgrind
+#   make demo            the gateway with the mock model upstream
+#   make check-conf      nginx -t on every file of conf.d/
+#   make style           nginx house style checks on src/
+
+SHELL        := /bin/bash
+TOP          := $(abspath .)
+BUILD        ?= $(TOP)/build
+CC           ?= cc
+NGINX_SRC    ?=
+NGINX_BIN    ?= /usr/sbin/nginx
+MODULE       := $(BUILD)/ngx_http_foundry_module.so
+PROVE_JOBS   ?= $(shell nproc 2>/dev/null || echo 1)
+T            ?= t/
+
+ifeq ($(NGINX_SRC),)
+NGX_TREE     := $(BUILD)/nginx-debian
+NGX_FROM     := /usr/share/nginx/src
+else
+NGX_TREE     := $(BUILD)/nginx-$(notdir $(abspath $(NGINX_SRC)))
+NGX_FROM     := $(abspath $(NGINX_SRC))
+endif
+
+WARN_CFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
+CC_OPT       ?= -g -O2 -fstack-protector-strong -Wformat \
+                -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+LD_OPT       ?= -Wl,-z,relro -Wl,-z,now -fPIC
+
+SRCS         := $(wildcard src/*.c src/*.h) config
+
+# Test::Nginx::Socket: the installed one when there is one, else ours
+TEST_NGINX_LIB := $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null \
+                    || echo $(TOP)/t/runner/lib)
+TINI         := $(shell command -v tini 2>/dev/null)
+
+export TEST_NGINX_BINARY       ?= $(NGINX_BIN)
+export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
+export TEST_NGINX_RANDOMIZE    ?= 1
+
+.PHONY: all build deps test test-only test-valgrind demo check-conf style \
+        clean distclean
+
+all: build
+
+build: $(MODULE)
+
+$(NGX_TREE)/.configured: config
+	@test -d "$(NGX_FROM)" || { echo "no nginx tree at $(NGX_FROM):" \
+	    "run 'make deps' or set NGINX_SRC"; exit 1; }
+	rm -rf $(NGX_TREE)
+	mkdir -p $(BUILD)
+	cp -a $(NGX_FROM) $(NGX_TREE)
+	cd $(NGX_TREE) && CC_OPT="$(CC_OPT) $(WARN_CFLAGS)" LD_OPT="$(LD_OPT)" \
+	    CC="$(CC)" MODULE_DIR="$(TOP)" $(TOP)/tools/configure-nginx
+	touch $@
+
+$(MODULE): $(NGX_TREE)/.configured $(SRCS)
+	$(MAKE) -C $(NGX_TREE) -f objs/Makefile modules
+	cp $(NGX_TREE)/objs/ngx_http_foundry_module.so $@
+
+deps:
+	@$(TOP)/tools/deps
+
+test: deps build test-only
+
+test-only:
+	@echo "Test::Nginx::Socket: $$(perl $(if $(filter $(TOP)/%,\
+	    $(TEST_NGINX_LIB)),-I$(TEST_NGINX_LIB)) -MTest::Nginx::Socket \
+	    -e 'print $$INC{"Test/Nginx/Socket.pm"}')"
+	@echo "nginx: $(TEST_NGINX_BINARY), module: $(TEST_NGINX_LOAD_MODULES)"
+	$(TINI) $(if $(TINI),-s --) prove -j$(PROVE_JOBS) \
+	    $(if $(filter $(TOP)/%,$(TEST_NGINX_LIB)),-I$(TEST_NGINX_LIB)) \
+	    -r $(T)
+
+test-valgrind: deps build
+	@command -v valgrind >/dev/null || { echo "valgrind is missing:" \
+	    "make deps VALGRIND=1"; exit 1; }
+	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_SLEEP=1 $(MAKE) test-only \
+	    PROVE_JOBS=1
+
+demo: deps build
+	@$(TOP)/tools/demo
+
+check-conf: build
+	@$(TOP)/tools/check-conf
+
+style:
+	@$(TOP)/tools/style-check src/*.c src/*.h
+
+clean:
+	rm -f $(MODULE)
+	if [ -d $(NGX_TREE)/objs ]; then rm -rf $(NGX_TREE)/objs/addon; fi
+
+distclean:
+	rm -rf $(BUILD) t/servroot*

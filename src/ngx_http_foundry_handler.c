@@ -1,0 +1,188 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_module.h"
+
+
+static ngx_int_t ngx_http_foundry_classify(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest);
+
+
+/*
+ * The gateway's entry point, in the precontent phase: by then access
+ * checks have run, and what the location proxies to has not started.
+ */
+
+ngx_int_t
+ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                     rest;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+    if (!flcf->enable || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (ctx) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_foundry_module);
+
+    if (r->uri.len < flcf->prefix.len
+        || ngx_strncmp(r->uri.data, flcf->prefix.data, flcf->prefix.len) != 0
+        || (r->uri.len > flcf->prefix.len
+            && r->uri.data[flcf->prefix.len] != '/'))
+    {
+        return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
+                                      "the path is outside the gateway "
+                                      "target \"%V\"", &flcf->prefix);
+    }
+
+    rest.data = r->uri.data + flcf->prefix.len;
+    rest.len = r->uri.len - flcf->prefix.len;
+
+    ngx_http_foundry_classify(r, flcf, ctx, &rest);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: request kind %ui, path \"%V\"", ctx->kind, &rest);
+
+    switch (ctx->kind) {
+
+    case NGX_HTTP_FOUNDRY_REQ_LIST:
+    case NGX_HTTP_FOUNDRY_REQ_GET:
+        return ngx_http_foundry_discovery_handler(r, flcf, ctx);
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+/* what does the path below the target ask for */
+
+static ngx_int_t
+ngx_http_foundry_classify(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    u_char                        *p, *last;
+    ngx_uint_t                     i;
+    ngx_http_foundry_discovery_t  *d;
+
+    if (flcf->discovery == NULL) {
+        return NGX_DECLINED;
+    }
+
+    d = flcf->discovery->elts;
+
+    for (i = 0; i < flcf->discovery->nelts; i++) {
+        if (rest->len == d[i].list.len
+            && ngx_strncmp(rest->data, d[i].list.data, rest->len) == 0)
+        {
+            ctx->kind = NGX_HTTP_FOUNDRY_REQ_LIST;
+            ctx->discovery = &d[i];
+            return NGX_OK;
+        }
+    }
+
+    for (i = 0; i < flcf->discovery->nelts; i++) {
+        if (rest->len <= d[i].get_prefix.len + d[i].get_suffix.len
+            || ngx_strncmp(rest->data, d[i].get_prefix.data,
+                           d[i].get_prefix.len) != 0
+            || ngx_strncmp(rest->data + rest->len - d[i].get_suffix.len,
+                           d[i].get_suffix.data, d[i].get_suffix.len) != 0)
+        {
+            continue;
+        }
+
+        p = rest->data + d[i].get_prefix.len;
+        last = rest->data + rest->len - d[i].get_suffix.len;
+
+        if (ngx_strlchr(p, last, '/') != NULL) {
+            continue;
+        }
+
+        ctx->kind = NGX_HTTP_FOUNDRY_REQ_GET;
+        ctx->discovery = &d[i];
+        ctx->name.data = p;
+        ctx->name.len = last - p;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_foundry_check_api_version(ngx_http_request_t *r,
+    ngx_array_t *versions, ngx_str_t *text)
+{
+    u_char      *p;
+    ngx_str_t    value, *v;
+    ngx_uint_t   i;
+
+    if (versions == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "api-version", sizeof("api-version") - 1,
+                     &value)
+        != NGX_OK)
+    {
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "MissingApiVersion",
+                                      "the api-version query parameter is "
+                                      "required, supported versions: %V",
+                                      text);
+    }
+
+    v = versions->elts;
+
+    for (i = 0; i < versions->nelts; i++) {
+        if (v[i].len == value.len
+            && ngx_strncmp(v[i].data, value.data, value.len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    for (p = value.data; p < value.data + value.len; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
+              || *p == '_'))
+        {
+            break;
+        }
+    }
+
+    if (value.len == 0 || value.len > 64 || p != value.data + value.len) {
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "UnsupportedApiVersion",
+                                      "the api-version is not valid, "
+                                      "supported versions: %V", text);
+    }
+
+    return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                  "UnsupportedApiVersion",
+                                  "api-version \"%V\" is not supported, "
+                                  "supported versions: %V", &value, text);
+}

@@ -1,0 +1,339 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_module.h"
+
+
+static void *ngx_http_foundry_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_foundry_init(ngx_conf_t *cf);
+
+
+static ngx_conf_enum_t  ngx_http_foundry_categories[] = {
+    { ngx_string("ModelGateway"), NGX_HTTP_FOUNDRY_MODEL_GATEWAY },
+    { ngx_string("ApiManagement"), NGX_HTTP_FOUNDRY_API_MANAGEMENT },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_foundry_commands[] = {
+
+    { ngx_string("foundry_gateway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("foundry_target"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_target,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_category"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, category),
+      &ngx_http_foundry_categories },
+
+    { ngx_string("foundry_deployment_in_path"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, deployment_in_path),
+      NULL },
+
+    { ngx_string("foundry_connection_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, connection_name),
+      NULL },
+
+    { ngx_string("foundry_inference_api_version"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_api_versions,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, inference_api_versions),
+      NULL },
+
+    { ngx_string("foundry_deployment_api_version"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_api_versions,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, deployment_api_versions),
+      NULL },
+
+    { ngx_string("foundry_model"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_model,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_models_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_models_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_model_discovery"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_foundry_model_discovery,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_auth_config"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_foundry_auth_config,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_custom_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_foundry_custom_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_foundry_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_foundry_init,                 /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_foundry_create_loc_conf,      /* create location configuration */
+    ngx_http_foundry_merge_loc_conf        /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_foundry_module = {
+    NGX_MODULE_V1,
+    &ngx_http_foundry_module_ctx,          /* module context */
+    ngx_http_foundry_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_foundry_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->target = { 0, NULL };
+ *     conf->prefix = { 0, NULL };
+     *     conf->connection_name = { 0, NULL };
+     *     conf->models = NULL;
+     *     conf->auth_header = { 0, NULL };
+     *     conf->auth_format = { 0, NULL };
+     *     conf->auth_prefix = { 0, NULL };
+     *     conf->auth_suffix = { 0, NULL };
+     *     conf->inference_versions_text = { 0, NULL };
+     *     conf->deployment_versions_text = { 0, NULL };
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->category = NGX_CONF_UNSET_UINT;
+    conf->deployment_in_path = NGX_CONF_UNSET;
+    conf->inference_api_versions = NGX_CONF_UNSET_PTR;
+    conf->deployment_api_versions = NGX_CONF_UNSET_PTR;
+    conf->discovery = NGX_CONF_UNSET_PTR;
+    conf->custom_headers = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_foundry_loc_conf_t *prev = parent;
+    ngx_http_foundry_loc_conf_t *conf = child;
+
+    ngx_str_t                      list, get;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_foundry_discovery_t  *d;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->category, prev->category,
+                              NGX_HTTP_FOUNDRY_MODEL_GATEWAY);
+    ngx_conf_merge_value(conf->deployment_in_path, prev->deployment_in_path,
+                         0);
+    ngx_conf_merge_str_value(conf->connection_name, prev->connection_name,
+                             "");
+    ngx_conf_merge_ptr_value(conf->inference_api_versions,
+                             prev->inference_api_versions, NULL);
+    ngx_conf_merge_ptr_value(conf->deployment_api_versions,
+                             prev->deployment_api_versions, NULL);
+    ngx_conf_merge_ptr_value(conf->custom_headers, prev->custom_headers,
+                             NULL);
+
+    if (conf->target.data == NULL) {
+        conf->target = prev->target;
+    }
+
+    if (conf->models == NULL) {
+        conf->models = prev->models;
+    }
+
+    if (conf->models && !conf->models->ready) {
+        if (ngx_http_foundry_models_init(cf, conf->models) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->auth_header.data == NULL) {
+        conf->auth_header = prev->auth_header;
+        conf->auth_format = prev->auth_format;
+        conf->auth_prefix = prev->auth_prefix;
+        conf->auth_suffix = prev->auth_suffix;
+    }
+
+    if (conf->auth_header.data == NULL) {
+        ngx_str_set(&conf->auth_header, "api-key");
+        ngx_str_set(&conf->auth_format, "{api_key}");
+        ngx_str_null(&conf->auth_prefix);
+        ngx_str_null(&conf->auth_suffix);
+    }
+
+    ngx_conf_merge_ptr_value(conf->discovery, prev->discovery, NULL);
+
+    if (conf->discovery == NULL
+        && conf->category == NGX_HTTP_FOUNDRY_API_MANAGEMENT)
+    {
+        /* ApiManagement connections imply these discovery endpoints */
+
+        conf->discovery = ngx_array_create(cf->pool, 1,
+                                         sizeof(ngx_http_foundry_discovery_t));
+        if (conf->discovery == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        d = ngx_array_push(conf->discovery);
+        if (d == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&list, "/deployments");
+        ngx_str_set(&get, "/deployments/" NGX_HTTP_FOUNDRY_DEPLOYMENT_TOKEN);
+
+        if (ngx_http_foundry_parse_discovery(cf, d, &list, &get,
+                                             NGX_HTTP_FOUNDRY_FORMAT_AZURE)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->inference_versions_text.data == NULL) {
+        if (ngx_http_foundry_versions_text(cf->pool,
+                                           conf->inference_api_versions,
+                                           &conf->inference_versions_text)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->deployment_versions_text.data == NULL) {
+        if (ngx_http_foundry_versions_text(cf->pool,
+                                           conf->deployment_api_versions,
+                                           &conf->deployment_versions_text)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->target.data != NULL) {
+        conf->prefix = conf->target;
+        return NGX_CONF_OK;
+    }
+
+    /* the target path defaults to the prefix of the location */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+        )
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"foundry_gateway\" in the regex or named "
+                           "location \"%V\" needs \"foundry_target\"",
+                           &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->prefix = clcf->name;
+
+    while (conf->prefix.len && conf->prefix.data[conf->prefix.len - 1] == '/')
+    {
+        conf->prefix.len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_foundry_precontent_handler;
+
+    return NGX_OK;
+}
