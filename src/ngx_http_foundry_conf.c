@@ -160,6 +160,37 @@ ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 char *
+ngx_http_foundry_category(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_foundry_loc_conf_t *flcf = conf;
+
+    ngx_str_t  *value;
+
+    if (flcf->category != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "ModelGateway") == 0) {
+        flcf->category = NGX_HTTP_FOUNDRY_MODEL_GATEWAY;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "ApiManagement") == 0) {
+        flcf->category = NGX_HTTP_FOUNDRY_API_MANAGEMENT;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive, it must be "
+                       "\"ModelGateway\" or \"ApiManagement\" (case matters)",
+                       &value[1], &value[0]);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
 ngx_http_foundry_api_versions(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
@@ -462,6 +493,7 @@ ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     root = yajl_tree_parse((const char *) text.data, errbuf, sizeof(errbuf));
     if (root == NULL) {
+        ngx_http_foundry_json_error_line(errbuf);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid JSON in models file \"%V\": %s",
                            &file, errbuf);
@@ -518,6 +550,7 @@ ngx_http_foundry_models_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
             inner = yajl_tree_parse(YAJL_GET_STRING(v), errbuf,
                                     sizeof(errbuf));
             if (inner == NULL) {
+                ngx_http_foundry_json_error_line(errbuf);
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid JSON in the \"models\" string of "
                                    "models file \"%V\": %s", file, errbuf);
@@ -640,16 +673,17 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
 static ngx_int_t
 ngx_http_foundry_json_str(ngx_conf_t *cf, yajl_val v, ngx_str_t *out)
 {
-    const char  *s;
+    ngx_str_t  s;
 
-    s = YAJL_GET_STRING(v);
+    s.data = (u_char *) YAJL_GET_STRING(v);
+    s.len = ngx_strlen(s.data);
 
-    out->len = ngx_strlen(s);
-    if (out->len > NGX_HTTP_FOUNDRY_MAX_NAME_LEN) {
+    if (s.len > NGX_HTTP_FOUNDRY_MAX_NAME_LEN) {
         return NGX_ERROR;
     }
 
-    out->data = ngx_pstrdup(cf->pool, out);
+    out->len = s.len;
+    out->data = ngx_pstrdup(cf->pool, &s);
     if (out->data == NULL) {
         return NGX_ERROR;
     }

@@ -233,3 +233,26 @@ failed:
 
     return NGX_ERROR;
 }
+
+
+/*
+ * yajl's messages quote the input around the error on further lines; keep
+ * the first line only, so no content of a file reaches the log.
+ */
+
+void
+ngx_http_foundry_json_error_line(char *errbuf)
+{
+    char  *p;
+
+    for (p = errbuf; *p; p++) {
+        if (*p == '\n' || *p == '\r') {
+            *p = '\0';
+            break;
+        }
+    }
+
+    if (errbuf[0] == '\0') {
+        ngx_cpystrn((u_char *) errbuf, (u_char *) "parse error", 12);
+    }
+}

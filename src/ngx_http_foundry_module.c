@@ -17,13 +17,6 @@ static char *ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_http_foundry_init(ngx_conf_t *cf);
 
 
-static ngx_conf_enum_t  ngx_http_foundry_categories[] = {
-    { ngx_string("ModelGateway"), NGX_HTTP_FOUNDRY_MODEL_GATEWAY },
-    { ngx_string("ApiManagement"), NGX_HTTP_FOUNDRY_API_MANAGEMENT },
-    { ngx_null_string, 0 }
-};
-
-
 static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_gateway"),
@@ -42,10 +35,10 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_category"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_foundry_category,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_foundry_loc_conf_t, category),
-      &ngx_http_foundry_categories },
+      0,
+      NULL },
 
     { ngx_string("foundry_deployment_in_path"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,

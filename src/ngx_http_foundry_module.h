@@ -131,6 +131,8 @@ char *ngx_http_foundry_api_versions(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_foundry_category(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_foundry_parse_discovery(ngx_conf_t *cf,
     ngx_http_foundry_discovery_t *d, ngx_str_t *list, ngx_str_t *get,
     ngx_uint_t format);
@@ -146,6 +148,7 @@ ngx_int_t ngx_http_foundry_json_string(yajl_gen g, ngx_str_t *s);
 ngx_int_t ngx_http_foundry_json_key(yajl_gen g, const char *key);
 ngx_int_t ngx_http_foundry_json_result(yajl_gen g, ngx_pool_t *pool,
     ngx_str_t *out);
+void ngx_http_foundry_json_error_line(char *errbuf);
 ngx_int_t ngx_http_foundry_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *text);
 
