@@ -13,8 +13,6 @@
 #include "ngx_http_foundry_module.h"
 
 
-static ngx_int_t ngx_http_foundry_valid_path(ngx_str_t *path);
-static ngx_int_t ngx_http_foundry_valid_token(ngx_str_t *s);
 static ngx_http_foundry_models_t *ngx_http_foundry_models_get(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *flcf);
 static ngx_http_foundry_deployment_t *ngx_http_foundry_deployment_add(
@@ -63,7 +61,7 @@ ngx_http_foundry_valid_name(ngx_str_t *name)
 
 /* an absolute path without query, fragment, spaces or dot segments */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_valid_path(ngx_str_t *path)
 {
     u_char  *p, *last;
@@ -101,7 +99,7 @@ ngx_http_foundry_valid_path(ngx_str_t *path)
 
 /* an HTTP token: header names, api-versions, formats */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_valid_token(ngx_str_t *s)
 {
     u_char  *p, *last;
@@ -451,6 +449,30 @@ ngx_http_foundry_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "upstream=", 9) == 0) {
+            d->upstream_name.data = value[i].data + 9;
+            d->upstream_name.len = value[i].len - 9;
+
+            if (d->upstream_name.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "upstream_model=", 15) == 0) {
+            d->upstream_model.data = value[i].data + 15;
+            d->upstream_model.len = value[i].len - 15;
+
+            if (d->upstream_model.len == 0
+                || d->upstream_model.len > NGX_HTTP_FOUNDRY_MAX_MODEL_LEN)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\" directive",
                            &value[i], &value[0]);
@@ -473,13 +495,31 @@ ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    char                       *rv, errbuf[256];
-    ngx_str_t                  *value, file, text;
-    yajl_val                    root;
-    ngx_http_foundry_models_t  *models;
+    char                           *rv, errbuf[256];
+    ngx_str_t                      *value, file, text, upstream;
+    ngx_uint_t                      i, n;
+    yajl_val                        root;
+    ngx_http_foundry_models_t      *models;
+    ngx_http_foundry_deployment_t  *d;
 
     value = cf->args->elts;
     file = value[1];
+    ngx_str_null(&upstream);
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "upstream=", 9) != 0
+            || value[2].len == 9)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive, expected \"upstream=\"",
+                               &value[2], &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        upstream.data = value[2].data + 9;
+        upstream.len = value[2].len - 9;
+    }
 
     if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -506,11 +546,25 @@ ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    n = models->deployments.nelts;
+
     rv = ngx_http_foundry_models_json(cf, models, &file, root);
 
     yajl_tree_free(root);
 
-    return rv;
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    d = models->deployments.elts;
+
+    for (i = n; i < models->deployments.nelts; i++) {
+        if (d[i].upstream_name.data == NULL) {
+            d[i].upstream_name = upstream;
+        }
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -602,6 +656,8 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
                                                        "version", NULL };
     const char                     *format_path[] = { "properties", "model",
                                                       "format", NULL };
+    const char                     *upstream_path[] = { "upstream", NULL };
+    const char                     *alias_path[] = { "upstream_model", NULL };
 
     if (!YAJL_IS_OBJECT(m)) {
         return "not an object";
@@ -663,6 +719,26 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
 
         if (ngx_http_foundry_valid_token(&d->format) != NGX_OK) {
             return "\"properties.model.format\" is not a valid format";
+        }
+    }
+
+    v = yajl_tree_get(m, upstream_path, yajl_t_any);
+    if (v) {
+        if (!YAJL_IS_STRING(v)
+            || ngx_http_foundry_json_str(cf, v, &d->upstream_name) != NGX_OK
+            || d->upstream_name.len == 0)
+        {
+            return "\"upstream\" is not a valid upstream name";
+        }
+    }
+
+    v = yajl_tree_get(m, alias_path, yajl_t_any);
+    if (v) {
+        if (!YAJL_IS_STRING(v)
+            || ngx_http_foundry_json_str(cf, v, &d->upstream_model) != NGX_OK
+            || d->upstream_model.len == 0)
+        {
+            return "\"upstream_model\" is not a valid name";
         }
     }
 

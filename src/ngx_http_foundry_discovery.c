@@ -61,6 +61,10 @@ ngx_http_foundry_models_init(ngx_conf_t *cf, ngx_http_foundry_models_t *models)
         return NGX_ERROR;
     }
 
+    if (ngx_http_foundry_deployments_init(cf, models) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     models->ready = 1;
 
     return NGX_OK;

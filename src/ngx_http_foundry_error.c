@@ -50,33 +50,53 @@ ngx_int_t
 ngx_http_foundry_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *fmt, ...)
 {
-    u_char       *last, *p, msg[NGX_MAX_ERROR_STR];
-    size_t        len;
+    u_char       *last, msg[NGX_MAX_ERROR_STR];
     va_list       args;
     ngx_buf_t    *b;
-    const char   *type;
     ngx_chain_t   out;
 
     va_start(args, fmt);
     last = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
 
-    type = ngx_http_foundry_error_type(status);
-
-    len = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\",\"type\":\"\"}}")
-          - 1 + ngx_strlen(code) + ngx_strlen(type)
-          + (last - msg) + ngx_escape_json(NULL, msg, last - msg);
-
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_http_foundry_error_body(r, status, code, msg, last - msg);
     if (b == NULL) {
         return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_foundry_finish(r,
+               ngx_http_foundry_send_json(r, status, &out, b->last - b->pos));
+}
+
+
+ngx_buf_t *
+ngx_http_foundry_error_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, u_char *msg, size_t len)
+{
+    u_char      *p;
+    size_t       size;
+    ngx_buf_t   *b;
+    const char  *type;
+
+    type = ngx_http_foundry_error_type(status);
+
+    size = sizeof("{\"error\":{\"code\":\"\",\"message\":\"\",\"type\":\"\"}}")
+           - 1 + ngx_strlen(code) + ngx_strlen(type)
+           + len + ngx_escape_json(NULL, msg, len);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NULL;
     }
 
     p = ngx_cpymem(b->last, "{\"error\":{\"code\":\"",
                    sizeof("{\"error\":{\"code\":\"") - 1);
     p = ngx_cpymem(p, code, ngx_strlen(code));
     p = ngx_cpymem(p, "\",\"message\":\"", sizeof("\",\"message\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, msg, last - msg);
+    p = (u_char *) ngx_escape_json(p, msg, len);
     p = ngx_cpymem(p, "\",\"type\":\"", sizeof("\",\"type\":\"") - 1);
     p = ngx_cpymem(p, type, ngx_strlen(type));
     p = ngx_cpymem(p, "\"}}", sizeof("\"}}") - 1);
@@ -85,11 +105,7 @@ ngx_http_foundry_error(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_foundry_finish(r,
-               ngx_http_foundry_send_json(r, status, &out, b->last - b->pos));
+    return b;
 }
 
 

@@ -37,7 +37,8 @@ ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
     if (ctx) {
-        return NGX_DECLINED;
+        /* phases run again once the body is read and routed */
+        return ctx->waiting_body ? NGX_AGAIN : NGX_DECLINED;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
@@ -60,20 +61,17 @@ ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
     rest.data = r->uri.data + flcf->prefix.len;
     rest.len = r->uri.len - flcf->prefix.len;
 
-    ngx_http_foundry_classify(r, flcf, ctx, &rest);
+    if (ngx_http_foundry_classify(r, flcf, ctx, &rest) == NGX_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "foundry: discovery %ui \"%V\"", ctx->kind, &rest);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "foundry: request kind %ui, path \"%V\"", ctx->kind, &rest);
-
-    switch (ctx->kind) {
-
-    case NGX_HTTP_FOUNDRY_REQ_LIST:
-    case NGX_HTTP_FOUNDRY_REQ_GET:
         return ngx_http_foundry_discovery_handler(r, flcf, ctx);
-
-    default:
-        return NGX_DECLINED;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: inference \"%V\"", &rest);
+
+    return ngx_http_foundry_inference(r, flcf, ctx, &rest);
 }
 
 

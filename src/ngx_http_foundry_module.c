@@ -11,6 +11,8 @@
 #include "ngx_http_foundry_module.h"
 
 
+static ngx_int_t ngx_http_foundry_preconfiguration(ngx_conf_t *cf);
+static void *ngx_http_foundry_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_foundry_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -76,7 +78,7 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       NULL },
 
     { ngx_string("foundry_models_file"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_foundry_models_file,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -103,15 +105,22 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_foundry_upstream,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_foundry_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_foundry_preconfiguration,     /* preconfiguration */
     ngx_http_foundry_init,                 /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_foundry_create_main_conf,     /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -136,6 +145,34 @@ ngx_module_t  ngx_http_foundry_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_int_t
+ngx_http_foundry_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_foundry_add_variables(cf);
+}
+
+
+static void *
+ngx_http_foundry_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    fmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_main_conf_t));
+    if (fmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&fmcf->upstreams, cf->pool, 4,
+                       sizeof(ngx_http_foundry_upstream_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return fmcf;
+}
 
 
 static void *
@@ -184,6 +221,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_str_t                      list, get;
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_foundry_discovery_t  *d;
+    ngx_http_foundry_main_conf_t  *fmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->category, prev->category,
@@ -280,6 +318,9 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+    fmcf->used = 1;
+
     if (conf->target.data != NULL) {
         conf->prefix = conf->target;
         return NGX_CONF_OK;
@@ -316,8 +357,15 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_foundry_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt           *h;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+
+    if (!fmcf->used) {
+        return NGX_OK;
+    }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -328,5 +376,5 @@ ngx_http_foundry_init(ngx_conf_t *cf)
 
     *h = ngx_http_foundry_precontent_handler;
 
-    return NGX_OK;
+    return ngx_http_foundry_filter_init(cf);
 }

@@ -25,6 +25,36 @@
 #define NGX_HTTP_FOUNDRY_DEPLOYMENT_TOKEN   "{deploymentName}"
 
 #define NGX_HTTP_FOUNDRY_MAX_NAME_LEN       256
+#define NGX_HTTP_FOUNDRY_MAX_MODEL_LEN      1024
+
+#define NGX_HTTP_FOUNDRY_AZURE_CLASSIC      1
+#define NGX_HTTP_FOUNDRY_AZURE_V1           2
+#define NGX_HTTP_FOUNDRY_OPENAI             3
+#define NGX_HTTP_FOUNDRY_COMPATIBLE         4
+
+
+/* a model upstream: where a deployment's inference goes */
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      kind;
+    const char                     *kind_path;
+    ngx_str_t                       url;
+    ngx_str_t                       base;
+    ngx_str_t                       host;
+    ngx_str_t                       api_version;
+    ngx_http_complex_value_t       *api_key;
+    ngx_http_complex_value_t       *bearer;
+
+    u_char                         *conf_file;
+    ngx_uint_t                      conf_line;
+} ngx_http_foundry_upstream_t;
+
+
+typedef struct {
+    ngx_array_t                     upstreams;
+    ngx_flag_t                      used;
+} ngx_http_foundry_main_conf_t;
 
 
 /* a deployment as Foundry sees it */
@@ -36,6 +66,16 @@ typedef struct {
     ngx_str_t                       format;
     ngx_str_t                       owned_by;
     time_t                          created;
+
+    /* routing: a static upstream, or a variable naming one */
+    ngx_str_t                       upstream_name;
+    ngx_http_complex_value_t       *upstream_cv;
+    ngx_http_foundry_upstream_t    *upstream;
+
+    /* what the upstream calls it; as a JSON string; upstream path prefix */
+    ngx_str_t                       upstream_model;
+    ngx_str_t                       upstream_model_json;
+    ngx_str_t                       upstream_prefix;
 
     /* pre-rendered discovery objects, one per output format */
     ngx_str_t                       azure_json;
@@ -105,16 +145,74 @@ typedef struct {
 } ngx_http_foundry_loc_conf_t;
 
 
+#define NGX_HTTP_FOUNDRY_BODY_NOMEM         1
+#define NGX_HTTP_FOUNDRY_BODY_READ          2
+#define NGX_HTTP_FOUNDRY_BODY_EMPTY         3
+#define NGX_HTTP_FOUNDRY_BODY_SYNTAX        4
+#define NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT    5
+#define NGX_HTTP_FOUNDRY_BODY_DEEP          6
+#define NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE    7
+#define NGX_HTTP_FOUNDRY_BODY_MODEL_TWICE   8
+#define NGX_HTTP_FOUNDRY_BODY_MODEL_LONG    9
+
+#define NGX_HTTP_FOUNDRY_KEY_OTHER          0
+#define NGX_HTTP_FOUNDRY_KEY_MODEL          1
+#define NGX_HTTP_FOUNDRY_KEY_STREAM         2
+
+
+/* what the request body parser found */
+
+typedef struct {
+    ngx_pool_t                     *pool;
+    yajl_handle                     handle;
+    u_char                         *scratch;
+
+    off_t                           base;
+    off_t                           size;
+    off_t                           obj_start;
+    off_t                           key_end;
+    off_t                           value_end;
+
+    ngx_str_t                       model;
+
+    ngx_uint_t                      depth;
+    ngx_uint_t                      key;
+    ngx_uint_t                      error;
+
+    unsigned                        keys:1;
+    unsigned                        has_model:1;
+    unsigned                        stream:1;
+} ngx_http_foundry_body_t;
+
+
 typedef struct {
     ngx_uint_t                      kind;
     ngx_http_foundry_discovery_t   *discovery;
+
+    /* the deployment name as received, the operation below it */
     ngx_str_t                       name;
+    ngx_str_t                       op;
+
+    ngx_http_foundry_deployment_t  *deployment;
+    ngx_http_foundry_upstream_t    *upstream;
+    ngx_str_t                       upstream_url;
+    ngx_str_t                       upstream_uri;
+
+    ngx_http_foundry_body_t         body;
+
+    /* an error nginx itself answers, sent as JSON instead of HTML */
+    ngx_buf_t                      *error_body;
+
+    unsigned                        routed:1;
+    unsigned                        waiting_body:1;
+    unsigned                        error_sent:1;
 } ngx_http_foundry_ctx_t;
 
 
 #define NGX_HTTP_FOUNDRY_REQ_NONE           0
 #define NGX_HTTP_FOUNDRY_REQ_LIST           1
 #define NGX_HTTP_FOUNDRY_REQ_GET            2
+#define NGX_HTTP_FOUNDRY_REQ_INFERENCE      3
 
 
 /* ngx_http_foundry_conf.c */
@@ -136,6 +234,8 @@ char *ngx_http_foundry_category(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_foundry_parse_discovery(ngx_conf_t *cf,
     ngx_http_foundry_discovery_t *d, ngx_str_t *list, ngx_str_t *get,
     ngx_uint_t format);
+ngx_int_t ngx_http_foundry_valid_path(ngx_str_t *path);
+ngx_int_t ngx_http_foundry_valid_token(ngx_str_t *s);
 ngx_int_t ngx_http_foundry_versions_text(ngx_pool_t *pool, ngx_array_t *a,
     ngx_str_t *text);
 
@@ -155,6 +255,8 @@ ngx_int_t ngx_http_foundry_read_file(ngx_conf_t *cf, ngx_str_t *name,
 /* ngx_http_foundry_error.c */
 ngx_int_t ngx_http_foundry_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *fmt, ...);
+ngx_buf_t *ngx_http_foundry_error_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, u_char *msg, size_t len);
 ngx_int_t ngx_http_foundry_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_chain_t *out, off_t len);
 ngx_int_t ngx_http_foundry_finish(ngx_http_request_t *r, ngx_int_t rc);
@@ -167,6 +269,38 @@ ngx_int_t ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
 ngx_http_foundry_deployment_t *ngx_http_foundry_find_deployment(
     ngx_http_foundry_models_t *models, ngx_str_t *name);
 ngx_int_t ngx_http_foundry_valid_name(ngx_str_t *name);
+
+/* ngx_http_foundry_upstream.c */
+char *ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_foundry_upstream_t *ngx_http_foundry_find_upstream(
+    ngx_http_foundry_main_conf_t *fmcf, ngx_str_t *name);
+ngx_int_t ngx_http_foundry_upstream_prefix(ngx_pool_t *pool,
+    ngx_http_foundry_upstream_t *u, ngx_str_t *model, ngx_str_t *prefix);
+
+/* ngx_http_foundry_body.c */
+ngx_int_t ngx_http_foundry_body_parse(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
+const char *ngx_http_foundry_body_error(ngx_http_foundry_body_t *b);
+ngx_int_t ngx_http_foundry_body_set_model(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b, ngx_str_t *value);
+
+/* ngx_http_foundry_route.c */
+ngx_int_t ngx_http_foundry_inference(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest);
+ngx_int_t ngx_http_foundry_deployments_init(ngx_conf_t *cf,
+    ngx_http_foundry_models_t *models);
+ngx_str_t *ngx_http_foundry_upstream_model(ngx_http_foundry_deployment_t *d,
+    ngx_http_foundry_upstream_t *u);
+ngx_uint_t ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
+    ngx_str_t *name);
+
+/* ngx_http_foundry_variables.c */
+ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_foundry_filter.c */
+ngx_int_t ngx_http_foundry_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_foundry_handler.c */
 ngx_int_t ngx_http_foundry_precontent_handler(ngx_http_request_t *r);

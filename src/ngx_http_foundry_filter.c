@@ -1,0 +1,158 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_module.h"
+
+
+static ngx_int_t ngx_http_foundry_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_foundry_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+typedef struct {
+    ngx_uint_t   status;
+    const char  *code;
+    const char  *message;
+} ngx_http_foundry_status_t;
+
+
+static ngx_http_foundry_status_t  ngx_http_foundry_statuses[] = {
+    { NGX_HTTP_BAD_REQUEST, "BadRequest",
+      "the request is malformed" },
+    { NGX_HTTP_REQUEST_TIME_OUT, "RequestTimeout",
+      "the client took too long to send the request" },
+    { NGX_HTTP_LENGTH_REQUIRED, "LengthRequired",
+      "the request needs a length" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "RequestEntityTooLarge",
+      "the request body is larger than this gateway accepts" },
+    { NGX_HTTP_REQUEST_URI_TOO_LARGE, "UriTooLong",
+      "the request URI is too long" },
+    { NGX_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
+      "the gateway failed to process the request" },
+    { NGX_HTTP_BAD_GATEWAY, "BadGateway",
+      "the model upstream could not be reached or sent an invalid answer" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "ServiceUnavailable",
+      "the gateway is not able to serve the request now" },
+    { NGX_HTTP_GATEWAY_TIME_OUT, "GatewayTimeout",
+      "the model upstream did not answer in time" },
+    { 0, "Error", "the request failed" }
+};
+
+
+/*
+ * Errors that nginx answers by itself on a gateway location (a body over
+ * client_max_body_size, an unreachable or timed out upstream ...) go out
+ * as OpenAI-style JSON rather than nginx's HTML page.  An error_page of
+ * the location still takes precedence: it redirects before we see it.
+ */
+
+ngx_int_t
+ngx_http_foundry_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_foundry_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_foundry_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i;
+    ngx_http_foundry_ctx_t     *ctx;
+    ngx_http_foundry_status_t  *s;
+
+    static ngx_str_t  type = ngx_string("application/json");
+
+    if (r != r->main || r->err_status < NGX_HTTP_BAD_REQUEST
+        || r->headers_out.status != r->err_status)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->error_body) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    for (i = 0; ngx_http_foundry_statuses[i].status; i++) {
+        if (ngx_http_foundry_statuses[i].status == r->err_status) {
+            break;
+        }
+    }
+
+    s = &ngx_http_foundry_statuses[i];
+
+    ctx->error_body = ngx_http_foundry_error_body(r, r->err_status, s->code,
+                                                  (u_char *) s->message,
+                                                  ngx_strlen(s->message));
+    if (ctx->error_body == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.content_type = type;
+    r->headers_out.content_type_len = type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    r->headers_out.content_length_n = ctx->error_body->last
+                                      - ctx->error_body->pos;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t              out;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->error_body == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's page is dropped, ours goes instead */
+
+    for ( /* void */ ; in; in = in->next) {
+        in->buf->pos = in->buf->last;
+    }
+
+    if (ctx->error_sent) {
+        return ngx_http_next_body_filter(r, NULL);
+    }
+
+    ctx->error_sent = 1;
+
+    out.buf = ctx->error_body;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}

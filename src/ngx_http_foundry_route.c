@@ -1,0 +1,796 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_module.h"
+
+
+static ngx_int_t ngx_http_foundry_parse_path(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest);
+static ngx_int_t ngx_http_foundry_valid_op(ngx_str_t *op);
+static ngx_int_t ngx_http_foundry_required_headers(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf);
+static ngx_int_t ngx_http_foundry_select(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+static void ngx_http_foundry_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_foundry_route_body(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_route(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf);
+static ngx_int_t ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_str_t *out);
+
+
+/*
+ * Resolves, once per configuration, what routing of each static
+ * deployment needs: its upstream, the name the upstream knows it by, that
+ * name as a JSON string, and the upstream path up to the operation.
+ */
+
+ngx_int_t
+ngx_http_foundry_deployments_init(ngx_conf_t *cf,
+    ngx_http_foundry_models_t *models)
+{
+    ngx_str_t                           *model;
+    ngx_uint_t                           i;
+    ngx_http_foundry_deployment_t       *d;
+    ngx_http_compile_complex_value_t     ccv;
+    ngx_http_foundry_main_conf_t        *fmcf;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+
+    d = models->deployments.elts;
+
+    for (i = 0; i < models->deployments.nelts; i++) {
+
+        if (d[i].upstream_name.data == NULL) {
+            continue;
+        }
+
+        if (ngx_strlchr(d[i].upstream_name.data,
+                        d[i].upstream_name.data + d[i].upstream_name.len, '$'))
+        {
+            d[i].upstream_cv = ngx_palloc(cf->pool,
+                                          sizeof(ngx_http_complex_value_t));
+            if (d[i].upstream_cv == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &d[i].upstream_name;
+            ccv.complex_value = d[i].upstream_cv;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        d[i].upstream = ngx_http_foundry_find_upstream(fmcf,
+                                                       &d[i].upstream_name);
+        if (d[i].upstream == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown foundry_upstream \"%V\" for "
+                               "deployment \"%V\" defined in %s:%ui",
+                               &d[i].upstream_name, &d[i].name,
+                               d[i].conf_file, d[i].conf_line);
+            return NGX_ERROR;
+        }
+
+        model = ngx_http_foundry_upstream_model(&d[i], d[i].upstream);
+
+        if (d[i].upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
+            && ngx_http_foundry_valid_name(model) != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid Azure OpenAI deployment name \"%V\" "
+                               "for deployment \"%V\" defined in %s:%ui",
+                               model, &d[i].name, d[i].conf_file,
+                               d[i].conf_line);
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_foundry_json_quote(cf->pool, model,
+                                        &d[i].upstream_model_json)
+            != NGX_OK
+            || ngx_http_foundry_upstream_prefix(cf->pool, d[i].upstream,
+                                                model, &d[i].upstream_prefix)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The name the upstream knows the deployment by: as configured, else the
+ * deployment name for Azure (deployments), else the model name (OpenAI).
+ */
+
+ngx_str_t *
+ngx_http_foundry_upstream_model(ngx_http_foundry_deployment_t *d,
+    ngx_http_foundry_upstream_t *u)
+{
+    if (d->upstream_model.len) {
+        return &d->upstream_model;
+    }
+
+    if (u->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
+        || u->kind == NGX_HTTP_FOUNDRY_AZURE_V1)
+    {
+        return &d->name;
+    }
+
+    return &d->model;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
+{
+    u_char  *p;
+
+    out->len = s->len + ngx_escape_json(NULL, s->data, s->len) + 2;
+
+    p = ngx_pnalloc(pool, out->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    *p = '"';
+
+    return NGX_OK;
+}
+
+
+/* an inference call: POST {target}/..., see ../docs/architecture.md */
+
+ngx_int_t
+ngx_http_foundry_inference(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    ctx->kind = NGX_HTTP_FOUNDRY_REQ_INFERENCE;
+
+    if (r->method != NGX_HTTP_POST) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "POST");
+
+        return ngx_http_foundry_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "MethodNotAllowed",
+                                      "method %V is not allowed, inference "
+                                      "calls use POST", &r->method_name);
+    }
+
+    rc = ngx_http_foundry_check_api_version(r, flcf->inference_api_versions,
+                                            &flcf->inference_versions_text);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_foundry_required_headers(r, flcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_foundry_parse_path(r, flcf, ctx, rest);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (flcf->deployment_in_path) {
+        rc = ngx_http_foundry_select(r, flcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /* classic Azure OpenAI takes the body as it is: no need to read it */
+
+        if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC) {
+            return ngx_http_foundry_route(r, flcf, ctx);
+        }
+    }
+
+    ctx->waiting_body = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_foundry_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        /* the error filter answers it as JSON */
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_parse_path(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    u_char     *p, *last;
+    ngx_str_t   name, op;
+
+    last = rest->data + rest->len;
+
+    if (!flcf->deployment_in_path) {
+        op.data = rest->data + 1;
+        op.len = rest->len ? rest->len - 1 : 0;
+        ngx_str_null(&name);
+        goto check;
+    }
+
+    if (rest->len <= sizeof("/deployments/") - 1
+        || ngx_strncmp(rest->data, "/deployments/", sizeof("/deployments/") - 1)
+           != 0)
+    {
+        return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
+                                      "expected POST %V/deployments/"
+                                      "{deployment}/{operation}: this "
+                                      "gateway takes the deployment from "
+                                      "the path", &flcf->prefix);
+    }
+
+    name.data = rest->data + sizeof("/deployments/") - 1;
+
+    p = ngx_strlchr(name.data, last, '/');
+    if (p == NULL) {
+        return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
+                                      "expected POST %V/deployments/"
+                                      "{deployment}/{operation}: the "
+                                      "operation is missing", &flcf->prefix);
+    }
+
+    name.len = p - name.data;
+
+    /* "{connection}/{deployment}", as some agents send it */
+
+    if (flcf->connection_name.len
+        && name.len == flcf->connection_name.len
+        && ngx_strncasecmp(name.data, flcf->connection_name.data, name.len)
+           == 0)
+    {
+        name.data = p + 1;
+
+        p = ngx_strlchr(name.data, last, '/');
+        if (p == NULL) {
+            return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
+                                          "expected POST %V/deployments/"
+                                          "{deployment}/{operation}: the "
+                                          "operation is missing",
+                                          &flcf->prefix);
+        }
+
+        name.len = p - name.data;
+    }
+
+    op.data = p + 1;
+    op.len = last - op.data;
+
+check:
+
+    if (ngx_http_foundry_valid_op(&op) != NGX_OK) {
+        return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
+                                      "the operation path is missing or not "
+                                      "valid");
+    }
+
+    ctx->name = name;
+    ctx->op = op;
+
+    return NGX_OK;
+}
+
+
+/* "chat/completions" and the like: no empty or dot segments, safe bytes */
+
+static ngx_int_t
+ngx_http_foundry_valid_op(ngx_str_t *op)
+{
+    u_char  *p, *last, *seg;
+
+    if (op->len == 0 || op->len > 512) {
+        return NGX_ERROR;
+    }
+
+    last = op->data + op->len;
+    seg = op->data;
+
+    for (p = op->data; p <= last; p++) {
+
+        if (p == last || *p == '/') {
+            if (p == seg
+                || (p - seg == 1 && seg[0] == '.')
+                || (p - seg == 2 && seg[0] == '.' && seg[1] == '.'))
+            {
+                return NGX_ERROR;
+            }
+
+            seg = p + 1;
+            continue;
+        }
+
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9')
+            || *p == '-' || *p == '_' || *p == '.' || *p == ':')
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_required_headers(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf)
+{
+    ngx_uint_t                  i, j;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
+    ngx_http_foundry_header_t  *ch;
+
+    if (flcf->custom_headers == NULL) {
+        return NGX_OK;
+    }
+
+    ch = flcf->custom_headers->elts;
+
+    for (j = 0; j < flcf->custom_headers->nelts; j++) {
+
+        if (!ch[j].required) {
+            continue;
+        }
+
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len == ch[j].name.len
+                && ngx_strncasecmp(h[i].key.data, ch[j].name.data,
+                                   ch[j].name.len)
+                   == 0)
+            {
+                goto found;
+            }
+        }
+
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "MissingHeader",
+                                      "the request lacks the header \"%V\" "
+                                      "that the connection sends",
+                                      &ch[j].name);
+
+    found:
+
+        continue;
+    }
+
+    return NGX_OK;
+}
+
+
+/* finds the deployment named in ctx->name and its upstream */
+
+static ngx_int_t
+ngx_http_foundry_select(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_str_t                      *where, name;
+    ngx_http_foundry_deployment_t  *d;
+    ngx_http_foundry_main_conf_t   *fmcf;
+
+    static ngx_str_t  in_path = ngx_string("in the path");
+    static ngx_str_t  in_body = ngx_string("in the body's \"model\"");
+
+    where = flcf->deployment_in_path ? &in_path : &in_body;
+
+    d = ngx_http_foundry_find_deployment(flcf->models, &ctx->name);
+
+    if (d == NULL) {
+        if (ngx_http_foundry_valid_name(&ctx->name) != NGX_OK) {
+            return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND,
+                                          "DeploymentNotFound",
+                                          "the deployment name %V is not "
+                                          "valid", where);
+        }
+
+        return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND,
+                                      "DeploymentNotFound",
+                                      "the deployment \"%V\" does not exist "
+                                      "on this gateway (it reads the "
+                                      "deployment %V)", &ctx->name, where);
+    }
+
+    ctx->deployment = d;
+
+    if (d->upstream) {
+        ctx->upstream = d->upstream;
+        return NGX_OK;
+    }
+
+    if (d->upstream_cv == NULL) {
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_GATEWAY, "NoUpstream",
+                                      "the deployment \"%V\" has no model "
+                                      "upstream on this gateway", &d->name);
+    }
+
+    if (ngx_http_complex_value(r, d->upstream_cv, &name) != NGX_OK) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+
+    ctx->upstream = ngx_http_foundry_find_upstream(fmcf, &name);
+
+    if (ctx->upstream == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: deployment \"%V\" names the unknown "
+                      "upstream \"%V\"", &d->name, &name);
+
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_GATEWAY, "NoUpstream",
+                                      "the deployment \"%V\" has no model "
+                                      "upstream on this gateway", &d->name);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_foundry_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+    ctx->waiting_body = 0;
+
+    rc = ngx_http_foundry_route_body(r, flcf, ctx);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    r->preserve_body = 1;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_route_body(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    u_char                   *p;
+    ngx_int_t                 rc;
+    ngx_str_t                *model, quoted;
+    const char               *msg;
+    ngx_http_foundry_body_t  *b;
+
+    b = &ctx->body;
+
+    if (ngx_http_foundry_body_parse(r, b) != NGX_OK) {
+        msg = ngx_http_foundry_body_error(b);
+
+        if (msg == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "InvalidRequestBody", "%s", msg);
+    }
+
+    if (!flcf->deployment_in_path) {
+
+        if (!b->has_model) {
+            return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "MissingModel",
+                                          "the request body has no "
+                                          "\"model\": this gateway reads the "
+                                          "deployment from it");
+        }
+
+        ctx->name = b->model;
+
+        /* "{connection}/{deployment}", as some agents send it */
+
+        p = ngx_strlchr(b->model.data, b->model.data + b->model.len, '/');
+
+        if (p && flcf->connection_name.len
+            && (size_t) (p - b->model.data) == flcf->connection_name.len
+            && ngx_strncasecmp(b->model.data, flcf->connection_name.data,
+                               flcf->connection_name.len)
+               == 0)
+        {
+            ctx->name.data = p + 1;
+            ctx->name.len = b->model.data + b->model.len - (p + 1);
+        }
+
+        rc = ngx_http_foundry_select(r, flcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (ctx->upstream->kind != NGX_HTTP_FOUNDRY_AZURE_CLASSIC) {
+
+        model = ngx_http_foundry_upstream_model(ctx->deployment,
+                                                ctx->upstream);
+
+        if (!b->has_model
+            || b->model.len != model->len
+            || ngx_strncmp(b->model.data, model->data, model->len) != 0)
+        {
+            if (ctx->deployment->upstream) {
+                quoted = ctx->deployment->upstream_model_json;
+
+            } else if (ngx_http_foundry_json_quote(r->pool, model, &quoted)
+                       != NGX_OK)
+            {
+                return ngx_http_foundry_finish(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            if (ngx_http_foundry_body_set_model(r, b, &quoted) != NGX_OK) {
+                return ngx_http_foundry_finish(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+        }
+    }
+
+    rc = ngx_http_foundry_route(r, flcf, ctx);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    return rc;
+}
+
+
+/*
+ * Computes the upstream URL and strips the client's credentials; then the
+ * location's proxy_pass takes over.  Returns NGX_DECLINED to go on.
+ */
+
+static ngx_int_t
+ngx_http_foundry_route(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    u_char                       *p, *a, *end, *last, *next, *eq;
+    size_t                        len;
+    ngx_str_t                     prefix;
+    ngx_http_foundry_upstream_t  *u;
+
+    u = ctx->upstream;
+
+    if (ctx->deployment->upstream) {
+        prefix = ctx->deployment->upstream_prefix;
+
+    } else if (ngx_http_foundry_upstream_prefix(r->pool, u,
+                   ngx_http_foundry_upstream_model(ctx->deployment, u),
+                   &prefix)
+               != NGX_OK)
+    {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    len = u->url.len + prefix.len + ctx->op.len + 1 + r->args.len
+          + sizeof("&api-version=") - 1 + u->api_version.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    ctx->upstream_url.data = p;
+    ctx->upstream_uri.data = p + u->url.len;
+
+    p = ngx_cpymem(p, u->url.data, u->url.len);
+    p = ngx_cpymem(p, prefix.data, prefix.len);
+    p = ngx_cpymem(p, ctx->op.data, ctx->op.len);
+
+    /* the client's arguments, less api-version and subscription-key */
+
+    *p++ = '?';
+    last = p;
+
+    a = r->args.data;
+    end = r->args.data + r->args.len;
+
+    while (a < end) {
+        next = ngx_strlchr(a, end, '&');
+        if (next == NULL) {
+            next = end;
+        }
+
+        eq = ngx_strlchr(a, next, '=');
+        if (eq == NULL) {
+            eq = next;
+        }
+
+        if (!((eq - a == sizeof("api-version") - 1
+               && ngx_strncmp(a, "api-version", eq - a) == 0)
+              || (eq - a == sizeof("subscription-key") - 1
+                  && ngx_strncasecmp(a, (u_char *) "subscription-key",
+                                     eq - a)
+                     == 0)
+              || next == a))
+        {
+            if (p != last) {
+                *p++ = '&';
+            }
+
+            p = ngx_cpymem(p, a, next - a);
+        }
+
+        a = next + 1;
+    }
+
+    if (u->api_version.len) {
+        if (p != last) {
+            *p++ = '&';
+        }
+
+        p = ngx_cpymem(p, "api-version=", sizeof("api-version=") - 1);
+        p = ngx_cpymem(p, u->api_version.data, u->api_version.len);
+    }
+
+    if (p == last) {
+        p--;
+    }
+
+    ctx->upstream_url.len = p - ctx->upstream_url.data;
+    ctx->upstream_uri.len = p - ctx->upstream_uri.data;
+
+    if (ngx_http_foundry_strip_credentials(r, flcf) != NGX_OK) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    ctx->routed = 1;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: deployment \"%V\" routed to upstream \"%V\" "
+                   "as \"%V\"", &ctx->deployment->name, &u->name,
+                   &ctx->upstream_uri);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The client's credentials never reach a model upstream: the headers the
+ * key may arrive in are dropped from the list proxy copies its headers
+ * from.  The list is rebuilt, so pointers into the old one stay valid.
+ */
+
+static ngx_int_t
+ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf)
+{
+    ngx_uint_t        i, n;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    n = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_foundry_is_credential(flcf, &h[i].key)) {
+                n++;
+            }
+        }
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (ngx_http_foundry_is_credential(flcf, &h[i].key)) {
+                continue;
+            }
+
+            nh = ngx_list_push(&headers);
+            if (nh == NULL) {
+                return NGX_ERROR;
+            }
+
+            *nh = h[i];
+        }
+    }
+
+    r->headers_in.headers = headers;
+    r->headers_in.authorization = NULL;
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
+    ngx_str_t *name)
+{
+    static ngx_str_t  names[] = {
+        ngx_string("api-key"),
+        ngx_string("authorization"),
+        ngx_string("ocp-apim-subscription-key"),
+        ngx_null_string
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 0; names[i].len; i++) {
+        if (name->len == names[i].len
+            && ngx_strncasecmp(name->data, names[i].data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return name->len == flcf->auth_header.len
+           && ngx_strncasecmp(name->data, flcf->auth_header.data, name->len)
+              == 0;
+}

@@ -1,0 +1,290 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_module.h"
+
+
+static ngx_int_t ngx_http_foundry_ctx_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_upstream_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_credential_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_request_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+#define NGX_HTTP_FOUNDRY_VAR_DEPLOYMENT      0
+#define NGX_HTTP_FOUNDRY_VAR_MODEL           1
+#define NGX_HTTP_FOUNDRY_VAR_OPERATION       2
+#define NGX_HTTP_FOUNDRY_VAR_URL             3
+#define NGX_HTTP_FOUNDRY_VAR_URI             4
+#define NGX_HTTP_FOUNDRY_VAR_STREAM          5
+
+#define NGX_HTTP_FOUNDRY_VAR_UPSTREAM        0
+#define NGX_HTTP_FOUNDRY_VAR_HOST            1
+#define NGX_HTTP_FOUNDRY_VAR_UPSTREAM_MODEL  2
+
+#define NGX_HTTP_FOUNDRY_VAR_API_KEY         0
+#define NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION   1
+
+
+static ngx_http_variable_t  ngx_http_foundry_vars[] = {
+
+    { ngx_string("foundry_deployment"), NULL, ngx_http_foundry_ctx_variable,
+      NGX_HTTP_FOUNDRY_VAR_DEPLOYMENT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_model"), NULL, ngx_http_foundry_ctx_variable,
+      NGX_HTTP_FOUNDRY_VAR_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_operation"), NULL, ngx_http_foundry_ctx_variable,
+      NGX_HTTP_FOUNDRY_VAR_OPERATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_upstream_url"), NULL,
+      ngx_http_foundry_ctx_variable,
+      NGX_HTTP_FOUNDRY_VAR_URL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_upstream_uri"), NULL,
+      ngx_http_foundry_ctx_variable,
+      NGX_HTTP_FOUNDRY_VAR_URI, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_stream"), NULL, ngx_http_foundry_ctx_variable,
+      NGX_HTTP_FOUNDRY_VAR_STREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_upstream"), NULL,
+      ngx_http_foundry_upstream_variable,
+      NGX_HTTP_FOUNDRY_VAR_UPSTREAM, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_upstream_host"), NULL,
+      ngx_http_foundry_upstream_variable,
+      NGX_HTTP_FOUNDRY_VAR_HOST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_upstream_model"), NULL,
+      ngx_http_foundry_upstream_variable,
+      NGX_HTTP_FOUNDRY_VAR_UPSTREAM_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_upstream_api_key"), NULL,
+      ngx_http_foundry_credential_variable,
+      NGX_HTTP_FOUNDRY_VAR_API_KEY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_upstream_authorization"), NULL,
+      ngx_http_foundry_credential_variable,
+      NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_request"), NULL,
+      ngx_http_foundry_request_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_foundry_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_foundry_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_set(ngx_http_variable_value_t *v, ngx_str_t *s)
+{
+    if (s == NULL || s->data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_ctx_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t               *s;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    static ngx_str_t  yes = ngx_string("1");
+    static ngx_str_t  no = ngx_string("0");
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = NULL;
+
+    switch (data) {
+
+    case NGX_HTTP_FOUNDRY_VAR_DEPLOYMENT:
+        s = ctx->deployment ? &ctx->deployment->name : NULL;
+        break;
+
+    case NGX_HTTP_FOUNDRY_VAR_MODEL:
+        s = ctx->deployment ? &ctx->deployment->model : NULL;
+        break;
+
+    case NGX_HTTP_FOUNDRY_VAR_OPERATION:
+        s = ctx->op.len ? &ctx->op : NULL;
+        break;
+
+    case NGX_HTTP_FOUNDRY_VAR_URL:
+        s = ctx->routed ? &ctx->upstream_url : NULL;
+        break;
+
+    case NGX_HTTP_FOUNDRY_VAR_URI:
+        s = ctx->routed ? &ctx->upstream_uri : NULL;
+        break;
+
+    case NGX_HTTP_FOUNDRY_VAR_STREAM:
+        if (ctx->body.handle) {
+            s = ctx->body.stream ? &yes : &no;
+        }
+
+        break;
+    }
+
+    return ngx_http_foundry_set(v, s);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_upstream_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                    *s;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_upstream_t  *u;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->upstream == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    u = ctx->upstream;
+
+    switch (data) {
+
+    case NGX_HTTP_FOUNDRY_VAR_UPSTREAM:
+        s = &u->name;
+        break;
+
+    case NGX_HTTP_FOUNDRY_VAR_HOST:
+        s = &u->host;
+        break;
+
+    default: /* NGX_HTTP_FOUNDRY_VAR_UPSTREAM_MODEL */
+        s = ngx_http_foundry_upstream_model(ctx->deployment, u);
+        break;
+    }
+
+    return ngx_http_foundry_set(v, s);
+}
+
+
+/*
+ * The credential for the upstream: its api-key, or "Bearer <token>".
+ * Empty when the upstream has none, so "proxy_set_header" sends nothing.
+ */
+
+static ngx_int_t
+ngx_http_foundry_credential_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                       *p;
+    ngx_str_t                     value;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_complex_value_t     *cv;
+    ngx_http_foundry_upstream_t  *u;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->upstream == NULL || !ctx->routed) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    u = ctx->upstream;
+
+    cv = (data == NGX_HTTP_FOUNDRY_VAR_API_KEY) ? u->api_key : u->bearer;
+
+    if (cv == NULL) {
+        ngx_str_set(&value, "");
+        return ngx_http_foundry_set(v, &value);
+    }
+
+    if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (data == NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION && value.len) {
+        p = ngx_pnalloc(r->pool, sizeof("Bearer ") - 1 + value.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, "Bearer ", sizeof("Bearer ") - 1);
+        ngx_memcpy(p + sizeof("Bearer ") - 1, value.data, value.len);
+
+        value.data = p;
+        value.len += sizeof("Bearer ") - 1;
+    }
+
+    return ngx_http_foundry_set(v, &value);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_request_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t               *s;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    static ngx_str_t  kinds[] = {
+        ngx_null_string,
+        ngx_string("list"),
+        ngx_string("get"),
+        ngx_string("inference")
+    };
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->kind == NGX_HTTP_FOUNDRY_REQ_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = &kinds[ctx->kind];
+
+    return ngx_http_foundry_set(v, s);
+}
