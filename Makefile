@@ -16,17 +16,23 @@ TOP          := $(abspath .)
 BUILD        ?= $(TOP)/build
 CC           ?= cc
 NGINX_SRC    ?=
-NGINX_BIN    ?= /usr/sbin/nginx
-MODULE       := $(BUILD)/ngx_http_foundry_module.so
 PROVE_JOBS   ?= $(shell nproc 2>/dev/null || echo 1)
 T            ?= t/
 
+# Debian's nginx-dev tree builds the module only, for /usr/sbin/nginx; an
+# upstream source tree builds its nginx binary too, and tests use it
 ifeq ($(NGINX_SRC),)
 NGX_TREE     := $(BUILD)/nginx-debian
 NGX_FROM     := /usr/share/nginx/src
+NGX_TARGET   := modules
+MODULE       := $(BUILD)/ngx_http_foundry_module.so
+NGINX_BIN    ?= /usr/sbin/nginx
 else
 NGX_TREE     := $(BUILD)/nginx-$(notdir $(abspath $(NGINX_SRC)))
 NGX_FROM     := $(abspath $(NGINX_SRC))
+NGX_TARGET   := build
+MODULE       := $(NGX_TREE)/ngx_http_foundry_module.so
+NGINX_BIN    ?= $(NGX_TREE)/objs/nginx
 endif
 
 WARN_CFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -63,7 +69,7 @@ $(NGX_TREE)/.configured: config
 	touch $@
 
 $(MODULE): $(NGX_TREE)/.configured $(SRCS)
-	$(MAKE) -C $(NGX_TREE) -f objs/Makefile modules
+	$(MAKE) -C $(NGX_TREE) -f objs/Makefile $(NGX_TARGET)
 	cp $(NGX_TREE)/objs/ngx_http_foundry_module.so $@
 
 deps:
