@@ -89,7 +89,7 @@ test-only:
 test-valgrind: deps build
 	@command -v valgrind >/dev/null || { echo "valgrind is missing:" \
 	    "make deps VALGRIND=1"; exit 1; }
-	TEST_NGINX_USE_VALGRIND=1 TEST_NGINX_SLEEP=1 $(MAKE) test-only \
+	TEST_NGINX_USE_VALGRIND=1 $(MAKE) test-only \
 	    PROVE_JOBS=1
 
 demo: deps build
