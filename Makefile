@@ -87,10 +87,8 @@ test-only:
 	    -r $(T)
 
 test-valgrind: deps build
-	@command -v valgrind >/dev/null || { echo "valgrind is missing:" \
-	    "make deps VALGRIND=1"; exit 1; }
-	TEST_NGINX_USE_VALGRIND=1 $(MAKE) test-only \
-	    PROVE_JOBS=1
+	@VALGRIND=1 $(TOP)/tools/deps
+	TEST_NGINX_USE_VALGRIND=1 $(MAKE) test-only
 
 demo: deps build
 	@$(TOP)/tools/demo
