@@ -1,6 +1,9 @@
 # Configuration: every directive's good and bad values.
 
+use Cwd qw(cwd);
 use Test::Nginx::Socket;
+
+$ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 
 repeat_each(1);
 
@@ -401,3 +404,204 @@ GET /v1/models
 --- must_die
 --- error_log
 open() "/nonexistent/models.json" failed
+
+
+
+=== TEST 30: foundry_upstream of every kind
+--- http_config
+    foundry_upstream a kind=azure-openai url=https://a.example.com
+                     host=a.openai.azure.com api_version=2024-10-21
+                     api_key=secret;
+    foundry_upstream b kind=azure-openai-v1 url=http://127.0.0.1:9/base/
+                     api_key=$http_x_unused;
+    foundry_upstream c kind=openai url=https://api.openai.com bearer=sk;
+    foundry_upstream d kind=openai-compatible url=http://vllm:8000/v1;
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model m1 upstream=a;
+        foundry_model m2 upstream=b;
+        foundry_model m3 upstream=c;
+        foundry_model m4 upstream=d upstream_model=meta-llama/Llama-3;
+        foundry_model_discovery list=/models "get=/models/{deploymentName}";
+    }
+--- request
+GET /v1/models
+--- response_body_like: "name":"m4"
+
+
+
+=== TEST 31: foundry_upstream with an unknown kind
+--- http_config
+    foundry_upstream a kind=bedrock url=https://a.example.com;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log
+invalid kind "bedrock" in "foundry_upstream" directive, it must be "azure-openai", "azure-openai-v1", "openai" or "openai-compatible"
+
+
+
+=== TEST 32: foundry_upstream without kind
+--- http_config
+    foundry_upstream a url=https://a.example.com;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log
+"foundry_upstream" directive needs "kind="
+
+
+
+=== TEST 33: foundry_upstream without url
+--- http_config
+    foundry_upstream a kind=openai;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log
+"foundry_upstream" directive needs "url="
+
+
+
+=== TEST 34: foundry_upstream with a bad url
+--- http_config
+    foundry_upstream a kind=openai url=ftp://a.example.com;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log
+invalid url "ftp://a.example.com" in "foundry_upstream" directive, expected http[s]://host[:port][/path] without query
+
+
+
+=== TEST 35: foundry_upstream with a query in the url
+--- http_config
+    foundry_upstream a kind=openai url=https://a.example.com/v1?x=1;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log
+invalid url "https://a.example.com/v1?x=1" in "foundry_upstream" directive
+
+
+
+=== TEST 36: azure-openai needs an api_version
+--- http_config
+    foundry_upstream a kind=azure-openai url=https://a.example.com;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log
+"foundry_upstream" directive of kind "azure-openai" needs "api_version="
+
+
+
+=== TEST 37: api_version only for azure-openai
+--- http_config
+    foundry_upstream a kind=openai url=https://a.example.com
+                     api_version=2024-10-21;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log
+"api_version=" is only for upstreams of kind "azure-openai" in "foundry_upstream" directive
+
+
+
+=== TEST 38: duplicate foundry_upstream
+--- http_config
+    foundry_upstream a kind=openai url=https://a.example.com;
+    foundry_upstream a kind=openai url=https://b.example.com;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log eval
+qr/duplicate foundry upstream "a", first defined in \S+:\d+/
+
+
+
+=== TEST 39: foundry_upstream with an unknown parameter
+--- http_config
+    foundry_upstream a kind=openai url=https://a.example.com retries=3;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log
+invalid parameter "retries=3" in "foundry_upstream" directive
+
+
+
+=== TEST 40: foundry_upstream is not allowed in a server
+--- config
+    foundry_upstream a kind=openai url=https://a.example.com;
+--- request
+GET /
+--- must_die
+--- error_log
+"foundry_upstream" directive is not allowed here
+
+
+
+=== TEST 41: a deployment naming an unknown upstream
+--- config
+    location /v1/ {
+        foundry_model gpt-4o upstream=nowhere;
+    }
+--- request
+GET /
+--- must_die
+--- error_log eval
+qr/unknown foundry_upstream "nowhere" for deployment "gpt-4o" defined in \S+:\d+/
+
+
+
+=== TEST 42: an Azure upstream deployment name that cannot be a path segment
+--- http_config
+    foundry_upstream a kind=azure-openai url=https://a.example.com
+                     api_version=2024-10-21;
+--- config
+    location /v1/ {
+        foundry_model gpt-4o upstream=a upstream_model=a/b;
+    }
+--- request
+GET /
+--- must_die
+--- error_log eval
+qr/invalid Azure OpenAI deployment name "a\/b" for deployment "gpt-4o" defined in \S+:\d+/
+
+
+
+=== TEST 43: models file with a default upstream that does not exist
+--- config
+    location /v1/ {
+        foundry_models_file $TEST_NGINX_DATA_DIR/models-arm.json
+                            upstream=nowhere;
+    }
+--- request
+GET /
+--- must_die
+--- error_log eval
+qr/unknown foundry_upstream "nowhere" for deployment "o3-mini"/
+
+
+
+=== TEST 44: models file with a bad parameter
+--- config
+    location /v1/ {
+        foundry_models_file $TEST_NGINX_DATA_DIR/models-arm.json via=x;
+    }
+--- request
+GET /
+--- must_die
+--- error_log
+invalid parameter "via=x" in "foundry_models_file" directive, expected "upstream="
