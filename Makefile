@@ -7,6 +7,7 @@
 #   make deps            install the Debian packages that are missing
 #   make test            deps + build + the Test::Nginx suite
 #   make test-valgrind   the same suite with nginx under valgrind
+#   make test-sdk        the official openai npm SDK against the demo
 #   make demo            the gateway with the mock model upstream
 #   make check-conf      nginx -t on every file of conf.d/
 #   make style           nginx house style checks on src/
@@ -51,8 +52,8 @@ export TEST_NGINX_BINARY       ?= $(NGINX_BIN)
 export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 export TEST_NGINX_RANDOMIZE    ?= 1
 
-.PHONY: all build deps test test-only test-valgrind demo check-conf style \
-        clean distclean
+.PHONY: all build deps test test-only test-valgrind test-sdk demo \
+        check-conf style clean distclean
 
 all: build
 
@@ -89,6 +90,10 @@ test-only:
 test-valgrind: deps build
 	@VALGRIND=1 $(TOP)/tools/deps
 	TEST_NGINX_USE_VALGRIND=1 $(MAKE) test-only
+
+test-sdk: deps build
+	@NODE=1 $(TOP)/tools/deps
+	$(TOP)/tools/sdk-test
 
 demo: deps build
 	@$(TOP)/tools/demo

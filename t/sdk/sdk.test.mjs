@@ -1,0 +1,114 @@
+// The official openai npm SDK against the gateway of "make demo": what an
+// application (or a Foundry agent) built on it does must work unchanged.
+//
+// FOUNDRY_GATEWAY is the gateway's base URL (tools/sdk-test sets it).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI, { AzureOpenAI } from 'openai';
+
+const base = process.env.FOUNDRY_GATEWAY || 'http://127.0.0.1:8080';
+const messages = [{ role: 'user', content: 'Hello' }];
+
+test('OpenAI client: models.list on the /v1 target', async () => {
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'demo-key' });
+  const ids = [];
+
+  for await (const model of client.models.list()) {
+    ids.push(model.id);
+  }
+
+  assert.deepEqual(ids.sort(), ['gpt-4o', 'gpt-4o-mini']);
+});
+
+test('OpenAI client: models.retrieve', async () => {
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'demo-key' });
+  const model = await client.models.retrieve('gpt-4o-mini');
+
+  assert.equal(model.id, 'gpt-4o-mini');
+  assert.equal(model.object, 'model');
+});
+
+test('OpenAI client: chat, deployment in the body', async () => {
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'demo-key' });
+
+  for (const model of ['gpt-4o', 'gpt-4o-mini']) {
+    const r = await client.chat.completions.create({ model, messages });
+
+    assert.equal(r.object, 'chat.completion');
+    assert.equal(r.model, model);
+    assert.equal(r.choices[0].message.role, 'assistant');
+    assert.ok(r.usage.total_tokens > 0);
+  }
+});
+
+test('OpenAI client: streamed chat with include_usage', async () => {
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'demo-key' });
+
+  const stream = await client.chat.completions.create({
+    model: 'gpt-4o',
+    messages,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+
+  let text = '';
+  let usage = null;
+
+  for await (const chunk of stream) {
+    if (chunk.choices.length) {
+      text += chunk.choices[0].delta.content ?? '';
+    }
+
+    if (chunk.usage) {
+      usage = chunk.usage;
+    }
+  }
+
+  assert.ok(text.length > 0);
+  assert.ok(usage && usage.total_tokens > 0);
+});
+
+test('OpenAI client: an unknown deployment is a 404', async () => {
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'demo-key' });
+
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gpt-5', messages }),
+    (err) => err.status === 404 && err.code === 'DeploymentNotFound');
+});
+
+test('AzureOpenAI client: chat, deployment in the path', async () => {
+  const client = new AzureOpenAI({
+    endpoint: base,
+    apiVersion: '2024-10-21',
+    deployment: 'gpt-4o',
+    apiKey: 'demo-key',
+  });
+
+  const r = await client.chat.completions.create({ model: '', messages });
+
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.model, 'gpt-4o');
+});
+
+test('AzureOpenAI client: streamed chat', async () => {
+  const client = new AzureOpenAI({
+    endpoint: base,
+    apiVersion: '2024-10-21',
+    deployment: 'gpt-4o-mini',
+    apiKey: 'demo-key',
+  });
+
+  const stream = await client.chat.completions.create({
+    model: '', messages, stream: true,
+  });
+
+  let chunks = 0;
+
+  for await (const chunk of stream) {
+    chunks++;
+    assert.equal(chunk.object, 'chat.completion.chunk');
+  }
+
+  assert.ok(chunks > 1);
+});
