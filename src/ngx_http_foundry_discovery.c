@@ -19,6 +19,8 @@ static ngx_int_t ngx_http_foundry_render_list(ngx_conf_t *cf,
     ngx_http_foundry_models_t *models, ngx_uint_t format, ngx_str_t *out);
 static ngx_int_t ngx_http_foundry_models_hash(ngx_conf_t *cf,
     ngx_http_foundry_models_t *models);
+static ngx_int_t ngx_http_foundry_discovery_filtered(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 
 
 /*
@@ -314,6 +316,10 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
 
     if (ctx->kind == NGX_HTTP_FOUNDRY_REQ_LIST) {
 
+        if (ctx->key && ctx->key->deployments && flcf->models) {
+            return ngx_http_foundry_discovery_filtered(r, flcf, ctx);
+        }
+
         body = NULL;
 
         if (flcf->models) {
@@ -323,6 +329,15 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
 
     } else {
         d = ngx_http_foundry_find_deployment(flcf->models, &ctx->name);
+
+        /* a deployment the key may not use does not exist for it */
+
+        if (d && ctx->key
+            && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key,
+                                            &d->name))
+        {
+            d = NULL;
+        }
 
         if (d == NULL) {
             if (ngx_http_foundry_valid_name(&ctx->name) != NGX_OK) {
@@ -362,6 +377,73 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
     }
 
     b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_foundry_finish(r,
+               ngx_http_foundry_send_json(r, NGX_HTTP_OK, &out,
+                                          b->last - b->pos));
+}
+
+
+/* the list a key with an allow-list sees: its deployments only */
+
+static ngx_int_t
+ngx_http_foundry_discovery_filtered(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_str_t                      *obj, head;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      i, n, azure;
+    ngx_chain_t                     out;
+    ngx_http_foundry_deployment_t  *d;
+
+    azure = (ctx->discovery->format == NGX_HTTP_FOUNDRY_FORMAT_AZURE);
+
+    if (azure) {
+        ngx_str_set(&head, "{\"value\":[");
+
+    } else {
+        ngx_str_set(&head, "{\"object\":\"list\",\"data\":[");
+    }
+
+    d = flcf->models->deployments.elts;
+    n = flcf->models->deployments.nelts;
+
+    /* the whole list is the most it can be */
+
+    len = azure ? flcf->models->azure_list.len : flcf->models->openai_list.len;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    p = ngx_cpymem(b->last, head.data, head.len);
+
+    for (i = 0; i < n; i++) {
+        if (!ngx_http_foundry_key_allows(r, flcf->keys, ctx->key, &d[i].name)) {
+            continue;
+        }
+
+        obj = azure ? &d[i].azure_json : &d[i].openai_json;
+
+        if (p != b->last + head.len) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, obj->data, obj->len);
+    }
+
+    *p++ = ']';
+    *p++ = '}';
+
+    b->last = p;
     b->last_buf = 1;
     b->last_in_chain = 1;
 

@@ -30,6 +30,10 @@ typedef struct {
 static ngx_http_foundry_status_t  ngx_http_foundry_statuses[] = {
     { NGX_HTTP_BAD_REQUEST, "BadRequest",
       "the request is malformed" },
+    { NGX_HTTP_UNAUTHORIZED, "Unauthorized",
+      "access denied" },
+    { NGX_HTTP_FORBIDDEN, "Forbidden",
+      "access denied" },
     { NGX_HTTP_REQUEST_TIME_OUT, "RequestTimeout",
       "the client took too long to send the request" },
     { NGX_HTTP_LENGTH_REQUIRED, "LengthRequired",
@@ -74,6 +78,7 @@ static ngx_int_t
 ngx_http_foundry_header_filter(ngx_http_request_t *r)
 {
     ngx_uint_t                  i;
+    const char                 *code, *message;
     ngx_http_foundry_ctx_t     *ctx;
     ngx_http_foundry_status_t  *s;
 
@@ -99,9 +104,19 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
 
     s = &ngx_http_foundry_statuses[i];
 
-    ctx->error_body = ngx_http_foundry_error_body(r, r->err_status, s->code,
-                                                  (u_char *) s->message,
-                                                  ngx_strlen(s->message));
+    code = s->code;
+    message = s->message;
+
+    /* the access check's own words */
+
+    if (ctx->error_message && r->err_status == NGX_HTTP_UNAUTHORIZED) {
+        code = ctx->error_code;
+        message = ctx->error_message;
+    }
+
+    ctx->error_body = ngx_http_foundry_error_body(r, r->err_status, code,
+                                                  (u_char *) message,
+                                                  ngx_strlen(message));
     if (ctx->error_body == NULL) {
         return NGX_ERROR;
     }

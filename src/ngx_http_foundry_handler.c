@@ -36,17 +36,20 @@ ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
-    if (ctx) {
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_foundry_module);
+
+    } else if (ctx->started) {
         /* phases run again once the body is read and routed */
         return ctx->waiting_body ? NGX_AGAIN : NGX_DECLINED;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_foundry_module);
+    ctx->started = 1;
 
     if (r->uri.len < flcf->prefix.len
         || ngx_strncmp(r->uri.data, flcf->prefix.data, flcf->prefix.len) != 0

@@ -105,6 +105,27 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_keys_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_foundry_keys_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_key_source"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_key_source,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_upstream"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_foundry_upstream,
@@ -138,7 +159,7 @@ ngx_module_t  ngx_http_foundry_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_foundry_keys_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -166,7 +187,10 @@ ngx_http_foundry_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&fmcf->upstreams, cf->pool, 4,
                        sizeof(ngx_http_foundry_upstream_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&fmcf->key_zones, cf->pool, 2,
+                          sizeof(ngx_http_foundry_keys_zone_t *))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -207,6 +231,8 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->deployment_api_versions = NGX_CONF_UNSET_PTR;
     conf->discovery = NGX_CONF_UNSET_PTR;
     conf->custom_headers = NGX_CONF_UNSET_PTR;
+    conf->keys = NGX_CONF_UNSET_PTR;
+    conf->key_sources = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -222,6 +248,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_foundry_discovery_t  *d;
     ngx_http_foundry_main_conf_t  *fmcf;
+    ngx_http_foundry_source_t     *src;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->category, prev->category,
@@ -236,6 +263,33 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              prev->deployment_api_versions, NULL);
     ngx_conf_merge_ptr_value(conf->custom_headers, prev->custom_headers,
                              NULL);
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_ptr_value(conf->key_sources, prev->key_sources, NULL);
+
+    if (conf->keys
+        && ngx_http_foundry_keys_check_zone(cf, conf->keys) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->key_sources == NULL) {
+
+        /* the key arrives as the connection's authConfig says */
+
+        conf->key_sources = ngx_array_create(cf->pool, 1,
+                                            sizeof(ngx_http_foundry_source_t));
+        if (conf->key_sources == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        src = ngx_array_push(conf->key_sources);
+        if (src == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        src->type = NGX_HTTP_FOUNDRY_SRC_CONFIG;
+        ngx_str_null(&src->name);
+    }
 
     if (conf->target.data == NULL) {
         conf->target = prev->target;
@@ -375,6 +429,13 @@ ngx_http_foundry_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_foundry_precontent_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_foundry_access_handler;
 
     return ngx_http_foundry_filter_init(cf);
 }

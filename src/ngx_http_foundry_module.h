@@ -51,8 +51,66 @@ typedef struct {
 } ngx_http_foundry_upstream_t;
 
 
+#define NGX_HTTP_FOUNDRY_DIGEST_LEN         32
+#define NGX_HTTP_FOUNDRY_MAX_KEYS_FILE      (512 * 1024 * 1024)
+
+
+typedef struct {
+    ngx_rbtree_t                    tree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_pool_t                     *pool;
+} ngx_http_foundry_regex_cache_t;
+
+
+typedef struct {
+    ngx_str_node_t                  sn;
+    ngx_regex_t                    *regex;
+} ngx_http_foundry_regex_node_t;
+
+
+/* a key store: the zone, its file, and (per process) a regex cache */
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                       file;
+    ngx_msec_t                      interval;
+    void                           *conf_set;
+    ngx_file_info_t                 conf_fi;
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+    ngx_http_foundry_regex_cache_t  regexes;
+} ngx_http_foundry_keys_zone_t;
+
+
+/* a key entry as a request sees it, copied out of the zone */
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      disabled;
+    time_t                          not_before;
+    time_t                          expires;
+    ngx_array_t                    *deployments;
+    ngx_array_t                    *meta;
+} ngx_http_foundry_key_info_t;
+
+
+/* where a key may arrive */
+
+#define NGX_HTTP_FOUNDRY_SRC_HEADER         1
+#define NGX_HTTP_FOUNDRY_SRC_ARG            2
+#define NGX_HTTP_FOUNDRY_SRC_BEARER         3
+#define NGX_HTTP_FOUNDRY_SRC_CONFIG         4
+
+typedef struct {
+    ngx_uint_t                      type;
+    ngx_str_t                       name;
+} ngx_http_foundry_source_t;
+
+
 typedef struct {
     ngx_array_t                     upstreams;
+    ngx_array_t                     key_zones;
     ngx_flag_t                      used;
 } ngx_http_foundry_main_conf_t;
 
@@ -139,6 +197,9 @@ typedef struct {
 
     ngx_array_t                    *custom_headers;
 
+    ngx_shm_zone_t                 *keys;
+    ngx_array_t                    *key_sources;
+
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
     ngx_str_t                       deployment_versions_text;
@@ -203,6 +264,13 @@ typedef struct {
     /* an error nginx itself answers, sent as JSON instead of HTML */
     ngx_buf_t                      *error_body;
 
+    /* the access check's verdict, for the error filter */
+    const char                     *error_code;
+    const char                     *error_message;
+
+    ngx_http_foundry_key_info_t    *key;
+
+    unsigned                        started:1;
     unsigned                        routed:1;
     unsigned                        waiting_body:1;
     unsigned                        error_sent:1;
@@ -295,6 +363,29 @@ ngx_str_t *ngx_http_foundry_upstream_model(ngx_http_foundry_deployment_t *d,
     ngx_http_foundry_upstream_t *u);
 ngx_uint_t ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
     ngx_str_t *name);
+
+/* ngx_http_foundry_keys.c */
+char *ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_foundry_keys_check_zone(ngx_conf_t *cf,
+    ngx_shm_zone_t *shm_zone);
+ngx_int_t ngx_http_foundry_keys_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_foundry_key_lookup(ngx_http_request_t *r,
+    ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_foundry_key_info_t *info);
+ngx_int_t ngx_http_foundry_key_allows(ngx_http_request_t *r,
+    ngx_shm_zone_t *shm_zone, ngx_http_foundry_key_info_t *info,
+    ngx_str_t *deployment);
+void ngx_http_foundry_regex_cache_init(ngx_http_foundry_regex_cache_t *cache,
+    ngx_pool_t *pool);
+ngx_regex_t *ngx_http_foundry_regex_get(
+    ngx_http_foundry_regex_cache_t *cache, ngx_str_t *pattern);
+
+/* ngx_http_foundry_access.c */
+char *ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_access_handler(ngx_http_request_t *r);
 
 /* ngx_http_foundry_variables.c */
 ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);

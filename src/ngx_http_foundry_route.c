@@ -449,6 +449,18 @@ ngx_http_foundry_select(ngx_http_request_t *r,
 
     ctx->deployment = d;
 
+    if (ctx->key
+        && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key, &d->name))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: key \"%V\" may not use deployment \"%V\"",
+                      &ctx->key->name, &d->name);
+
+        return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN, "Forbidden",
+                                      "the key may not use the deployment "
+                                      "\"%V\"", &d->name);
+    }
+
     if (d->upstream) {
         ctx->upstream = d->upstream;
         return NGX_OK;

@@ -19,6 +19,10 @@ static ngx_int_t ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_key_name_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_key_meta_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 #define NGX_HTTP_FOUNDRY_VAR_DEPLOYMENT      0
@@ -80,6 +84,13 @@ static ngx_http_variable_t  ngx_http_foundry_vars[] = {
 
     { ngx_string("foundry_request"), NULL,
       ngx_http_foundry_request_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_key_name"), NULL,
+      ngx_http_foundry_key_name_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_key_meta_"), NULL,
+      ngx_http_foundry_key_meta_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 
       ngx_http_null_variable
 };
@@ -287,4 +298,60 @@ ngx_http_foundry_request_variable(ngx_http_request_t *r,
     s = &kinds[ctx->kind];
 
     return ngx_http_foundry_set(v, s);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_key_name_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_foundry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->key == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_foundry_set(v, &ctx->key->name);
+}
+
+
+/* $foundry_key_meta_<name>: a metadata field of the key's entry */
+
+static ngx_int_t
+ngx_http_foundry_key_meta_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *name = (ngx_str_t *) data;
+
+    ngx_str_t                field;
+    ngx_uint_t               i;
+    ngx_keyval_t            *kv;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->key == NULL || ctx->key->meta == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    field.data = name->data + sizeof("foundry_key_meta_") - 1;
+    field.len = name->len - (sizeof("foundry_key_meta_") - 1);
+
+    kv = ctx->key->meta->elts;
+
+    for (i = 0; i < ctx->key->meta->nelts; i++) {
+        if (kv[i].key.len == field.len
+            && ngx_strncasecmp(kv[i].key.data, field.data, field.len) == 0)
+        {
+            return ngx_http_foundry_set(v, &kv[i].value);
+        }
+    }
+
+    v->not_found = 1;
+
+    return NGX_OK;
 }
