@@ -557,6 +557,7 @@ ngx_http_foundry_key_entry(ngx_pool_t *pool,
     yajl_val     f;
     ngx_uint_t   digest;
     const char  *key;
+    const char  *name_path[] = { "name", NULL };
 
     if (!YAJL_IS_OBJECT(v)) {
         return "not an object";
@@ -564,20 +565,26 @@ ngx_http_foundry_key_entry(ngx_pool_t *pool,
 
     digest = 0;
 
+    /* the name first, so that messages can name the entry */
+
+    f = yajl_tree_get(v, name_path, yajl_t_any);
+
+    if (f) {
+        if (!YAJL_IS_STRING(f)
+            || ngx_http_foundry_key_str(pool, f, &e->name, 128) != NGX_OK
+            || ngx_http_foundry_valid_name(&e->name) != NGX_OK)
+        {
+            ngx_str_null(&e->name);
+            return "\"name\" must be a string of letters, digits, "
+                   "\"-\", \"_\", \".\" and \":\", at most 128";
+        }
+    }
+
     for (i = 0; i < YAJL_GET_OBJECT(v)->len; i++) {
         key = YAJL_GET_OBJECT(v)->keys[i];
         f = YAJL_GET_OBJECT(v)->values[i];
 
         if (ngx_strcmp(key, "name") == 0) {
-            if (!YAJL_IS_STRING(f)
-                || ngx_http_foundry_key_str(pool, f, &e->name, 128) != NGX_OK
-                || ngx_http_foundry_valid_name(&e->name) != NGX_OK)
-            {
-                ngx_str_null(&e->name);
-                return "\"name\" must be a string of letters, digits, "
-                       "\"-\", \"_\", \".\" and \":\", at most 128";
-            }
-
             msg = NULL;
 
         } else if (ngx_strcmp(key, "sha256") == 0) {

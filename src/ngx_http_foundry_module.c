@@ -106,7 +106,7 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       NULL },
 
     { ngx_string("foundry_keys_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_foundry_keys_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

@@ -53,4 +53,18 @@ write_file('keys.json', { keys => [
     { name => 'b64', sha256 => $b64 },
 ] });
 
+# broken files, one mistake each, for the configuration tests
+
+write_file('bad-json.json', '{"keys": [');
+write_file('bad-shape.json', '{"entries": []}');
+write_file('no-sha.json', [ { name => 'a' } ]);
+write_file('bad-sha.json', [ { name => 'a', sha256 => 'abc' } ]);
+write_file('bad-name.json', [ { name => 'a b', sha256 => sha256_hex('x') } ]);
+write_file('bad-time.json', [ entry('a', 'x', expires => 'tomorrow') ]);
+write_file('bad-regex.json', [ entry('a', 'x', deployments => ['~gpt-(']) ]);
+write_file('bad-field.json', [ entry('a', 'x', colour => 'blue') ]);
+write_file('bad-meta.json', [ entry('a', 'x', metadata => { t => [1] }) ]);
+write_file('same-sha.json', [ entry('a', 'x'), entry('b', 'x') ]);
+write_file('many.json', [ map { entry("k$_", "key-$_") } 1 .. 2000 ]);
+
 1;
