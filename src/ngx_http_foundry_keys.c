@@ -1162,7 +1162,8 @@ ngx_http_foundry_keys_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_foundry_keys_timer(ngx_event_t *ev)
 {
-    u_char                          err[NGX_MAX_ERROR_STR];
+    u_char                          msg[NGX_MAX_ERROR_STR];
+    ngx_err_t                       err;
     ngx_str_t                       text;
     ngx_pool_t                     *pool;
     ngx_uint_t                      load;
@@ -1181,8 +1182,22 @@ ngx_http_foundry_keys_timer(ngx_event_t *ev)
     ngx_add_timer(ev, kz->interval);
 
     if (ngx_file_info(kz->file.data, &fi) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+
+        /* once per worker and cause: workers may not read what root can */
+
+        if (err != kz->stat_err) {
+            ngx_log_error(NGX_LOG_ERR, ev->log, err,
+                          "foundry_keys_zone \"%V\": " ngx_file_info_n
+                          " \"%V\" failed, the file is not watched",
+                          &kz->name, &kz->file);
+            kz->stat_err = err;
+        }
+
         return;
     }
+
+    kz->stat_err = 0;
 
     ngx_shmtx_lock(&kz->shpool->mutex);
 
@@ -1199,11 +1214,16 @@ ngx_http_foundry_keys_timer(ngx_event_t *ev)
 
     ngx_shmtx_unlock(&kz->shpool->mutex);
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "foundry keys timer: mtime %T size %O, zone %T %O",
+                   ngx_file_mtime(&fi), ngx_file_size(&fi), sh->mtime,
+                   sh->fsize);
+
     if (!load) {
         return;
     }
 
-    err[0] = '\0';
+    msg[0] = '\0';
     set = NULL;
 
     pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, ev->log);
@@ -1212,11 +1232,11 @@ ngx_http_foundry_keys_timer(ngx_event_t *ev)
         if (ngx_http_foundry_keys_read(pool, ev->log, &kz->file, &fi, &text)
             != NGX_OK)
         {
-            ngx_snprintf(err, sizeof(err), "cannot read it%Z");
+            ngx_snprintf(msg, sizeof(msg), "cannot read it%Z");
 
         } else {
-            set = ngx_http_foundry_keyset_build(pool, text.data, err,
-                                                sizeof(err));
+            set = ngx_http_foundry_keyset_build(pool, text.data, msg,
+                                                sizeof(msg));
         }
     }
 
@@ -1227,7 +1247,7 @@ ngx_http_foundry_keys_timer(ngx_event_t *ev)
             ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                           "foundry_keys_zone \"%V\": \"%V\" changed but is "
                           "not valid, the previous keys stay: %s",
-                          &kz->name, &kz->file, err);
+                          &kz->name, &kz->file, msg);
         }
 
         ngx_shmtx_lock(&kz->shpool->mutex);

@@ -80,6 +80,7 @@ typedef struct {
     void                           *sh;
     ngx_slab_pool_t                *shpool;
     ngx_http_foundry_regex_cache_t  regexes;
+    ngx_err_t                       stat_err;
 } ngx_http_foundry_keys_zone_t;
 
 

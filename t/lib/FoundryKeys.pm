@@ -13,6 +13,9 @@ use JSON::PP;
 
 our $DIR = tempdir('foundry-keys-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
+# nginx's workers may run as another user than the tests
+chmod 0755, $DIR;
+
 $ENV{TEST_NGINX_KEYS_DIR} = $DIR;
 
 sub entry {
@@ -28,6 +31,7 @@ sub write_file {
     my $tmp = "$path.tmp";
 
     open my $fh, '>', $tmp or die "$tmp: $!";
+    chmod 0644, $tmp;
     print $fh ref $content ? JSON::PP->new->canonical->encode($content)
                            : $content;
     close $fh;
