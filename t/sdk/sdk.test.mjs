@@ -112,3 +112,11 @@ test('AzureOpenAI client: streamed chat', async () => {
 
   assert.ok(chunks > 1);
 });
+
+test('OpenAI client: a wrong key is a 401', async () => {
+  const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'wrong-key' });
+
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gpt-4o', messages }),
+    (err) => err.status === 401 && err.code === 'Unauthorized');
+});
