@@ -84,15 +84,31 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
 
     static ngx_str_t  type = ngx_string("application/json");
 
-    if (r != r->main || r->err_status < NGX_HTTP_BAD_REQUEST
-        || r->headers_out.status != r->err_status)
-    {
+    if (r != r->main) {
         return ngx_http_next_header_filter(r);
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
     if (ctx == NULL || ctx->error_body) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* an upstream's answer: its token usage is read as it passes */
+
+    if (ctx->routed && r->upstream && r->err_status == 0
+        && r->headers_out.status == NGX_HTTP_OK && !r->header_only
+        && ctx->usage.mode == 0
+        && ngx_http_foundry_usage_init(r, &ctx->usage,
+                                       &r->headers_out.content_type)
+           == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    if (r->err_status < NGX_HTTP_BAD_REQUEST
+        || r->headers_out.status != r->err_status)
+    {
         return ngx_http_next_header_filter(r);
     }
 
@@ -141,7 +157,7 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_foundry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t              out;
+    ngx_chain_t              out, *cl;
     ngx_http_foundry_ctx_t  *ctx;
 
     if (r != r->main) {
@@ -150,7 +166,22 @@ ngx_http_foundry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
-    if (ctx == NULL || ctx->error_body == NULL) {
+    if (ctx == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (ctx->usage.mode && !ctx->usage.done) {
+        ngx_http_foundry_usage_feed(r, &ctx->usage, in);
+
+        for (cl = in; cl; cl = cl->next) {
+            if (cl->buf->last_buf) {
+                ngx_http_foundry_usage_done(&ctx->usage);
+                break;
+            }
+        }
+    }
+
+    if (ctx->error_body == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 

@@ -247,6 +247,34 @@ typedef struct {
 } ngx_http_foundry_body_t;
 
 
+#define NGX_HTTP_FOUNDRY_USAGE_JSON         1
+#define NGX_HTTP_FOUNDRY_USAGE_SSE          2
+#define NGX_HTTP_FOUNDRY_USAGE_DEPTH        8
+
+
+/* token usage read from an upstream's answer; -1 for "not seen" */
+
+typedef struct {
+    yajl_handle                     handle;
+    ngx_uint_t                      mode;
+    ngx_uint_t                      state;
+    ngx_uint_t                      prefix;
+    ngx_uint_t                      depth;
+    ngx_uint_t                      usage;
+    u_char                          keys[NGX_HTTP_FOUNDRY_USAGE_DEPTH];
+
+    int64_t                         prompt;
+    int64_t                         completion;
+    int64_t                         total;
+    int64_t                         cached;
+    int64_t                         reasoning;
+
+    unsigned                        found:1;
+    unsigned                        failed:1;
+    unsigned                        done:1;
+} ngx_http_foundry_usage_t;
+
+
 typedef struct {
     ngx_uint_t                      kind;
     ngx_http_foundry_discovery_t   *discovery;
@@ -261,6 +289,7 @@ typedef struct {
     ngx_str_t                       upstream_uri;
 
     ngx_http_foundry_body_t         body;
+    ngx_http_foundry_usage_t        usage;
 
     /* an error nginx itself answers, sent as JSON instead of HTML */
     ngx_buf_t                      *error_body;
@@ -390,6 +419,13 @@ ngx_int_t ngx_http_foundry_access_handler(ngx_http_request_t *r);
 
 /* ngx_http_foundry_variables.c */
 ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_foundry_usage.c */
+ngx_int_t ngx_http_foundry_usage_init(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, ngx_str_t *type);
+void ngx_http_foundry_usage_feed(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, ngx_chain_t *in);
+void ngx_http_foundry_usage_done(ngx_http_foundry_usage_t *u);
 
 /* ngx_http_foundry_filter.c */
 ngx_int_t ngx_http_foundry_filter_init(ngx_conf_t *cf);

@@ -19,6 +19,8 @@ static ngx_int_t ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_key_name_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_key_meta_variable(ngx_http_request_t *r,
@@ -84,6 +86,31 @@ static ngx_http_variable_t  ngx_http_foundry_vars[] = {
 
     { ngx_string("foundry_request"), NULL,
       ngx_http_foundry_request_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_prompt_tokens"), NULL,
+      ngx_http_foundry_usage_variable,
+      offsetof(ngx_http_foundry_usage_t, prompt),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_completion_tokens"), NULL,
+      ngx_http_foundry_usage_variable,
+      offsetof(ngx_http_foundry_usage_t, completion),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_total_tokens"), NULL,
+      ngx_http_foundry_usage_variable,
+      offsetof(ngx_http_foundry_usage_t, total),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_cached_tokens"), NULL,
+      ngx_http_foundry_usage_variable,
+      offsetof(ngx_http_foundry_usage_t, cached),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_reasoning_tokens"), NULL,
+      ngx_http_foundry_usage_variable,
+      offsetof(ngx_http_foundry_usage_t, reasoning),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("foundry_key_name"), NULL,
       ngx_http_foundry_key_name_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -352,6 +379,45 @@ ngx_http_foundry_key_meta_variable(ngx_http_request_t *r,
     }
 
     v->not_found = 1;
+
+    return NGX_OK;
+}
+
+
+/* a count of the upstream's token usage, once seen in its answer */
+
+static ngx_int_t
+ngx_http_foundry_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    int64_t                  n;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || !ctx->usage.found) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    n = *(int64_t *) ((u_char *) &ctx->usage + data);
+
+    if (n < 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%L", n) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
 
     return NGX_OK;
 }
