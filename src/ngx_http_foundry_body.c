@@ -95,7 +95,21 @@ ngx_http_foundry_body_boolean(void *ctx, int value)
 static int
 ngx_http_foundry_body_number(void *ctx, const char *s, size_t len)
 {
-    return ngx_http_foundry_body_scalar(ctx);
+    ngx_http_foundry_body_t  *b = ctx;
+
+    ngx_int_t  n;
+
+    /* max_tokens and its later names: what a limit reserves */
+
+    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS) {
+        n = ngx_atoi((u_char *) s, len);
+
+        if (n != NGX_ERROR && n > b->max_tokens) {
+            b->max_tokens = n;
+        }
+    }
+
+    return ngx_http_foundry_body_scalar(b);
 }
 
 
@@ -218,6 +232,14 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
 
     if (len == 6 && ngx_strncmp(s, "stream", 6) == 0) {
         b->key = NGX_HTTP_FOUNDRY_KEY_STREAM;
+        return 1;
+    }
+
+    if ((len == 10 && ngx_strncmp(s, "max_tokens", 10) == 0)
+        || (len == 21 && ngx_strncmp(s, "max_completion_tokens", 21) == 0)
+        || (len == 17 && ngx_strncmp(s, "max_output_tokens", 17) == 0))
+    {
+        b->key = NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS;
         return 1;
     }
 

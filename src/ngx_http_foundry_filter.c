@@ -94,6 +94,14 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (ctx->limit_headers && !ctx->limit_headers_sent) {
+        ctx->limit_headers_sent = 1;
+
+        if (ngx_http_foundry_limit_headers(r, ctx->limit_headers) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     /* an upstream's answer: its token usage is read as it passes */
 
     if (ctx->routed && r->upstream && r->err_status == 0

@@ -99,7 +99,6 @@ static ngx_int_t ngx_http_foundry_key_str(ngx_pool_t *pool, yajl_val v,
     ngx_str_t *s, size_t max);
 static uint32_t ngx_http_foundry_key_bucket(u_char *digest,
     uint32_t nbuckets);
-static time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
 static ngx_int_t ngx_http_foundry_keys_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_foundry_keys_install(
@@ -994,7 +993,7 @@ ngx_http_foundry_key_bucket(u_char *digest, uint32_t nbuckets)
 }
 
 
-static time_t
+time_t
 ngx_http_foundry_timegm(ngx_tm_t *tm)
 {
     ngx_int_t  y, m, days;

@@ -17,6 +17,7 @@ static void *ngx_http_foundry_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_foundry_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_foundry_log_handler(ngx_http_request_t *r);
 
 
 static ngx_command_t  ngx_http_foundry_commands[] = {
@@ -122,6 +123,20 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
     { ngx_string("foundry_key_source"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_foundry_key_source,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_limit_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_foundry_limit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -233,6 +248,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->custom_headers = NGX_CONF_UNSET_PTR;
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->key_sources = NGX_CONF_UNSET_PTR;
+    conf->limits = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -268,6 +284,14 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->keys
         && ngx_http_foundry_keys_check_zone(cf, conf->keys) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
+
+    if (conf->limits
+        && ngx_http_foundry_limit_check_zone(cf, conf->limits) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -437,5 +461,29 @@ ngx_http_foundry_init(ngx_conf_t *cf)
 
     *h = ngx_http_foundry_access_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_foundry_log_handler;
+
     return ngx_http_foundry_filter_init(cf);
+}
+
+
+/* the log phase: limits learn the real usage */
+
+static ngx_int_t
+ngx_http_foundry_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_foundry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (ctx == NULL || r != r->main) {
+        return NGX_OK;
+    }
+
+    return ngx_http_foundry_limit_commit(r, ctx);
 }

@@ -109,6 +109,55 @@ typedef struct {
 } ngx_http_foundry_source_t;
 
 
+#define NGX_HTTP_FOUNDRY_QUOTAS             3
+
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_http_foundry_limit_zone_t;
+
+
+/* a foundry_limit directive */
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_complex_value_t       *key;
+    ngx_http_complex_value_t       *tpm;
+    ngx_http_complex_value_t       *rpm;
+    ngx_http_complex_value_t       *quota[NGX_HTTP_FOUNDRY_QUOTAS];
+    ngx_int_t                       reserve;
+} ngx_http_foundry_limit_t;
+
+
+/* its values for one request; -1 for "no limit" */
+
+typedef struct {
+    int64_t                         tpm;
+    int64_t                         rpm;
+    int64_t                         quota[NGX_HTTP_FOUNDRY_QUOTAS];
+} ngx_http_foundry_limit_values_t;
+
+
+/* what a request reserved under one limit */
+
+typedef struct {
+    ngx_http_foundry_limit_zone_t  *zone;
+    ngx_str_t                       key;
+    uint32_t                        hash;
+    int64_t                         estimate;
+    ngx_http_foundry_limit_values_t values;
+    int64_t                         remaining_requests;
+    int64_t                         remaining_tokens;
+    time_t                          reset;
+    const char                     *kind;
+    ngx_uint_t                      quota;
+    unsigned                        reserved:1;
+    unsigned                        committed:1;
+} ngx_http_foundry_limit_state_t;
+
+
 typedef struct {
     ngx_array_t                     upstreams;
     ngx_array_t                     key_zones;
@@ -201,6 +250,8 @@ typedef struct {
     ngx_shm_zone_t                 *keys;
     ngx_array_t                    *key_sources;
 
+    ngx_array_t                    *limits;
+
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
     ngx_str_t                       deployment_versions_text;
@@ -220,6 +271,7 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_KEY_OTHER          0
 #define NGX_HTTP_FOUNDRY_KEY_MODEL          1
 #define NGX_HTTP_FOUNDRY_KEY_STREAM         2
+#define NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS     3
 
 
 /* what the request body parser found */
@@ -236,6 +288,7 @@ typedef struct {
     off_t                           value_end;
 
     ngx_str_t                       model;
+    int64_t                         max_tokens;
 
     ngx_uint_t                      depth;
     ngx_uint_t                      key;
@@ -300,10 +353,15 @@ typedef struct {
 
     ngx_http_foundry_key_info_t    *key;
 
+    ngx_http_foundry_limit_state_t *limits;
+    ngx_http_foundry_limit_state_t *limit_headers;
+    ngx_http_foundry_limit_state_t *limited;
+
     unsigned                        started:1;
     unsigned                        routed:1;
     unsigned                        waiting_body:1;
     unsigned                        error_sent:1;
+    unsigned                        limit_headers_sent:1;
 } ngx_http_foundry_ctx_t;
 
 
@@ -411,6 +469,7 @@ void ngx_http_foundry_regex_cache_init(ngx_http_foundry_regex_cache_t *cache,
     ngx_pool_t *pool);
 ngx_regex_t *ngx_http_foundry_regex_get(
     ngx_http_foundry_regex_cache_t *cache, ngx_str_t *pattern);
+time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
 
 /* ngx_http_foundry_access.c */
 char *ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -419,6 +478,19 @@ ngx_int_t ngx_http_foundry_access_handler(ngx_http_request_t *r);
 
 /* ngx_http_foundry_variables.c */
 ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_foundry_limit.c */
+char *ngx_http_foundry_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_foundry_limit_check_zone(ngx_conf_t *cf,
+    ngx_array_t *limits);
+ngx_int_t ngx_http_foundry_limit_request(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_limit_commit(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_limit_headers(ngx_http_request_t *r,
+    ngx_http_foundry_limit_state_t *st);
 
 /* ngx_http_foundry_usage.c */
 ngx_int_t ngx_http_foundry_usage_init(ngx_http_request_t *r,

@@ -212,9 +212,14 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
             return rc;
         }
 
-        /* classic Azure OpenAI takes the body as it is: no need to read it */
+        /*
+         * classic Azure OpenAI takes the body as it is: no need to read it,
+         * unless a limit wants its max_tokens
+         */
 
-        if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC) {
+        if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
+            && flcf->limits == NULL)
+        {
             return ngx_http_foundry_route(r, flcf, ctx);
         }
     }
@@ -621,8 +626,14 @@ ngx_http_foundry_route(ngx_http_request_t *r,
 {
     u_char                       *p, *a, *end, *last, *next, *eq;
     size_t                        len;
+    ngx_int_t                     rc;
     ngx_str_t                     prefix;
     ngx_http_foundry_upstream_t  *u;
+
+    rc = ngx_http_foundry_limit_request(r, flcf, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     u = ctx->upstream;
 
