@@ -171,6 +171,8 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
             ngx_http_foundry_mask_keys(r, flcf);
 
+            ctx->auth_failure = "conflicting";
+
             return ngx_http_foundry_deny(r, flcf, ctx,
                                          "access denied: the request "
                                          "carries different keys",
@@ -181,6 +183,8 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
     if (key.len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foundry: no key was sent");
+
+        ctx->auth_failure = "missing";
 
         return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_NO_KEY,
                                      "Bearer");
@@ -203,6 +207,8 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foundry: unknown key");
 
+        ctx->auth_failure = "unknown";
+
         return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_BAD_KEY,
                                      "Bearer error=\"invalid_token\"");
     }
@@ -218,6 +224,10 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
                       info->disabled ? "disabled"
                       : (info->not_before && now < info->not_before)
                         ? "not valid yet" : "expired");
+
+        ctx->auth_failure = info->disabled ? "disabled"
+                            : (info->not_before && now < info->not_before)
+                              ? "not_yet_valid" : "expired";
 
         return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_BAD_KEY,
                                      "Bearer error=\"invalid_token\"");

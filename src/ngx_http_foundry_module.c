@@ -141,6 +141,20 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_foundry_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_upstream"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_foundry_upstream,
@@ -477,12 +491,19 @@ ngx_http_foundry_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_foundry_log_handler(ngx_http_request_t *r)
 {
-    ngx_http_foundry_ctx_t  *ctx;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_loc_conf_t  *flcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
     if (ctx == NULL || r != r->main) {
         return NGX_OK;
+    }
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+    if (flcf->enable) {
+        ngx_http_foundry_metrics_record(r, flcf, ctx);
     }
 
     return ngx_http_foundry_limit_commit(r, ctx);

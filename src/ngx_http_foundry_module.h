@@ -158,9 +158,28 @@ typedef struct {
 } ngx_http_foundry_limit_state_t;
 
 
+#define NGX_HTTP_FOUNDRY_M_REQUESTS         0
+#define NGX_HTTP_FOUNDRY_M_TOKENS           1
+#define NGX_HTTP_FOUNDRY_M_RESPONSE         2
+#define NGX_HTTP_FOUNDRY_M_FIRST_BYTE       3
+#define NGX_HTTP_FOUNDRY_M_AUTH             4
+#define NGX_HTTP_FOUNDRY_M_LIMIT            5
+#define NGX_HTTP_FOUNDRY_M_DISCOVERY        6
+#define NGX_HTTP_FOUNDRY_M_JWKS             7
+#define NGX_HTTP_FOUNDRY_METRICS            8
+
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_http_foundry_metrics_zone_t;
+
+
 typedef struct {
     ngx_array_t                     upstreams;
     ngx_array_t                     key_zones;
+    ngx_http_foundry_metrics_zone_t *metrics;
     ngx_flag_t                      used;
 } ngx_http_foundry_main_conf_t;
 
@@ -357,6 +376,9 @@ typedef struct {
     ngx_http_foundry_limit_state_t *limit_headers;
     ngx_http_foundry_limit_state_t *limited;
 
+    /* why the key check refused the request, for the metrics */
+    const char                     *auth_failure;
+
     unsigned                        started:1;
     unsigned                        routed:1;
     unsigned                        waiting_body:1;
@@ -491,6 +513,17 @@ ngx_int_t ngx_http_foundry_limit_commit(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_limit_headers(ngx_http_request_t *r,
     ngx_http_foundry_limit_state_t *st);
+
+/* ngx_http_foundry_metrics.c */
+char *ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_foundry_metrics_record(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+void ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value,
+    const char *outcome);
 
 /* ngx_http_foundry_usage.c */
 ngx_int_t ngx_http_foundry_usage_init(ngx_http_request_t *r,

@@ -461,6 +461,8 @@ ngx_http_foundry_select(ngx_http_request_t *r,
                       "foundry: key \"%V\" may not use deployment \"%V\"",
                       &ctx->key->name, &d->name);
 
+        ctx->auth_failure = "deployment";
+
         return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN, "Forbidden",
                                       "the key may not use the deployment "
                                       "\"%V\"", &d->name);
