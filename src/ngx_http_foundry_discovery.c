@@ -19,7 +19,7 @@ static ngx_int_t ngx_http_foundry_render_list(ngx_conf_t *cf,
     ngx_http_foundry_models_t *models, ngx_uint_t format, ngx_str_t *out);
 static ngx_int_t ngx_http_foundry_models_hash(ngx_conf_t *cf,
     ngx_http_foundry_models_t *models);
-static ngx_int_t ngx_http_foundry_discovery_filtered(ngx_http_request_t *r,
+static ngx_int_t ngx_http_foundry_discovery_build(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 
 
@@ -314,10 +314,22 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
         return rc;
     }
 
+    /* deployments discovered from the upstreams: their lists first */
+
+    rc = ngx_http_foundry_sources_wait(r, flcf, ctx);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
     if (ctx->kind == NGX_HTTP_FOUNDRY_REQ_LIST) {
 
-        if (ctx->key && ctx->key->deployments && flcf->models) {
-            return ngx_http_foundry_discovery_filtered(r, flcf, ctx);
+        if (flcf->sources || (ctx->key && ctx->key->deployments)) {
+            return ngx_http_foundry_discovery_build(r, flcf, ctx);
         }
 
         body = NULL;
@@ -337,6 +349,11 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
                                             &d->name))
         {
             d = NULL;
+
+        } else if (d == NULL && flcf->sources
+                   && ngx_http_foundry_valid_name(&ctx->name) == NGX_OK)
+        {
+            d = ngx_http_foundry_sources_find(r, flcf, ctx, &ctx->name);
         }
 
         if (d == NULL) {
@@ -389,17 +406,21 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
 }
 
 
-/* the list a key with an allow-list sees: its deployments only */
+/*
+ * A list built for this request: the static deployments the key may use,
+ * then those discovered from the upstreams.
+ */
 
 static ngx_int_t
-ngx_http_foundry_discovery_filtered(ngx_http_request_t *r,
+ngx_http_foundry_discovery_build(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
     u_char                         *p;
     size_t                          len;
     ngx_str_t                      *obj, head;
     ngx_buf_t                      *b;
-    ngx_uint_t                      i, n, azure;
+    ngx_uint_t                      i, azure;
+    ngx_array_t                     objects;
     ngx_chain_t                     out;
     ngx_http_foundry_deployment_t  *d;
 
@@ -412,12 +433,44 @@ ngx_http_foundry_discovery_filtered(ngx_http_request_t *r,
         ngx_str_set(&head, "{\"object\":\"list\",\"data\":[");
     }
 
-    d = flcf->models->deployments.elts;
-    n = flcf->models->deployments.nelts;
+    if (ngx_array_init(&objects, r->pool, 16, sizeof(ngx_str_t)) != NGX_OK) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
 
-    /* the whole list is the most it can be */
+    if (flcf->models) {
+        d = flcf->models->deployments.elts;
 
-    len = azure ? flcf->models->azure_list.len : flcf->models->openai_list.len;
+        for (i = 0; i < flcf->models->deployments.nelts; i++) {
+            if (ctx->key
+                && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key,
+                                                &d[i].name))
+            {
+                continue;
+            }
+
+            obj = ngx_array_push(&objects);
+            if (obj == NULL) {
+                return ngx_http_foundry_finish(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            *obj = azure ? d[i].azure_json : d[i].openai_json;
+        }
+    }
+
+    if (ngx_http_foundry_sources_list(r, flcf, ctx, ctx->discovery->format,
+                                      &objects)
+        != NGX_OK)
+    {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    obj = objects.elts;
+    len = head.len + 2 + objects.nelts;
+
+    for (i = 0; i < objects.nelts; i++) {
+        len += obj[i].len;
+    }
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -426,18 +479,12 @@ ngx_http_foundry_discovery_filtered(ngx_http_request_t *r,
 
     p = ngx_cpymem(b->last, head.data, head.len);
 
-    for (i = 0; i < n; i++) {
-        if (!ngx_http_foundry_key_allows(r, flcf->keys, ctx->key, &d[i].name)) {
-            continue;
-        }
-
-        obj = azure ? &d[i].azure_json : &d[i].openai_json;
-
-        if (p != b->last + head.len) {
+    for (i = 0; i < objects.nelts; i++) {
+        if (i) {
             *p++ = ',';
         }
 
-        p = ngx_cpymem(p, obj->data, obj->len);
+        p = ngx_cpymem(p, obj[i].data, obj[i].len);
     }
 
     *p++ = ']';

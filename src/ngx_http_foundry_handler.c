@@ -11,6 +11,8 @@
 #include "ngx_http_foundry_module.h"
 
 
+static ngx_int_t ngx_http_foundry_resume(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_classify(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest);
@@ -43,10 +45,20 @@ ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
         }
 
         ngx_http_set_ctx(r, ctx, ngx_http_foundry_module);
+    }
 
-    } else if (ctx->started) {
-        /* phases run again once the body is read and routed */
-        return ctx->waiting_body ? NGX_AGAIN : NGX_DECLINED;
+    if (ctx->routed) {
+        return NGX_DECLINED;
+    }
+
+    /* the phases ran again while the body or a discovery source is due */
+
+    if (ctx->waiting_body || ctx->sources_pending) {
+        return NGX_AGAIN;
+    }
+
+    if (ctx->started) {
+        return ngx_http_foundry_resume(r, flcf, ctx);
     }
 
     ctx->started = 1;
@@ -68,13 +80,25 @@ ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "foundry: discovery %ui \"%V\"", ctx->kind, &rest);
 
-        return ngx_http_foundry_discovery_handler(r, flcf, ctx);
+        return ngx_http_foundry_resume(r, flcf, ctx);
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "foundry: inference \"%V\"", &rest);
 
     return ngx_http_foundry_inference(r, flcf, ctx, &rest);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_resume(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    if (ctx->kind == NGX_HTTP_FOUNDRY_REQ_INFERENCE) {
+        return ngx_http_foundry_inference_resume(r, flcf, ctx);
+    }
+
+    return ngx_http_foundry_discovery_handler(r, flcf, ctx);
 }
 
 

@@ -155,6 +155,27 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_discovery_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_discovery_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_discovery_source"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_foundry_discovery_source,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_discovery_filter"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_discovery_filter,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_upstream"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_foundry_upstream,
@@ -263,6 +284,8 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->key_sources = NGX_CONF_UNSET_PTR;
     conf->limits = NGX_CONF_UNSET_PTR;
+    conf->sources = NGX_CONF_UNSET_PTR;
+    conf->filters = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -303,6 +326,14 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
+    ngx_conf_merge_ptr_value(conf->sources, prev->sources, NULL);
+    ngx_conf_merge_ptr_value(conf->filters, prev->filters, NULL);
+
+    if (conf->sources
+        && ngx_http_foundry_sources_check(cf, conf->sources) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->limits
         && ngx_http_foundry_limit_check_zone(cf, conf->limits) != NGX_OK)

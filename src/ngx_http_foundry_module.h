@@ -245,6 +245,32 @@ typedef struct {
 } ngx_http_foundry_header_t;
 
 
+/* a discovery source: an internal location listing deployments */
+
+typedef struct {
+    ngx_str_t                       uri;
+    ngx_str_t                       key;
+    ngx_shm_zone_t                 *zone;
+    ngx_str_t                       upstream_name;
+    ngx_http_foundry_upstream_t    *upstream;
+    ngx_msec_t                      ttl;
+} ngx_http_foundry_src_t;
+
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_http_foundry_sources_zone_t;
+
+
+typedef struct {
+    ngx_regex_t                    *regex;
+    ngx_str_t                       pattern;
+    ngx_uint_t                      include;
+} ngx_http_foundry_filter_t;
+
+
 typedef struct {
     ngx_flag_t                      enable;
     ngx_str_t                       target;
@@ -270,6 +296,9 @@ typedef struct {
     ngx_array_t                    *key_sources;
 
     ngx_array_t                    *limits;
+
+    ngx_array_t                    *sources;
+    ngx_array_t                    *filters;
 
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
@@ -379,7 +408,16 @@ typedef struct {
     /* why the key check refused the request, for the metrics */
     const char                     *auth_failure;
 
+    /* discovery sources: fetches under way, a list fetched here */
+    ngx_uint_t                      sources_pending;
+    void                           *fresh;
+    ngx_http_foundry_src_t         *fresh_src;
+
     unsigned                        started:1;
+    unsigned                        body_read:1;
+    unsigned                        body_parsed:1;
+    unsigned                        model_set:1;
+    unsigned                        sources_fetched:1;
     unsigned                        routed:1;
     unsigned                        waiting_body:1;
     unsigned                        error_sent:1;
@@ -467,6 +505,8 @@ ngx_int_t ngx_http_foundry_body_set_model(ngx_http_request_t *r,
 ngx_int_t ngx_http_foundry_inference(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest);
+ngx_int_t ngx_http_foundry_inference_resume(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_deployments_init(ngx_conf_t *cf,
     ngx_http_foundry_models_t *models);
 ngx_str_t *ngx_http_foundry_upstream_model(ngx_http_foundry_deployment_t *d,
@@ -500,6 +540,31 @@ ngx_int_t ngx_http_foundry_access_handler(ngx_http_request_t *r);
 
 /* ngx_http_foundry_variables.c */
 ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
+
+/* ngx_http_foundry_sources.c */
+
+typedef struct {
+    ngx_http_foundry_ctx_t         *ctx;
+    ngx_http_foundry_src_t         *src;
+    ngx_uint_t                      done;
+} ngx_http_foundry_fetch_t;
+
+char *ngx_http_foundry_discovery_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_discovery_source(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_discovery_filter(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_sources_check(ngx_conf_t *cf,
+    ngx_array_t *sources);
+ngx_int_t ngx_http_foundry_sources_wait(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_sources_list(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_uint_t format, ngx_array_t *objects);
+ngx_http_foundry_deployment_t *ngx_http_foundry_sources_find(
+    ngx_http_request_t *r, ngx_http_foundry_loc_conf_t *flcf,
+    ngx_http_foundry_ctx_t *ctx, ngx_str_t *name);
 
 /* ngx_http_foundry_limit.c */
 char *ngx_http_foundry_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -20,8 +20,12 @@ static ngx_int_t ngx_http_foundry_required_headers(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_select(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static void ngx_http_foundry_body_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_foundry_route_body(ngx_http_request_t *r,
+static ngx_int_t ngx_http_foundry_need_body(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_body_model(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_route(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
@@ -206,36 +210,203 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
         return rc;
     }
 
-    if (flcf->deployment_in_path) {
+    return ngx_http_foundry_inference_resume(r, flcf, ctx);
+}
+
+
+/*
+ * The steps of an inference call after its path was checked, resumable:
+ * phases run this again after the body is read, and after discovery
+ * sources were fetched.  Each step is done once.
+ */
+
+ngx_int_t
+ngx_http_foundry_inference_resume(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    /* the deployment: in the path, or in the body's "model" */
+
+    if (ctx->deployment == NULL) {
+
+        if (!flcf->deployment_in_path) {
+            rc = ngx_http_foundry_need_body(r, flcf, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            rc = ngx_http_foundry_body_model(r, flcf, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
         rc = ngx_http_foundry_select(r, flcf, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
+    }
 
-        /*
-         * classic Azure OpenAI takes the body as it is: no need to read it,
-         * unless a limit wants its max_tokens
-         */
+    /*
+     * the body, unless classic Azure OpenAI takes it as it is and no limit
+     * wants its max_tokens
+     */
 
-        if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
-            && flcf->limits == NULL)
-        {
-            return ngx_http_foundry_route(r, flcf, ctx);
+    if (ctx->upstream->kind != NGX_HTTP_FOUNDRY_AZURE_CLASSIC
+        || flcf->limits != NULL)
+    {
+        rc = ngx_http_foundry_need_body(r, flcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_foundry_rewrite_model(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
-    ctx->waiting_body = 1;
+    return ngx_http_foundry_route(r, flcf, ctx);
+}
 
-    rc = ngx_http_read_client_request_body(r, ngx_http_foundry_body_handler);
 
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        /* the error filter answers it as JSON */
-        return rc;
+/*
+ * NGX_OK once the body is read and parsed; else the read is started (and
+ * NGX_DONE returned, the phases resume when it is in), or a 400 sent.
+ */
+
+static ngx_int_t
+ngx_http_foundry_need_body(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_int_t    rc;
+    const char  *msg;
+
+    if (ctx->body_parsed) {
+        return NGX_OK;
     }
 
-    ngx_http_finalize_request(r, NGX_DONE);
+    if (!ctx->body_read) {
+        ctx->waiting_body = 1;
 
-    return NGX_DONE;
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_foundry_body_handler);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            /* the error filter answers it as JSON */
+            ctx->waiting_body = 0;
+            return rc;
+        }
+
+        ngx_http_finalize_request(r, NGX_DONE);
+
+        return NGX_DONE;
+    }
+
+    ctx->body_parsed = 1;
+
+    if (ngx_http_foundry_body_parse(r, &ctx->body) != NGX_OK) {
+        msg = ngx_http_foundry_body_error(&ctx->body);
+
+        if (msg == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "InvalidRequestBody", "%s", msg);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the deployment named in the body's "model" */
+
+static ngx_int_t
+ngx_http_foundry_body_model(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    u_char                   *p;
+    ngx_http_foundry_body_t  *b;
+
+    b = &ctx->body;
+
+    if (!b->has_model) {
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "MissingModel",
+                                      "the request body has no \"model\": "
+                                      "this gateway reads the deployment "
+                                      "from it");
+    }
+
+    ctx->name = b->model;
+
+    /* "{connection}/{deployment}", as some agents send it */
+
+    p = ngx_strlchr(b->model.data, b->model.data + b->model.len, '/');
+
+    if (p && flcf->connection_name.len
+        && (size_t) (p - b->model.data) == flcf->connection_name.len
+        && ngx_strncasecmp(b->model.data, flcf->connection_name.data,
+                           flcf->connection_name.len)
+           == 0)
+    {
+        ctx->name.data = p + 1;
+        ctx->name.len = b->model.data + b->model.len - (p + 1);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * For upstreams that read the model from the body: the body's top-level
+ * "model" becomes the upstream's name of the deployment, unless it is
+ * already.
+ */
+
+static ngx_int_t
+ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_str_t                *model, quoted;
+    ngx_http_foundry_body_t  *b;
+
+    if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
+        || ctx->model_set)
+    {
+        return NGX_OK;
+    }
+
+    ctx->model_set = 1;
+
+    b = &ctx->body;
+    model = ngx_http_foundry_upstream_model(ctx->deployment, ctx->upstream);
+
+    if (b->has_model
+        && b->model.len == model->len
+        && ngx_strncmp(b->model.data, model->data, model->len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (ctx->deployment->upstream_model_json.len
+        && ctx->upstream == ctx->deployment->upstream)
+    {
+        quoted = ctx->deployment->upstream_model_json;
+
+    } else if (ngx_http_foundry_json_quote(r->pool, model, &quoted)
+               != NGX_OK)
+    {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (ngx_http_foundry_body_set_model(r, b, &quoted) != NGX_OK) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -426,6 +597,7 @@ static ngx_int_t
 ngx_http_foundry_select(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
+    ngx_int_t                       rc;
     ngx_str_t                      *where, name;
     ngx_http_foundry_deployment_t  *d;
     ngx_http_foundry_main_conf_t   *fmcf;
@@ -436,6 +608,24 @@ ngx_http_foundry_select(ngx_http_request_t *r,
     where = flcf->deployment_in_path ? &in_path : &in_body;
 
     d = ngx_http_foundry_find_deployment(flcf->models, &ctx->name);
+
+    /* not static: one discovered from the upstreams */
+
+    if (d == NULL && flcf->sources
+        && ngx_http_foundry_valid_name(&ctx->name) == NGX_OK)
+    {
+        rc = ngx_http_foundry_sources_wait(r, flcf, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc == NGX_ERROR) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        d = ngx_http_foundry_sources_find(r, flcf, ctx, &ctx->name);
+    }
 
     if (d == NULL) {
         if (ngx_http_foundry_valid_name(&ctx->name) != NGX_OK) {
@@ -504,116 +694,17 @@ ngx_http_foundry_select(ngx_http_request_t *r,
 static void
 ngx_http_foundry_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
-    ngx_http_foundry_ctx_t       *ctx;
-    ngx_http_foundry_loc_conf_t  *flcf;
+    ngx_http_foundry_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
     ctx->waiting_body = 0;
-
-    rc = ngx_http_foundry_route_body(r, flcf, ctx);
-
-    if (rc == NGX_DONE) {
-        return;
-    }
+    ctx->body_read = 1;
 
     r->preserve_body = 1;
     r->write_event_handler = ngx_http_core_run_phases;
 
     ngx_http_core_run_phases(r);
-}
-
-
-static ngx_int_t
-ngx_http_foundry_route_body(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
-{
-    u_char                   *p;
-    ngx_int_t                 rc;
-    ngx_str_t                *model, quoted;
-    const char               *msg;
-    ngx_http_foundry_body_t  *b;
-
-    b = &ctx->body;
-
-    if (ngx_http_foundry_body_parse(r, b) != NGX_OK) {
-        msg = ngx_http_foundry_body_error(b);
-
-        if (msg == NULL) {
-            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
-        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
-                                      "InvalidRequestBody", "%s", msg);
-    }
-
-    if (!flcf->deployment_in_path) {
-
-        if (!b->has_model) {
-            return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "MissingModel",
-                                          "the request body has no "
-                                          "\"model\": this gateway reads the "
-                                          "deployment from it");
-        }
-
-        ctx->name = b->model;
-
-        /* "{connection}/{deployment}", as some agents send it */
-
-        p = ngx_strlchr(b->model.data, b->model.data + b->model.len, '/');
-
-        if (p && flcf->connection_name.len
-            && (size_t) (p - b->model.data) == flcf->connection_name.len
-            && ngx_strncasecmp(b->model.data, flcf->connection_name.data,
-                               flcf->connection_name.len)
-               == 0)
-        {
-            ctx->name.data = p + 1;
-            ctx->name.len = b->model.data + b->model.len - (p + 1);
-        }
-
-        rc = ngx_http_foundry_select(r, flcf, ctx);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    if (ctx->upstream->kind != NGX_HTTP_FOUNDRY_AZURE_CLASSIC) {
-
-        model = ngx_http_foundry_upstream_model(ctx->deployment,
-                                                ctx->upstream);
-
-        if (!b->has_model
-            || b->model.len != model->len
-            || ngx_strncmp(b->model.data, model->data, model->len) != 0)
-        {
-            if (ctx->deployment->upstream) {
-                quoted = ctx->deployment->upstream_model_json;
-
-            } else if (ngx_http_foundry_json_quote(r->pool, model, &quoted)
-                       != NGX_OK)
-            {
-                return ngx_http_foundry_finish(r,
-                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
-            }
-
-            if (ngx_http_foundry_body_set_model(r, b, &quoted) != NGX_OK) {
-                return ngx_http_foundry_finish(r,
-                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
-            }
-        }
-    }
-
-    rc = ngx_http_foundry_route(r, flcf, ctx);
-
-    if (rc == NGX_DECLINED) {
-        return NGX_OK;
-    }
-
-    return rc;
 }
 
 
@@ -639,7 +730,9 @@ ngx_http_foundry_route(ngx_http_request_t *r,
 
     u = ctx->upstream;
 
-    if (ctx->deployment->upstream) {
+    if (ctx->deployment->upstream_prefix.len
+        && u == ctx->deployment->upstream)
+    {
         prefix = ctx->deployment->upstream_prefix;
 
     } else if (ngx_http_foundry_upstream_prefix(r->pool, u,
