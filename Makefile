@@ -71,7 +71,8 @@ $(NGX_TREE)/.configured: config
 
 $(MODULE): $(NGX_TREE)/.configured $(SRCS)
 	$(MAKE) -C $(NGX_TREE) -f objs/Makefile $(NGX_TARGET)
-	cp $(NGX_TREE)/objs/ngx_http_foundry_module.so $@
+	cp $(NGX_TREE)/objs/ngx_http_foundry_module.so $@.tmp
+	mv -f $@.tmp $@
 
 deps:
 	@$(TOP)/tools/deps

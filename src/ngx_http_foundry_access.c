@@ -15,6 +15,8 @@
 #define NGX_HTTP_FOUNDRY_BAD_KEY    "access denied: the key is not valid"
 
 
+static ngx_int_t ngx_http_foundry_key_check(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_key_from(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_source_t *src,
     ngx_str_t *key);
@@ -102,10 +104,8 @@ ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The access phase: a location with "foundry_keys" lets a request in only
- * with a valid key.  The key is looked up by its SHA-256 in the zone; the
- * entry (name, allowed deployments, metadata) stays with the request for
- * the deployment check, the variables and the limits.  Failures return
+ * The access phase: by "foundry_auth", a request needs a valid
+ * subscription key, a valid bearer token, or either.  Failures return
  * 401 with the message in the ctx, so "satisfy any" works as with any
  * access module and the error filter answers JSON.
  */
@@ -113,18 +113,17 @@ ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_foundry_access_handler(ngx_http_request_t *r)
 {
-    time_t                        now;
     ngx_int_t                     rc;
-    ngx_str_t                     key, other;
-    ngx_uint_t                    i, n;
+    ngx_str_t                     key;
+    ngx_uint_t                    i, present;
+    ngx_table_elt_t              *h;
     ngx_http_foundry_ctx_t       *ctx;
     ngx_http_foundry_source_t    *src;
     ngx_http_foundry_loc_conf_t  *flcf;
-    ngx_http_foundry_key_info_t  *info;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
-    if (!flcf->enable || flcf->keys == NULL) {
+    if (!flcf->enable || flcf->auth == NGX_HTTP_FOUNDRY_AUTH_OFF) {
         return NGX_DECLINED;
     }
 
@@ -139,9 +138,76 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
         ngx_http_set_ctx(r, ctx, ngx_http_foundry_module);
     }
 
-    if (ctx->key) {
+    if (ctx->key || ctx->token) {
         return NGX_OK;
     }
+
+    if (ctx->jwks_pending) {
+        return NGX_AGAIN;
+    }
+
+    /* key or token: a key when one is present, as API Management does */
+
+    if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
+        present = 0;
+
+        if (!(flcf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)) {
+            present = 1;
+
+        } else {
+            src = flcf->key_sources->elts;
+
+            for (i = 0; i < flcf->key_sources->nelts && !present; i++) {
+                present = (ngx_http_foundry_key_from(r, flcf, &src[i], &key)
+                           == NGX_OK);
+            }
+        }
+
+        if (present) {
+            return ngx_http_foundry_key_check(r, flcf, ctx);
+        }
+    }
+
+    rc = ngx_http_foundry_token_check(r, flcf, ctx);
+
+    if (rc != NGX_HTTP_UNAUTHORIZED) {
+        return rc;
+    }
+
+    if (r->headers_out.www_authenticate == NULL && ctx->challenge) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        h->value.data = (u_char *) ctx->challenge;
+        h->value.len = ngx_strlen(ctx->challenge);
+
+        r->headers_out.www_authenticate = h;
+    }
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+/*
+ * A subscription key: looked up by its SHA-256 in the zone; the entry
+ * (name, allowed deployments, metadata) stays with the request for the
+ * deployment check, the variables and the limits.
+ */
+
+static ngx_int_t
+ngx_http_foundry_key_check(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    time_t                        now;
+    ngx_int_t                     rc;
+    ngx_str_t                     key, other;
+    ngx_uint_t                    i, n;
+    ngx_http_foundry_source_t    *src;
+    ngx_http_foundry_key_info_t  *info;
 
     /* the first source present wins; a different key elsewhere is refused */
 
@@ -188,6 +254,14 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
         return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_NO_KEY,
                                      "Bearer");
+    }
+
+    if (flcf->keys == NULL) {
+        ngx_http_foundry_mask_keys(r, flcf);
+        ctx->auth_failure = "unknown";
+
+        return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_BAD_KEY,
+                                     "Bearer error=\"invalid_token\"");
     }
 
     info = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_key_info_t));
@@ -239,6 +313,29 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
     ctx->key = info;
 
     return NGX_OK;
+}
+
+
+/* whether the caller (its key, its token) may use a deployment */
+
+ngx_uint_t
+ngx_http_foundry_allows(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *deployment)
+{
+    if (ctx->key
+        && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key, deployment))
+    {
+        return 0;
+    }
+
+    if (ctx->token
+        && !ngx_http_foundry_token_allows(r, flcf, ctx, deployment))
+    {
+        return 0;
+    }
+
+    return 1;
 }
 
 

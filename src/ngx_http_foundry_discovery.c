@@ -328,7 +328,9 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
 
     if (ctx->kind == NGX_HTTP_FOUNDRY_REQ_LIST) {
 
-        if (flcf->sources || (ctx->key && ctx->key->deployments)) {
+        if (flcf->sources || (ctx->key && ctx->key->deployments)
+            || (ctx->token && flcf->token_allow))
+        {
             return ngx_http_foundry_discovery_build(r, flcf, ctx);
         }
 
@@ -344,10 +346,7 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
 
         /* a deployment the key may not use does not exist for it */
 
-        if (d && ctx->key
-            && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key,
-                                            &d->name))
-        {
+        if (d && !ngx_http_foundry_allows(r, flcf, ctx, &d->name)) {
             d = NULL;
 
         } else if (d == NULL && flcf->sources
@@ -441,10 +440,7 @@ ngx_http_foundry_discovery_build(ngx_http_request_t *r,
         d = flcf->models->deployments.elts;
 
         for (i = 0; i < flcf->models->deployments.nelts; i++) {
-            if (ctx->key
-                && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key,
-                                                &d[i].name))
-            {
+            if (!ngx_http_foundry_allows(r, flcf, ctx, &d[i].name)) {
                 continue;
             }
 

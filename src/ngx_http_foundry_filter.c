@@ -77,10 +77,11 @@ ngx_http_foundry_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_foundry_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                  i;
-    const char                 *code, *message;
-    ngx_http_foundry_ctx_t     *ctx;
-    ngx_http_foundry_status_t  *s;
+    ngx_uint_t                    i;
+    const char                   *code, *message;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_status_t    *s;
+    ngx_http_foundry_loc_conf_t  *flcf;
 
     static ngx_str_t  type = ngx_string("application/json");
 
@@ -89,6 +90,24 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    /*
+     * nginx may refuse a request of a gateway location before any phase
+     * of the module ran (a Content-Length over client_max_body_size)
+     */
+
+    if (ctx == NULL && r->err_status >= NGX_HTTP_BAD_REQUEST) {
+        flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+        if (flcf->enable) {
+            ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
+            if (ctx == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_http_set_ctx(r, ctx, ngx_http_foundry_module);
+        }
+    }
 
     if (ctx == NULL || ctx->error_body) {
         return ngx_http_next_header_filter(r);

@@ -1735,6 +1735,15 @@ ngx_http_foundry_jwks_start(ngx_http_foundry_jwks_ctx_t *j, ngx_uint_t type)
 
         break;
 
+    case 4:
+        if (j->in_keys && j->field == NGX_HTTP_FOUNDRY_JWK_OPS) {
+            /* "key_ops" is an array of strings */
+            j->err = "malformed JWK";
+            return 0;
+        }
+
+        break;
+
     default:
         if (j->depth >= NGX_HTTP_FOUNDRY_JWT_MAX_DEPTH) {
             return 0;
@@ -1831,13 +1840,13 @@ ngx_http_foundry_jwks_key(ngx_http_foundry_jwks_ctx_t *j)
     ngx_int_t                rc;
     ngx_str_t               *v;
     ngx_uint_t               kty, alg;
+    const char              *err;
     ngx_http_foundry_jwk_t   jwk, *key;
 
     v = j->values;
 
-    j->err = "malformed JWK";
-
     if (v[NGX_HTTP_FOUNDRY_JWK_KTY].len == 0) {
+        j->err = "malformed JWK";
         return NGX_ERROR;
     }
 
@@ -1891,39 +1900,47 @@ ngx_http_foundry_jwks_key(ngx_http_foundry_jwks_ctx_t *j)
     case NGX_HTTP_FOUNDRY_JWK_RSA:
         rc = ngx_http_foundry_jwk_rsa(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_N],
                                       &v[NGX_HTTP_FOUNDRY_JWK_E], &jwk,
-                                      &j->err);
+                                      &err);
         break;
 
     case NGX_HTTP_FOUNDRY_JWK_EC:
         rc = ngx_http_foundry_jwk_ec(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_CRV],
                                      &v[NGX_HTTP_FOUNDRY_JWK_X],
                                      &v[NGX_HTTP_FOUNDRY_JWK_Y], &jwk,
-                                     &j->err);
+                                     &err);
         break;
 
     case NGX_HTTP_FOUNDRY_JWK_OKP:
         rc = ngx_http_foundry_jwk_okp(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_CRV],
                                       &v[NGX_HTTP_FOUNDRY_JWK_X], &jwk,
-                                      &j->err);
+                                      &err);
         break;
 
     default: /* NGX_HTTP_FOUNDRY_JWK_OCT */
         rc = ngx_http_foundry_jwk_oct(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_K],
-                                      &jwk, &j->err);
+                                      &jwk, &err);
 
         /* the encoded secret is not needed any more */
-        ngx_explicit_memzero(v[NGX_HTTP_FOUNDRY_JWK_K].data,
-                             v[NGX_HTTP_FOUNDRY_JWK_K].len);
+
+        if (v[NGX_HTTP_FOUNDRY_JWK_K].len) {
+            ngx_explicit_memzero(v[NGX_HTTP_FOUNDRY_JWK_K].data,
+                                 v[NGX_HTTP_FOUNDRY_JWK_K].len);
+        }
+
         break;
     }
 
     if (rc != NGX_OK) {
+        if (rc == NGX_ERROR) {
+            j->err = err;
+        }
+
         return rc;
     }
 
     /* a key pinned to an algorithm must fit that algorithm */
 
-    if (alg && ngx_http_foundry_jwk_usable(&jwk, alg, &j->err) != NGX_OK) {
+    if (alg && ngx_http_foundry_jwk_usable(&jwk, alg, &err) != NGX_OK) {
         if (jwk.pkey) {
             ngx_http_foundry_jwk_release(j->pool, jwk.pkey);
         }
@@ -2573,5 +2590,7 @@ ngx_http_foundry_jwk_wipe(void *data)
 {
     ngx_str_t  *s = data;
 
-    ngx_explicit_memzero(s->data, s->len);
+    if (s->len) {
+        ngx_explicit_memzero(s->data, s->len);
+    }
 }

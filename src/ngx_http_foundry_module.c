@@ -176,6 +176,62 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_jwt_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_jwt_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_foundry_jwt_issuer,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_entra"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_entra,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_jwt_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_foundry_jwt_claim_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_jwt_deployments"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
+      ngx_http_foundry_jwt_deployments,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("foundry_jwt_max_age"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, jwt_max_age),
+      NULL },
+
     { ngx_string("foundry_upstream"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_foundry_upstream,
@@ -286,6 +342,12 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->limits = NGX_CONF_UNSET_PTR;
     conf->sources = NGX_CONF_UNSET_PTR;
     conf->filters = NGX_CONF_UNSET_PTR;
+    conf->auth_mode = NGX_CONF_UNSET_UINT;
+    conf->issuers = NGX_CONF_UNSET_PTR;
+    conf->claims = NGX_CONF_UNSET_PTR;
+    conf->token_allow = NGX_CONF_UNSET_PTR;
+    conf->jwt_leeway = NGX_CONF_UNSET_MSEC;
+    conf->jwt_max_age = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -326,6 +388,46 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
+    ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
+    ngx_conf_merge_ptr_value(conf->claims, prev->claims, NULL);
+    ngx_conf_merge_ptr_value(conf->token_allow, prev->token_allow, NULL);
+    ngx_conf_merge_msec_value(conf->jwt_leeway, prev->jwt_leeway, 60000);
+    ngx_conf_merge_msec_value(conf->jwt_max_age, prev->jwt_max_age, 0);
+
+    /* by default, the credentials configured: keys, tokens, or either */
+
+    if (conf->auth_mode == NGX_CONF_UNSET_UINT) {
+        conf->auth_mode = prev->auth_mode;
+    }
+
+    conf->auth = (conf->auth_mode != NGX_CONF_UNSET_UINT)
+                 ? conf->auth_mode
+                 : (conf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
+                   | (conf->issuers ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
+
+    if (conf->enable && (conf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)
+        && conf->issuers == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"foundry_auth\" accepts tokens, but no "
+                           "\"foundry_jwt_issuer\" or \"foundry_entra\" "
+                           "is configured");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->enable && (conf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)
+        && conf->keys == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"foundry_auth\" accepts keys, but no "
+                           "\"foundry_keys\" is configured");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_foundry_token_check_conf(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_ptr_value(conf->sources, prev->sources, NULL);
     ngx_conf_merge_ptr_value(conf->filters, prev->filters, NULL);
 

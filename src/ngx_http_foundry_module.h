@@ -176,14 +176,6 @@ typedef struct {
 } ngx_http_foundry_metrics_zone_t;
 
 
-typedef struct {
-    ngx_array_t                     upstreams;
-    ngx_array_t                     key_zones;
-    ngx_http_foundry_metrics_zone_t *metrics;
-    ngx_flag_t                      used;
-} ngx_http_foundry_main_conf_t;
-
-
 /* a deployment as Foundry sees it */
 
 typedef struct {
@@ -271,6 +263,69 @@ typedef struct {
 } ngx_http_foundry_filter_t;
 
 
+/* how requests authenticate */
+
+#define NGX_HTTP_FOUNDRY_AUTH_OFF           0
+#define NGX_HTTP_FOUNDRY_AUTH_KEY           1
+#define NGX_HTTP_FOUNDRY_AUTH_TOKEN         2
+
+
+/* a JWT issuer; "local*" is each worker's parse of the fetched key set */
+
+typedef struct {
+    ngx_str_t                       iss;
+    ngx_array_t                    *audiences;
+    void                           *keys;
+    ngx_str_t                       jwks_uri;
+    ngx_msec_t                      ttl;
+
+    void                           *local;
+    ngx_pool_t                     *local_pool;
+    ngx_uint_t                      local_generation;
+} ngx_http_foundry_issuer_t;
+
+
+#define NGX_HTTP_FOUNDRY_CLAIM_EQUALS       1
+#define NGX_HTTP_FOUNDRY_CLAIM_ONE_OF       2
+#define NGX_HTTP_FOUNDRY_CLAIM_CONTAINS     3
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      op;
+    ngx_array_t                    *values;
+    ngx_uint_t                      nocase;
+} ngx_http_foundry_claim_rule_t;
+
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_regex_t                    *regex;
+} ngx_http_foundry_pattern_t;
+
+
+typedef struct {
+    ngx_str_t                       claim;
+    ngx_str_t                       value;
+    ngx_array_t                    *deployments;
+} ngx_http_foundry_token_allow_t;
+
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_http_foundry_jwt_zone_t;
+
+
+typedef struct {
+    ngx_array_t                     upstreams;
+    ngx_array_t                     key_zones;
+    ngx_http_foundry_metrics_zone_t *metrics;
+    ngx_http_foundry_jwt_zone_t    *jwt;
+    ngx_flag_t                      used;
+} ngx_http_foundry_main_conf_t;
+
+
 typedef struct {
     ngx_flag_t                      enable;
     ngx_str_t                       target;
@@ -299,6 +354,14 @@ typedef struct {
 
     ngx_array_t                    *sources;
     ngx_array_t                    *filters;
+
+    ngx_uint_t                      auth_mode;
+    ngx_uint_t                      auth;
+    ngx_array_t                    *issuers;
+    ngx_array_t                    *claims;
+    ngx_array_t                    *token_allow;
+    ngx_msec_t                      jwt_leeway;
+    ngx_msec_t                      jwt_max_age;
 
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
@@ -408,6 +471,12 @@ typedef struct {
     /* why the key check refused the request, for the metrics */
     const char                     *auth_failure;
 
+    /* bearer tokens: the parsed token, the keys, the accepted token */
+    void                           *jwt;
+    void                           *jwks;
+    void                           *token;
+    const char                     *challenge;
+
     /* discovery sources: fetches under way, a list fetched here */
     ngx_uint_t                      sources_pending;
     void                           *fresh;
@@ -418,6 +487,9 @@ typedef struct {
     unsigned                        body_parsed:1;
     unsigned                        model_set:1;
     unsigned                        sources_fetched:1;
+    unsigned                        jwks_pending:1;
+    unsigned                        jwks_fetched_here:1;
+    unsigned                        refetched:1;
     unsigned                        routed:1;
     unsigned                        waiting_body:1;
     unsigned                        error_sent:1;
@@ -533,7 +605,38 @@ ngx_regex_t *ngx_http_foundry_regex_get(
     ngx_http_foundry_regex_cache_t *cache, ngx_str_t *pattern);
 time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
 
+/* ngx_http_foundry_token.c */
+
+typedef struct {
+    ngx_http_foundry_ctx_t         *ctx;
+    ngx_http_foundry_issuer_t      *iss;
+    ngx_uint_t                      done;
+} ngx_http_foundry_jwks_fetch_t;
+
+char *ngx_http_foundry_jwt_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_foundry_jwt_claim_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_foundry_jwt_deployments(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_token_check_conf(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *conf);
+ngx_int_t ngx_http_foundry_token_check(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+ngx_uint_t ngx_http_foundry_token_allows(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *deployment);
+ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,
+    ngx_uint_t nocase);
+
 /* ngx_http_foundry_access.c */
+ngx_uint_t ngx_http_foundry_allows(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *deployment);
 char *ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_access_handler(ngx_http_request_t *r);

@@ -644,18 +644,25 @@ ngx_http_foundry_select(ngx_http_request_t *r,
 
     ctx->deployment = d;
 
-    if (ctx->key
-        && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key, &d->name))
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "foundry: key \"%V\" may not use deployment \"%V\"",
-                      &ctx->key->name, &d->name);
+    if (!ngx_http_foundry_allows(r, flcf, ctx, &d->name)) {
+        if (ctx->key) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "foundry: key \"%V\" may not use deployment "
+                          "\"%V\"", &ctx->key->name, &d->name);
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "foundry: the token may not use deployment \"%V\"",
+                          &d->name);
+        }
 
         ctx->auth_failure = "deployment";
 
         return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN, "Forbidden",
-                                      "the key may not use the deployment "
-                                      "\"%V\"", &d->name);
+                                      "%s may not use the deployment "
+                                      "\"%V\"",
+                                      ctx->key ? "the key" : "the token",
+                                      &d->name);
     }
 
     if (d->upstream) {
@@ -778,7 +785,7 @@ ngx_http_foundry_route(ngx_http_request_t *r,
         }
 
         if (!((eq - a == sizeof("api-version") - 1
-               && ngx_strncmp(a, "api-version", eq - a) == 0)
+               && ngx_strncasecmp(a, (u_char *) "api-version", eq - a) == 0)
               || (eq - a == sizeof("subscription-key") - 1
                   && ngx_strncasecmp(a, (u_char *) "subscription-key",
                                      eq - a)

@@ -1277,9 +1277,7 @@ ngx_http_foundry_source_allowed(ngx_http_request_t *r,
         }
     }
 
-    if (ctx->key
-        && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key, name))
-    {
+    if (!ngx_http_foundry_allows(r, flcf, ctx, name)) {
         return 0;
     }
 

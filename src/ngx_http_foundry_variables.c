@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_jwt.h"
 
 
 static ngx_int_t ngx_http_foundry_ctx_variable(ngx_http_request_t *r,
@@ -20,6 +21,10 @@ static ngx_int_t ngx_http_foundry_credential_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_usage_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_jwt_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_jwt_claim_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_key_name_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -111,6 +116,16 @@ static ngx_http_variable_t  ngx_http_foundry_vars[] = {
       ngx_http_foundry_usage_variable,
       offsetof(ngx_http_foundry_usage_t, reasoning),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_jwt_sub"), NULL,
+      ngx_http_foundry_jwt_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_jwt_iss"), NULL,
+      ngx_http_foundry_jwt_variable, 1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_jwt_claim_"), NULL,
+      ngx_http_foundry_jwt_claim_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 
     { ngx_string("foundry_key_name"), NULL,
       ngx_http_foundry_key_name_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -420,4 +435,94 @@ ngx_http_foundry_usage_variable(ngx_http_request_t *r,
     v->data = p;
 
     return NGX_OK;
+}
+
+
+/* $foundry_jwt_sub and $foundry_jwt_iss of an accepted token */
+
+static ngx_int_t
+ngx_http_foundry_jwt_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_foundry_jwt_t  *jwt;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->token == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    jwt = ctx->token;
+
+    if (data == 0) {
+        return ngx_http_foundry_set(v, jwt->sub.len ? &jwt->sub : NULL);
+    }
+
+    return ngx_http_foundry_set(v, &jwt->iss);
+}
+
+
+/* $foundry_jwt_claim_<name>: an array claim is its items joined by "," */
+
+static ngx_int_t
+ngx_http_foundry_jwt_claim_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *var = (ngx_str_t *) data;
+
+    u_char                        *p;
+    size_t                         len;
+    ngx_str_t                      name, *item, value;
+    ngx_uint_t                     i;
+    ngx_http_foundry_ctx_t        *ctx;
+    ngx_http_foundry_jwt_claim_t  *c;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->token == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    name.data = var->data + sizeof("foundry_jwt_claim_") - 1;
+    name.len = var->len - (sizeof("foundry_jwt_claim_") - 1);
+
+    c = ngx_http_foundry_jwt_claim(ctx->token, &name);
+
+    if (c == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (c->type != NGX_HTTP_FOUNDRY_CLAIM_ARRAY || c->items == NULL) {
+        return ngx_http_foundry_set(v, &c->value);
+    }
+
+    item = c->items->elts;
+    len = 0;
+
+    for (i = 0; i < c->items->nelts; i++) {
+        len += item[i].len + 1;
+    }
+
+    p = ngx_pnalloc(r->pool, len ? len : 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+
+    for (i = 0; i < c->items->nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, item[i].data, item[i].len);
+    }
+
+    value.len = p - value.data;
+
+    return ngx_http_foundry_set(v, &value);
 }

@@ -224,4 +224,31 @@ sub DESTROY {
     $self->stop;
 }
 
+# the content of a file below the prefix, e.g. $ngx->file('logs/usage.log');
+# '' when it does not exist
+
+sub file {
+    my ($self, $name) = @_;
+
+    open my $fh, '<', "$self->{prefix}/$name" or return '';
+    binmode $fh;
+    local $/;
+    return <$fh> // '';
+}
+
+# the lines of a log below the prefix written since the last call for the
+# same file (all of them the first time)
+
+sub new_lines {
+    my ($self, $name) = @_;
+
+    my $all = $self->file($name);
+    my $from = $self->{log_offsets}{$name} // 0;
+
+    $from = 0 if $from > length $all;
+    $self->{log_offsets}{$name} = length $all;
+
+    return split /\n/, substr($all, $from);
+}
+
 1;
