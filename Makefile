@@ -9,6 +9,7 @@
 #   make test-valgrind   the same suite with nginx under valgrind
 #   make test-sdk        the official openai npm SDK against the demo
 #   make demo            the gateway with the mock model upstream
+#   make demo-token      a bearer token the demo gateway accepts
 #   make check-conf      nginx -t on every file of conf.d/
 #   make style           nginx house style checks on src/
 
@@ -52,7 +53,7 @@ export TEST_NGINX_BINARY       ?= $(NGINX_BIN)
 export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 export TEST_NGINX_RANDOMIZE    ?= 1
 
-.PHONY: all build deps test test-only test-valgrind test-sdk demo \
+.PHONY: all build deps test test-only test-valgrind test-sdk demo demo-token \
         check-conf style clean distclean
 
 all: build
@@ -95,6 +96,9 @@ test-valgrind: deps build
 test-sdk: deps build
 	@NODE=1 $(TOP)/tools/deps
 	$(TOP)/tools/sdk-test
+
+demo-token:
+	@$(TOP)/tools/demo-token
 
 demo: deps build
 	@$(TOP)/tools/demo
