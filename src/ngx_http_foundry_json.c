@@ -132,6 +132,24 @@ ngx_http_foundry_json_key(yajl_gen g, const char *key)
 }
 
 
+/*
+ * JSON text rendered before, as one value: yajl writes a "number" as it
+ * is given, and the text is ours
+ */
+
+ngx_int_t
+ngx_http_foundry_json_raw(yajl_gen g, ngx_str_t *json)
+{
+    if (yajl_gen_number(g, (const char *) json->data, json->len)
+        != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* copies the generated text into the pool and frees the generator */
 
 ngx_int_t

@@ -59,6 +59,11 @@
 #define NGX_HTTP_FOUNDRY_JWK_NFIELDS        11
 #define NGX_HTTP_FOUNDRY_JWK_NONE           NGX_HTTP_FOUNDRY_JWK_NFIELDS
 
+/* whether an ngx_str_t * is exactly a string literal */
+#define ngx_http_foundry_jwt_is(s, lit)                                       \
+    ((s)->len == sizeof(lit) - 1                                              \
+     && ngx_strncmp((s)->data, lit, sizeof(lit) - 1) == 0)
+
 
 typedef struct {
     ngx_str_t                       name;
@@ -244,11 +249,6 @@ static yajl_callbacks  ngx_http_foundry_jwks_callbacks = {
     ngx_http_foundry_jwks_start_array,
     ngx_http_foundry_jwks_end
 };
-
-
-#define ngx_http_foundry_jwt_is(s, lit)                                       \
-    ((s)->len == sizeof(lit) - 1                                              \
-     && ngx_strncmp((s)->data, lit, sizeof(lit) - 1) == 0)
 
 
 /* the algorithm named exactly "name" (names are case sensitive), or 0 */

@@ -232,6 +232,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       offsetof(ngx_http_foundry_loc_conf_t, jwt_max_age),
       NULL },
 
+    { ngx_string("foundry_export"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_foundry_export,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_upstream"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_foundry_upstream,
@@ -296,6 +303,9 @@ ngx_http_foundry_create_main_conf(ngx_conf_t *cf)
         != NGX_OK
         || ngx_array_init(&fmcf->key_zones, cf->pool, 2,
                           sizeof(ngx_http_foundry_keys_zone_t *))
+           != NGX_OK
+        || ngx_array_init(&fmcf->targets, cf->pool, 4,
+                          sizeof(ngx_http_foundry_target_t))
            != NGX_OK)
     {
         return NULL;
@@ -546,14 +556,22 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
     fmcf->used = 1;
 
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* locations of this one (if blocks) are not targets of their own */
+
+    if (!clcf->noname
+        && ngx_http_foundry_export_register(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->target.data != NULL) {
         conf->prefix = conf->target;
         return NGX_CONF_OK;
     }
 
     /* the target path defaults to the prefix of the location */
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (clcf->named
 #if (NGX_PCRE)

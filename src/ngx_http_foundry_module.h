@@ -320,6 +320,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                     upstreams;
     ngx_array_t                     key_zones;
+    ngx_array_t                     targets;
     ngx_http_foundry_metrics_zone_t *metrics;
     ngx_http_foundry_jwt_zone_t    *jwt;
     ngx_flag_t                      used;
@@ -362,6 +363,8 @@ typedef struct {
     ngx_array_t                    *token_allow;
     ngx_msec_t                      jwt_leeway;
     ngx_msec_t                      jwt_max_age;
+
+    ngx_str_t                       export_base;
 
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
@@ -534,6 +537,7 @@ yajl_gen ngx_http_foundry_json_gen(ngx_pool_t *pool,
     yajl_alloc_funcs *funcs);
 ngx_int_t ngx_http_foundry_json_string(yajl_gen g, ngx_str_t *s);
 ngx_int_t ngx_http_foundry_json_key(yajl_gen g, const char *key);
+ngx_int_t ngx_http_foundry_json_raw(yajl_gen g, ngx_str_t *json);
 ngx_int_t ngx_http_foundry_json_result(yajl_gen g, ngx_pool_t *pool,
     ngx_str_t *out);
 void ngx_http_foundry_json_error_line(char *errbuf);
@@ -604,6 +608,17 @@ void ngx_http_foundry_regex_cache_init(ngx_http_foundry_regex_cache_t *cache,
 ngx_regex_t *ngx_http_foundry_regex_get(
     ngx_http_foundry_regex_cache_t *cache, ngx_str_t *pattern);
 time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
+
+/* ngx_http_foundry_export.c */
+
+typedef struct {
+    ngx_http_foundry_loc_conf_t    *conf;
+} ngx_http_foundry_target_t;
+
+char *ngx_http_foundry_export(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_export_register(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *flcf);
 
 /* ngx_http_foundry_token.c */
 
