@@ -42,6 +42,8 @@ static ngx_http_foundry_status_t  ngx_http_foundry_statuses[] = {
       "the request body is larger than this gateway accepts" },
     { NGX_HTTP_REQUEST_URI_TOO_LARGE, "UriTooLong",
       "the request URI is too long" },
+    { 429, "RateLimitExceeded",
+      "every upstream server of the deployment is rate limited" },
     { NGX_HTTP_INTERNAL_SERVER_ERROR, "InternalError",
       "the gateway failed to process the request" },
     { NGX_HTTP_BAD_GATEWAY, "BadGateway",
@@ -79,6 +81,7 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
 {
     ngx_uint_t                    i;
     const char                   *code, *message;
+    ngx_table_elt_t              *h;
     ngx_http_foundry_ctx_t       *ctx;
     ngx_http_foundry_status_t    *s;
     ngx_http_foundry_loc_conf_t  *flcf;
@@ -137,6 +140,28 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
         || r->headers_out.status != r->err_status)
     {
         return ngx_http_next_header_filter(r);
+    }
+
+    /* no server to go to: all cooling down after 429s */
+
+    if (ctx->cooling && r->err_status == NGX_HTTP_BAD_GATEWAY) {
+        r->err_status = 429;
+        r->headers_out.status = 429;
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.len = ngx_sprintf(h->value.data, "%ui", ctx->cooling)
+                       - h->value.data;
     }
 
     for (i = 0; ngx_http_foundry_statuses[i].status; i++) {

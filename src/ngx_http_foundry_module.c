@@ -13,6 +13,7 @@
 
 static ngx_int_t ngx_http_foundry_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_foundry_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_foundry_create_srv_conf(ngx_conf_t *cf);
 static void *ngx_http_foundry_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -239,6 +240,20 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_cooldown_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_cooldown_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_cooldown"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_cooldown,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_upstream"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_foundry_upstream,
@@ -257,7 +272,7 @@ static ngx_http_module_t  ngx_http_foundry_module_ctx = {
     ngx_http_foundry_create_main_conf,     /* create main configuration */
     NULL,                                  /* init main configuration */
 
-    NULL,                                  /* create server configuration */
+    ngx_http_foundry_create_srv_conf,      /* create server configuration */
     NULL,                                  /* merge server configuration */
 
     ngx_http_foundry_create_loc_conf,      /* create location configuration */
@@ -312,6 +327,30 @@ ngx_http_foundry_create_main_conf(ngx_conf_t *cf)
     }
 
     return fmcf;
+}
+
+
+/* the server conf is for upstream{} blocks: foundry_cooldown */
+
+static void *
+ngx_http_foundry_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_foundry_cooldown_conf_t  *cc;
+
+    cc = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_cooldown_conf_t));
+    if (cc == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cc->zone = NULL;
+     *     cc->original_init_upstream = NULL;
+     *     cc->original_init_peer = NULL;
+     */
+
+    return cc;
 }
 
 

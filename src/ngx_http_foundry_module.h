@@ -480,6 +480,9 @@ typedef struct {
     void                           *token;
     const char                     *challenge;
 
+    /* seconds until an upstream server of the request is usable again */
+    ngx_uint_t                      cooling;
+
     /* discovery sources: fetches under way, a list fetched here */
     ngx_uint_t                      sources_pending;
     void                           *fresh;
@@ -608,6 +611,19 @@ void ngx_http_foundry_regex_cache_init(ngx_http_foundry_regex_cache_t *cache,
 ngx_regex_t *ngx_http_foundry_regex_get(
     ngx_http_foundry_regex_cache_t *cache, ngx_str_t *pattern);
 time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
+
+/* ngx_http_foundry_cooldown.c */
+
+typedef struct {
+    ngx_shm_zone_t                 *zone;
+    ngx_http_upstream_init_pt       original_init_upstream;
+    ngx_http_upstream_init_peer_pt  original_init_peer;
+} ngx_http_foundry_cooldown_conf_t;
+
+char *ngx_http_foundry_cooldown_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_cooldown(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_foundry_export.c */
 
