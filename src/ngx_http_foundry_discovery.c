@@ -353,6 +353,10 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
                    && ngx_http_foundry_valid_name(&ctx->name) == NGX_OK)
         {
             d = ngx_http_foundry_sources_find(r, flcf, ctx, &ctx->name);
+
+            if (d && !ngx_http_foundry_allows(r, flcf, ctx, &d->name)) {
+                d = NULL;
+            }
         }
 
         if (d == NULL) {

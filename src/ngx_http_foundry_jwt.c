@@ -1485,13 +1485,13 @@ ngx_http_foundry_jwks_find(ngx_http_foundry_jwks_t *jwks,
 
 
 /*
- * A JWK set, {"keys": [...]}.  The keys are appended to jwks->keys (which
- * is initialized from "pool" if it is not yet).  Keys that cannot verify
+ * A JWK set, {"keys": [...]}, into "jwks", whose key array is initialized
+ * here from "pool" (whatever it held is ignored).  Keys that cannot verify
  * signatures here are skipped and counted: an unknown "kty", "use" other
  * than "sig", "key_ops" without "verify", an unknown or mismatching "alg",
  * RSA outside 2048-8192 bits, a curve other than P-256, P-384, P-521 or
  * Ed25519, a secret under 32 bytes.  Malformed JSON or key members fail
- * the whole set; keys already created are then released at once.  Keys
+ * the whole set, and the keys already made are then freed at once.  Keys
  * live until the pool is destroyed, so a set fetched at run time should
  * have a pool of its own.
  */
@@ -1500,24 +1500,19 @@ ngx_int_t
 ngx_http_foundry_jwks_parse(ngx_pool_t *pool, u_char *json, size_t len,
     ngx_http_foundry_jwks_t *jwks, ngx_uint_t *skipped, const char **err)
 {
-    ngx_uint_t                    i, start;
+    ngx_uint_t                    i;
     yajl_handle                   handle;
     yajl_status                   st;
     yajl_alloc_funcs              funcs;
     ngx_http_foundry_jwk_t       *keys;
     ngx_http_foundry_jwks_ctx_t   j;
 
-    if (jwks->keys.elts == NULL) {
-        if (ngx_array_init(&jwks->keys, pool, 4,
-                           sizeof(ngx_http_foundry_jwk_t))
-            != NGX_OK)
-        {
-            *err = "internal error";
-            return NGX_ERROR;
-        }
+    if (ngx_array_init(&jwks->keys, pool, 4, sizeof(ngx_http_foundry_jwk_t))
+        != NGX_OK)
+    {
+        *err = "internal error";
+        return NGX_ERROR;
     }
-
-    start = jwks->keys.nelts;
 
     ngx_memzero(&j, sizeof(ngx_http_foundry_jwks_ctx_t));
 
@@ -1550,14 +1545,14 @@ ngx_http_foundry_jwks_parse(ngx_pool_t *pool, u_char *json, size_t len,
     if (st != yajl_status_ok) {
         keys = jwks->keys.elts;
 
-        for (i = start; i < jwks->keys.nelts; i++) {
+        for (i = 0; i < jwks->keys.nelts; i++) {
             if (keys[i].pkey) {
                 ngx_http_foundry_jwk_release(pool, keys[i].pkey);
                 keys[i].pkey = NULL;
             }
         }
 
-        jwks->keys.nelts = start;
+        jwks->keys.nelts = 0;
 
         *err = j.err;
         return NGX_ERROR;

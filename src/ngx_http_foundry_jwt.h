@@ -120,11 +120,20 @@ typedef struct {
 } ngx_http_foundry_jwt_t;
 
 
-/* algorithm names */
+/* algorithm names: the id of an exact name or 0; the name of an id */
 ngx_uint_t ngx_http_foundry_jwt_alg(u_char *name, size_t len);
 const char *ngx_http_foundry_jwt_alg_name(ngx_uint_t alg);
 
-/* keys: a JWKS document, a PEM public key or certificate, a secret */
+/*
+ * Keys; each returns NGX_OK, or NGX_ERROR with a static *err.  EVP_PKEYs
+ * are freed and secrets wiped by cleanups of "pool".
+ *
+ * jwks_parse: a JWKS document into "jwks" (its array is initialized here);
+ * unusable keys are skipped and counted in *skipped, malformed ones fail
+ * the whole set.  jwk_pem: the first PUBLIC KEY, RSA PUBLIC KEY or
+ * CERTIFICATE block (RSA 2048-8192 bits, P-256/384/521, Ed25519).
+ * jwk_secret: raw bytes, at least 32, for HS* only; PEM text is refused.
+ */
 ngx_int_t ngx_http_foundry_jwks_parse(ngx_pool_t *pool, u_char *json,
     size_t len, ngx_http_foundry_jwks_t *jwks, ngx_uint_t *skipped,
     const char **err);
@@ -133,7 +142,16 @@ ngx_int_t ngx_http_foundry_jwk_pem(ngx_pool_t *pool, ngx_str_t *pem,
 ngx_int_t ngx_http_foundry_jwk_secret(ngx_pool_t *pool, ngx_str_t *secret,
     ngx_http_foundry_jwk_t *jwk, const char **err);
 
-/* tokens */
+/*
+ * Tokens.  jwt_parse: NGX_OK, NGX_DECLINED (a bad token, *err safe to show
+ * to the client) or NGX_ERROR; "token" must outlive "jwt"; max_size 0 is
+ * NGX_HTTP_FOUNDRY_JWT_MAX_SIZE.  Times, issuer and audience are left to
+ * the caller.  jwt_verify: NGX_OK, NGX_DECLINED (bad signature, or a key
+ * that cannot verify this algorithm) or NGX_ERROR.  jwks_find: the usable
+ * key with the token's kid, else the only usable key without a kid (any
+ * key if the token has no kid), else NULL.  jwk_usable: whether a key may
+ * verify an algorithm at all.
+ */
 ngx_int_t ngx_http_foundry_jwt_parse(ngx_pool_t *pool, ngx_str_t *token,
     size_t max_size, ngx_http_foundry_jwt_t *jwt, const char **err);
 ngx_int_t ngx_http_foundry_jwt_verify(ngx_http_foundry_jwt_t *jwt,
@@ -142,6 +160,8 @@ ngx_http_foundry_jwk_t *ngx_http_foundry_jwks_find(
     ngx_http_foundry_jwks_t *jwks, ngx_http_foundry_jwt_t *jwt);
 ngx_int_t ngx_http_foundry_jwk_usable(ngx_http_foundry_jwk_t *key,
     ngx_uint_t alg, const char **err);
+
+/* a top-level claim or header member by name, or NULL */
 ngx_http_foundry_jwt_claim_t *ngx_http_foundry_jwt_claim(
     ngx_http_foundry_jwt_t *jwt, ngx_str_t *name);
 ngx_http_foundry_jwt_claim_t *ngx_http_foundry_jwt_header(

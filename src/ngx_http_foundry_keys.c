@@ -433,7 +433,8 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
         size += e[i].name.len;
 
         if (e[i].deployments) {
-            size += e[i].deployments->nelts * sizeof(ngx_http_foundry_kstr_t);
+            size += 8 + e[i].deployments->nelts
+                        * sizeof(ngx_http_foundry_kstr_t);
             s = e[i].deployments->elts;
 
             for (j = 0; j < e[i].deployments->nelts; j++) {
@@ -442,7 +443,8 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
         }
 
         if (e[i].meta) {
-            size += e[i].meta->nelts * 2 * sizeof(ngx_http_foundry_kstr_t);
+            size += 8 + e[i].meta->nelts * 2
+                        * sizeof(ngx_http_foundry_kstr_t);
             kv = e[i].meta->elts;
 
             for (j = 0; j < e[i].meta->nelts; j++) {
@@ -496,6 +498,7 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
         ngx_http_foundry_keyset_str(&k[i].name, &e[i].name);
 
         if (e[i].deployments) {
+            p = ngx_align_ptr(p, 8);
             k[i].ndeployments = e[i].deployments->nelts;
             k[i].deployments = p - (u_char *) set;
             ks = (ngx_http_foundry_kstr_t *) p;
@@ -508,6 +511,7 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
         }
 
         if (e[i].meta) {
+            p = ngx_align_ptr(p, 8);
             k[i].nmeta = e[i].meta->nelts;
             k[i].meta = p - (u_char *) set;
             ks = (ngx_http_foundry_kstr_t *) p;

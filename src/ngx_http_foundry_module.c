@@ -535,8 +535,8 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->auth_header.data == NULL) {
         ngx_str_set(&conf->auth_header, "api-key");
         ngx_str_set(&conf->auth_format, "{api_key}");
-        ngx_str_null(&conf->auth_prefix);
-        ngx_str_null(&conf->auth_suffix);
+        ngx_str_set(&conf->auth_prefix, "");
+        ngx_str_set(&conf->auth_suffix, "");
     }
 
     ngx_conf_merge_ptr_value(conf->discovery, prev->discovery, NULL);

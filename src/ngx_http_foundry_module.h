@@ -414,6 +414,17 @@ typedef struct {
 } ngx_http_foundry_body_t;
 
 
+/* the answer of a fetch subrequest, collected by the body filter */
+
+typedef struct {
+    ngx_buf_t                      *buf;
+    size_t                          max;
+    unsigned                        limited:1;
+    unsigned                        too_large:1;
+    unsigned                        done:1;
+} ngx_http_foundry_collect_t;
+
+
 #define NGX_HTTP_FOUNDRY_USAGE_JSON         1
 #define NGX_HTTP_FOUNDRY_USAGE_SSE          2
 #define NGX_HTTP_FOUNDRY_USAGE_DEPTH        8
@@ -479,6 +490,9 @@ typedef struct {
     void                           *jwks;
     void                           *token;
     const char                     *challenge;
+
+    /* a fetch subrequest's own ctx: where its answer is collected */
+    ngx_http_foundry_collect_t     *collect;
 
     /* seconds until an upstream server of the request is usable again */
     ngx_uint_t                      cooling;
@@ -641,6 +655,7 @@ ngx_int_t ngx_http_foundry_export_register(ngx_conf_t *cf,
 typedef struct {
     ngx_http_foundry_ctx_t         *ctx;
     ngx_http_foundry_issuer_t      *iss;
+    ngx_http_foundry_collect_t     *collect;
     ngx_uint_t                      done;
 } ngx_http_foundry_jwks_fetch_t;
 
@@ -675,11 +690,13 @@ ngx_int_t ngx_http_foundry_access_handler(ngx_http_request_t *r);
 /* ngx_http_foundry_variables.c */
 ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
 
+
 /* ngx_http_foundry_sources.c */
 
 typedef struct {
     ngx_http_foundry_ctx_t         *ctx;
     ngx_http_foundry_src_t         *src;
+    ngx_http_foundry_collect_t     *collect;
     ngx_uint_t                      done;
 } ngx_http_foundry_fetch_t;
 
@@ -733,6 +750,9 @@ void ngx_http_foundry_usage_done(ngx_http_foundry_usage_t *u);
 
 /* ngx_http_foundry_filter.c */
 ngx_int_t ngx_http_foundry_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_foundry_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, size_t max,
+    ngx_http_foundry_collect_t **collect);
 
 /* ngx_http_foundry_handler.c */
 ngx_int_t ngx_http_foundry_precontent_handler(ngx_http_request_t *r);

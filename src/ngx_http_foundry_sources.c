@@ -35,6 +35,9 @@ typedef struct {
 } ngx_http_foundry_found_t;
 
 
+#define NGX_HTTP_FOUNDRY_SOURCE_MAX     (4 * 1024 * 1024)
+
+
 #define NGX_HTTP_FOUNDRY_F_NAME         0
 #define NGX_HTTP_FOUNDRY_F_MODEL        1
 #define NGX_HTTP_FOUNDRY_F_VERSION      2
@@ -111,6 +114,9 @@ static ngx_int_t ngx_http_foundry_source_render(ngx_pool_t *pool,
 static ngx_uint_t ngx_http_foundry_source_allowed(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *name);
+static ngx_uint_t ngx_http_foundry_source_visible(
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *name,
+    ngx_http_request_t *r);
 
 static int ngx_http_foundry_src_null(void *ctx);
 static int ngx_http_foundry_src_boolean(void *ctx, int b);
@@ -617,7 +623,6 @@ static ngx_int_t
 ngx_http_foundry_source_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_src_t *src)
 {
-    ngx_http_request_t          *sr;
     ngx_http_post_subrequest_t  *ps;
     ngx_http_foundry_fetch_t    *f;
 
@@ -637,21 +642,10 @@ ngx_http_foundry_source_fetch(ngx_http_request_t *r,
     ps->handler = ngx_http_foundry_source_done;
     ps->data = f;
 
-    if (ngx_http_subrequest(r, &src->uri, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_WAITED)
+    if (ngx_http_foundry_subrequest(r, &src->uri, ps,
+                                    NGX_HTTP_FOUNDRY_SOURCE_MAX, &f->collect)
         != NGX_OK)
     {
-        return NGX_ERROR;
-    }
-
-    /* a GET without the client's body, whatever the client's call was */
-
-    sr->method = NGX_HTTP_GET;
-    ngx_str_set(&sr->method_name, "GET");
-
-    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (sr->request_body == NULL) {
         return NGX_ERROR;
     }
 
@@ -691,15 +685,37 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
     list = NULL;
     err = NULL;
 
+    if (r->connection->error) {
+
+        /* the client left: no verdict on the source, a later one tries */
+
+        ngx_shmtx_lock(&sz->shpool->mutex);
+
+        n = ngx_http_foundry_source_node(sz, &src->key, 0);
+
+        if (n) {
+            n->refreshing = 0;
+        }
+
+        ngx_shmtx_unlock(&sz->shpool->mutex);
+
+        return rc;
+    }
+
     if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK) {
         err = "the source did not answer 200";
 
-    } else if (r->out == NULL || r->out->buf == NULL) {
+    } else if (f->collect->too_large) {
+        err = "the source's answer is too large";
+
+    } else if (f->collect->buf == NULL
+               || f->collect->buf->last == f->collect->buf->pos)
+    {
         err = "the source's answer is empty";
 
     } else {
-        body.data = r->out->buf->pos;
-        body.len = r->out->buf->last - r->out->buf->pos;
+        body.data = f->collect->buf->pos;
+        body.len = f->collect->buf->last - f->collect->buf->pos;
 
         list = ngx_http_foundry_source_parse(r, src, body.data, body.len,
                                              &err);
@@ -1225,12 +1241,23 @@ ngx_http_foundry_src_key(void *ctx, const unsigned char *s, size_t len)
 }
 
 
-/* a discovered deployment may be shown: filters, key allow-list, static */
+/* a discovered deployment the caller may see: exposed, and allowed */
 
 static ngx_uint_t
 ngx_http_foundry_source_allowed(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *name)
+{
+    return ngx_http_foundry_source_visible(flcf, name, r)
+           && ngx_http_foundry_allows(r, flcf, ctx, name);
+}
+
+
+/* a discovered deployment the location exposes: filters, static wins */
+
+static ngx_uint_t
+ngx_http_foundry_source_visible(ngx_http_foundry_loc_conf_t *flcf,
+    ngx_str_t *name, ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
     ngx_uint_t                  i, included;
@@ -1275,10 +1302,6 @@ ngx_http_foundry_source_allowed(ngx_http_request_t *r,
         if (!included) {
             return 0;
         }
-    }
-
-    if (!ngx_http_foundry_allows(r, flcf, ctx, name)) {
-        return 0;
     }
 
     return 1;
@@ -1356,7 +1379,7 @@ ngx_http_foundry_sources_list(ngx_http_request_t *r,
     ngx_uint_t format, ngx_array_t *objects)
 {
     uint32_t                   hash;
-    ngx_str_t                  name, *obj;
+    ngx_str_t                  name, lc, *obj;
     ngx_uint_t                 i, j, n;
     ngx_rbtree_t               seen;
     ngx_str_node_t            *sn;
@@ -1393,22 +1416,28 @@ ngx_http_foundry_sources_list(ngx_http_request_t *r,
                 continue;
             }
 
-            if (n > 1) {
-                hash = ngx_crc32_short(name.data, name.len);
+            /* a name once, whatever its case, the first source's */
 
-                if (ngx_str_rbtree_lookup(&seen, &name, hash)) {
-                    continue;
-                }
-
-                sn = ngx_palloc(r->pool, sizeof(ngx_str_node_t));
-                if (sn == NULL) {
-                    return NGX_ERROR;
-                }
-
-                sn->node.key = hash;
-                sn->str = name;
-                ngx_rbtree_insert(&seen, &sn->node);
+            lc.len = name.len;
+            lc.data = ngx_pnalloc(r->pool, name.len ? name.len : 1);
+            if (lc.data == NULL) {
+                return NGX_ERROR;
             }
+
+            hash = ngx_hash_strlow(lc.data, name.data, name.len);
+
+            if (ngx_str_rbtree_lookup(&seen, &lc, hash)) {
+                continue;
+            }
+
+            sn = ngx_palloc(r->pool, sizeof(ngx_str_node_t));
+            if (sn == NULL) {
+                return NGX_ERROR;
+            }
+
+            sn->node.key = hash;
+            sn->str = lc;
+            ngx_rbtree_insert(&seen, &sn->node);
 
             obj = ngx_array_push(objects);
             if (obj == NULL) {
@@ -1508,7 +1537,7 @@ ngx_http_foundry_sources_find(ngx_http_request_t *r,
 
             d->upstream_model = d->name;
 
-            if (!ngx_http_foundry_source_allowed(r, flcf, ctx, &d->name)) {
+            if (!ngx_http_foundry_source_visible(flcf, &d->name, r)) {
                 return NULL;
             }
 

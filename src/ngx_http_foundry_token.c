@@ -1428,9 +1428,8 @@ static ngx_int_t
 ngx_http_foundry_token_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss)
 {
-    ngx_http_request_t          *sr;
-    ngx_http_post_subrequest_t  *ps;
-    ngx_http_foundry_jwks_fetch_t *f;
+    ngx_http_post_subrequest_t     *ps;
+    ngx_http_foundry_jwks_fetch_t  *f;
 
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_jwks_fetch_t));
     if (f == NULL) {
@@ -1448,19 +1447,10 @@ ngx_http_foundry_token_fetch(ngx_http_request_t *r,
     ps->handler = ngx_http_foundry_token_fetched;
     ps->data = f;
 
-    if (ngx_http_subrequest(r, &iss->jwks_uri, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_WAITED)
+    if (ngx_http_foundry_subrequest(r, &iss->jwks_uri, ps,
+                                    NGX_HTTP_FOUNDRY_JWKS_MAX, &f->collect)
         != NGX_OK)
     {
-        return NGX_ERROR;
-    }
-
-    sr->method = NGX_HTTP_GET;
-    ngx_str_set(&sr->method_name, "GET");
-
-    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (sr->request_body == NULL) {
         return NGX_ERROR;
     }
 
@@ -1503,34 +1493,34 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
     if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK) {
         err = "the key set location did not answer 200";
 
-    } else if (r->out == NULL || r->out->buf == NULL) {
+    } else if (f->collect->too_large) {
+        err = "the key set is too large";
+
+    } else if (f->collect->buf == NULL
+               || f->collect->buf->last == f->collect->buf->pos)
+    {
         err = "the key set is empty";
 
     } else {
-        body.data = r->out->buf->pos;
-        body.len = r->out->buf->last - r->out->buf->pos;
+        body.data = f->collect->buf->pos;
+        body.len = f->collect->buf->last - f->collect->buf->pos;
 
-        if (body.len > NGX_HTTP_FOUNDRY_JWKS_MAX) {
-            err = "the key set is too large";
+        /* only a set that parses replaces the last good one */
 
-        } else {
-            /* only a set that parses replaces the last good one */
-
-            pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, r->connection->log);
-            if (pool == NULL) {
-                return rc;
-            }
-
-            if (ngx_http_foundry_jwks_parse(pool, body.data, body.len, &jwks,
-                                            &skipped, &err)
-                == NGX_OK
-                && jwks.keys.nelts == 0)
-            {
-                err = "the key set has no usable key";
-            }
-
-            ngx_destroy_pool(pool);
+        pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, r->connection->log);
+        if (pool == NULL) {
+            return rc;
         }
+
+        if (ngx_http_foundry_jwks_parse(pool, body.data, body.len, &jwks,
+                                        &skipped, &err)
+            == NGX_OK
+            && jwks.keys.nelts == 0)
+        {
+            err = "the key set has no usable key";
+        }
+
+        ngx_destroy_pool(pool);
     }
 
     ngx_shmtx_lock(&jz->shpool->mutex);
