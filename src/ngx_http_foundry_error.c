@@ -50,25 +50,36 @@ ngx_int_t
 ngx_http_foundry_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *fmt, ...)
 {
-    u_char       *last, msg[NGX_MAX_ERROR_STR];
-    va_list       args;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    u_char   *last, msg[NGX_MAX_ERROR_STR];
+    va_list   args;
 
     va_start(args, fmt);
     last = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
 
-    b = ngx_http_foundry_error_body(r, status, code, msg, last - msg);
+    return ngx_http_foundry_finish(r,
+               ngx_http_foundry_send_error(r, status, code, msg, last - msg));
+}
+
+
+/* the same, for content handlers: sends, returns what to finalize with */
+
+ngx_int_t
+ngx_http_foundry_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, u_char *msg, size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_http_foundry_error_body(r, status, code, msg, len);
     if (b == NULL) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     out.buf = b;
     out.next = NULL;
 
-    return ngx_http_foundry_finish(r,
-               ngx_http_foundry_send_json(r, status, &out, b->last - b->pos));
+    return ngx_http_foundry_send_json(r, status, &out, b->last - b->pos);
 }
 
 

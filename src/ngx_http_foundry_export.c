@@ -112,7 +112,7 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
     u_char                        *p;
     size_t                         len;
     ngx_int_t                      rc;
-    ngx_str_t                      target, format, base, out, host;
+    ngx_str_t                      target, format, base, out, host, msg;
     ngx_buf_t                     *b;
     ngx_uint_t                     i, bicep;
     yajl_gen                       g;
@@ -178,8 +178,10 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
     if (format.len && !bicep
         && !(format.len == 4 && ngx_strncmp(format.data, "json", 4) == 0))
     {
-        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST, "BadRequest",
-                                      "the format is \"json\" or \"bicep\"");
+        ngx_str_set(&msg, "the format is \"json\" or \"bicep\"");
+
+        return ngx_http_foundry_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "BadRequest", msg.data, msg.len);
     }
 
     g = ngx_http_foundry_json_gen(r->pool, &funcs);
@@ -230,8 +232,10 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
         if (i == fmcf->targets.nelts) {
             yajl_gen_free(g);
 
-            return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
-                                          "no gateway target has this path");
+            ngx_str_set(&msg, "no gateway target has this path");
+
+            return ngx_http_foundry_send_error(r, NGX_HTTP_NOT_FOUND,
+                                               "NotFound", msg.data, msg.len);
         }
 
         if (ngx_http_foundry_export_target(r, g, &t[i], &base, bicep)

@@ -27,12 +27,15 @@
 
 #define NGX_HTTP_FOUNDRY_LIMIT_MINUTE   60000
 
+/* buckets count in millionths of a token or a request */
+#define NGX_HTTP_FOUNDRY_UNIT           1000000
+
 
 typedef struct {
     ngx_rbtree_node_t               node;
     ngx_queue_t                     queue;
 
-    /* token buckets, in thousandths of a token or request */
+    /* token buckets, in millionths of a token or request */
     int64_t                         tokens;
     int64_t                         requests;
     ngx_msec_t                      last;
@@ -64,6 +67,7 @@ static ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_lookup(
 static void ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     ngx_http_foundry_limit_values_t *v, ngx_msec_t now);
 static time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
+static time_t ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit);
 static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v);
 
@@ -512,22 +516,38 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
         retry = 0;
 
-        if (v.rpm >= 0 && n->requests < 1000) {
-            retry = (1000 - n->requests) * 60 / (v.rpm ? v.rpm : 1) / 1000 + 1;
+        /* a limit of 0 lets nothing through */
+
+        if (v.rpm == 0 || v.tpm == 0) {
+            retry = 60;
+            st->kind = (v.rpm == 0) ? "requests" : "tokens";
+        }
+
+        /* the seconds until enough is refilled, rounded up */
+
+        if (v.rpm > 0 && n->requests < NGX_HTTP_FOUNDRY_UNIT) {
+            retry = ngx_http_foundry_limit_wait(NGX_HTTP_FOUNDRY_UNIT
+                                                - n->requests, v.rpm);
             st->kind = "requests";
         }
 
-        if (v.tpm >= 0 && n->tokens < st->estimate * 1000) {
+        if (v.tpm > 0 && n->tokens < st->estimate * NGX_HTTP_FOUNDRY_UNIT) {
             retry = ngx_max(retry,
-                            (st->estimate * 1000 - n->tokens) * 60
-                            / (v.tpm ? v.tpm : 1) / 1000 + 1);
+                            ngx_http_foundry_limit_wait(st->estimate
+                                                        * NGX_HTTP_FOUNDRY_UNIT
+                                                        - n->tokens, v.tpm));
             st->kind = "tokens";
         }
 
         if (retry == 0) {
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
-                if (v.quota[q] >= 0
-                    && n->used[q] + st->estimate > v.quota[q])
+
+                /* as with tpm: a request larger than the quota still goes */
+
+                if (v.quota[q] == 0
+                    || (v.quota[q] > 0
+                        && n->used[q] + ngx_min(st->estimate, v.quota[q])
+                           > v.quota[q]))
                 {
                     st->quota = q + 1;
                     st->reset = ngx_http_foundry_limit_window(q + 1, now_s)
@@ -541,11 +561,11 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
             /* reserved */
 
             if (v.rpm >= 0) {
-                n->requests -= 1000;
+                n->requests -= NGX_HTTP_FOUNDRY_UNIT;
             }
 
             if (v.tpm >= 0) {
-                n->tokens -= st->estimate * 1000;
+                n->tokens -= st->estimate * NGX_HTTP_FOUNDRY_UNIT;
             }
 
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
@@ -558,8 +578,8 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
         st->zone = lz;
         st->hash = hash;
         st->values = v;
-        st->remaining_requests = n->requests / 1000;
-        st->remaining_tokens = n->tokens / 1000;
+        st->remaining_requests = n->requests / NGX_HTTP_FOUNDRY_UNIT;
+        st->remaining_tokens = n->tokens / NGX_HTTP_FOUNDRY_UNIT;
 
         ngx_shmtx_unlock(&lz->shpool->mutex);
 
@@ -739,8 +759,8 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
     /* a new key starts with full buckets */
 
-    n->tokens = v->tpm >= 0 ? v->tpm * 1000 : 0;
-    n->requests = v->rpm >= 0 ? v->rpm * 1000 : 0;
+    n->tokens = v->tpm >= 0 ? v->tpm * NGX_HTTP_FOUNDRY_UNIT : 0;
+    n->requests = v->rpm >= 0 ? v->rpm * NGX_HTTP_FOUNDRY_UNIT : 0;
     n->last = now;
 
     ngx_rbtree_insert(&sh->rbtree, &n->node);
@@ -761,16 +781,16 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     elapsed = now - n->last;
     n->last = now;
 
-    /* per minute: a thousandth per ms of the limit is a limit per minute */
+    /* per minute: the limit's millionths, per ms, times 1000 / 60 */
 
     if (v->tpm >= 0) {
-        n->tokens += (int64_t) elapsed * v->tpm / 60;
-        n->tokens = ngx_min(n->tokens, v->tpm * 1000);
+        n->tokens += (int64_t) elapsed * v->tpm * 1000 / 60;
+        n->tokens = ngx_min(n->tokens, v->tpm * NGX_HTTP_FOUNDRY_UNIT);
     }
 
     if (v->rpm >= 0) {
-        n->requests += (int64_t) elapsed * v->rpm / 60;
-        n->requests = ngx_min(n->requests, v->rpm * 1000);
+        n->requests += (int64_t) elapsed * v->rpm * 1000 / 60;
+        n->requests = ngx_min(n->requests, v->rpm * NGX_HTTP_FOUNDRY_UNIT);
     }
 
     now_s = ngx_time();
@@ -781,6 +801,19 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
             n->used[q] = 0;
         }
     }
+}
+
+
+/* seconds to refill a deficit (millionths) at a limit per minute */
+
+static time_t
+ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit)
+{
+    int64_t  per_minute;
+
+    per_minute = limit * NGX_HTTP_FOUNDRY_UNIT;
+
+    return (time_t) ((deficit * 60 + per_minute - 1) / per_minute);
 }
 
 
@@ -831,7 +864,7 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx)
 {
     int64_t                          actual, delta;
-    ngx_uint_t                       i, q;
+    ngx_uint_t                       i, q, refused;
     ngx_rbtree_node_t               *node, *sentinel;
     ngx_http_foundry_loc_conf_t     *flcf;
     ngx_http_foundry_limit_node_t   *n;
@@ -868,8 +901,9 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
         }
 
         delta = st->estimate - actual;
+        refused = (ctx->limited != NULL);
 
-        if (delta == 0) {
+        if (delta == 0 && !refused) {
             continue;
         }
 
@@ -902,8 +936,17 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
 
         if (n) {
             if (st->values.tpm >= 0) {
-                n->tokens += delta * 1000;
-                n->tokens = ngx_min(n->tokens, st->values.tpm * 1000);
+                n->tokens += delta * NGX_HTTP_FOUNDRY_UNIT;
+                n->tokens = ngx_min(n->tokens,
+                                    st->values.tpm * NGX_HTTP_FOUNDRY_UNIT);
+            }
+
+            /* refused by a later limit: the request never went upstream */
+
+            if (refused && st->values.rpm >= 0) {
+                n->requests += NGX_HTTP_FOUNDRY_UNIT;
+                n->requests = ngx_min(n->requests,
+                                      st->values.rpm * NGX_HTTP_FOUNDRY_UNIT);
             }
 
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {

@@ -509,15 +509,15 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
         ms = (ngx_int_t) state[n].response_time;
         first = (ngx_int_t) state[n].header_time;
 
-        if (state[n].status && ms >= 0) {
+        /* an answer: a header came (not a failed connect) */
+
+        if (state[n].status && ms >= 0 && first >= 0) {
             ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_RESPONSE);
             p = ngx_http_foundry_label(p, start, last, "deployment", &dep);
             ngx_http_foundry_metrics_add(mz, buf, p, 0, ms);
 
-            if (first >= 0) {
-                buf[0] = NGX_HTTP_FOUNDRY_M_FIRST_BYTE;
-                ngx_http_foundry_metrics_add(mz, buf, p, 0, first);
-            }
+            buf[0] = NGX_HTTP_FOUNDRY_M_FIRST_BYTE;
+            ngx_http_foundry_metrics_add(mz, buf, p, 0, first);
         }
     }
 
@@ -735,52 +735,64 @@ ngx_http_foundry_metrics_zones(ngx_http_request_t *r, u_char *p,
     u_char *last)
 {
     size_t            total, used;
-    ngx_uint_t        i;
+    ngx_uint_t        i, pass;
     ngx_list_part_t  *part;
     ngx_shm_zone_t   *zone;
     ngx_slab_pool_t  *shpool;
 
-    p = ngx_slprintf(p, last,
-                     "# HELP foundry_zone_size_bytes Size of the module's "
-                     "shared memory zones.\n"
-                     "# TYPE foundry_zone_size_bytes gauge\n"
-                     "# HELP foundry_zone_used_bytes Pages in use in the "
-                     "module's shared memory zones.\n"
-                     "# TYPE foundry_zone_used_bytes gauge\n");
+    static const char  *help[] = {
+        "# HELP foundry_zone_size_bytes Size of the module's shared memory "
+        "zones.\n# TYPE foundry_zone_size_bytes gauge\n",
+        "# HELP foundry_zone_used_bytes Pages in use in the module's shared "
+        "memory zones.\n# TYPE foundry_zone_used_bytes gauge\n"
+    };
 
-    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
-    zone = part->elts;
+    /* a metric's samples together: sizes, then pages in use */
 
-    for (i = 0; /* void */; i++) {
+    for (pass = 0; pass < 2; pass++) {
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
+        p = ngx_slprintf(p, last, "%s", help[pass]);
+
+        part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+        zone = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                zone = part->elts;
+                i = 0;
             }
 
-            part = part->next;
-            zone = part->elts;
-            i = 0;
+            if (zone[i].tag != &ngx_http_foundry_module
+                || zone[i].shm.addr == NULL)
+            {
+                continue;
+            }
+
+            total = zone[i].shm.size;
+
+            if (pass == 0) {
+                p = ngx_slprintf(p, last,
+                                 "foundry_zone_size_bytes{zone=\"%V\"} %uz\n",
+                                 &zone[i].shm.name, total);
+                continue;
+            }
+
+            shpool = (ngx_slab_pool_t *) zone[i].shm.addr;
+
+            ngx_shmtx_lock(&shpool->mutex);
+            used = total - shpool->pfree * ngx_pagesize;
+            ngx_shmtx_unlock(&shpool->mutex);
+
+            p = ngx_slprintf(p, last,
+                             "foundry_zone_used_bytes{zone=\"%V\"} %uz\n",
+                             &zone[i].shm.name, used);
         }
-
-        if (zone[i].tag != &ngx_http_foundry_module
-            || zone[i].shm.addr == NULL)
-        {
-            continue;
-        }
-
-        shpool = (ngx_slab_pool_t *) zone[i].shm.addr;
-
-        total = zone[i].shm.size;
-
-        ngx_shmtx_lock(&shpool->mutex);
-        used = total - shpool->pfree * ngx_pagesize;
-        ngx_shmtx_unlock(&shpool->mutex);
-
-        p = ngx_slprintf(p, last,
-                         "foundry_zone_size_bytes{zone=\"%V\"} %uz\n"
-                         "foundry_zone_used_bytes{zone=\"%V\"} %uz\n",
-                         &zone[i].shm.name, total, &zone[i].shm.name, used);
     }
 
     return p;

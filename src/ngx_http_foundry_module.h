@@ -564,6 +564,8 @@ ngx_int_t ngx_http_foundry_read_file(ngx_conf_t *cf, ngx_str_t *name,
 /* ngx_http_foundry_error.c */
 ngx_int_t ngx_http_foundry_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *fmt, ...);
+ngx_int_t ngx_http_foundry_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, u_char *msg, size_t len);
 ngx_buf_t *ngx_http_foundry_error_body(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, u_char *msg, size_t len);
 ngx_int_t ngx_http_foundry_send_json(ngx_http_request_t *r,

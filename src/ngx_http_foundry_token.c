@@ -76,6 +76,7 @@ static ngx_http_foundry_jwt_node_t *ngx_http_foundry_jwt_node(
 static ngx_int_t ngx_http_foundry_token_keys(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_http_foundry_issuer_t *iss, ngx_uint_t refetch);
+static void ngx_http_foundry_token_local_cleanup(void *data);
 static ngx_int_t ngx_http_foundry_token_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
 static ngx_int_t ngx_http_foundry_token_fetched(ngx_http_request_t *r,
@@ -1316,6 +1317,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     ngx_uint_t                     fetch, generation, skipped;
     ngx_pool_t                    *pool;
     const char                    *err;
+    ngx_pool_cleanup_t            *cln;
     ngx_http_foundry_jwks_t       *jwks;
     ngx_http_foundry_jwt_node_t   *n;
     ngx_http_foundry_jwt_zone_t   *jz;
@@ -1411,6 +1413,18 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
 
         if (iss->local_pool) {
             ngx_destroy_pool(iss->local_pool);
+
+        } else {
+            /* the worker's last parse goes with the configuration */
+
+            cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+            if (cln == NULL) {
+                ngx_destroy_pool(pool);
+                return NGX_ERROR;
+            }
+
+            cln->handler = ngx_http_foundry_token_local_cleanup;
+            cln->data = iss;
         }
 
         iss->local_pool = pool;
@@ -1421,6 +1435,19 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     ctx->jwks = iss->local;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_foundry_token_local_cleanup(void *data)
+{
+    ngx_http_foundry_issuer_t  *iss = data;
+
+    if (iss->local_pool) {
+        ngx_destroy_pool(iss->local_pool);
+        iss->local_pool = NULL;
+        iss->local = NULL;
+    }
 }
 
 

@@ -241,6 +241,11 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
             break;
 
         case NGX_HTTP_FOUNDRY_SSE_FIRST:
+            if (*p == ' ' || *p == '\t') {
+                p++;
+                break;
+            }
+
             if (*p == '{') {
                 u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
                 break;
