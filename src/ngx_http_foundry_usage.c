@@ -87,6 +87,7 @@ static void ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u,
     u_char *p, size_t len);
 static void ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u,
     u_char *p, u_char *last);
+static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last);
 
 
 static yajl_callbacks  ngx_http_foundry_usage_callbacks = {
@@ -139,6 +140,10 @@ ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
     }
 
     yajl_config(u->handle, yajl_allow_multiple_values, 1);
+
+    /* the answer's text is not ours to check: only numbers are read */
+
+    yajl_config(u->handle, yajl_dont_validate_strings, 1);
 
     u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
 
@@ -246,12 +251,24 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
                 break;
             }
 
-            if (*p == '{') {
-                u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
+            if (*p != '{') {
+                u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
                 break;
             }
 
-            u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
+            /*
+             * a whole line in this buffer is parsed only if it has a usage
+             * object: most events of a stream are not looked at twice
+             */
+
+            nl = ngx_strlchr(p, last, '\n');
+
+            if (nl && !ngx_http_foundry_usage_line(p, nl)) {
+                u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
+                break;
+            }
+
+            u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
             break;
 
         case NGX_HTTP_FOUNDRY_SSE_FEED:
@@ -279,6 +296,39 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
             u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
             break;
         }
+    }
+}
+
+
+/* whether a line has "usage" with an object for value */
+
+static ngx_uint_t
+ngx_http_foundry_usage_line(u_char *p, u_char *last)
+{
+    u_char  *q;
+
+    for ( ;; ) {
+        p = ngx_strlcasestrn(p, last, (u_char *) "\"usage\"", 7 - 1);
+
+        if (p == NULL) {
+            return 0;
+        }
+
+        for (q = p + 7; q < last && (*q == ' ' || *q == '\t'); q++) {
+            /* void */
+        }
+
+        if (q < last && *q == ':') {
+            for (q++; q < last && (*q == ' ' || *q == '\t'); q++) {
+                /* void */
+            }
+
+            if (q < last && *q == '{') {
+                return 1;
+            }
+        }
+
+        p += 7;
     }
 }
 
@@ -452,9 +502,19 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
 
     u->keys[u->depth] = NGX_HTTP_FOUNDRY_UK_OTHER;
 
-    /* only the first levels matter */
+    /*
+     * only keys where usage can be matter: "usage" and "response" at the
+     * top, "usage" in "response", and the usage object's own two levels
+     */
 
-    if (u->depth > 4) {
+    if (u->usage == 0) {
+        if (u->depth != 1
+            && !(u->depth == 2 && u->keys[1] == NGX_HTTP_FOUNDRY_UK_RESPONSE))
+        {
+            return 1;
+        }
+
+    } else if (u->depth != u->usage && u->depth != u->usage + 1) {
         return 1;
     }
 
