@@ -8,8 +8,10 @@
 #   make test            deps + build + the Test::Nginx suite
 #   make test-valgrind   the same suite with nginx under valgrind
 #   make test-sdk        the official openai npm SDK against the demo
+#   make test-asan       the same suite with the module under ASan and UBSan
 #   make demo            the gateway with the mock model upstream
 #   make demo-token      a bearer token the demo gateway accepts
+#   make bench           benchmarks against plain nginx (docs/benchmarks.md)
 #   make check-conf      nginx -t on every file of conf.d/
 #   make style           nginx house style checks on src/
 
@@ -53,7 +55,8 @@ export TEST_NGINX_BINARY       ?= $(NGINX_BIN)
 export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 export TEST_NGINX_RANDOMIZE    ?= 1
 
-.PHONY: all build deps test test-only test-valgrind test-sdk demo demo-token \
+.PHONY: all build deps test test-only test-valgrind test-asan test-sdk demo \
+        demo-token bench \
         check-conf style clean distclean
 
 all: build
@@ -93,9 +96,33 @@ test-valgrind: deps build
 	@VALGRIND=1 $(TOP)/tools/deps
 	TEST_NGINX_USE_VALGRIND=1 $(MAKE) test-only
 
+# the suite with the module built with ASan and UBSan (gcc), nginx running
+# with the sanitizer runtime preloaded; any report fails the run
+ASAN_DIR     := $(BUILD)/asan
+ASAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined
+
+test-asan: deps
+	$(MAKE) build BUILD=$(ASAN_DIR) CC=gcc \
+	    CC_OPT="-g -O1 -fPIC $(ASAN_FLAGS)" \
+	    LD_OPT="-fPIC $(ASAN_FLAGS)"
+	rm -rf $(ASAN_DIR)/reports && mkdir -p $(ASAN_DIR)/reports
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(ASAN_DIR)/reports/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_DIR)/reports/ubsan \
+	    $(MAKE) test-only TEST_NGINX_LOAD_MODULES=$(ASAN_DIR)/ngx_http_foundry_module.so
+	@if ls $(ASAN_DIR)/reports/* >/dev/null 2>&1; then \
+	    echo "sanitizer reports:"; cat $(ASAN_DIR)/reports/*; exit 1; fi
+	@echo "test-asan: no sanitizer report"
+
 test-sdk: deps build
 	@NODE=1 $(TOP)/tools/deps
 	$(TOP)/tools/sdk-test
+
+# make bench [BENCH_ARGS="--quick"]: the module against plain proxy_pass
+bench: deps build
+	@BENCH=1 $(TOP)/tools/deps
+	$(TOP)/tools/bench $(BENCH_ARGS)
 
 demo-token:
 	@$(TOP)/tools/demo-token
