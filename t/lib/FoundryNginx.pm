@@ -85,6 +85,9 @@ sub start {
         or die "nginx did not start: " . $self->error_log;
 
     $self->wait_port;
+
+    # kept: the temporary prefix, pid file included, may go first at exit
+    $self->{master} = $self->pid;
 }
 
 sub wait_port {
@@ -102,7 +105,8 @@ sub wait_port {
 sub pid {
     my ($self) = @_;
 
-    open my $fh, '<', "$self->{prefix}/logs/nginx.pid" or return undef;
+    open my $fh, '<', "$self->{prefix}/logs/nginx.pid"
+        or return $self->{master};
     my $pid = <$fh>;
     chomp $pid if defined $pid;
     return $pid;
@@ -216,6 +220,7 @@ sub stop {
 
     kill 'KILL', $pid if kill 0, $pid;
     unlink "$self->{prefix}/logs/nginx.pid";
+    delete $self->{master};
 }
 
 sub DESTROY {
