@@ -335,6 +335,7 @@ ngx_http_foundry_cool_get(ngx_peer_connection_t *pc, void *data)
     shpool = *(ngx_slab_pool_t **) cp->conf->zone->data;
     now = ngx_http_foundry_cool_now();
     wait = 0;
+    rc = NGX_BUSY;
 
     for (tries = 0; tries < 64; tries++) {
 

@@ -279,6 +279,9 @@ typedef struct {
     ngx_str_t                       jwks_uri;
     ngx_msec_t                      ttl;
 
+    /* the digest of where the keys come from, part of a token's cache key */
+    u_char                          keys_id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+
     void                           *local;
     ngx_pool_t                     *local_pool;
     ngx_uint_t                      local_generation;

@@ -663,7 +663,6 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 {
     ngx_http_foundry_fetch_t *f = data;
 
-    size_t                            size;
     ngx_str_t                         body;
     ngx_uint_t                        failed;
     const char                       *err;
@@ -768,11 +767,9 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
     ngx_shmtx_unlock(&sz->shpool->mutex);
 
     if (list) {
-        size = list->n;
-
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "foundry: discovery \"%V\": %uz deployments",
-                       &src->uri, size);
+                       "foundry: discovery \"%V\": %uD deployments",
+                       &src->uri, list->n);
 
         ngx_http_foundry_metrics_event(fmcf, NGX_HTTP_FOUNDRY_M_DISCOVERY,
                                        "source", &src->uri, "ok");

@@ -86,6 +86,8 @@ static ngx_int_t ngx_http_foundry_token_claims(ngx_http_request_t *r,
     ngx_http_foundry_jwt_t *jwt, const char **err);
 static ngx_int_t ngx_http_foundry_token_deny(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, const char *description);
+static ngx_int_t ngx_http_foundry_issuer_keys_id(
+    ngx_http_foundry_issuer_t *iss, ngx_str_t *source);
 static char *ngx_http_foundry_jwt_keys_file(ngx_conf_t *cf,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *file, ngx_uint_t pem);
 static ngx_http_foundry_issuer_t *ngx_http_foundry_issuer_add(ngx_conf_t *cf,
@@ -313,6 +315,10 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
+            if (ngx_http_foundry_issuer_keys_id(iss, &value[i]) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
             keys++;
             continue;
         }
@@ -364,6 +370,10 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             jwk = ngx_array_push(&jwks->keys);
             if (jwk == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_foundry_issuer_keys_id(iss, &value[i]) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
 
@@ -431,6 +441,10 @@ ngx_http_foundry_jwt_keys_file(ngx_conf_t *cf, ngx_http_foundry_issuer_t *iss,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_foundry_issuer_keys_id(iss, &text) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     jwks = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_jwks_t));
     if (jwks == NULL) {
         return NGX_CONF_ERROR;
@@ -479,6 +493,33 @@ ngx_http_foundry_jwt_keys_file(ngx_conf_t *cf, ngx_http_foundry_issuer_t *iss,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the digest of the issuer's name and of its keys' source or text */
+
+static ngx_int_t
+ngx_http_foundry_issuer_keys_id(ngx_http_foundry_issuer_t *iss,
+    ngx_str_t *source)
+{
+    ngx_int_t    rc;
+    EVP_MD_CTX  *md;
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
+          && EVP_DigestUpdate(md, iss->iss.data, iss->iss.len) == 1
+          && EVP_DigestUpdate(md, "", 1) == 1
+          && EVP_DigestUpdate(md, source->data, source->len) == 1
+          && EVP_DigestFinal_ex(md, iss->keys_id, NULL) == 1)
+         ? NGX_OK : NGX_ERROR;
+
+    EVP_MD_CTX_free(md);
+
+    return rc;
 }
 
 
@@ -600,6 +641,10 @@ ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         iss->jwks_uri = jwks;
         iss->ttl = ttl;
+
+        if (ngx_http_foundry_issuer_keys_id(iss, &jwks) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
 
         aud = ngx_array_push(iss->audiences);
         if (aud == NULL) {
@@ -1089,6 +1134,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     ngx_str_t                      token;
     ngx_uint_t                     i, cached;
     unsigned int                   dlen;
+    EVP_MD_CTX                    *md;
     const char                    *err;
     ngx_table_elt_t               *h;
     ngx_http_foundry_jwk_t        *key;
@@ -1166,11 +1212,26 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     jz = fmcf->jwt;
     cached = 0;
 
-    if (EVP_Digest(token.data, token.len, digest, &dlen, EVP_sha256(), NULL)
-        != 1)
+    /*
+     * the token is remembered with its issuer's keys: a token verified
+     * with the keys of one server's issuer is not taken for verified
+     * by another of the same "iss" but other keys, nor after a reload
+     * that changed the keys
+     */
+
+    md = EVP_MD_CTX_new();
+
+    if (md == NULL
+        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(md, iss->keys_id, sizeof(iss->keys_id)) != 1
+        || EVP_DigestUpdate(md, token.data, token.len) != 1
+        || EVP_DigestFinal_ex(md, digest, &dlen) != 1)
     {
+        EVP_MD_CTX_free(md);
         return NGX_ERROR;
     }
+
+    EVP_MD_CTX_free(md);
 
     if (jz && jz->sh) {
         ngx_shmtx_lock(&jz->shpool->mutex);
@@ -1538,6 +1599,8 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
         if (pool == NULL) {
             return rc;
         }
+
+        ngx_memzero(&jwks, sizeof(ngx_http_foundry_jwks_t));
 
         if (ngx_http_foundry_jwks_parse(pool, body.data, body.len, &jwks,
                                         &skipped, &err)
