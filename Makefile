@@ -11,6 +11,8 @@
 #   make test-asan       the same suite with the module under ASan and UBSan
 #   make demo            the gateway with the mock model upstream
 #   make demo-token      a bearer token the demo gateway accepts
+#   make fuzz-test       C unit tests of the JWT parser, fuzzers 10 s each
+#   make fuzz            the fuzzers, FUZZ_TIME seconds each (fuzz/README.md)
 #   make bench           benchmarks against plain nginx (docs/benchmarks.md)
 #   make check-conf      nginx -t on every file of conf.d/
 #   make style           nginx house style checks on src/
@@ -56,7 +58,7 @@ export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 export TEST_NGINX_RANDOMIZE    ?= 1
 
 .PHONY: all build deps test test-only test-valgrind test-asan test-sdk demo \
-        demo-token bench \
+        demo-token bench fuzz fuzz-test \
         check-conf style clean distclean
 
 all: build
@@ -120,6 +122,21 @@ test-sdk: deps build
 	$(TOP)/tools/sdk-test
 
 # make bench [BENCH_ARGS="--quick"]: the module against plain proxy_pass
+# the fuzzers link nginx's own objects: an nginx tree with its .c files
+export FUZZ_NGINX_SRC ?= $(NGINX_SRC)
+
+fuzz-test:
+	@FUZZ=1 $(TOP)/tools/deps
+	NGINX_SRC="$${FUZZ_NGINX_SRC:-$$($(TOP)/tools/nginx-source)}" \
+	    $(TOP)/tools/fuzz --test
+	NGINX_SRC="$${FUZZ_NGINX_SRC:-$$($(TOP)/tools/nginx-source)}" \
+	    $(TOP)/tools/fuzz --smoke
+
+fuzz:
+	@FUZZ=1 $(TOP)/tools/deps
+	NGINX_SRC="$${FUZZ_NGINX_SRC:-$$($(TOP)/tools/nginx-source)}" \
+	    $(TOP)/tools/fuzz $(FUZZ_ARGS)
+
 bench: deps build
 	@BENCH=1 $(TOP)/tools/deps
 	$(TOP)/tools/bench $(BENCH_ARGS)
