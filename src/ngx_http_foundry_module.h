@@ -282,6 +282,9 @@ typedef struct {
     /* the digest of where the keys come from, part of a token's cache key */
     u_char                          keys_id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
 
+    /* the issuer's own claim rules (foundry_entra project=), or NULL */
+    ngx_array_t                    *claims;
+
     void                           *local;
     ngx_pool_t                     *local_pool;
     ngx_uint_t                      local_generation;

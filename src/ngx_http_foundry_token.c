@@ -95,8 +95,10 @@ static ngx_http_foundry_issuer_t *ngx_http_foundry_issuer_add(ngx_conf_t *cf,
 static ngx_http_foundry_jwk_t *ngx_http_foundry_token_key(
     ngx_http_foundry_jwks_t *jwks, ngx_http_foundry_jwt_t *jwt);
 static ngx_int_t ngx_http_foundry_claim_add(ngx_conf_t *cf,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *name, ngx_uint_t op,
-    ngx_str_t *values, ngx_uint_t nocase);
+    ngx_array_t **claims, ngx_str_t *name, ngx_uint_t op, ngx_str_t *values,
+    ngx_uint_t nocase);
+static ngx_int_t ngx_http_foundry_token_rules(ngx_http_foundry_jwt_t *jwt,
+    ngx_array_t *claims, const char **err);
 
 
 /* foundry_jwt_zone name:size; */
@@ -542,12 +544,14 @@ ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                   names[2], *aud;
     ngx_uint_t                  i, k;
     ngx_msec_t                  ttl;
+    ngx_array_t                *claims;
     ngx_http_foundry_issuer_t  *iss;
 
     value = cf->args->elts;
 
     ngx_str_null(&tenant);
     ngx_str_null(&project);
+    claims = NULL;
     ngx_str_null(&jwks);
     ngx_str_set(&audience, "https://cognitiveservices.azure.com");
     ttl = 3600000;
@@ -654,16 +658,25 @@ ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         *aud = audience;
     }
 
+    /*
+     * the project is the issuers' own rule: it goes wherever they are
+     * inherited, whatever foundry_jwt_claim rules a level has
+     */
+
     if (project.data) {
         ngx_str_set(&v, "xms_mirid");
 
-        if (ngx_http_foundry_claim_add(cf, flcf, &v,
+        if (ngx_http_foundry_claim_add(cf, &claims, &v,
                                        NGX_HTTP_FOUNDRY_CLAIM_EQUALS,
                                        &project, 1)
             != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }
+
+        iss = flcf->issuers->elts;
+        iss[flcf->issuers->nelts - 1].claims = claims;
+        iss[flcf->issuers->nelts - 2].claims = claims;
     }
 
     return NGX_CONF_OK;
@@ -735,7 +748,8 @@ ngx_http_foundry_jwt_claim_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_foundry_claim_add(cf, flcf, &value[1], op, &v, nocase)
+    if (ngx_http_foundry_claim_add(cf, &flcf->claims, &value[1], op, &v,
+                                   nocase)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -746,22 +760,22 @@ ngx_http_foundry_jwt_claim_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 static ngx_int_t
-ngx_http_foundry_claim_add(ngx_conf_t *cf, ngx_http_foundry_loc_conf_t *flcf,
+ngx_http_foundry_claim_add(ngx_conf_t *cf, ngx_array_t **claims,
     ngx_str_t *name, ngx_uint_t op, ngx_str_t *values, ngx_uint_t nocase)
 {
     u_char                           *p, *last, *start;
     ngx_str_t                        *s;
     ngx_http_foundry_claim_rule_t    *rule;
 
-    if (flcf->claims == NGX_CONF_UNSET_PTR) {
-        flcf->claims = ngx_array_create(cf->pool, 2,
-                                        sizeof(ngx_http_foundry_claim_rule_t));
-        if (flcf->claims == NULL) {
+    if (*claims == NGX_CONF_UNSET_PTR || *claims == NULL) {
+        *claims = ngx_array_create(cf->pool, 2,
+                                   sizeof(ngx_http_foundry_claim_rule_t));
+        if (*claims == NULL) {
             return NGX_ERROR;
         }
     }
 
-    rule = ngx_array_push(flcf->claims);
+    rule = ngx_array_push(*claims);
     if (rule == NULL) {
         return NGX_ERROR;
     }
@@ -1400,7 +1414,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&jz->shpool->mutex);
 
-    n = ngx_http_foundry_jwt_node(jz, iss->iss.data, iss->iss.len, 1);
+    n = ngx_http_foundry_jwt_node(jz, iss->keys_id, sizeof(iss->keys_id), 1);
 
     if (n) {
         n->type = NGX_HTTP_FOUNDRY_JN_JWKS;
@@ -1408,13 +1422,13 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
         if (ctx->jwks_fetched_here) {
             /* this request fetched: use what there is now */
 
-        } else if (n->json == NULL
+        } else if ((n->json == NULL && !n->failed)
                    || now >= n->fetched + iss->ttl
                    || (refetch && now >= n->refetch
                                          + NGX_HTTP_FOUNDRY_KID_COOLDOWN))
         {
             if (n->fetching == 0 || now - n->fetching > 30000
-                || n->json == NULL)
+                || (n->json == NULL && !n->failed))
             {
                 n->fetching = now;
 
@@ -1556,7 +1570,7 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
 
     u_char                        *copy;
     ngx_str_t                      body;
-    ngx_uint_t                     skipped, logged;
+    ngx_uint_t                     skipped, logged, kept;
     ngx_pool_t                    *pool;
     const char                    *err;
     ngx_http_foundry_jwks_t        jwks;
@@ -1615,8 +1629,10 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
 
     ngx_shmtx_lock(&jz->shpool->mutex);
 
-    n = ngx_http_foundry_jwt_node(jz, f->iss->iss.data, f->iss->iss.len, 1);
+    n = ngx_http_foundry_jwt_node(jz, f->iss->keys_id,
+                                  sizeof(f->iss->keys_id), 1);
     logged = 1;
+    kept = 0;
 
     if (n) {
         n->type = NGX_HTTP_FOUNDRY_JN_JWKS;
@@ -1645,6 +1661,7 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
 
         if (err) {
             logged = n->failed;
+            kept = (n->json != NULL);
             n->failed = 1;
 
             /* retried after the cooldown, the last good set kept */
@@ -1663,8 +1680,9 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
     if (err && !logged) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "foundry: the key set of \"%V\" from \"%V\" failed: "
-                      "%s, the last good set is kept", &f->iss->iss,
-                      &f->iss->jwks_uri, err);
+                      "%s, %s", &f->iss->iss, &f->iss->jwks_uri, err,
+                      kept ? "the last good set is kept"
+                           : "no token of the issuer can be verified");
     }
 
     return rc;
@@ -1678,11 +1696,9 @@ ngx_http_foundry_token_claims(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_issuer_t *iss,
     ngx_http_foundry_jwt_t *jwt, const char **err)
 {
-    time_t                          now, leeway;
-    ngx_str_t                      *aud, *want, *have;
-    ngx_uint_t                      i, j, k, ok;
-    ngx_http_foundry_jwt_claim_t   *c;
-    ngx_http_foundry_claim_rule_t  *rule;
+    time_t       now, leeway;
+    ngx_str_t   *aud, *want;
+    ngx_uint_t   i, j, ok;
 
     now = ngx_time();
     leeway = (time_t) (flcf->jwt_leeway / 1000);
@@ -1734,13 +1750,32 @@ ngx_http_foundry_token_claims(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (flcf->claims == NULL) {
+    if (ngx_http_foundry_token_rules(jwt, iss->claims, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_foundry_token_rules(jwt, flcf->claims, err);
+}
+
+
+/* the rules of foundry_jwt_claim or of an issuer */
+
+static ngx_int_t
+ngx_http_foundry_token_rules(ngx_http_foundry_jwt_t *jwt, ngx_array_t *claims,
+    const char **err)
+{
+    ngx_str_t                      *have, *want;
+    ngx_uint_t                      i, k, ok;
+    ngx_http_foundry_jwt_claim_t   *c;
+    ngx_http_foundry_claim_rule_t  *rule;
+
+    if (claims == NULL) {
         return NGX_OK;
     }
 
-    rule = flcf->claims->elts;
+    rule = claims->elts;
 
-    for (i = 0; i < flcf->claims->nelts; i++) {
+    for (i = 0; i < claims->nelts; i++) {
 
         c = ngx_http_foundry_jwt_claim(jwt, &rule[i].name);
 

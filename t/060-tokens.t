@@ -464,7 +464,7 @@ __DATA__
 --- token eval: main::jwt(iss => 'https://broken.test/')
 --- refused: unknown key
 --- error_log
-foundry: the key set of "https://broken.test/" from "/_jwks/broken" failed: the key set location did not answer 200, the last good set is kept
+foundry: the key set of "https://broken.test/" from "/_jwks/broken" failed: the key set location did not answer 200, no token of the issuer can be verified
 
 
 
@@ -472,7 +472,7 @@ foundry: the key set of "https://broken.test/" from "/_jwks/broken" failed: the 
 --- token eval: main::jwt(iss => 'https://weak.test/', key => 'rsa1024')
 --- refused: unknown key
 --- error_log
-foundry: the key set of "https://weak.test/" from "/_jwks/weak" failed: the key set has no usable key, the last good set is kept
+foundry: the key set of "https://weak.test/" from "/_jwks/weak" failed: the key set has no usable key, no token of the issuer can be verified
 
 
 
@@ -480,7 +480,7 @@ foundry: the key set of "https://weak.test/" from "/_jwks/weak" failed: the key 
 --- token eval: main::jwt(iss => 'https://garbage.test/')
 --- refused: unknown key
 --- error_log eval
-qr/foundry: the key set of "https:\/\/garbage\.test\/" from "\/_jwks\/garbage" failed: .+, the last good set is kept/
+qr/foundry: the key set of "https:\/\/garbage\.test\/" from "\/_jwks\/garbage" failed: .+, no token of the issuer can be verified/
 
 
 
@@ -1735,8 +1735,7 @@ X-Nested: [1,2],{"k":"v"}
 
 
 
-=== TEST 167: ... and with foundry_entra project= (BUG: the project's claim replaces the inherited claims)
---- SKIP
+=== TEST 167: ... and with foundry_entra project=: the project's rule is the issuers', the inherited claims still hold
 --- config eval
 "    foundry_jwt_claim roles contains=Gateway.Invoke;\n"
 . main::gateway(auth => qq{
@@ -1745,6 +1744,18 @@ X-Nested: [1,2],{"k":"v"}
 })
 --- token eval: main::entra()
 --- refused: missing claim
+
+
+
+=== TEST 167b: foundry_entra project= at server level, foundry_jwt_claim in the location: the project still holds
+--- config eval
+qq{    foundry_entra tenant=$main::Tenant jwks=/_jwks/file
+                  "project=$main::Project/other";
+} . main::gateway(auth => q{
+        foundry_jwt_claim roles contains=Gateway.Invoke;
+})
+--- token eval: main::entra(roles => ['Gateway.Invoke'])
+--- refused: wrong claim
 
 
 

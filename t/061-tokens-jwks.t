@@ -5,10 +5,11 @@
 # remembered (claims checked again on every request; refusals never
 # remembered).  Takes about 35 s: the cooldown is waited out once.
 #
-# Section 8 holds known bugs as TODO tests ("not ok # TODO" while the bug
-# is there, "TODO passed" once it is fixed): a failing jwks= location
-# with no good set yet is fetched on every request, and two locations
-# trusting one "iss" through different jwks= locations share one key set.
+# Section 8 holds what once were bugs: a failing jwks= location with no
+# good set yet was fetched on every request, a token verified in one
+# location was remembered for another trusting the same "iss" with other
+# keys, and two locations trusting one "iss" through different jwks=
+# locations shared one key set.
 #
 # The identity provider is a server of the same nginx serving the key
 # sets from files the test rewrites; its access log counts the fetches.
@@ -352,10 +353,10 @@ is(call($c1), '200 c1', 'after the cooldown: the newer kid is fetched');
 is(fetches('rot.json'), 3, 'after the cooldown: with one fetch');
 
 
-# 8. known bugs, TODO until fixed
+# 8. once bugs
 
-# 8a. with no good set yet (the location fails from the start), every
-#     token of the issuer fetches the set: no cooldown
+# 8a. with no good set yet (the location fails from the start), the
+#     set is fetched again only after the cooldown, whatever the tokens
 
 for my $i (1 .. 5) {
     call(main::jwt(iss => 'https://down.test/', kid => "garbage-$i"));
@@ -363,14 +364,8 @@ for my $i (1 .. 5) {
 
 my $down = fetches('missing.json');
 
-TODO: {
-    local $TODO = 'no good set: ngx_http_foundry_token_keys() fetches '
-                  . 'whenever n->json is NULL, ignoring the retry time '
-                  . 'set by the failure';
-
-    cmp_ok($down, '<=', 2,
-           'no good set: 5 garbage tokens, at most 2 fetches within 30 s');
-}
+# the first token's fetch, then its unknown kid's, then none for 30 s
+is($down, 2, 'no good set: 5 garbage tokens, two fetches within 30 s');
 
 is(call(main::jwt(iss => 'https://down.test/')), '401 unknown key',
    'no good set: a token is refused');
@@ -389,9 +384,9 @@ is(call($sa, '/scope-a/models'), '200 sa', 'scope: A accepts it');
 is(call($sa, '/scope-b/models'), '401 invalid signature',
    'scope: B still refuses it once A has remembered it');
 
-# 8c. but the key sets of jwks= are kept in the zone by issuer name: two
-#     locations trusting the same "iss" through other jwks= locations
-#     share one set, and the last fetch wins for both
+# 8c. the key sets of jwks= are kept in the zone by issuer and location:
+#     two locations trusting the same "iss" through other jwks= locations
+#     have a set each
 
 sub same { main::jwt(iss => 'https://sameset.test/', @_) }
 
@@ -400,15 +395,10 @@ is(call(same(key => 'rsa2', claims => { sub => 'b1' }), '/set-b/models'),
 is(call(same(key => 'rsa', claims => { sub => 'a1' }), '/set-a/models'),
    '200 a1', 'same iss: A accepts a token of its key');
 
-TODO: {
-    local $TODO = 'key sets are zone nodes named by the issuer only '
-                  . '(ngx_http_foundry_token_keys, _fetched)';
-
-    is(call(same(key => 'rsa', claims => { sub => 'a2' }), '/set-b/models'),
-       '401 unknown key', 'same iss: B refuses a token of A\'s key');
-    is(call(same(key => 'rsa2', claims => { sub => 'b2' }), '/set-b/models'),
-       '200 b2', 'same iss: B still accepts a token of its own key');
-}
+is(call(same(key => 'rsa', claims => { sub => 'a2' }), '/set-b/models'),
+   '401 unknown key', 'same iss: B refuses a token of A\'s key');
+is(call(same(key => 'rsa2', claims => { sub => 'b2' }), '/set-b/models'),
+   '200 b2', 'same iss: B still accepts a token of its own key');
 
 
 # 9. what was logged and fetched
