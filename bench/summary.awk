@@ -1,7 +1,10 @@
 # The table of tools/bench, from build/bench/runs.tsv (one line per case and
-# round).  Variables: cases (the cases in order), bases ("case=baseline"
-# pairs), ga, gb, gc (the ratio goals of a, b, c); desc[] comes from a
-# prelude that tools/bench writes.
+# round).  Variable: cases (the cases in order).  A prelude that tools/bench
+# writes sets desc[case], base[case] (its plain baseline, "" for none) and
+# the comparisons below the table: ng of them, the i-th comparing case
+# gx[i] with case gy[i], gkind[i] "min" (goal: ratio >= gval[i]), "band"
+# (goal: ratio within gval[i] of 1) or "info" (no goal), described by
+# glabel[i].
 
 function median(s,    v, n, i, j, t) {
     n = split(s, v, " ")
@@ -39,20 +42,6 @@ function ratio(x, y,    r, s, q) {
     return median(s)
 }
 
-NR > 1 {
-    rps[$1, $2] = $5
-    cpu[$1, $2] = $8
-    l_rps[$2] = l_rps[$2] " " $5
-    l_p50[$2] = l_p50[$2] " " $6
-    l_p99[$2] = l_p99[$2] " " $7
-    l_cpu[$2] = l_cpu[$2] " " $8
-    l_util[$2] = l_util[$2] " " $9
-    err[$2] += $10
-    if ($1 > rounds) {
-        rounds = $1
-    }
-}
-
 # the median over rounds of cpu(y) / cpu(x): the ratio of requests/s the
 # CPU time per request predicts for a saturated worker
 function cpu_ratio(x, y,    r, s) {
@@ -65,17 +54,43 @@ function cpu_ratio(x, y,    r, s) {
     return median(s)
 }
 
-END {
-    nb = split(bases, b, " ")
-    for (i = 1; i <= nb; i++) {
-        split(b[i], kv, "=")
-        base[kv[1]] = kv[2]
+# the median over rounds of cpu(x) - cpu(y), microseconds per request
+function cpu_diff(x, y,    r, s) {
+    s = ""
+    for (r = 1; r <= rounds; r++) {
+        if (((r, x) in cpu) && ((r, y) in cpu)) {
+            s = s " " cpu[r, x] - cpu[r, y]
+        }
     }
-    goal["a"] = ga; goal["b"] = gb; goal["c"] = gc
+    return median(s)
+}
 
-    printf "%-4s %-42s %7s %6s %6s %6s %5s %6s %11s %6s  %s\n", "case",
-           "", "req/s", "p50 ms", "p99 ms", "cpu us", "cpu%", "ratio",
-           "(min-max)", "cpu r.", "goal"
+function judge(kind, v, q) {
+    if (kind == "min") {
+        return q >= v ? "met" : "MISSED"
+    }
+    return (q >= 1 - v && q <= 1 + v) ? "met" : "MISSED"
+}
+
+NR > 1 {
+    rps[$1, $2] = $5
+    cpu[$1, $2] = $8
+    ran[$2] = 1
+    l_rps[$2] = l_rps[$2] " " $5
+    l_p50[$2] = l_p50[$2] " " $6
+    l_p99[$2] = l_p99[$2] " " $7
+    l_cpu[$2] = l_cpu[$2] " " $8
+    l_util[$2] = l_util[$2] " " $9
+    err[$2] += $10
+    if ($1 > rounds) {
+        rounds = $1
+    }
+}
+
+END {
+    printf "%-9s %-44s %7s %6s %6s %6s %5s %-4s %6s %11s %6s\n", "case",
+           "", "req/s", "p50 ms", "p99 ms", "cpu us", "cpu%", "vs",
+           "ratio", "(min-max)", "cpu r."
 
     nc = split(cases, cl, " ")
     for (i = 1; i <= nc; i++) {
@@ -93,32 +108,42 @@ END {
                 cq = sprintf("%.3f", m)
             }
         }
-        g = ""
-        if ((c in goal) && q >= 0) {
-            g = sprintf(">= %.2f: %s, cpu r. %s", goal[c],
-                        q >= goal[c] ? "met" : "MISSED",
-                        cq + 0 >= goal[c] ? "met" : "MISSED")
-        }
-        if (c == "d") {
-            m = ratio("d", "a")
-            n = cpu_ratio("d", "a")
-            if (m >= 0) {
-                g = sprintf("(d)/(a) %.3f, cpu %.3f: within 2%% %s, %s", m, n,
-                            (m >= 0.98 && m <= 1.02) ? "met" : "MISSED",
-                            (n >= 0.98 && n <= 1.02) ? "met" : "MISSED")
-            }
-        }
-        printf "%-4s %-42s %7.0f %6.3f %6.3f %6.1f %5.0f %6s %11s %6s  %s%s\n",
+        printf "%-9s %-44s %7.0f %6.3f %6.3f %6.1f %5.0f %-4s %6s %11s %6s%s\n",
                c, desc[c], median(l_rps[c]), median(l_p50[c]) / 1000,
                median(l_p99[c]) / 1000, median(l_cpu[c]),
-               median(l_util[c]) * 100,
-               (q >= 0 ? sprintf("%.3f", q) : "-"), range, cq, g,
+               median(l_util[c]) * 100, (base[c] != "" ? base[c] : "-"),
+               (q >= 0 ? sprintf("%.3f", q) : "-"), range, cq,
                (err[c] ? sprintf("  [%d errors]", err[c]) : "")
 
         u = median(l_util[c])
         if (low == "" || u < low) {
             low = u
         }
+    }
+
+    header = 0
+    for (i = 1; i <= ng; i++) {
+        x = gx[i]
+        y = gy[i]
+        if (!(x in ran) || !(y in ran)) {
+            continue
+        }
+        if (!header) {
+            printf "\n%-46s %6s %11s %6s %8s  %s\n", "goals and comparisons",
+                   "ratio", "(min-max)", "cpu r.", "cpu +us", "req/s, cpu r."
+            header = 1
+        }
+        q = ratio(x, y)
+        range = sprintf("(%.2f-%.2f)", rmin, rmax)
+        m = cpu_ratio(x, y)
+        d = cpu_diff(x, y)
+        if (gkind[i] == "info") {
+            verdict = "-"
+        } else {
+            verdict = judge(gkind[i], gval[i], q) ", " judge(gkind[i], gval[i], m)
+        }
+        printf "%-46s %6.3f %11s %6.3f %+8.2f  %s\n", glabel[i], q, range, m,
+               d, verdict
     }
 
     if (low != "" && low < 0.70) {
