@@ -319,8 +319,11 @@ ngx_http_foundry_discovery_source(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     p = ngx_cpymem(src->key.data, src->uri.data, src->uri.len);
-    *p++ = ' ';
-    ngx_memcpy(p, src->upstream_name.data, src->upstream_name.len);
+    *p = ' ';
+
+    if (src->upstream_name.len) {
+        ngx_memcpy(p + 1, src->upstream_name.data, src->upstream_name.len);
+    }
 
     return NGX_CONF_OK;
 }
@@ -1333,7 +1336,7 @@ ngx_http_foundry_sources_lists(ngx_http_request_t *r,
         n = ngx_http_foundry_source_node(sz, &src[i].key, 0);
 
         if (n && n->list) {
-            list = ngx_pnalloc(r->pool, n->list->size);
+            list = ngx_palloc(r->pool, n->list->size);
 
             if (list == NULL) {
                 ngx_shmtx_unlock(&sz->shpool->mutex);

@@ -121,7 +121,7 @@ sub reload {
 
     kill 'HUP', $pid;
 
-    my $deadline = time + 10;
+    my $deadline = time + 60;
 
     while (time < $deadline) {
         my %now = map { $_ => 1 } $self->workers;

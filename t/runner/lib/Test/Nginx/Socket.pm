@@ -355,7 +355,7 @@ sub write_config_file {
     my $modules = join '', map { "load_module $_;\n" } grep { length } split /\s+/,
                   $LoadModules // '';
     my $env = join '', map { my $v = /\s/ ? "'$_'" : $_; "env $v;\n" }
-              qw(LD_PRELOAD LD_LIBRARY_PATH ASAN_OPTIONS), @EnvToNginx;
+              qw(LD_PRELOAD LD_LIBRARY_PATH ASAN_OPTIONS UBSAN_OPTIONS), @EnvToNginx;
     my $user = $> == 0 ? "user root;\n" : '';
 
     my $temp = '';
