@@ -38,6 +38,7 @@ install -D -m 0644 "$top/docker/gateway.conf" \
 
 # check the installed configuration with the nginx of the same source
 check=$(mktemp -d)
+mkdir -p "$check/logs"
 trap 'rm -rf "$check"' EXIT
 
 sed -e "s|/usr/lib/nginx/modules/|$dest/usr/lib/nginx/modules/|" \
