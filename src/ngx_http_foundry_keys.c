@@ -1282,7 +1282,6 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     u_char                          digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
     u_char                         *base;
     uint32_t                        i, j, found;
-    unsigned int                    dlen;
     ngx_str_t                      *s;
     ngx_keyval_t                   *kv;
     ngx_http_foundry_key_t         *k, *keys;
@@ -1292,9 +1291,7 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 
     kz = shm_zone->data;
 
-    if (EVP_Digest(key->data, key->len, digest, &dlen, EVP_sha256(), NULL)
-        != 1)
-    {
+    if (ngx_http_foundry_sha256(key, 1, digest) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -8,6 +8,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/evp.h>
+
 #include "ngx_http_foundry_module.h"
 
 
@@ -697,4 +699,48 @@ ngx_http_foundry_log_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_foundry_limit_commit(r, ctx);
+}
+
+
+/*
+ * SHA-256 of the concatenation of parts, for the key and token lookups of
+ * every request: the algorithm is fetched and the context made once per
+ * process (OpenSSL 3 would look the algorithm up on every EVP_Digest())
+ */
+
+ngx_int_t
+ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
+{
+    ngx_uint_t          i;
+    static EVP_MD      *md;
+    static EVP_MD_CTX  *ctx;
+
+    if (ctx == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ctx = EVP_MD_CTX_new();
+
+        if (md == NULL || ctx == NULL) {
+            EVP_MD_free(md);
+            EVP_MD_CTX_free(ctx);
+            md = NULL;
+            ctx = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (EVP_DigestUpdate(ctx, parts[i].data, parts[i].len) != 1) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(ctx, digest, NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }

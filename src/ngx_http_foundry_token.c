@@ -1147,8 +1147,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     ngx_int_t                      rc;
     ngx_str_t                      token;
     ngx_uint_t                     i, cached;
-    unsigned int                   dlen;
-    EVP_MD_CTX                    *md;
+    ngx_str_t                      parts[2];
     const char                    *err;
     ngx_table_elt_t               *h;
     ngx_http_foundry_jwk_t        *key;
@@ -1233,19 +1232,13 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
      * that changed the keys
      */
 
-    md = EVP_MD_CTX_new();
+    parts[0].data = iss->keys_id;
+    parts[0].len = sizeof(iss->keys_id);
+    parts[1] = token;
 
-    if (md == NULL
-        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
-        || EVP_DigestUpdate(md, iss->keys_id, sizeof(iss->keys_id)) != 1
-        || EVP_DigestUpdate(md, token.data, token.len) != 1
-        || EVP_DigestFinal_ex(md, digest, &dlen) != 1)
-    {
-        EVP_MD_CTX_free(md);
+    if (ngx_http_foundry_sha256(parts, 2, digest) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    EVP_MD_CTX_free(md);
 
     if (jz && jz->sh) {
         ngx_shmtx_lock(&jz->shpool->mutex);
