@@ -708,25 +708,53 @@ ngx_http_foundry_log_handler(ngx_http_request_t *r)
  * process (OpenSSL 3 would look the algorithm up on every EVP_Digest())
  */
 
+static EVP_MD      *ngx_http_foundry_sha256_md;
+static EVP_MD_CTX  *ngx_http_foundry_sha256_ctx;
+
+
+/* freed with the cycle, before the module is unloaded */
+
+static void
+ngx_http_foundry_sha256_cleanup(void *data)
+{
+    EVP_MD_free(ngx_http_foundry_sha256_md);
+    EVP_MD_CTX_free(ngx_http_foundry_sha256_ctx);
+
+    ngx_http_foundry_sha256_md = NULL;
+    ngx_http_foundry_sha256_ctx = NULL;
+}
+
+
 ngx_int_t
 ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
 {
-    ngx_uint_t          i;
-    static EVP_MD      *md;
-    static EVP_MD_CTX  *ctx;
+    ngx_uint_t           i;
+    EVP_MD              *md;
+    EVP_MD_CTX          *ctx;
+    ngx_pool_cleanup_t  *cln;
 
-    if (ctx == NULL) {
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        ctx = EVP_MD_CTX_new();
+    if (ngx_http_foundry_sha256_ctx == NULL) {
+        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
 
-        if (md == NULL || ctx == NULL) {
-            EVP_MD_free(md);
-            EVP_MD_CTX_free(ctx);
-            md = NULL;
-            ctx = NULL;
+        ngx_http_foundry_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_foundry_sha256_ctx = EVP_MD_CTX_new();
+
+        cln->handler = ngx_http_foundry_sha256_cleanup;
+
+        if (ngx_http_foundry_sha256_md == NULL
+            || ngx_http_foundry_sha256_ctx == NULL)
+        {
+            ngx_http_foundry_sha256_cleanup(NULL);
+            cln->handler = NULL;
             return NGX_ERROR;
         }
     }
+
+    md = ngx_http_foundry_sha256_md;
+    ctx = ngx_http_foundry_sha256_ctx;
 
     if (EVP_DigestInit_ex(ctx, md, NULL) != 1) {
         return NGX_ERROR;
