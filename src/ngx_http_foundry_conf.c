@@ -1073,3 +1073,70 @@ ngx_http_foundry_custom_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 }
+
+
+/*
+ * The shared memory zone of a "name:size" argument, for the module, with
+ * its init handler and data: NULL, the error logged, when the argument is
+ * invalid, the size under 8 pages, or the zone already used.
+ */
+
+ngx_shm_zone_t *
+ngx_http_foundry_zone_add(ngx_conf_t *cf, ngx_str_t *arg,
+    ngx_shm_zone_init_pt init, void *data)
+{
+    u_char          *p;
+    ssize_t          size;
+    ngx_str_t        name, s, *value;
+    ngx_shm_zone_t  *shm_zone;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strlchr(arg->data, arg->data + arg->len, ':');
+
+    if (p == NULL) {
+        goto invalid;
+    }
+
+    name.data = arg->data;
+    name.len = p - name.data;
+
+    s.data = p + 1;
+    s.len = arg->data + arg->len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (name.len == 0 || size == NGX_ERROR) {
+        goto invalid;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", arg);
+        return NULL;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_foundry_module);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NULL;
+    }
+
+    shm_zone->init = init;
+    shm_zone->data = data;
+
+    return shm_zone;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid zone \"%V\" in \"%V\" directive, expected "
+                       "name:size", arg, &value[0]);
+    return NULL;
+}

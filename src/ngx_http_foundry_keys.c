@@ -118,12 +118,10 @@ ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    u_char                        *p, err[NGX_MAX_CONF_ERRSTR];
-    ssize_t                        size;
-    ngx_str_t                     *value, name, s, text;
+    u_char                         err[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t                     *value, s, text;
     ngx_uint_t                     i;
     ngx_file_info_t                fi;
-    ngx_shm_zone_t                *shm_zone;
     ngx_http_foundry_keys_zone_t  *kz, **kzp;
 
     value = cf->args->elts;
@@ -133,35 +131,14 @@ ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\" in \"%V\" directive, "
-                           "expected name:size", &value[1], &value[0]);
+    kz->shm_zone = ngx_http_foundry_zone_add(cf, &value[1],
+                                             ngx_http_foundry_keys_init_zone,
+                                             kz);
+    if (kz->shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    name.data = value[1].data;
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\" in \"%V\" directive, "
-                           "expected name:size", &value[1], &value[0]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
-        return NGX_CONF_ERROR;
-    }
+    kz->name = kz->shm_zone->shm.name;
 
     kz->interval = NGX_CONF_UNSET_MSEC;
 
@@ -229,23 +206,6 @@ ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     kz->conf_fi = fi;
-    kz->name = name;
-
-    shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                     &ngx_http_foundry_module);
-    if (shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    shm_zone->init = ngx_http_foundry_keys_init_zone;
-    shm_zone->data = kz;
-    kz->shm_zone = shm_zone;
 
     kzp = ngx_array_push(&fmcf->key_zones);
     if (kzp == NULL) {

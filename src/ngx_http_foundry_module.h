@@ -684,6 +684,8 @@ ngx_int_t ngx_http_foundry_token_check(ngx_http_request_t *r,
 ngx_uint_t ngx_http_foundry_token_allows(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *deployment);
+ngx_shm_zone_t *ngx_http_foundry_zone_add(ngx_conf_t *cf, ngx_str_t *arg,
+    ngx_shm_zone_init_pt init, void *data);
 ngx_int_t ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n,
     u_char *digest);
 ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,

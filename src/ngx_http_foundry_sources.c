@@ -152,67 +152,23 @@ char *
 ngx_http_foundry_discovery_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    u_char                           *p;
-    ssize_t                           size;
-    ngx_str_t                        *value, name, s;
-    ngx_shm_zone_t                   *shm_zone;
+    ngx_str_t                        *value;
     ngx_http_foundry_sources_zone_t  *sz;
 
     value = cf->args->elts;
-
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL) {
-        goto invalid;
-    }
-
-    name.data = value[1].data;
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR) {
-        goto invalid;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
-        return NGX_CONF_ERROR;
-    }
 
     sz = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_sources_zone_t));
     if (sz == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                     &ngx_http_foundry_module);
-    if (shm_zone == NULL) {
+    sz->shm_zone = ngx_http_foundry_zone_add(cf, &value[1],
+        ngx_http_foundry_sources_init_zone, sz);
+    if (sz->shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    shm_zone->init = ngx_http_foundry_sources_init_zone;
-    shm_zone->data = sz;
-    sz->shm_zone = shm_zone;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid zone \"%V\" in \"%V\" directive, expected "
-                       "name:size", &value[1], &value[0]);
-    return NGX_CONF_ERROR;
 }
 
 
