@@ -460,24 +460,13 @@ static ngx_int_t
 ngx_http_foundry_issuer_keys_id(ngx_http_foundry_issuer_t *iss,
     ngx_str_t *source)
 {
-    ngx_int_t    rc;
-    EVP_MD_CTX  *md;
+    ngx_str_t  parts[3];
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NGX_ERROR;
-    }
+    parts[0] = iss->iss;
+    ngx_str_set(&parts[1], "\0");
+    parts[2] = *source;
 
-    rc = (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
-          && EVP_DigestUpdate(md, iss->iss.data, iss->iss.len) == 1
-          && EVP_DigestUpdate(md, "", 1) == 1
-          && EVP_DigestUpdate(md, source->data, source->len) == 1
-          && EVP_DigestFinal_ex(md, iss->keys_id, NULL) == 1)
-         ? NGX_OK : NGX_ERROR;
-
-    EVP_MD_CTX_free(md);
-
-    return rc;
+    return ngx_http_foundry_sha256(parts, 3, iss->keys_id);
 }
 
 
