@@ -277,6 +277,7 @@ typedef struct {
     ngx_array_t                    *audiences;
     void                           *keys;
     ngx_str_t                       jwks_uri;
+    ngx_str_t                       oidc_uri;
     ngx_msec_t                      ttl;
 
     /* the digest of where the keys come from, part of a token's cache key */
@@ -497,6 +498,9 @@ typedef struct {
     void                           *token;
     const char                     *challenge;
 
+    /* the "jwks_uri" of an issuer's discovery document fetched here */
+    ngx_str_t                       jwks_url;
+
     /* a fetch subrequest's own ctx: where its answer is collected */
     ngx_http_foundry_collect_t     *collect;
 
@@ -690,6 +694,17 @@ ngx_int_t ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n,
     u_char *digest);
 ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,
     ngx_uint_t nocase);
+void ngx_http_foundry_token_store(ngx_http_request_t *r,
+    ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
+    const char *err);
+
+/* ngx_http_foundry_oidc.c */
+ngx_int_t ngx_http_foundry_oidc_fetch(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
+ngx_int_t ngx_http_foundry_oidc_parse(ngx_pool_t *pool, u_char *text,
+    size_t len, ngx_str_t *issuer, ngx_str_t *jwks_uri, const char **err);
+ngx_int_t ngx_http_foundry_oidc_check(ngx_str_t *iss, ngx_str_t *issuer,
+    ngx_str_t *jwks_uri, const char **err);
 
 /* ngx_http_foundry_access.c */
 ngx_uint_t ngx_http_foundry_allows(ngx_http_request_t *r,

@@ -88,6 +88,8 @@ static ngx_int_t ngx_http_foundry_token_deny(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, const char *description);
 static ngx_int_t ngx_http_foundry_issuer_keys_id(
     ngx_http_foundry_issuer_t *iss, ngx_str_t *source);
+static ngx_int_t ngx_http_foundry_issuer_remote_id(
+    ngx_http_foundry_issuer_t *iss);
 static char *ngx_http_foundry_jwt_keys_file(ngx_conf_t *cf,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *file, ngx_uint_t pem);
 static ngx_http_foundry_issuer_t *ngx_http_foundry_issuer_add(ngx_conf_t *cf,
@@ -273,11 +275,18 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
-            if (ngx_http_foundry_issuer_keys_id(iss, &value[i]) != NGX_OK) {
-                return NGX_CONF_ERROR;
+            keys++;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "oidc=", 5) == 0) {
+            iss->oidc_uri.data = value[i].data + 5;
+            iss->oidc_uri.len = value[i].len - 5;
+
+            if (iss->oidc_uri.len == 0 || iss->oidc_uri.data[0] != '/') {
+                goto invalid;
             }
 
-            keys++;
             continue;
         }
 
@@ -365,6 +374,20 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "\"%V\" directive needs one of \"jwks=\", "
                            "\"jwks_file=\", \"pem=\" or \"secret=\"",
                            &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (iss->oidc_uri.len && iss->jwks_uri.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"oidc=\" in \"%V\" directive needs \"jwks=\", "
+                           "a location that proxies to $foundry_jwks_uri",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (iss->jwks_uri.len
+        && ngx_http_foundry_issuer_remote_id(iss) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -467,6 +490,29 @@ ngx_http_foundry_issuer_keys_id(ngx_http_foundry_issuer_t *iss,
     parts[2] = *source;
 
     return ngx_http_foundry_sha256(parts, 3, iss->keys_id);
+}
+
+
+/* the keys_id of an issuer whose keys are fetched: its locations */
+
+static ngx_int_t
+ngx_http_foundry_issuer_remote_id(ngx_http_foundry_issuer_t *iss)
+{
+    u_char     digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    ngx_str_t  parts[3], source;
+
+    parts[0] = iss->oidc_uri;
+    ngx_str_set(&parts[1], "\0");
+    parts[2] = iss->jwks_uri;
+
+    if (ngx_http_foundry_sha256(parts, 3, digest) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    source.data = digest;
+    source.len = sizeof(digest);
+
+    return ngx_http_foundry_issuer_keys_id(iss, &source);
 }
 
 
@@ -591,7 +637,7 @@ ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         iss->jwks_uri = jwks;
         iss->ttl = ttl;
 
-        if (ngx_http_foundry_issuer_keys_id(iss, &jwks) != NGX_OK) {
+        if (ngx_http_foundry_issuer_remote_id(iss) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
@@ -1341,6 +1387,11 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (ctx->jwks_url.len && !ctx->jwks_fetched_here) {
+        /* the discovery document was fetched here: now the set */
+        return ngx_http_foundry_token_fetch(r, ctx, iss);
+    }
+
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
     jz = fmcf->jwt;
 
@@ -1395,7 +1446,8 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     ngx_shmtx_unlock(&jz->shpool->mutex);
 
     if (fetch) {
-        return ngx_http_foundry_token_fetch(r, ctx, iss);
+        return iss->oidc_uri.len ? ngx_http_foundry_oidc_fetch(r, ctx, iss)
+                                 : ngx_http_foundry_token_fetch(r, ctx, iss);
     }
 
     if (json) {
@@ -1506,15 +1558,11 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
 {
     ngx_http_foundry_jwks_fetch_t *f = data;
 
-    u_char                        *copy;
-    ngx_str_t                      body;
-    ngx_uint_t                     skipped, logged, kept;
-    ngx_pool_t                    *pool;
-    const char                    *err;
-    ngx_http_foundry_jwks_t        jwks;
-    ngx_http_foundry_jwt_node_t   *n;
-    ngx_http_foundry_jwt_zone_t   *jz;
-    ngx_http_foundry_main_conf_t  *fmcf;
+    ngx_str_t                 body;
+    ngx_uint_t                skipped;
+    ngx_pool_t               *pool;
+    const char               *err;
+    ngx_http_foundry_jwks_t   jwks;
 
     if (f->done) {
         return rc;
@@ -1523,9 +1571,6 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
     f->done = 1;
     f->ctx->jwks_pending = 0;
     f->ctx->jwks_fetched_here = 1;
-
-    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
-    jz = fmcf->jwt;
 
     err = NULL;
     ngx_str_null(&body);
@@ -1565,10 +1610,38 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
         ngx_destroy_pool(pool);
     }
 
+    ngx_http_foundry_token_store(r, f->iss, &f->iss->jwks_uri,
+                                 err ? NULL : &body, err);
+
+    return rc;
+}
+
+
+/*
+ * The end of a fetch of an issuer's key set: a good set ("body") is kept
+ * in the zone, a failure ("err") is logged once and the set is fetched
+ * again after the cooldown, the last good set kept; "from" is the
+ * location, for the log.
+ */
+
+void
+ngx_http_foundry_token_store(ngx_http_request_t *r,
+    ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
+    const char *err)
+{
+    u_char                        *copy;
+    ngx_uint_t                     logged, kept;
+    ngx_http_foundry_jwt_node_t   *n;
+    ngx_http_foundry_jwt_zone_t   *jz;
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+    jz = fmcf->jwt;
+
     ngx_shmtx_lock(&jz->shpool->mutex);
 
-    n = ngx_http_foundry_jwt_node(jz, f->iss->keys_id,
-                                  sizeof(f->iss->keys_id), 1);
+    n = ngx_http_foundry_jwt_node(jz, iss->keys_id,
+                                  sizeof(iss->keys_id), 1);
     logged = 1;
     kept = 0;
 
@@ -1577,20 +1650,20 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
         n->fetching = 0;
 
         if (err == NULL) {
-            copy = ngx_slab_alloc_locked(jz->shpool, body.len);
+            copy = ngx_slab_alloc_locked(jz->shpool, body->len);
 
             if (copy == NULL) {
                 err = "the JWT zone is full";
 
             } else {
-                ngx_memcpy(copy, body.data, body.len);
+                ngx_memcpy(copy, body->data, body->len);
 
                 if (n->json) {
                     ngx_slab_free_locked(jz->shpool, n->json);
                 }
 
                 n->json = copy;
-                n->json_len = body.len;
+                n->json_len = body->len;
                 n->generation++;
                 n->fetched = ngx_http_foundry_token_now();
                 n->failed = 0;
@@ -1606,24 +1679,22 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
 
             n->fetched = ngx_http_foundry_token_now()
                          + NGX_HTTP_FOUNDRY_KID_COOLDOWN
-                         - f->iss->ttl;
+                         - iss->ttl;
         }
     }
 
     ngx_shmtx_unlock(&jz->shpool->mutex);
 
     ngx_http_foundry_metrics_event(fmcf, NGX_HTTP_FOUNDRY_M_JWKS, "issuer",
-                                   &f->iss->iss, err ? "failed" : "ok");
+                                   &iss->iss, err ? "failed" : "ok");
 
     if (err && !logged) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "foundry: the key set of \"%V\" from \"%V\" failed: "
-                      "%s, %s", &f->iss->iss, &f->iss->jwks_uri, err,
+                      "%s, %s", &iss->iss, from, err,
                       kept ? "the last good set is kept"
                            : "no token of the issuer can be verified");
     }
-
-    return rc;
 }
 
 

@@ -24,6 +24,8 @@ static ngx_int_t ngx_http_foundry_usage_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_jwt_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_jwks_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_jwt_claim_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_key_name_variable(ngx_http_request_t *r,
@@ -126,6 +128,9 @@ static ngx_http_variable_t  ngx_http_foundry_vars[] = {
     { ngx_string("foundry_jwt_claim_"), NULL,
       ngx_http_foundry_jwt_claim_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+    { ngx_string("foundry_jwks_uri"), NULL,
+      ngx_http_foundry_jwks_uri_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("foundry_key_name"), NULL,
       ngx_http_foundry_key_name_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -461,6 +466,24 @@ ngx_http_foundry_jwt_variable(ngx_http_request_t *r,
     }
 
     return ngx_http_foundry_set(v, &jwt->iss);
+}
+
+
+/*
+ * $foundry_jwks_uri: the "jwks_uri" of the discovery document fetched for
+ * the request, for the proxy_pass of the issuer's "jwks=" location
+ */
+
+static ngx_int_t
+ngx_http_foundry_jwks_uri_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_foundry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    return ngx_http_foundry_set(v, (ctx && ctx->jwks_url.len)
+                                   ? &ctx->jwks_url : NULL);
 }
 
 

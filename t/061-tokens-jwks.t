@@ -27,7 +27,7 @@ do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 our ($TokDir, $Secret, %Other);
 
-plan tests => 60;
+plan tests => 75;
 
 # debug: the "accepted (remembered)" lines
 
@@ -44,6 +44,17 @@ main::tokens_write('rot.json', main::jwks('rsa'));
 main::tokens_write('klg.json', main::jwks('ec256'));
 main::tokens_write('seta.json', main::jwks('rsa'));
 main::tokens_write('setb.json', main::jwks('rsa2'));
+
+sub oidc_doc {
+    my ($keys) = @_;
+    return qq({"issuer":"http://oidc.test/","jwks_uri":)
+         . qq("http://127.0.0.1:$idp/$keys","id_token_signing_alg_values_)
+         . qq(supported":["RS256","ES256"]});
+}
+
+main::tokens_write('oidc.json', oidc_doc('oidc-a.json'));
+main::tokens_write('oidc-a.json', main::jwks('rsa'));
+main::tokens_write('oidc-b.json', main::jwks('ec256'));
 
 my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
     foundry_jwt_zone tokens:1m;
@@ -91,8 +102,25 @@ my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
             proxy_set_header Content-Length "";
         }
 
+        # OpenID Connect discovery, then the set from its jwks_uri
+        location = /_oidc {
+            internal;
+            proxy_pass http://127.0.0.1:$idp/oidc.json;
+            proxy_pass_request_headers off;
+            proxy_pass_request_body off;
+        }
+
+        location = /_jwks/oidc {
+            internal;
+            proxy_pass \$foundry_jwks_uri;
+            proxy_pass_request_headers off;
+            proxy_pass_request_body off;
+        }
+
         location /v1/ {
             foundry_gateway on;
+            foundry_jwt_issuer http://oidc.test/ audience=api://foundry-gateway
+                               oidc=/_oidc jwks=/_jwks/oidc ttl=2s;
             foundry_jwt_issuer https://rot.test/ audience=api://foundry-gateway
                                jwks=/_jwks/rot;
             foundry_jwt_issuer https://klg.test/ audience=api://foundry-gateway
@@ -244,6 +272,45 @@ is(count($accepted), 2, 'the new token was verified once');
 is(count($remembered), 2, 'and then remembered');
 
 
+# 1b. OpenID Connect discovery: the set comes from the jwks_uri of the
+#     discovery document, which is fetched again with the set (ttl=2s):
+#     a new jwks_uri is followed; a failing discovery keeps the last good
+#     set, and the issuer recovers by itself once it answers again
+
+sub oidc { main::jwt(iss => 'http://oidc.test/', @_) }
+
+is(call(oidc(claims => { sub => 'o1' })), '200 o1', 'oidc: a token');
+is(fetches('oidc.json'), 1, 'oidc: the discovery document was fetched');
+is(fetches('oidc-a.json'), 1, 'oidc: then the set of its jwks_uri');
+is(call(oidc(claims => { sub => 'o2' })), '200 o2', 'oidc: another token');
+is(fetches('oidc.json') + fetches('oidc-a.json'), 2, 'oidc: no fetch');
+
+main::tokens_write('oidc.json', oidc_doc('oidc-b.json'));
+sleep 2.5;
+
+is(call(oidc(alg => 'ES256', claims => { sub => 'o3' })), '200 o3',
+   'oidc: the set expired: the new jwks_uri is followed');
+is(fetches('oidc.json'), 2, 'oidc: the document fetched again');
+is(fetches('oidc-b.json'), 1, 'oidc: the new set fetched');
+
+unlink "$TokDir/oidc.json" or die "oidc.json: $!";
+sleep 2.5;
+
+is(call(oidc(alg => 'ES256', claims => { sub => 'o4' })), '200 o4',
+   'oidc: discovery fails: the last good set is kept');
+
+my $oidc_failed = time;
+
+is(fetches('oidc.json'), 3, 'oidc: the failed discovery');
+is(fetches('oidc-b.json'), 1, 'oidc: no set fetched without a document');
+is(call(oidc(claims => { sub => 'o5' })), '401 unknown key',
+   'oidc: a key of the old set is refused');
+is(count(qr/\[error\].*foundry: the key set of "http:\/\/oidc\.test\/" from "\/_oidc" failed: the discovery location did not answer 200, the last good set is kept/),
+   1, 'oidc: the failure is logged once');
+
+main::tokens_write('oidc.json', oidc_doc('oidc-a.json'));
+
+
 # 2. rotation: a new kid is fetched without a reload
 
 main::tokens_write('rot.json', main::jwks('rsa', 'rsa2'));
@@ -351,6 +418,16 @@ sleep $wait if $wait > 0;
 
 is(call($c1), '200 c1', 'after the cooldown: the newer kid is fetched');
 is(fetches('rot.json'), 3, 'after the cooldown: with one fetch');
+
+
+# 7b. oidc: the discovery answers again, the issuer recovers by itself
+
+$wait = $oidc_failed + 32 - time;
+sleep $wait if $wait > 0;
+
+is(call(oidc(claims => { sub => 'o6' })), '200 o6',
+   'oidc: recovered: a token of the set of the jwks_uri now given');
+is(fetches('oidc-a.json'), 2, 'oidc: recovered: the set fetched again');
 
 
 # 8. once bugs
