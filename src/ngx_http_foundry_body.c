@@ -56,6 +56,13 @@ static yajl_callbacks  ngx_http_foundry_body_callbacks = {
 static int
 ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b)
 {
+    if (b->key == NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS
+        || b->key == NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE)
+    {
+        /* not an object, not a boolean: left alone */
+        b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+    }
+
     if (b->depth == 0) {
         b->error = NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT;
         return 0;
@@ -86,6 +93,13 @@ ngx_http_foundry_body_boolean(void *ctx, int value)
 
     if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_STREAM) {
         b->stream = value ? 1 : 0;
+    }
+
+    if (b->key == NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE) {
+        b->include_usage = value ? NGX_HTTP_FOUNDRY_IU_TRUE
+                                 : NGX_HTTP_FOUNDRY_IU_FALSE;
+        b->iu_end = ngx_http_foundry_body_offset(b);
+        b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
     }
 
     return ngx_http_foundry_body_scalar(b);
@@ -154,6 +168,13 @@ ngx_http_foundry_body_start_map(void *ctx)
     } else if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MODEL) {
         b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE;
         return 0;
+
+    } else if (b->key == NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS) {
+        b->so_start = ngx_http_foundry_body_offset(b);
+        b->in_so = 1;
+
+    } else if (b->key == NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE) {
+        b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
     }
 
     if (++b->depth > NGX_HTTP_FOUNDRY_MAX_DEPTH) {
@@ -182,6 +203,12 @@ ngx_http_foundry_body_start_array(void *ctx)
         return 0;
     }
 
+    if (b->key == NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS
+        || b->key == NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE)
+    {
+        b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+    }
+
     if (++b->depth > NGX_HTTP_FOUNDRY_MAX_DEPTH) {
         b->error = NGX_HTTP_FOUNDRY_BODY_DEEP;
         return 0;
@@ -198,7 +225,10 @@ ngx_http_foundry_body_end(void *ctx)
 {
     ngx_http_foundry_body_t  *b = ctx;
 
-    b->depth--;
+    if (--b->depth == 1) {
+        b->in_so = 0;
+    }
+
     b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
 
     return 1;
@@ -210,11 +240,44 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
 {
     ngx_http_foundry_body_t  *b = ctx;
 
+    if (b->depth == 2 && b->in_so) {
+        b->so_keys = 1;
+
+        if (len == 13 && ngx_strncmp(s, "include_usage", 13) == 0) {
+
+            if (b->include_usage != NGX_HTTP_FOUNDRY_IU_ABSENT) {
+                b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+                return 1;
+            }
+
+            b->key = NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE;
+            return 1;
+        }
+
+        b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+        return 1;
+    }
+
     if (b->depth != 1) {
         return 1;
     }
 
     b->keys = 1;
+
+    if (len == 14 && ngx_strncmp(s, "stream_options", 14) == 0) {
+
+        if (b->has_so) {
+            /* twice: which one counts is the upstream's business */
+            b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+            b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+            return 1;
+        }
+
+        b->has_so = 1;
+        b->key = NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS;
+
+        return 1;
+    }
 
     if (len == 5 && ngx_strncmp(s, "model", 5) == 0) {
 
@@ -289,6 +352,7 @@ ngx_http_foundry_body_parse(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
     yajl_alloc_funcs   funcs;
 
     b->pool = r->pool;
+    b->so_start = -1;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         b->error = NGX_HTTP_FOUNDRY_BODY_EMPTY;
@@ -403,72 +467,185 @@ ngx_http_foundry_body_error(ngx_http_foundry_body_t *b)
 
 
 /*
- * Builds the body sent upstream: the original buffers, shared, with the
- * value of the top-level "model" replaced by (or, if there is none, the
- * member "model" inserted with) the JSON string "value".
+ * The edits of the body sent upstream, made by ngx_http_foundry_body_apply()
+ * in one pass.  ngx_http_foundry_body_set_model(): the value of the
+ * top-level "model" replaced by (or, if there is none, the member "model"
+ * inserted with) the JSON string "value".
  */
 
 ngx_int_t
 ngx_http_foundry_body_set_model(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b, ngx_str_t *value)
 {
-    off_t         from, to;
-    size_t        len;
-    u_char       *p;
-    ngx_buf_t    *buf;
-    ngx_chain_t  *out, **ll, *cl;
+    u_char                        *p;
+    ngx_http_foundry_body_edit_t  *e;
+
+    e = &b->edits[b->nedits++];
 
     if (b->has_model) {
-        from = b->key_end;
-        to = b->value_end;
-        len = 1 + value->len;
+        e->from = b->key_end;
+        e->to = b->value_end;
+        e->text.len = 1 + value->len;
 
     } else {
-        from = b->obj_start;
-        to = b->obj_start;
-        len = sizeof("\"model\":") - 1 + value->len + (b->keys ? 1 : 0);
+        e->from = b->obj_start;
+        e->to = b->obj_start;
+        e->text.len = sizeof("\"model\":") - 1 + value->len
+                      + (b->keys ? 1 : 0);
     }
 
-    buf = ngx_create_temp_buf(r->pool, len);
-    if (buf == NULL) {
+    p = ngx_pnalloc(r->pool, e->text.len);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    p = buf->last;
+    e->text.data = p;
 
     if (b->has_model) {
         *p++ = ':';
-        p = ngx_cpymem(p, value->data, value->len);
+        ngx_memcpy(p, value->data, value->len);
 
     } else {
         p = ngx_cpymem(p, "\"model\":", sizeof("\"model\":") - 1);
         p = ngx_cpymem(p, value->data, value->len);
 
         if (b->keys) {
-            *p++ = ',';
+            *p = ',';
         }
     }
 
-    buf->last = p;
+    return NGX_OK;
+}
+
+
+/*
+ * "stream_options": {"include_usage": true} in a streamed request that
+ * does not ask for usage: NGX_OK when the body says it now, NGX_DECLINED
+ * when it cannot be said (the client asked already, or "stream_options"
+ * or "include_usage" is not what the API defines: left to the upstream).
+ */
+
+ngx_int_t
+ngx_http_foundry_body_include_usage(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b)
+{
+    ngx_uint_t                     i, model;
+    ngx_http_foundry_body_edit_t  *e, edit;
+
+    static ngx_str_t  member = ngx_string("\"stream_options\":"
+                                          "{\"include_usage\":true},");
+    static ngx_str_t  first = ngx_string("\"include_usage\":true,");
+    static ngx_str_t  yes = ngx_string("true");
+
+    if (b->include_usage == NGX_HTTP_FOUNDRY_IU_FALSE) {
+        edit.from = b->iu_end - (sizeof("false") - 1);
+        edit.to = b->iu_end;
+        edit.text = yes;
+
+    } else if (b->include_usage != NGX_HTTP_FOUNDRY_IU_ABSENT) {
+        return NGX_DECLINED;
+
+    } else if (!b->has_so) {
+        edit.from = b->obj_start;
+        edit.to = b->obj_start;
+        edit.text = member;
+
+        /* before a "model" inserted at the same place, or the first key */
+
+        model = (b->nedits && b->edits[0].from == b->obj_start);
+
+        if (!b->keys && !model) {
+            edit.text.len--;
+        }
+
+    } else if (b->so_start >= 0) {
+        edit.from = b->so_start;
+        edit.to = b->so_start;
+        edit.text = first;
+
+        if (!b->so_keys) {
+            edit.text.len--;
+        }
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    /* in the order of the body; first among edits at the same place */
+
+    for (i = 0; i < b->nedits; i++) {
+        if (b->edits[i].from >= edit.from) {
+            break;
+        }
+    }
+
+    e = b->edits;
+
+    ngx_memmove(&e[i + 1], &e[i],
+                (b->nedits - i) * sizeof(ngx_http_foundry_body_edit_t));
+
+    e[i] = edit;
+    b->nedits++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Builds the body sent upstream: the original buffers, shared, with the
+ * edits' bytes in between.
+ */
+
+ngx_int_t
+ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
+{
+    off_t                          pos, size;
+    ngx_buf_t                     *buf;
+    ngx_uint_t                     i;
+    ngx_chain_t                   *out, **ll, *cl;
+    ngx_http_foundry_body_edit_t  *e;
+
+    if (b->nedits == 0) {
+        return NGX_OK;
+    }
 
     out = NULL;
+    ll = &out;
+    pos = 0;
+    size = b->size;
 
-    ll = ngx_http_foundry_chain_range(r->pool, r->request_body->bufs, 0,
-                                      from, &out);
-    if (ll == NULL) {
-        return NGX_ERROR;
+    for (i = 0; i < b->nedits; i++) {
+        e = &b->edits[i];
+
+        ll = ngx_http_foundry_chain_range(r->pool, r->request_body->bufs, pos,
+                                          e->from, ll);
+        if (ll == NULL) {
+            return NGX_ERROR;
+        }
+
+        buf = ngx_calloc_buf(r->pool);
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        buf->memory = 1;
+        buf->pos = e->text.data;
+        buf->last = e->text.data + e->text.len;
+
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf = buf;
+        *ll = cl;
+        ll = &cl->next;
+
+        size += (off_t) e->text.len - (e->to - e->from);
+        pos = e->to;
     }
 
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    cl->buf = buf;
-    *ll = cl;
-    ll = &cl->next;
-
-    ll = ngx_http_foundry_chain_range(r->pool, r->request_body->bufs, to,
+    ll = ngx_http_foundry_chain_range(r->pool, r->request_body->bufs, pos,
                                       b->size, ll);
     if (ll == NULL) {
         return NGX_ERROR;
@@ -487,7 +664,9 @@ ngx_http_foundry_body_set_model(ngx_http_request_t *r,
     }
 
     r->request_body->bufs = out;
-    r->headers_in.content_length_n = b->size - (to - from) + len;
+    r->headers_in.content_length_n = size;
+
+    b->nedits = 0;
 
     return NGX_OK;
 }
@@ -502,6 +681,10 @@ ngx_http_foundry_chain_range(ngx_pool_t *pool, ngx_chain_t *in, off_t from,
     off_t         pos, size, start, end;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
+
+    if (from >= to) {
+        return ll;
+    }
 
     pos = 0;
 

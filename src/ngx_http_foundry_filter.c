@@ -136,6 +136,15 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /* the stream of a request that got "include_usage" from the gateway */
+
+    if (ctx->strip_usage && ctx->strip == NULL
+        && ctx->usage.mode == NGX_HTTP_FOUNDRY_USAGE_SSE
+        && ngx_http_foundry_strip_init(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (r->err_status < NGX_HTTP_BAD_REQUEST
         || r->headers_out.status != r->err_status)
     {
@@ -359,6 +368,7 @@ ngx_http_foundry_collect(ngx_http_request_t *r, ngx_http_foundry_collect_t *c,
 static ngx_int_t
 ngx_http_foundry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
+    ngx_int_t                rc;
     ngx_chain_t              out, *cl;
     ngx_http_foundry_ctx_t  *ctx;
 
@@ -387,6 +397,18 @@ ngx_http_foundry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 break;
             }
         }
+    }
+
+    if (ctx->strip && ctx->error_body == NULL) {
+        if (ngx_http_foundry_strip(r, ctx, in, &cl) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_next_body_filter(r, cl);
+
+        ngx_http_foundry_strip_done(r, ctx, &cl);
+
+        return rc;
     }
 
     if (ctx->error_body == NULL) {

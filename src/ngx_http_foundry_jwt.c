@@ -293,9 +293,29 @@ static ngx_int_t
 ngx_http_foundry_jwt_b64(ngx_pool_t *pool, u_char *src, size_t len,
     ngx_str_t *dst)
 {
-    u_char    c, *d;
-    size_t    i, n;
-    uint32_t  acc, v;
+    u_char    *d, *last;
+    uint32_t   a, b, c, e;
+
+    /* the value of each base64url character, 77 for any other byte */
+
+    static const u_char  basis[] = {
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 62, 77, 77,
+        52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 77, 77, 77, 77, 77, 77,
+        77,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+        15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 77, 77, 77, 77, 63,
+        77, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+        77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77
+    };
 
     if (len % 4 == 1) {
         return NGX_DECLINED;
@@ -308,56 +328,55 @@ ngx_http_foundry_jwt_b64(ngx_pool_t *pool, u_char *src, size_t len,
 
     dst->data = d;
 
-    acc = 0;
-    n = 0;
+    last = src + (len & ~((size_t) 3));
 
-    for (i = 0; i < len; i++) {
-        c = src[i];
+    while (src < last) {
+        a = basis[src[0]];
+        b = basis[src[1]];
+        c = basis[src[2]];
+        e = basis[src[3]];
 
-        if (c >= 'A' && c <= 'Z') {
-            v = c - 'A';
-
-        } else if (c >= 'a' && c <= 'z') {
-            v = c - 'a' + 26;
-
-        } else if (c >= '0' && c <= '9') {
-            v = c - '0' + 52;
-
-        } else if (c == '-') {
-            v = 62;
-
-        } else if (c == '_') {
-            v = 63;
-
-        } else {
+        if ((a | b | c | e) & 0x40) {
             return NGX_DECLINED;
         }
 
-        acc = (acc << 6) | v;
+        a = (a << 18) | (b << 12) | (c << 6) | e;
 
-        if (++n == 4) {
-            *d++ = (u_char) (acc >> 16);
-            *d++ = (u_char) (acc >> 8);
-            *d++ = (u_char) acc;
-            acc = 0;
-            n = 0;
-        }
+        *d++ = (u_char) (a >> 16);
+        *d++ = (u_char) (a >> 8);
+        *d++ = (u_char) a;
+
+        src += 4;
     }
 
-    if (n == 2) {
-        if (acc & 0x0f) {
+    switch (len & 3) {
+
+    case 2:
+        a = basis[src[0]];
+        b = basis[src[1]];
+
+        if (((a | b) & 0x40) || (b & 0x0f)) {
             return NGX_DECLINED;
         }
 
-        *d++ = (u_char) (acc >> 4);
+        *d++ = (u_char) ((a << 2) | (b >> 4));
+        break;
 
-    } else if (n == 3) {
-        if (acc & 0x03) {
+    case 3:
+        a = basis[src[0]];
+        b = basis[src[1]];
+        c = basis[src[2]];
+
+        if (((a | b | c) & 0x40) || (c & 0x03)) {
             return NGX_DECLINED;
         }
 
-        *d++ = (u_char) (acc >> 10);
-        *d++ = (u_char) (acc >> 2);
+        *d++ = (u_char) ((a << 2) | (b >> 4));
+        *d++ = (u_char) ((b << 4) | (c >> 2));
+        break;
+
+    default: /* 0 */
+        break;
     }
 
     dst->len = d - dst->data;

@@ -845,12 +845,12 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
         if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST) {
             actual = 0;
 
-        } else if (ctx->usage.found && ctx->usage.total >= 0) {
-            actual = ctx->usage.total;
+        } else if (ctx->usage.found && ctx->usage.tokens.total >= 0) {
+            actual = ctx->usage.tokens.total;
 
-        } else if (ctx->usage.found && ctx->usage.prompt >= 0) {
-            actual = ctx->usage.prompt
-                     + ngx_max(ctx->usage.completion, 0);
+        } else if (ctx->usage.found && ctx->usage.tokens.prompt >= 0) {
+            actual = ctx->usage.tokens.prompt
+                     + ngx_max(ctx->usage.tokens.completion, 0);
 
         } else {
             actual = st->estimate;

@@ -436,10 +436,10 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
     ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
 
     if (ctx->usage.found) {
-        tokens[0] = ctx->usage.prompt;
-        tokens[1] = ctx->usage.completion;
-        tokens[2] = ctx->usage.cached;
-        tokens[3] = ctx->usage.reasoning;
+        tokens[0] = ctx->usage.tokens.prompt;
+        tokens[1] = ctx->usage.tokens.completion;
+        tokens[2] = ctx->usage.tokens.cached;
+        tokens[3] = ctx->usage.tokens.reasoning;
 
         for (i = 0; i < 4; i++) {
             if (tokens[i] <= 0) {

@@ -53,6 +53,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       offsetof(ngx_http_foundry_loc_conf_t, deployment_in_path),
       NULL },
 
+    { ngx_string("foundry_stream_usage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, stream_usage),
+      NULL },
+
     { ngx_string("foundry_connection_name"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -384,6 +391,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->category = NGX_CONF_UNSET_UINT;
     conf->deployment_in_path = NGX_CONF_UNSET;
+    conf->stream_usage = NGX_CONF_UNSET;
     conf->inference_api_versions = NGX_CONF_UNSET_PTR;
     conf->deployment_api_versions = NGX_CONF_UNSET_PTR;
     conf->discovery = NGX_CONF_UNSET_PTR;
@@ -421,6 +429,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_FOUNDRY_MODEL_GATEWAY);
     ngx_conf_merge_value(conf->deployment_in_path, prev->deployment_in_path,
                          0);
+    ngx_conf_merge_value(conf->stream_usage, prev->stream_usage, 0);
     ngx_conf_merge_str_value(conf->connection_name, prev->connection_name,
                              "");
     ngx_conf_merge_ptr_value(conf->inference_api_versions,
@@ -771,4 +780,17 @@ ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
     }
 
     return NGX_OK;
+}
+
+
+/* the first "s" of "n" bytes in [p, last), case-sensitive; NULL if none */
+
+u_char *
+ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s, size_t n)
+{
+    if (p >= last) {
+        return NULL;
+    }
+
+    return memmem(p, last - p, s, n);
 }

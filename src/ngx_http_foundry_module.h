@@ -46,6 +46,9 @@ typedef struct {
     ngx_http_complex_value_t       *api_key;
     ngx_http_complex_value_t       *bearer;
 
+    /* whether it takes "stream_options" in a streamed request */
+    ngx_uint_t                      stream_options;
+
     u_char                         *conf_file;
     ngx_uint_t                      conf_line;
 } ngx_http_foundry_upstream_t;
@@ -270,6 +273,9 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_AUTH_TOKEN         2
 
 
+typedef struct ngx_http_foundry_strip_s  ngx_http_foundry_strip_t;
+
+
 /* a JWT issuer; "local*" is each worker's parse of the fetched key set */
 
 typedef struct {
@@ -340,6 +346,7 @@ typedef struct {
     ngx_str_t                       prefix;
     ngx_uint_t                      category;
     ngx_flag_t                      deployment_in_path;
+    ngx_flag_t                      stream_usage;
     ngx_str_t                       connection_name;
 
     ngx_array_t                    *inference_api_versions;
@@ -393,6 +400,25 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_KEY_MODEL          1
 #define NGX_HTTP_FOUNDRY_KEY_STREAM         2
 #define NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS     3
+#define NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS 4
+#define NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE  5
+
+/* "stream_options.include_usage" of the request body */
+#define NGX_HTTP_FOUNDRY_IU_ABSENT          0
+#define NGX_HTTP_FOUNDRY_IU_TRUE            1
+#define NGX_HTTP_FOUNDRY_IU_FALSE           2
+#define NGX_HTTP_FOUNDRY_IU_OTHER           3
+
+#define NGX_HTTP_FOUNDRY_BODY_EDITS         2
+
+
+/* bytes [from, to) of the body replaced by "text" */
+
+typedef struct {
+    off_t                           from;
+    off_t                           to;
+    ngx_str_t                       text;
+} ngx_http_foundry_body_edit_t;
 
 
 /* what the request body parser found */
@@ -411,6 +437,14 @@ typedef struct {
     ngx_str_t                       model;
     int64_t                         max_tokens;
 
+    /* "stream_options": after its "{" (or -1), the end of include_usage */
+    off_t                           so_start;
+    off_t                           iu_end;
+    ngx_uint_t                      include_usage;
+
+    ngx_http_foundry_body_edit_t    edits[NGX_HTTP_FOUNDRY_BODY_EDITS];
+    ngx_uint_t                      nedits;
+
     ngx_uint_t                      depth;
     ngx_uint_t                      key;
     ngx_uint_t                      error;
@@ -418,6 +452,9 @@ typedef struct {
     unsigned                        keys:1;
     unsigned                        has_model:1;
     unsigned                        stream:1;
+    unsigned                        has_so:1;
+    unsigned                        in_so:1;
+    unsigned                        so_keys:1;
 } ngx_http_foundry_body_t;
 
 
@@ -437,7 +474,18 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_USAGE_DEPTH        8
 
 
-/* token usage read from an upstream's answer; -1 for "not seen" */
+/* token counts; -1 for "not seen" */
+
+typedef struct {
+    int64_t                         prompt;
+    int64_t                         completion;
+    int64_t                         total;
+    int64_t                         cached;
+    int64_t                         reasoning;
+} ngx_http_foundry_tokens_t;
+
+
+/* token usage read from an upstream's answer */
 
 typedef struct {
     yajl_handle                     handle;
@@ -448,13 +496,13 @@ typedef struct {
     ngx_uint_t                      usage;
     u_char                          keys[NGX_HTTP_FOUNDRY_USAGE_DEPTH];
 
-    int64_t                         prompt;
-    int64_t                         completion;
-    int64_t                         total;
-    int64_t                         cached;
-    int64_t                         reasoning;
+    ngx_http_foundry_tokens_t       tokens;
+
+    /* the counts of the SSE event being read, taken when it is whole */
+    ngx_http_foundry_tokens_t       event;
 
     unsigned                        found:1;
+    unsigned                        event_found:1;
     unsigned                        failed:1;
     unsigned                        done:1;
 } ngx_http_foundry_usage_t;
@@ -504,6 +552,9 @@ typedef struct {
     /* a fetch subrequest's own ctx: where its answer is collected */
     ngx_http_foundry_collect_t     *collect;
 
+    /* foundry_stream_usage: the stream whose usage chunk is taken out */
+    ngx_http_foundry_strip_t       *strip;
+
     /* seconds until an upstream server of the request is usable again */
     ngx_uint_t                      cooling;
 
@@ -524,6 +575,7 @@ typedef struct {
     unsigned                        waiting_body:1;
     unsigned                        error_sent:1;
     unsigned                        limit_headers_sent:1;
+    unsigned                        strip_usage:1;
 } ngx_http_foundry_ctx_t;
 
 
@@ -603,6 +655,10 @@ ngx_int_t ngx_http_foundry_upstream_prefix(ngx_pool_t *pool,
 ngx_int_t ngx_http_foundry_body_parse(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b);
 const char *ngx_http_foundry_body_error(ngx_http_foundry_body_t *b);
+ngx_int_t ngx_http_foundry_body_include_usage(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
+ngx_int_t ngx_http_foundry_body_apply(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
 ngx_int_t ngx_http_foundry_body_set_model(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b, ngx_str_t *value);
 
@@ -692,11 +748,22 @@ ngx_shm_zone_t *ngx_http_foundry_zone_add(ngx_conf_t *cf, ngx_str_t *arg,
     ngx_shm_zone_init_pt init, void *data);
 ngx_int_t ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n,
     u_char *digest);
+u_char *ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s,
+    size_t n);
 ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,
     ngx_uint_t nocase);
 void ngx_http_foundry_token_store(ngx_http_request_t *r,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
     const char *err);
+
+/* ngx_http_foundry_stream_usage.c */
+ngx_uint_t ngx_http_foundry_stream_usage_op(ngx_str_t *op);
+ngx_int_t ngx_http_foundry_strip_init(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_strip(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out);
+void ngx_http_foundry_strip_done(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_chain_t **out);
 
 /* ngx_http_foundry_oidc.c */
 ngx_int_t ngx_http_foundry_oidc_fetch(ngx_http_request_t *r,

@@ -25,7 +25,7 @@ static ngx_int_t ngx_http_foundry_need_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_body_model(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx);
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_route(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
@@ -254,14 +254,14 @@ ngx_http_foundry_inference_resume(ngx_http_request_t *r,
      */
 
     if (ctx->upstream->kind != NGX_HTTP_FOUNDRY_AZURE_CLASSIC
-        || flcf->limits != NULL)
+        || flcf->limits != NULL || flcf->stream_usage)
     {
         rc = ngx_http_foundry_need_body(r, flcf, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        rc = ngx_http_foundry_rewrite_model(r, ctx);
+        rc = ngx_http_foundry_rewrite_model(r, flcf, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -368,27 +368,36 @@ ngx_http_foundry_body_model(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx)
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
     ngx_str_t                *model, quoted;
     ngx_http_foundry_body_t  *b;
 
-    if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
-        || ctx->model_set)
-    {
+    if (ctx->model_set) {
         return NGX_OK;
     }
 
     ctx->model_set = 1;
 
     b = &ctx->body;
+
+    /* usage asked for the client that streams without it (then removed) */
+
+    if (flcf->stream_usage && b->stream && ctx->upstream->stream_options
+        && ngx_http_foundry_stream_usage_op(&ctx->op)
+        && ngx_http_foundry_body_include_usage(r, b) == NGX_OK)
+    {
+        ctx->strip_usage = 1;
+    }
+
     model = ngx_http_foundry_upstream_model(ctx->deployment, ctx->upstream);
 
-    if (b->has_model
-        && b->model.len == model->len
-        && ngx_strncmp(b->model.data, model->data, model->len) == 0)
+    if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
+        || (b->has_model
+            && b->model.len == model->len
+            && ngx_strncmp(b->model.data, model->data, model->len) == 0))
     {
-        return NGX_OK;
+        goto apply;
     }
 
     if (ctx->deployment->upstream_model_json.len
@@ -403,6 +412,12 @@ ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
     }
 
     if (ngx_http_foundry_body_set_model(r, b, &quoted) != NGX_OK) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+apply:
+
+    if (ngx_http_foundry_body_apply(r, b) != NGX_OK) {
         return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 

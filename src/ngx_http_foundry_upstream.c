@@ -38,7 +38,7 @@ static ngx_http_foundry_kind_t  ngx_http_foundry_kinds[] = {
 /*
  * foundry_upstream name kind=... url=scheme://host[:port][/base]
  *                  [host=name] [api_version=v] [api_key=value]
- *                  [bearer=value];
+ *                  [bearer=value] [stream_options=on|off];
  */
 
 char *
@@ -80,6 +80,7 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(u, sizeof(ngx_http_foundry_upstream_t));
 
     u->name = value[1];
+    u->stream_options = NGX_CONF_UNSET_UINT;
     u->conf_file = cf->conf_file->file.name.data;
     u->conf_line = cf->conf_file->line;
 
@@ -144,6 +145,20 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "stream_options=", 15) == 0) {
+            if (ngx_strcmp(value[i].data + 15, "on") == 0) {
+                u->stream_options = 1;
+
+            } else if (ngx_strcmp(value[i].data + 15, "off") == 0) {
+                u->stream_options = 0;
+
+            } else {
+                goto invalid;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "api_key=", 8) == 0) {
             v.data = value[i].data + 8;
             v.len = value[i].len - 8;
@@ -202,12 +217,27 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
+        /*
+         * "stream_options" came with the api-versions of September 2024
+         * (2024-09-01-preview, 2024-10-21): earlier ones refuse it
+         */
+
+        if (u->stream_options == NGX_CONF_UNSET_UINT) {
+            u->stream_options = (u->api_version.len >= 10
+                                 && ngx_strncmp(u->api_version.data,
+                                                "2024-09-01", 10) >= 0);
+        }
+
     } else if (u->api_version.data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"api_version=\" is only for upstreams of kind "
                            "\"azure-openai\" in \"%V\" directive",
                            &value[0]);
         return NGX_CONF_ERROR;
+    }
+
+    if (u->stream_options == NGX_CONF_UNSET_UINT) {
+        u->stream_options = 1;
     }
 
     return NGX_CONF_OK;

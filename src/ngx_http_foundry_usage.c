@@ -83,6 +83,7 @@ static int ngx_http_foundry_usage_start(void *ctx);
 static int ngx_http_foundry_usage_key(void *ctx, const unsigned char *s,
     size_t len);
 static int ngx_http_foundry_usage_end(void *ctx);
+static void ngx_http_foundry_usage_reset(ngx_http_foundry_usage_t *u);
 static void ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u,
     u_char *p, size_t len);
 static void ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u,
@@ -283,6 +284,15 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
 
             p = nl + 1;
             u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+
+            /* the line is whole: its usage counts */
+
+            if (u->event_found) {
+                u->tokens = u->event;
+                u->event_found = 0;
+                u->found = 1;
+            }
+
             break;
 
         default: /* NGX_HTTP_FOUNDRY_SSE_SKIP */
@@ -308,7 +318,7 @@ ngx_http_foundry_usage_line(u_char *p, u_char *last)
     u_char  *q;
 
     for ( ;; ) {
-        p = ngx_strlcasestrn(p, last, (u_char *) "\"usage\"", 7 - 1);
+        p = ngx_http_foundry_memmem(p, last, (u_char *) "\"usage\"", 7);
 
         if (p == NULL) {
             return 0;
@@ -380,9 +390,10 @@ ngx_http_foundry_usage_number(void *ctx, const char *s, size_t len)
 {
     ngx_http_foundry_usage_t  *u = ctx;
 
-    int64_t     *field;
-    ngx_int_t    n;
-    ngx_uint_t   key, parent;
+    int64_t                    *field;
+    ngx_int_t                   n;
+    ngx_uint_t                  key, parent;
+    ngx_http_foundry_tokens_t  *t;
 
     if (u->usage == 0 || u->depth < u->usage
         || u->depth > u->usage + 1)
@@ -393,19 +404,23 @@ ngx_http_foundry_usage_number(void *ctx, const char *s, size_t len)
     key = u->keys[u->depth];
     field = NULL;
 
+    /* an SSE event's counts count once the event is whole */
+
+    t = (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE) ? &u->event : &u->tokens;
+
     if (u->depth == u->usage) {
         switch (key) {
 
         case NGX_HTTP_FOUNDRY_UK_PROMPT:
-            field = &u->prompt;
+            field = &t->prompt;
             break;
 
         case NGX_HTTP_FOUNDRY_UK_COMPLETION:
-            field = &u->completion;
+            field = &t->completion;
             break;
 
         case NGX_HTTP_FOUNDRY_UK_TOTAL:
-            field = &u->total;
+            field = &t->total;
             break;
         }
 
@@ -415,12 +430,12 @@ ngx_http_foundry_usage_number(void *ctx, const char *s, size_t len)
         if (parent == NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS
             && key == NGX_HTTP_FOUNDRY_UK_CACHED)
         {
-            field = &u->cached;
+            field = &t->cached;
 
         } else if (parent == NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS
                    && key == NGX_HTTP_FOUNDRY_UK_REASONING)
         {
-            field = &u->reasoning;
+            field = &t->reasoning;
         }
     }
 
@@ -429,11 +444,33 @@ ngx_http_foundry_usage_number(void *ctx, const char *s, size_t len)
 
         if (n != NGX_ERROR) {
             *field = n;
-            u->found = 1;
+
+            if (t == &u->event) {
+                u->event_found = 1;
+
+            } else {
+                u->found = 1;
+            }
         }
     }
 
     return ngx_http_foundry_usage_value(u);
+}
+
+
+/* a new usage object: the counts not seen in it are unknown */
+
+static void
+ngx_http_foundry_usage_reset(ngx_http_foundry_usage_t *u)
+{
+    ngx_http_foundry_tokens_t  *t;
+
+    t = (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE) ? &u->event : &u->tokens;
+
+    t->prompt = t->completion = t->total = -1;
+    t->cached = t->reasoning = -1;
+
+    u->event_found = 0;
 }
 
 
@@ -451,16 +488,14 @@ ngx_http_foundry_usage_start(void *ctx)
         && u->keys[1] == NGX_HTTP_FOUNDRY_UK_USAGE)
     {
         u->usage = 2;
-        u->prompt = u->completion = u->total = -1;
-        u->cached = u->reasoning = -1;
+        ngx_http_foundry_usage_reset(u);
 
     } else if (u->depth == 2
                && u->keys[1] == NGX_HTTP_FOUNDRY_UK_RESPONSE
                && u->keys[2] == NGX_HTTP_FOUNDRY_UK_USAGE)
     {
         u->usage = 3;
-        u->prompt = u->completion = u->total = -1;
-        u->cached = u->reasoning = -1;
+        ngx_http_foundry_usage_reset(u);
     }
 
     u->depth++;

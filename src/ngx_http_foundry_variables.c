@@ -96,27 +96,27 @@ static ngx_http_variable_t  ngx_http_foundry_vars[] = {
 
     { ngx_string("foundry_prompt_tokens"), NULL,
       ngx_http_foundry_usage_variable,
-      offsetof(ngx_http_foundry_usage_t, prompt),
+      offsetof(ngx_http_foundry_usage_t, tokens.prompt),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("foundry_completion_tokens"), NULL,
       ngx_http_foundry_usage_variable,
-      offsetof(ngx_http_foundry_usage_t, completion),
+      offsetof(ngx_http_foundry_usage_t, tokens.completion),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("foundry_total_tokens"), NULL,
       ngx_http_foundry_usage_variable,
-      offsetof(ngx_http_foundry_usage_t, total),
+      offsetof(ngx_http_foundry_usage_t, tokens.total),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("foundry_cached_tokens"), NULL,
       ngx_http_foundry_usage_variable,
-      offsetof(ngx_http_foundry_usage_t, cached),
+      offsetof(ngx_http_foundry_usage_t, tokens.cached),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("foundry_reasoning_tokens"), NULL,
       ngx_http_foundry_usage_variable,
-      offsetof(ngx_http_foundry_usage_t, reasoning),
+      offsetof(ngx_http_foundry_usage_t, tokens.reasoning),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("foundry_jwt_sub"), NULL,
