@@ -435,7 +435,7 @@ Content-Type: application/json
 
 
 
-=== TEST 9: invalid UTF-8 in "model": stray bytes, a cut sequence: 400; overlong, an encoded surrogate, a lone escaped one: no deployment, not echoed
+=== TEST 9: invalid UTF-8 in "model": stray bytes, a cut sequence: 400; overlong, an encoded surrogate, a lone escaped one: no deployment, not echoed; an overlong form elsewhere goes upstream as sent
 --- config
     location /gw/ {
         foundry_gateway on;
@@ -447,13 +447,17 @@ Content-Type: application/json
  "POST /gw/chat/completions\n{\"model\":\"gpt-4o\xed\xa0\x80\"}",
  "POST /gw/chat/completions\n{\"model\":\"\xff\xfegpt-4o\"}",
  "POST /gw/chat/completions\n{\"model\":\"gpt-4o\xe2\x82\"}",
- "POST /gw/chat/completions\n{\"model\":\"gpt-4o\\ud800\"}"]
+ "POST /gw/chat/completions\n{\"model\":\"gpt-4o\\ud800\"}",
+ "POST /gw/chat/completions\n{\"model\":\"gpt-4o\",\"x\":\"\xc0\xaf\"}"]
+--- more_headers eval
+[("x-mock-echo: 1") x 6]
 --- error_code eval
-[404, 404, 400, 400, 404]
+[404, 404, 400, 400, 404, 200]
 --- response_headers eval
-[("Content-Type: application/json") x 5]
+[("Content-Type: application/json") x 6]
 --- response_body eval
-[$::BadName, $::BadName, $::NotJson, $::NotJson, $::BadName]
+[$::BadName, $::BadName, $::NotJson, $::NotJson, $::BadName,
+ main::oai_text("{\"model\":\"gpt-4o\",\"x\":\"\xc0\xaf\"}")]
 --- no_error_log
 [error]
 [alert]
