@@ -124,6 +124,21 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
         }
     }
 
+    /*
+     * an upstream answer without a status line: the proxy module passes
+     * its bytes on as an HTTP/0.9 answer, with neither status nor
+     * headers; the client gets a 502 instead
+     */
+
+    if (ctx->routed && r->upstream && r->http_version == NGX_HTTP_VERSION_9
+        && r->http_major >= 1)
+    {
+        r->http_version = r->http_major * 1000 + r->http_minor;
+        r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+        r->err_status = NGX_HTTP_BAD_GATEWAY;
+        r->keepalive = 0;
+    }
+
     /* an upstream's answer: its token usage is read as it passes */
 
     if (ctx->routed && r->upstream && r->err_status == 0

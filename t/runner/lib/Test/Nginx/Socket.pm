@@ -1318,7 +1318,8 @@ sub run_test {
 
     local $RandPorts = {};
     local $LogLevel = $block->log_level || $LogLevel;
-    my $config = expand_env_in_text($block->config, $name);
+    # scalar: a missing section is an empty list in list context
+    my $config = expand_env_in_text(scalar $block->config, $name);
     my $must_die = $block->must_die;
     my ($mode, $ntests, $reason) = skip_info($block);
     $mode //= '';
