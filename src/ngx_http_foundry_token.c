@@ -32,6 +32,32 @@
 #define NGX_HTTP_FOUNDRY_JWKS_MAX       (256 * 1024)
 #define NGX_HTTP_FOUNDRY_KID_COOLDOWN   30000
 
+#define NGX_HTTP_FOUNDRY_LOCAL_SLOTS    64
+#define NGX_HTTP_FOUNDRY_LOCAL_MAX      8192
+
+
+/*
+ * Each worker also keeps the last tokens it accepted, parsed, in a small
+ * table (a slot per hash of the token): a request with one of them finds
+ * it by the token's bytes and its issuer's keys_id, without a SHA-256,
+ * a parse or the zone's lock; only the claims are checked again.  A slot
+ * that requests are using ("refs") is not replaced.
+ */
+
+typedef struct {
+    uint32_t                        hash;
+    ngx_uint_t                      refs;
+    ngx_pool_t                     *pool;
+    ngx_str_t                       token;
+    u_char                          keys_id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    ngx_http_foundry_jwt_t         *jwt;
+} ngx_http_foundry_token_slot_t;
+
+
+static ngx_http_foundry_token_slot_t
+    ngx_http_foundry_token_slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
+static ngx_uint_t  ngx_http_foundry_token_slots_cleanup;
+
 
 /* a remembered token, or an issuer's fetched key set */
 
@@ -101,6 +127,15 @@ static ngx_int_t ngx_http_foundry_claim_add(ngx_conf_t *cf,
     ngx_uint_t nocase);
 static ngx_int_t ngx_http_foundry_token_rules(ngx_http_foundry_jwt_t *jwt,
     ngx_array_t *claims, const char **err);
+static ngx_int_t ngx_http_foundry_token_local(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *token, uint32_t hash);
+static void ngx_http_foundry_token_remember(ngx_http_foundry_issuer_t *iss,
+    ngx_str_t *token, uint32_t hash);
+static void ngx_http_foundry_token_release(void *data);
+static void ngx_http_foundry_token_slots_free(void *data);
+static ngx_http_foundry_issuer_t *ngx_http_foundry_token_issuer(
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_jwt_t *jwt);
 
 
 /* foundry_jwt_zone name:size; */
@@ -1135,9 +1170,10 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
     u_char                         digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    uint32_t                       hash;
     ngx_int_t                      rc;
     ngx_str_t                      token;
-    ngx_uint_t                     i, cached;
+    ngx_uint_t                     cached;
     ngx_str_t                      parts[2];
     const char                    *err;
     ngx_table_elt_t               *h;
@@ -1170,6 +1206,14 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         token.len--;
     }
 
+    hash = ngx_murmur_hash2(token.data, token.len);
+
+    rc = ngx_http_foundry_token_local(r, flcf, ctx, &token, hash);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     jwt = ctx->jwt;
 
     if (jwt == NULL) {
@@ -1187,24 +1231,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         ctx->jwt = jwt;
     }
 
-    /* the issuer */
-
-    iss = NULL;
-
-    if (flcf->issuers) {
-        for (i = 0; i < flcf->issuers->nelts; i++) {
-            iss = &((ngx_http_foundry_issuer_t *) flcf->issuers->elts)[i];
-
-            if (iss->iss.len == jwt->iss.len
-                && ngx_strncmp(iss->iss.data, jwt->iss.data, jwt->iss.len)
-                   == 0)
-            {
-                break;
-            }
-
-            iss = NULL;
-        }
-    }
+    iss = ngx_http_foundry_token_issuer(flcf, jwt);
 
     if (iss == NULL) {
         return ngx_http_foundry_token_deny(r, ctx, "wrong issuer");
@@ -1310,9 +1337,211 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
                    "foundry: token of \"%V\" accepted%s", &jwt->iss,
                    cached ? " (remembered)" : "");
 
+    ngx_http_foundry_token_remember(iss, &token, hash);
+
     ctx->token = jwt;
 
     return NGX_OK;
+}
+
+
+/* the issuer of the location that the token names */
+
+static ngx_http_foundry_issuer_t *
+ngx_http_foundry_token_issuer(ngx_http_foundry_loc_conf_t *flcf,
+    ngx_http_foundry_jwt_t *jwt)
+{
+    ngx_uint_t                  i;
+    ngx_http_foundry_issuer_t  *iss;
+
+    if (flcf->issuers == NULL) {
+        return NULL;
+    }
+
+    iss = flcf->issuers->elts;
+
+    for (i = 0; i < flcf->issuers->nelts; i++) {
+        if (iss[i].iss.len == jwt->iss.len
+            && ngx_strncmp(iss[i].iss.data, jwt->iss.data, jwt->iss.len) == 0)
+        {
+            return &iss[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A token this worker accepted before, with the same issuer's keys: its
+ * claims are checked again and it is accepted or refused (NGX_OK,
+ * NGX_HTTP_UNAUTHORIZED), or NGX_DECLINED when it is not in the table.
+ */
+
+static ngx_int_t
+ngx_http_foundry_token_local(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *token, uint32_t hash)
+{
+    const char                     *err;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_foundry_issuer_t      *iss;
+    ngx_http_foundry_token_slot_t  *slot;
+
+    slot = &ngx_http_foundry_token_slots[hash % NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
+
+    /* a credential: compared in constant time */
+
+    if (slot->jwt == NULL
+        || slot->hash != hash
+        || slot->token.len != token->len
+        || CRYPTO_memcmp(slot->token.data, token->data, token->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    iss = ngx_http_foundry_token_issuer(flcf, slot->jwt);
+
+    if (iss == NULL
+        || ngx_memcmp(iss->keys_id, slot->keys_id, sizeof(iss->keys_id))
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_foundry_token_claims(r, flcf, iss, slot->jwt, &err)
+        != NGX_OK)
+    {
+        return ngx_http_foundry_token_deny(r, ctx, err);
+    }
+
+    /* the slot stays as it is while the request uses its token */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_foundry_token_release;
+    cln->data = slot;
+
+    slot->refs++;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: token of \"%V\" accepted (remembered)",
+                   &slot->jwt->iss);
+
+    ctx->jwt = slot->jwt;
+    ctx->token = slot->jwt;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_foundry_token_release(void *data)
+{
+    ngx_http_foundry_token_slot_t  *slot = data;
+
+    slot->refs--;
+}
+
+
+/* an accepted token goes into its slot, parsed again in the slot's pool */
+
+static void
+ngx_http_foundry_token_remember(ngx_http_foundry_issuer_t *iss,
+    ngx_str_t *token, uint32_t hash)
+{
+    const char                     *err;
+    ngx_pool_t                     *pool;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_foundry_jwt_t         *jwt;
+    ngx_http_foundry_token_slot_t  *slot;
+
+    slot = &ngx_http_foundry_token_slots[hash % NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
+
+    if (slot->refs || token->len > NGX_HTTP_FOUNDRY_LOCAL_MAX) {
+        return;
+    }
+
+    if (!ngx_http_foundry_token_slots_cleanup) {
+        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        if (cln == NULL) {
+            return;
+        }
+
+        cln->handler = ngx_http_foundry_token_slots_free;
+        ngx_http_foundry_token_slots_cleanup = 1;
+    }
+
+    if (slot->pool) {
+        ngx_destroy_pool(slot->pool);
+        ngx_memzero(slot, sizeof(ngx_http_foundry_token_slot_t));
+    }
+
+    /* (a pool's size must keep its end aligned) */
+
+    pool = ngx_create_pool(ngx_align(2048 + 2 * token->len,
+                                     NGX_POOL_ALIGNMENT),
+                           ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    slot->pool = pool;
+
+    /* parsed from the slot's copy: the request's memory goes */
+
+    slot->token.data = ngx_pnalloc(pool, token->len);
+    jwt = ngx_pcalloc(pool, sizeof(ngx_http_foundry_jwt_t));
+
+    if (slot->token.data == NULL || jwt == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(slot->token.data, token->data, token->len);
+    slot->token.len = token->len;
+
+    if (ngx_http_foundry_jwt_parse(pool, &slot->token, 0, jwt, &err)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_memcpy(slot->keys_id, iss->keys_id, sizeof(iss->keys_id));
+    slot->hash = hash;
+    slot->jwt = jwt;
+
+    return;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    ngx_memzero(slot, sizeof(ngx_http_foundry_token_slot_t));
+}
+
+
+/* the worker's table goes with its cycle */
+
+static void
+ngx_http_foundry_token_slots_free(void *data)
+{
+    ngx_uint_t                      i;
+    ngx_http_foundry_token_slot_t  *slot;
+
+    for (i = 0; i < NGX_HTTP_FOUNDRY_LOCAL_SLOTS; i++) {
+        slot = &ngx_http_foundry_token_slots[i];
+
+        /* (a slot still in use stays: only with master_process off) */
+
+        if (slot->pool && slot->refs == 0) {
+            ngx_destroy_pool(slot->pool);
+            ngx_memzero(slot, sizeof(ngx_http_foundry_token_slot_t));
+        }
+    }
+
+    ngx_http_foundry_token_slots_cleanup = 0;
 }
 
 
