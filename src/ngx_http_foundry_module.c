@@ -794,3 +794,30 @@ ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s, size_t n)
 
     return memmem(p, last - p, s, n);
 }
+
+
+/*
+ * Whether two secrets of "len" bytes are equal, in a time that depends on
+ * "len" only: as CRYPTO_memcmp(), a word at a time
+ */
+
+ngx_uint_t
+ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len)
+{
+    size_t    i;
+    uint64_t  x, y, diff;
+
+    diff = 0;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        ngx_memcpy(&x, a + i, 8);
+        ngx_memcpy(&y, b + i, 8);
+        diff |= x ^ y;
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        diff |= (uint64_t) (a[i] ^ b[i]);
+    }
+
+    return diff == 0;
+}

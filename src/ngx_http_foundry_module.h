@@ -750,6 +750,7 @@ ngx_int_t ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n,
     u_char *digest);
 u_char *ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s,
     size_t n);
+ngx_uint_t ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len);
 ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,
     ngx_uint_t nocase);
 void ngx_http_foundry_token_store(ngx_http_request_t *r,

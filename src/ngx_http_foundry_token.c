@@ -1206,7 +1206,13 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         token.len--;
     }
 
-    hash = ngx_murmur_hash2(token.data, token.len);
+    /*
+     * the slot: by the token's end, its signature (a token is compared
+     * whole before it is taken from a slot)
+     */
+
+    hash = ngx_murmur_hash2(token.data + token.len - ngx_min(token.len, 48),
+                            ngx_min(token.len, 48)) ^ (uint32_t) token.len;
 
     rc = ngx_http_foundry_token_local(r, flcf, ctx, &token, hash);
 
@@ -1395,7 +1401,8 @@ ngx_http_foundry_token_local(ngx_http_request_t *r,
     if (slot->jwt == NULL
         || slot->hash != hash
         || slot->token.len != token->len
-        || CRYPTO_memcmp(slot->token.data, token->data, token->len) != 0)
+        || !ngx_http_foundry_secret_eq(slot->token.data, token->data,
+                                       token->len))
     {
         return NGX_DECLINED;
     }

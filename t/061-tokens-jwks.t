@@ -18,6 +18,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
 use lib 't/lib';
 use FoundryMock;
@@ -27,7 +28,7 @@ do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 our ($TokDir, $Secret, %Other);
 
-plan tests => 75;
+plan tests => 84;
 
 # debug: the "accepted (remembered)" lines
 
@@ -409,6 +410,24 @@ my $rem = count($remembered);
 is(call($bad), '401 invalid signature', 'a bad signature: refused');
 is(call($bad), '401 invalid signature', 'and again, for the same reason');
 is(count($remembered), $rem, 'a refused token is not remembered');
+
+
+# 6b. the workers' tables of accepted tokens are found by the token's
+#     end: a token with the signature of a remembered one and another
+#     payload of the same length lands in its slot, and is refused
+
+my $slot = rot(claims => { sub => 'slot-1' });
+
+is(call($slot), '200 slot-1', 'slot: a token') for 1 .. 4;
+
+my ($sh, $sp, $ss) = split /\./, $slot;
+my $payload = MIME::Base64::decode_base64url($sp);
+$payload =~ s/"slot-1"/"slot-2"/ or die "no sub in $payload";
+my $forged = join '.', $sh, main::b64u($payload), $ss;
+
+is(length $forged, length $slot, 'slot: the forged token has its length');
+is(call($forged), '401 invalid signature',
+   'slot: its payload changed, the same signature: refused') for 1 .. 4;
 
 
 # 7. after the cooldown, an unknown kid is fetched again
