@@ -12,6 +12,10 @@
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 
+#if (NGX_LINUX && defined __GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "ngx_http_foundry_module.h"
 
 
@@ -85,6 +89,7 @@ typedef struct {
 
 static ngx_http_foundry_keyset_t *ngx_http_foundry_keyset_build(
     ngx_pool_t *pool, u_char *text, u_char *err, size_t errlen);
+static void ngx_http_foundry_keys_trim(void);
 static char *ngx_http_foundry_key_entry(ngx_pool_t *pool,
     ngx_http_foundry_regex_cache_t *cache, yajl_val v,
     ngx_http_foundry_key_entry_t *e);
@@ -197,6 +202,7 @@ ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     err[0] = '\0';
 
+    kz->conf_pool = cf->pool;
     kz->conf_set = ngx_http_foundry_keyset_build(cf->pool, text.data, err,
                                                  sizeof(err));
     if (kz->conf_set == NULL) {
@@ -344,18 +350,39 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
     ngx_http_foundry_kstr_t         *ks;
     ngx_http_foundry_keyset_t       *set;
     ngx_http_foundry_key_entry_t    *e;
+    ngx_pool_t                      *tmp;
     ngx_http_foundry_regex_cache_t   cache;
     const char                      *keys_path[] = { "keys", NULL };
 
     errbuf[0] = '\0';
 
+    /*
+     * the entries are made in a pool of their own, gone once the set is
+     * built: with 100,000 keys they are about 100 MB, which would stay in
+     * every process for as long as the configuration lives
+     */
+
+    tmp = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, pool->log);
+    if (tmp == NULL) {
+        ngx_snprintf(err, errlen, "out of memory%Z");
+        return NULL;
+    }
+
+    /*
+     * (the patterns are compiled in "pool": at configuration time nginx
+     * keeps a list of the regexes compiled, to JIT-compile and free them
+     * with the cycle)
+     */
+
     ngx_http_foundry_regex_cache_init(&cache, pool);
+
+    set = NULL;
 
     root = yajl_tree_parse((const char *) text, errbuf, sizeof(errbuf));
     if (root == NULL) {
         ngx_http_foundry_json_error_line(errbuf);
         ngx_snprintf(err, errlen, "%s%Z", errbuf);
-        return NULL;
+        goto done;
     }
 
     arr = YAJL_IS_OBJECT(root) ? yajl_tree_get(root, keys_path, yajl_t_array)
@@ -365,21 +392,21 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
         ngx_snprintf(err, errlen, "expected an array of keys, or an object "
                      "with a \"keys\" array%Z");
         yajl_tree_free(root);
-        return NULL;
+        goto done;
     }
 
     n = YAJL_GET_ARRAY(arr)->len;
 
-    e = ngx_pcalloc(pool, (n ? n : 1) * sizeof(ngx_http_foundry_key_entry_t));
+    e = ngx_pcalloc(tmp, (n ? n : 1) * sizeof(ngx_http_foundry_key_entry_t));
     if (e == NULL) {
         yajl_tree_free(root);
-        return NULL;
+        goto done;
     }
 
     size = sizeof(ngx_http_foundry_keyset_t);
 
     for (i = 0; i < n; i++) {
-        msg = ngx_http_foundry_key_entry(pool, &cache,
+        msg = ngx_http_foundry_key_entry(tmp, &cache,
                                          YAJL_GET_ARRAY(arr)->values[i],
                                          &e[i]);
         if (msg) {
@@ -387,7 +414,7 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
                          e[i].name.len ? " (\"" : "", &e[i].name,
                          e[i].name.len ? "\")" : "", msg);
             yajl_tree_free(root);
-            return NULL;
+            goto done;
         }
 
         size += e[i].name.len;
@@ -424,13 +451,13 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
 
     if (size > 0xffffffff) {
         ngx_snprintf(err, errlen, "too many keys%Z");
-        return NULL;
+        goto done;
     }
 
     set = ngx_pcalloc(pool, size);
     if (set == NULL) {
         ngx_snprintf(err, errlen, "out of memory%Z");
-        return NULL;
+        goto done;
     }
 
     set->size = size;
@@ -496,7 +523,10 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
                 ngx_snprintf(err, errlen, "key #%uz (\"%V\") has the same "
                              "sha256 as key #%uz%Z", i + 1, &e[i].name,
                              (size_t) j);
-                return NULL;
+
+                /* (the set is in "pool", whose owner frees it) */
+                set = NULL;
+                goto done;
             }
         }
 
@@ -506,7 +536,27 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
 
 #undef ngx_http_foundry_keyset_str
 
+done:
+
+    ngx_destroy_pool(tmp);
+
+    ngx_http_foundry_keys_trim();
+
     return set;
+}
+
+
+/*
+ * The memory of a keys file just parsed (yajl's tree, the entries) goes
+ * back to the system: glibc keeps a freed heap otherwise
+ */
+
+static void
+ngx_http_foundry_keys_trim(void)
+{
+#if (NGX_LINUX && defined __GLIBC__)
+    (void) malloc_trim(0);
+#endif
 }
 
 
@@ -1023,8 +1073,19 @@ ngx_http_foundry_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* the keys read with this configuration replace those in the zone */
 
-    return ngx_http_foundry_keys_install(kz, kz->conf_set, &kz->conf_fi,
-                                         shm_zone->shm.log);
+    if (ngx_http_foundry_keys_install(kz, kz->conf_set, &kz->conf_fi,
+                                      shm_zone->shm.log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the zone has them now: the configuration's copy is not kept */
+
+    (void) ngx_pfree(kz->conf_pool, kz->conf_set);
+    kz->conf_set = NULL;
+
+    return NGX_OK;
 }
 
 
@@ -1092,6 +1153,15 @@ ngx_http_foundry_keys_init_process(ngx_cycle_t *cycle)
     }
 
     kz = fmcf->key_zones.elts;
+
+    /*
+     * what the master freed after building the key sets (the files'
+     * text, with its configuration's temporary pool) is given back here
+     */
+
+    if (fmcf->key_zones.nelts) {
+        ngx_http_foundry_keys_trim();
+    }
 
     for (i = 0; i < fmcf->key_zones.nelts; i++) {
 

@@ -78,6 +78,7 @@ typedef struct {
     ngx_str_t                       file;
     ngx_msec_t                      interval;
     void                           *conf_set;
+    ngx_pool_t                     *conf_pool;
     ngx_file_info_t                 conf_fi;
     ngx_shm_zone_t                 *shm_zone;
     void                           *sh;
