@@ -44,13 +44,13 @@ typedef struct {
 } ngx_http_foundry_key_t;
 
 
-typedef struct {
+struct ngx_http_foundry_keyset_s {
     size_t                          size;
     uint32_t                        nkeys;
     uint32_t                        nbuckets;
     uint32_t                        buckets;
     uint32_t                        keys;
-} ngx_http_foundry_keyset_t;
+};
 
 
 typedef struct {
@@ -83,8 +83,6 @@ typedef struct {
     ((u_char *) (set) + (off))
 
 
-static ngx_http_foundry_keyset_t *ngx_http_foundry_keyset_build(
-    ngx_pool_t *pool, u_char *text, u_char *err, size_t errlen);
 static char *ngx_http_foundry_key_entry(ngx_pool_t *pool,
     ngx_http_foundry_regex_cache_t *cache, yajl_val v,
     ngx_http_foundry_key_entry_t *e);
@@ -329,7 +327,7 @@ failed:
  * or the array alone.
  */
 
-static ngx_http_foundry_keyset_t *
+ngx_http_foundry_keyset_t *
 ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
     size_t errlen)
 {

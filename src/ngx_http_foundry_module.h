@@ -68,6 +68,11 @@ typedef struct {
 } ngx_http_foundry_regex_node_t;
 
 
+/* a key set, as built from a keys file (ngx_http_foundry_keys.c) */
+
+typedef struct ngx_http_foundry_keyset_s  ngx_http_foundry_keyset_t;
+
+
 /* a key store: the zone, its file, and (per process) a regex cache */
 
 typedef struct {
@@ -633,6 +638,9 @@ void ngx_http_foundry_regex_cache_init(ngx_http_foundry_regex_cache_t *cache,
 ngx_regex_t *ngx_http_foundry_regex_get(
     ngx_http_foundry_regex_cache_t *cache, ngx_str_t *pattern);
 time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
+/* not static for fuzz/fuzz_keys.c */
+ngx_http_foundry_keyset_t *ngx_http_foundry_keyset_build(ngx_pool_t *pool,
+    u_char *text, u_char *err, size_t errlen);
 
 /* ngx_http_foundry_cooldown.c */
 
