@@ -919,11 +919,15 @@ ngx_http_foundry_regex_get(ngx_http_foundry_regex_cache_t *cache,
         return NULL;
     }
 
+    /* NUL-terminated: ngx_regex_compile() quotes it with "%s" on errors */
+
     rn->sn.str.len = pattern->len;
-    rn->sn.str.data = ngx_pstrdup(cache->pool, pattern);
+    rn->sn.str.data = ngx_pnalloc(cache->pool, pattern->len + 1);
     if (rn->sn.str.data == NULL) {
         return NULL;
     }
+
+    *ngx_cpymem(rn->sn.str.data, pattern->data, pattern->len) = '\0';
 
     rn->sn.node.key = hash;
 
