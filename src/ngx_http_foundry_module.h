@@ -14,6 +14,7 @@
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
 
 
 #define NGX_HTTP_FOUNDRY_MODEL_GATEWAY      1
@@ -557,6 +558,9 @@ ngx_int_t ngx_http_foundry_valid_path(ngx_str_t *path);
 ngx_int_t ngx_http_foundry_valid_token(ngx_str_t *s);
 ngx_int_t ngx_http_foundry_versions_text(ngx_pool_t *pool, ngx_array_t *a,
     ngx_str_t *text);
+/* not static for fuzz/fuzz_discovery.c */
+char *ngx_http_foundry_models_json(ngx_conf_t *cf,
+    ngx_http_foundry_models_t *models, ngx_str_t *file, yajl_val root);
 
 /* ngx_http_foundry_json.c */
 void ngx_http_foundry_json_alloc_funcs(ngx_pool_t *pool,
@@ -713,6 +717,28 @@ ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_foundry_sources.c */
 
+/* a deployment of a discovered list: offsets into the list's block */
+
+typedef struct {
+    uint32_t                        off[6];
+    uint32_t                        len[6];
+} ngx_http_foundry_found_t;
+
+
+#define NGX_HTTP_FOUNDRY_F_NAME             0
+#define NGX_HTTP_FOUNDRY_F_MODEL            1
+#define NGX_HTTP_FOUNDRY_F_VERSION          2
+#define NGX_HTTP_FOUNDRY_F_FORMAT           3
+#define NGX_HTTP_FOUNDRY_F_AZURE            4
+#define NGX_HTTP_FOUNDRY_F_OPENAI           5
+
+
+typedef struct {
+    size_t                          size;
+    uint32_t                        n;
+    ngx_http_foundry_found_t        found[1];
+} ngx_http_foundry_list_t;
+
 typedef struct {
     ngx_http_foundry_ctx_t         *ctx;
     ngx_http_foundry_src_t         *src;
@@ -736,6 +762,9 @@ ngx_int_t ngx_http_foundry_sources_list(ngx_http_request_t *r,
 ngx_http_foundry_deployment_t *ngx_http_foundry_sources_find(
     ngx_http_request_t *r, ngx_http_foundry_loc_conf_t *flcf,
     ngx_http_foundry_ctx_t *ctx, ngx_str_t *name);
+/* not static for fuzz/fuzz_discovery.c */
+ngx_http_foundry_list_t *ngx_http_foundry_source_parse(ngx_http_request_t *r,
+    ngx_http_foundry_src_t *src, u_char *p, size_t len, const char **err);
 
 /* ngx_http_foundry_limit.c */
 char *ngx_http_foundry_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
