@@ -623,6 +623,10 @@ ngx_str_t *ngx_http_foundry_upstream_model(ngx_http_foundry_deployment_t *d,
     ngx_http_foundry_upstream_t *u);
 ngx_uint_t ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
     ngx_str_t *name);
+ngx_int_t ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
+    ngx_str_t *connection, ngx_str_t *name, ngx_str_t *op, const char **err);
+/* not static for fuzz/fuzz_path.c */
+ngx_int_t ngx_http_foundry_valid_op(ngx_str_t *op);
 
 /* ngx_http_foundry_keys.c */
 char *ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -807,6 +811,10 @@ ngx_int_t ngx_http_foundry_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
 ngx_int_t ngx_http_foundry_precontent_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_foundry_check_api_version(ngx_http_request_t *r,
     ngx_array_t *versions, ngx_str_t *text);
+/* not static for fuzz/fuzz_path.c */
+ngx_int_t ngx_http_foundry_classify(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest);
 
 
 extern ngx_module_t  ngx_http_foundry_module;
