@@ -230,18 +230,15 @@ ngx_fuzz_chain(ngx_pool_t *pool, ngx_fuzz_split_t *split, u_char *data,
             return NULL;
         }
 
-        if (to > from) {
+        /* a copy of its own, so that ASan sees reads past its end */
 
-            /* a copy of its own, so that ASan sees reads past its end */
-
-            b->start = ngx_pnalloc(pool, to - from);
-            if (b->start == NULL) {
-                return NULL;
-            }
-
-            ngx_memcpy(b->start, data + from, to - from);
-            b->end = b->start + (to - from);
+        b->start = ngx_pnalloc(pool, to > from ? to - from : 1);
+        if (b->start == NULL) {
+            return NULL;
         }
+
+        ngx_memcpy(b->start, data + from, to - from);
+        b->end = b->start + (to - from);
 
         b->pos = b->start;
         b->last = b->end;
