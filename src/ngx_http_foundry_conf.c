@@ -667,7 +667,7 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
     }
 
     if (ngx_http_foundry_json_str(cf, v, &name) != NGX_OK) {
-        return NGX_CONF_ERROR;
+        return "\"name\" is too long";
     }
 
     if (ngx_http_foundry_valid_name(&name) != NGX_OK) {
@@ -686,7 +686,7 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
         }
 
         if (ngx_http_foundry_json_str(cf, v, &d->model) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            return "\"properties.model.name\" is too long";
         }
 
         if (d->model.len == 0) {
@@ -701,7 +701,7 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
         }
 
         if (ngx_http_foundry_json_str(cf, v, &d->version) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            return "\"properties.model.version\" is too long";
         }
     }
 
@@ -712,7 +712,7 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
         }
 
         if (ngx_http_foundry_json_str(cf, v, &d->format) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            return "\"properties.model.format\" is too long";
         }
 
         if (ngx_http_foundry_valid_token(&d->format) != NGX_OK) {
