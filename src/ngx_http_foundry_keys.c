@@ -381,9 +381,14 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
                                          YAJL_GET_ARRAY(arr)->values[i],
                                          &e[i]);
         if (msg) {
-            ngx_snprintf(err, errlen, "key #%uz%s%V%s: %s%Z", i + 1,
-                         e[i].name.len ? " (\"" : "", &e[i].name,
-                         e[i].name.len ? "\")" : "", msg);
+            if (e[i].name.len) {
+                ngx_snprintf(err, errlen, "key #%uz (\"%V\"): %s%Z", i + 1,
+                             &e[i].name, msg);
+
+            } else {
+                ngx_snprintf(err, errlen, "key #%uz: %s%Z", i + 1, msg);
+            }
+
             yajl_tree_free(root);
             return NULL;
         }
