@@ -17,8 +17,6 @@ static ngx_http_foundry_models_t *ngx_http_foundry_models_get(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *flcf);
 static ngx_http_foundry_deployment_t *ngx_http_foundry_deployment_add(
     ngx_conf_t *cf, ngx_http_foundry_models_t *models, ngx_str_t *name);
-static char *ngx_http_foundry_models_json(ngx_conf_t *cf,
-    ngx_http_foundry_models_t *models, ngx_str_t *file, yajl_val root);
 static char *ngx_http_foundry_model_json(ngx_conf_t *cf,
     ngx_http_foundry_models_t *models, yajl_val m);
 static ngx_int_t ngx_http_foundry_json_str(ngx_conf_t *cf, yajl_val v,
@@ -579,7 +577,7 @@ ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  * array serialised as a JSON string>"} or as an ARM list {"value": [...]}.
  */
 
-static char *
+char *
 ngx_http_foundry_models_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
     ngx_str_t *file, yajl_val root)
 {
@@ -669,7 +667,7 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
     }
 
     if (ngx_http_foundry_json_str(cf, v, &name) != NGX_OK) {
-        return NGX_CONF_ERROR;
+        return "\"name\" is too long";
     }
 
     if (ngx_http_foundry_valid_name(&name) != NGX_OK) {
@@ -688,7 +686,7 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
         }
 
         if (ngx_http_foundry_json_str(cf, v, &d->model) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            return "\"properties.model.name\" is too long";
         }
 
         if (d->model.len == 0) {
@@ -703,7 +701,7 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
         }
 
         if (ngx_http_foundry_json_str(cf, v, &d->version) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            return "\"properties.model.version\" is too long";
         }
     }
 
@@ -714,7 +712,7 @@ ngx_http_foundry_model_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
         }
 
         if (ngx_http_foundry_json_str(cf, v, &d->format) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            return "\"properties.model.format\" is too long";
         }
 
         if (ngx_http_foundry_valid_token(&d->format) != NGX_OK) {

@@ -13,9 +13,6 @@
 
 static ngx_int_t ngx_http_foundry_resume(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
-static ngx_int_t ngx_http_foundry_classify(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
-    ngx_str_t *rest);
 
 
 /*
@@ -104,7 +101,7 @@ ngx_http_foundry_resume(ngx_http_request_t *r,
 
 /* what does the path below the target ask for */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_classify(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest)

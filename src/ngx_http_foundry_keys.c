@@ -48,13 +48,13 @@ typedef struct {
 } ngx_http_foundry_key_t;
 
 
-typedef struct {
+struct ngx_http_foundry_keyset_s {
     size_t                          size;
     uint32_t                        nkeys;
     uint32_t                        nbuckets;
     uint32_t                        buckets;
     uint32_t                        keys;
-} ngx_http_foundry_keyset_t;
+};
 
 
 typedef struct {
@@ -87,8 +87,6 @@ typedef struct {
     ((u_char *) (set) + (off))
 
 
-static ngx_http_foundry_keyset_t *ngx_http_foundry_keyset_build(
-    ngx_pool_t *pool, u_char *text, u_char *err, size_t errlen);
 static void ngx_http_foundry_keys_trim(void);
 static char *ngx_http_foundry_key_entry(ngx_pool_t *pool,
     ngx_http_foundry_regex_cache_t *cache, yajl_val v,
@@ -335,7 +333,7 @@ failed:
  * or the array alone.
  */
 
-static ngx_http_foundry_keyset_t *
+ngx_http_foundry_keyset_t *
 ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
     size_t errlen)
 {
@@ -410,9 +408,14 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
                                          YAJL_GET_ARRAY(arr)->values[i],
                                          &e[i]);
         if (msg) {
-            ngx_snprintf(err, errlen, "key #%uz%s%V%s: %s%Z", i + 1,
-                         e[i].name.len ? " (\"" : "", &e[i].name,
-                         e[i].name.len ? "\")" : "", msg);
+            if (e[i].name.len) {
+                ngx_snprintf(err, errlen, "key #%uz (\"%V\"): %s%Z", i + 1,
+                             &e[i].name, msg);
+
+            } else {
+                ngx_snprintf(err, errlen, "key #%uz: %s%Z", i + 1, msg);
+            }
+
             yajl_tree_free(root);
             goto done;
         }
@@ -971,11 +974,15 @@ ngx_http_foundry_regex_get(ngx_http_foundry_regex_cache_t *cache,
         return NULL;
     }
 
+    /* NUL-terminated: ngx_regex_compile() quotes it with "%s" on errors */
+
     rn->sn.str.len = pattern->len;
-    rn->sn.str.data = ngx_pstrdup(cache->pool, pattern);
+    rn->sn.str.data = ngx_pnalloc(cache->pool, pattern->len + 1);
     if (rn->sn.str.data == NULL) {
         return NULL;
     }
+
+    *ngx_cpymem(rn->sn.str.data, pattern->data, pattern->len) = '\0';
 
     rn->sn.node.key = hash;
 

@@ -14,6 +14,7 @@
 
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
 
 
 #define NGX_HTTP_FOUNDRY_MODEL_GATEWAY      1
@@ -69,6 +70,11 @@ typedef struct {
     ngx_str_node_t                  sn;
     ngx_regex_t                    *regex;
 } ngx_http_foundry_regex_node_t;
+
+
+/* a key set, as built from a keys file (ngx_http_foundry_keys.c) */
+
+typedef struct ngx_http_foundry_keyset_s  ngx_http_foundry_keyset_t;
 
 
 /* a key store: the zone, its file, and (per process) a regex cache */
@@ -609,6 +615,9 @@ ngx_int_t ngx_http_foundry_valid_path(ngx_str_t *path);
 ngx_int_t ngx_http_foundry_valid_token(ngx_str_t *s);
 ngx_int_t ngx_http_foundry_versions_text(ngx_pool_t *pool, ngx_array_t *a,
     ngx_str_t *text);
+/* not static for fuzz/fuzz_discovery.c */
+char *ngx_http_foundry_models_json(ngx_conf_t *cf,
+    ngx_http_foundry_models_t *models, ngx_str_t *file, yajl_val root);
 
 /* ngx_http_foundry_json.c */
 void ngx_http_foundry_json_alloc_funcs(ngx_pool_t *pool,
@@ -675,6 +684,10 @@ ngx_str_t *ngx_http_foundry_upstream_model(ngx_http_foundry_deployment_t *d,
     ngx_http_foundry_upstream_t *u);
 ngx_uint_t ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
     ngx_str_t *name);
+ngx_int_t ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
+    ngx_str_t *connection, ngx_str_t *name, ngx_str_t *op, const char **err);
+/* not static for fuzz/fuzz_path.c */
+ngx_int_t ngx_http_foundry_valid_op(ngx_str_t *op);
 
 /* ngx_http_foundry_keys.c */
 char *ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -694,6 +707,9 @@ void ngx_http_foundry_regex_cache_init(ngx_http_foundry_regex_cache_t *cache,
 ngx_regex_t *ngx_http_foundry_regex_get(
     ngx_http_foundry_regex_cache_t *cache, ngx_str_t *pattern);
 time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
+/* not static for fuzz/fuzz_keys.c */
+ngx_http_foundry_keyset_t *ngx_http_foundry_keyset_build(ngx_pool_t *pool,
+    u_char *text, u_char *err, size_t errlen);
 
 /* ngx_http_foundry_cooldown.c */
 
@@ -789,6 +805,28 @@ ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_foundry_sources.c */
 
+/* a deployment of a discovered list: offsets into the list's block */
+
+typedef struct {
+    uint32_t                        off[6];
+    uint32_t                        len[6];
+} ngx_http_foundry_found_t;
+
+
+#define NGX_HTTP_FOUNDRY_F_NAME             0
+#define NGX_HTTP_FOUNDRY_F_MODEL            1
+#define NGX_HTTP_FOUNDRY_F_VERSION          2
+#define NGX_HTTP_FOUNDRY_F_FORMAT           3
+#define NGX_HTTP_FOUNDRY_F_AZURE            4
+#define NGX_HTTP_FOUNDRY_F_OPENAI           5
+
+
+typedef struct {
+    size_t                          size;
+    uint32_t                        n;
+    ngx_http_foundry_found_t        found[1];
+} ngx_http_foundry_list_t;
+
 typedef struct {
     ngx_http_foundry_ctx_t         *ctx;
     ngx_http_foundry_src_t         *src;
@@ -812,6 +850,9 @@ ngx_int_t ngx_http_foundry_sources_list(ngx_http_request_t *r,
 ngx_http_foundry_deployment_t *ngx_http_foundry_sources_find(
     ngx_http_request_t *r, ngx_http_foundry_loc_conf_t *flcf,
     ngx_http_foundry_ctx_t *ctx, ngx_str_t *name);
+/* not static for fuzz/fuzz_discovery.c */
+ngx_http_foundry_list_t *ngx_http_foundry_source_parse(ngx_http_request_t *r,
+    ngx_http_foundry_src_t *src, u_char *p, size_t len, const char **err);
 
 /* ngx_http_foundry_limit.c */
 char *ngx_http_foundry_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -854,6 +895,10 @@ ngx_int_t ngx_http_foundry_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
 ngx_int_t ngx_http_foundry_precontent_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_foundry_check_api_version(ngx_http_request_t *r,
     ngx_array_t *versions, ngx_str_t *text);
+/* not static for fuzz/fuzz_path.c */
+ngx_int_t ngx_http_foundry_classify(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest);
 
 
 extern ngx_module_t  ngx_http_foundry_module;

@@ -14,7 +14,6 @@
 static ngx_int_t ngx_http_foundry_parse_path(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest);
-static ngx_int_t ngx_http_foundry_valid_op(ngx_str_t *op);
 static ngx_int_t ngx_http_foundry_required_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
 static ngx_int_t ngx_http_foundry_select(ngx_http_request_t *r,
@@ -430,66 +429,18 @@ ngx_http_foundry_parse_path(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest)
 {
-    u_char     *p, *last;
-    ngx_str_t   name, op;
+    ngx_str_t    name, op;
+    const char  *err;
 
-    last = rest->data + rest->len;
-
-    if (!flcf->deployment_in_path) {
-        op.data = rest->data + 1;
-        op.len = rest->len ? rest->len - 1 : 0;
-        ngx_str_null(&name);
-        goto check;
-    }
-
-    if (rest->len <= sizeof("/deployments/") - 1
-        || ngx_strncmp(rest->data, "/deployments/", sizeof("/deployments/") - 1)
-           != 0)
+    if (ngx_http_foundry_split_path(rest, flcf->deployment_in_path,
+                                    &flcf->connection_name, &name, &op, &err)
+        != NGX_OK)
     {
         return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
                                       "expected POST %V/deployments/"
-                                      "{deployment}/{operation}: this "
-                                      "gateway takes the deployment from "
-                                      "the path", &flcf->prefix);
+                                      "{deployment}/{operation}: %s",
+                                      &flcf->prefix, err);
     }
-
-    name.data = rest->data + sizeof("/deployments/") - 1;
-
-    p = ngx_strlchr(name.data, last, '/');
-    if (p == NULL) {
-        return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
-                                      "expected POST %V/deployments/"
-                                      "{deployment}/{operation}: the "
-                                      "operation is missing", &flcf->prefix);
-    }
-
-    name.len = p - name.data;
-
-    /* "{connection}/{deployment}", as some agents send it */
-
-    if (flcf->connection_name.len
-        && name.len == flcf->connection_name.len
-        && ngx_strncasecmp(name.data, flcf->connection_name.data, name.len)
-           == 0)
-    {
-        name.data = p + 1;
-
-        p = ngx_strlchr(name.data, last, '/');
-        if (p == NULL) {
-            return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
-                                          "expected POST %V/deployments/"
-                                          "{deployment}/{operation}: the "
-                                          "operation is missing",
-                                          &flcf->prefix);
-        }
-
-        name.len = p - name.data;
-    }
-
-    op.data = p + 1;
-    op.len = last - op.data;
-
-check:
 
     if (ngx_http_foundry_valid_op(&op) != NGX_OK) {
         return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND, "NotFound",
@@ -504,9 +455,73 @@ check:
 }
 
 
+/*
+ * The path below the target: "/deployments/{deployment}/{operation}",
+ * "{connection}/{deployment}" as some agents send it, or "/{operation}"
+ * alone when the deployment is in the body.  Returns NGX_OK, or
+ * NGX_DECLINED with what is missing in "err".
+ */
+
+ngx_int_t
+ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
+    ngx_str_t *connection, ngx_str_t *name, ngx_str_t *op, const char **err)
+{
+    u_char  *p, *last;
+
+    last = rest->data + rest->len;
+
+    if (!in_path) {
+        op->data = rest->data + 1;
+        op->len = rest->len ? rest->len - 1 : 0;
+        ngx_str_null(name);
+        return NGX_OK;
+    }
+
+    if (rest->len <= sizeof("/deployments/") - 1
+        || ngx_strncmp(rest->data, "/deployments/", sizeof("/deployments/") - 1)
+           != 0)
+    {
+        *err = "this gateway takes the deployment from the path";
+        return NGX_DECLINED;
+    }
+
+    name->data = rest->data + sizeof("/deployments/") - 1;
+
+    p = ngx_strlchr(name->data, last, '/');
+    if (p == NULL) {
+        *err = "the operation is missing";
+        return NGX_DECLINED;
+    }
+
+    name->len = p - name->data;
+
+    /* "{connection}/{deployment}", as some agents send it */
+
+    if (connection->len
+        && name->len == connection->len
+        && ngx_strncasecmp(name->data, connection->data, name->len) == 0)
+    {
+        name->data = p + 1;
+
+        p = ngx_strlchr(name->data, last, '/');
+        if (p == NULL) {
+            *err = "the operation is missing";
+            return NGX_DECLINED;
+        }
+
+        name->len = p - name->data;
+    }
+
+    op->data = p + 1;
+    op->len = last - op->data;
+
+    return NGX_OK;
+}
+
+
 /* "chat/completions" and the like: no empty or dot segments, safe bytes */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_valid_op(ngx_str_t *op)
 {
     u_char  *p, *last, *seg;

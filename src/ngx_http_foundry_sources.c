@@ -27,30 +27,7 @@
  */
 
 
-/* a deployment of a list: offsets into the list's block */
-
-typedef struct {
-    uint32_t                        off[6];
-    uint32_t                        len[6];
-} ngx_http_foundry_found_t;
-
-
 #define NGX_HTTP_FOUNDRY_SOURCE_MAX     (4 * 1024 * 1024)
-
-
-#define NGX_HTTP_FOUNDRY_F_NAME         0
-#define NGX_HTTP_FOUNDRY_F_MODEL        1
-#define NGX_HTTP_FOUNDRY_F_VERSION      2
-#define NGX_HTTP_FOUNDRY_F_FORMAT       3
-#define NGX_HTTP_FOUNDRY_F_AZURE        4
-#define NGX_HTTP_FOUNDRY_F_OPENAI       5
-
-
-typedef struct {
-    size_t                          size;
-    uint32_t                        n;
-    ngx_http_foundry_found_t        found[1];
-} ngx_http_foundry_list_t;
 
 
 /* a source's entry in the zone */
@@ -106,9 +83,6 @@ static ngx_int_t ngx_http_foundry_source_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_src_t *src);
 static ngx_int_t ngx_http_foundry_source_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
-static ngx_http_foundry_list_t *ngx_http_foundry_source_parse(
-    ngx_http_request_t *r, ngx_http_foundry_src_t *src, u_char *p,
-    size_t len, const char **err);
 static ngx_int_t ngx_http_foundry_source_render(ngx_pool_t *pool,
     ngx_str_t *item, ngx_str_t *azure, ngx_str_t *openai);
 static ngx_uint_t ngx_http_foundry_source_allowed(ngx_http_request_t *r,
@@ -761,7 +735,7 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
  * are skipped.
  */
 
-static ngx_http_foundry_list_t *
+ngx_http_foundry_list_t *
 ngx_http_foundry_source_parse(ngx_http_request_t *r,
     ngx_http_foundry_src_t *src, u_char *p, size_t len, const char **err)
 {

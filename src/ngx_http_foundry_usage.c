@@ -282,6 +282,17 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
 
             ngx_http_foundry_usage_parse(u, p, nl + 1 - p);
 
+            /*
+             * JSON that goes on past its line is not read: had the line
+             * been whole in a buffer, it might have been skipped, and the
+             * next line's JSON would not have been read inside it
+             */
+
+            if (u->depth != 0) {
+                u->failed = 1;
+                return;
+            }
+
             p = nl + 1;
             u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
 
@@ -310,12 +321,23 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
 }
 
 
-/* whether a line has "usage" with an object for value */
+/*
+ * Whether a line may have "usage" with an object for value: a line skipped
+ * here must be one that the parser would find no usage in.  The parser
+ * takes the same white space, and "\u" escapes can spell "usage".
+ */
+
+#define ngx_http_foundry_usage_space(c)                                       \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
 
 static ngx_uint_t
 ngx_http_foundry_usage_line(u_char *p, u_char *last)
 {
     u_char  *q;
+
+    if (ngx_http_foundry_memmem(p, last, (u_char *) "\\u", 2) != NULL) {
+        return 1;
+    }
 
     for ( ;; ) {
         p = ngx_http_foundry_memmem(p, last, (u_char *) "\"usage\"", 7);
@@ -324,12 +346,12 @@ ngx_http_foundry_usage_line(u_char *p, u_char *last)
             return 0;
         }
 
-        for (q = p + 7; q < last && (*q == ' ' || *q == '\t'); q++) {
+        for (q = p + 7; q < last && ngx_http_foundry_usage_space(*q); q++) {
             /* void */
         }
 
         if (q < last && *q == ':') {
-            for (q++; q < last && (*q == ' ' || *q == '\t'); q++) {
+            for (q++; q < last && ngx_http_foundry_usage_space(*q); q++) {
                 /* void */
             }
 

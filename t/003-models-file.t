@@ -124,3 +124,16 @@ GET /gw/deployments
 --- must_die
 --- error_log eval
 qr{duplicate deployment "gpt-4o", first defined in \S+nginx.conf:\d+}
+
+
+
+=== TEST 9: a model name too long (once crashed nginx -t)
+--- config
+    location /gw/ {
+        foundry_models_file $TEST_NGINX_DATA_DIR/models-longmodel.json;
+    }
+--- request
+GET /gw/deployments
+--- must_die
+--- error_log eval
+qr{invalid model #1 in models file "\S+/models-longmodel.json": "properties.model.name" is too long}

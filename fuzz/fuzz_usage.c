@@ -1,0 +1,170 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+/*
+ * libFuzzer target: an upstream's answer read for its token usage by
+ * ngx_http_foundry_usage_feed(), as the body filter does, with the buffers
+ * cut where the input's prefix says (see ngx_fuzz_split()); the prefix's
+ * first byte also chooses the content type: 128 and up is JSON, else a
+ * Server-Sent Events stream.  The answer is read again in one buffer, and
+ * (up to 16 KB) a byte at a time: the usage found must be the same (see
+ * ngx_fuzz_same() for streams that are not well formed).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_fuzz.h"
+#include "ngx_http_foundry_module.h"
+
+
+#define NGX_FUZZ_MAX_BYTEWISE  16384
+
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void ngx_fuzz_read(ngx_pool_t *pool, ngx_str_t *type,
+    ngx_fuzz_split_t *split, size_t step, ngx_http_foundry_usage_t *u);
+static void ngx_fuzz_same(ngx_http_foundry_usage_t *a,
+    ngx_http_foundry_usage_t *b);
+
+
+static ngx_log_t  *ngx_fuzz_log;
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    ngx_fuzz_log = ngx_fuzz_init();
+
+    return 0;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ngx_str_t                 type;
+    ngx_pool_t               *pool;
+    ngx_fuzz_split_t          split;
+    ngx_http_foundry_usage_t  u, u1, u2;
+
+    pool = ngx_create_pool(4096, ngx_fuzz_log);
+    if (pool == NULL) {
+        abort();
+    }
+
+    if (size && data[0] >= 128) {
+        ngx_str_set(&type, "application/json; charset=utf-8");
+
+    } else {
+        ngx_str_set(&type, "text/event-stream");
+    }
+
+    ngx_fuzz_split(data, size, &split);
+
+    ngx_fuzz_read(pool, &type, &split, 0, &u);
+    ngx_fuzz_read(pool, &type, &split, split.len ? split.len : 1, &u1);
+
+    ngx_fuzz_same(&u1, &u);
+
+    if (split.len <= NGX_FUZZ_MAX_BYTEWISE) {
+        ngx_fuzz_read(pool, &type, &split, 1, &u2);
+        ngx_fuzz_same(&u, &u2);
+    }
+
+    ngx_destroy_pool(pool);
+
+    return 0;
+}
+
+
+static void
+ngx_fuzz_read(ngx_pool_t *pool, ngx_str_t *type, ngx_fuzz_split_t *split,
+    size_t step, ngx_http_foundry_usage_t *u)
+{
+    ngx_chain_t         *in, *cl, *next;
+    ngx_http_request_t  *r;
+
+    r = ngx_fuzz_request(pool);
+    if (r == NULL) {
+        abort();
+    }
+
+    in = ngx_fuzz_chain(pool, step ? NULL : split, split->data, split->len,
+                        step);
+    if (in == NULL) {
+        abort();
+    }
+
+    ngx_memzero(u, sizeof(ngx_http_foundry_usage_t));
+
+    if (ngx_http_foundry_usage_init(r, u, type) != NGX_OK) {
+        abort();
+    }
+
+    /* a buffer per call of the body filter */
+
+    for (cl = in; cl; cl = next) {
+        next = cl->next;
+        cl->next = NULL;
+
+        ngx_http_foundry_usage_feed(r, u, cl);
+    }
+
+    ngx_http_foundry_usage_done(u);
+
+    /* a whole JSON answer leaves no object open */
+
+    if (!u->done
+        || (u->mode == NGX_HTTP_FOUNDRY_USAGE_JSON && !u->failed
+            && (u->depth != 0 || u->usage != 0)))
+    {
+        abort();
+    }
+}
+
+
+/*
+ * "b" was read in smaller pieces than "a".  A JSON answer gives the same
+ * in any pieces.  A stream's line that is whole in a buffer is skipped if
+ * it has no usage; in pieces, it is read: so "b" reads at least the lines
+ * "a" reads, fails if "a" does, and if neither fails, finds the same.
+ */
+
+static void
+ngx_fuzz_same(ngx_http_foundry_usage_t *a, ngx_http_foundry_usage_t *b)
+{
+    if (a->mode == NGX_HTTP_FOUNDRY_USAGE_JSON) {
+        if (a->failed != b->failed) {
+            abort();
+        }
+
+    } else if (a->failed || b->failed) {
+        if (a->failed && !b->failed) {
+            abort();
+        }
+
+        return;
+    }
+
+    if (a->found != b->found) {
+        abort();
+    }
+
+    if (a->found
+        && (a->prompt != b->prompt
+            || a->completion != b->completion
+            || a->total != b->total
+            || a->cached != b->cached
+            || a->reasoning != b->reasoning))
+    {
+        abort();
+    }
+}
