@@ -228,8 +228,9 @@ ngx_fuzz_flatten(ngx_pool_t *pool, ngx_chain_t *in, size_t *len)
 
 
 /*
- * The body with the new "model": its length is Content-Length, it parses,
- * and it says what the old one said but for "model".
+ * The body with the new "model" (and, for a stream, "include_usage" where
+ * it can be said): its length is Content-Length, it parses, and it says
+ * what the old one said but for those.
  */
 
 static void
@@ -238,11 +239,25 @@ ngx_fuzz_rewrite(ngx_pool_t *pool, ngx_http_request_t *r,
 {
     u_char                   *text;
     size_t                    len;
+    ngx_int_t                 usage;
     ngx_chain_t              *in;
     ngx_http_request_t       *r2;
     ngx_http_foundry_body_t   b2;
 
     if (ngx_http_foundry_body_set_model(r, b, value) != NGX_OK) {
+        abort();
+    }
+
+    /* a stream gets "include_usage" (foundry_stream_usage) when it can */
+
+    usage = b->stream ? ngx_http_foundry_body_include_usage(r, b)
+                      : NGX_DECLINED;
+
+    if (usage == NGX_ERROR) {
+        abort();
+    }
+
+    if (ngx_http_foundry_body_apply(r, b) != NGX_OK) {
         abort();
     }
 
@@ -267,7 +282,12 @@ ngx_fuzz_rewrite(ngx_pool_t *pool, ngx_http_request_t *r,
         || b2.model.len != model->len
         || ngx_memcmp(b2.model.data, model->data, model->len) != 0
         || b2.stream != b->stream
-        || b2.max_tokens != b->max_tokens)
+        || b2.max_tokens != b->max_tokens
+        || (usage == NGX_OK
+            && b2.include_usage != NGX_HTTP_FOUNDRY_IU_TRUE)
+        || (usage != NGX_OK && b->stream
+            && b->include_usage == NGX_HTTP_FOUNDRY_IU_ABSENT
+            && !b->has_so))
     {
         abort();
     }

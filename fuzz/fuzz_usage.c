@@ -159,11 +159,11 @@ ngx_fuzz_same(ngx_http_foundry_usage_t *a, ngx_http_foundry_usage_t *b)
     }
 
     if (a->found
-        && (a->prompt != b->prompt
-            || a->completion != b->completion
-            || a->total != b->total
-            || a->cached != b->cached
-            || a->reasoning != b->reasoning))
+        && (a->tokens.prompt != b->tokens.prompt
+            || a->tokens.completion != b->tokens.completion
+            || a->tokens.total != b->tokens.total
+            || a->tokens.cached != b->tokens.cached
+            || a->tokens.reasoning != b->tokens.reasoning))
     {
         abort();
     }

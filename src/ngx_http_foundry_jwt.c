@@ -327,6 +327,11 @@ ngx_http_foundry_jwt_b64(ngx_pool_t *pool, u_char *src, size_t len,
     }
 
     dst->data = d;
+    dst->len = 0;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
 
     last = src + (len & ~((size_t) 3));
 
