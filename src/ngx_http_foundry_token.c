@@ -1214,10 +1214,17 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     hash = ngx_murmur_hash2(token.data + token.len - ngx_min(token.len, 48),
                             ngx_min(token.len, 48)) ^ (uint32_t) token.len;
 
-    rc = ngx_http_foundry_token_local(r, flcf, ctx, &token, hash);
+    /* remembering tokens is foundry_jwt_zone's: without it, none is */
 
-    if (rc != NGX_DECLINED) {
-        return rc;
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+    jz = fmcf->jwt;
+
+    if (jz) {
+        rc = ngx_http_foundry_token_local(r, flcf, ctx, &token, hash);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     jwt = ctx->jwt;
@@ -1245,8 +1252,6 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
 
     /* a token that passed before: only the claims are checked again */
 
-    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
-    jz = fmcf->jwt;
     cached = 0;
 
     /*
@@ -1343,7 +1348,9 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
                    "foundry: token of \"%V\" accepted%s", &jwt->iss,
                    cached ? " (remembered)" : "");
 
-    ngx_http_foundry_token_remember(iss, &token, hash);
+    if (jz) {
+        ngx_http_foundry_token_remember(iss, &token, hash);
+    }
 
     ctx->token = jwt;
 

@@ -276,7 +276,9 @@ sub main::count {
     my $n = 0;
 
     for my $b (@_) {
-        my $reqs = $b->pipelined_requests ? @{ $b->pipelined_requests } : 1;
+        my $reqs = $b->pipelined_requests ? @{ $b->pipelined_requests }
+                 : ref $b->request eq 'ARRAY' ? @{ $b->request }
+                 : 1;
         my $per = 1;
 
         if (!defined $b->must_die) {
@@ -1771,3 +1773,31 @@ qq{    foundry_entra tenant=$main::Tenant jwks=/_jwks/file
 X-Sub: mi-role
 X-Roles: Gateway.Invoke
 --- response_body_like: "id":"gpt-4o-mini"
+
+
+
+=== TEST 169: without foundry_jwt_zone no token is remembered: the same token again is verified again
+--- http_config
+    upstream mock {
+        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
+        keepalive 4;
+    }
+
+    foundry_upstream oai kind=openai url=http://mock bearer=upstream-token;
+--- config eval
+main::gateway(auth => q{
+        foundry_jwt_issuer https://file.test/ audience=api://foundry-gateway
+                           jwks_file=$TEST_NGINX_TOKENS_DIR/jwks.json;
+})
+--- request eval
+["GET /v1/models", "GET /v1/models", "GET /v1/models"]
+--- more_headers eval
+"Authorization: Bearer " . main::tok('unremembered', claims => {sub => 'no-zone'})
+--- error_code eval
+[200, 200, 200]
+--- response_headers eval
+[("X-Sub: no-zone\n") x 3]
+--- error_log
+foundry: token of "https://file.test/" accepted
+--- no_error_log
+accepted (remembered)
