@@ -70,6 +70,17 @@ typedef struct {
 } ngx_http_foundry_keys_shctx_t;
 
 
+/* what a worker's table entry was made with */
+
+typedef struct {
+    void                           *zone;
+    ngx_uint_t                      generation;
+} ngx_http_foundry_keys_tag_t;
+
+
+static ngx_http_foundry_local_t  ngx_http_foundry_keys_table;
+
+
 /* a key entry while the file is being read */
 
 typedef struct {
@@ -88,6 +99,8 @@ typedef struct {
 
 
 static void ngx_http_foundry_keys_trim(void);
+static ngx_http_foundry_key_info_t *ngx_http_foundry_key_info_copy(
+    ngx_pool_t *pool, ngx_http_foundry_key_info_t *src);
 static char *ngx_http_foundry_key_entry(ngx_pool_t *pool,
     ngx_http_foundry_regex_cache_t *cache, yajl_val v,
     ngx_http_foundry_key_entry_t *e);
@@ -1310,6 +1323,11 @@ ngx_http_foundry_keys_timer(ngx_event_t *ev)
  * Finds the presented key.  Under the zone's mutex, the entry is copied
  * into the request's pool, so a reload can replace the set at any time.
  * Returns NGX_OK, NGX_DECLINED for an unknown key, or NGX_ERROR.
+ *
+ * Each worker also keeps the keys it found last (ngx_http_foundry_local.c)
+ * with their entries, tagged with the zone and the set's generation: a key
+ * found there, of the set the zone has now, needs no SHA-256, no lock and
+ * no copy.
  */
 
 ngx_int_t
@@ -1318,15 +1336,37 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 {
     u_char                          digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
     u_char                         *base;
-    uint32_t                        i, j, found;
+    uint32_t                        i, j, found, hash;
     ngx_str_t                      *s;
     ngx_keyval_t                   *kv;
     ngx_http_foundry_key_t         *k, *keys;
     ngx_http_foundry_kstr_t        *ks;
     ngx_http_foundry_keyset_t      *set;
     ngx_http_foundry_keys_zone_t   *kz;
+    ngx_http_foundry_keys_tag_t     tag;
+    ngx_http_foundry_local_slot_t  *slot;
 
     kz = shm_zone->data;
+
+    ngx_memzero(&tag, sizeof(ngx_http_foundry_keys_tag_t));
+    tag.zone = kz;
+    tag.generation = ((volatile ngx_http_foundry_keys_shctx_t *) kz->sh)
+                         ->generation;
+
+    hash = ngx_http_foundry_local_hash(key);
+
+    slot = ngx_http_foundry_local_find(&ngx_http_foundry_keys_table, key,
+                                       hash);
+
+    if (slot && ngx_memcmp(slot->tag, &tag, sizeof(tag)) == 0) {
+        if (ngx_http_foundry_local_hold(r, slot) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        *info = *(ngx_http_foundry_key_info_t *) slot->value;
+
+        return NGX_OK;
+    }
 
     if (ngx_http_foundry_sha256(key, 1, digest) != NGX_OK) {
         return NGX_ERROR;
@@ -1335,6 +1375,7 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     ngx_shmtx_lock(&kz->shpool->mutex);
 
     set = ((ngx_http_foundry_keys_shctx_t *) kz->sh)->set;
+    tag.generation = ((ngx_http_foundry_keys_shctx_t *) kz->sh)->generation;
     base = (u_char *) set;
     keys = (ngx_http_foundry_key_t *) (base + set->keys);
 
@@ -1432,6 +1473,22 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     ngx_shmtx_unlock(&kz->shpool->mutex);
     ngx_explicit_memzero(digest, sizeof(digest));
 
+    /* the entry in the worker's table, for the next requests with it */
+
+    slot = ngx_http_foundry_local_add(&ngx_http_foundry_keys_table, key,
+                                      hash, 1024);
+
+    if (slot) {
+        slot->value = ngx_http_foundry_key_info_copy(slot->pool, info);
+
+        if (slot->value == NULL) {
+            ngx_http_foundry_local_drop(slot);
+
+        } else {
+            ngx_memcpy(slot->tag, &tag, sizeof(tag));
+        }
+    }
+
     return NGX_OK;
 
 failed:
@@ -1440,6 +1497,84 @@ failed:
     ngx_explicit_memzero(digest, sizeof(digest));
 
     return NGX_ERROR;
+}
+
+
+/* a deep copy of a key's entry */
+
+static ngx_http_foundry_key_info_t *
+ngx_http_foundry_key_info_copy(ngx_pool_t *pool,
+    ngx_http_foundry_key_info_t *src)
+{
+    ngx_str_t                    *s, *d;
+    ngx_uint_t                    i;
+    ngx_keyval_t                 *kv, *dkv;
+    ngx_http_foundry_key_info_t  *info;
+
+    info = ngx_palloc(pool, sizeof(ngx_http_foundry_key_info_t));
+    if (info == NULL) {
+        return NULL;
+    }
+
+    *info = *src;
+
+    info->name.data = ngx_pstrdup(pool, &src->name);
+    if (info->name.data == NULL && src->name.len) {
+        return NULL;
+    }
+
+    if (src->deployments) {
+        info->deployments = ngx_array_create(pool, src->deployments->nelts,
+                                             sizeof(ngx_str_t));
+        if (info->deployments == NULL) {
+            return NULL;
+        }
+
+        s = src->deployments->elts;
+
+        for (i = 0; i < src->deployments->nelts; i++) {
+            d = ngx_array_push(info->deployments);
+            if (d == NULL) {
+                return NULL;
+            }
+
+            d->len = s[i].len;
+            d->data = ngx_pstrdup(pool, &s[i]);
+            if (d->data == NULL) {
+                return NULL;
+            }
+        }
+    }
+
+    if (src->meta) {
+        info->meta = ngx_array_create(pool, src->meta->nelts,
+                                      sizeof(ngx_keyval_t));
+        if (info->meta == NULL) {
+            return NULL;
+        }
+
+        kv = src->meta->elts;
+
+        for (i = 0; i < src->meta->nelts; i++) {
+            dkv = ngx_array_push(info->meta);
+            if (dkv == NULL) {
+                return NULL;
+            }
+
+            dkv->key.len = kv[i].key.len;
+            dkv->value.len = kv[i].value.len;
+            dkv->key.data = ngx_pstrdup(pool, &kv[i].key);
+            dkv->value.data = ngx_pstrdup(pool, &kv[i].value);
+
+            if ((dkv->key.data == NULL && dkv->key.len)
+                || (dkv->value.data == NULL && dkv->value.len))
+            {
+                return NULL;
+            }
+        }
+    }
+
+    return info;
 }
 
 

@@ -774,6 +774,38 @@ void ngx_http_foundry_token_store(ngx_http_request_t *r,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
     const char *err);
 
+/* ngx_http_foundry_local.c */
+
+#define NGX_HTTP_FOUNDRY_LOCAL_SLOTS        64
+#define NGX_HTTP_FOUNDRY_LOCAL_MAX          8192
+
+typedef struct {
+    uint32_t                        hash;
+    ngx_uint_t                      refs;
+    ngx_pool_t                     *pool;
+    ngx_str_t                       secret;
+
+    /* what the value was made with: an issuer's keys, a key set */
+    u_char                          tag[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+
+    void                           *value;
+} ngx_http_foundry_local_slot_t;
+
+typedef struct {
+    ngx_http_foundry_local_slot_t   slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
+    ngx_uint_t                      cleanup;
+} ngx_http_foundry_local_t;
+
+uint32_t ngx_http_foundry_local_hash(ngx_str_t *secret);
+ngx_http_foundry_local_slot_t *ngx_http_foundry_local_find(
+    ngx_http_foundry_local_t *t, ngx_str_t *secret, uint32_t hash);
+ngx_int_t ngx_http_foundry_local_hold(ngx_http_request_t *r,
+    ngx_http_foundry_local_slot_t *slot);
+ngx_http_foundry_local_slot_t *ngx_http_foundry_local_add(
+    ngx_http_foundry_local_t *t, ngx_str_t *secret, uint32_t hash,
+    size_t size);
+void ngx_http_foundry_local_drop(ngx_http_foundry_local_slot_t *slot);
+
 /* ngx_http_foundry_stream_usage.c */
 ngx_uint_t ngx_http_foundry_stream_usage_op(ngx_str_t *op);
 ngx_int_t ngx_http_foundry_strip_init(ngx_http_request_t *r,

@@ -32,31 +32,14 @@
 #define NGX_HTTP_FOUNDRY_JWKS_MAX       (256 * 1024)
 #define NGX_HTTP_FOUNDRY_KID_COOLDOWN   30000
 
-#define NGX_HTTP_FOUNDRY_LOCAL_SLOTS    64
-#define NGX_HTTP_FOUNDRY_LOCAL_MAX      8192
-
-
 /*
- * Each worker also keeps the last tokens it accepted, parsed, in a small
- * table (a slot per hash of the token): a request with one of them finds
- * it by the token's bytes and its issuer's keys_id, without a SHA-256,
- * a parse or the zone's lock; only the claims are checked again.  A slot
- * that requests are using ("refs") is not replaced.
+ * With foundry_jwt_zone, each worker also keeps the last tokens it
+ * accepted, parsed (ngx_http_foundry_local.c): a request with one of them
+ * finds it by the token's bytes and its issuer's keys_id, without a
+ * SHA-256, a parse or the zone's lock; only the claims are checked again.
  */
 
-typedef struct {
-    uint32_t                        hash;
-    ngx_uint_t                      refs;
-    ngx_pool_t                     *pool;
-    ngx_str_t                       token;
-    u_char                          keys_id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
-    ngx_http_foundry_jwt_t         *jwt;
-} ngx_http_foundry_token_slot_t;
-
-
-static ngx_http_foundry_token_slot_t
-    ngx_http_foundry_token_slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
-static ngx_uint_t  ngx_http_foundry_token_slots_cleanup;
+static ngx_http_foundry_local_t  ngx_http_foundry_token_table;
 
 
 /* a remembered token, or an issuer's fetched key set */
@@ -132,8 +115,6 @@ static ngx_int_t ngx_http_foundry_token_local(ngx_http_request_t *r,
     ngx_str_t *token, uint32_t hash);
 static void ngx_http_foundry_token_remember(ngx_http_foundry_issuer_t *iss,
     ngx_str_t *token, uint32_t hash);
-static void ngx_http_foundry_token_release(void *data);
-static void ngx_http_foundry_token_slots_free(void *data);
 static ngx_http_foundry_issuer_t *ngx_http_foundry_token_issuer(
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_jwt_t *jwt);
 
@@ -1206,13 +1187,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         token.len--;
     }
 
-    /*
-     * the slot: by the token's end, its signature (a token is compared
-     * whole before it is taken from a slot)
-     */
-
-    hash = ngx_murmur_hash2(token.data + token.len - ngx_min(token.len, 48),
-                            ngx_min(token.len, 48)) ^ (uint32_t) token.len;
+    hash = ngx_http_foundry_local_hash(&token);
 
     /* remembering tokens is foundry_jwt_zone's: without it, none is */
 
@@ -1397,165 +1372,74 @@ ngx_http_foundry_token_local(ngx_http_request_t *r,
     ngx_str_t *token, uint32_t hash)
 {
     const char                     *err;
-    ngx_pool_cleanup_t             *cln;
+    ngx_http_foundry_jwt_t         *jwt;
     ngx_http_foundry_issuer_t      *iss;
-    ngx_http_foundry_token_slot_t  *slot;
+    ngx_http_foundry_local_slot_t  *slot;
 
-    slot = &ngx_http_foundry_token_slots[hash % NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
-
-    /* a credential: compared in constant time */
-
-    if (slot->jwt == NULL
-        || slot->hash != hash
-        || slot->token.len != token->len
-        || !ngx_http_foundry_secret_eq(slot->token.data, token->data,
-                                       token->len))
-    {
+    slot = ngx_http_foundry_local_find(&ngx_http_foundry_token_table, token,
+                                       hash);
+    if (slot == NULL) {
         return NGX_DECLINED;
     }
 
-    iss = ngx_http_foundry_token_issuer(flcf, slot->jwt);
+    jwt = slot->value;
+    iss = ngx_http_foundry_token_issuer(flcf, jwt);
 
     if (iss == NULL
-        || ngx_memcmp(iss->keys_id, slot->keys_id, sizeof(iss->keys_id))
-           != 0)
+        || ngx_memcmp(iss->keys_id, slot->tag, sizeof(iss->keys_id)) != 0)
     {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_foundry_token_claims(r, flcf, iss, slot->jwt, &err)
-        != NGX_OK)
-    {
+    if (ngx_http_foundry_token_claims(r, flcf, iss, jwt, &err) != NGX_OK) {
         return ngx_http_foundry_token_deny(r, ctx, err);
     }
 
-    /* the slot stays as it is while the request uses its token */
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_foundry_local_hold(r, slot) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    cln->handler = ngx_http_foundry_token_release;
-    cln->data = slot;
-
-    slot->refs++;
-
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "foundry: token of \"%V\" accepted (remembered)",
-                   &slot->jwt->iss);
+                   &jwt->iss);
 
-    ctx->jwt = slot->jwt;
-    ctx->token = slot->jwt;
+    ctx->jwt = jwt;
+    ctx->token = jwt;
 
     return NGX_OK;
 }
 
 
-static void
-ngx_http_foundry_token_release(void *data)
-{
-    ngx_http_foundry_token_slot_t  *slot = data;
-
-    slot->refs--;
-}
-
-
-/* an accepted token goes into its slot, parsed again in the slot's pool */
+/* an accepted token goes into the table, parsed again in its slot's pool */
 
 static void
 ngx_http_foundry_token_remember(ngx_http_foundry_issuer_t *iss,
     ngx_str_t *token, uint32_t hash)
 {
     const char                     *err;
-    ngx_pool_t                     *pool;
-    ngx_pool_cleanup_t             *cln;
     ngx_http_foundry_jwt_t         *jwt;
-    ngx_http_foundry_token_slot_t  *slot;
+    ngx_http_foundry_local_slot_t  *slot;
 
-    slot = &ngx_http_foundry_token_slots[hash % NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
-
-    if (slot->refs || token->len > NGX_HTTP_FOUNDRY_LOCAL_MAX) {
+    slot = ngx_http_foundry_local_add(&ngx_http_foundry_token_table, token,
+                                      hash, 2048 + token->len);
+    if (slot == NULL) {
         return;
     }
-
-    if (!ngx_http_foundry_token_slots_cleanup) {
-        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
-        if (cln == NULL) {
-            return;
-        }
-
-        cln->handler = ngx_http_foundry_token_slots_free;
-        ngx_http_foundry_token_slots_cleanup = 1;
-    }
-
-    if (slot->pool) {
-        ngx_destroy_pool(slot->pool);
-        ngx_memzero(slot, sizeof(ngx_http_foundry_token_slot_t));
-    }
-
-    /* (a pool's size must keep its end aligned) */
-
-    pool = ngx_create_pool(ngx_align(2048 + 2 * token->len,
-                                     NGX_POOL_ALIGNMENT),
-                           ngx_cycle->log);
-    if (pool == NULL) {
-        return;
-    }
-
-    slot->pool = pool;
 
     /* parsed from the slot's copy: the request's memory goes */
 
-    slot->token.data = ngx_pnalloc(pool, token->len);
-    jwt = ngx_pcalloc(pool, sizeof(ngx_http_foundry_jwt_t));
+    jwt = ngx_pcalloc(slot->pool, sizeof(ngx_http_foundry_jwt_t));
 
-    if (slot->token.data == NULL || jwt == NULL) {
-        goto failed;
-    }
-
-    ngx_memcpy(slot->token.data, token->data, token->len);
-    slot->token.len = token->len;
-
-    if (ngx_http_foundry_jwt_parse(pool, &slot->token, 0, jwt, &err)
-        != NGX_OK)
+    if (jwt == NULL
+        || ngx_http_foundry_jwt_parse(slot->pool, &slot->secret, 0, jwt, &err)
+           != NGX_OK)
     {
-        goto failed;
+        ngx_http_foundry_local_drop(slot);
+        return;
     }
 
-    ngx_memcpy(slot->keys_id, iss->keys_id, sizeof(iss->keys_id));
-    slot->hash = hash;
-    slot->jwt = jwt;
-
-    return;
-
-failed:
-
-    ngx_destroy_pool(pool);
-    ngx_memzero(slot, sizeof(ngx_http_foundry_token_slot_t));
-}
-
-
-/* the worker's table goes with its cycle */
-
-static void
-ngx_http_foundry_token_slots_free(void *data)
-{
-    ngx_uint_t                      i;
-    ngx_http_foundry_token_slot_t  *slot;
-
-    for (i = 0; i < NGX_HTTP_FOUNDRY_LOCAL_SLOTS; i++) {
-        slot = &ngx_http_foundry_token_slots[i];
-
-        /* (a slot still in use stays: only with master_process off) */
-
-        if (slot->pool && slot->refs == 0) {
-            ngx_destroy_pool(slot->pool);
-            ngx_memzero(slot, sizeof(ngx_http_foundry_token_slot_t));
-        }
-    }
-
-    ngx_http_foundry_token_slots_cleanup = 0;
+    ngx_memcpy(slot->tag, iss->keys_id, sizeof(iss->keys_id));
+    slot->value = jwt;
 }
 
 
