@@ -271,7 +271,14 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
 
     rc = ngx_http_foundry_key_lookup(r, flcf->keys, &key, info);
 
-    ngx_http_foundry_mask_keys(r, flcf);
+    /* the key found in one place is masked there, else in all of them */
+
+    if (n == 1) {
+        ngx_memset(key.data, '*', key.len);
+
+    } else {
+        ngx_http_foundry_mask_keys(r, flcf);
+    }
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
