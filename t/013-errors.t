@@ -975,6 +975,22 @@ GET /gw/models
 
 
 
+=== TEST 42b: stream_options= is on or off
+--- http_config
+    foundry_upstream x kind=openai url=https://api.openai.com
+                     stream_options=yes;
+--- config
+    location /gw/ {
+        foundry_gateway on;
+    }
+--- request
+GET /gw/models
+--- must_die
+--- error_log
+invalid value "stream_options=yes" in "foundry_upstream" directive
+
+
+
 === TEST 43: a deployment naming an upstream that does not exist
 --- http_config
     foundry_upstream x kind=openai url=https://api.openai.com;
