@@ -99,8 +99,8 @@ typedef struct {
 
 
 static void ngx_http_foundry_keys_trim(void);
-static ngx_http_foundry_key_info_t *ngx_http_foundry_key_info_copy(
-    ngx_pool_t *pool, ngx_http_foundry_key_info_t *src);
+static ngx_int_t ngx_http_foundry_key_copy(ngx_pool_t *pool, u_char *base,
+    ngx_http_foundry_key_t *k, ngx_http_foundry_key_info_t *info);
 static char *ngx_http_foundry_key_entry(ngx_pool_t *pool,
     ngx_http_foundry_regex_cache_t *cache, yajl_val v,
     ngx_http_foundry_key_entry_t *e);
@@ -1321,8 +1321,8 @@ ngx_http_foundry_keys_timer(ngx_event_t *ev)
 
 /*
  * Finds the presented key.  Under the zone's mutex, the entry is copied
- * into the request's pool, so a reload can replace the set at any time.
- * Returns NGX_OK, NGX_DECLINED for an unknown key, or NGX_ERROR.
+ * out of the set, so a reload can replace the set at any time.  Returns
+ * NGX_OK, NGX_DECLINED for an unknown key, or NGX_ERROR.
  *
  * Each worker also keeps the keys it found last (ngx_http_foundry_local.c)
  * with their entries, tagged with the zone and the set's generation: a key
@@ -1336,12 +1336,10 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 {
     u_char                          digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
     u_char                         *base;
-    uint32_t                        i, j, found, hash;
-    ngx_str_t                      *s;
-    ngx_keyval_t                   *kv;
+    uint32_t                        i, found, hash;
     ngx_http_foundry_key_t         *k, *keys;
-    ngx_http_foundry_kstr_t        *ks;
     ngx_http_foundry_keyset_t      *set;
+    ngx_http_foundry_key_info_t    *copy;
     ngx_http_foundry_keys_zone_t   *kz;
     ngx_http_foundry_keys_tag_t     tag;
     ngx_http_foundry_local_slot_t  *slot;
@@ -1401,6 +1399,62 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
 
     k = &keys[found - 1];
 
+    /*
+     * the entry is copied into a slot of the worker's table (its pool
+     * made under the lock: only for a key that exists), or, when the slot
+     * is in use, into the request's pool
+     */
+
+    slot = ngx_http_foundry_local_add(&ngx_http_foundry_keys_table, key,
+                                      hash, 1024);
+
+    copy = slot ? ngx_palloc(slot->pool, sizeof(ngx_http_foundry_key_info_t))
+                : info;
+
+    if (copy == NULL
+        || ngx_http_foundry_key_copy(slot ? slot->pool : r->pool, base, k,
+                                     copy)
+           != NGX_OK)
+    {
+        ngx_shmtx_unlock(&kz->shpool->mutex);
+        ngx_explicit_memzero(digest, sizeof(digest));
+
+        if (slot) {
+            ngx_http_foundry_local_drop(slot);
+        }
+
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_unlock(&kz->shpool->mutex);
+    ngx_explicit_memzero(digest, sizeof(digest));
+
+    if (slot) {
+        ngx_memcpy(slot->tag, &tag, sizeof(tag));
+        slot->value = copy;
+
+        if (ngx_http_foundry_local_hold(r, slot) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        *info = *copy;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a key's entry, out of the set into "pool" */
+
+static ngx_int_t
+ngx_http_foundry_key_copy(ngx_pool_t *pool, u_char *base,
+    ngx_http_foundry_key_t *k, ngx_http_foundry_key_info_t *info)
+{
+    uint32_t                  j;
+    ngx_str_t                *s;
+    ngx_keyval_t             *kv;
+    ngx_http_foundry_kstr_t  *ks;
+
     info->disabled = k->disabled;
     info->not_before = (time_t) k->not_before;
     info->expires = (time_t) k->expires;
@@ -1408,18 +1462,18 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     info->meta = NULL;
 
     info->name.len = k->name.len;
-    info->name.data = ngx_pnalloc(r->pool, k->name.len);
+    info->name.data = ngx_pnalloc(pool, k->name.len);
     if (info->name.data == NULL) {
-        goto failed;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(info->name.data, base + k->name.off, k->name.len);
 
     if (k->ndeployments) {
-        info->deployments = ngx_array_create(r->pool, k->ndeployments,
+        info->deployments = ngx_array_create(pool, k->ndeployments,
                                              sizeof(ngx_str_t));
         if (info->deployments == NULL) {
-            goto failed;
+            return NGX_ERROR;
         }
 
         ks = (ngx_http_foundry_kstr_t *) (base + k->deployments);
@@ -1427,13 +1481,13 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
         for (j = 0; j < k->ndeployments; j++) {
             s = ngx_array_push(info->deployments);
             if (s == NULL) {
-                goto failed;
+                return NGX_ERROR;
             }
 
             s->len = ks[j].len;
-            s->data = ngx_pnalloc(r->pool, s->len);
+            s->data = ngx_pnalloc(pool, s->len);
             if (s->data == NULL) {
-                goto failed;
+                return NGX_ERROR;
             }
 
             ngx_memcpy(s->data, base + ks[j].off, s->len);
@@ -1441,10 +1495,10 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     }
 
     if (k->nmeta) {
-        info->meta = ngx_array_create(r->pool, k->nmeta,
+        info->meta = ngx_array_create(pool, k->nmeta,
                                       sizeof(ngx_keyval_t));
         if (info->meta == NULL) {
-            goto failed;
+            return NGX_ERROR;
         }
 
         ks = (ngx_http_foundry_kstr_t *) (base + k->meta);
@@ -1452,15 +1506,15 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
         for (j = 0; j < k->nmeta; j++) {
             kv = ngx_array_push(info->meta);
             if (kv == NULL) {
-                goto failed;
+                return NGX_ERROR;
             }
 
             kv->key.len = ks[2 * j].len;
             kv->value.len = ks[2 * j + 1].len;
-            kv->key.data = ngx_pnalloc(r->pool,
+            kv->key.data = ngx_pnalloc(pool,
                                        kv->key.len + kv->value.len + 1);
             if (kv->key.data == NULL) {
-                goto failed;
+                return NGX_ERROR;
             }
 
             kv->value.data = kv->key.data + kv->key.len;
@@ -1470,111 +1524,7 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
         }
     }
 
-    ngx_shmtx_unlock(&kz->shpool->mutex);
-    ngx_explicit_memzero(digest, sizeof(digest));
-
-    /* the entry in the worker's table, for the next requests with it */
-
-    slot = ngx_http_foundry_local_add(&ngx_http_foundry_keys_table, key,
-                                      hash, 1024);
-
-    if (slot) {
-        slot->value = ngx_http_foundry_key_info_copy(slot->pool, info);
-
-        if (slot->value == NULL) {
-            ngx_http_foundry_local_drop(slot);
-
-        } else {
-            ngx_memcpy(slot->tag, &tag, sizeof(tag));
-        }
-    }
-
     return NGX_OK;
-
-failed:
-
-    ngx_shmtx_unlock(&kz->shpool->mutex);
-    ngx_explicit_memzero(digest, sizeof(digest));
-
-    return NGX_ERROR;
-}
-
-
-/* a deep copy of a key's entry */
-
-static ngx_http_foundry_key_info_t *
-ngx_http_foundry_key_info_copy(ngx_pool_t *pool,
-    ngx_http_foundry_key_info_t *src)
-{
-    ngx_str_t                    *s, *d;
-    ngx_uint_t                    i;
-    ngx_keyval_t                 *kv, *dkv;
-    ngx_http_foundry_key_info_t  *info;
-
-    info = ngx_palloc(pool, sizeof(ngx_http_foundry_key_info_t));
-    if (info == NULL) {
-        return NULL;
-    }
-
-    *info = *src;
-
-    info->name.data = ngx_pstrdup(pool, &src->name);
-    if (info->name.data == NULL && src->name.len) {
-        return NULL;
-    }
-
-    if (src->deployments) {
-        info->deployments = ngx_array_create(pool, src->deployments->nelts,
-                                             sizeof(ngx_str_t));
-        if (info->deployments == NULL) {
-            return NULL;
-        }
-
-        s = src->deployments->elts;
-
-        for (i = 0; i < src->deployments->nelts; i++) {
-            d = ngx_array_push(info->deployments);
-            if (d == NULL) {
-                return NULL;
-            }
-
-            d->len = s[i].len;
-            d->data = ngx_pstrdup(pool, &s[i]);
-            if (d->data == NULL) {
-                return NULL;
-            }
-        }
-    }
-
-    if (src->meta) {
-        info->meta = ngx_array_create(pool, src->meta->nelts,
-                                      sizeof(ngx_keyval_t));
-        if (info->meta == NULL) {
-            return NULL;
-        }
-
-        kv = src->meta->elts;
-
-        for (i = 0; i < src->meta->nelts; i++) {
-            dkv = ngx_array_push(info->meta);
-            if (dkv == NULL) {
-                return NULL;
-            }
-
-            dkv->key.len = kv[i].key.len;
-            dkv->value.len = kv[i].value.len;
-            dkv->key.data = ngx_pstrdup(pool, &kv[i].key);
-            dkv->value.data = ngx_pstrdup(pool, &kv[i].value);
-
-            if ((dkv->key.data == NULL && dkv->key.len)
-                || (dkv->value.data == NULL && dkv->value.len))
-            {
-                return NULL;
-            }
-        }
-    }
-
-    return info;
 }
 
 

@@ -770,6 +770,9 @@ u_char *ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s,
 ngx_uint_t ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len);
 ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,
     ngx_uint_t nocase);
+ngx_int_t ngx_http_foundry_token_fetch(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss,
+    ngx_str_t *uri, ngx_http_post_subrequest_pt handler, size_t max);
 void ngx_http_foundry_token_store(ngx_http_request_t *r,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
     const char *err);
@@ -805,6 +808,9 @@ ngx_http_foundry_local_slot_t *ngx_http_foundry_local_add(
     ngx_http_foundry_local_t *t, ngx_str_t *secret, uint32_t hash,
     size_t size);
 void ngx_http_foundry_local_drop(ngx_http_foundry_local_slot_t *slot);
+
+u_char *ngx_http_foundry_json_member(u_char *p, u_char *last, u_char *name,
+    size_t len);
 
 /* ngx_http_foundry_stream_usage.c */
 ngx_uint_t ngx_http_foundry_stream_usage_op(ngx_str_t *op);

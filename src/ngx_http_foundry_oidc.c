@@ -75,35 +75,9 @@ ngx_int_t
 ngx_http_foundry_oidc_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss)
 {
-    ngx_http_post_subrequest_t     *ps;
-    ngx_http_foundry_jwks_fetch_t  *f;
-
-    f = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_jwks_fetch_t));
-    if (f == NULL) {
-        return NGX_ERROR;
-    }
-
-    f->ctx = ctx;
-    f->iss = iss;
-
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return NGX_ERROR;
-    }
-
-    ps->handler = ngx_http_foundry_oidc_fetched;
-    ps->data = f;
-
-    if (ngx_http_foundry_subrequest(r, &iss->oidc_uri, ps,
-                                    NGX_HTTP_FOUNDRY_OIDC_MAX, &f->collect)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ctx->jwks_pending = 1;
-
-    return NGX_AGAIN;
+    return ngx_http_foundry_token_fetch(r, ctx, iss, &iss->oidc_uri,
+                                        ngx_http_foundry_oidc_fetched,
+                                        NGX_HTTP_FOUNDRY_OIDC_MAX);
 }
 
 

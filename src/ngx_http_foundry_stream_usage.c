@@ -48,8 +48,6 @@ struct ngx_http_foundry_strip_s {
 static ngx_chain_t *ngx_http_foundry_strip_buf(ngx_http_request_t *r,
     ngx_http_foundry_strip_t *st, ngx_uint_t data);
 static ngx_int_t ngx_http_foundry_strip_event(ngx_buf_t *ev);
-static u_char *ngx_http_foundry_strip_member(u_char *p, u_char *last,
-    const char *name, size_t len);
 
 
 /* the operations whose streams have "stream_options" */
@@ -321,8 +319,8 @@ ngx_http_foundry_strip_event(ngx_buf_t *ev)
         return 0;
     }
 
-    p = ngx_http_foundry_strip_member(ev->pos, last, "\"choices\"",
-                                      sizeof("\"choices\"") - 1);
+    p = ngx_http_foundry_json_member(ev->pos, last, (u_char *) "\"choices\"",
+                                     sizeof("\"choices\"") - 1);
 
     if (p == NULL || p == last || *p++ != '[') {
         return 0;
@@ -336,38 +334,8 @@ ngx_http_foundry_strip_event(ngx_buf_t *ev)
         return 0;
     }
 
-    p = ngx_http_foundry_strip_member(ev->pos, last, "\"usage\"",
-                                      sizeof("\"usage\"") - 1);
+    p = ngx_http_foundry_json_member(ev->pos, last, (u_char *) "\"usage\"",
+                                     sizeof("\"usage\"") - 1);
 
     return p != NULL && p < last && *p == '{';
-}
-
-
-/* after the first "name": of the text, blanks skipped; NULL if none */
-
-static u_char *
-ngx_http_foundry_strip_member(u_char *p, u_char *last, const char *name,
-    size_t len)
-{
-    u_char  *q;
-
-    for ( ;; ) {
-        q = ngx_http_foundry_memmem(p, last, (u_char *) name, len);
-
-        if (q == NULL) {
-            return NULL;
-        }
-
-        for (p = q + len; p < last && (*p == ' ' || *p == '\t'); p++) {
-            /* void */
-        }
-
-        if (p < last && *p == ':') {
-            for (p++; p < last && (*p == ' ' || *p == '\t'); p++) {
-                /* void */
-            }
-
-            return p;
-        }
-    }
 }

@@ -86,8 +86,6 @@ static ngx_int_t ngx_http_foundry_token_keys(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_http_foundry_issuer_t *iss, ngx_uint_t refetch);
 static void ngx_http_foundry_token_local_cleanup(void *data);
-static ngx_int_t ngx_http_foundry_token_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
 static ngx_int_t ngx_http_foundry_token_fetched(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_foundry_token_claims(ngx_http_request_t *r,
@@ -1516,7 +1514,9 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
 
     if (ctx->jwks_url.len && !ctx->jwks_fetched_here) {
         /* the discovery document was fetched here: now the set */
-        return ngx_http_foundry_token_fetch(r, ctx, iss);
+        return ngx_http_foundry_token_fetch(r, ctx, iss, &iss->jwks_uri,
+                                            ngx_http_foundry_token_fetched,
+                                            NGX_HTTP_FOUNDRY_JWKS_MAX);
     }
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
@@ -1574,7 +1574,10 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
 
     if (fetch) {
         return iss->oidc_uri.len ? ngx_http_foundry_oidc_fetch(r, ctx, iss)
-                                 : ngx_http_foundry_token_fetch(r, ctx, iss);
+                                 : ngx_http_foundry_token_fetch(r, ctx, iss,
+                                       &iss->jwks_uri,
+                                       ngx_http_foundry_token_fetched,
+                                       NGX_HTTP_FOUNDRY_JWKS_MAX);
     }
 
     if (json) {
@@ -1643,9 +1646,16 @@ ngx_http_foundry_token_local_cleanup(void *data)
 }
 
 
-static ngx_int_t
+/*
+ * A fetch for an issuer's keys (its key set, or its discovery document):
+ * a subrequest to "uri" whose answer, up to "max" bytes, goes to
+ * "handler"; NGX_AGAIN
+ */
+
+ngx_int_t
 ngx_http_foundry_token_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss)
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss,
+    ngx_str_t *uri, ngx_http_post_subrequest_pt handler, size_t max)
 {
     ngx_http_post_subrequest_t     *ps;
     ngx_http_foundry_jwks_fetch_t  *f;
@@ -1663,13 +1673,10 @@ ngx_http_foundry_token_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ps->handler = ngx_http_foundry_token_fetched;
+    ps->handler = handler;
     ps->data = f;
 
-    if (ngx_http_foundry_subrequest(r, &iss->jwks_uri, ps,
-                                    NGX_HTTP_FOUNDRY_JWKS_MAX, &f->collect)
-        != NGX_OK)
-    {
+    if (ngx_http_foundry_subrequest(r, uri, ps, max, &f->collect) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -333,34 +333,50 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
 static ngx_uint_t
 ngx_http_foundry_usage_line(u_char *p, u_char *last)
 {
-    u_char  *q;
-
     if (ngx_http_foundry_memmem(p, last, (u_char *) "\\u", 2) != NULL) {
         return 1;
     }
 
+    while ((p = ngx_http_foundry_json_member(p, last,
+                                             (u_char *) "\"usage\"", 7)))
+    {
+        if (p < last && *p == '{') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The value after the next "name": in the text (name quoted, blanks as
+ * the parser takes them), or NULL: a quick look into an SSE line, not a
+ * parse
+ */
+
+u_char *
+ngx_http_foundry_json_member(u_char *p, u_char *last, u_char *name,
+    size_t len)
+{
     for ( ;; ) {
-        p = ngx_http_foundry_memmem(p, last, (u_char *) "\"usage\"", 7);
+        p = ngx_http_foundry_memmem(p, last, name, len);
 
         if (p == NULL) {
-            return 0;
+            return NULL;
         }
 
-        for (q = p + 7; q < last && ngx_http_foundry_usage_space(*q); q++) {
+        for (p += len; p < last && ngx_http_foundry_usage_space(*p); p++) {
             /* void */
         }
 
-        if (q < last && *q == ':') {
-            for (q++; q < last && ngx_http_foundry_usage_space(*q); q++) {
+        if (p < last && *p == ':') {
+            for (p++; p < last && ngx_http_foundry_usage_space(*p); p++) {
                 /* void */
             }
 
-            if (q < last && *q == '{') {
-                return 1;
-            }
+            return p;
         }
-
-        p += 7;
     }
 }
 

@@ -991,6 +991,20 @@ invalid value "stream_options=yes" in "foundry_upstream" directive
 
 
 
+=== TEST 42c: foundry_stream_usage is on or off
+--- config
+    location /gw/ {
+        foundry_gateway on;
+        foundry_stream_usage always;
+    }
+--- request
+GET /gw/models
+--- must_die
+--- error_log
+invalid value "always" in "foundry_stream_usage" directive, it must be "on" or "off"
+
+
+
 === TEST 43: a deployment naming an upstream that does not exist
 --- http_config
     foundry_upstream x kind=openai url=https://api.openai.com;
