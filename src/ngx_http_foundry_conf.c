@@ -186,6 +186,85 @@ ngx_http_foundry_category(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* foundry_gateway on|off; where it was turned on, for later messages */
+
+char *
+ngx_http_foundry_gateway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_foundry_loc_conf_t *flcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        flcf->enable_file = cf->conf_file->file.name.data;
+        flcf->enable_line = cf->conf_file->line;
+    }
+
+    return rv;
+}
+
+
+/*
+ * An Azure OpenAI api-version: a real date "YYYY-MM-DD", optionally
+ * followed by "-preview", as every version Azure has published is.
+ */
+
+ngx_int_t
+ngx_http_foundry_valid_api_version(ngx_str_t *v)
+{
+    u_char      *p;
+    ngx_uint_t   i, year, month, day, days;
+
+    static ngx_uint_t  mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+                                   30, 31 };
+
+    if (v->len != 10 && v->len != 10 + sizeof("-preview") - 1) {
+        return NGX_ERROR;
+    }
+
+    p = v->data;
+
+    for (i = 0; i < 10; i++) {
+        if (i == 4 || i == 7) {
+            if (p[i] != '-') {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (p[i] < '0' || p[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    if (v->len > 10 && ngx_strncmp(p + 10, "-preview", 8) != 0) {
+        return NGX_ERROR;
+    }
+
+    year = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10
+           + (p[3] - '0');
+    month = (p[5] - '0') * 10 + (p[6] - '0');
+    day = (p[8] - '0') * 10 + (p[9] - '0');
+
+    if (year < 2000 || month < 1 || month > 12 || day < 1) {
+        return NGX_ERROR;
+    }
+
+    days = mdays[month - 1];
+
+    if (month == 2
+        && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+    {
+        days = 28;
+    }
+
+    return (day <= days) ? NGX_OK : NGX_ERROR;
+}
+
+
 char *
 ngx_http_foundry_api_versions(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -215,10 +294,12 @@ ngx_http_foundry_api_versions(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_http_foundry_valid_token(&value[i]) != NGX_OK) {
+        if (ngx_http_foundry_valid_api_version(&value[i]) != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid api-version \"%V\" in \"%V\" "
-                               "directive", &value[i], &value[0]);
+                               "directive, it must be a date "
+                               "\"YYYY-MM-DD\" or \"YYYY-MM-DD-preview\"",
+                               &value[i], &value[0]);
             return NGX_CONF_ERROR;
         }
 

@@ -129,10 +129,18 @@ ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 char *
 ngx_http_foundry_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_foundry_main_conf_t  *fmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_foundry_metrics_handler;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+
+    if (fmcf->metrics_file == NULL) {
+        fmcf->metrics_file = cf->conf_file->file.name.data;
+        fmcf->metrics_line = cf->conf_file->line;
+    }
 
     return NGX_CONF_OK;
 }

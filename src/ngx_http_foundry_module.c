@@ -27,7 +27,7 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_gateway"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_foundry_gateway,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_foundry_loc_conf_t, enable),
       NULL },
@@ -424,6 +424,11 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_foundry_main_conf_t  *fmcf;
     ngx_http_foundry_source_t     *src;
 
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable_file = prev->enable_file;
+        conf->enable_line = prev->enable_line;
+    }
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->category, prev->category,
                               NGX_HTTP_FOUNDRY_MODEL_GATEWAY);
@@ -608,6 +613,20 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
+    /*
+     * inference is proxied: a location without a content handler would
+     * fail every request (the proxy module's merge has run by now)
+     */
+
+    if (clcf->name.len && !clcf->noname && clcf->handler == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"foundry_gateway on\" in location \"%V\" needs "
+                      "\"proxy_pass $foundry_upstream_url;\" in the "
+                      "location, in %s:%ui",
+                      &clcf->name, conf->enable_file, conf->enable_line);
+        return NGX_CONF_ERROR;
+    }
+
     /* locations of this one (if blocks) are not targets of their own */
 
     if (!clcf->noname
@@ -655,6 +674,14 @@ ngx_http_foundry_init(ngx_conf_t *cf)
     ngx_http_foundry_main_conf_t  *fmcf;
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+
+    if (fmcf->metrics_file && fmcf->metrics == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"foundry_metrics\" needs a \"foundry_metrics_zone\" "
+                      "in the http block, in %s:%ui",
+                      fmcf->metrics_file, fmcf->metrics_line);
+        return NGX_ERROR;
+    }
 
     if (!fmcf->used) {
         return NGX_OK;

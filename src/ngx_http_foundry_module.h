@@ -344,11 +344,17 @@ typedef struct {
     ngx_http_foundry_metrics_zone_t *metrics;
     ngx_http_foundry_jwt_zone_t    *jwt;
     ngx_flag_t                      used;
+
+    /* the first "foundry_metrics", to name it when no zone is declared */
+    u_char                         *metrics_file;
+    ngx_uint_t                      metrics_line;
 } ngx_http_foundry_main_conf_t;
 
 
 typedef struct {
     ngx_flag_t                      enable;
+    u_char                         *enable_file;
+    ngx_uint_t                      enable_line;
     ngx_str_t                       target;
     ngx_str_t                       prefix;
     ngx_uint_t                      category;
@@ -602,6 +608,9 @@ char *ngx_http_foundry_auth_config(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_custom_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_foundry_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_valid_api_version(ngx_str_t *v);
 char *ngx_http_foundry_api_versions(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd,

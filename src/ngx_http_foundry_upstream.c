@@ -138,8 +138,16 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             u->api_version.data = value[i].data + 12;
             u->api_version.len = value[i].len - 12;
 
-            if (ngx_http_foundry_valid_token(&u->api_version) != NGX_OK) {
-                goto invalid;
+            if (ngx_http_foundry_valid_api_version(&u->api_version)
+                != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" in \"%V\" directive, "
+                                   "the api-version must be a date "
+                                   "\"YYYY-MM-DD\" or "
+                                   "\"YYYY-MM-DD-preview\"",
+                                   &value[i], &value[0]);
+                return NGX_CONF_ERROR;
             }
 
             continue;

@@ -18,6 +18,7 @@ __DATA__
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_category ModelGateway;
         foundry_deployment_in_path off;
         foundry_connection_name my-gateway;
@@ -106,6 +107,7 @@ GET /v1/models
 --- config
     location ~ ^/v[0-9]+/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /v1/models
@@ -419,6 +421,7 @@ open() "/nonexistent/models.json" failed
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model m1 upstream=a;
         foundry_model m2 upstream=b;
         foundry_model m3 upstream=c;
@@ -605,3 +608,125 @@ GET /
 --- must_die
 --- error_log
 invalid parameter "via=x" in "foundry_models_file" directive, expected "upstream="
+
+
+
+=== TEST 45: foundry_gateway on without proxy_pass fails nginx -t, naming the location and the directive's place
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o;
+    }
+--- request
+GET /v1/models
+--- must_die
+--- error_log eval
+qr{"foundry_gateway on" in location "/v1/" needs "proxy_pass \$foundry_upstream_url;" in the location, in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 46: foundry_gateway on inherited from the server level by a location without proxy_pass
+--- config
+    foundry_gateway on;
+    foundry_model gpt-4o;
+
+    location /v1/ {
+        proxy_pass $foundry_upstream_url;
+    }
+
+    location /static/ {
+        return 200;
+    }
+--- request
+GET /v1/models
+--- must_die
+--- error_log eval
+qr{"foundry_gateway on" in location "/static/" needs "proxy_pass \$foundry_upstream_url;" in the location, in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 47: an upstream api_version that is not a real month fails nginx -t
+--- http_config
+    foundry_upstream aoai kind=azure-openai url=http://127.0.0.1:1
+                     api_version=2024-13-45;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log eval
+qr{invalid "api_version=2024-13-45" in "foundry_upstream" directive, the api-version must be a date "YYYY-MM-DD" or "YYYY-MM-DD-preview" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 48: an upstream api_version "latest" fails nginx -t
+--- http_config
+    foundry_upstream aoai kind=azure-openai url=http://127.0.0.1:1
+                     api_version=latest;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log eval
+qr{invalid "api_version=latest" in "foundry_upstream" directive, the api-version must be a date}
+
+
+
+=== TEST 49: an upstream api_version of a day that does not exist (2023-02-29) fails nginx -t
+--- http_config
+    foundry_upstream aoai kind=azure-openai url=http://127.0.0.1:1
+                     api_version=2023-02-29-preview;
+--- config
+--- request
+GET /
+--- must_die
+--- error_log eval
+qr{invalid "api_version=2023-02-29-preview" in "foundry_upstream" directive}
+
+
+
+=== TEST 50: a leap day and a preview version are accepted
+--- http_config
+    foundry_upstream aoai kind=azure-openai url=http://127.0.0.1:1
+                     api_version=2024-02-29-preview;
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
+        foundry_inference_api_version 2024-02-29 2025-04-01-preview;
+        foundry_model gpt-4o upstream=aoai;
+        foundry_model_discovery list=/models "get=/models/{deploymentName}"
+                                provider=OpenAI;
+    }
+--- request
+GET /v1/models
+--- response_body_like: "id":"gpt-4o"
+
+
+
+=== TEST 51: foundry_inference_api_version with a month that does not exist fails nginx -t
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
+        foundry_inference_api_version 2024-10-21 2024-13-45;
+    }
+--- request
+GET /v1/models
+--- must_die
+--- error_log eval
+qr{invalid api-version "2024-13-45" in "foundry_inference_api_version" directive, it must be a date "YYYY-MM-DD" or "YYYY-MM-DD-preview" in \S+/nginx\.conf:\d+}
+
+
+
+=== TEST 52: foundry_deployment_api_version "latest" fails nginx -t
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
+        foundry_deployment_api_version latest;
+    }
+--- request
+GET /v1/models
+--- must_die
+--- error_log
+invalid api-version "latest" in "foundry_deployment_api_version" directive

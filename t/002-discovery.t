@@ -15,6 +15,7 @@ __DATA__
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o version=2024-11-20 created=1700000000;
         foundry_model gpt-4o-mini version=2024-07-18 created=1700000001
                       owned_by=openai;
@@ -34,6 +35,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o version=2024-11-20 created=1700000000;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
@@ -51,6 +53,7 @@ Content-Length: 73
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o model=gpt-4o version=2024-11-20;
         foundry_model claude format=Anthropic model=claude-sonnet-4-5;
         foundry_model_discovery list=/deployments
@@ -70,6 +73,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o model=gpt-4o version=2024-11-20;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -87,6 +91,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -105,6 +110,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -123,6 +129,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -142,6 +149,7 @@ Allow: GET, HEAD
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o version=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -159,6 +167,7 @@ Content-Length: 90
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_deployment_api_version 2024-10-21 2024-06-01;
         foundry_model gpt-4o;
         foundry_model_discovery list=/deployments
@@ -178,6 +187,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_deployment_api_version 2024-10-21;
         foundry_model gpt-4o;
         foundry_model_discovery list=/deployments
@@ -197,6 +207,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_deployment_api_version 2024-10-21 2024-06-01;
         foundry_model gpt-4o version=v;
         foundry_model_discovery list=/deployments
@@ -215,6 +226,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_deployment_api_version 2024-10-21;
         foundry_model gpt-4o;
         foundry_model_discovery list=/deployments
@@ -234,6 +246,7 @@ Content-Type: application/json
 --- config
     location /apim/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_category ApiManagement;
         foundry_model gpt-4o version=2024-11-20;
     }
@@ -250,6 +263,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o version=1 created=5;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
@@ -270,6 +284,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o version=1 created=5;
         foundry_model_discovery list=/models
                                 "get=/models/{deploymentName}/info"
@@ -288,6 +303,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
     }
@@ -309,6 +325,7 @@ Content-Type: application/json
 
     location /a/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /a/deployments?api-version=2024-10-21
@@ -327,6 +344,7 @@ Content-Type: application/json
 
     location /b/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model o3-mini version=2;
     }
 --- request
@@ -346,6 +364,7 @@ Content-Type: application/json
 
     location /c/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery off;
         return 200 "not discovery\n";
     }
@@ -360,17 +379,21 @@ not discovery
 
 === TEST 20: a location with the gateway off is left alone
 --- config
-    foundry_gateway on;
     foundry_model gpt-4o version=1;
     foundry_model_discovery list=/deployments
                             "get=/deployments/{deploymentName}";
 
-    location /d/ {
-        foundry_gateway off;
-        return 200 "plain\n";
+    location /g/ {
+        foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
+
+        location /g/d/ {
+            foundry_gateway off;
+            return 200 "plain\n";
+        }
     }
 --- request
-GET /d/deployments
+GET /g/d/deployments
 --- response_headers
 Content-Type: text/plain
 --- response_body
@@ -382,6 +405,7 @@ plain
 --- config
     location ~ ^/tenant-[a-z]+/gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_target /tenant-a/gw;
         foundry_model gpt-4o version=1;
         foundry_model_discovery list=/deployments
@@ -400,6 +424,7 @@ Content-Type: application/json
 --- config
     location ~ ^/tenant-[a-z]+/gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_target /tenant-a/gw;
         foundry_model gpt-4o version=1;
     }

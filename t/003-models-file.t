@@ -19,6 +19,7 @@ __DATA__
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_models_file $TEST_NGINX_DATA_DIR/models.json;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -34,6 +35,7 @@ GET /gw/deployments
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_models_file $TEST_NGINX_DATA_DIR/models-connection.json;
         foundry_model extra version=1;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
@@ -50,6 +52,7 @@ GET /gw/models
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_models_file $TEST_NGINX_DATA_DIR/models-arm.json;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";

@@ -905,6 +905,7 @@ host: mock
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /gw/models
@@ -920,6 +921,7 @@ GET /gw/models
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /gw/models
@@ -935,6 +937,7 @@ invalid kind "anthropic" in "foundry_upstream" directive, it must be "azure-open
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /gw/models
@@ -950,6 +953,7 @@ invalid url "ftp://example.com/v1" in "foundry_upstream" directive, expected htt
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /gw/models
@@ -966,6 +970,7 @@ GET /gw/models
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /gw/models
@@ -982,6 +987,7 @@ GET /gw/models
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /gw/models
@@ -995,6 +1001,7 @@ invalid value "stream_options=yes" in "foundry_upstream" directive
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_stream_usage always;
     }
 --- request
@@ -1011,6 +1018,7 @@ invalid value "always" in "foundry_stream_usage" directive, it must be "on" or "
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o upstream=y;
     }
 --- request
@@ -1028,6 +1036,7 @@ qr/unknown foundry_upstream "y" for deployment "gpt-4o" defined in \S+nginx.conf
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o upstream=x upstream_model=a/b;
     }
 --- request
@@ -1045,6 +1054,7 @@ qr/invalid Azure OpenAI deployment name "a\/b" for deployment "gpt-4o" defined i
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /gw/models
@@ -1058,6 +1068,7 @@ qr/duplicate foundry upstream "x", first defined in \S+nginx.conf:\d+/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_models_file $TEST_NGINX_DATA_DIR/routing-models.json oai;
     }
 --- request

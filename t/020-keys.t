@@ -61,6 +61,7 @@ GET /v1/models
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o created=1 upstream=oai;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
@@ -81,6 +82,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -103,6 +105,7 @@ foundry: unknown key
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -125,6 +128,7 @@ foundry: key "off" is disabled
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -147,6 +151,7 @@ foundry: key "old" is expired
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -169,6 +174,7 @@ foundry: key "future" is not valid yet
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -188,6 +194,7 @@ X-Key: soon
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -207,6 +214,7 @@ X-Key: b64
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source header=Ocp-Apim-Subscription-Key
                            arg=subscription-key;
@@ -228,6 +236,7 @@ X-Key: demo
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source header=Ocp-Apim-Subscription-Key
                            arg=subscription-key;
@@ -247,6 +256,7 @@ X-Key: demo
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source header=Ocp-Apim-Subscription-Key
                            arg=subscription-key;
@@ -269,6 +279,7 @@ X-Key:
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source config bearer;
         foundry_model gpt-4o;
@@ -289,6 +300,7 @@ X-Key: demo
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source config bearer;
         foundry_model gpt-4o;
@@ -309,6 +321,7 @@ X-Key: demo
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source config bearer;
         foundry_model gpt-4o;
@@ -328,6 +341,7 @@ WWW-Authenticate: Bearer
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source config bearer;
         foundry_model gpt-4o;
@@ -349,6 +363,7 @@ WWW-Authenticate: Bearer error="invalid_token"
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source bearer;
         foundry_model gpt-4o;
@@ -367,6 +382,7 @@ Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_auth_config name=x-api-key "format=Key {api_key}";
         foundry_keys keys;
         foundry_model gpt-4o;
@@ -387,6 +403,7 @@ X-Key: demo
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_auth_config name=x-api-key "format=Key {api_key}";
         foundry_keys keys;
         foundry_model gpt-4o;
@@ -408,6 +425,7 @@ X-Key:
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_auth_config name=x-api-key "format=Key {api_key}";
         foundry_keys keys;
         foundry_model gpt-4o;
@@ -429,6 +447,7 @@ X-Key:
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source config header=Ocp-Apim-Subscription-Key;
         foundry_model gpt-4o;
@@ -450,6 +469,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source config header=Ocp-Apim-Subscription-Key;
         foundry_model gpt-4o;
@@ -578,6 +598,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o created=1;
         foundry_model gpt-4o-mini created=1;
@@ -601,6 +622,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o created=1;
         foundry_model gpt-4o-mini created=1;
@@ -624,6 +646,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o created=1;
         foundry_model gpt-4o-mini created=1;
@@ -648,6 +671,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -697,6 +721,7 @@ X-Request-Uri: /v1/chat/completions?subscription-key=********&x=1
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o upstream=oai;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -719,6 +744,7 @@ X-Api-Key: ********
         allow 127.0.0.1;
         deny all;
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model gpt-4o;
         foundry_model_discovery list=/models "get=/models/{deploymentName}";
@@ -739,11 +765,13 @@ GET /v1/models/gpt-4o
 
     location /open/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys off;
     }
 
     location /closed/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /open/models/gpt-4o
@@ -761,11 +789,13 @@ Content-Type: application/json
 
     location /open/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys off;
     }
 
     location /closed/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- request
 GET /closed/models/gpt-4o

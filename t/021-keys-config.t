@@ -21,6 +21,7 @@ __DATA__
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_key_source config bearer header=Ocp-Apim-Subscription-Key
                            arg=subscription-key;
@@ -140,6 +141,7 @@ duplicate zone "keys"
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys nokeys;
     }
 --- request

@@ -997,6 +997,7 @@ main::chat()
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_limit zone=nope key=$http_x_tenant tpm=10;
     }
 --- request
@@ -1013,6 +1014,7 @@ unknown foundry_limit_zone "nope"
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_limit zone=keys key=$http_x_tenant tpm=10;
     }
 --- request

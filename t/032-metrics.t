@@ -332,7 +332,7 @@ _EOC_
     }
 });
 
-Test::Nginx::Socket::plan(tests => $OwnTests + 111);
+Test::Nginx::Socket::plan(tests => $OwnTests + 110);
 
 own_tests();
 
@@ -694,6 +694,7 @@ _EOS_
 
     location /we"ird\x/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model gpt-4o upstream=oai;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
@@ -784,7 +785,7 @@ grouped
 
 
 
-=== TEST 12: the metrics page without a zone: a 404, and why in the log
+=== TEST 12: the metrics page without a zone fails nginx -t, naming the place
 --- http_config
 --- config
     location = /metrics {
@@ -792,11 +793,9 @@ grouped
     }
 --- request
 GET /metrics
---- error_code: 404
---- response_body_filters
---- response_body_like: 404
---- error_log
-foundry_metrics needs a foundry_metrics_zone
+--- must_die
+--- error_log eval
+qr{"foundry_metrics" needs a "foundry_metrics_zone" in the http block, in \S+/nginx\.conf:\d+}
 
 
 

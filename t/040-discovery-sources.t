@@ -303,6 +303,7 @@ __DATA__
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
         foundry_discovery_source /_src/aoai zone=disc upstream=aoai;
@@ -322,6 +323,7 @@ Content-Type: application/json
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
         foundry_discovery_source /_src/aoai zone=disc upstream=aoai;
@@ -341,6 +343,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
@@ -366,6 +369,7 @@ Content-Type: application/json
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
         foundry_discovery_source /_src/arm zone=disc upstream=aoai;
@@ -383,6 +387,7 @@ GET /gw/deployments
 --- config
     location /v1/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
         foundry_discovery_source /_src/arm zone=disc upstream=aoai;
@@ -401,6 +406,7 @@ GET /gw/deployments
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -426,6 +432,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
@@ -447,6 +454,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
@@ -468,6 +476,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
@@ -488,6 +497,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
         foundry_discovery_source /_src/file/edge zone=disc;
@@ -509,6 +519,7 @@ qr/foundry: discovery source "[^"]*": \d+ deployments with names this gateway ca
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model GPT-4o model=gpt-4o version=static created=1
                       upstream=oai;
         foundry_model static-one created=1;
@@ -533,6 +544,7 @@ qr/foundry: discovery source "[^"]*": \d+ deployments with names this gateway ca
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -552,6 +564,7 @@ GET /gw/deployments
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
         foundry_discovery_source /_src/arm zone=disc upstream=aoai;
@@ -572,6 +585,7 @@ GET /gw/deployments
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
         foundry_discovery_source /_src/file/second zone=disc upstream=oai;
@@ -591,6 +605,7 @@ GET /gw/deployments
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
         foundry_discovery_source /_src/file/case zone=disc upstream=oai;
@@ -608,6 +623,7 @@ GET /gw/models
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-mini created=1;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
@@ -635,6 +651,7 @@ GET /gw/models
 
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
         foundry_discovery_source /_src/arm zone=disc upstream=aoai;
@@ -908,6 +925,7 @@ authorization: Bearer sk-oai
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model o1-static created=1;
         foundry_model static-one created=1;
@@ -930,6 +948,7 @@ api-key: pattern-key
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_keys keys;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1000,6 +1019,7 @@ x-mock-echo: 1
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1025,6 +1045,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1050,6 +1071,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
@@ -1075,6 +1097,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1100,6 +1123,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1125,6 +1149,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1150,6 +1175,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1175,6 +1201,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1200,6 +1227,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1225,6 +1253,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model static-one created=1;
         foundry_model_discovery list=/deployments
                                 "get=/deployments/{deploymentName}";
@@ -1250,6 +1279,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_model_discovery list=/models "get=/models/{deploymentName}"
                                 provider=OpenAI;
         foundry_discovery_source /_src/garbage zone=disc upstream=aoai;
@@ -1270,6 +1300,7 @@ qr/foundry: discovery source "[^"]*" failed: [^,]*, the last good list is kept/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai zone=nope;
     }
 --- must_die
@@ -1282,6 +1313,7 @@ unknown foundry_discovery_zone "nope"
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai zone=keys;
     }
 --- must_die
@@ -1294,6 +1326,7 @@ unknown foundry_discovery_zone "keys"
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai upstream=aoai;
     }
 --- must_die
@@ -1306,6 +1339,7 @@ unknown foundry_discovery_zone "keys"
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai zone=disc upstream=nope;
     }
 --- must_die
@@ -1318,6 +1352,7 @@ unknown foundry_upstream "nope" of discovery source "/_src/aoai"
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source _src/aoai zone=disc;
     }
 --- must_die
@@ -1330,6 +1365,7 @@ invalid uri "_src/aoai" in "foundry_discovery_source" directive, it must be the 
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai?api-version=1 zone=disc;
     }
 --- must_die
@@ -1342,6 +1378,7 @@ invalid uri "/_src/aoai?api-version=1" in "foundry_discovery_source" directive
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai zone=disc ttl=soon;
     }
 --- must_die
@@ -1354,6 +1391,7 @@ invalid value "ttl=soon" in "foundry_discovery_source" directive
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai zone=disc ttl=0s;
     }
 --- must_die
@@ -1366,6 +1404,7 @@ invalid value "ttl=0s" in "foundry_discovery_source" directive
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai zone=disc refresh=1m;
     }
 --- must_die
@@ -1391,6 +1430,7 @@ qr/pcre2?_compile\(\) failed: missing (closing parenthesis|\)) in "\^gpt-\("/
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_discovery_source /_src/aoai zone=disc;
         foundry_discovery_filter match=^gpt-;
     }
@@ -1420,6 +1460,7 @@ invalid parameter "match=^gpt-" in "foundry_discovery_filter" directive, expecte
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- must_die
 --- error_log
@@ -1433,6 +1474,7 @@ invalid zone "disc" in "foundry_discovery_zone" directive, expected name:size
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- must_die
 --- error_log
@@ -1447,6 +1489,7 @@ zone "disc:1k" is too small
 --- config
     location /gw/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
     }
 --- must_die
 --- error_log
