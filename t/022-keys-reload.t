@@ -28,6 +28,7 @@ my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
 
         location /v1/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_keys keys;
             foundry_model gpt-4o;
             foundry_model_discovery list=/models
@@ -107,6 +108,7 @@ $ngx->write_conf(<<"CONF");
 
         location /v1/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_keys keys;
             foundry_model gpt-4o;
             foundry_model_discovery list=/models
@@ -148,6 +150,7 @@ $ngx->write_conf(<<"CONF");
 
         location /v1/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_keys keys;
             foundry_model gpt-4o;
             foundry_model_discovery list=/models

@@ -129,6 +129,7 @@ sub conf {
 
         location /gw/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_model static-one created=1;
             foundry_model_discovery list=/deployments
                                     "get=/deployments/{deploymentName}";

@@ -237,37 +237,55 @@ sub main::expand {
         $block->set_value('more_headers', $h);
     }
 
+    # a block's own sections win over the shorthands': what the shorthand
+    # checks is added to the block's own header and log patterns
+
     if (defined(my $a = $block->accepted)) {
         my ($sub, $iss) = split ' ', $a;
         $block->set_value('response_headers', "X-Sub: $sub\nX-Iss: $iss\n")
             unless defined $block->response_headers;
         $block->set_value('response_body_like',
             '^\{"object":"list","data":\[\{"id":"gpt-4o",.*'
-            . '\{"id":"gpt-4o-mini",');
+            . '\{"id":"gpt-4o-mini",')
+            unless defined $block->response_body_like
+                   || defined $block->response_body;
     }
 
     if (defined(my $r = $block->refused)) {
         $r =~ s/^\s+|\s+$//g;
-        $block->set_value('error_code', 401);
+        $block->set_value('error_code', 401)
+            unless defined $block->error_code;
         $block->set_value('response_headers',
             "WWW-Authenticate: Bearer error=\"invalid_token\", "
-            . "error_description=\"$r\"\n!X-Sub\n");
-        $block->set_value('response_body', $Unauthorized);
-        $block->set_value('error_log', "foundry: token refused: $r\n");
+            . "error_description=\"$r\"\n!X-Sub\n"
+            . ($block->response_headers // ''));
+        $block->set_value('response_body', $Unauthorized)
+            unless defined $block->response_body
+                   || defined $block->response_body_like;
+        $block->set_value('error_log',
+            [main::patterns($block->error_log),
+             "foundry: token refused: $r"]);
     }
 
     # no token in the log: nginx's own "http header:" debug lines aside
 
     if (!defined $block->must_die) {
         my $pat = qr/^(?!.*http header: ).*eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]/;
-        my $v = $block->no_error_log;
-        my @pats = !defined $v ? ()
-                 : ref $v eq 'ARRAY' ? @$v
-                 : ref $v ? ($v)
-                 : grep { /\S/ } split /\n/, $v;
 
-        $block->set_value('no_error_log', [@pats, $pat]);
+        $block->set_value('no_error_log',
+                          [main::patterns($block->no_error_log), $pat]);
     }
+}
+
+# the patterns of an error_log or no_error_log section, as a list
+
+sub main::patterns {
+    my ($v) = @_;
+
+    return !defined $v ? ()
+         : ref $v eq 'ARRAY' ? @$v
+         : ref $v ? ($v)
+         : grep { /\S/ } split /\n/, $v;
 }
 
 # the TAP tests a block makes (the same under Test::Nginx and t/runner/)

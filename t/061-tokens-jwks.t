@@ -120,6 +120,7 @@ my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
 
         location /v1/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_jwt_issuer http://oidc.test/ audience=api://foundry-gateway
                                oidc=/_oidc jwks=/_jwks/oidc ttl=2s;
             foundry_jwt_issuer https://rot.test/ audience=api://foundry-gateway
@@ -151,6 +152,7 @@ my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
         # one issuer name, other keys in each location
         location /set-a/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_jwt_issuer https://sameset.test/
                                audience=api://foundry-gateway
                                jwks=/_jwks/seta;
@@ -162,6 +164,7 @@ my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
 
         location /set-b/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_jwt_issuer https://sameset.test/
                                audience=api://foundry-gateway
                                jwks=/_jwks/setb;
@@ -173,6 +176,7 @@ my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
 
         location /scope-a/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_jwt_issuer https://shared.test/
                                audience=api://foundry-gateway
                                secret=$SecretA;
@@ -184,6 +188,7 @@ my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
 
         location /scope-b/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_jwt_issuer https://shared.test/
                                audience=api://foundry-gateway
                                secret=$SecretB;
@@ -195,6 +200,7 @@ my $ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
 
         location /strict/ {
             foundry_gateway on;
+            proxy_pass \$foundry_upstream_url;
             foundry_jwt_issuer https://rot.test/ audience=api://foundry-gateway
                                jwks=/_jwks/rot;
             foundry_jwt_claim tid equals=tenant-1;

@@ -39,6 +39,7 @@ _EOC_
     $block->set_value('config', <<'_EOC_');
     location /a/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_jwt_issuer https://issuer.test/ audience=api://gw
                            secret=$TEST_NGINX_SECRET_A;
         foundry_model gpt-4o;
@@ -48,6 +49,7 @@ _EOC_
 
     location /b/ {
         foundry_gateway on;
+        proxy_pass $foundry_upstream_url;
         foundry_jwt_issuer https://issuer.test/ audience=api://gw
                            secret=$TEST_NGINX_SECRET_B;
         foundry_model gpt-4o;

@@ -108,6 +108,7 @@ _EOC_
 
     location /v1/ {
         foundry_gateway on;
+        proxy_pass \$foundry_upstream_url;
 _EOC_
 $auth
 _EOC_
@@ -148,18 +149,32 @@ sub main::expand {
         $block->set_value('response_headers', "X-Sub: $s\n")
             unless defined $block->response_headers;
         $block->set_value('response_body_like',
-                          '^\{"object":"list","data":\[\{"id":"gpt-4o",');
+                          '^\{"object":"list","data":\[\{"id":"gpt-4o",')
+            unless defined $block->response_body_like
+                   || defined $block->response_body;
     }
+
+    # a block's own sections win over the shorthand's, or are added to
 
     if (defined(my $r = $block->refused)) {
         my ($desc, $why) = split /\n/, $r, 2;
         $why =~ s/^\s+|\s+$//g;
-        $block->set_value('error_code', 401);
+        $block->set_value('error_code', 401)
+            unless defined $block->error_code;
         $block->set_value('response_headers',
             "WWW-Authenticate: Bearer error=\"invalid_token\", "
-            . "error_description=\"$desc\"\n!X-Sub\n");
-        $block->set_value('response_body', $Unauthorized);
-        $block->set_value('error_log', "$why\n");
+            . "error_description=\"$desc\"\n!X-Sub\n"
+            . ($block->response_headers // ''));
+        $block->set_value('response_body', $Unauthorized)
+            unless defined $block->response_body
+                   || defined $block->response_body_like;
+
+        my $own = $block->error_log;
+        $block->set_value('error_log',
+            !defined $own ? "$why\n"
+            : ref $own eq 'ARRAY' ? [@$own, $why]
+            : ref $own ? [$own, $why]
+            : $own . "\n$why\n");
     }
 
     if (!defined $block->must_die && !defined $block->no_error_log) {
