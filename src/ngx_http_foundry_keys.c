@@ -43,6 +43,7 @@ typedef struct {
     ngx_http_foundry_kstr_t         name;
     uint32_t                        deployments;
     uint32_t                        meta;
+    uint32_t                        operations;
     int64_t                         not_before;
     int64_t                         expires;
 } ngx_http_foundry_key_t;
@@ -88,6 +89,7 @@ typedef struct {
     ngx_str_t                       name;
     ngx_array_t                    *deployments;
     ngx_array_t                    *meta;
+    uint32_t                        operations;
     int64_t                         not_before;
     int64_t                         expires;
     ngx_uint_t                      disabled;
@@ -108,6 +110,8 @@ static char *ngx_http_foundry_key_deployments(ngx_pool_t *pool,
     ngx_http_foundry_regex_cache_t *cache, yajl_val f,
     ngx_http_foundry_key_entry_t *e);
 static char *ngx_http_foundry_key_metadata(ngx_pool_t *pool, yajl_val f,
+    ngx_http_foundry_key_entry_t *e);
+static char *ngx_http_foundry_key_operations(ngx_pool_t *pool, yajl_val f,
     ngx_http_foundry_key_entry_t *e);
 static char *ngx_http_foundry_key_time(yajl_val v, int64_t *t);
 static char *ngx_http_foundry_key_digest(yajl_val v, u_char *digest);
@@ -339,6 +343,7 @@ failed:
  *   {"keys": [{"name": "team-a",
  *              "sha256": "<hex or base64 of the SHA-256 of the key>",
  *              "deployments": ["gpt-4o", "~^gpt-4o-"],
+ *              "operations": ["chat/completions", "embeddings"],
  *              "not_before": "2025-01-01T00:00:00Z", "expires": 1767225600,
  *              "disabled": false,
  *              "metadata": {"team": "a", "tpm": 100000}}]}
@@ -495,6 +500,7 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
     for (i = 0; i < n; i++) {
         ngx_memcpy(k[i].digest, e[i].digest, NGX_HTTP_FOUNDRY_DIGEST_LEN);
         k[i].disabled = e[i].disabled;
+        k[i].operations = e[i].operations;
         k[i].not_before = e[i].not_before;
         k[i].expires = e[i].expires;
 
@@ -593,6 +599,7 @@ ngx_http_foundry_key_entry(ngx_pool_t *pool,
     }
 
     digest = 0;
+    e->operations = NGX_HTTP_FOUNDRY_OPS_ALL;
 
     /* the name first, so that messages can name the entry */
 
@@ -637,10 +644,13 @@ ngx_http_foundry_key_entry(ngx_pool_t *pool,
         } else if (ngx_strcmp(key, "metadata") == 0) {
             msg = ngx_http_foundry_key_metadata(pool, f, e);
 
+        } else if (ngx_strcmp(key, "operations") == 0) {
+            msg = ngx_http_foundry_key_operations(pool, f, e);
+
         } else {
             msg = "unknown field (expected \"name\", \"sha256\", "
-                  "\"deployments\", \"not_before\", \"expires\", "
-                  "\"disabled\" and \"metadata\")";
+                  "\"deployments\", \"operations\", \"not_before\", "
+                  "\"expires\", \"disabled\" and \"metadata\")";
         }
 
         if (msg) {
@@ -703,6 +713,64 @@ ngx_http_foundry_key_deployments(ngx_pool_t *pool,
             return "a \"deployments\" pattern is not a valid regular "
                    "expression";
         }
+    }
+
+    return NULL;
+}
+
+
+/* the operations the key may use, by the names of foundry_operations */
+
+static char *
+ngx_http_foundry_key_operations(ngx_pool_t *pool, yajl_val f,
+    ngx_http_foundry_key_entry_t *e)
+{
+    u_char     *msg;
+    size_t      i, len;
+    yajl_val    item;
+    ngx_str_t   name;
+
+    static char  *bad = "\"operations\" must be an array of operation "
+                        "names";
+
+    if (!YAJL_IS_ARRAY(f)) {
+        return bad;
+    }
+
+    e->operations = 0;
+
+    for (i = 0; i < YAJL_GET_ARRAY(f)->len; i++) {
+        item = YAJL_GET_ARRAY(f)->values[i];
+
+        if (!YAJL_IS_STRING(item)) {
+            return bad;
+        }
+
+        name.data = (u_char *) YAJL_GET_STRING(item);
+        name.len = ngx_strlen(name.data);
+
+        if (ngx_http_foundry_operation_mask(&name, &e->operations)
+            == NGX_OK)
+        {
+            continue;
+        }
+
+        /* the message names it, cut to 64 bytes; the pool is the entries' */
+
+        len = sizeof("unknown operation \"\" in \"operations\", expected "
+                     "\"default\" or ") + 64 + 512;
+
+        msg = ngx_pnalloc(pool, len);
+        if (msg == NULL) {
+            return "out of memory";
+        }
+
+        ngx_snprintf(msg, len, "unknown operation \"%*s\" in \"operations\", "
+                     "expected \"default\" or %s%Z",
+                     ngx_min(name.len, 64), name.data,
+                     ngx_http_foundry_operation_list());
+
+        return (char *) msg;
     }
 
     return NULL;
@@ -1456,6 +1524,7 @@ ngx_http_foundry_key_copy(ngx_pool_t *pool, u_char *base,
     ngx_http_foundry_kstr_t  *ks;
 
     info->disabled = k->disabled;
+    info->operations = k->operations;
     info->not_before = (time_t) k->not_before;
     info->expires = (time_t) k->expires;
     info->deployments = NULL;

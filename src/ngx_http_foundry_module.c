@@ -60,6 +60,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       offsetof(ngx_http_foundry_loc_conf_t, stream_usage),
       NULL },
 
+    { ngx_string("foundry_operations"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_operations_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_connection_name"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -228,6 +235,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_jwt_operations"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3,
+      ngx_http_foundry_jwt_operations,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_jwt_leeway"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -392,6 +406,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->category = NGX_CONF_UNSET_UINT;
     conf->deployment_in_path = NGX_CONF_UNSET;
     conf->stream_usage = NGX_CONF_UNSET;
+    conf->operations = NGX_CONF_UNSET_UINT;
     conf->inference_api_versions = NGX_CONF_UNSET_PTR;
     conf->deployment_api_versions = NGX_CONF_UNSET_PTR;
     conf->discovery = NGX_CONF_UNSET_PTR;
@@ -405,6 +420,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->issuers = NGX_CONF_UNSET_PTR;
     conf->claims = NGX_CONF_UNSET_PTR;
     conf->token_allow = NGX_CONF_UNSET_PTR;
+    conf->token_ops = NGX_CONF_UNSET_PTR;
     conf->jwt_leeway = NGX_CONF_UNSET_MSEC;
     conf->jwt_max_age = NGX_CONF_UNSET_MSEC;
 
@@ -435,6 +451,8 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->deployment_in_path, prev->deployment_in_path,
                          0);
     ngx_conf_merge_value(conf->stream_usage, prev->stream_usage, 0);
+    ngx_conf_merge_uint_value(conf->operations, prev->operations,
+                              ngx_http_foundry_operations_default());
     ngx_conf_merge_str_value(conf->connection_name, prev->connection_name,
                              "");
     ngx_conf_merge_ptr_value(conf->inference_api_versions,
@@ -456,6 +474,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
     ngx_conf_merge_ptr_value(conf->claims, prev->claims, NULL);
     ngx_conf_merge_ptr_value(conf->token_allow, prev->token_allow, NULL);
+    ngx_conf_merge_ptr_value(conf->token_ops, prev->token_ops, NULL);
     ngx_conf_merge_msec_value(conf->jwt_leeway, prev->jwt_leeway, 60000);
     ngx_conf_merge_msec_value(conf->jwt_max_age, prev->jwt_max_age, 0);
 

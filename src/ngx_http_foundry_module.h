@@ -103,7 +103,14 @@ typedef struct {
     time_t                          expires;
     ngx_array_t                    *deployments;
     ngx_array_t                    *meta;
+
+    /* the operations the key may use, a mask; all by default */
+    uint32_t                        operations;
 } ngx_http_foundry_key_info_t;
+
+
+/* every operation: a key or a token without an operations allow-list */
+#define NGX_HTTP_FOUNDRY_OPS_ALL            0xffffffff
 
 
 /* where a key may arrive */
@@ -327,6 +334,7 @@ typedef struct {
     ngx_str_t                       claim;
     ngx_str_t                       value;
     ngx_array_t                    *deployments;
+    uint32_t                        operations;
 } ngx_http_foundry_token_allow_t;
 
 
@@ -362,6 +370,9 @@ typedef struct {
     ngx_flag_t                      stream_usage;
     ngx_str_t                       connection_name;
 
+    /* the operations passed to upstreams, a mask */
+    ngx_uint_t                      operations;
+
     ngx_array_t                    *inference_api_versions;
     ngx_array_t                    *deployment_api_versions;
 
@@ -388,6 +399,7 @@ typedef struct {
     ngx_array_t                    *issuers;
     ngx_array_t                    *claims;
     ngx_array_t                    *token_allow;
+    ngx_array_t                    *token_ops;
     ngx_msec_t                      jwt_leeway;
     ngx_msec_t                      jwt_max_age;
 
@@ -698,6 +710,16 @@ ngx_int_t ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
 /* not static for fuzz/fuzz_path.c */
 ngx_int_t ngx_http_foundry_valid_op(ngx_str_t *op);
 
+/* ngx_http_foundry_operations.c */
+char *ngx_http_foundry_operations_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_foundry_operation_mask(ngx_str_t *name, uint32_t *mask);
+uint32_t ngx_http_foundry_operations_default(void);
+const char *ngx_http_foundry_operation_list(void);
+uint32_t ngx_http_foundry_operation_find(ngx_str_t *op);
+ngx_int_t ngx_http_foundry_operation_check(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+
 /* ngx_http_foundry_keys.c */
 char *ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -763,6 +785,8 @@ char *ngx_http_foundry_jwt_claim_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 char *ngx_http_foundry_jwt_deployments(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_foundry_jwt_operations(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_foundry_token_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *conf);
 ngx_int_t ngx_http_foundry_token_check(ngx_http_request_t *r,
@@ -770,6 +794,9 @@ ngx_int_t ngx_http_foundry_token_check(ngx_http_request_t *r,
 ngx_uint_t ngx_http_foundry_token_allows(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *deployment);
+ngx_uint_t ngx_http_foundry_token_allows_op(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    uint32_t operation);
 ngx_shm_zone_t *ngx_http_foundry_zone_add(ngx_conf_t *cf, ngx_str_t *arg,
     ngx_shm_zone_init_pt init, void *data);
 ngx_int_t ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n,

@@ -173,9 +173,28 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
     ngx_str_t *rest)
 {
     ngx_int_t         rc;
+    const char       *err;
     ngx_table_elt_t  *h;
 
     ctx->kind = NGX_HTTP_FOUNDRY_REQ_INFERENCE;
+
+    /*
+     * the operation first: one the location does not pass, or the caller
+     * may not use, is refused whatever the method, before the body is read
+     * (a path that names no operation is refused below)
+     */
+
+    if (ngx_http_foundry_split_path(rest, flcf->deployment_in_path,
+                                    &flcf->connection_name, &ctx->name,
+                                    &ctx->op, &err)
+        == NGX_OK
+        && ngx_http_foundry_valid_op(&ctx->op) == NGX_OK)
+    {
+        rc = ngx_http_foundry_operation_check(r, flcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
 
     if (r->method != NGX_HTTP_POST) {
         h = ngx_list_push(&r->headers_out.headers);

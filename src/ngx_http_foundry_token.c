@@ -93,6 +93,10 @@ static ngx_int_t ngx_http_foundry_token_claims(ngx_http_request_t *r,
     ngx_http_foundry_jwt_t *jwt, const char **err);
 static ngx_int_t ngx_http_foundry_token_deny(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, const char *description);
+static ngx_http_foundry_token_allow_t *ngx_http_foundry_token_rule(
+    ngx_conf_t *cf, ngx_array_t **rules, const char *param, ngx_str_t *list);
+static ngx_uint_t ngx_http_foundry_token_matches(ngx_http_foundry_ctx_t *ctx,
+    ngx_http_foundry_token_allow_t *allow);
 static ngx_int_t ngx_http_foundry_issuer_keys_id(
     ngx_http_foundry_issuer_t *iss, ngx_str_t *source);
 static ngx_int_t ngx_http_foundry_issuer_remote_id(
@@ -819,6 +823,73 @@ ngx_http_foundry_claim_add(ngx_conf_t *cf, ngx_array_t **claims,
 
 
 /*
+ * The common part of foundry_jwt_deployments and foundry_jwt_operations:
+ * a rule "claim=name value=v <list>=..." added to "rules"; "list" is the
+ * list's value.
+ */
+
+static ngx_http_foundry_token_allow_t *
+ngx_http_foundry_token_rule(ngx_conf_t *cf, ngx_array_t **rules,
+    const char *param, ngx_str_t *list)
+{
+    size_t                           len;
+    ngx_str_t                       *value;
+    ngx_uint_t                       i;
+    ngx_http_foundry_token_allow_t  *allow;
+
+    value = cf->args->elts;
+    len = ngx_strlen(param);
+
+    if (*rules == NGX_CONF_UNSET_PTR) {
+        *rules = ngx_array_create(cf->pool, 2,
+                                  sizeof(ngx_http_foundry_token_allow_t));
+        if (*rules == NULL) {
+            return NULL;
+        }
+    }
+
+    allow = ngx_array_push(*rules);
+    if (allow == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(allow, sizeof(ngx_http_foundry_token_allow_t));
+    ngx_str_null(list);
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "claim=", 6) == 0) {
+            allow->claim.data = value[i].data + 6;
+            allow->claim.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "value=", 6) == 0) {
+            allow->value.data = value[i].data + 6;
+            allow->value.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, param, len) == 0) {
+            list->data = value[i].data + len;
+            list->len = value[i].len - len;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" directive",
+                               &value[i], &value[0]);
+            return NULL;
+        }
+    }
+
+    if (allow->claim.len == 0 || allow->value.len == 0 || list->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive needs \"claim=\", \"value=\" and "
+                           "\"%s\"", &value[0], param);
+        return NULL;
+    }
+
+    return allow;
+}
+
+
+/*
  * foundry_jwt_leeway time; foundry_jwt_max_age time; are ngx_conf slots;
  * foundry_jwt_deployments claim=name value=v deployments=a,~re,...;
  */
@@ -831,55 +902,15 @@ ngx_http_foundry_jwt_deployments(ngx_conf_t *cf, ngx_command_t *cmd,
 
     u_char                          *p, *last, *start;
     ngx_str_t                       *value, list;
-    ngx_uint_t                       i;
     ngx_http_foundry_pattern_t      *pt;
     ngx_http_foundry_token_allow_t  *allow;
     ngx_http_foundry_regex_cache_t   cache;
 
     value = cf->args->elts;
 
-    if (flcf->token_allow == NGX_CONF_UNSET_PTR) {
-        flcf->token_allow = ngx_array_create(cf->pool, 2,
-                                      sizeof(ngx_http_foundry_token_allow_t));
-        if (flcf->token_allow == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    allow = ngx_array_push(flcf->token_allow);
+    allow = ngx_http_foundry_token_rule(cf, &flcf->token_allow,
+                                        "deployments=", &list);
     if (allow == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(allow, sizeof(ngx_http_foundry_token_allow_t));
-    ngx_str_null(&list);
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "claim=", 6) == 0) {
-            allow->claim.data = value[i].data + 6;
-            allow->claim.len = value[i].len - 6;
-
-        } else if (ngx_strncmp(value[i].data, "value=", 6) == 0) {
-            allow->value.data = value[i].data + 6;
-            allow->value.len = value[i].len - 6;
-
-        } else if (ngx_strncmp(value[i].data, "deployments=", 12) == 0) {
-            list.data = value[i].data + 12;
-            list.len = value[i].len - 12;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (allow->claim.len == 0 || allow->value.len == 0 || list.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" directive needs \"claim=\", \"value=\" and "
-                           "\"deployments=\"", &value[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -919,6 +950,56 @@ ngx_http_foundry_jwt_deployments(ngx_conf_t *cf, ngx_command_t *cmd,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid deployment \"%V\" in \"%V\" "
                                "directive", &pt->name, &value[0]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * foundry_jwt_operations claim=name value=v operations=a,b,...;
+ */
+
+char *
+ngx_http_foundry_jwt_operations(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_foundry_loc_conf_t *flcf = conf;
+
+    u_char                          *p, *last, *start;
+    ngx_str_t                       *value, list, name;
+    ngx_http_foundry_token_allow_t  *allow;
+
+    value = cf->args->elts;
+
+    allow = ngx_http_foundry_token_rule(cf, &flcf->token_ops, "operations=",
+                                        &list);
+    if (allow == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = list.data + list.len;
+    start = list.data;
+
+    for (p = start; p <= last; p++) {
+        if (p < last && *p != ',') {
+            continue;
+        }
+
+        name.data = start;
+        name.len = p - start;
+        start = p + 1;
+
+        if (ngx_http_foundry_operation_mask(&name, &allow->operations)
+            != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown operation \"%V\" in \"%V\" "
+                               "directive, expected \"default\" or %s",
+                               &name, &value[0],
+                               ngx_http_foundry_operation_list());
             return NGX_CONF_ERROR;
         }
     }
@@ -2024,10 +2105,8 @@ ngx_http_foundry_token_allows(ngx_http_request_t *r,
     ngx_str_t *deployment)
 {
     ngx_int_t                        rc;
-    ngx_str_t                       *v;
-    ngx_uint_t                       i, j, k, match;
+    ngx_uint_t                       i, j;
     ngx_http_foundry_pattern_t      *d;
-    ngx_http_foundry_jwt_claim_t    *c;
     ngx_http_foundry_token_allow_t  *allow;
 
     if (flcf->token_allow == NULL || ctx->token == NULL) {
@@ -2038,26 +2117,7 @@ ngx_http_foundry_token_allows(ngx_http_request_t *r,
 
     for (i = 0; i < flcf->token_allow->nelts; i++) {
 
-        c = ngx_http_foundry_jwt_claim(ctx->token, &allow[i].claim);
-
-        if (c == NULL) {
-            continue;
-        }
-
-        match = 0;
-
-        if (c->type == NGX_HTTP_FOUNDRY_CLAIM_ARRAY && c->items) {
-            v = c->items->elts;
-
-            for (k = 0; k < c->items->nelts && !match; k++) {
-                match = ngx_http_foundry_claim_eq(&v[k], &allow[i].value, 0);
-            }
-
-        } else {
-            match = ngx_http_foundry_claim_eq(&c->value, &allow[i].value, 0);
-        }
-
-        if (!match) {
+        if (!ngx_http_foundry_token_matches(ctx, &allow[i])) {
             continue;
         }
 
@@ -2086,4 +2146,64 @@ ngx_http_foundry_token_allows(ngx_http_request_t *r,
     }
 
     return 0;
+}
+
+
+/* whether a token may use an operation: by the operations rules, if any */
+
+ngx_uint_t
+ngx_http_foundry_token_allows_op(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    uint32_t operation)
+{
+    ngx_uint_t                       i;
+    ngx_http_foundry_token_allow_t  *allow;
+
+    if (flcf->token_ops == NULL || ctx->token == NULL) {
+        return 1;
+    }
+
+    allow = flcf->token_ops->elts;
+
+    for (i = 0; i < flcf->token_ops->nelts; i++) {
+        if ((allow[i].operations & operation)
+            && ngx_http_foundry_token_matches(ctx, &allow[i]))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* whether the token's claim of a rule is (or, an array, holds) its value */
+
+static ngx_uint_t
+ngx_http_foundry_token_matches(ngx_http_foundry_ctx_t *ctx,
+    ngx_http_foundry_token_allow_t *allow)
+{
+    ngx_str_t                     *v;
+    ngx_uint_t                     k;
+    ngx_http_foundry_jwt_claim_t  *c;
+
+    c = ngx_http_foundry_jwt_claim(ctx->token, &allow->claim);
+
+    if (c == NULL) {
+        return 0;
+    }
+
+    if (c->type == NGX_HTTP_FOUNDRY_CLAIM_ARRAY && c->items) {
+        v = c->items->elts;
+
+        for (k = 0; k < c->items->nelts; k++) {
+            if (ngx_http_foundry_claim_eq(&v[k], &allow->value, 0)) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    return ngx_http_foundry_claim_eq(&c->value, &allow->value, 0);
 }
