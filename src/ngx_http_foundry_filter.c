@@ -14,6 +14,13 @@
 static ngx_int_t ngx_http_foundry_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_foundry_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static void ngx_http_foundry_client_check(ngx_http_request_t *r);
+static ngx_int_t ngx_http_foundry_drain_start(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_drain(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_chain_t *in);
+static void ngx_http_foundry_drain_timeout(ngx_event_t *ev);
+static void ngx_http_foundry_drain_cleanup(void *data);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -149,6 +156,22 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
            == NGX_ERROR)
     {
         return NGX_ERROR;
+    }
+
+    /*
+     * the client leaving does not end the answer whose usage is read: the
+     * check of nginx's upstream module, which would close the upstream
+     * connection, gives way to ours (not while the request body is still
+     * read: nginx's own handler reads it)
+     */
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+    if (ctx->usage.mode && r->upstream && !ctx->drain
+        && flcf->usage_drain_timeout && !r->reading_body)
+    {
+        ctx->drain = 1;
+        r->read_event_handler = ngx_http_foundry_client_check;
     }
 
     /* the stream of a request that got "include_usage" from the gateway */
@@ -414,7 +437,31 @@ ngx_http_foundry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
-    if (ctx->strip && ctx->error_body == NULL) {
+    if (ctx->drain && (ctx->draining || r->connection->error)) {
+        return ngx_http_foundry_drain(r, ctx, in);
+    }
+
+    if (ctx->error_body) {
+
+        /* nginx's page is dropped, ours goes instead */
+
+        for ( /* void */ ; in; in = in->next) {
+            in->buf->pos = in->buf->last;
+        }
+
+        if (ctx->error_sent) {
+            return ngx_http_next_body_filter(r, NULL);
+        }
+
+        ctx->error_sent = 1;
+
+        out.buf = ctx->error_body;
+        out.next = NULL;
+
+        return ngx_http_next_body_filter(r, &out);
+    }
+
+    if (ctx->strip) {
         if (ngx_http_foundry_strip(r, ctx, in, &cl) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -423,27 +470,243 @@ ngx_http_foundry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
         ngx_http_foundry_strip_done(r, ctx, &cl);
 
-        return rc;
+    } else {
+        rc = ngx_http_next_body_filter(r, in);
     }
 
-    if (ctx->error_body == NULL) {
-        return ngx_http_next_body_filter(r, in);
+    /* the client left while the answer was sent to it */
+
+    if (rc == NGX_ERROR && ctx->drain && r->connection->error) {
+        return ngx_http_foundry_drain(r, ctx, in);
     }
 
-    /* nginx's page is dropped, ours goes instead */
+    return rc;
+}
+
+
+/*
+ * The client's connection, while the upstream's answer is read: nginx's
+ * check for a client that closed the connection, without its ending of
+ * the request.  The answer is read on for its usage (drain below).
+ */
+
+static void
+ngx_http_foundry_client_check(ngx_http_request_t *r)
+{
+    int                      n;
+    char                     buf[1];
+    ngx_err_t                err;
+    ngx_event_t             *rev;
+    ngx_connection_t        *c;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    c = r->connection;
+    rev = c->read;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "foundry: check client");
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->draining) {
+        return;
+    }
+
+    if (!c->error) {
+
+#if (NGX_HTTP_V2)
+        if (r->stream) {
+            return;
+        }
+#endif
+
+        n = recv(c->fd, buf, 1, MSG_PEEK);
+
+        err = ngx_socket_errno;
+
+        if (n == -1 && err == NGX_EAGAIN) {
+            return;
+        }
+
+        if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
+            if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
+                return;
+            }
+        }
+
+        if (n > 0) {
+            return;
+        }
+
+        if (n == -1) {
+            rev->error = 1;
+
+        } else {
+            err = 0;
+        }
+
+        rev->eof = 1;
+        c->error = 1;
+
+    } else if ((ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
+        (void) ngx_del_event(rev, NGX_READ_EVENT, 0);
+    }
+
+    if (ngx_http_foundry_drain_start(r, ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+}
+
+
+/*
+ * The client left (its connection closed, or a write to it failed): what
+ * the filters after this one still held for it is dropped, and the answer
+ * is read on, for foundry_usage_drain_timeout at most
+ */
+
+static ngx_int_t
+ngx_http_foundry_drain_start(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_buf_t                    *b;
+    ngx_chain_t                  *cl;
+    ngx_event_t                  *ev;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    if (ctx->draining) {
+        return NGX_OK;
+    }
+
+    ctx->draining = 1;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "foundry: the client closed the connection, the "
+                  "upstream's answer is read on for its token usage");
+
+    /* the upstream's buffers that the write filter kept are free again */
+
+    for (cl = r->out; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    r->out = NULL;
+    r->connection->buffered &= ~NGX_HTTP_WRITE_BUFFERED;
+
+    if (ctx->usage.done) {
+        return NGX_OK;
+    }
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+    ev = ngx_pcalloc(r->pool, sizeof(ngx_event_t));
+    if (ev == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev->handler = ngx_http_foundry_drain_timeout;
+    ev->data = r;
+    ev->log = r->connection->log;
+
+    cln->handler = ngx_http_foundry_drain_cleanup;
+    cln->data = ev;
+
+    ctx->drain_timer = ev;
+
+    ngx_add_timer(ev, flcf->usage_drain_timeout);
+
+    return NGX_OK;
+}
+
+
+/* the body filter once the client left: read, for the usage, and dropped */
+
+static ngx_int_t
+ngx_http_foundry_drain(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_buf_t                    *b;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    if (ngx_http_foundry_drain_start(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     for ( /* void */ ; in; in = in->next) {
-        in->buf->pos = in->buf->last;
+        b = in->buf;
+
+        ctx->drained += ngx_buf_size(b);
+
+        if (ngx_buf_in_memory(b)) {
+            b->pos = b->last;
+        }
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
     }
 
-    if (ctx->error_sent) {
-        return ngx_http_next_body_filter(r, NULL);
+    if (ctx->usage.done) {
+        if (ctx->drain_timer && ctx->drain_timer->timer_set) {
+            ngx_del_timer(ctx->drain_timer);
+        }
+
+        return NGX_OK;
     }
 
-    ctx->error_sent = 1;
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
-    out.buf = ctx->error_body;
-    out.next = NULL;
+    if (ctx->drained > (off_t) flcf->usage_drain_size) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: %O bytes of the answer read after the client "
+                      "left, no usage yet: the upstream connection is closed",
+                      ctx->drained);
 
-    return ngx_http_next_body_filter(r, &out);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_foundry_drain_timeout(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "foundry: no usage in the answer within "
+                  "foundry_usage_drain_timeout after the client left: the "
+                  "upstream connection is closed");
+
+    ngx_http_finalize_request(r, NGX_ERROR);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_foundry_drain_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
 }

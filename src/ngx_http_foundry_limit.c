@@ -812,7 +812,8 @@ ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now)
 /*
  * The log phase: the estimate gives way to the usage the upstream
  * reported; an answer that is an error used no tokens; an answer whose
- * usage is not known (a stream cut short) keeps its estimate.
+ * usage is not known (a stream cut short) keeps its estimate, or costs
+ * what was read of it when that is more (ngx_http_foundry_usage_estimate).
  */
 
 ngx_int_t
@@ -853,7 +854,9 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
                      + ngx_max(ctx->usage.tokens.completion, 0);
 
         } else {
-            actual = st->estimate;
+            /* no usage: the reservation, or the answer's size if larger */
+            actual = ngx_max(st->estimate,
+                             ngx_http_foundry_usage_estimate(r, &ctx->usage));
         }
 
         delta = st->estimate - actual;

@@ -67,6 +67,20 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_usage_drain_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, usage_drain_timeout),
+      NULL },
+
+    { ngx_string("foundry_usage_drain_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, usage_drain_size),
+      NULL },
+
     { ngx_string("foundry_connection_name"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -407,6 +421,8 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->deployment_in_path = NGX_CONF_UNSET;
     conf->stream_usage = NGX_CONF_UNSET;
     conf->operations = NGX_CONF_UNSET_UINT;
+    conf->usage_drain_timeout = NGX_CONF_UNSET_MSEC;
+    conf->usage_drain_size = NGX_CONF_UNSET_SIZE;
     conf->inference_api_versions = NGX_CONF_UNSET_PTR;
     conf->deployment_api_versions = NGX_CONF_UNSET_PTR;
     conf->discovery = NGX_CONF_UNSET_PTR;
@@ -453,6 +469,10 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->stream_usage, prev->stream_usage, 0);
     ngx_conf_merge_uint_value(conf->operations, prev->operations,
                               ngx_http_foundry_operations_default());
+    ngx_conf_merge_msec_value(conf->usage_drain_timeout,
+                              prev->usage_drain_timeout, 60000);
+    ngx_conf_merge_size_value(conf->usage_drain_size, prev->usage_drain_size,
+                              1024 * 1024);
     ngx_conf_merge_str_value(conf->connection_name, prev->connection_name,
                              "");
     ngx_conf_merge_ptr_value(conf->inference_api_versions,

@@ -373,6 +373,10 @@ typedef struct {
     /* the operations passed to upstreams, a mask */
     ngx_uint_t                      operations;
 
+    /* reading on after the client left, for the answer's usage */
+    ngx_msec_t                      usage_drain_timeout;
+    size_t                          usage_drain_size;
+
     ngx_array_t                    *inference_api_versions;
     ngx_array_t                    *deployment_api_versions;
 
@@ -526,6 +530,10 @@ typedef struct {
     /* the counts of the SSE event being read, taken when it is whole */
     ngx_http_foundry_tokens_t       event;
 
+    /* for an estimate when no usage comes: "data:" objects, body bytes */
+    int64_t                         events;
+    off_t                           bytes;
+
     unsigned                        found:1;
     unsigned                        event_found:1;
     unsigned                        failed:1;
@@ -580,6 +588,10 @@ typedef struct {
     /* foundry_stream_usage: the stream whose usage chunk is taken out */
     ngx_http_foundry_strip_t       *strip;
 
+    /* the client left: the answer is read on for its usage, up to these */
+    ngx_event_t                    *drain_timer;
+    off_t                           drained;
+
     /* seconds until an upstream server of the request is usable again */
     ngx_uint_t                      cooling;
 
@@ -601,6 +613,8 @@ typedef struct {
     unsigned                        error_sent:1;
     unsigned                        limit_headers_sent:1;
     unsigned                        strip_usage:1;
+    unsigned                        drain:1;
+    unsigned                        draining:1;
 } ngx_http_foundry_ctx_t;
 
 
@@ -958,6 +972,8 @@ ngx_int_t ngx_http_foundry_usage_init(ngx_http_request_t *r,
 void ngx_http_foundry_usage_feed(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, ngx_chain_t *in);
 void ngx_http_foundry_usage_done(ngx_http_foundry_usage_t *u);
+int64_t ngx_http_foundry_usage_estimate(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u);
 
 /* ngx_http_foundry_filter.c */
 ngx_int_t ngx_http_foundry_filter_init(ngx_conf_t *cf);

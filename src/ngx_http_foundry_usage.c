@@ -164,6 +164,8 @@ ngx_http_foundry_usage_feed(ngx_http_request_t *r,
         b = in->buf;
 
         if (ngx_buf_in_memory(b) && b->last > b->pos) {
+            u->bytes += b->last - b->pos;
+
             if (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE) {
                 ngx_http_foundry_usage_sse(u, b->pos, b->last);
 
@@ -256,6 +258,8 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
                 u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
                 break;
             }
+
+            u->events++;
 
             /*
              * a whole line in this buffer is parsed only if it has a usage
@@ -393,6 +397,36 @@ ngx_http_foundry_usage_done(ngx_http_foundry_usage_t *u)
     }
 
     u->done = 1;
+}
+
+
+/*
+ * The tokens of an answer whose usage never came (the upstream cut it, or
+ * the gateway stopped reading it): the prompt at ~4 bytes a token, as
+ * reserved, plus one token for each "data:" object of a stream (upstreams
+ * send a chunk for about every token), or ~4 bytes a token of a JSON body
+ */
+
+int64_t
+ngx_http_foundry_usage_estimate(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u)
+{
+    int64_t  prompt;
+
+    prompt = r->headers_in.content_length_n > 0
+             ? r->headers_in.content_length_n / 4 : 0;
+
+    switch (u->mode) {
+
+    case NGX_HTTP_FOUNDRY_USAGE_SSE:
+        return prompt + u->events;
+
+    case NGX_HTTP_FOUNDRY_USAGE_JSON:
+        return prompt + u->bytes / 4;
+
+    default:
+        return 0;
+    }
 }
 
 
