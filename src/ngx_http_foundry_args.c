@@ -571,7 +571,10 @@ ngx_http_foundry_args_protect(ngx_http_request_t *r, ngx_uint_t save)
                                   names);
     }
 
-    if (r->args.data
+    /* $args alone only as the client sent them: later, a "set $args" may
+     * point to the configuration */
+
+    if (save && r->args.data
         && (start == NULL || r->args.data < start || r->args.data >= end)
         && (r->unparsed_uri.data == NULL
             || r->args.data < r->unparsed_uri.data
