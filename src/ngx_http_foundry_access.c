@@ -97,6 +97,15 @@ ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                &value[i], &value[0]);
             return NGX_CONF_ERROR;
         }
+
+        /* masked in every request of the http block, from the post-read
+         * phase on (ngx_http_foundry_args.c) */
+
+        if (src->type == NGX_HTTP_FOUNDRY_SRC_ARG
+            && ngx_http_foundry_args_add_key(cf, &src->name) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -205,7 +214,7 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
     time_t                        now;
     ngx_int_t                     rc;
     ngx_str_t                     key, other;
-    ngx_uint_t                    i, n;
+    ngx_uint_t                    i, j, n;
     ngx_http_foundry_source_t    *src;
     ngx_http_foundry_key_info_t  *info;
 
@@ -218,31 +227,46 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
 
     for (i = 0; i < flcf->key_sources->nelts; i++) {
 
-        rc = ngx_http_foundry_key_from(r, flcf, &src[i], &other);
+        /* every occurrence of a key argument counts */
 
-        if (rc != NGX_OK) {
-            continue;
-        }
+        for (j = 0; /* void */ ; j++) {
 
-        if (n++ == 0) {
-            key = other;
-            continue;
-        }
+            if (src[i].type == NGX_HTTP_FOUNDRY_SRC_ARG) {
+                rc = ngx_http_foundry_key_arg(r, &src[i].name, j, &other);
 
-        if (other.len != key.len
-            || ngx_memcmp(other.data, key.data, key.len) != 0)
-        {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "foundry: the request carries different keys");
+            } else {
+                rc = (j == 0) ? ngx_http_foundry_key_from(r, flcf, &src[i],
+                                                          &other)
+                              : NGX_DECLINED;
+            }
 
-            ngx_http_foundry_mask_keys(r, flcf);
+            if (rc != NGX_OK) {
+                break;
+            }
 
-            ctx->auth_failure = "conflicting";
+            if (n++ == 0) {
+                key = other;
+                continue;
+            }
 
-            return ngx_http_foundry_deny(r, flcf, ctx,
-                                         "access denied: the request "
-                                         "carries different keys",
-                                         "Bearer error=\"invalid_request\"");
+            if (other.len != key.len
+                || ngx_memcmp(other.data, key.data, key.len) != 0)
+            {
+                /* no key here: the request line is masked since post-read */
+
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "foundry: the request carries different keys");
+
+                ngx_http_foundry_mask_keys(r, flcf);
+
+                ctx->auth_failure = "conflicting";
+
+                return ngx_http_foundry_deny(r, flcf, ctx,
+                                             "access denied: the request "
+                                             "carries different keys",
+                                             "Bearer "
+                                             "error=\"invalid_request\"");
+            }
         }
     }
 
@@ -362,11 +386,10 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
     switch (src->type) {
 
     case NGX_HTTP_FOUNDRY_SRC_ARG:
-        if (ngx_http_arg(r, src->name.data, src->name.len, key) != NGX_OK) {
-            return NGX_DECLINED;
-        }
 
-        return key->len ? NGX_OK : NGX_DECLINED;
+        /* saved in the post-read phase, before the query was masked */
+
+        return ngx_http_foundry_key_arg(r, &src->name, 0, key);
 
     case NGX_HTTP_FOUNDRY_SRC_HEADER:
         h = ngx_http_foundry_find_header(r, &src->name);
@@ -499,8 +522,9 @@ ngx_http_foundry_is_jwt(ngx_str_t *s)
 
 /*
  * A key is of no use once checked: it is overwritten in the request's
- * buffers, so that no log ($request, $request_uri, $args, $http_*) and no
- * upstream ever sees it.
+ * buffers, so that no log ($http_*) and no upstream ever sees it.  Key
+ * arguments are masked in $request, $request_uri and $args since the
+ * post-read phase; here their saved copy is.
  */
 
 static void

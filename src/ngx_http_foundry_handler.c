@@ -160,20 +160,30 @@ ngx_http_foundry_check_api_version(ngx_http_request_t *r,
 {
     u_char      *p;
     ngx_str_t    value, *v;
-    ngx_uint_t   i;
+    ngx_uint_t   i, conflict;
+
+    static ngx_str_t  name = ngx_string("api-version");
 
     if (versions == NULL) {
         return NGX_OK;
     }
 
-    if (ngx_http_arg(r, (u_char *) "api-version", sizeof("api-version") - 1,
-                     &value)
-        != NGX_OK)
-    {
+    /* "api%2Dversion" is api-version too, as the upstream decodes it */
+
+    if (ngx_http_foundry_arg(r, &name, &value, &conflict) != NGX_OK) {
         return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
                                       "MissingApiVersion",
                                       "the api-version query parameter is "
                                       "required, supported versions: %V",
+                                      text);
+    }
+
+    if (conflict) {
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "ConflictingApiVersion",
+                                      "the api-version query parameter is "
+                                      "given more than once with different "
+                                      "values, supported versions: %V",
                                       text);
     }
 

@@ -323,7 +323,7 @@ ngx_module_t  ngx_http_foundry_module = {
     ngx_http_foundry_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_foundry_args_init_module,     /* init module */
     ngx_http_foundry_keys_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -459,6 +459,10 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable_file = prev->enable_file;
         conf->enable_line = prev->enable_line;
+    }
+
+    if (ngx_http_foundry_args_merge(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
@@ -711,6 +715,10 @@ ngx_http_foundry_init(ngx_conf_t *cf)
     ngx_http_handler_pt           *h;
     ngx_http_core_main_conf_t     *cmcf;
     ngx_http_foundry_main_conf_t  *fmcf;
+
+    if (ngx_http_foundry_args_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
 

@@ -356,6 +356,10 @@ typedef struct {
     /* the first "foundry_metrics", to name it when no zone is declared */
     u_char                         *metrics_file;
     ngx_uint_t                      metrics_line;
+
+    /* every arg= of foundry_key_source in http{}, masked in every request */
+    ngx_array_t                    *key_args;       /* of ngx_str_t */
+    ngx_array_t                    *error_logs;     /* of ngx_log_t * */
 } ngx_http_foundry_main_conf_t;
 
 
@@ -878,6 +882,17 @@ ngx_int_t ngx_http_foundry_oidc_parse(ngx_pool_t *pool, u_char *text,
     size_t len, ngx_str_t *issuer, ngx_str_t *jwks_uri, const char **err);
 ngx_int_t ngx_http_foundry_oidc_check(ngx_str_t *iss, ngx_str_t *issuer,
     ngx_str_t *jwks_uri, const char **err);
+
+/* ngx_http_foundry_args.c */
+ngx_uint_t ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name);
+ngx_int_t ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value, ngx_uint_t *conflict);
+ngx_int_t ngx_http_foundry_key_arg(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t n, ngx_str_t *value);
+ngx_int_t ngx_http_foundry_args_add_key(ngx_conf_t *cf, ngx_str_t *name);
+ngx_int_t ngx_http_foundry_args_merge(ngx_conf_t *cf);
+ngx_int_t ngx_http_foundry_args_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_foundry_args_init_module(ngx_cycle_t *cycle);
 
 /* ngx_http_foundry_access.c */
 ngx_uint_t ngx_http_foundry_allows(ngx_http_request_t *r,

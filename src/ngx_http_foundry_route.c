@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_foundry_route(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
+static ngx_uint_t ngx_http_foundry_dropped_arg(
+    ngx_http_foundry_loc_conf_t *flcf, u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s,
     ngx_str_t *out);
 
@@ -814,7 +816,10 @@ ngx_http_foundry_route(ngx_http_request_t *r,
     p = ngx_cpymem(p, prefix.data, prefix.len);
     p = ngx_cpymem(p, ctx->op.data, ctx->op.len);
 
-    /* the client's arguments, less api-version and subscription-key */
+    /*
+     * the client's arguments, less api-version, subscription-key and the
+     * key arguments, their names percent-decoded
+     */
 
     *p++ = '?';
     last = p;
@@ -833,14 +838,7 @@ ngx_http_foundry_route(ngx_http_request_t *r,
             eq = next;
         }
 
-        if (!((eq - a == sizeof("api-version") - 1
-               && ngx_strncasecmp(a, (u_char *) "api-version", eq - a) == 0)
-              || (eq - a == sizeof("subscription-key") - 1
-                  && ngx_strncasecmp(a, (u_char *) "subscription-key",
-                                     eq - a)
-                     == 0)
-              || next == a))
-        {
+        if (next != a && !ngx_http_foundry_dropped_arg(flcf, a, eq)) {
             if (p != last) {
                 *p++ = '&';
             }
@@ -879,6 +877,38 @@ ngx_http_foundry_route(ngx_http_request_t *r,
                    &ctx->upstream_uri);
 
     return NGX_DECLINED;
+}
+
+
+/* the client's arguments the upstream does not get, by decoded name */
+
+static ngx_uint_t
+ngx_http_foundry_dropped_arg(ngx_http_foundry_loc_conf_t *flcf, u_char *p,
+    u_char *last)
+{
+    ngx_uint_t                  i;
+    ngx_http_foundry_source_t  *src;
+
+    static ngx_str_t  api_version = ngx_string("api-version");
+    static ngx_str_t  subscription_key = ngx_string("subscription-key");
+
+    if (ngx_http_foundry_arg_is(p, last, &api_version)
+        || ngx_http_foundry_arg_is(p, last, &subscription_key))
+    {
+        return 1;
+    }
+
+    src = flcf->key_sources->elts;
+
+    for (i = 0; i < flcf->key_sources->nelts; i++) {
+        if (src[i].type == NGX_HTTP_FOUNDRY_SRC_ARG
+            && ngx_http_foundry_arg_is(p, last, &src[i].name))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
