@@ -20,8 +20,14 @@
  * (the body's size / 4 for the prompt, plus its max_tokens or the
  * configured reserve); when it ends, the log phase replaces the estimate
  * with the usage the upstream reported.  Everything happens under the
- * zone's mutex, so workers never overshoot a limit by more than the error
- * of one estimate.
+ * zone's mutex: the reservations of the requests still in flight are out
+ * of the bucket already, so a request is admitted only when what is left
+ * after them covers its own reservation.  A request that uses more than
+ * it reserved leaves the bucket negative, a debt: nothing more is admitted
+ * until the refill has repaid it.
+ *
+ * Every figure is at most NGX_HTTP_FOUNDRY_TOKENS_MAX (2^40) tokens: in
+ * millionths, a bucket stays within +-2^60 and a sum of two within +-2^62.
  */
 
 
@@ -29,6 +35,19 @@
 
 /* buckets count in millionths of a token or a request */
 #define NGX_HTTP_FOUNDRY_UNIT           1000000
+
+/* the greatest debt of a bucket, in millionths */
+#define NGX_HTTP_FOUNDRY_DEBT_MAX                                             \
+    (NGX_HTTP_FOUNDRY_TOKENS_MAX * NGX_HTTP_FOUNDRY_UNIT)
+
+/* the most a quota counts as used: spent, with the greatest debt */
+#define NGX_HTTP_FOUNDRY_USED_MAX       (2 * NGX_HTTP_FOUNDRY_TOKENS_MAX)
+
+/*
+ * ms * limit beyond this refills more than a bucket's whole range (2^61
+ * millionths, from the greatest debt to full), and times 50 would overflow
+ */
+#define NGX_HTTP_FOUNDRY_FILL_MAX       ((int64_t) 1 << 57)
 
 
 typedef struct {
@@ -66,6 +85,8 @@ static ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_lookup(
     ngx_http_foundry_limit_values_t *v);
 static void ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     ngx_http_foundry_limit_values_t *v, ngx_msec_t now);
+static int64_t ngx_http_foundry_limit_fill(int64_t have, int64_t limit,
+    ngx_msec_int_t ms);
 static time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
 static time_t ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit);
 static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
@@ -413,7 +434,9 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
     /* the estimate: the prompt at ~4 bytes a token, and what may come */
 
     estimate = r->headers_in.content_length_n > 0
-               ? r->headers_in.content_length_n / 4 : 0;
+               ? ngx_min(r->headers_in.content_length_n / 4,
+                         NGX_HTTP_FOUNDRY_TOKENS_MAX)
+               : 0;
 
     limit = flcf->limits->elts;
 
@@ -441,8 +464,10 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
             continue;
         }
 
-        st->estimate = estimate + (ctx->body.max_tokens > 0
-                                   ? ctx->body.max_tokens : limit[i].reserve);
+        st->estimate = estimate
+                       + ngx_min((ctx->body.max_tokens > 0
+                                  ? ctx->body.max_tokens : limit[i].reserve),
+                                 NGX_HTTP_FOUNDRY_TOKENS_MAX);
 
         lz = limit[i].shm_zone->data;
         hash = ngx_crc32_short(key.data, key.len);
@@ -525,7 +550,8 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
             }
 
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
-                n->used[q] += st->estimate;
+                n->used[q] = ngx_min(n->used[q] + st->estimate,
+                                     NGX_HTTP_FOUNDRY_USED_MAX);
             }
 
             st->reserved = 1;
@@ -636,6 +662,10 @@ ngx_http_foundry_limit_values(ngx_http_request_t *r,
 
         if (s.len) {
             *out[q] = ngx_atoi(s.data, s.len);
+
+            if (*out[q] > NGX_HTTP_FOUNDRY_TOKENS_MAX) {
+                *out[q] = NGX_HTTP_FOUNDRY_TOKENS_MAX;
+            }
         }
     }
 
@@ -730,46 +760,87 @@ static void
 ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     ngx_http_foundry_limit_values_t *v, ngx_msec_t now)
 {
-    ngx_uint_t  q;
-    ngx_msec_t  elapsed;
-    time_t      now_s;
+    time_t          now_s, window;
+    ngx_uint_t      q;
+    ngx_msec_int_t  ms;
 
-    elapsed = now - n->last;
-    n->last = now;
+    /*
+     * Each worker has its own cached clock: the key may have been stamped
+     * by another worker a few ms ahead of this one's "now".  As in
+     * limit_req, no time has passed then, and the later stamp stays; a
+     * minute or more backwards is a clock that went wrong.
+     */
 
-    /* per minute: the limit's millionths, per ms, times 1000 / 60 */
+    ms = (ngx_msec_int_t) (now - n->last);
+
+    if (ms < -NGX_HTTP_FOUNDRY_LIMIT_MINUTE) {
+        ms = 1;
+
+    } else if (ms < 0) {
+        ms = 0;
+    }
+
+    if (ms) {
+        n->last = now;
+    }
 
     if (v->tpm >= 0) {
-        n->tokens += (int64_t) elapsed * v->tpm * 1000 / 60;
-        n->tokens = ngx_min(n->tokens, v->tpm * NGX_HTTP_FOUNDRY_UNIT);
+        n->tokens = ngx_http_foundry_limit_fill(n->tokens, v->tpm, ms);
     }
 
     if (v->rpm >= 0) {
-        n->requests += (int64_t) elapsed * v->rpm * 1000 / 60;
-        n->requests = ngx_min(n->requests, v->rpm * NGX_HTTP_FOUNDRY_UNIT);
+        n->requests = ngx_http_foundry_limit_fill(n->requests, v->rpm, ms);
     }
 
     now_s = ngx_time();
 
     for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
-        if (ngx_http_foundry_limit_window(q + 1, now_s) != n->window[q]) {
-            n->window[q] = ngx_http_foundry_limit_window(q + 1, now_s);
+        window = ngx_http_foundry_limit_window(q + 1, now_s);
+
+        /* a worker a second behind does not go back to the last window */
+
+        if (window > n->window[q]) {
+            n->window[q] = window;
             n->used[q] = 0;
         }
     }
 }
 
 
-/* seconds to refill a deficit (millionths) at a limit per minute */
+/*
+ * A bucket after ms of refill at a limit per minute, in millionths: the
+ * limit * 1000000 / 60000 per ms, that is, limit * 50 / 3; at most full.
+ */
+
+static int64_t
+ngx_http_foundry_limit_fill(int64_t have, int64_t limit, ngx_msec_int_t ms)
+{
+    int64_t  full;
+
+    full = limit * NGX_HTTP_FOUNDRY_UNIT;
+
+    if (limit > 0 && ms > NGX_HTTP_FOUNDRY_FILL_MAX / limit) {
+        return full;
+    }
+
+    return ngx_min(have + ms * limit * 50 / 3, full);
+}
+
+
+/*
+ * The seconds to refill a deficit (millionths, at most 2^61) at a limit
+ * per minute, rounded up: deficit * 60 / (limit * 1000000), that is,
+ * deficit * 3 / (limit * 50000), which cannot overflow.
+ */
 
 static time_t
 ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit)
 {
-    int64_t  per_minute;
+    int64_t  d;
 
-    per_minute = limit * NGX_HTTP_FOUNDRY_UNIT;
+    d = limit * 50000;
 
-    return (time_t) ((deficit * 60 + per_minute - 1) / per_minute);
+    return (time_t) ((deficit * 3 + d - 1) / d);
 }
 
 
@@ -850,14 +921,20 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
             actual = ctx->usage.tokens.total;
 
         } else if (ctx->usage.found && ctx->usage.tokens.prompt >= 0) {
-            actual = ctx->usage.tokens.prompt
-                     + ngx_max(ctx->usage.tokens.completion, 0);
+            actual = ngx_min(ctx->usage.tokens.prompt,
+                             NGX_HTTP_FOUNDRY_TOKENS_MAX)
+                     + ngx_min(ngx_max(ctx->usage.tokens.completion, 0),
+                               NGX_HTTP_FOUNDRY_TOKENS_MAX);
 
         } else {
             /* no usage: the reservation, or the answer's size if larger */
             actual = ngx_max(st->estimate,
                              ngx_http_foundry_usage_estimate(r, &ctx->usage));
         }
+
+        /* delta is within -2^40 .. 2^41: in millionths, within 2^61 */
+
+        actual = ngx_min(actual, NGX_HTTP_FOUNDRY_TOKENS_MAX);
 
         delta = st->estimate - actual;
         refused = (ctx->limited != NULL);
@@ -894,10 +971,14 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
         }
 
         if (n) {
+
+            /* more used than reserved: a debt, the refill repays it */
+
             if (st->values.tpm >= 0) {
                 n->tokens += delta * NGX_HTTP_FOUNDRY_UNIT;
                 n->tokens = ngx_min(n->tokens,
                                     st->values.tpm * NGX_HTTP_FOUNDRY_UNIT);
+                n->tokens = ngx_max(n->tokens, -NGX_HTTP_FOUNDRY_DEBT_MAX);
             }
 
             /* refused by a later limit: the request never went upstream */
@@ -910,6 +991,7 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
 
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
                 n->used[q] = ngx_max(n->used[q] - delta, 0);
+                n->used[q] = ngx_min(n->used[q], NGX_HTTP_FOUNDRY_USED_MAX);
             }
         }
 
@@ -941,14 +1023,20 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
         "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"
     };
 
+    /* a bucket in debt: none remaining, and longer than a minute to full */
+
     values[0] = st->values.rpm;
     values[1] = ngx_max(st->remaining_requests, 0);
     values[2] = st->values.rpm > 0
-                ? (st->values.rpm - values[1]) * 60 / st->values.rpm : 0;
+                ? (st->values.rpm - st->remaining_requests) * 60
+                  / st->values.rpm
+                : 0;
     values[3] = st->values.tpm;
     values[4] = ngx_max(st->remaining_tokens, 0);
     values[5] = st->values.tpm > 0
-                ? (st->values.tpm - values[4]) * 60 / st->values.tpm : 0;
+                ? (st->values.tpm - st->remaining_tokens) * 60
+                  / st->values.tpm
+                : 0;
 
     for (i = 0; i < 6; i++) {
 

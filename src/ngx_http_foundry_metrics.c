@@ -360,8 +360,11 @@ ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
         return;
     }
 
+    /* a counter stays at its greatest value rather than wrap */
+
     if (ms < 0) {
-        s->value += n;
+        s->value = (s->value > (uint64_t) -1 - n) ? (uint64_t) -1
+                                                  : s->value + n;
         return;
     }
 

@@ -507,6 +507,15 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_USAGE_DEPTH        8
 
 
+/*
+ * The largest token count the module takes from anywhere (an upstream's
+ * usage, a request's max_tokens, a limit's value), 2^40: larger figures
+ * count as this, so that sums of them cannot overflow.
+ */
+
+#define NGX_HTTP_FOUNDRY_TOKENS_MAX         ((int64_t) 1 << 40)
+
+
 /* token counts; -1 for "not seen" */
 
 typedef struct {

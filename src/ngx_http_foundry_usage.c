@@ -83,6 +83,7 @@ static int ngx_http_foundry_usage_start(void *ctx);
 static int ngx_http_foundry_usage_key(void *ctx, const unsigned char *s,
     size_t len);
 static int ngx_http_foundry_usage_end(void *ctx);
+static int64_t ngx_http_foundry_usage_count(u_char *p, size_t len);
 static void ngx_http_foundry_usage_reset(ngx_http_foundry_usage_t *u);
 static void ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u,
     u_char *p, size_t len);
@@ -463,7 +464,7 @@ ngx_http_foundry_usage_number(void *ctx, const char *s, size_t len)
     ngx_http_foundry_usage_t  *u = ctx;
 
     int64_t                    *field;
-    ngx_int_t                   n;
+    int64_t                     n;
     ngx_uint_t                  key, parent;
     ngx_http_foundry_tokens_t  *t;
 
@@ -512,7 +513,7 @@ ngx_http_foundry_usage_number(void *ctx, const char *s, size_t len)
     }
 
     if (field) {
-        n = ngx_atoi((u_char *) s, len);
+        n = ngx_http_foundry_usage_count((u_char *) s, len);
 
         if (n != NGX_ERROR) {
             *field = n;
@@ -527,6 +528,32 @@ ngx_http_foundry_usage_number(void *ctx, const char *s, size_t len)
     }
 
     return ngx_http_foundry_usage_value(u);
+}
+
+
+/*
+ * A count of tokens: digits only (a negative or fractional number is not
+ * a count), at most NGX_HTTP_FOUNDRY_TOKENS_MAX, whatever its length.
+ */
+
+static int64_t
+ngx_http_foundry_usage_count(u_char *p, size_t len)
+{
+    int64_t  n;
+
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    for (n = 0; len--; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        n = ngx_min(n * 10 + (*p - '0'), NGX_HTTP_FOUNDRY_TOKENS_MAX);
+    }
+
+    return n;
 }
 
 

@@ -260,7 +260,7 @@ _EOC_
 
 # the blocks: 3 tests for a single request (status, headers or body),
 # more for pipelined requests and header lists; counted once, by hand
-Test::Nginx::Socket::plan(tests => $OwnTests + 402);
+Test::Nginx::Socket::plan(tests => $OwnTests + 457);
 
 own_tests();
 
@@ -1200,3 +1200,130 @@ GET /
 --- must_die
 --- error_log
 "foundry_limit_zone" directive is not allowed here
+
+
+
+=== TEST 41: an upstream's usage of 2^63 - 1 tokens counts as 2^40: a debt, not a full bucket
+tpm=1000, reserve=100: 1000 - 108 = 892; the usage counts as 2^40
+(1099511627776) tokens at most: 1000 - 2^40 left.  The next request (108)
+is 2^40 - 892 tokens short: Retry-After 65970697613.04 s, + 1 (a token
+refills in 60 ms); to full, 2^40 tokens: 65970697666 s.  Before the clamp,
+108 - (2^63 - 1) times a million overflowed and the bucket was full again.
+The metrics count 2^40 a kind, not 2^63 - 1.
+--- skip_eval: 13: $ENV{TEST_NGINX_USE_VALGRIND}
+--- http_config
+    upstream mock {
+        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
+    }
+
+    foundry_upstream oai kind=openai url=http://mock;
+    foundry_limit_zone limits:1m;
+    foundry_metrics_zone metrics:1m;
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o upstream=oai;
+        foundry_limit zone=limits key=$http_x_tenant tpm=1000 reserve=100;
+        include $TEST_NGINX_CONF_D/foundry_proxy_params;
+    }
+
+    location = /metrics {
+        foundry_metrics;
+    }
+--- pipelined_requests eval
+[main::post($main::B), main::post($main::B), "GET /metrics"]
+--- more_headers eval
+["x-tenant: a\nx-mock-status: 200\nx-mock-body: {\"usage\":{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":9223372036854775807,\"total_tokens\":9223372036854775807}}",
+ "x-tenant: a", ""]
+--- error_code eval
+[200, 429, 200]
+--- response_headers eval
+[main::rl('limit-tokens' => 1000, 'remaining-tokens' => 892,
+          'reset-tokens' => '6s'),
+ main::rl('limit-tokens' => 1000, 'remaining-tokens' => 0,
+          'reset-tokens' => '65970697666s')
+ . "Retry-After: 65970697614\n",
+ ""]
+--- response_body_like eval
+['"total_tokens":9223372036854775807',
+ '^\{"error":\{"code":"RateLimitExceeded","message":"the tokens per minute limit is reached, retry after 65970697614 seconds","type":"rate_limit_error"\}\}\z',
+ 'foundry_tokens_total\{[^}]*kind="prompt"\} 1099511627776\nfoundry_tokens_total\{[^}]*kind="completion"\} 1099511627776\n']
+
+
+
+=== TEST 42: prompt + completion of 2^63 - 1 each, and a count longer than 64 bits, count as 2^40; negative and fractional counts are none
+tpm=1000, reserve=100: each key's first request reserves 108.  a: prompt
+and completion 2^63 - 1, no total: their sum overflowed into a negative
+usage before, and the bucket was full again; now 2^40 + 2^40, counted as
+2^40: the next request is refused.  b: 20 digits were no count before
+(the reservation stayed); now 2^40.  c: -5, 2.5 and -1000000 are no
+counts: the reservation stays, 1000 - 108 - 108 = 784.
+--- skip_eval: 32: $ENV{TEST_NGINX_USE_VALGRIND}
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o upstream=oai;
+        foundry_limit zone=limits key=$http_x_tenant tpm=1000 reserve=100;
+        include $TEST_NGINX_CONF_D/foundry_proxy_params;
+    }
+--- pipelined_requests eval
+[main::post($main::B), main::post($main::B), main::post($main::B),
+ main::post($main::B), main::post($main::B), main::post($main::B)]
+--- more_headers eval
+["x-tenant: a\nx-mock-status: 200\nx-mock-body: {\"usage\":{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":9223372036854775807}}",
+ "x-tenant: a",
+ "x-tenant: b\nx-mock-status: 200\nx-mock-body: {\"usage\":{\"prompt_tokens\":99999999999999999999,\"completion_tokens\":1}}",
+ "x-tenant: b",
+ "x-tenant: c\nx-mock-status: 200\nx-mock-body: {\"usage\":{\"prompt_tokens\":-5,\"completion_tokens\":2.5,\"total_tokens\":-1000000}}",
+ "x-tenant: c"]
+--- error_code eval
+[200, 429, 200, 429, 200, 200]
+--- response_headers eval
+[main::rl('limit-tokens' => 1000, 'remaining-tokens' => 892,
+          'reset-tokens' => '6s'),
+ main::rl('limit-tokens' => 1000, 'remaining-tokens' => 0,
+          'reset-tokens' => '65970697666s')
+ . "Retry-After: 65970697614\n",
+ main::rl('limit-tokens' => 1000, 'remaining-tokens' => 892,
+          'reset-tokens' => '6s'),
+ main::rl('limit-tokens' => 1000, 'remaining-tokens' => 0,
+          'reset-tokens' => '65970697666s')
+ . "Retry-After: 65970697614\n",
+ main::rl('limit-tokens' => 1000, 'remaining-tokens' => 892,
+          'reset-tokens' => '6s'),
+ main::rl('limit-tokens' => 1000, 'remaining-tokens' => 784,
+          'reset-tokens' => '12s')]
+--- response_body_like eval
+['"prompt_tokens":9223372036854775807', '"code":"RateLimitExceeded"',
+ '"prompt_tokens":99999999999999999999', '"code":"RateLimitExceeded"',
+ '"total_tokens":-1000000', '"total_tokens":17']
+
+
+
+=== TEST 43: a client's max_tokens of 2^63 - 1: the request takes the whole bucket, not a negative reservation
+tpm=1000: the estimate (66 bytes: 16, + 2^63 - 1) overflowed into a
+negative number before, and the bucket grew; now 16 + 2^40, capped at the
+minute: 0 left.  Its usage (17) is committed: 983; the next request: 875.
+One token refills in 60 ms.
+--- skip_eval: 10: $ENV{TEST_NGINX_USE_VALGRIND}
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o upstream=oai;
+        foundry_limit zone=limits key=$http_x_tenant tpm=1000 reserve=100;
+        include $TEST_NGINX_CONF_D/foundry_proxy_params;
+    }
+--- pipelined_requests eval
+[main::post('{"model":"gpt-4o","max_tokens":9223372036854775807,"messages":[]}'),
+ main::post($main::B)]
+--- more_headers
+x-tenant: a
+--- error_code eval
+[200, 200]
+--- response_headers eval
+[main::rl('limit-tokens' => 1000, 'remaining-tokens' => 0,
+          'reset-tokens' => '60s'),
+ main::rl('limit-tokens' => 1000, 'remaining-tokens' => 875,
+          'reset-tokens' => '7s')]
+--- response_body_like eval
+['"total_tokens":17', '"total_tokens":17']

@@ -13,6 +13,7 @@ use warnings;
 use Cwd qw(cwd);
 use IO::Select;
 use IO::Socket::INET;
+use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 use lib 't/lib';
@@ -60,10 +61,14 @@ my $Body = '{"model":"gpt-4o","max_tokens":88,"messages":[]}';
 die "the body changed" unless length $Body == 48;
 
 # sends all the requests at once (each its own connection), then reads all
-# the answers: [status, {headers}] in the order given
+# the answers: [status, {headers}] in the order given; the body is $Body,
+# or $Send when set
+
+our $Send;
 
 sub burst {
     my (@headers) = @_;
+    my $body = $Send // $Body;
 
     my (@socks, %index, @answers);
 
@@ -77,7 +82,7 @@ sub burst {
         $s->blocking(0);
         $socks[$i] = { sock => $s, out => "POST /v1/chat/completions HTTP/1.1\r\n"
                        . "Host: localhost\r\nConnection: close\r\n$h"
-                       . "Content-Length: " . length($Body) . "\r\n\r\n$Body",
+                       . "Content-Length: " . length($body) . "\r\n\r\n$body",
                        in => '' };
         $index{fileno $s} = $i;
     }
@@ -131,7 +136,7 @@ sub workers_seen {
     return scalar grep { length } keys %w;
 }
 
-plan tests => 22;
+plan tests => 32;
 
 # tpm: 1000 tokens, 100 a request: exactly 10 of 40
 
@@ -143,15 +148,21 @@ is(count(200, @a), 10, 'tpm 1000: 10 requests of 100 admitted out of 40');
 is(count(429, @a), 30, 'tpm 1000: the 30 others are 429s');
 is(workers_seen(@a), 2, 'tpm 1000: both workers answered');
 
+my $burst = time - $t0;
 my @remaining = sort { $a <=> $b }
                 map { $_->[1]{'x-ratelimit-remaining-tokens'} }
                 grep { $_->[0] == 200 } @a;
 
-# each reservation saw its own bucket: 900, 800, ... 0 (a token may have
-# refilled during the burst)
-is(join(',', map { int(($_ + 50) / 100) * 100 } @remaining),
+# each reservation saw its own bucket: 900, 800, ... 0, plus what refilled
+# since the key was made (1000/60 a second, the burst's time at most)
+my $refill = int(1000 / 60 * $burst);
+
+is(join(',', map { my $k = $_; my $r = $remaining[$k] // -1;
+                   $r >= $k * 100 && $r <= $k * 100 + $refill
+                   ? $k * 100 : $r } 0 .. 9),
    '0,100,200,300,400,500,600,700,800,900',
-   'tpm 1000: the admitted saw 900, 800 ... 0 left: no two the same');
+   "tpm 1000: the admitted saw 900, 800 ... 0 left, and at most $refill "
+   . "refilled: no two the same");
 
 is(scalar(grep { !defined $_->[1]{'retry-after'}
                  || $_->[1]{'retry-after'} !~ /^[1-9][0-9]*$/ }
@@ -215,13 +226,20 @@ is(join(' ', map { "$_:" . ($per{$_}{200} // 0) . '/' . ($per{$_}{429} // 0) }
 
 # tokens and requests together: the tighter one decides (rpm 4, tpm 1000)
 
+$t0 = time;
 @a = burst(map { ['x-tenant: both', 'x-rpm: 4', 'x-tpm: 1000',
                   'x-mock-delay-ms: 300'] } 1 .. 20);
+$refill = int(1000 / 60 * (time - $t0));
+
+# the refusals come before the usage is committed: 1000 - 4 * 100 left,
+# and what refilled during the burst
 
 is(count(200, @a), 4, 'rpm 4 and tpm 1000: 4 admitted');
-is(scalar(grep { ($_->[1]{'x-ratelimit-remaining-tokens'} // '') eq '600' }
-          grep { $_->[0] == 429 } @a) >= 1 ? 1 : 0,
-   1, 'rpm 4 and tpm 1000: the refused see the 600 tokens left');
+is(scalar(grep { my $r = $_->[1]{'x-ratelimit-remaining-tokens'} // -1;
+                 $r >= 600 && $r <= 600 + $refill }
+          grep { $_->[0] == 429 } @a),
+   16, "rpm 4 and tpm 1000: the 16 refused see the 600 tokens left (and at "
+       . "most $refill refilled)");
 
 # many requests on a large bucket: nothing refused, no commit lost
 
@@ -249,21 +267,119 @@ ok($r >= 10000 - 180 && $r <= $max,
 # refills are not lost to rounding: after the bucket of rpm=50 is empty,
 # requests every few ms for 3 s must find the 2.5 requests refilled
 
+my $s0 = time;
 my @spend = burst(map { ['x-tenant: refill', 'x-rpm: 50'] } 1 .. 50);
+my $s1 = time;
 
 is(count(200, @spend), 50, 'rpm 50: the bucket is spent');
 
 my $admitted = 0;
-my $end = time + 3;
+my $end = $s1 + 3;
+my $last;
 
 while (time < $end) {
+    $last = time;
     my ($st) = $ngx->request('POST', '/v1/chat/completions',
                              ['x-tenant' => 'refill', 'x-rpm' => 50],
                              $Body);
     $admitted++ if $st == 200;
 }
 
-ok($admitted >= 2, "rpm 50: $admitted requests admitted in 3 s of "
-                   . "retries (2.5 refilled)");
+# the whole requests refilled (50/60 a second): at least those refilled
+# between the burst's end and the last retry (each taken at once), at most
+# those refilled between the burst's start and the last answer; both are
+# 2 (2.5 refilled) unless the machine is slow
+my $lo = int(50 / 60 * ($last - $s1));
+my $hi = int(50 / 60 * (time - $s0));
+
+ok($admitted >= $lo && $admitted <= $hi,
+   "rpm 50: $admitted requests admitted in 3 s of retries ($lo to $hi "
+   . "refilled)");
+
+# usage larger than the reservations, under concurrency: the reservations
+# in flight are counted (10 of 12 admitted, as with any usage), then each
+# of the 10 is charged 250: 1000 - 2500, a debt of 1500 (and the refill,
+# 1000/60 a second since the key was made).  The next request (100) is
+# refused until the refill has repaid the debt: Retry-After (1600 - the
+# refill) * 60 / 1000 s, rounded up; x-ratelimit-reset-tokens, the time to
+# a full bucket, (2500 - the refill) * 60 / 1000 s: beyond a minute.
+
+$t0 = time;
+@a = burst(map { ['x-tenant: debt', 'x-tpm: 1000', 'x-mock-delay-ms: 300',
+                  'x-mock-usage: 200,50'] } 1 .. 12);
+
+is(count(200, @a), 10, 'debt: 10 of 12 admitted, the reservations in '
+                       . 'flight counted');
+is(count(429, @a), 2, 'debt: the 2 others are 429s');
+
+($status, $h) = $ngx->request('POST', '/v1/chat/completions',
+                              ['x-tenant' => 'debt', 'x-tpm' => 1000],
+                              $Body);
+$refill = 1000 / 60 * (time - $t0);
+
+my ($ra, $reset) = ($h->{'retry-after'} // -1,
+                    ($h->{'x-ratelimit-reset-tokens'} // '-1s') =~ /^(-?\d+)s$/);
+my @ra = (POSIX::ceil((1600 - $refill) * 60 / 1000), 96);
+my @reset = (int((2500 - $refill) * 60 / 1000), 150);
+
+is($status, 429, 'debt: the next request is refused');
+ok($ra >= $ra[0] && $ra <= $ra[1],
+   "debt: Retry-After $ra, the time to repay 1500 and refill 100 "
+   . "($ra[0] to $ra[1])");
+ok(defined $reset && $reset >= $reset[0] && $reset <= $reset[1],
+   'debt: x-ratelimit-reset-tokens ' . ($reset // 'none') . "s, the time "
+   . "to repay 1500 and refill 1000 ($reset[0] to $reset[1])");
+is($h->{'x-ratelimit-remaining-tokens'}, '0',
+   'debt: x-ratelimit-remaining-tokens 0');
+
+# a debt repaid: tpm=60000 (1000 a second), 8 requests of 10000 tokens at
+# once (50 bytes: 12 + 9988), 10250 used each: 6 admitted, then 60000 -
+# 61500, a debt of 1500.  Requests of 12 tokens (47 bytes: 11 + 1), every
+# 50 ms, are refused until 1512 tokens have refilled since the key was
+# made, 1.512 s; the first admitted leaves at most what refilled since
+# the last refused one.
+
+my $Big = '{"model":"gpt-4o","max_tokens":9988,"messages":[]}';
+my $Small = '{"model":"gpt-4o","max_tokens":1,"messages":[]}';
+
+die "the bodies changed" unless length $Big == 50 && length $Small == 47;
+
+$t0 = time;
+{
+    local $Send = $Big;
+    @a = burst(map { ['x-tenant: repay', 'x-tpm: 60000',
+                      'x-mock-delay-ms: 300', 'x-mock-usage: 10000,250'] }
+               1 .. 8);
+}
+
+is(count(200, @a), 6, 'repay: 6 of 8 admitted');
+
+my ($refused, $from, $got, $left, $at) = (0, time, 0, -1, 0);
+
+while (time < $t0 + 10) {
+    my $start = time;
+    ($status, $h) = $ngx->request('POST', '/v1/chat/completions',
+                                  ['x-tenant' => 'repay',
+                                   'x-tpm' => 60000], $Small);
+
+    if ($status == 200) {
+        ($got, $left, $at) = (1, $h->{'x-ratelimit-remaining-tokens'},
+                              time - $t0);
+        $refill = int(1000 * (time - $from)) + 1;
+        last;
+    }
+
+    $refused++ if $status == 429;
+    $from = $start;
+    sleep 0.05;
+}
+
+ok($refused >= 1 && $got, "repay: $refused requests refused, then one "
+                          . 'admitted');
+ok($at >= 1.512, sprintf('repay: admitted %.3f s after the burst began, '
+                         . 'the debt repaid (1.512 s)', $at));
+ok(defined $left && $left >= 0 && $left <= $refill,
+   "repay: the first admitted left $left tokens (0 to $refill, refilled "
+   . 'since the last refusal)');
 
 unlike($ngx->error_log, qr/\[(?:alert|crit|emerg)\]/, 'no alerts');

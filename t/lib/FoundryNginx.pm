@@ -5,7 +5,8 @@ package FoundryNginx;
 # a free port on 127.0.0.1, the module loaded, master and workers, stopped
 # when the object goes away.
 #
-#   my $ngx = FoundryNginx->new(http => $conf, workers => 2);
+#   my $ngx = FoundryNginx->new(http => $conf, workers => 2,
+#                               main => 'timer_resolution 100ms;');
 #   my ($status, $headers, $body) = $ngx->request('GET', '/v1/models',
 #                                                 ['api-key' => 'k']);
 #   $ngx->reload; $ngx->stop;
@@ -39,6 +40,7 @@ sub new {
                            CLEANUP => 1),
         port    => free_port(),
         workers => $args{workers} || 1,
+        main    => $args{main} // '',
     }, $class;
 
     mkdir "$self->{prefix}/$_" for qw(conf logs tmp);
@@ -63,6 +65,7 @@ sub write_conf {
 ${load}daemon on;
 master_process on;
 worker_processes $self->{workers};
+$self->{main}
 error_log $p/logs/error.log ${\($ENV{FOUNDRY_NGINX_LOG_LEVEL} || "info")};
 pid $p/logs/nginx.pid;
 events { worker_connections 256; }
