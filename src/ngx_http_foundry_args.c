@@ -55,6 +55,7 @@ static ngx_str_t *ngx_http_foundry_key_name(u_char *p, u_char *last,
 static ngx_http_foundry_args_ctx_t *ngx_http_foundry_args_ctx(
     ngx_http_request_t *r, ngx_uint_t create);
 static void ngx_http_foundry_args_cleanup(void *data);
+static void ngx_http_foundry_args_unwrap(void *data);
 static ngx_int_t ngx_http_foundry_args_post_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_foundry_args_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_foundry_args_protect(ngx_http_request_t *r,
@@ -393,6 +394,7 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
     ngx_log_t                      *log, **logs;
     ngx_uint_t                      i;
     ngx_listening_t                *ls;
+    ngx_pool_cleanup_t             *cln;
     ngx_http_foundry_log_writer_t  *w;
     ngx_http_foundry_main_conf_t   *fmcf;
 
@@ -402,6 +404,20 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
     if (fmcf == NULL || fmcf->key_args == NULL || fmcf->error_logs == NULL) {
         return NGX_OK;
     }
+
+    /*
+     * the writers are taken off again when the cycle's pool goes, before
+     * the module is unloaded with it (its cleanup was added earlier, so it
+     * runs later): nginx logs on while it frees the pool, at exit too
+     */
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_foundry_args_unwrap;
+    cln->data = cycle;
 
     logs = fmcf->error_logs->elts;
 
@@ -439,6 +455,50 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/* the cycle's logs write as nginx made them again */
+
+static void
+ngx_http_foundry_args_unwrap(void *data)
+{
+    ngx_cycle_t *cycle = data;
+
+    ngx_log_t                      *log, **logs;
+    ngx_uint_t                      i;
+    ngx_listening_t                *ls;
+    ngx_http_foundry_log_writer_t  *w;
+    ngx_http_foundry_main_conf_t   *fmcf;
+
+    fmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_foundry_module);
+
+    logs = fmcf->error_logs->elts;
+
+    for (i = 0; i < fmcf->error_logs->nelts; i++) {
+        log = logs[i];
+
+        if (log->writer != ngx_http_foundry_log_writer) {
+            continue;
+        }
+
+        w = log->wdata;
+
+        log->writer = w->writer;
+        log->wdata = w->wdata;
+    }
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].log.writer == ngx_http_foundry_log_writer) {
+            w = ls[i].log.wdata;
+
+            ls[i].log.writer = w->writer;
+            ls[i].log.wdata = w->wdata;
+        }
+    }
 }
 
 
