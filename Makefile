@@ -70,8 +70,9 @@ NGX_ID_CMD   := $(NGINX_BIN) -V 2>&1; \
 else
 NGX_ID_CMD   := echo $(NGX_FROM); \
                 grep -h 'define NGINX_VERSION ' $(NGX_FROM)/src/core/nginx.h; \
-                echo '$(NGINX_CONFIGURE_ARGS)'
+                printf '%s\n' "$$NGINX_CONFIGURE_ARGS"
 endif
+export NGINX_CONFIGURE_ARGS
 NGX_ID       := $(NGX_TREE).nginx-id
 
 # Test::Nginx::Socket: the installed one when there is one, else ours
