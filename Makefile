@@ -14,7 +14,16 @@
 #   make fuzz-test       C unit tests of the JWT parser, fuzzers 10 s each
 #   make fuzz            the fuzzers, FUZZ_TIME seconds each (fuzz/README.md)
 #   make bench           benchmarks against plain nginx (docs/benchmarks.md)
-#   make check-conf      nginx -t on every file of conf.d/
+#   make check-conf      nginx -t on every file of conf.d/, in make demo's
+#                        layout and in Debian's /etc/nginx
+#   make install         the module, its load_module snippet, the proxy
+#                        snippets and the docs (DESTDIR, PREFIX, MODULESDIR,
+#                        NGINX_CONFDIR; see README's Installation)
+#   make uninstall       removes what make install installed
+#   make deb             build/libnginx-mod-http-foundry_<version>_<arch>.deb
+#                        (debhelper's nginx addon, Debian's nginx-dev)
+#   make ops-check       promtool check rules on ops/, and every metric that
+#                        ops/ names on a live /metrics
 #   make style           nginx house style checks on src/
 
 SHELL        := /bin/bash
@@ -24,6 +33,7 @@ CC           ?= cc
 NGINX_SRC    ?=
 PROVE_JOBS   ?= $(shell nproc 2>/dev/null || echo 1)
 T            ?= t/
+VERSION      := $(shell head -n 1 $(TOP)/VERSION)
 
 # Debian's nginx-dev tree builds the module only, for /usr/sbin/nginx; an
 # upstream source tree builds its nginx binary too, and tests use it
@@ -48,6 +58,23 @@ LD_OPT       ?= -Wl,-z,relro -Wl,-z,now -fPIC
 
 SRCS         := $(wildcard src/*.c src/*.h) config
 
+# what the tree is configured for: the nginx it builds against.  When it
+# changes (an nginx or nginx-dev upgrade, another NGINX_SRC version), the
+# tree is copied and configured again: a module built for one nginx may
+# not load into another
+ifeq ($(NGINX_SRC),)
+NGX_ID_CMD   := $(NGINX_BIN) -V 2>&1; \
+                dpkg-query -W -f='$${Package} $${Version}\n' nginx nginx-dev \
+                    2>/dev/null; \
+                cat $(NGX_FROM)/conf_flags 2>/dev/null
+else
+NGX_ID_CMD   := echo $(NGX_FROM); \
+                grep -h 'define NGINX_VERSION ' $(NGX_FROM)/src/core/nginx.h; \
+                printf '%s\n' "$$NGINX_CONFIGURE_ARGS"
+endif
+export NGINX_CONFIGURE_ARGS
+NGX_ID       := $(NGX_TREE).nginx-id
+
 # Test::Nginx::Socket: the installed one when there is one, else ours
 TEST_NGINX_LIB := $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null \
                     || echo $(TOP)/t/runner/lib)
@@ -59,13 +86,21 @@ export TEST_NGINX_RANDOMIZE    ?= 1
 
 .PHONY: all build deps test test-only test-valgrind test-asan test-sdk demo \
         demo-token bench fuzz fuzz-test \
-        check-conf style clean distclean
+        check-conf style clean distclean install uninstall deb ops-check \
+        FORCE
 
 all: build
 
 build: $(MODULE)
 
-$(NGX_TREE)/.configured: config
+$(NGX_ID): FORCE
+	@mkdir -p $(BUILD)
+	@{ $(NGX_ID_CMD); } > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else \
+	    if [ -f $@ ]; then echo "the nginx to build against changed:" \
+	        "configuring $(NGX_TREE) again"; fi; mv -f $@.new $@; fi
+
+$(NGX_TREE)/.configured: config VERSION $(NGX_ID)
 	@test -d "$(NGX_FROM)" || { echo "no nginx tree at $(NGX_FROM):" \
 	    "run 'make deps' or set NGINX_SRC"; exit 1; }
 	rm -rf $(NGX_TREE)
@@ -148,7 +183,67 @@ demo: deps build
 	@$(TOP)/tools/demo
 
 check-conf: build
-	@$(TOP)/tools/check-conf
+	@MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) $(TOP)/tools/check-conf
+
+# make install [DESTDIR=/staging] [PREFIX=/usr/local]: the module in
+# MODULESDIR, a modules-available snippet that loads it by its full path,
+# linked from NGINX_CONFDIR/modules-enabled (which Debian's nginx.conf
+# includes), the proxy snippets in NGINX_CONFDIR (an edited one is kept,
+# the new one written next to it as .new), the examples and docs in DOCDIR
+PREFIX        ?= /usr/local
+MODULESDIR    ?= $(PREFIX)/lib/nginx/modules
+MODAVAILDIR   ?= $(PREFIX)/share/nginx/modules-available
+NGINX_CONFDIR ?= /etc/nginx
+DOCDIR        ?= $(PREFIX)/share/doc/ngx_http_foundry_module
+DESTDIR       ?=
+SNIPPETS      := foundry_proxy_params foundry_proxy_location \
+                 foundry_proxy_defaults
+MOD_CONF      := mod-http-foundry.conf
+MOD_LINK      := 50-$(MOD_CONF)
+
+install: build
+	install -d $(DESTDIR)$(MODULESDIR) $(DESTDIR)$(MODAVAILDIR) \
+	    $(DESTDIR)$(NGINX_CONFDIR)/modules-enabled \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/ops
+	install -m 0644 $(MODULE) $(DESTDIR)$(MODULESDIR)/ngx_http_foundry_module.so
+	echo "load_module $(MODULESDIR)/ngx_http_foundry_module.so;" \
+	    > $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF)
+	ln -sfn $(MODAVAILDIR)/$(MOD_CONF) \
+	    $(DESTDIR)$(NGINX_CONFDIR)/modules-enabled/$(MOD_LINK)
+	@for f in $(SNIPPETS); do \
+	    to=$(DESTDIR)$(NGINX_CONFDIR)/$$f; \
+	    if [ -f $$to ] && ! cmp -s conf.d/$$f $$to; then \
+	        echo "$$to was edited: kept, the new one is $$to.new"; \
+	        to=$$to.new; fi; \
+	    echo "install -m 0644 conf.d/$$f $$to"; \
+	    install -m 0644 conf.d/$$f $$to; done
+	install -m 0644 conf.d/* $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 ops/* $(DESTDIR)$(DOCDIR)/ops/
+	install -m 0644 README.md CHANGELOG.md LICENSE docs/*.md $(DESTDIR)$(DOCDIR)/
+	@echo "installed ngx_http_foundry_module $(VERSION); check and reload:" \
+	    "nginx -t && systemctl reload nginx"
+
+uninstall:
+	rm -f $(DESTDIR)$(NGINX_CONFDIR)/modules-enabled/$(MOD_LINK) \
+	    $(DESTDIR)$(MODAVAILDIR)/$(MOD_CONF) \
+	    $(DESTDIR)$(MODULESDIR)/ngx_http_foundry_module.so
+	@for f in $(SNIPPETS); do \
+	    to=$(DESTDIR)$(NGINX_CONFDIR)/$$f; \
+	    if [ -f $$to ] && ! cmp -s conf.d/$$f $$to; then \
+	        echo "$$to was edited: kept"; else rm -f $$to; fi; \
+	    rm -f $$to.new; done
+	rm -rf $(DESTDIR)$(DOCDIR)
+	-rmdir -p $(DESTDIR)$(MODULESDIR) $(DESTDIR)$(MODAVAILDIR) 2>/dev/null
+
+# the Debian package, in build/ (tools/deb)
+deb:
+	@DEB=1 $(TOP)/tools/deps
+	@BUILD=$(BUILD) $(TOP)/tools/deb
+
+# the operations kit's checks (ops/README.md)
+ops-check: build
+	@OPS=1 $(TOP)/tools/deps
+	@MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) $(TOP)/tools/ops-check
 
 style:
 	@$(TOP)/tools/style-check src/*.c src/*.h

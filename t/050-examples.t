@@ -21,6 +21,7 @@
 #   * for the examples that fetch a JWKS from an identity provider, the
 #     "location = /_jwks/..." block is swapped for one serving the JWKS of
 #     a key pair made here (the tokens are signed with it, by Crypt::JWT);
+#   * "/var/log/nginx/" (Debian's log directory) becomes "logs/";
 #   * a block may change the access log's path to Test::Nginx's
 #     logs/access.log, for --- access_log.
 #
@@ -127,6 +128,9 @@ sub main::example {
                  // '127.0.0.1:$TEST_NGINX_SERVER_PORT';
 
     $conf =~ s/\b127\.0\.0\.1:8080\b/$listen/g;
+
+    # the examples log where Debian's nginx does; here, in the prefix
+    $conf =~ s{/var/log/nginx/}{logs/}g;
     $conf =~ s/\b127\.0\.0\.1:8081\b/127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT}/g
         unless exists $o{'127.0.0.1:8081'};
     $conf =~ s/\b127\.0\.0\.1:8082\b/127.0.0.1:$ENV{TEST_NGINX_PAYG_PORT}/g
