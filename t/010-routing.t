@@ -4,7 +4,7 @@
 #
 # Every block talks to the mock model upstream (t/mock/README.md) with
 # "x-mock-echo: 1": the mock answers with what it received, and
-# main::echo (t/data/routing-lib.pl) prints that as
+# main::echo (t/lib/FoundryRouting.pm) prints that as
 #
 #     METHOD /path?query
 #     header: value      (sorted; x-mock-echo left out)
@@ -27,9 +27,8 @@
 use Cwd qw(cwd);
 use lib 't/lib';
 use FoundryMock;
+use FoundryRouting;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();

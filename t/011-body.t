@@ -6,7 +6,7 @@
 # across read boundaries, and the rewritten Content-Length.
 #
 # Same set-up as t/010-routing.t: the mock echoes what it received and
-# main::echo (t/data/routing-lib.pl) prints it; bodies over 2 KiB are
+# main::echo (t/lib/FoundryRouting.pm) prints it; bodies over 2 KiB are
 # printed as "[N bytes, md5 HEX]", and main::request_text builds the same
 # text from the body we expect.  Default upstreams:
 #
@@ -17,9 +17,8 @@
 use Cwd qw(cwd);
 use lib 't/lib';
 use FoundryMock;
+use FoundryRouting;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();

@@ -14,10 +14,9 @@ use Cwd qw(cwd);
 use lib 't/lib';
 use FoundryMock;
 use FoundryKeys;
+use FoundryRouting;
+use FoundryTokens;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
-do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 $ENV{TEST_NGINX_CONF_D} = cwd() . '/conf.d';

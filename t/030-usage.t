@@ -20,6 +20,7 @@
 use Cwd qw(cwd);
 use lib 't/lib';
 use FoundryMock;
+use FoundryUsage;
 use Test::Nginx::Socket;
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
@@ -28,8 +29,6 @@ $ENV{TEST_NGINX_CONF_D} = cwd() . '/conf.d';
 repeat_each(1);
 
 no_shuffle();
-
-do './t/data/usage-lib.pl' or die "usage-lib.pl: $@ $!";
 
 our $T;
 

@@ -8,15 +8,14 @@
 # never when the client asked for usage itself.
 #
 # The body the upstream got is seen with the mock's echo (x-mock-echo);
-# the streams are the mock's (t/mock/README.md, t/data/usage-lib.pl).
+# the streams are the mock's (t/mock/README.md, t/lib/FoundryUsage.pm).
 
 use Cwd qw(cwd);
 use JSON::PP ();
 use lib 't/lib';
 use FoundryMock;
+use FoundryUsage;
 use Test::Nginx::Socket;
-
-do './t/data/usage-lib.pl' or die "usage-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 $ENV{TEST_NGINX_CONF_D} = cwd() . '/conf.d';

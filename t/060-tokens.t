@@ -4,7 +4,7 @@
 # token, token deployment allow-lists, the variables, and that a token is
 # never logged nor passed on.
 #
-# Keys and tokens are made when the file runs (t/data/tokens-lib.pl); no
+# Keys and tokens are made when the file runs (t/lib/FoundryTokens.pm); no
 # key material is committed.  Rotation, the refetch cooldown, keep-last-
 # good and the verified-token cache need one nginx across requests: they
 # are in t/061-tokens-jwks.t.
@@ -29,9 +29,8 @@ use Cwd qw(cwd);
 use lib 't/lib';
 use FoundryMock;
 use FoundryKeys;
+use FoundryTokens;
 use Test::Nginx::Socket;
-
-do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 $ENV{TEST_NGINX_CONF_D} = cwd() . '/conf.d';

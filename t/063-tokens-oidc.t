@@ -8,13 +8,12 @@
 # The identity provider is served by the nginx of the block
 # (/idp/.well-known/openid-configuration and /idp/keys) or by the mock
 # model upstream (FoundryMock answers any body it is told to).  Keys and
-# tokens are made when the file runs (t/data/tokens-lib.pl).
+# tokens are made when the file runs (t/lib/FoundryTokens.pm).
 
 use lib 't/lib';
 use FoundryMock;
+use FoundryTokens;
 use Test::Nginx::Socket;
-
-do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 

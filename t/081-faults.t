@@ -23,10 +23,9 @@ use Cwd qw(cwd);
 use lib 't/lib';
 use FoundryMock;
 use FoundryFault;
+use FoundryRouting;
+use FoundryTokens;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
-do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
