@@ -163,14 +163,18 @@ our $Now = time;
 
 # the names the test files use, in main:: as when this was a "do" file
 
-*main::TokDir = \$TokDir;
-*main::Aud = \$Aud;
-*main::Key = \%Key;
-*main::Other = \%Other;
-*main::Kid = \%Kid;
-*main::Secret = \$Secret;
-*main::Secret32 = \$Secret32;
-*main::Now = \$Now;
+{
+    no warnings 'once';
+
+    *main::TokDir = \$TokDir;
+    *main::Aud = \$Aud;
+    *main::Key = \%Key;
+    *main::Other = \%Other;
+    *main::Kid = \%Kid;
+    *main::Secret = \$Secret;
+    *main::Secret32 = \$Secret32;
+    *main::Now = \$Now;
+}
 
 # the key of each algorithm by default
 

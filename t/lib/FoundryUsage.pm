@@ -18,7 +18,7 @@ sub main::mask_ids {
 # keys sorted)
 
 our $T = 'Hello from the mock upstream.';
-*main::T = \$T;
+{ no warnings 'once'; *main::T = \$T; }
 
 sub main::chat_usage {
     my ($p, $c, $cached, $reasoning) = @_;
