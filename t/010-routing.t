@@ -26,6 +26,7 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryRouting;
 use Test::Nginx::Socket;
@@ -33,20 +34,9 @@ use Test::Nginx::Socket;
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 
-our $Upstreams = <<"_EOC_";
-    upstream mock {
-        server 127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT};
-        keepalive 4;
-    }
-
-    foundry_upstream aoai kind=azure-openai url=http://mock/aoai
-                     api_version=2025-01-01-preview api_key=aoai-key;
-    foundry_upstream v1 kind=azure-openai-v1 url=http://mock/res/
-                     api_key=v1-key;
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
-    foundry_upstream compat kind=openai-compatible
-                     url=http://mock/compat/api;
-_EOC_
+our $Upstreams = FoundryConf::mock_http(
+    {port => $ENV{TEST_NGINX_MOCK_PORT}},
+    'aoai', v1 => {url => 'http://mock/res/'}, 'oai', 'compat');
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -29,6 +29,7 @@ package FoundryTokenBlocks;
 use strict;
 use warnings;
 
+use FoundryConf;
 use FoundryTokens;
 
 our $Tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -42,16 +43,8 @@ our $Unauthorized = '{"error":{"code":"Unauthorized","message":'
 
 # the http{} level of every block
 
-our $Http = <<'_EOC_';
-    foundry_jwt_zone tokens:1m;
-
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_upstream oai kind=openai url=http://mock bearer=upstream-token;
-_EOC_
+our $Http = "    foundry_jwt_zone tokens:1m;\n\n"
+    . FoundryConf::mock_http(oai => {bearer => 'upstream-token'});
 
 # the issuers of the standard location, one per kind of key
 
