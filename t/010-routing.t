@@ -4,7 +4,7 @@
 #
 # Every block talks to the mock model upstream (t/mock/README.md) with
 # "x-mock-echo: 1": the mock answers with what it received, and
-# main::echo (t/data/routing-lib.pl) prints that as
+# main::echo (t/lib/FoundryRouting.pm) prints that as
 #
 #     METHOD /path?query
 #     header: value      (sorted; x-mock-echo left out)
@@ -26,28 +26,17 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
+use FoundryRouting;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 
-our $Upstreams = <<"_EOC_";
-    upstream mock {
-        server 127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT};
-        keepalive 4;
-    }
-
-    foundry_upstream aoai kind=azure-openai url=http://mock/aoai
-                     api_version=2025-01-01-preview api_key=aoai-key;
-    foundry_upstream v1 kind=azure-openai-v1 url=http://mock/res/
-                     api_key=v1-key;
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
-    foundry_upstream compat kind=openai-compatible
-                     url=http://mock/compat/api;
-_EOC_
+our $Upstreams = FoundryConf::mock_http(
+    {port => $ENV{TEST_NGINX_MOCK_PORT}},
+    'aoai', v1 => {url => 'http://mock/res/'}, 'oai', 'compat');
 
 add_block_preprocessor(sub {
     my $block = shift;

@@ -6,7 +6,7 @@
 # across read boundaries, and the rewritten Content-Length.
 #
 # Same set-up as t/010-routing.t: the mock echoes what it received and
-# main::echo (t/data/routing-lib.pl) prints it; bodies over 2 KiB are
+# main::echo (t/lib/FoundryRouting.pm) prints it; bodies over 2 KiB are
 # printed as "[N bytes, md5 HEX]", and main::request_text builds the same
 # text from the body we expect.  Default upstreams:
 #
@@ -16,26 +16,16 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
+use FoundryRouting;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 
-our $Upstreams = <<"_EOC_";
-    upstream mock {
-        server 127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT};
-        keepalive 4;
-    }
-
-    foundry_upstream aoai kind=azure-openai url=http://mock/aoai
-                     api_version=2025-01-01-preview api_key=aoai-key;
-    foundry_upstream v1 kind=azure-openai-v1 url=http://mock/res
-                     api_key=v1-key;
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
-_EOC_
+our $Upstreams = FoundryConf::mock_http(
+    {port => $ENV{TEST_NGINX_MOCK_PORT}}, 'aoai', 'v1', 'oai');
 
 add_block_preprocessor(sub {
     my $block = shift;

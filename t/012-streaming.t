@@ -21,28 +21,18 @@ use IO::Socket::INET ();
 use POSIX ();
 use Time::HiRes ();
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
+use FoundryRouting;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 
-our $Upstreams = <<"_EOC_";
-    upstream mock {
-        server 127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT};
-        keepalive 4;
-    }
-
-    foundry_upstream aoai kind=azure-openai url=http://mock
-                     api_version=2024-10-21 api_key=aoai-key;
-    foundry_upstream v1 kind=azure-openai-v1 url=http://mock
-                     api_key=v1-key;
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
-    foundry_upstream compat kind=openai-compatible
-                     url=http://mock/compat/api;
-_EOC_
+our $Upstreams = FoundryConf::mock_http(
+    {port => $ENV{TEST_NGINX_MOCK_PORT}},
+    aoai => {url => 'http://mock', api_version => '2024-10-21'},
+    v1 => {url => 'http://mock'}, 'oai', 'compat');
 
 sub main::mask_ids {
     my ($s) = @_;

@@ -13,23 +13,16 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
+use FoundryRouting;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 
-our $Upstreams = <<"_EOC_";
-    upstream mock {
-        server 127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT};
-        keepalive 4;
-    }
-
-    foundry_upstream aoai kind=azure-openai url=http://mock/aoai
-                     api_version=2025-01-01-preview api_key=aoai-key;
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
+our $Upstreams = FoundryConf::mock_http(
+    {port => $ENV{TEST_NGINX_MOCK_PORT}}, 'aoai', 'oai') . <<"_EOC_";
     foundry_upstream root kind=azure-openai url=http://mock
                      api_version=2024-10-21;
     foundry_upstream dead kind=openai url=http://127.0.0.1:1;

@@ -12,12 +12,12 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryKeys;
+use FoundryRouting;
+use FoundryTokens;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
-do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 $ENV{TEST_NGINX_CONF_D} = cwd() . '/conf.d';
@@ -45,14 +45,7 @@ our %Tok = (
                       claims => { roles => ['reader'] }),
 );
 
-our $Http = <<'_EOC_';
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
-_EOC_
+our $Http = FoundryConf::mock_http('oai');
 
 our $KeysHttp = $Http . <<'_EOC_';
     foundry_keys_zone opskeys:1m file=$TEST_NGINX_KEYS_DIR/ops-keys.json;

@@ -4,6 +4,7 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryKeys;
 use Test::Nginx::Socket;
@@ -21,15 +22,9 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     if (!defined $block->http_config) {
-        $block->set_value('http_config', <<'CONF');
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_keys_zone keys:1m file=$TEST_NGINX_KEYS_DIR/keys.json;
-    foundry_upstream oai kind=openai url=http://mock bearer=upstream-token;
-CONF
+        $block->set_value('http_config', FoundryConf::mock() . "\n"
+            . "    foundry_keys_zone keys:1m file=\$TEST_NGINX_KEYS_DIR/keys.json;\n"
+            . FoundryConf::upstreams(oai => {bearer => 'upstream-token'}));
     }
 });
 

@@ -12,6 +12,7 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryKeys;
 use Test::Nginx::Socket 'no_plan';
@@ -27,16 +28,10 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     if (!defined $block->http_config) {
-        $block->set_value('http_config', <<'CONF');
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_keys_zone keys:1m file=$TEST_NGINX_KEYS_DIR/keys.json;
-    foundry_upstream oai kind=openai url=http://mock bearer=upstream-token;
-    foundry_upstream aoai kind=azure-openai url=http://mock/aoai
-                     api_version=2025-01-01-preview api_key=aoai-key;
+        $block->set_value('http_config', FoundryConf::mock() . "\n"
+            . "    foundry_keys_zone keys:1m file=\$TEST_NGINX_KEYS_DIR/keys.json;\n"
+            . FoundryConf::upstreams(oai => {bearer => 'upstream-token'}, 'aoai')
+            . <<'CONF');
 
     log_format keys '$request|$request_uri|$args';
 CONF

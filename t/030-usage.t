@@ -19,7 +19,9 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
+use FoundryUsage;
 use Test::Nginx::Socket;
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
@@ -28,8 +30,6 @@ $ENV{TEST_NGINX_CONF_D} = cwd() . '/conf.d';
 repeat_each(1);
 
 no_shuffle();
-
-do './t/data/usage-lib.pl' or die "usage-lib.pl: $@ $!";
 
 our $T;
 
@@ -56,15 +56,10 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     if (!defined $block->http_config) {
-        $block->set_value('http_config', <<'_EOC_');
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_upstream oai kind=openai url=http://mock;
-    foundry_upstream aoai kind=azure-openai url=http://mock
-                     api_version=2024-10-21 api_key=aoai-key;
+        $block->set_value('http_config', FoundryConf::mock_http(
+            oai => {bearer => undef},
+            aoai => {url => 'http://mock', api_version => '2024-10-21'})
+            . <<'_EOC_');
     foundry_upstream fixture kind=openai-compatible
                      url=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/fixture;
 

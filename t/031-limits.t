@@ -24,6 +24,7 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryKeys;
 use FoundryNginx;
@@ -238,15 +239,10 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     if (!defined $block->http_config) {
-        $block->set_value('http_config', <<'_EOC_');
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_upstream oai kind=openai url=http://mock;
-    foundry_upstream aoai kind=azure-openai url=http://mock
-                     api_version=2024-10-21 api_key=aoai-key;
+        $block->set_value('http_config', FoundryConf::mock_http(
+            oai => {bearer => undef},
+            aoai => {url => 'http://mock', api_version => '2024-10-21'})
+            . <<'_EOC_');
 
     foundry_limit_zone limits:1m;
     foundry_limit_zone other:1m;

@@ -24,6 +24,7 @@ use Cwd qw(cwd);
 use IO::Socket::INET ();
 use Time::HiRes ();
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryKeys;
 use FoundryNginx;
@@ -316,13 +317,8 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     if (!defined $block->http_config) {
-        $block->set_value('http_config', <<'_EOC_');
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_upstream oai kind=openai url=http://mock;
+        $block->set_value('http_config',
+            FoundryConf::mock_http(oai => {bearer => undef}) . <<'_EOC_');
     foundry_metrics_zone metrics:1m;
 _EOC_
     }

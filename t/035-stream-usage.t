@@ -8,15 +8,15 @@
 # never when the client asked for usage itself.
 #
 # The body the upstream got is seen with the mock's echo (x-mock-echo);
-# the streams are the mock's (t/mock/README.md, t/data/usage-lib.pl).
+# the streams are the mock's (t/mock/README.md, t/lib/FoundryUsage.pm).
 
 use Cwd qw(cwd);
 use JSON::PP ();
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
+use FoundryUsage;
 use Test::Nginx::Socket;
-
-do './t/data/usage-lib.pl' or die "usage-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 $ENV{TEST_NGINX_CONF_D} = cwd() . '/conf.d';
@@ -59,15 +59,10 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     if (!defined $block->http_config) {
-        $block->set_value('http_config', <<'_EOC_');
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_upstream oai kind=openai url=http://mock;
-    foundry_upstream aoai kind=azure-openai url=http://mock
-                     api_version=2024-10-21 api_key=aoai-key;
+        $block->set_value('http_config', FoundryConf::mock_http(
+            oai => {bearer => undef},
+            aoai => {url => 'http://mock', api_version => '2024-10-21'})
+            . <<'_EOC_');
     foundry_upstream aoai-old kind=azure-openai url=http://mock
                      api_version=2024-06-01 api_key=aoai-key;
     foundry_upstream aoai-forced kind=azure-openai url=http://mock

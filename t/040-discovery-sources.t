@@ -40,6 +40,7 @@
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryKeys;
 use JSON::PP ();
@@ -56,22 +57,13 @@ $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start(deployments => [
       format => 'Meta' },
 ]);
 
-our $HttpConfig = <<'_EOC_';
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
+our $HttpConfig = FoundryConf::mock() . <<'_EOC_'
 
     foundry_discovery_zone disc:1m;
     foundry_keys_zone keys:1m file=$TEST_NGINX_KEYS_DIR/keys.json;
 
-    foundry_upstream aoai kind=azure-openai url=http://mock/aoai
-                     api_version=2025-01-01-preview api_key=aoai-key;
-    foundry_upstream v1 kind=azure-openai-v1 url=http://mock/res
-                     api_key=v1-key;
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
-    foundry_upstream compat kind=openai-compatible
-                     url=http://mock/compat/api;
+_EOC_
+    . FoundryConf::upstreams(qw(aoai v1 oai compat)) . <<'_EOC_';
     foundry_upstream other kind=openai-compatible
                      url=http://127.0.0.1:$TEST_NGINX_SERVER_PORT/other;
 _EOC_

@@ -23,8 +23,7 @@ use Time::HiRes qw(sleep time);
 use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
-
-do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
+use FoundryTokens;
 
 our ($TokDir, $Secret, %Other);
 

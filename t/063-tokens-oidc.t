@@ -8,13 +8,13 @@
 # The identity provider is served by the nginx of the block
 # (/idp/.well-known/openid-configuration and /idp/keys) or by the mock
 # model upstream (FoundryMock answers any body it is told to).  Keys and
-# tokens are made when the file runs (t/data/tokens-lib.pl).
+# tokens are made when the file runs (t/lib/FoundryTokens.pm).
 
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
+use FoundryTokens;
 use Test::Nginx::Socket;
-
-do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 
@@ -30,14 +30,10 @@ our $Unauthorized = '{"error":{"code":"Unauthorized","message":'
     . '"access denied: the token is not valid",'
     . '"type":"authentication_error"}}';
 
-our $Http = <<'_EOC_';
-    foundry_jwt_zone tokens:1m;
-
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-    }
-
-    foundry_upstream oai kind=openai url=http://mock bearer=upstream-token;
+our $Http = "    foundry_jwt_zone tokens:1m;\n\n"
+    . FoundryConf::mock_http({keepalive => undef},
+                             oai => {bearer => 'upstream-token'})
+    . <<'_EOC_';
 
     # an Entra-like jwks_uri, served here by the local identity provider
     map_hash_bucket_size 256;

@@ -32,26 +32,18 @@ use IO::Select ();
 use IO::Socket::INET ();
 use Time::HiRes ();
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryKeys;
 use FoundryNginx;
+use FoundryRouting;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
 
-our $Upstreams = <<"_EOC_";
-    upstream mock {
-        server 127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT};
-        keepalive 4;
-    }
-
-    foundry_upstream aoai kind=azure-openai url=http://mock/aoai
-                     api_version=2025-01-01-preview api_key=aoai-key;
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
-_EOC_
+our $Upstreams = FoundryConf::mock_http(
+    {port => $ENV{TEST_NGINX_MOCK_PORT}}, 'aoai', 'oai');
 
 add_block_preprocessor(sub {
     my $block = shift;

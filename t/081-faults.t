@@ -21,12 +21,12 @@ use warnings;
 
 use Cwd qw(cwd);
 use lib 't/lib';
+use FoundryConf;
 use FoundryMock;
 use FoundryFault;
+use FoundryRouting;
+use FoundryTokens;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
-do './t/data/tokens-lib.pl' or die "tokens-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
@@ -40,13 +40,7 @@ our $Completion = '{"id":"chatcmpl-switch","object":"chat.completion","model":"g
         '/v1/chat/completions' => $Completion,
     });
 
-our $Upstreams = <<'_EOC_';
-    upstream mock {
-        server 127.0.0.1:$TEST_NGINX_MOCK_PORT;
-        keepalive 4;
-    }
-
-    foundry_upstream oai kind=openai url=http://mock bearer=sk-oai;
+our $Upstreams = FoundryConf::mock_http('oai') . <<'_EOC_';
     foundry_upstream sw kind=openai url=http://127.0.0.1:$TEST_NGINX_SWITCH_PORT;
     foundry_upstream garbage kind=openai-compatible
                      url=http://127.0.0.1:$TEST_NGINX_FAULT_PORT/garbage;

@@ -1,7 +1,12 @@
-# Key material and bearer tokens for t/060-tokens.t and t/061-tokens-jwks.t
-# (loaded with "do").  Nothing here is committed key material: every key is
-# made when the file is loaded, into a temporary directory exported as
-# TEST_NGINX_TOKENS_DIR (removed at exit).
+package FoundryTokens;
+
+# Key material and bearer tokens for the token tests (t/06*-tokens*.t,
+# t/014-operations.t, t/081-faults.t): "use FoundryTokens;".  Nothing here
+# is committed key material: every key is made when the module is loaded,
+# into a temporary directory exported as TEST_NGINX_TOKENS_DIR (removed at
+# exit).  The functions below are in main::, and so are the variables
+# $main::TokDir, $main::Aud, %main::Key, %main::Other, %main::Kid,
+# $main::Secret, $main::Secret32 and $main::Now.
 #
 #   $TEST_NGINX_TOKENS_DIR/
 #     jwks.json          the public keys of %main::Key with kids: rsa-1,
@@ -154,6 +159,23 @@ system('openssl', 'req', '-x509', '-new', '-key', "$TokDir/rsa-private.pem",
     or die "openssl req failed";
 chmod 0644, "$TokDir/rsa-cert.pem";
 
+our $Now = time;
+
+# the names the test files use, in main:: as when this was a "do" file
+
+{
+    no warnings 'once';
+
+    *main::TokDir = \$TokDir;
+    *main::Aud = \$Aud;
+    *main::Key = \%Key;
+    *main::Other = \%Other;
+    *main::Kid = \%Kid;
+    *main::Secret = \$Secret;
+    *main::Secret32 = \$Secret32;
+    *main::Now = \$Now;
+}
+
 # the key of each algorithm by default
 
 my %DefaultKey = (
@@ -163,7 +185,6 @@ my %DefaultKey = (
     EdDSA => 'ed',
 );
 
-our $Now = time;
 my $Seq = 0;
 
 # A signed token.

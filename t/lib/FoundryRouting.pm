@@ -1,4 +1,8 @@
-# Helpers shared by t/010-routing.t .. t/013-errors.t (loaded with "do").
+package FoundryRouting;
+
+# Helpers shared by t/010-routing.t .. t/014-operations.t, t/080-bad-input.t
+# and t/081-faults.t ("use FoundryRouting;"); the functions are in main::
+# for the blocks' "eval" sections.
 #
 #   main::echo($body)       a --- response_body_filters filter: turns the
 #                           mock's x-mock-echo JSON into readable text

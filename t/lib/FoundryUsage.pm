@@ -1,6 +1,9 @@
+package FoundryUsage;
+
 # The mock's answers for the usage tests (t/030-usage.t,
 # t/035-stream-usage.t), as t/mock/README.md describes them (canonical
-# JSON: keys sorted); loaded with "do".
+# JSON: keys sorted); "use FoundryUsage;".  The functions are in main::,
+# and so is $main::T, the reply text.
 
 use strict;
 use warnings;
@@ -15,6 +18,7 @@ sub main::mask_ids {
 # keys sorted)
 
 our $T = 'Hello from the mock upstream.';
+{ no warnings 'once'; *main::T = \$T; }
 
 sub main::chat_usage {
     my ($p, $c, $cached, $reasoning) = @_;
