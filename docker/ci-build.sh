@@ -133,9 +133,10 @@ debian_mirror() {
     echo http://deb.debian.org/debian
 }
 
-base=$(sed -n 's/^FROM[ \t]\{1,\}\([^ \t]*\).*/\1/p' "$top/docker/Dockerfile" \
-       | sort -u)
-[ "$(echo "$base" | wc -l)" = 1 ] || fail "docker/Dockerfile: more than one base"
+base=$(sed -n 's/^FROM[ \t]\{1,\}\([^ \t]*\).*/\1/p' \
+       "$top/docker/Dockerfile" | sort -u)
+[ "$(echo "$base" | wc -l)" = 1 ] \
+    || fail "docker/Dockerfile: more than one base"
 case "$base" in
     */*) ;;
     *) base=docker.io/library/$base ;;
@@ -174,12 +175,15 @@ fi
 # the official-image variant cannot be pulled here (its install steps are
 # checked on the host, docker/install-source.sh): the nginx version it is
 # built for by default is the one the docs name
-official=$(sed -n 's/^ARG NGINX_VERSION=//p' "$top/docker/Dockerfile.official")
-[ -n "$official" ] || fail "docker/Dockerfile.official: no ARG NGINX_VERSION default"
+official=$(sed -n 's/^ARG NGINX_VERSION=//p' \
+           "$top/docker/Dockerfile.official")
+[ -n "$official" ] \
+    || fail "docker/Dockerfile.official: no ARG NGINX_VERSION default"
 named=$(grep -rhoE 'nginx:[0-9]+\.[0-9]+\.[0-9]+|NGINX_VERSION=[0-9.]+' \
         "$top/README.md" "$top/docs" "$top/docker" | sed 's/.*[:=]//' | sort -u)
 [ "$named" = "$official" ] \
-    || fail "docker/Dockerfile.official builds nginx $official, the docs name:" $named
+    || fail "docker/Dockerfile.official builds nginx $official," \
+            "the docs name: $(echo "$named" | tr "\n" " ")"
 say "official-image variant: nginx $official by default, as the docs say"
 
 # the image: docker format, for its HEALTHCHECK; the network of the host
@@ -187,9 +191,11 @@ say "official-image variant: nginx $official by default, as the docs say"
 mkdir -p "$cache"
 say "building $image (log: build/docker/build.log)"
 podman build --pull=never --network=host --format docker --layers=false \
-    --force-rm --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc" \
+    --force-rm --ulimit "nofile=$nofile:$nofile" \
+    --ulimit "nproc=$nproc:$nproc" \
     -f "$top/docker/Dockerfile" -t "$image" "$top" 2>&1 \
-    | while IFS= read -r l; do echo "$(date +%T) $l"; done > "$cache/build.log" \
+    | while IFS= read -r l; do echo "$(date +%T) $l"; done \
+    > "$cache/build.log" \
     || { tail -n 40 "$cache/build.log" >&2; fail "podman build"; }
 
 # the demo configuration, as a file of the image's conf.d: the gateway on
