@@ -16,7 +16,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 dest=${1:-/}
 dest=${dest%/}
 
-make -C "$top" deps build
+# the build's packages only: the image is not where the tests run
+BUILD_ONLY=1 make -C "$top" deps
+make -C "$top" build
 
 install -D -m 0644 "$top/build/ngx_http_foundry_module.so" \
     "$dest/usr/lib/nginx/modules/ngx_http_foundry_module.so"
