@@ -206,7 +206,7 @@ mkdir -p "$tmp/conf"
 {
     echo "error_log stderr info;"
     sed -e 's|listen 127\.0\.0\.1:8080;|listen 8000;|' \
-        -e 's|access_log logs/|access_log /tmp/nginx/|' \
+        -e 's#access_log \(logs\|/var/log/nginx\)/#access_log /tmp/nginx/#' \
         "$top/conf.d/demo.conf"
 } > "$tmp/conf/demo.conf"
 cp "$top/conf.d/demo-keys.json" "$tmp/conf/"
