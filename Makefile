@@ -46,7 +46,7 @@ CC_OPT       ?= -g -O2 -fstack-protector-strong -Wformat \
                 -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
 LD_OPT       ?= -Wl,-z,relro -Wl,-z,now -fPIC
 
-SRCS         := $(wildcard src/*.c src/*.h) config
+SRCS         := $(wildcard src/*.c src/*/*.c src/*/*.h) config
 
 # Test::Nginx::Socket: the installed one when there is one, else ours
 TEST_NGINX_LIB := $(shell perl -MTest::Nginx::Socket -e1 2>/dev/null \
@@ -151,7 +151,7 @@ check-conf: build
 	@$(TOP)/tools/check-conf
 
 style:
-	@$(TOP)/tools/style-check src/*.c src/*.h
+	@$(TOP)/tools/style-check src/*.c src/*/*.c src/*/*.h
 
 clean:
 	rm -f $(MODULE)
