@@ -274,3 +274,25 @@ ngx_http_foundry_json_error_line(char *errbuf)
         ngx_cpystrn((u_char *) errbuf, (u_char *) "parse error", 12);
     }
 }
+
+
+ngx_int_t
+ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
+{
+    u_char  *p;
+
+    out->len = s->len + ngx_escape_json(NULL, s->data, s->len) + 2;
+
+    p = ngx_pnalloc(pool, out->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    *p = '"';
+
+    return NGX_OK;
+}

@@ -678,6 +678,8 @@ ngx_int_t ngx_http_foundry_json_raw(yajl_gen g, ngx_str_t *json);
 ngx_int_t ngx_http_foundry_json_result(yajl_gen g, ngx_pool_t *pool,
     ngx_str_t *out);
 void ngx_http_foundry_json_error_line(char *errbuf);
+ngx_int_t ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_str_t *out);
 ngx_int_t ngx_http_foundry_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *text);
 
@@ -833,12 +835,6 @@ u_char *ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s,
 ngx_uint_t ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len);
 ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,
     ngx_uint_t nocase);
-ngx_int_t ngx_http_foundry_token_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss,
-    ngx_str_t *uri, ngx_http_post_subrequest_pt handler, size_t max);
-void ngx_http_foundry_token_store(ngx_http_request_t *r,
-    ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
-    const char *err);
 
 /* ngx_http_foundry_local.c */
 
@@ -885,8 +881,6 @@ void ngx_http_foundry_strip_done(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_chain_t **out);
 
 /* ngx_http_foundry_oidc.c */
-ngx_int_t ngx_http_foundry_oidc_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
 ngx_int_t ngx_http_foundry_oidc_parse(ngx_pool_t *pool, u_char *text,
     size_t len, ngx_str_t *issuer, ngx_str_t *jwks_uri, const char **err);
 ngx_int_t ngx_http_foundry_oidc_check(ngx_str_t *iss, ngx_str_t *issuer,
@@ -1004,6 +998,8 @@ ngx_int_t ngx_http_foundry_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_post_subrequest_t *ps, size_t max,
     ngx_http_foundry_collect_t **collect);
+ngx_int_t ngx_http_foundry_collect(ngx_http_request_t *r,
+    ngx_http_foundry_collect_t *c, ngx_chain_t *in);
 
 /* ngx_http_foundry_handler.c */
 ngx_int_t ngx_http_foundry_precontent_handler(ngx_http_request_t *r);

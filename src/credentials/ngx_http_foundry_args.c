@@ -49,7 +49,6 @@ typedef struct {
 } ngx_http_foundry_log_writer_t;
 
 
-static ngx_int_t ngx_http_foundry_hex(u_char *p, u_char *last);
 static ngx_str_t *ngx_http_foundry_key_name(u_char *p, u_char *last,
     ngx_array_t *names);
 static ngx_http_foundry_args_ctx_t *ngx_http_foundry_args_ctx(
@@ -83,122 +82,6 @@ static void ngx_http_foundry_log_writer(ngx_log_t *log, ngx_uint_t level,
 #define ngx_http_foundry_value_end(c)                                         \
     ((c) == '&' || (c) == ' ' || (c) == '"' || (c) == '\'' || (c) == '\t'     \
      || (c) == CR || (c) == LF)
-
-
-static ngx_int_t
-ngx_http_foundry_hex(u_char *p, u_char *last)
-{
-    u_char      c;
-    ngx_int_t   n;
-    ngx_uint_t  i;
-
-    if (last - p < 2) {
-        return -1;
-    }
-
-    n = 0;
-
-    for (i = 0; i < 2; i++) {
-        c = p[i];
-
-        if (c >= '0' && c <= '9') {
-            n = n * 16 + (c - '0');
-            continue;
-        }
-
-        c |= 0x20;
-
-        if (c >= 'a' && c <= 'f') {
-            n = n * 16 + (c - 'a' + 10);
-            continue;
-        }
-
-        return -1;
-    }
-
-    return n;
-}
-
-
-/* whether the name p..last, percent-decoded, is "name", in any case */
-
-ngx_uint_t
-ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name)
-{
-    u_char      c;
-    ngx_int_t   n;
-    ngx_uint_t  i;
-
-    for (i = 0; p < last; i++) {
-        c = *p++;
-
-        if (c == '%') {
-            n = ngx_http_foundry_hex(p, last);
-
-            if (n >= 0) {
-                c = (u_char) n;
-                p += 2;
-            }
-        }
-
-        if (i == name->len || ngx_tolower(c) != ngx_tolower(name->data[i])) {
-            return 0;
-        }
-    }
-
-    return i == name->len;
-}
-
-
-/*
- * The value of the argument "name" (the first one), or NGX_DECLINED; with
- * *conflict set when the name comes again with another value.
- */
-
-ngx_int_t
-ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_str_t *value, ngx_uint_t *conflict)
-{
-    u_char     *p, *last, *next, *eq;
-    ngx_int_t   rc;
-    ngx_str_t   v;
-
-    rc = NGX_DECLINED;
-    *conflict = 0;
-
-    p = r->args.data;
-    last = r->args.data + r->args.len;
-
-    for ( /* void */ ; p < last; p = next + 1) {
-        next = ngx_strlchr(p, last, '&');
-        if (next == NULL) {
-            next = last;
-        }
-
-        eq = ngx_strlchr(p, next, '=');
-
-        if (eq == NULL || !ngx_http_foundry_arg_is(p, eq, name)) {
-            continue;
-        }
-
-        v.data = eq + 1;
-        v.len = next - v.data;
-
-        if (rc == NGX_DECLINED) {
-            *value = v;
-            rc = NGX_OK;
-            continue;
-        }
-
-        if (v.len != value->len
-            || ngx_strncmp(v.data, value->data, v.len) != 0)
-        {
-            *conflict = 1;
-        }
-    }
-
-    return rc;
-}
 
 
 /* the n-th value of the key argument "name" the client sent */

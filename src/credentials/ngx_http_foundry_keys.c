@@ -1095,29 +1095,6 @@ ngx_http_foundry_key_bucket(u_char *digest, uint32_t nbuckets)
 }
 
 
-time_t
-ngx_http_foundry_timegm(ngx_tm_t *tm)
-{
-    ngx_int_t  y, m, days;
-
-    /* days since the epoch, from the civil date (proleptic Gregorian) */
-
-    y = tm->ngx_tm_year;
-    m = tm->ngx_tm_mon;
-
-    if (m <= 2) {
-        y--;
-        m += 12;
-    }
-
-    days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5
-           + tm->ngx_tm_mday - 719469;
-
-    return (time_t) days * 86400 + tm->ngx_tm_hour * 3600
-           + tm->ngx_tm_min * 60 + tm->ngx_tm_sec;
-}
-
-
 static ngx_int_t
 ngx_http_foundry_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {

@@ -11,6 +11,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_token.h"
 
 
 /*

@@ -31,140 +31,6 @@ static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
 static ngx_uint_t ngx_http_foundry_dropped_arg(
     ngx_http_foundry_loc_conf_t *flcf, u_char *p, u_char *last);
-static ngx_int_t ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s,
-    ngx_str_t *out);
-
-
-/*
- * Resolves, once per configuration, what routing of each static
- * deployment needs: its upstream, the name the upstream knows it by, that
- * name as a JSON string, and the upstream path up to the operation.
- */
-
-ngx_int_t
-ngx_http_foundry_deployments_init(ngx_conf_t *cf,
-    ngx_http_foundry_models_t *models)
-{
-    ngx_str_t                           *model;
-    ngx_uint_t                           i;
-    ngx_http_foundry_deployment_t       *d;
-    ngx_http_compile_complex_value_t     ccv;
-    ngx_http_foundry_main_conf_t        *fmcf;
-
-    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
-
-    d = models->deployments.elts;
-
-    for (i = 0; i < models->deployments.nelts; i++) {
-
-        if (d[i].upstream_name.data == NULL) {
-            continue;
-        }
-
-        if (ngx_strlchr(d[i].upstream_name.data,
-                        d[i].upstream_name.data + d[i].upstream_name.len, '$'))
-        {
-            d[i].upstream_cv = ngx_palloc(cf->pool,
-                                          sizeof(ngx_http_complex_value_t));
-            if (d[i].upstream_cv == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-            ccv.cf = cf;
-            ccv.value = &d[i].upstream_name;
-            ccv.complex_value = d[i].upstream_cv;
-
-            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            continue;
-        }
-
-        d[i].upstream = ngx_http_foundry_find_upstream(fmcf,
-                                                       &d[i].upstream_name);
-        if (d[i].upstream == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown foundry_upstream \"%V\" for "
-                               "deployment \"%V\" defined in %s:%ui",
-                               &d[i].upstream_name, &d[i].name,
-                               d[i].conf_file, d[i].conf_line);
-            return NGX_ERROR;
-        }
-
-        model = ngx_http_foundry_upstream_model(&d[i], d[i].upstream);
-
-        if (d[i].upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
-            && ngx_http_foundry_valid_name(model) != NGX_OK)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid Azure OpenAI deployment name \"%V\" "
-                               "for deployment \"%V\" defined in %s:%ui",
-                               model, &d[i].name, d[i].conf_file,
-                               d[i].conf_line);
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_foundry_json_quote(cf->pool, model,
-                                        &d[i].upstream_model_json)
-            != NGX_OK
-            || ngx_http_foundry_upstream_prefix(cf->pool, d[i].upstream,
-                                                model, &d[i].upstream_prefix)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The name the upstream knows the deployment by: as configured, else the
- * deployment name for Azure (deployments), else the model name (OpenAI).
- */
-
-ngx_str_t *
-ngx_http_foundry_upstream_model(ngx_http_foundry_deployment_t *d,
-    ngx_http_foundry_upstream_t *u)
-{
-    if (d->upstream_model.len) {
-        return &d->upstream_model;
-    }
-
-    if (u->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
-        || u->kind == NGX_HTTP_FOUNDRY_AZURE_V1)
-    {
-        return &d->name;
-    }
-
-    return &d->model;
-}
-
-
-static ngx_int_t
-ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
-{
-    u_char  *p;
-
-    out->len = s->len + ngx_escape_json(NULL, s->data, s->len) + 2;
-
-    p = ngx_pnalloc(pool, out->len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    out->data = p;
-
-    *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s->data, s->len);
-    *p = '"';
-
-    return NGX_OK;
-}
 
 
 /* an inference call: POST {target}/..., see ../docs/architecture.md */
@@ -997,4 +863,58 @@ ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
     return name->len == flcf->auth_header.len
            && ngx_strncasecmp(name->data, flcf->auth_header.data, name->len)
               == 0;
+}
+
+
+/*
+ * Whether the operation of an inference call may go on: the location
+ * passes it (else 404 OperationNotSupported), and the caller's key or
+ * token may use it (else 403, as for a deployment).  Runs before the body
+ * is read and before anything reaches an upstream.
+ */
+
+ngx_int_t
+ngx_http_foundry_operation_check(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    uint32_t  bit;
+
+    bit = ngx_http_foundry_operation_find(&ctx->op);
+
+    if ((bit & flcf->operations) == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: operation \"%V\" is not passed by this "
+                      "location", &ctx->op);
+
+        return ngx_http_foundry_error(r, NGX_HTTP_NOT_FOUND,
+                                      "OperationNotSupported",
+                                      "the operation \"%V\" is not "
+                                      "supported by this gateway",
+                                      &ctx->op);
+    }
+
+    if (ctx->key && (ctx->key->operations & bit) == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: key \"%V\" may not use operation \"%V\"",
+                      &ctx->key->name, &ctx->op);
+        goto forbidden;
+    }
+
+    if (ctx->token && !ngx_http_foundry_token_allows_op(r, flcf, ctx, bit)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: the token may not use operation \"%V\"",
+                      &ctx->op);
+        goto forbidden;
+    }
+
+    return NGX_OK;
+
+forbidden:
+
+    ctx->auth_failure = "operation";
+
+    return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN, "Forbidden",
+                                  "%s may not use the operation \"%V\"",
+                                  ctx->key ? "the key" : "the token",
+                                  &ctx->op);
 }
