@@ -10,7 +10,8 @@
 
 #include <yajl/yajl_tree.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
 
 
 static ngx_http_foundry_models_t *ngx_http_foundry_models_get(ngx_conf_t *cf,

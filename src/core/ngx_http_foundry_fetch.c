@@ -8,7 +8,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
 
 
 /*

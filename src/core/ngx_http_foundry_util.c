@@ -10,7 +10,8 @@
 
 #include <openssl/evp.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
 
 
 /*

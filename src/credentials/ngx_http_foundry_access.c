@@ -8,7 +8,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_credentials.h"
 
 
 #define NGX_HTTP_FOUNDRY_NO_KEY     "access denied: no key was sent"

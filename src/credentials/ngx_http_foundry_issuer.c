@@ -8,7 +8,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_deployments.h"
+#include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_jwt.h"
 #include "ngx_http_foundry_token.h"
 

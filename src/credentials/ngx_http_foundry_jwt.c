@@ -20,7 +20,9 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_jwt.h"
 
 

@@ -16,7 +16,10 @@
 #include <malloc.h>
 #endif
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_deployments.h"
+#include "ngx_http_foundry_credentials.h"
 
 
 /*

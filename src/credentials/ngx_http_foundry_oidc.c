@@ -10,7 +10,9 @@
 
 #include <yajl/yajl_parse.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_token.h"
 
 

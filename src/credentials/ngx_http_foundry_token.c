@@ -11,7 +11,9 @@
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_token.h"
 #include "ngx_http_foundry_jwt.h"
 

@@ -8,7 +8,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_foundry_module.h"
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_discovery.h"
+#include "ngx_http_foundry_routing.h"
 
 
 static ngx_int_t ngx_http_foundry_resume(ngx_http_request_t *r,
