@@ -452,7 +452,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_foundry_discovery_t  *d;
     ngx_http_foundry_main_conf_t  *fmcf;
-    ngx_http_foundry_source_t     *src;
+    ngx_http_foundry_key_source_t *src;
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable_file = prev->enable_file;
@@ -554,7 +554,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         /* the key arrives as the connection's authConfig says */
 
         conf->key_sources = ngx_array_create(cf->pool, 1,
-                                            sizeof(ngx_http_foundry_source_t));
+                                sizeof(ngx_http_foundry_key_source_t));
         if (conf->key_sources == NULL) {
             return NGX_CONF_ERROR;
         }

@@ -123,7 +123,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                      type;
     ngx_str_t                       name;
-} ngx_http_foundry_source_t;
+} ngx_http_foundry_key_source_t;
 
 
 #define NGX_HTTP_FOUNDRY_QUOTAS             3
@@ -263,7 +263,7 @@ typedef struct {
     ngx_str_t                       upstream_name;
     ngx_http_foundry_upstream_t    *upstream;
     ngx_msec_t                      ttl;
-} ngx_http_foundry_src_t;
+} ngx_http_foundry_discovery_source_t;
 
 
 typedef struct {
@@ -277,7 +277,7 @@ typedef struct {
     ngx_regex_t                    *regex;
     ngx_str_t                       pattern;
     ngx_uint_t                      include;
-} ngx_http_foundry_filter_t;
+} ngx_http_foundry_discovery_filter_t;
 
 
 /* how requests authenticate */
@@ -611,7 +611,7 @@ typedef struct {
     /* discovery sources: fetches under way, a list fetched here */
     ngx_uint_t                      sources_pending;
     void                           *fresh;
-    ngx_http_foundry_src_t         *fresh_src;
+    ngx_http_foundry_discovery_source_t *fresh_src;
 
     unsigned                        started:1;
     unsigned                        body_read:1;
@@ -702,7 +702,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_foundry_ctx_t         *ctx;
-    ngx_http_foundry_src_t         *src;
+    ngx_http_foundry_discovery_source_t *src;
     ngx_http_foundry_collect_t     *collect;
     ngx_uint_t                      done;
 } ngx_http_foundry_fetch_t;

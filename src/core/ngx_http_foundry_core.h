@@ -97,6 +97,7 @@ ngx_uint_t ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len);
 ngx_uint_t ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name);
 ngx_int_t ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value, ngx_uint_t *conflict);
+uint64_t ngx_http_foundry_now(void);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_CORE_H_INCLUDED_ */

@@ -266,3 +266,16 @@ ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
 
     return rc;
 }
+
+
+/* the time in milliseconds, from nginx's cached time */
+
+uint64_t
+ngx_http_foundry_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}

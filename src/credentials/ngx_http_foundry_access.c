@@ -20,7 +20,7 @@
 static ngx_int_t ngx_http_foundry_key_check(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_key_from(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_source_t *src,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_key_source_t *src,
     ngx_str_t *key);
 static ngx_table_elt_t *ngx_http_foundry_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
@@ -43,14 +43,14 @@ ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                  *value;
     ngx_uint_t                  i;
-    ngx_http_foundry_source_t  *src;
+    ngx_http_foundry_key_source_t *src;
 
     if (flcf->key_sources != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     flcf->key_sources = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                         sizeof(ngx_http_foundry_source_t));
+                            sizeof(ngx_http_foundry_key_source_t));
     if (flcf->key_sources == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -129,7 +129,7 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
     ngx_uint_t                    i, present;
     ngx_table_elt_t              *h;
     ngx_http_foundry_ctx_t       *ctx;
-    ngx_http_foundry_source_t    *src;
+    ngx_http_foundry_key_source_t *src;
     ngx_http_foundry_loc_conf_t  *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
@@ -217,7 +217,7 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
     ngx_int_t                     rc;
     ngx_str_t                     key, other;
     ngx_uint_t                    i, j, n;
-    ngx_http_foundry_source_t    *src;
+    ngx_http_foundry_key_source_t *src;
     ngx_http_foundry_key_info_t  *info;
 
     /* the first source present wins; a different key elsewhere is refused */
@@ -379,7 +379,7 @@ ngx_http_foundry_allows(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_foundry_key_from(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_source_t *src,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_key_source_t *src,
     ngx_str_t *key)
 {
     ngx_str_t         v;
@@ -535,7 +535,7 @@ ngx_http_foundry_mask_keys(ngx_http_request_t *r,
 {
     ngx_str_t                   key;
     ngx_uint_t                  i;
-    ngx_http_foundry_source_t  *src;
+    ngx_http_foundry_key_source_t *src;
 
     src = flcf->key_sources->elts;
 
@@ -554,7 +554,7 @@ ngx_http_foundry_deny(ngx_http_request_t *r,
 {
     ngx_uint_t                  i, bearer;
     ngx_table_elt_t            *h;
-    ngx_http_foundry_source_t  *src;
+    ngx_http_foundry_key_source_t *src;
 
     ctx->error_code = "Unauthorized";
     ctx->error_message = message;

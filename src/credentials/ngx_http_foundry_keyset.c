@@ -190,17 +190,6 @@ ngx_http_foundry_jwt_node(ngx_http_foundry_jwt_zone_t *jz, u_char *key,
 }
 
 
-uint64_t
-ngx_http_foundry_token_now(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * 1000 + tp->msec;
-}
-
-
 /*
  * A fetch for an issuer's keys (its key set, or its discovery document):
  * a subrequest to "uri" whose answer, up to "max" bytes, goes to
@@ -354,7 +343,7 @@ ngx_http_foundry_token_store(ngx_http_request_t *r,
                 n->json = copy;
                 n->json_len = body->len;
                 n->generation++;
-                n->fetched = ngx_http_foundry_token_now();
+                n->fetched = ngx_http_foundry_now();
                 n->failed = 0;
             }
         }
@@ -366,7 +355,7 @@ ngx_http_foundry_token_store(ngx_http_request_t *r,
 
             /* retried after the cooldown, the last good set kept */
 
-            n->fetched = ngx_http_foundry_token_now()
+            n->fetched = ngx_http_foundry_now()
                          + NGX_HTTP_FOUNDRY_KID_COOLDOWN
                          - iss->ttl;
         }

@@ -450,7 +450,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
     jz = fmcf->jwt;
 
-    now = ngx_http_foundry_token_now();
+    now = ngx_http_foundry_now();
     fetch = 0;
     json = NULL;
     len = 0;

@@ -58,7 +58,6 @@ ngx_int_t ngx_http_foundry_jwt_init_zone(ngx_shm_zone_t *shm_zone,
 ngx_http_foundry_jwt_node_t *ngx_http_foundry_jwt_node(
     ngx_http_foundry_jwt_zone_t *jz, u_char *key, size_t len,
     ngx_uint_t create);
-uint64_t ngx_http_foundry_token_now(void);
 ngx_int_t ngx_http_foundry_token_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss,
     ngx_str_t *uri, ngx_http_post_subrequest_pt handler, size_t max);

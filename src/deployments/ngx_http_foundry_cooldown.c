@@ -70,17 +70,6 @@ static ngx_http_foundry_cool_node_t *ngx_http_foundry_cool_lookup(
     ngx_http_foundry_cooldown_conf_t *cc, u_char *key, size_t len);
 
 
-static uint64_t
-ngx_http_foundry_cool_now(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * 1000 + tp->msec;
-}
-
-
 /* foundry_cooldown_zone name:size; */
 
 char *
@@ -298,7 +287,7 @@ ngx_http_foundry_cool_get(ngx_peer_connection_t *pc, void *data)
     ngx_http_foundry_cool_node_t  *n;
 
     shpool = *(ngx_slab_pool_t **) cp->conf->zone->data;
-    now = ngx_http_foundry_cool_now();
+    now = ngx_http_foundry_now();
     wait = 0;
     rc = NGX_BUSY;
 
@@ -377,7 +366,7 @@ ngx_http_foundry_cool_free(ngx_peer_connection_t *pc, void *data,
         len = ngx_http_foundry_cool_key(cp, pc->name, key, sizeof(key));
 
         if (retry && len) {
-            until = ngx_http_foundry_cool_now() + retry;
+            until = ngx_http_foundry_now() + retry;
             shpool = *(ngx_slab_pool_t **) cp->conf->zone->data;
             sh = shpool->data;
 

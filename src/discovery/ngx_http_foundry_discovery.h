@@ -45,7 +45,8 @@ ngx_http_foundry_deployment_t *ngx_http_foundry_sources_find(
     ngx_http_foundry_ctx_t *ctx, ngx_str_t *name);
 /* not static for fuzz/fuzz_discovery.c */
 ngx_http_foundry_list_t *ngx_http_foundry_source_parse(ngx_http_request_t *r,
-    ngx_http_foundry_src_t *src, u_char *p, size_t len, const char **err);
+    ngx_http_foundry_discovery_source_t *src, u_char *p, size_t len,
+    const char **err);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_DISCOVERY_H_INCLUDED_ */

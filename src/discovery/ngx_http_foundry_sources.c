@@ -85,7 +85,7 @@ static ngx_int_t ngx_http_foundry_sources_init_zone(ngx_shm_zone_t *shm_zone,
 static ngx_http_foundry_source_node_t *ngx_http_foundry_source_node(
     ngx_http_foundry_sources_zone_t *sz, ngx_str_t *key, ngx_uint_t create);
 static ngx_int_t ngx_http_foundry_source_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_src_t *src);
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_discovery_source_t *src);
 static ngx_int_t ngx_http_foundry_source_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_foundry_source_render(ngx_pool_t *pool,
@@ -164,13 +164,13 @@ ngx_http_foundry_discovery_source(ngx_conf_t *cf, ngx_command_t *cmd,
     u_char                  *p;
     ngx_str_t               *value, s;
     ngx_uint_t               i;
-    ngx_http_foundry_src_t  *src;
+    ngx_http_foundry_discovery_source_t *src;
 
     value = cf->args->elts;
 
     if (flcf->sources == NGX_CONF_UNSET_PTR) {
         flcf->sources = ngx_array_create(cf->pool, 2,
-                                         sizeof(ngx_http_foundry_src_t));
+                            sizeof(ngx_http_foundry_discovery_source_t));
         if (flcf->sources == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -181,7 +181,7 @@ ngx_http_foundry_discovery_source(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(src, sizeof(ngx_http_foundry_src_t));
+    ngx_memzero(src, sizeof(ngx_http_foundry_discovery_source_t));
 
     src->uri = value[1];
     src->ttl = 60000;
@@ -276,14 +276,14 @@ ngx_http_foundry_discovery_filter(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                 *value;
     ngx_uint_t                 i;
     ngx_regex_compile_t        rc;
-    ngx_http_foundry_filter_t *f;
+    ngx_http_foundry_discovery_filter_t *f;
 
     if (flcf->filters != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     flcf->filters = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                     sizeof(ngx_http_foundry_filter_t));
+                            sizeof(ngx_http_foundry_discovery_filter_t));
     if (flcf->filters == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -338,7 +338,7 @@ ngx_int_t
 ngx_http_foundry_sources_check(ngx_conf_t *cf, ngx_array_t *sources)
 {
     ngx_uint_t                     i;
-    ngx_http_foundry_src_t        *src;
+    ngx_http_foundry_discovery_source_t *src;
     ngx_http_foundry_main_conf_t  *fmcf;
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
@@ -423,17 +423,6 @@ ngx_http_foundry_sources_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-static uint64_t
-ngx_http_foundry_now(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * 1000 + tp->msec;
-}
-
-
 /*
  * The node of a source in the zone (mutex held), found through a small
  * ngx_str_node_t whose string is the node's key.
@@ -503,7 +492,7 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
 {
     uint64_t                          now;
     ngx_uint_t                        i, fetch;
-    ngx_http_foundry_src_t           *src;
+    ngx_http_foundry_discovery_source_t *src;
     ngx_http_foundry_source_node_t   *n;
     ngx_http_foundry_sources_zone_t  *sz;
 
@@ -559,7 +548,7 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_foundry_source_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_src_t *src)
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_discovery_source_t *src)
 {
     ngx_http_post_subrequest_t  *ps;
     ngx_http_foundry_fetch_t    *f;
@@ -605,7 +594,7 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
     ngx_uint_t                        failed;
     const char                       *err;
     ngx_http_foundry_list_t          *list, *copy;
-    ngx_http_foundry_src_t           *src;
+    ngx_http_foundry_discovery_source_t *src;
     ngx_http_foundry_source_node_t   *n;
     ngx_http_foundry_sources_zone_t  *sz;
     ngx_http_foundry_main_conf_t     *fmcf;
@@ -742,7 +731,8 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
 ngx_http_foundry_list_t *
 ngx_http_foundry_source_parse(ngx_http_request_t *r,
-    ngx_http_foundry_src_t *src, u_char *p, size_t len, const char **err)
+    ngx_http_foundry_discovery_source_t *src, u_char *p, size_t len,
+    const char **err)
 {
     u_char                    *q;
     size_t                     size;
@@ -1196,7 +1186,7 @@ ngx_http_foundry_source_visible(ngx_http_foundry_loc_conf_t *flcf,
 {
     ngx_int_t                   rc;
     ngx_uint_t                  i, included;
-    ngx_http_foundry_filter_t  *f;
+    ngx_http_foundry_discovery_filter_t *f;
 
     /* a static deployment of the same name wins */
 
@@ -1255,7 +1245,7 @@ ngx_http_foundry_sources_lists(ngx_http_request_t *r,
     ngx_http_foundry_list_t **lists)
 {
     ngx_uint_t                        i;
-    ngx_http_foundry_src_t           *src;
+    ngx_http_foundry_discovery_source_t *src;
     ngx_http_foundry_list_t          *list;
     ngx_http_foundry_source_node_t   *n;
     ngx_http_foundry_sources_zone_t  *sz;
@@ -1404,7 +1394,7 @@ ngx_http_foundry_sources_find(ngx_http_request_t *r,
     u_char                            *base;
     ngx_str_t                          f[6];
     ngx_uint_t                         i, j, k;
-    ngx_http_foundry_src_t            *src;
+    ngx_http_foundry_discovery_source_t *src;
     ngx_http_foundry_list_t           *list;
     ngx_http_foundry_deployment_t     *d;
     ngx_http_foundry_source_node_t    *n;

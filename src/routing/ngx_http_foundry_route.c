@@ -759,7 +759,7 @@ ngx_http_foundry_dropped_arg(ngx_http_foundry_loc_conf_t *flcf, u_char *p,
     u_char *last)
 {
     ngx_uint_t                  i;
-    ngx_http_foundry_source_t  *src;
+    ngx_http_foundry_key_source_t *src;
 
     static ngx_str_t  api_version = ngx_string("api-version");
     static ngx_str_t  subscription_key = ngx_string("subscription-key");
