@@ -295,7 +295,7 @@ typedef struct ngx_http_foundry_strip_s  ngx_http_foundry_strip_t;
 typedef struct {
     ngx_str_t                       iss;
     ngx_array_t                    *audiences;
-    void                           *keys;
+    struct ngx_http_foundry_jwks_s *keys;
     ngx_str_t                       jwks_uri;
     ngx_str_t                       oidc_uri;
     ngx_msec_t                      ttl;
@@ -306,7 +306,7 @@ typedef struct {
     /* the issuer's own claim rules (foundry_entra project=), or NULL */
     ngx_array_t                    *claims;
 
-    void                           *local;
+    struct ngx_http_foundry_jwks_s *local;
     ngx_pool_t                     *local_pool;
     ngx_uint_t                      local_generation;
 } ngx_http_foundry_issuer_t;
@@ -587,9 +587,9 @@ typedef struct {
     const char                     *auth_failure;
 
     /* bearer tokens: the parsed token, the keys, the accepted token */
-    void                           *jwt;
-    void                           *jwks;
-    void                           *token;
+    struct ngx_http_foundry_jwt_s  *jwt;
+    struct ngx_http_foundry_jwks_s *jwks;
+    struct ngx_http_foundry_jwt_s  *token;
     const char                     *challenge;
 
     /* the "jwks_uri" of an issuer's discovery document fetched here */
@@ -610,7 +610,7 @@ typedef struct {
 
     /* discovery sources: fetches under way, a list fetched here */
     ngx_uint_t                      sources_pending;
-    void                           *fresh;
+    struct ngx_http_foundry_list_s *fresh;
     ngx_http_foundry_discovery_source_t *fresh_src;
 
     unsigned                        started:1;
@@ -694,7 +694,7 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_F_OPENAI           5
 
 
-typedef struct {
+typedef struct ngx_http_foundry_list_s {
     size_t                          size;
     uint32_t                        n;
     ngx_http_foundry_found_t        found[1];

@@ -224,6 +224,9 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
 
     ngx_str_null(&key);
 
+    /* set before use on every path; clang cannot tell (fuzz builds) */
+    ngx_str_null(&other);
+
     src = flcf->key_sources->elts;
     n = 0;
 

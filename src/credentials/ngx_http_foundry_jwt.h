@@ -71,7 +71,7 @@ typedef struct {
 } ngx_http_foundry_jwk_t;
 
 
-typedef struct {
+typedef struct ngx_http_foundry_jwks_s {
     ngx_array_t                     keys;     /* ngx_http_foundry_jwk_t */
 } ngx_http_foundry_jwks_t;
 
@@ -95,7 +95,7 @@ typedef struct {
 
 /* a parsed compact JWS whose payload is a JWT claims set */
 
-typedef struct {
+typedef struct ngx_http_foundry_jwt_s {
     ngx_uint_t                      alg;      /* NGX_HTTP_FOUNDRY_JWT_* */
     ngx_str_t                       kid;
     ngx_str_t                       typ;
