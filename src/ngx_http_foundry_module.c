@@ -596,6 +596,14 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_str_set(&conf->auth_suffix, "");
     }
 
+    /* the key's header is masked in nginx's own log lines */
+
+    if (ngx_http_foundry_logmask_add_header(cf, &conf->auth_header)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_ptr_value(conf->discovery, prev->discovery, NULL);
 
     if (conf->discovery == NULL
@@ -714,7 +722,9 @@ ngx_http_foundry_init(ngx_conf_t *cf)
     ngx_http_core_main_conf_t     *cmcf;
     ngx_http_foundry_main_conf_t  *fmcf;
 
-    if (ngx_http_foundry_args_init(cf) != NGX_OK) {
+    if (ngx_http_foundry_args_init(cf) != NGX_OK
+        || ngx_http_foundry_logmask_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -359,6 +359,7 @@ typedef struct {
 
     /* every arg= of foundry_key_source in http{}, masked in every request */
     ngx_array_t                    *key_args;       /* of ngx_str_t */
+    ngx_array_t                    *mask_headers;   /* of ngx_str_t */
     ngx_array_t                    *error_logs;     /* of ngx_log_t * */
 } ngx_http_foundry_main_conf_t;
 

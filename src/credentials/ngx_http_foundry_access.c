@@ -108,6 +108,14 @@ ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         {
             return NGX_CONF_ERROR;
         }
+
+        /* and a header's value in nginx's own log lines */
+
+        if (src->type == NGX_HTTP_FOUNDRY_SRC_HEADER
+            && ngx_http_foundry_logmask_add_header(cf, &src->name) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

@@ -48,6 +48,7 @@ typedef struct {
     ngx_log_writer_pt               writer;
     void                           *wdata;
     ngx_array_t                    *names;
+    ngx_array_t                    *headers;
 } ngx_http_foundry_log_writer_t;
 
 
@@ -56,6 +57,7 @@ static ngx_str_t *ngx_http_foundry_key_name(u_char *p, u_char *last,
 static ngx_http_foundry_args_ctx_t *ngx_http_foundry_args_ctx(
     ngx_http_request_t *r, ngx_uint_t create);
 static void ngx_http_foundry_args_cleanup(void *data);
+static void ngx_http_foundry_args_unwrap(void *data);
 static ngx_int_t ngx_http_foundry_args_post_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_foundry_args_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_foundry_args_protect(ngx_http_request_t *r,
@@ -187,10 +189,6 @@ ngx_http_foundry_args_merge(ngx_conf_t *cf)
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
 
-    if (fmcf->key_args == NULL) {
-        return NGX_OK;
-    }
-
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (clcf->error_log == NULL) {
@@ -278,15 +276,34 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
     ngx_log_t                      *log, **logs;
     ngx_uint_t                      i;
     ngx_listening_t                *ls;
+    ngx_pool_cleanup_t             *cln;
     ngx_http_foundry_log_writer_t  *w;
     ngx_http_foundry_main_conf_t   *fmcf;
 
     fmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_foundry_module);
 
-    if (fmcf == NULL || fmcf->key_args == NULL || fmcf->error_logs == NULL) {
+    /* with key arguments, or a gateway: credentials in headers too */
+
+    if (fmcf == NULL || fmcf->error_logs == NULL
+        || (fmcf->key_args == NULL && !fmcf->used))
+    {
         return NGX_OK;
     }
+
+    /*
+     * the writers are taken off again when the cycle's pool goes, before
+     * the module is unloaded with it (its cleanup was added earlier, so it
+     * runs later): nginx logs on while it frees the pool, at exit too
+     */
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_foundry_args_unwrap;
+    cln->data = cycle;
 
     logs = fmcf->error_logs->elts;
 
@@ -305,6 +322,7 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
         w->writer = log->writer;
         w->wdata = log->wdata;
         w->names = fmcf->key_args;
+        w->headers = fmcf->mask_headers;
 
         log->writer = ngx_http_foundry_log_writer;
         log->wdata = w;
@@ -324,6 +342,50 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/* the cycle's logs write as nginx made them again */
+
+static void
+ngx_http_foundry_args_unwrap(void *data)
+{
+    ngx_cycle_t *cycle = data;
+
+    ngx_log_t                      *log, **logs;
+    ngx_uint_t                      i;
+    ngx_listening_t                *ls;
+    ngx_http_foundry_log_writer_t  *w;
+    ngx_http_foundry_main_conf_t   *fmcf;
+
+    fmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_foundry_module);
+
+    logs = fmcf->error_logs->elts;
+
+    for (i = 0; i < fmcf->error_logs->nelts; i++) {
+        log = logs[i];
+
+        if (log->writer != ngx_http_foundry_log_writer) {
+            continue;
+        }
+
+        w = log->wdata;
+
+        log->writer = w->writer;
+        log->wdata = w->wdata;
+    }
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].log.writer == ngx_http_foundry_log_writer) {
+            w = ls[i].log.wdata;
+
+            ls[i].log.writer = w->writer;
+            ls[i].log.wdata = w->wdata;
+        }
+    }
 }
 
 
@@ -616,7 +678,13 @@ ngx_http_foundry_log_writer(ngx_log_t *log, ngx_uint_t level, u_char *buf,
 
     w = log->wdata;
 
-    ngx_http_foundry_mask_text(buf, buf + len, w->names);
+    if (w->names) {
+        ngx_http_foundry_mask_text(buf, buf + len, w->names);
+    }
+
+    /* credential headers and values (ngx_http_foundry_logmask.c) */
+
+    ngx_http_foundry_logmask_text(buf, buf + len, w->headers);
 
     /* then as nginx writes it: another writer (syslog, memory), a file */
 

@@ -30,6 +30,14 @@ ngx_int_t ngx_http_foundry_args_merge(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_args_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_args_init_module(ngx_cycle_t *cycle);
 
+/* ngx_http_foundry_logmask.c */
+ngx_int_t ngx_http_foundry_logmask_add_header(ngx_conf_t *cf,
+    ngx_str_t *name);
+ngx_int_t ngx_http_foundry_logmask_init(ngx_conf_t *cf);
+void ngx_http_foundry_logmask_secret(ngx_str_t *value);
+void ngx_http_foundry_logmask_text(u_char *p, u_char *last,
+    ngx_array_t *headers);
+
 
 /* ngx_http_foundry_issuer.c */
 
