@@ -56,7 +56,7 @@ CC_OPT       ?= -g -O2 -fstack-protector-strong -Wformat \
                 -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
 LD_OPT       ?= -Wl,-z,relro -Wl,-z,now -fPIC
 
-SRCS         := $(wildcard src/*.c src/*.h) config
+SRCS         := $(wildcard src/*.c src/*/*.c src/*/*.h) config
 
 # what the tree is configured for: the nginx it builds against.  When it
 # changes (an nginx or nginx-dev upgrade, another NGINX_SRC version), the
@@ -246,7 +246,7 @@ ops-check: build
 	@MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) $(TOP)/tools/ops-check
 
 style:
-	@$(TOP)/tools/style-check src/*.c src/*.h
+	@$(TOP)/tools/style-check src/*.c src/*/*.c src/*/*.h
 
 clean:
 	rm -f $(MODULE)

@@ -115,7 +115,7 @@ ngx_fuzz_source(ngx_pool_t *pool, const uint8_t *data, size_t size)
     ngx_str_t                 f[6];
     const char               *err;
     ngx_http_request_t       *r;
-    ngx_http_foundry_src_t    src;
+    ngx_http_foundry_discovery_source_t src;
     ngx_http_foundry_list_t  *list;
     const char               *azure_name[] = { "name", NULL };
     const char               *openai_id[] = { "id", NULL };
@@ -125,7 +125,7 @@ ngx_fuzz_source(ngx_pool_t *pool, const uint8_t *data, size_t size)
         abort();
     }
 
-    ngx_memzero(&src, sizeof(ngx_http_foundry_src_t));
+    ngx_memzero(&src, sizeof(ngx_http_foundry_discovery_source_t));
     ngx_str_set(&src.uri, "/fuzz-source");
 
     /* a buffer of its own: the answer as collected, not terminated */

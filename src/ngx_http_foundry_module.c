@@ -8,8 +8,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/evp.h>
-
 #include "ngx_http_foundry_module.h"
 
 
@@ -454,7 +452,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_foundry_discovery_t  *d;
     ngx_http_foundry_main_conf_t  *fmcf;
-    ngx_http_foundry_source_t     *src;
+    ngx_http_foundry_key_source_t *src;
 
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable_file = prev->enable_file;
@@ -556,7 +554,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         /* the key arrives as the connection's authConfig says */
 
         conf->key_sources = ngx_array_create(cf->pool, 1,
-                                            sizeof(ngx_http_foundry_source_t));
+                                sizeof(ngx_http_foundry_key_source_t));
         if (conf->key_sources == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -596,6 +594,14 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_str_set(&conf->auth_format, "{api_key}");
         ngx_str_set(&conf->auth_prefix, "");
         ngx_str_set(&conf->auth_suffix, "");
+    }
+
+    /* the key's header is masked in nginx's own log lines */
+
+    if (ngx_http_foundry_logmask_add_header(cf, &conf->auth_header)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_ptr_value(conf->discovery, prev->discovery, NULL);
@@ -716,7 +722,9 @@ ngx_http_foundry_init(ngx_conf_t *cf)
     ngx_http_core_main_conf_t     *cmcf;
     ngx_http_foundry_main_conf_t  *fmcf;
 
-    if (ngx_http_foundry_args_init(cf) != NGX_OK) {
+    if (ngx_http_foundry_args_init(cf) != NGX_OK
+        || ngx_http_foundry_logmask_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -782,116 +790,4 @@ ngx_http_foundry_log_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_foundry_limit_commit(r, ctx);
-}
-
-
-/*
- * SHA-256 of the concatenation of parts, for the key and token lookups of
- * every request: the algorithm is fetched and the context made once per
- * process (OpenSSL 3 would look the algorithm up on every EVP_Digest())
- */
-
-static EVP_MD      *ngx_http_foundry_sha256_md;
-static EVP_MD_CTX  *ngx_http_foundry_sha256_ctx;
-
-
-/* freed with the cycle, before the module is unloaded */
-
-static void
-ngx_http_foundry_sha256_cleanup(void *data)
-{
-    EVP_MD_free(ngx_http_foundry_sha256_md);
-    EVP_MD_CTX_free(ngx_http_foundry_sha256_ctx);
-
-    ngx_http_foundry_sha256_md = NULL;
-    ngx_http_foundry_sha256_ctx = NULL;
-}
-
-
-ngx_int_t
-ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
-{
-    ngx_uint_t           i;
-    EVP_MD              *md;
-    EVP_MD_CTX          *ctx;
-    ngx_pool_cleanup_t  *cln;
-
-    if (ngx_http_foundry_sha256_ctx == NULL) {
-        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_foundry_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        ngx_http_foundry_sha256_ctx = EVP_MD_CTX_new();
-
-        cln->handler = ngx_http_foundry_sha256_cleanup;
-
-        if (ngx_http_foundry_sha256_md == NULL
-            || ngx_http_foundry_sha256_ctx == NULL)
-        {
-            ngx_http_foundry_sha256_cleanup(NULL);
-            cln->handler = NULL;
-            return NGX_ERROR;
-        }
-    }
-
-    md = ngx_http_foundry_sha256_md;
-    ctx = ngx_http_foundry_sha256_ctx;
-
-    if (EVP_DigestInit_ex(ctx, md, NULL) != 1) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (EVP_DigestUpdate(ctx, parts[i].data, parts[i].len) != 1) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (EVP_DigestFinal_ex(ctx, digest, NULL) != 1) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* the first "s" of "n" bytes in [p, last), case-sensitive; NULL if none */
-
-u_char *
-ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s, size_t n)
-{
-    if (p >= last) {
-        return NULL;
-    }
-
-    return memmem(p, last - p, s, n);
-}
-
-
-/*
- * Whether two secrets of "len" bytes are equal, in a time that depends on
- * "len" only: as CRYPTO_memcmp(), a word at a time
- */
-
-ngx_uint_t
-ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len)
-{
-    size_t    i;
-    uint64_t  x, y, diff;
-
-    diff = 0;
-
-    for (i = 0; i + 8 <= len; i += 8) {
-        ngx_memcpy(&x, a + i, 8);
-        ngx_memcpy(&y, b + i, 8);
-        diff |= x ^ y;
-    }
-
-    for ( /* void */ ; i < len; i++) {
-        diff |= (uint64_t) (a[i] ^ b[i]);
-    }
-
-    return diff == 0;
 }

@@ -3,7 +3,7 @@
 # limits from a key's metadata, reserve then commit, configuration errors,
 # and counters that survive a reload.
 #
-# The arithmetic, from docs/directives.md and src/ngx_http_foundry_limit.c:
+# The arithmetic, from docs/directives.md and src/accounting/ngx_http_foundry_limit.c:
 #
 #   estimate  = Content-Length / 4 + (max_tokens or reserve=)
 #               (capped at tpm, so a large request still goes when full)

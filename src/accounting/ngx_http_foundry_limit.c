@@ -1,0 +1,1068 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_accounting.h"
+
+
+/*
+ * Token and request limits, shared by all workers in a zone.
+ *
+ * Tokens and requests per minute are token buckets: full at the limit,
+ * refilled continuously.  Quotas per hour, day and month (UTC windows)
+ * are counters.  A request reserves an estimate before it goes upstream
+ * (the body's size / 4 for the prompt, plus its max_tokens or the
+ * configured reserve); when it ends, the log phase replaces the estimate
+ * with the usage the upstream reported.  Everything happens under the
+ * zone's mutex: the reservations of the requests still in flight are out
+ * of the bucket already, so a request is admitted only when what is left
+ * after them covers its own reservation.  A request that uses more than
+ * it reserved leaves the bucket negative, a debt: nothing more is admitted
+ * until the refill has repaid it.
+ *
+ * Every figure is at most NGX_HTTP_FOUNDRY_TOKENS_MAX (2^40) tokens: in
+ * millionths, a bucket stays within +-2^60 and a sum of two within +-2^62.
+ */
+
+
+#define NGX_HTTP_FOUNDRY_LIMIT_MINUTE   60000
+
+/* buckets count in millionths of a token or a request */
+#define NGX_HTTP_FOUNDRY_UNIT           1000000
+
+/* the greatest debt of a bucket, in millionths */
+#define NGX_HTTP_FOUNDRY_DEBT_MAX                                             \
+    (NGX_HTTP_FOUNDRY_TOKENS_MAX * NGX_HTTP_FOUNDRY_UNIT)
+
+/* the most a quota counts as used: spent, with the greatest debt */
+#define NGX_HTTP_FOUNDRY_USED_MAX       (2 * NGX_HTTP_FOUNDRY_TOKENS_MAX)
+
+/*
+ * ms * limit beyond this refills more than a bucket's whole range (2^61
+ * millionths, from the greatest debt to full), and times 50 would overflow
+ */
+#define NGX_HTTP_FOUNDRY_FILL_MAX       ((int64_t) 1 << 57)
+
+
+typedef struct {
+    ngx_rbtree_node_t               node;
+    ngx_queue_t                     queue;
+
+    /* token buckets, in millionths of a token or request */
+    int64_t                         tokens;
+    int64_t                         requests;
+    ngx_msec_t                      last;
+
+    /* quota windows: start and tokens used */
+    int64_t                         used[NGX_HTTP_FOUNDRY_QUOTAS];
+    time_t                          window[NGX_HTTP_FOUNDRY_QUOTAS];
+
+    u_short                         len;
+    u_char                          data[1];
+} ngx_http_foundry_limit_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     queue;
+} ngx_http_foundry_limit_shctx_t;
+
+
+static ngx_int_t ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_foundry_limit_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_lookup(
+    ngx_http_foundry_limit_zone_t *lz, ngx_str_t *key, uint32_t hash,
+    ngx_msec_t now, ngx_http_foundry_limit_t *limit,
+    ngx_http_foundry_limit_values_t *v);
+static void ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
+    ngx_http_foundry_limit_values_t *v, ngx_msec_t now);
+static int64_t ngx_http_foundry_limit_fill(int64_t have, int64_t limit,
+    ngx_msec_int_t ms);
+static time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
+static time_t ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit);
+static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
+    ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v);
+
+
+static char  *ngx_http_foundry_quota_names[] = {
+    "tokens_per_hour", "tokens_per_day", "tokens_per_month"
+};
+
+
+/* foundry_limit_zone name:size; */
+
+char *
+ngx_http_foundry_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                      *value;
+    ngx_http_foundry_limit_zone_t  *lz;
+
+    value = cf->args->elts;
+
+    lz = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_limit_zone_t));
+    if (lz == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    lz->shm_zone = ngx_http_foundry_zone_add(cf, &value[1],
+        ngx_http_foundry_limit_init_zone, lz);
+    if (lz->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * foundry_limit zone=name key=value [tpm=n] [rpm=n] [tokens_per_hour=n]
+ *               [tokens_per_day=n] [tokens_per_month=n] [reserve=n];
+ */
+
+char *
+ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_foundry_loc_conf_t *flcf = conf;
+
+    ngx_str_t                          *value, v, name;
+    ngx_uint_t                          i, q;
+    ngx_shm_zone_t                     *shm_zone;
+    ngx_http_complex_value_t          **cvp;
+    ngx_http_foundry_limit_t           *limit;
+    ngx_http_compile_complex_value_t    ccv;
+
+    value = cf->args->elts;
+
+    if (flcf->limits == NGX_CONF_UNSET_PTR) {
+        flcf->limits = ngx_array_create(cf->pool, 2,
+                                        sizeof(ngx_http_foundry_limit_t));
+        if (flcf->limits == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    limit = ngx_array_push(flcf->limits);
+    if (limit == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(limit, sizeof(ngx_http_foundry_limit_t));
+
+    limit->reserve = NGX_CONF_UNSET;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.data = value[i].data + 5;
+            name.len = value[i].len - 5;
+
+            shm_zone = ngx_shared_memory_add(cf, &name, 0,
+                                             &ngx_http_foundry_module);
+            if (shm_zone == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            limit->shm_zone = shm_zone;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "reserve=", 8) == 0) {
+            limit->reserve = ngx_atoi(value[i].data + 8, value[i].len - 8);
+
+            if (limit->reserve == NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        cvp = NULL;
+        v.len = 0;
+
+        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
+            cvp = &limit->key;
+            v.data = value[i].data + 4;
+            v.len = value[i].len - 4;
+
+        } else if (ngx_strncmp(value[i].data, "tpm=", 4) == 0) {
+            cvp = &limit->tpm;
+            v.data = value[i].data + 4;
+            v.len = value[i].len - 4;
+
+        } else if (ngx_strncmp(value[i].data, "rpm=", 4) == 0) {
+            cvp = &limit->rpm;
+            v.data = value[i].data + 4;
+            v.len = value[i].len - 4;
+
+        } else {
+            for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+                v.len = ngx_strlen(ngx_http_foundry_quota_names[q]);
+
+                if (value[i].len > v.len
+                    && ngx_strncmp(value[i].data,
+                                   ngx_http_foundry_quota_names[q], v.len)
+                       == 0
+                    && value[i].data[v.len] == '=')
+                {
+                    cvp = &limit->quota[q];
+                    v.data = value[i].data + v.len + 1;
+                    v.len = value[i].len - v.len - 1;
+                    break;
+                }
+            }
+        }
+
+        if (cvp == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" directive",
+                               &value[i], &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (v.len == 0) {
+            goto invalid;
+        }
+
+        /* a number, or variables (a key's metadata, a map) */
+
+        if (cvp != &limit->key && ngx_strlchr(v.data, v.data + v.len, '$')
+                                  == NULL
+            && ngx_atoi(v.data, v.len) == NGX_ERROR)
+        {
+            goto invalid;
+        }
+
+        *cvp = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (*cvp == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &v;
+        ccv.complex_value = *cvp;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (limit->shm_zone == NULL || limit->key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive needs \"zone=\" and \"key=\"",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (limit->tpm == NULL && limit->rpm == NULL
+        && limit->quota[0] == NULL && limit->quota[1] == NULL
+        && limit->quota[2] == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive needs a limit: \"tpm=\", "
+                           "\"rpm=\", \"tokens_per_hour=\", "
+                           "\"tokens_per_day=\" or \"tokens_per_month=\"",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (limit->reserve == NGX_CONF_UNSET) {
+        limit->reserve = 1000;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive",
+                       &value[i], &value[0]);
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_foundry_limit_check_zone(ngx_conf_t *cf, ngx_array_t *limits)
+{
+    ngx_uint_t                 i;
+    ngx_http_foundry_limit_t  *limit;
+
+    limit = limits->elts;
+
+    for (i = 0; i < limits->nelts; i++) {
+        if (limit[i].shm_zone->data == NULL
+            || limit[i].shm_zone->init != ngx_http_foundry_limit_init_zone)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown foundry_limit_zone \"%V\"",
+                               &limit[i].shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_foundry_limit_zone_t  *olz = data;
+
+    size_t                           len;
+    ngx_http_foundry_limit_zone_t   *lz;
+    ngx_http_foundry_limit_shctx_t  *sh;
+
+    lz = shm_zone->data;
+
+    if (olz) {
+        lz->sh = olz->sh;
+        lz->shpool = olz->shpool;
+        return NGX_OK;
+    }
+
+    lz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        lz->sh = lz->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_alloc(lz->shpool, sizeof(ngx_http_foundry_limit_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    lz->sh = sh;
+    lz->shpool->data = sh;
+
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
+                    ngx_http_foundry_limit_insert);
+    ngx_queue_init(&sh->queue);
+
+    len = sizeof(" in foundry_limit_zone \"\"") + shm_zone->shm.name.len;
+
+    lz->shpool->log_ctx = ngx_slab_alloc(lz->shpool, len);
+    if (lz->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(lz->shpool->log_ctx, " in foundry_limit_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    lz->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_foundry_limit_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t              **p;
+    ngx_http_foundry_limit_node_t   *n, *t;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            n = (ngx_http_foundry_limit_node_t *) node;
+            t = (ngx_http_foundry_limit_node_t *) temp;
+
+            p = (ngx_memn2cmp(n->data, t->data, n->len, t->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * The limits of a gateway request, before it goes upstream: NGX_OK (the
+ * estimate is reserved), or an answer has been sent: 429 with Retry-After
+ * when a per-minute bucket is short, 403 when a quota is spent.
+ */
+
+ngx_int_t
+ngx_http_foundry_limit_request(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    time_t                            now_s, retry;
+    int64_t                           estimate;
+    uint32_t                          hash;
+    ngx_str_t                         key;
+    ngx_uint_t                        i, q;
+    ngx_msec_t                        now;
+    ngx_table_elt_t                  *h;
+    ngx_http_foundry_limit_t         *limit;
+    ngx_http_foundry_limit_zone_t    *lz;
+    ngx_http_foundry_limit_node_t    *n;
+    ngx_http_foundry_limit_state_t   *st;
+    ngx_http_foundry_limit_values_t   v;
+
+    if (flcf->limits == NULL) {
+        return NGX_OK;
+    }
+
+    /* the estimate: the prompt at ~4 bytes a token, and what may come */
+
+    estimate = r->headers_in.content_length_n > 0
+               ? ngx_min(r->headers_in.content_length_n / 4,
+                         NGX_HTTP_FOUNDRY_TOKENS_MAX)
+               : 0;
+
+    limit = flcf->limits->elts;
+
+    ctx->limits = ngx_pcalloc(r->pool,
+                              flcf->limits->nelts
+                              * sizeof(ngx_http_foundry_limit_state_t));
+    if (ctx->limits == NULL) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    now = ngx_current_msec;
+    now_s = ngx_time();
+
+    for (i = 0; i < flcf->limits->nelts; i++) {
+        st = &ctx->limits[i];
+
+        if (ngx_http_complex_value(r, limit[i].key, &key) != NGX_OK
+            || ngx_http_foundry_limit_values(r, &limit[i], &v) != NGX_OK)
+        {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        if (key.len == 0 || key.len > 65535) {
+            /* no key, no limit: e.g. a variable not set for this request */
+            continue;
+        }
+
+        st->estimate = estimate
+                       + ngx_min((ctx->body.max_tokens > 0
+                                  ? ctx->body.max_tokens : limit[i].reserve),
+                                 NGX_HTTP_FOUNDRY_TOKENS_MAX);
+
+        lz = limit[i].shm_zone->data;
+        hash = ngx_crc32_short(key.data, key.len);
+
+        ngx_shmtx_lock(&lz->shpool->mutex);
+
+        n = ngx_http_foundry_limit_lookup(lz, &key, hash, now, &limit[i], &v);
+
+        if (n == NULL) {
+            ngx_shmtx_unlock(&lz->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "foundry_limit_zone \"%V\" is full",
+                          &limit[i].shm_zone->shm.name);
+
+            return ngx_http_foundry_finish(r,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE);
+        }
+
+        ngx_http_foundry_limit_refill(n, &v, now);
+
+        /* a request larger than the whole minute still goes when full */
+
+        if (v.tpm >= 0 && st->estimate > v.tpm) {
+            st->estimate = v.tpm;
+        }
+
+        retry = 0;
+
+        /* a limit of 0 lets nothing through */
+
+        if (v.rpm == 0 || v.tpm == 0) {
+            retry = 60;
+            st->kind = (v.rpm == 0) ? "requests" : "tokens";
+        }
+
+        /* the seconds until enough is refilled, rounded up */
+
+        if (v.rpm > 0 && n->requests < NGX_HTTP_FOUNDRY_UNIT) {
+            retry = ngx_http_foundry_limit_wait(NGX_HTTP_FOUNDRY_UNIT
+                                                - n->requests, v.rpm);
+            st->kind = "requests";
+        }
+
+        if (v.tpm > 0 && n->tokens < st->estimate * NGX_HTTP_FOUNDRY_UNIT) {
+            retry = ngx_max(retry,
+                            ngx_http_foundry_limit_wait(st->estimate
+                                                        * NGX_HTTP_FOUNDRY_UNIT
+                                                        - n->tokens, v.tpm));
+            st->kind = "tokens";
+        }
+
+        if (retry == 0) {
+            for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+
+                /* as with tpm: a request larger than the quota still goes */
+
+                if (v.quota[q] == 0
+                    || (v.quota[q] > 0
+                        && n->used[q] + ngx_min(st->estimate, v.quota[q])
+                           > v.quota[q]))
+                {
+                    st->quota = q + 1;
+                    st->reset = ngx_http_foundry_limit_window(q + 1, now_s)
+                                - now_s;
+                    break;
+                }
+            }
+        }
+
+        if (retry == 0 && st->quota == 0) {
+            /* reserved */
+
+            if (v.rpm >= 0) {
+                n->requests -= NGX_HTTP_FOUNDRY_UNIT;
+            }
+
+            if (v.tpm >= 0) {
+                n->tokens -= st->estimate * NGX_HTTP_FOUNDRY_UNIT;
+            }
+
+            for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+                n->used[q] = ngx_min(n->used[q] + st->estimate,
+                                     NGX_HTTP_FOUNDRY_USED_MAX);
+            }
+
+            st->reserved = 1;
+        }
+
+        st->zone = lz;
+        st->hash = hash;
+        st->values = v;
+        st->remaining_requests = n->requests / NGX_HTTP_FOUNDRY_UNIT;
+        st->remaining_tokens = n->tokens / NGX_HTTP_FOUNDRY_UNIT;
+
+        ngx_shmtx_unlock(&lz->shpool->mutex);
+
+        st->key.len = key.len;
+        st->key.data = key.data;
+
+        if (retry) {
+            ctx->limited = st;
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "foundry: %s per minute limit of \"%V\" reached",
+                          st->kind, &key);
+
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h == NULL) {
+                return ngx_http_foundry_finish(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            h->hash = 1;
+            ngx_str_set(&h->key, "Retry-After");
+
+            h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+            if (h->value.data == NULL) {
+                return ngx_http_foundry_finish(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            h->value.len = ngx_sprintf(h->value.data, "%T", retry)
+                           - h->value.data;
+
+            ctx->limit_headers = st;
+
+            return ngx_http_foundry_error(r, 429, "RateLimitExceeded",
+                                          "the %s per minute limit is "
+                                          "reached, retry after %T seconds",
+                                          st->kind, retry);
+        }
+
+        if (st->quota) {
+            ctx->limited = st;
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "foundry: %s quota of \"%V\" spent",
+                          ngx_http_foundry_quota_names[st->quota - 1], &key);
+
+            return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN,
+                                          "QuotaExceeded",
+                                          "the %s quota is spent, it "
+                                          "resets in %T seconds",
+                                          ngx_http_foundry_quota_names
+                                              [st->quota - 1],
+                                          st->reset);
+        }
+
+        if (ctx->limit_headers == NULL
+            && (v.tpm >= 0 || v.rpm >= 0))
+        {
+            ctx->limit_headers = st;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_limit_values(ngx_http_request_t *r,
+    ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v)
+{
+    ngx_str_t                  s;
+    ngx_uint_t                 q;
+    ngx_http_complex_value_t  *cv[2 + NGX_HTTP_FOUNDRY_QUOTAS];
+    int64_t                   *out[2 + NGX_HTTP_FOUNDRY_QUOTAS];
+
+    cv[0] = limit->tpm;
+    out[0] = &v->tpm;
+    cv[1] = limit->rpm;
+    out[1] = &v->rpm;
+
+    for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+        cv[2 + q] = limit->quota[q];
+        out[2 + q] = &v->quota[q];
+    }
+
+    for (q = 0; q < 2 + NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+        *out[q] = -1;
+
+        if (cv[q] == NULL) {
+            continue;
+        }
+
+        if (ngx_http_complex_value(r, cv[q], &s) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* an empty or non-numeric value (a key without metadata): none */
+
+        if (s.len) {
+            *out[q] = ngx_atoi(s.data, s.len);
+
+            if (*out[q] > NGX_HTTP_FOUNDRY_TOKENS_MAX) {
+                *out[q] = NGX_HTTP_FOUNDRY_TOKENS_MAX;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_foundry_limit_node_t *
+ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
+    ngx_str_t *key, uint32_t hash, ngx_msec_t now,
+    ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v)
+{
+    size_t                           size;
+    ngx_int_t                        rc;
+    ngx_uint_t                       q;
+    ngx_queue_t                     *lru;
+    ngx_rbtree_node_t               *node, *sentinel;
+    ngx_http_foundry_limit_node_t   *n, *old;
+    ngx_http_foundry_limit_shctx_t  *sh;
+
+    sh = lz->sh;
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        n = (ngx_http_foundry_limit_node_t *) node;
+
+        rc = ngx_memn2cmp(key->data, n->data, key->len, (size_t) n->len);
+
+        if (rc == 0) {
+            ngx_queue_remove(&n->queue);
+            ngx_queue_insert_head(&sh->queue, &n->queue);
+            return n;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    size = offsetof(ngx_http_foundry_limit_node_t, data) + key->len;
+
+    n = ngx_slab_alloc_locked(lz->shpool, size);
+
+    /* full: the least recently used keys go */
+
+    for (q = 0; n == NULL && q < 16 && !ngx_queue_empty(&sh->queue); q++) {
+        lru = ngx_queue_last(&sh->queue);
+        ngx_queue_remove(lru);
+
+        old = ngx_queue_data(lru, ngx_http_foundry_limit_node_t, queue);
+
+        ngx_rbtree_delete(&sh->rbtree, &old->node);
+        ngx_slab_free_locked(lz->shpool, old);
+
+        n = ngx_slab_alloc_locked(lz->shpool, size);
+    }
+
+    if (n == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(n, size);
+
+    n->node.key = hash;
+    n->len = (u_short) key->len;
+    ngx_memcpy(n->data, key->data, key->len);
+
+    /* a new key starts with full buckets */
+
+    n->tokens = v->tpm >= 0 ? v->tpm * NGX_HTTP_FOUNDRY_UNIT : 0;
+    n->requests = v->rpm >= 0 ? v->rpm * NGX_HTTP_FOUNDRY_UNIT : 0;
+    n->last = now;
+
+    ngx_rbtree_insert(&sh->rbtree, &n->node);
+    ngx_queue_insert_head(&sh->queue, &n->queue);
+
+    return n;
+}
+
+
+static void
+ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
+    ngx_http_foundry_limit_values_t *v, ngx_msec_t now)
+{
+    time_t          now_s, window;
+    ngx_uint_t      q;
+    ngx_msec_int_t  ms;
+
+    /*
+     * Each worker has its own cached clock: the key may have been stamped
+     * by another worker a few ms ahead of this one's "now".  As in
+     * limit_req, no time has passed then, and the later stamp stays; a
+     * minute or more backwards is a clock that went wrong.
+     */
+
+    ms = (ngx_msec_int_t) (now - n->last);
+
+    if (ms < -NGX_HTTP_FOUNDRY_LIMIT_MINUTE) {
+        ms = 1;
+
+    } else if (ms < 0) {
+        ms = 0;
+    }
+
+    if (ms) {
+        n->last = now;
+    }
+
+    if (v->tpm >= 0) {
+        n->tokens = ngx_http_foundry_limit_fill(n->tokens, v->tpm, ms);
+    }
+
+    if (v->rpm >= 0) {
+        n->requests = ngx_http_foundry_limit_fill(n->requests, v->rpm, ms);
+    }
+
+    now_s = ngx_time();
+
+    for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+        window = ngx_http_foundry_limit_window(q + 1, now_s);
+
+        /* a worker a second behind does not go back to the last window */
+
+        if (window > n->window[q]) {
+            n->window[q] = window;
+            n->used[q] = 0;
+        }
+    }
+}
+
+
+/*
+ * A bucket after ms of refill at a limit per minute, in millionths: the
+ * limit * 1000000 / 60000 per ms, that is, limit * 50 / 3; at most full.
+ */
+
+static int64_t
+ngx_http_foundry_limit_fill(int64_t have, int64_t limit, ngx_msec_int_t ms)
+{
+    int64_t  full;
+
+    full = limit * NGX_HTTP_FOUNDRY_UNIT;
+
+    if (limit > 0 && ms > NGX_HTTP_FOUNDRY_FILL_MAX / limit) {
+        return full;
+    }
+
+    return ngx_min(have + ms * limit * 50 / 3, full);
+}
+
+
+/*
+ * The seconds to refill a deficit (millionths, at most 2^61) at a limit
+ * per minute, rounded up: deficit * 60 / (limit * 1000000), that is,
+ * deficit * 3 / (limit * 50000), which cannot overflow.
+ */
+
+static time_t
+ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit)
+{
+    int64_t  d;
+
+    d = limit * 50000;
+
+    return (time_t) ((deficit * 3 + d - 1) / d);
+}
+
+
+/* the end of the current UTC hour, day or month */
+
+static time_t
+ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now)
+{
+    ngx_tm_t  tm;
+
+    switch (quota) {
+
+    case 1:
+        return now - now % 3600 + 3600;
+
+    case 2:
+        return now - now % 86400 + 86400;
+
+    default:
+        ngx_gmtime(now, &tm);
+
+        if (tm.ngx_tm_mon == 12) {
+            tm.ngx_tm_year++;
+            tm.ngx_tm_mon = 1;
+
+        } else {
+            tm.ngx_tm_mon++;
+        }
+
+        tm.ngx_tm_mday = 1;
+        tm.ngx_tm_hour = 0;
+        tm.ngx_tm_min = 0;
+        tm.ngx_tm_sec = 0;
+
+        return ngx_http_foundry_timegm(&tm);
+    }
+}
+
+
+/*
+ * The log phase: the estimate gives way to the usage the upstream
+ * reported; an answer that is an error used no tokens; an answer whose
+ * usage is not known (a stream cut short) keeps its estimate, or costs
+ * what was read of it when that is more (ngx_http_foundry_usage_estimate).
+ */
+
+ngx_int_t
+ngx_http_foundry_limit_commit(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    int64_t                          actual, delta;
+    ngx_uint_t                       i, q, refused;
+    ngx_rbtree_node_t               *node, *sentinel;
+    ngx_http_foundry_loc_conf_t     *flcf;
+    ngx_http_foundry_limit_node_t   *n;
+    ngx_http_foundry_limit_state_t  *st;
+    ngx_http_foundry_limit_shctx_t  *sh;
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+    if (ctx->limits == NULL || flcf->limits == NULL) {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < flcf->limits->nelts; i++) {
+        st = &ctx->limits[i];
+
+        if (!st->reserved || st->committed) {
+            continue;
+        }
+
+        st->committed = 1;
+
+        if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST) {
+            actual = 0;
+
+        } else if (ctx->usage.found && ctx->usage.tokens.total >= 0) {
+            actual = ctx->usage.tokens.total;
+
+        } else if (ctx->usage.found && ctx->usage.tokens.prompt >= 0) {
+            actual = ngx_min(ctx->usage.tokens.prompt,
+                             NGX_HTTP_FOUNDRY_TOKENS_MAX)
+                     + ngx_min(ngx_max(ctx->usage.tokens.completion, 0),
+                               NGX_HTTP_FOUNDRY_TOKENS_MAX);
+
+        } else {
+            /* no usage: the reservation, or the answer's size if larger */
+            actual = ngx_max(st->estimate,
+                             ngx_http_foundry_usage_estimate(r, &ctx->usage));
+        }
+
+        /* delta is within -2^40 .. 2^41: in millionths, within 2^61 */
+
+        actual = ngx_min(actual, NGX_HTTP_FOUNDRY_TOKENS_MAX);
+
+        delta = st->estimate - actual;
+        refused = (ctx->limited != NULL);
+
+        if (delta == 0 && !refused) {
+            continue;
+        }
+
+        sh = st->zone->sh;
+
+        ngx_shmtx_lock(&st->zone->shpool->mutex);
+
+        node = sh->rbtree.root;
+        sentinel = sh->rbtree.sentinel;
+        n = NULL;
+
+        while (node != sentinel) {
+            if (st->hash != node->key) {
+                node = (st->hash < node->key) ? node->left : node->right;
+                continue;
+            }
+
+            n = (ngx_http_foundry_limit_node_t *) node;
+
+            if (ngx_memn2cmp(st->key.data, n->data, st->key.len, n->len)
+                == 0)
+            {
+                break;
+            }
+
+            node = (ngx_memn2cmp(st->key.data, n->data, st->key.len, n->len)
+                    < 0) ? node->left : node->right;
+            n = NULL;
+        }
+
+        if (n) {
+
+            /* more used than reserved: a debt, the refill repays it */
+
+            if (st->values.tpm >= 0) {
+                n->tokens += delta * NGX_HTTP_FOUNDRY_UNIT;
+                n->tokens = ngx_min(n->tokens,
+                                    st->values.tpm * NGX_HTTP_FOUNDRY_UNIT);
+                n->tokens = ngx_max(n->tokens, -NGX_HTTP_FOUNDRY_DEBT_MAX);
+            }
+
+            /* refused by a later limit: the request never went upstream */
+
+            if (refused && st->values.rpm >= 0) {
+                n->requests += NGX_HTTP_FOUNDRY_UNIT;
+                n->requests = ngx_min(n->requests,
+                                      st->values.rpm * NGX_HTTP_FOUNDRY_UNIT);
+            }
+
+            for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+                n->used[q] = ngx_max(n->used[q] - delta, 0);
+                n->used[q] = ngx_min(n->used[q], NGX_HTTP_FOUNDRY_USED_MAX);
+            }
+        }
+
+        ngx_shmtx_unlock(&st->zone->shpool->mutex);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "foundry limit \"%V\": estimate %L, used %L",
+                       &st->key, st->estimate, actual);
+    }
+
+    return NGX_OK;
+}
+
+
+/* OpenAI's x-ratelimit-* headers, on every answer of a limited request */
+
+ngx_int_t
+ngx_http_foundry_limit_headers(ngx_http_request_t *r,
+    ngx_http_foundry_limit_state_t *st)
+{
+    u_char           *p;
+    int64_t           values[6];
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h;
+
+    static char  *names[] = {
+        "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"
+    };
+
+    /* a bucket in debt: none remaining, and longer than a minute to full */
+
+    values[0] = st->values.rpm;
+    values[1] = ngx_max(st->remaining_requests, 0);
+    values[2] = st->values.rpm > 0
+                ? (st->values.rpm - st->remaining_requests) * 60
+                  / st->values.rpm
+                : 0;
+    values[3] = st->values.tpm;
+    values[4] = ngx_max(st->remaining_tokens, 0);
+    values[5] = st->values.tpm > 0
+                ? (st->values.tpm - st->remaining_tokens) * 60
+                  / st->values.tpm
+                : 0;
+
+    for (i = 0; i < 6; i++) {
+
+        if (values[i - i % 3] < 0) {
+            continue;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        h->key.data = (u_char *) names[i];
+        h->key.len = ngx_strlen(names[i]);
+        h->value.data = p;
+        h->value.len = ngx_sprintf(p, (i % 3 == 2) ? "%Ls" : "%L", values[i])
+                       - p;
+    }
+
+    return NGX_OK;
+}

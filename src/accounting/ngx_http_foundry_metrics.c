@@ -1,0 +1,768 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_accounting.h"
+
+
+/*
+ * Prometheus metrics.  Every gateway request adds to a few series in a
+ * shared zone, once, in the log phase, under the zone's mutex and without
+ * any I/O; "foundry_metrics" serves them as Prometheus text.  A series is
+ * a metric and its labels; the zone bounds their number: when it is full,
+ * new series are not recorded (foundry_metrics_dropped_total says so).
+ */
+
+
+#define NGX_HTTP_FOUNDRY_BUCKETS  11
+
+
+typedef struct {
+    const char                     *name;
+    const char                     *type;
+    const char                     *help;
+} ngx_http_foundry_metric_t;
+
+
+static ngx_http_foundry_metric_t  ngx_http_foundry_metric_defs[] = {
+    { "foundry_requests_total", "counter",
+      "Gateway requests by target, deployment and status." },
+    { "foundry_tokens_total", "counter",
+      "Tokens the upstreams reported, by deployment, key and kind." },
+    { "foundry_upstream_response_seconds", "histogram",
+      "Time to the end of the upstream's answer." },
+    { "foundry_upstream_first_byte_seconds", "histogram",
+      "Time to the upstream's response header (first byte of a stream)." },
+    { "foundry_auth_failures_total", "counter",
+      "Requests refused by the key check, by reason." },
+    { "foundry_limit_rejections_total", "counter",
+      "Requests refused by a limit, by limit." },
+    { "foundry_discovery_refreshes_total", "counter",
+      "Discovery refreshes from upstreams, by source and outcome." },
+    { "foundry_jwks_refreshes_total", "counter",
+      "Key set refreshes, by issuer and outcome." }
+};
+
+
+static double  ngx_http_foundry_bounds[NGX_HTTP_FOUNDRY_BUCKETS] = {
+    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
+};
+
+
+/* a series: the key is the metric's number, then its labels */
+
+typedef struct {
+    ngx_rbtree_node_t               node;
+    ngx_queue_t                     queue;
+    uint64_t                        value;
+    uint64_t                        sum;
+    uint64_t                        buckets[NGX_HTTP_FOUNDRY_BUCKETS];
+    u_short                         len;
+    u_char                          key[1];
+} ngx_http_foundry_series_t;
+
+
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     series[NGX_HTTP_FOUNDRY_METRICS];
+    uint64_t                        dropped;
+} ngx_http_foundry_metrics_shctx_t;
+
+
+static ngx_int_t ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_foundry_series_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_foundry_series_t *ngx_http_foundry_series(
+    ngx_http_foundry_metrics_zone_t *mz, u_char *key, size_t len);
+static u_char *ngx_http_foundry_label(u_char *p, u_char *start,
+    u_char *last, const char *name, ngx_str_t *value);
+static void ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
+    u_char *key, u_char *last, uint64_t n, ngx_int_t ms);
+static ngx_int_t ngx_http_foundry_metrics_handler(ngx_http_request_t *r);
+static u_char *ngx_http_foundry_metrics_zones(ngx_http_request_t *r,
+    u_char *p, u_char *last);
+
+
+/* foundry_metrics_zone name:size; */
+
+char *
+ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_foundry_main_conf_t *fmcf = conf;
+
+    ngx_str_t                        *value;
+    ngx_http_foundry_metrics_zone_t  *mz;
+
+    if (fmcf->metrics) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mz = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_metrics_zone_t));
+    if (mz == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    mz->shm_zone = ngx_http_foundry_zone_add(cf, &value[1],
+        ngx_http_foundry_metrics_init_zone, mz);
+    if (mz->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    fmcf->metrics = mz;
+
+    return NGX_CONF_OK;
+}
+
+
+/* foundry_metrics; the location serves the metrics page */
+
+char *
+ngx_http_foundry_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_foundry_metrics_handler;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+
+    if (fmcf->metrics_file == NULL) {
+        fmcf->metrics_file = cf->conf_file->file.name.data;
+        fmcf->metrics_line = cf->conf_file->line;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_foundry_metrics_zone_t  *omz = data;
+
+    size_t                              len;
+    ngx_uint_t                          i;
+    ngx_http_foundry_metrics_zone_t    *mz;
+    ngx_http_foundry_metrics_shctx_t   *sh;
+
+    mz = shm_zone->data;
+
+    if (omz) {
+        mz->sh = omz->sh;
+        mz->shpool = omz->shpool;
+        return NGX_OK;
+    }
+
+    mz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        mz->sh = mz->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(mz->shpool,
+                         sizeof(ngx_http_foundry_metrics_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    mz->sh = sh;
+    mz->shpool->data = sh;
+
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
+                    ngx_http_foundry_series_insert);
+
+    for (i = 0; i < NGX_HTTP_FOUNDRY_METRICS; i++) {
+        ngx_queue_init(&sh->series[i]);
+    }
+
+    len = sizeof(" in foundry_metrics_zone \"\"") + shm_zone->shm.name.len;
+
+    mz->shpool->log_ctx = ngx_slab_alloc(mz->shpool, len);
+    if (mz->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(mz->shpool->log_ctx, " in foundry_metrics_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is expected: dropped series are counted instead */
+
+    mz->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_foundry_series_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t          **p;
+    ngx_http_foundry_series_t   *n, *t;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            n = (ngx_http_foundry_series_t *) node;
+            t = (ngx_http_foundry_series_t *) temp;
+
+            p = (ngx_memn2cmp(n->key, t->key, n->len, t->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * The series of a key (the metric's number and the labels), created when
+ * new; NULL when the zone is full.  Called with the mutex held.
+ */
+
+static ngx_http_foundry_series_t *
+ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
+    size_t len)
+{
+    uint32_t                           hash;
+    ngx_int_t                          rc;
+    ngx_rbtree_node_t                 *node, *sentinel;
+    ngx_http_foundry_series_t         *s;
+    ngx_http_foundry_metrics_shctx_t  *sh;
+
+    sh = mz->sh;
+    hash = ngx_crc32_short(key, len);
+
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        s = (ngx_http_foundry_series_t *) node;
+
+        rc = ngx_memn2cmp(key, s->key, len, s->len);
+
+        if (rc == 0) {
+            return s;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    s = ngx_slab_alloc_locked(mz->shpool,
+                              offsetof(ngx_http_foundry_series_t, key) + len);
+    if (s == NULL) {
+        sh->dropped++;
+        return NULL;
+    }
+
+    ngx_memzero(s, offsetof(ngx_http_foundry_series_t, key));
+
+    s->node.key = hash;
+    s->len = (u_short) len;
+    ngx_memcpy(s->key, key, len);
+
+    ngx_rbtree_insert(&sh->rbtree, &s->node);
+    ngx_queue_insert_tail(&sh->series[key[0]], &s->queue);
+
+    return s;
+}
+
+
+/* name="value", escaped as the text format wants */
+
+static u_char *
+ngx_http_foundry_label(u_char *p, u_char *start, u_char *last,
+    const char *name, ngx_str_t *value)
+{
+    size_t   n;
+    u_char  *v;
+
+    n = ngx_strlen(name);
+
+    if (p + n + 4 + 2 * value->len > last) {
+        return p;
+    }
+
+    if (p != start) {
+        *p++ = ',';
+    }
+
+    p = ngx_cpymem(p, name, n);
+    *p++ = '=';
+    *p++ = '"';
+
+    for (v = value->data; v < value->data + value->len; v++) {
+        if (*v == '"' || *v == '\\') {
+            *p++ = '\\';
+            *p++ = *v;
+
+        } else if (*v == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+
+        } else {
+            *p++ = *v;
+        }
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
+/* adds to a counter or a histogram (value in ms) */
+
+static void
+ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
+    u_char *key, u_char *last, uint64_t n, ngx_int_t ms)
+{
+    ngx_uint_t                  i;
+    ngx_http_foundry_series_t  *s;
+
+    s = ngx_http_foundry_series(mz, key, last - key);
+
+    if (s == NULL) {
+        return;
+    }
+
+    /* a counter stays at its greatest value rather than wrap */
+
+    if (ms < 0) {
+        s->value = (s->value > (uint64_t) -1 - n) ? (uint64_t) -1
+                                                  : s->value + n;
+        return;
+    }
+
+    s->value++;
+    s->sum += ms;
+
+    for (i = 0; i < NGX_HTTP_FOUNDRY_BUCKETS; i++) {
+        if (ms <= ngx_http_foundry_bounds[i] * 1000) {
+            s->buckets[i]++;
+        }
+    }
+}
+
+
+/*
+ * The log phase: what the request did, added to the zone.  The keys of
+ * the series are built first, outside the mutex.
+ */
+
+void
+ngx_http_foundry_metrics_record(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    u_char                            *p, *start, *last, status[4];
+    u_char                             buf[1024];
+    int64_t                            tokens[4];
+    ngx_str_t                          v, dep, key;
+    ngx_int_t                          ms, first;
+    ngx_uint_t                         i, n, code;
+    ngx_http_upstream_state_t         *state;
+    ngx_http_foundry_main_conf_t      *fmcf;
+    ngx_http_foundry_metrics_zone_t   *mz;
+
+    static const char  *kinds[] = { "prompt", "completion", "cached",
+                                    "reasoning" };
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+    mz = fmcf->metrics;
+
+    if (mz == NULL || mz->sh == NULL) {
+        return;
+    }
+
+    if (ctx->deployment) {
+        dep = ctx->deployment->name;
+
+    } else {
+        ngx_str_set(&dep, "");
+    }
+
+    if (ctx->key) {
+        key = ctx->key->name;
+
+    } else {
+        ngx_str_set(&key, "");
+    }
+
+    code = r->err_status ? r->err_status : r->headers_out.status;
+
+    if (code == 0 && r->connection->error) {
+        code = 499;
+    }
+
+    ngx_sprintf(status, "%03ui", code % 1000);
+
+    start = buf + 1;
+    last = buf + sizeof(buf);
+
+#define ngx_http_foundry_metric_key(metric)                                   \
+    buf[0] = (u_char) (metric);                                               \
+    p = ngx_http_foundry_label(start, start, last, "target", &flcf->prefix)
+
+    ngx_shmtx_lock(&mz->shpool->mutex);
+
+    ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_REQUESTS);
+    p = ngx_http_foundry_label(p, start, last, "deployment", &dep);
+    v.data = status;
+    v.len = 3;
+    p = ngx_http_foundry_label(p, start, last, "status", &v);
+    ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
+
+    if (ctx->usage.found) {
+        tokens[0] = ctx->usage.tokens.prompt;
+        tokens[1] = ctx->usage.tokens.completion;
+        tokens[2] = ctx->usage.tokens.cached;
+        tokens[3] = ctx->usage.tokens.reasoning;
+
+        for (i = 0; i < 4; i++) {
+            if (tokens[i] <= 0) {
+                continue;
+            }
+
+            ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_TOKENS);
+            p = ngx_http_foundry_label(p, start, last, "deployment", &dep);
+            p = ngx_http_foundry_label(p, start, last, "key", &key);
+            v.data = (u_char *) kinds[i];
+            v.len = ngx_strlen(kinds[i]);
+            p = ngx_http_foundry_label(p, start, last, "kind", &v);
+            ngx_http_foundry_metrics_add(mz, buf, p, tokens[i], -1);
+        }
+    }
+
+    /* upstream times, of the last upstream tried */
+
+    if (r->upstream_states && r->upstream_states->nelts) {
+        state = r->upstream_states->elts;
+        n = r->upstream_states->nelts - 1;
+
+        ms = (ngx_int_t) state[n].response_time;
+        first = (ngx_int_t) state[n].header_time;
+
+        /* an answer: a header came (not a failed connect) */
+
+        if (state[n].status && ms >= 0 && first >= 0) {
+            ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_RESPONSE);
+            p = ngx_http_foundry_label(p, start, last, "deployment", &dep);
+            ngx_http_foundry_metrics_add(mz, buf, p, 0, ms);
+
+            buf[0] = NGX_HTTP_FOUNDRY_M_FIRST_BYTE;
+            ngx_http_foundry_metrics_add(mz, buf, p, 0, first);
+        }
+    }
+
+    if (ctx->auth_failure) {
+        ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_AUTH);
+        v.data = (u_char *) ctx->auth_failure;
+        v.len = ngx_strlen(ctx->auth_failure);
+        p = ngx_http_foundry_label(p, start, last, "reason", &v);
+        ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
+    }
+
+    if (ctx->limited) {
+        ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_LIMIT);
+
+        if (ctx->limited->quota) {
+            ngx_str_set(&v, "quota");
+
+        } else {
+            v.data = (u_char *) ctx->limited->kind;
+            v.len = ngx_strlen(ctx->limited->kind);
+        }
+
+        p = ngx_http_foundry_label(p, start, last, "limit", &v);
+        ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
+    }
+
+#undef ngx_http_foundry_metric_key
+
+    ngx_shmtx_unlock(&mz->shpool->mutex);
+}
+
+
+/* counts an event that is not a request: refreshes of discovery, JWKS */
+
+void
+ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value,
+    const char *outcome)
+{
+    u_char                           *p, *start, *last, buf[512];
+    ngx_str_t                         v;
+    ngx_http_foundry_metrics_zone_t  *mz;
+
+    mz = fmcf->metrics;
+
+    if (mz == NULL || mz->sh == NULL) {
+        return;
+    }
+
+    buf[0] = (u_char) metric;
+    start = buf + 1;
+    last = buf + sizeof(buf);
+
+    p = ngx_http_foundry_label(start, start, last, name, value);
+    v.data = (u_char *) outcome;
+    v.len = ngx_strlen(outcome);
+    p = ngx_http_foundry_label(p, start, last, "outcome", &v);
+
+    ngx_shmtx_lock(&mz->shpool->mutex);
+    ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
+    ngx_shmtx_unlock(&mz->shpool->mutex);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
+{
+    u_char                            *p, *last, *labels;
+    size_t                             size, lsize;
+    ngx_int_t                          rc;
+    ngx_buf_t                         *b;
+    ngx_uint_t                         i, m, count;
+    ngx_chain_t                        out;
+    ngx_queue_t                       *q;
+    ngx_http_foundry_series_t         *s;
+    ngx_http_foundry_main_conf_t      *fmcf;
+    ngx_http_foundry_metrics_zone_t   *mz;
+    ngx_http_foundry_metrics_shctx_t  *sh;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+    mz = fmcf->metrics;
+
+    if (mz == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry_metrics needs a foundry_metrics_zone");
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    sh = mz->sh;
+
+    ngx_shmtx_lock(&mz->shpool->mutex);
+
+    /* the size: every series with its buckets, at most */
+
+    size = 4096;
+
+    for (m = 0; m < NGX_HTTP_FOUNDRY_METRICS; m++) {
+        size += 256;
+
+        for (q = ngx_queue_head(&sh->series[m]);
+             q != ngx_queue_sentinel(&sh->series[m]);
+             q = ngx_queue_next(q))
+        {
+            s = ngx_queue_data(q, ngx_http_foundry_series_t, queue);
+            size += (NGX_HTTP_FOUNDRY_BUCKETS + 3)
+                    * (s->len + 64 + 2 * NGX_INT64_LEN);
+        }
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        ngx_shmtx_unlock(&mz->shpool->mutex);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+    last = b->end;
+
+    for (m = 0; m < NGX_HTTP_FOUNDRY_METRICS; m++) {
+
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                         ngx_http_foundry_metric_defs[m].name,
+                         ngx_http_foundry_metric_defs[m].help,
+                         ngx_http_foundry_metric_defs[m].name,
+                         ngx_http_foundry_metric_defs[m].type);
+
+        for (q = ngx_queue_head(&sh->series[m]);
+             q != ngx_queue_sentinel(&sh->series[m]);
+             q = ngx_queue_next(q))
+        {
+            s = ngx_queue_data(q, ngx_http_foundry_series_t, queue);
+
+            labels = s->key + 1;
+            lsize = s->len - 1;
+
+            if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "counter")
+                == 0)
+            {
+                p = ngx_slprintf(p, last, "%s{%*s} %uL\n",
+                                 ngx_http_foundry_metric_defs[m].name,
+                                 lsize, labels, s->value);
+                continue;
+            }
+
+            count = 0;
+
+            for (i = 0; i < NGX_HTTP_FOUNDRY_BUCKETS; i++) {
+                p = ngx_slprintf(p, last, "%s_bucket{%*s,le=\"%.3f\"} %uL\n",
+                                 ngx_http_foundry_metric_defs[m].name,
+                                 lsize, labels,
+                                 ngx_http_foundry_bounds[i], s->buckets[i]);
+                count++;
+            }
+
+            p = ngx_slprintf(p, last,
+                             "%s_bucket{%*s,le=\"+Inf\"} %uL\n"
+                             "%s_sum{%*s} %uL.%03uL\n"
+                             "%s_count{%*s} %uL\n",
+                             ngx_http_foundry_metric_defs[m].name,
+                             lsize, labels, s->value,
+                             ngx_http_foundry_metric_defs[m].name,
+                             lsize, labels, s->sum / 1000, s->sum % 1000,
+                             ngx_http_foundry_metric_defs[m].name,
+                             lsize, labels, s->value);
+        }
+    }
+
+    p = ngx_slprintf(p, last,
+                     "# HELP foundry_metrics_dropped_total Series not "
+                     "recorded: the metrics zone is full.\n"
+                     "# TYPE foundry_metrics_dropped_total counter\n"
+                     "foundry_metrics_dropped_total %uL\n", sh->dropped);
+
+    ngx_shmtx_unlock(&mz->shpool->mutex);
+
+    p = ngx_http_foundry_metrics_zones(r, p, last);
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* the module's shared zones: size and pages in use */
+
+static u_char *
+ngx_http_foundry_metrics_zones(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    size_t            total, used;
+    ngx_uint_t        i, pass;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *zone;
+    ngx_slab_pool_t  *shpool;
+
+    static const char  *help[] = {
+        "# HELP foundry_zone_size_bytes Size of the module's shared memory "
+        "zones.\n# TYPE foundry_zone_size_bytes gauge\n",
+        "# HELP foundry_zone_used_bytes Pages in use in the module's shared "
+        "memory zones.\n# TYPE foundry_zone_used_bytes gauge\n"
+    };
+
+    /* a metric's samples together: sizes, then pages in use */
+
+    for (pass = 0; pass < 2; pass++) {
+
+        p = ngx_slprintf(p, last, "%s", help[pass]);
+
+        part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+        zone = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                zone = part->elts;
+                i = 0;
+            }
+
+            if (zone[i].tag != &ngx_http_foundry_module
+                || zone[i].shm.addr == NULL)
+            {
+                continue;
+            }
+
+            total = zone[i].shm.size;
+
+            if (pass == 0) {
+                p = ngx_slprintf(p, last,
+                                 "foundry_zone_size_bytes{zone=\"%V\"} %uz\n",
+                                 &zone[i].shm.name, total);
+                continue;
+            }
+
+            shpool = (ngx_slab_pool_t *) zone[i].shm.addr;
+
+            ngx_shmtx_lock(&shpool->mutex);
+            used = total - shpool->pfree * ngx_pagesize;
+            ngx_shmtx_unlock(&shpool->mutex);
+
+            p = ngx_slprintf(p, last,
+                             "foundry_zone_used_bytes{zone=\"%V\"} %uz\n",
+                             &zone[i].shm.name, used);
+        }
+    }
+
+    return p;
+}

@@ -1,0 +1,667 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_accounting.h"
+
+
+/*
+ * Token usage, read from the upstream's answer as it passes: a JSON body,
+ * or the "data:" lines of a Server-Sent Events stream, go through one
+ * incremental yajl parser (several values in a row for SSE), buffer by
+ * buffer, wherever the buffers split them.  Nothing is held back or
+ * changed; the parser keeps only its own small state.
+ *
+ * The usage object is the top-level "usage" of a chat completion,
+ * completion, embedding or response, or the "usage" of the top-level
+ * "response" of a Responses API event (response.completed).
+ */
+
+
+#define NGX_HTTP_FOUNDRY_SSE_LINE       0
+#define NGX_HTTP_FOUNDRY_SSE_PREFIX     1
+#define NGX_HTTP_FOUNDRY_SSE_SPACE      2
+#define NGX_HTTP_FOUNDRY_SSE_FIRST      3
+#define NGX_HTTP_FOUNDRY_SSE_FEED       4
+#define NGX_HTTP_FOUNDRY_SSE_SKIP       5
+
+
+enum {
+    NGX_HTTP_FOUNDRY_UK_OTHER = 0,
+    NGX_HTTP_FOUNDRY_UK_USAGE,
+    NGX_HTTP_FOUNDRY_UK_RESPONSE,
+    NGX_HTTP_FOUNDRY_UK_PROMPT,
+    NGX_HTTP_FOUNDRY_UK_COMPLETION,
+    NGX_HTTP_FOUNDRY_UK_TOTAL,
+    NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS,
+    NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS,
+    NGX_HTTP_FOUNDRY_UK_CACHED,
+    NGX_HTTP_FOUNDRY_UK_REASONING
+};
+
+
+typedef struct {
+    ngx_str_t   name;
+    ngx_uint_t  key;
+} ngx_http_foundry_usage_key_t;
+
+
+static ngx_http_foundry_usage_key_t  ngx_http_foundry_usage_keys[] = {
+    { ngx_string("usage"), NGX_HTTP_FOUNDRY_UK_USAGE },
+    { ngx_string("response"), NGX_HTTP_FOUNDRY_UK_RESPONSE },
+    { ngx_string("prompt_tokens"), NGX_HTTP_FOUNDRY_UK_PROMPT },
+    { ngx_string("input_tokens"), NGX_HTTP_FOUNDRY_UK_PROMPT },
+    { ngx_string("completion_tokens"), NGX_HTTP_FOUNDRY_UK_COMPLETION },
+    { ngx_string("output_tokens"), NGX_HTTP_FOUNDRY_UK_COMPLETION },
+    { ngx_string("total_tokens"), NGX_HTTP_FOUNDRY_UK_TOTAL },
+    { ngx_string("prompt_tokens_details"),
+      NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS },
+    { ngx_string("input_tokens_details"), NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS },
+    { ngx_string("completion_tokens_details"),
+      NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS },
+    { ngx_string("output_tokens_details"),
+      NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS },
+    { ngx_string("cached_tokens"), NGX_HTTP_FOUNDRY_UK_CACHED },
+    { ngx_string("reasoning_tokens"), NGX_HTTP_FOUNDRY_UK_REASONING },
+    { ngx_null_string, 0 }
+};
+
+
+static int ngx_http_foundry_usage_value(void *ctx);
+static int ngx_http_foundry_usage_boolean(void *ctx, int b);
+static int ngx_http_foundry_usage_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_http_foundry_usage_string(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_foundry_usage_start(void *ctx);
+static int ngx_http_foundry_usage_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_foundry_usage_end(void *ctx);
+static int64_t ngx_http_foundry_usage_count(u_char *p, size_t len);
+static void ngx_http_foundry_usage_reset(ngx_http_foundry_usage_t *u);
+static void ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u,
+    u_char *p, size_t len);
+static void ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u,
+    u_char *p, u_char *last);
+static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last);
+
+
+static yajl_callbacks  ngx_http_foundry_usage_callbacks = {
+    ngx_http_foundry_usage_value,
+    ngx_http_foundry_usage_boolean,
+    NULL,
+    NULL,
+    ngx_http_foundry_usage_number,
+    ngx_http_foundry_usage_string,
+    ngx_http_foundry_usage_start,
+    ngx_http_foundry_usage_key,
+    ngx_http_foundry_usage_end,
+    ngx_http_foundry_usage_start,
+    ngx_http_foundry_usage_end
+};
+
+
+/* starts reading usage from an answer of this content type */
+
+ngx_int_t
+ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
+    ngx_str_t *type)
+{
+    yajl_alloc_funcs  funcs;
+
+    if (type->len >= sizeof("text/event-stream") - 1
+        && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
+                           sizeof("text/event-stream") - 1)
+           == 0)
+    {
+        u->mode = NGX_HTTP_FOUNDRY_USAGE_SSE;
+
+    } else if (type->len >= sizeof("application/json") - 1
+               && ngx_strncasecmp(type->data, (u_char *) "application/json",
+                                  sizeof("application/json") - 1)
+                  == 0)
+    {
+        u->mode = NGX_HTTP_FOUNDRY_USAGE_JSON;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_foundry_json_alloc_funcs(r->pool, &funcs);
+
+    u->handle = yajl_alloc(&ngx_http_foundry_usage_callbacks, &funcs, u);
+    if (u->handle == NULL) {
+        u->mode = 0;
+        return NGX_ERROR;
+    }
+
+    yajl_config(u->handle, yajl_allow_multiple_values, 1);
+
+    /* the answer's text is not ours to check: only numbers are read */
+
+    yajl_config(u->handle, yajl_dont_validate_strings, 1);
+
+    u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+
+    return NGX_OK;
+}
+
+
+/* reads the buffers of one call of the body filter; changes nothing */
+
+void
+ngx_http_foundry_usage_feed(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, ngx_chain_t *in)
+{
+    ngx_buf_t  *b;
+
+    for ( /* void */ ; in && !u->failed; in = in->next) {
+        b = in->buf;
+
+        if (ngx_buf_in_memory(b) && b->last > b->pos) {
+            u->bytes += b->last - b->pos;
+
+            if (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE) {
+                ngx_http_foundry_usage_sse(u, b->pos, b->last);
+
+            } else {
+                ngx_http_foundry_usage_parse(u, b->pos, b->last - b->pos);
+            }
+
+        } else if (b->in_file && !ngx_buf_in_memory(b)) {
+
+            /* proxy_buffering spilled to a file: not read here */
+
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "foundry usage: file buffer, usage not read");
+            u->failed = 1;
+        }
+    }
+}
+
+
+static void
+ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u, u_char *p,
+    size_t len)
+{
+    if (yajl_parse(u->handle, p, len) != yajl_status_ok) {
+        u->failed = 1;
+    }
+}
+
+
+/*
+ * The SSE stream, line by line: the JSON after "data:" goes to the parser
+ * as it comes, other lines ("event:", "id:", comments, "data: [DONE]") are
+ * skipped.
+ */
+
+static void
+ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
+    u_char *last)
+{
+    u_char  *nl;
+
+    static u_char  data[] = "data:";
+
+    while (p < last && !u->failed) {
+
+        switch (u->state) {
+
+        case NGX_HTTP_FOUNDRY_SSE_LINE:
+            if (*p == 'd') {
+                u->prefix = 1;
+                u->state = NGX_HTTP_FOUNDRY_SSE_PREFIX;
+
+            } else if (*p != '\n' && *p != '\r') {
+                u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
+                continue;
+            }
+
+            p++;
+            break;
+
+        case NGX_HTTP_FOUNDRY_SSE_PREFIX:
+            if (*p != data[u->prefix]) {
+                u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
+                continue;
+            }
+
+            if (++u->prefix == sizeof(data) - 1) {
+                u->state = NGX_HTTP_FOUNDRY_SSE_SPACE;
+            }
+
+            p++;
+            break;
+
+        case NGX_HTTP_FOUNDRY_SSE_SPACE:
+            u->state = NGX_HTTP_FOUNDRY_SSE_FIRST;
+
+            if (*p == ' ') {
+                p++;
+            }
+
+            break;
+
+        case NGX_HTTP_FOUNDRY_SSE_FIRST:
+            if (*p == ' ' || *p == '\t') {
+                p++;
+                break;
+            }
+
+            if (*p != '{') {
+                u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
+                break;
+            }
+
+            u->events++;
+
+            /*
+             * a whole line in this buffer is parsed only if it has a usage
+             * object: most events of a stream are not looked at twice
+             */
+
+            nl = ngx_strlchr(p, last, '\n');
+
+            if (nl && !ngx_http_foundry_usage_line(p, nl)) {
+                u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
+                break;
+            }
+
+            u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
+            break;
+
+        case NGX_HTTP_FOUNDRY_SSE_FEED:
+            nl = ngx_strlchr(p, last, '\n');
+
+            if (nl == NULL) {
+                ngx_http_foundry_usage_parse(u, p, last - p);
+                return;
+            }
+
+            ngx_http_foundry_usage_parse(u, p, nl + 1 - p);
+
+            /*
+             * JSON that goes on past its line is not read: had the line
+             * been whole in a buffer, it might have been skipped, and the
+             * next line's JSON would not have been read inside it
+             */
+
+            if (u->depth != 0) {
+                u->failed = 1;
+                return;
+            }
+
+            p = nl + 1;
+            u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+
+            /* the line is whole: its usage counts */
+
+            if (u->event_found) {
+                u->tokens = u->event;
+                u->event_found = 0;
+                u->found = 1;
+            }
+
+            break;
+
+        default: /* NGX_HTTP_FOUNDRY_SSE_SKIP */
+            nl = ngx_strlchr(p, last, '\n');
+
+            if (nl == NULL) {
+                return;
+            }
+
+            p = nl + 1;
+            u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+            break;
+        }
+    }
+}
+
+
+/*
+ * Whether a line may have "usage" with an object for value: a line skipped
+ * here must be one that the parser would find no usage in.  The parser
+ * takes the same white space, and "\u" escapes can spell "usage".
+ */
+
+#define ngx_http_foundry_usage_space(c)                                       \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
+
+static ngx_uint_t
+ngx_http_foundry_usage_line(u_char *p, u_char *last)
+{
+    if (ngx_http_foundry_memmem(p, last, (u_char *) "\\u", 2) != NULL) {
+        return 1;
+    }
+
+    while ((p = ngx_http_foundry_json_member(p, last,
+                                             (u_char *) "\"usage\"", 7)))
+    {
+        if (p < last && *p == '{') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The value after the next "name": in the text (name quoted, blanks as
+ * the parser takes them), or NULL: a quick look into an SSE line, not a
+ * parse
+ */
+
+u_char *
+ngx_http_foundry_json_member(u_char *p, u_char *last, u_char *name,
+    size_t len)
+{
+    for ( ;; ) {
+        p = ngx_http_foundry_memmem(p, last, name, len);
+
+        if (p == NULL) {
+            return NULL;
+        }
+
+        for (p += len; p < last && ngx_http_foundry_usage_space(*p); p++) {
+            /* void */
+        }
+
+        if (p < last && *p == ':') {
+            for (p++; p < last && ngx_http_foundry_usage_space(*p); p++) {
+                /* void */
+            }
+
+            return p;
+        }
+    }
+}
+
+
+/* the end of the answer: a JSON body must be complete */
+
+void
+ngx_http_foundry_usage_done(ngx_http_foundry_usage_t *u)
+{
+    if (u->mode == NGX_HTTP_FOUNDRY_USAGE_JSON && !u->failed
+        && yajl_complete_parse(u->handle) != yajl_status_ok)
+    {
+        u->failed = 1;
+    }
+
+    u->done = 1;
+}
+
+
+/*
+ * The tokens of an answer whose usage never came (the upstream cut it, or
+ * the gateway stopped reading it): the prompt at ~4 bytes a token, as
+ * reserved, plus one token for each "data:" object of a stream (upstreams
+ * send a chunk for about every token), or ~4 bytes a token of a JSON body
+ */
+
+int64_t
+ngx_http_foundry_usage_estimate(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u)
+{
+    int64_t  prompt;
+
+    prompt = r->headers_in.content_length_n > 0
+             ? r->headers_in.content_length_n / 4 : 0;
+
+    switch (u->mode) {
+
+    case NGX_HTTP_FOUNDRY_USAGE_SSE:
+        return prompt + u->events;
+
+    case NGX_HTTP_FOUNDRY_USAGE_JSON:
+        return prompt + u->bytes / 4;
+
+    default:
+        return 0;
+    }
+}
+
+
+static int
+ngx_http_foundry_usage_value(void *ctx)
+{
+    ngx_http_foundry_usage_t  *u = ctx;
+
+    if (u->depth < NGX_HTTP_FOUNDRY_USAGE_DEPTH) {
+        u->keys[u->depth] = NGX_HTTP_FOUNDRY_UK_OTHER;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_foundry_usage_boolean(void *ctx, int b)
+{
+    return ngx_http_foundry_usage_value(ctx);
+}
+
+
+static int
+ngx_http_foundry_usage_string(void *ctx, const unsigned char *s, size_t len)
+{
+    return ngx_http_foundry_usage_value(ctx);
+}
+
+
+static int
+ngx_http_foundry_usage_number(void *ctx, const char *s, size_t len)
+{
+    ngx_http_foundry_usage_t  *u = ctx;
+
+    int64_t                    *field;
+    int64_t                     n;
+    ngx_uint_t                  key, parent;
+    ngx_http_foundry_tokens_t  *t;
+
+    if (u->usage == 0 || u->depth < u->usage
+        || u->depth > u->usage + 1)
+    {
+        return ngx_http_foundry_usage_value(u);
+    }
+
+    key = u->keys[u->depth];
+    field = NULL;
+
+    /* an SSE event's counts count once the event is whole */
+
+    t = (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE) ? &u->event : &u->tokens;
+
+    if (u->depth == u->usage) {
+        switch (key) {
+
+        case NGX_HTTP_FOUNDRY_UK_PROMPT:
+            field = &t->prompt;
+            break;
+
+        case NGX_HTTP_FOUNDRY_UK_COMPLETION:
+            field = &t->completion;
+            break;
+
+        case NGX_HTTP_FOUNDRY_UK_TOTAL:
+            field = &t->total;
+            break;
+        }
+
+    } else {
+        parent = u->keys[u->usage];
+
+        if (parent == NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS
+            && key == NGX_HTTP_FOUNDRY_UK_CACHED)
+        {
+            field = &t->cached;
+
+        } else if (parent == NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS
+                   && key == NGX_HTTP_FOUNDRY_UK_REASONING)
+        {
+            field = &t->reasoning;
+        }
+    }
+
+    if (field) {
+        n = ngx_http_foundry_usage_count((u_char *) s, len);
+
+        if (n != NGX_ERROR) {
+            *field = n;
+
+            if (t == &u->event) {
+                u->event_found = 1;
+
+            } else {
+                u->found = 1;
+            }
+        }
+    }
+
+    return ngx_http_foundry_usage_value(u);
+}
+
+
+/*
+ * A count of tokens: digits only (a negative or fractional number is not
+ * a count), at most NGX_HTTP_FOUNDRY_TOKENS_MAX, whatever its length.
+ */
+
+static int64_t
+ngx_http_foundry_usage_count(u_char *p, size_t len)
+{
+    int64_t  n;
+
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    for (n = 0; len--; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        n = ngx_min(n * 10 + (*p - '0'), NGX_HTTP_FOUNDRY_TOKENS_MAX);
+    }
+
+    return n;
+}
+
+
+/* a new usage object: the counts not seen in it are unknown */
+
+static void
+ngx_http_foundry_usage_reset(ngx_http_foundry_usage_t *u)
+{
+    ngx_http_foundry_tokens_t  *t;
+
+    t = (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE) ? &u->event : &u->tokens;
+
+    t->prompt = t->completion = t->total = -1;
+    t->cached = t->reasoning = -1;
+
+    u->event_found = 0;
+}
+
+
+static int
+ngx_http_foundry_usage_start(void *ctx)
+{
+    ngx_http_foundry_usage_t  *u = ctx;
+
+    /*
+     * a new value at the top: a new SSE event; "usage" counts in the top
+     * object, or in its "response" (Responses API events)
+     */
+
+    if (u->depth == 1
+        && u->keys[1] == NGX_HTTP_FOUNDRY_UK_USAGE)
+    {
+        u->usage = 2;
+        ngx_http_foundry_usage_reset(u);
+
+    } else if (u->depth == 2
+               && u->keys[1] == NGX_HTTP_FOUNDRY_UK_RESPONSE
+               && u->keys[2] == NGX_HTTP_FOUNDRY_UK_USAGE)
+    {
+        u->usage = 3;
+        ngx_http_foundry_usage_reset(u);
+    }
+
+    u->depth++;
+
+    if (u->depth < NGX_HTTP_FOUNDRY_USAGE_DEPTH) {
+        u->keys[u->depth] = NGX_HTTP_FOUNDRY_UK_OTHER;
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_foundry_usage_end(void *ctx)
+{
+    ngx_http_foundry_usage_t  *u = ctx;
+
+    if (u->depth == u->usage) {
+        u->usage = 0;
+    }
+
+    u->depth--;
+
+    return ngx_http_foundry_usage_value(u);
+}
+
+
+static int
+ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_http_foundry_usage_t  *u = ctx;
+
+    ngx_uint_t                     i;
+    ngx_http_foundry_usage_key_t  *k;
+
+    if (u->depth >= NGX_HTTP_FOUNDRY_USAGE_DEPTH) {
+        return 1;
+    }
+
+    u->keys[u->depth] = NGX_HTTP_FOUNDRY_UK_OTHER;
+
+    /*
+     * only keys where usage can be matter: "usage" and "response" at the
+     * top, "usage" in "response", and the usage object's own two levels
+     */
+
+    if (u->usage == 0) {
+        if (u->depth != 1
+            && !(u->depth == 2 && u->keys[1] == NGX_HTTP_FOUNDRY_UK_RESPONSE))
+        {
+            return 1;
+        }
+
+    } else if (u->depth != u->usage && u->depth != u->usage + 1) {
+        return 1;
+    }
+
+    for (k = ngx_http_foundry_usage_keys, i = 0; k[i].name.len; i++) {
+        if (k[i].name.len == len
+            && ngx_strncmp(k[i].name.data, s, len) == 0)
+        {
+            u->keys[u->depth] = k[i].key;
+            break;
+        }
+    }
+
+    return 1;
+}

@@ -1,0 +1,103 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_FOUNDRY_CORE_H_INCLUDED_
+#define _NGX_HTTP_FOUNDRY_CORE_H_INCLUDED_
+
+
+#include "ngx_http_foundry_common.h"
+
+
+/* ngx_http_foundry_conf.c */
+
+char *ngx_http_foundry_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_model_discovery(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_auth_config(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_custom_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_gateway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_valid_api_version(ngx_str_t *v);
+char *ngx_http_foundry_api_versions(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_category(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_parse_discovery(ngx_conf_t *cf,
+    ngx_http_foundry_discovery_t *d, ngx_str_t *list, ngx_str_t *get,
+    ngx_uint_t format);
+ngx_int_t ngx_http_foundry_valid_path(ngx_str_t *path);
+ngx_int_t ngx_http_foundry_valid_token(ngx_str_t *s);
+ngx_int_t ngx_http_foundry_versions_text(ngx_pool_t *pool, ngx_array_t *a,
+    ngx_str_t *text);
+/* not static for fuzz/fuzz_discovery.c */
+char *ngx_http_foundry_models_json(ngx_conf_t *cf,
+    ngx_http_foundry_models_t *models, ngx_str_t *file, yajl_val root);
+ngx_int_t ngx_http_foundry_valid_name(ngx_str_t *name);
+ngx_shm_zone_t *ngx_http_foundry_zone_add(ngx_conf_t *cf, ngx_str_t *arg,
+    ngx_shm_zone_init_pt init, void *data);
+
+
+/* ngx_http_foundry_error.c */
+
+ngx_int_t ngx_http_foundry_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *fmt, ...);
+ngx_int_t ngx_http_foundry_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, u_char *msg, size_t len);
+ngx_buf_t *ngx_http_foundry_error_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, u_char *msg, size_t len);
+ngx_int_t ngx_http_foundry_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_chain_t *out, off_t len);
+ngx_int_t ngx_http_foundry_finish(ngx_http_request_t *r, ngx_int_t rc);
+
+
+/* ngx_http_foundry_fetch.c */
+
+ngx_int_t ngx_http_foundry_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_http_post_subrequest_t *ps, size_t max,
+    ngx_http_foundry_collect_t **collect);
+ngx_int_t ngx_http_foundry_collect(ngx_http_request_t *r,
+    ngx_http_foundry_collect_t *c, ngx_chain_t *in);
+
+
+/* ngx_http_foundry_json.c */
+
+void ngx_http_foundry_json_alloc_funcs(ngx_pool_t *pool,
+    yajl_alloc_funcs *funcs);
+yajl_gen ngx_http_foundry_json_gen(ngx_pool_t *pool,
+    yajl_alloc_funcs *funcs);
+ngx_int_t ngx_http_foundry_json_string(yajl_gen g, ngx_str_t *s);
+ngx_int_t ngx_http_foundry_json_key(yajl_gen g, const char *key);
+ngx_int_t ngx_http_foundry_json_raw(yajl_gen g, ngx_str_t *json);
+ngx_int_t ngx_http_foundry_json_result(yajl_gen g, ngx_pool_t *pool,
+    ngx_str_t *out);
+void ngx_http_foundry_json_error_line(char *errbuf);
+ngx_int_t ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_str_t *out);
+ngx_int_t ngx_http_foundry_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *text);
+
+
+/* ngx_http_foundry_util.c */
+
+time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
+ngx_int_t ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n,
+    u_char *digest);
+u_char *ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s,
+    size_t n);
+ngx_uint_t ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len);
+ngx_uint_t ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name);
+ngx_int_t ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value, ngx_uint_t *conflict);
+uint64_t ngx_http_foundry_now(void);
+
+
+#endif /* _NGX_HTTP_FOUNDRY_CORE_H_INCLUDED_ */

@@ -1,0 +1,281 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+
+
+/*
+ * SHA-256 of the concatenation of parts, for the key and token lookups of
+ * every request: the algorithm is fetched and the context made once per
+ * process (OpenSSL 3 would look the algorithm up on every EVP_Digest())
+ */
+
+static EVP_MD      *ngx_http_foundry_sha256_md;
+static EVP_MD_CTX  *ngx_http_foundry_sha256_ctx;
+
+
+static ngx_int_t ngx_http_foundry_hex(u_char *p, u_char *last);
+
+
+/* freed with the cycle, before the module is unloaded */
+
+static void
+ngx_http_foundry_sha256_cleanup(void *data)
+{
+    EVP_MD_free(ngx_http_foundry_sha256_md);
+    EVP_MD_CTX_free(ngx_http_foundry_sha256_ctx);
+
+    ngx_http_foundry_sha256_md = NULL;
+    ngx_http_foundry_sha256_ctx = NULL;
+}
+
+
+ngx_int_t
+ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
+{
+    ngx_uint_t           i;
+    EVP_MD              *md;
+    EVP_MD_CTX          *ctx;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_foundry_sha256_ctx == NULL) {
+        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_foundry_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_foundry_sha256_ctx = EVP_MD_CTX_new();
+
+        cln->handler = ngx_http_foundry_sha256_cleanup;
+
+        if (ngx_http_foundry_sha256_md == NULL
+            || ngx_http_foundry_sha256_ctx == NULL)
+        {
+            ngx_http_foundry_sha256_cleanup(NULL);
+            cln->handler = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    md = ngx_http_foundry_sha256_md;
+    ctx = ngx_http_foundry_sha256_ctx;
+
+    if (EVP_DigestInit_ex(ctx, md, NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (EVP_DigestUpdate(ctx, parts[i].data, parts[i].len) != 1) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(ctx, digest, NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the first "s" of "n" bytes in [p, last), case-sensitive; NULL if none */
+
+u_char *
+ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s, size_t n)
+{
+    if (p >= last) {
+        return NULL;
+    }
+
+    return memmem(p, last - p, s, n);
+}
+
+
+/*
+ * Whether two secrets of "len" bytes are equal, in a time that depends on
+ * "len" only: as CRYPTO_memcmp(), a word at a time
+ */
+
+ngx_uint_t
+ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len)
+{
+    size_t    i;
+    uint64_t  x, y, diff;
+
+    diff = 0;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        ngx_memcpy(&x, a + i, 8);
+        ngx_memcpy(&y, b + i, 8);
+        diff |= x ^ y;
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        diff |= (uint64_t) (a[i] ^ b[i]);
+    }
+
+    return diff == 0;
+}
+
+
+time_t
+ngx_http_foundry_timegm(ngx_tm_t *tm)
+{
+    ngx_int_t  y, m, days;
+
+    /* days since the epoch, from the civil date (proleptic Gregorian) */
+
+    y = tm->ngx_tm_year;
+    m = tm->ngx_tm_mon;
+
+    if (m <= 2) {
+        y--;
+        m += 12;
+    }
+
+    days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5
+           + tm->ngx_tm_mday - 719469;
+
+    return (time_t) days * 86400 + tm->ngx_tm_hour * 3600
+           + tm->ngx_tm_min * 60 + tm->ngx_tm_sec;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_hex(u_char *p, u_char *last)
+{
+    u_char      c;
+    ngx_int_t   n;
+    ngx_uint_t  i;
+
+    if (last - p < 2) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < 2; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            n = n * 16 + (c - '0');
+            continue;
+        }
+
+        c |= 0x20;
+
+        if (c >= 'a' && c <= 'f') {
+            n = n * 16 + (c - 'a' + 10);
+            continue;
+        }
+
+        return -1;
+    }
+
+    return n;
+}
+
+
+/* whether the name p..last, percent-decoded, is "name", in any case */
+
+ngx_uint_t
+ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name)
+{
+    u_char      c;
+    ngx_int_t   n;
+    ngx_uint_t  i;
+
+    for (i = 0; p < last; i++) {
+        c = *p++;
+
+        if (c == '%') {
+            n = ngx_http_foundry_hex(p, last);
+
+            if (n >= 0) {
+                c = (u_char) n;
+                p += 2;
+            }
+        }
+
+        if (i == name->len || ngx_tolower(c) != ngx_tolower(name->data[i])) {
+            return 0;
+        }
+    }
+
+    return i == name->len;
+}
+
+
+/*
+ * The value of the argument "name" (the first one), or NGX_DECLINED; with
+ * *conflict set when the name comes again with another value.
+ */
+
+ngx_int_t
+ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value, ngx_uint_t *conflict)
+{
+    u_char     *p, *last, *next, *eq;
+    ngx_int_t   rc;
+    ngx_str_t   v;
+
+    rc = NGX_DECLINED;
+    *conflict = 0;
+
+    p = r->args.data;
+    last = r->args.data + r->args.len;
+
+    for ( /* void */ ; p < last; p = next + 1) {
+        next = ngx_strlchr(p, last, '&');
+        if (next == NULL) {
+            next = last;
+        }
+
+        eq = ngx_strlchr(p, next, '=');
+
+        if (eq == NULL || !ngx_http_foundry_arg_is(p, eq, name)) {
+            continue;
+        }
+
+        v.data = eq + 1;
+        v.len = next - v.data;
+
+        if (rc == NGX_DECLINED) {
+            *value = v;
+            rc = NGX_OK;
+            continue;
+        }
+
+        if (v.len != value->len
+            || ngx_strncmp(v.data, value->data, v.len) != 0)
+        {
+            *conflict = 1;
+        }
+    }
+
+    return rc;
+}
+
+
+/* the time in milliseconds, from nginx's cached time */
+
+uint64_t
+ngx_http_foundry_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}

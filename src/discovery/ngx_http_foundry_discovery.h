@@ -1,0 +1,52 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_FOUNDRY_DISCOVERY_H_INCLUDED_
+#define _NGX_HTTP_FOUNDRY_DISCOVERY_H_INCLUDED_
+
+
+#include "ngx_http_foundry_common.h"
+
+
+/* ngx_http_foundry_discovery.c */
+
+ngx_int_t ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+
+
+/* ngx_http_foundry_export.c */
+
+char *ngx_http_foundry_export(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_export_register(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *flcf);
+
+
+/* ngx_http_foundry_sources.c */
+
+char *ngx_http_foundry_discovery_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_discovery_source(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_discovery_filter(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_sources_check(ngx_conf_t *cf,
+    ngx_array_t *sources);
+ngx_int_t ngx_http_foundry_sources_wait(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_sources_list(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_uint_t format, ngx_array_t *objects);
+ngx_http_foundry_deployment_t *ngx_http_foundry_sources_find(
+    ngx_http_request_t *r, ngx_http_foundry_loc_conf_t *flcf,
+    ngx_http_foundry_ctx_t *ctx, ngx_str_t *name);
+/* not static for fuzz/fuzz_discovery.c */
+ngx_http_foundry_list_t *ngx_http_foundry_source_parse(ngx_http_request_t *r,
+    ngx_http_foundry_discovery_source_t *src, u_char *p, size_t len,
+    const char **err);
+
+
+#endif /* _NGX_HTTP_FOUNDRY_DISCOVERY_H_INCLUDED_ */

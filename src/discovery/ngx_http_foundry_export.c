@@ -1,0 +1,636 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_discovery.h"
+
+
+/*
+ * The Foundry side of a gateway target: what to give Foundry to create
+ * the connection, written from the configuration so that nobody has to
+ * hand-write its case-sensitive metadata.  A location with
+ * "foundry_export" answers
+ *
+ *     GET /export?target=/v1                  the connection, as JSON
+ *     GET /export?target=/v1&format=bicep     a deployment parameters file
+ *     GET /export                             the list of targets
+ *
+ * The metadata values that are JSON (models, modelDiscovery, authConfig,
+ * customHeaders) are serialised as JSON strings, as Foundry wants them.
+ * No secret is written: the credential is left for the admin to fill.
+ */
+
+
+static ngx_int_t ngx_http_foundry_export_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_foundry_export_target(ngx_http_request_t *r,
+    yajl_gen g, ngx_http_foundry_target_t *t, ngx_str_t *base,
+    ngx_uint_t bicep);
+static ngx_int_t ngx_http_foundry_export_metadata(ngx_http_request_t *r,
+    yajl_gen g, ngx_http_foundry_loc_conf_t *flcf);
+static ngx_int_t ngx_http_foundry_export_json(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_uint_t what, ngx_str_t *out);
+static const char *ngx_http_foundry_export_auth_type(
+    ngx_http_foundry_loc_conf_t *flcf);
+
+
+#define NGX_HTTP_FOUNDRY_EXPORT_MODELS      1
+#define NGX_HTTP_FOUNDRY_EXPORT_DISCOVERY   2
+#define NGX_HTTP_FOUNDRY_EXPORT_AUTH        3
+#define NGX_HTTP_FOUNDRY_EXPORT_HEADERS     4
+
+
+/* foundry_export [base_url=url]; */
+
+char *
+ngx_http_foundry_export(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_foundry_loc_conf_t *flcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strncmp(value[1].data, "base_url=", 9) != 0
+            || value[1].len == 9)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" directive, "
+                               "expected \"base_url=\"", &value[1], &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        flcf->export_base.data = value[1].data + 9;
+        flcf->export_base.len = value[1].len - 9;
+
+        while (flcf->export_base.len
+               && flcf->export_base.data[flcf->export_base.len - 1] == '/')
+        {
+            flcf->export_base.len--;
+        }
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_foundry_export_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* every gateway target of the configuration, for the export */
+
+ngx_int_t
+ngx_http_foundry_export_register(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *flcf)
+{
+    ngx_http_foundry_target_t     *t;
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+
+    t = ngx_array_push(&fmcf->targets);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->conf = flcf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_export_handler(ngx_http_request_t *r)
+{
+    u_char                        *p;
+    size_t                         len;
+    ngx_int_t                      rc;
+    ngx_str_t                      target, format, base, out, host, msg;
+    ngx_buf_t                     *b;
+    ngx_uint_t                     i, bicep;
+    yajl_gen                       g;
+    ngx_chain_t                    cl;
+    yajl_alloc_funcs               funcs;
+    ngx_http_foundry_target_t     *t;
+    ngx_http_foundry_loc_conf_t   *flcf;
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+
+    /* the base of the targets: configured, or this request's */
+
+    if (flcf->export_base.len) {
+        base = flcf->export_base;
+
+    } else {
+        host = r->headers_in.host ? r->headers_in.host->value
+                                  : r->headers_in.server;
+
+        len = sizeof("https://") - 1 + host.len;
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        base.data = p;
+
+#if (NGX_HTTP_SSL)
+        if (r->connection->ssl) {
+            p = ngx_cpymem(p, "https://", sizeof("https://") - 1);
+
+        } else
+#endif
+        {
+            p = ngx_cpymem(p, "http://", sizeof("http://") - 1);
+        }
+
+        p = ngx_cpymem(p, host.data, host.len);
+        base.len = p - base.data;
+    }
+
+    ngx_str_null(&target);
+    ngx_str_null(&format);
+
+    (void) ngx_http_arg(r, (u_char *) "target", 6, &target);
+    (void) ngx_http_arg(r, (u_char *) "format", 6, &format);
+
+    bicep = (format.len == 5 && ngx_strncmp(format.data, "bicep", 5) == 0);
+
+    if (format.len && !bicep
+        && !(format.len == 4 && ngx_strncmp(format.data, "json", 4) == 0))
+    {
+        ngx_str_set(&msg, "the format is \"json\" or \"bicep\"");
+
+        return ngx_http_foundry_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "BadRequest", msg.data, msg.len);
+    }
+
+    g = ngx_http_foundry_json_gen(r->pool, &funcs);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    yajl_gen_config(g, yajl_gen_beautify, 1);
+
+    t = fmcf->targets.elts;
+
+    if (target.len == 0) {
+
+        /* the list of targets */
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "targets") != NGX_OK
+            || yajl_gen_array_open(g) != yajl_gen_status_ok)
+        {
+            goto failed;
+        }
+
+        for (i = 0; i < fmcf->targets.nelts; i++) {
+            if (ngx_http_foundry_json_string(g, &t[i].conf->prefix)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+        }
+
+        if (yajl_gen_array_close(g) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            goto failed;
+        }
+
+    } else {
+        for (i = 0; i < fmcf->targets.nelts; i++) {
+            if (t[i].conf->prefix.len == target.len
+                && ngx_strncmp(t[i].conf->prefix.data, target.data,
+                               target.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == fmcf->targets.nelts) {
+            yajl_gen_free(g);
+
+            ngx_str_set(&msg, "no gateway target has this path");
+
+            return ngx_http_foundry_send_error(r, NGX_HTTP_NOT_FOUND,
+                                               "NotFound", msg.data, msg.len);
+        }
+
+        if (ngx_http_foundry_export_target(r, g, &t[i], &base, bicep)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (ngx_http_foundry_json_result(g, r->pool, &out) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = out.data;
+    b->last = out.data + out.len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    cl.buf = b;
+    cl.next = NULL;
+
+    return ngx_http_foundry_send_json(r, NGX_HTTP_OK, &cl, out.len);
+
+failed:
+
+    yajl_gen_free(g);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_export_target(ngx_http_request_t *r, yajl_gen g,
+    ngx_http_foundry_target_t *t, ngx_str_t *base, ngx_uint_t bicep)
+{
+    u_char                       *p;
+    ngx_str_t                     url, name, category, auth;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    flcf = t->conf;
+
+    url.len = base->len + flcf->prefix.len;
+    url.data = ngx_pnalloc(r->pool, url.len);
+    if (url.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(url.data, base->data, base->len);
+    ngx_memcpy(p, flcf->prefix.data, flcf->prefix.len);
+
+    if (flcf->connection_name.len) {
+        name = flcf->connection_name;
+
+    } else {
+        ngx_str_set(&name, "nginx-gateway");
+    }
+
+    if (flcf->category == NGX_HTTP_FOUNDRY_API_MANAGEMENT) {
+        ngx_str_set(&category, "ApiManagement");
+
+    } else {
+        ngx_str_set(&category, "ModelGateway");
+    }
+
+    auth.data = (u_char *) ngx_http_foundry_export_auth_type(flcf);
+    auth.len = ngx_strlen(auth.data);
+
+    if (bicep) {
+
+        /* an ARM/Bicep deployment parameters file */
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "$schema") != NGX_OK
+            || ngx_http_foundry_json_key(g,
+                   "https://schema.management.azure.com/schemas/"
+                   "2019-04-01/deploymentParameters.json#")
+               != NGX_OK
+            || ngx_http_foundry_json_key(g, "contentVersion") != NGX_OK
+            || ngx_http_foundry_json_key(g, "1.0.0.0") != NGX_OK
+            || ngx_http_foundry_json_key(g, "parameters") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "connectionName") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "value") != NGX_OK
+            || ngx_http_foundry_json_string(g, &name) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "category") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "value") != NGX_OK
+            || ngx_http_foundry_json_string(g, &category) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "target") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "value") != NGX_OK
+            || ngx_http_foundry_json_string(g, &url) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "authType") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "value") != NGX_OK
+            || ngx_http_foundry_json_string(g, &auth) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "metadata") != NGX_OK
+            || yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "value") != NGX_OK
+            || ngx_http_foundry_export_metadata(r, g, flcf) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    /* the connection, as Foundry's REST API and portal show it */
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "name") != NGX_OK
+        || ngx_http_foundry_json_string(g, &name) != NGX_OK
+        || ngx_http_foundry_json_key(g, "properties") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "category") != NGX_OK
+        || ngx_http_foundry_json_string(g, &category) != NGX_OK
+        || ngx_http_foundry_json_key(g, "target") != NGX_OK
+        || ngx_http_foundry_json_string(g, &url) != NGX_OK
+        || ngx_http_foundry_json_key(g, "authType") != NGX_OK
+        || ngx_http_foundry_json_string(g, &auth) != NGX_OK
+        || ngx_http_foundry_json_key(g, "metadata") != NGX_OK
+        || ngx_http_foundry_export_metadata(r, g, flcf) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* what Foundry calls the credential of a connection to this target */
+
+static const char *
+ngx_http_foundry_export_auth_type(ngx_http_foundry_loc_conf_t *flcf)
+{
+    ngx_uint_t                  i;
+    ngx_http_foundry_issuer_t  *iss;
+
+    if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
+        return "ApiKey";
+    }
+
+    if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN) {
+        iss = flcf->issuers->elts;
+
+        for (i = 0; i < flcf->issuers->nelts; i++) {
+            if (iss[i].iss.len > sizeof("https://sts.windows.net/") - 1
+                && ngx_strncmp(iss[i].iss.data, "https://sts.windows.net/",
+                               sizeof("https://sts.windows.net/") - 1)
+                   == 0)
+            {
+                return (flcf->category == NGX_HTTP_FOUNDRY_API_MANAGEMENT)
+                       ? "ProjectManagedIdentity" : "OAuth2";
+            }
+        }
+
+        return "OAuth2";
+    }
+
+    return "ApiKey";
+}
+
+
+static ngx_int_t
+ngx_http_foundry_export_metadata(ngx_http_request_t *r, yajl_gen g,
+    ngx_http_foundry_loc_conf_t *flcf)
+{
+    ngx_str_t   s, *v;
+
+    static ngx_str_t  yes = ngx_string("true");
+    static ngx_str_t  no = ngx_string("false");
+    static ngx_str_t  empty = ngx_string("");
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "deploymentInPath") != NGX_OK
+        || ngx_http_foundry_json_string(g, flcf->deployment_in_path
+                                           ? &yes : &no)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    v = flcf->inference_api_versions
+        ? flcf->inference_api_versions->elts : &empty;
+
+    if (ngx_http_foundry_json_key(g, "inferenceAPIVersion") != NGX_OK
+        || ngx_http_foundry_json_string(g, v) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    v = flcf->deployment_api_versions
+        ? flcf->deployment_api_versions->elts : &empty;
+
+    if (ngx_http_foundry_json_key(g, "deploymentAPIVersion") != NGX_OK
+        || ngx_http_foundry_json_string(g, v) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* dynamic discovery when there are endpoints, else the static list */
+
+    if (flcf->discovery) {
+        if (ngx_http_foundry_export_json(r, flcf,
+                                         NGX_HTTP_FOUNDRY_EXPORT_DISCOVERY,
+                                         &s)
+            != NGX_OK
+            || ngx_http_foundry_json_key(g, "modelDiscovery") != NGX_OK
+            || ngx_http_foundry_json_string(g, &s) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
+        if (ngx_http_foundry_export_json(r, flcf,
+                                         NGX_HTTP_FOUNDRY_EXPORT_MODELS, &s)
+            != NGX_OK
+            || ngx_http_foundry_json_key(g, "models") != NGX_OK
+            || ngx_http_foundry_json_string(g, &s) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* the key's header, when it is not Foundry's default api-key */
+
+    if ((flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY || flcf->auth == 0)
+        && !(flcf->auth_header.len == 7
+             && ngx_strncasecmp(flcf->auth_header.data, (u_char *) "api-key",
+                                7) == 0
+             && flcf->auth_prefix.len == 0 && flcf->auth_suffix.len == 0))
+    {
+        if (ngx_http_foundry_export_json(r, flcf,
+                                         NGX_HTTP_FOUNDRY_EXPORT_AUTH, &s)
+            != NGX_OK
+            || ngx_http_foundry_json_key(g, "authConfig") != NGX_OK
+            || ngx_http_foundry_json_string(g, &s) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (flcf->custom_headers && flcf->custom_headers->nelts) {
+        if (ngx_http_foundry_export_json(r, flcf,
+                                         NGX_HTTP_FOUNDRY_EXPORT_HEADERS, &s)
+            != NGX_OK
+            || ngx_http_foundry_json_key(g, "customHeaders") != NGX_OK
+            || ngx_http_foundry_json_string(g, &s) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* one of the metadata values that Foundry takes as a JSON string */
+
+static ngx_int_t
+ngx_http_foundry_export_json(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_uint_t what, ngx_str_t *out)
+{
+    ngx_str_t                       provider, type;
+    ngx_uint_t                      i;
+    yajl_gen                        g;
+    yajl_alloc_funcs                funcs;
+    ngx_http_foundry_header_t      *h;
+    ngx_http_foundry_discovery_t   *d;
+    ngx_http_foundry_deployment_t  *dep;
+
+    g = ngx_http_foundry_json_gen(r->pool, &funcs);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (what) {
+
+    case NGX_HTTP_FOUNDRY_EXPORT_MODELS:
+
+        if (yajl_gen_array_open(g) != yajl_gen_status_ok) {
+            goto failed;
+        }
+
+        if (flcf->models) {
+            dep = flcf->models->deployments.elts;
+
+            for (i = 0; i < flcf->models->deployments.nelts; i++) {
+                if (ngx_http_foundry_json_raw(g, &dep[i].azure_json)
+                    != NGX_OK)
+                {
+                    goto failed;
+                }
+            }
+        }
+
+        if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
+            goto failed;
+        }
+
+        break;
+
+    case NGX_HTTP_FOUNDRY_EXPORT_DISCOVERY:
+
+        d = flcf->discovery->elts;
+
+        if (d->format == NGX_HTTP_FOUNDRY_FORMAT_AZURE) {
+            ngx_str_set(&provider, "AzureOpenAI");
+
+        } else {
+            ngx_str_set(&provider, "OpenAI");
+        }
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "listModelsEndpoint") != NGX_OK
+            || ngx_http_foundry_json_string(g, &d->list) != NGX_OK
+            || ngx_http_foundry_json_key(g, "getModelEndpoint") != NGX_OK
+            || ngx_http_foundry_json_string(g, &d->get) != NGX_OK
+            || ngx_http_foundry_json_key(g, "deploymentProvider") != NGX_OK
+            || ngx_http_foundry_json_string(g, &provider) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            goto failed;
+        }
+
+        break;
+
+    case NGX_HTTP_FOUNDRY_EXPORT_AUTH:
+
+        ngx_str_set(&type, "api_key");
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok
+            || ngx_http_foundry_json_key(g, "type") != NGX_OK
+            || ngx_http_foundry_json_string(g, &type) != NGX_OK
+            || ngx_http_foundry_json_key(g, "name") != NGX_OK
+            || ngx_http_foundry_json_string(g, &flcf->auth_header) != NGX_OK
+            || ngx_http_foundry_json_key(g, "format") != NGX_OK
+            || ngx_http_foundry_json_string(g, &flcf->auth_format) != NGX_OK
+            || yajl_gen_map_close(g) != yajl_gen_status_ok)
+        {
+            goto failed;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_FOUNDRY_EXPORT_HEADERS */
+
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
+            goto failed;
+        }
+
+        h = flcf->custom_headers->elts;
+
+        for (i = 0; i < flcf->custom_headers->nelts; i++) {
+            if (ngx_http_foundry_json_string(g, &h[i].name) != NGX_OK
+                || ngx_http_foundry_json_string(g, &h[i].value) != NGX_OK)
+            {
+                goto failed;
+            }
+        }
+
+        if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
+            goto failed;
+        }
+
+        break;
+    }
+
+    return ngx_http_foundry_json_result(g, r->pool, out);
+
+failed:
+
+    yajl_gen_free(g);
+
+    return NGX_ERROR;
+}

@@ -1,0 +1,739 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_routing.h"
+
+
+#define NGX_HTTP_FOUNDRY_MAX_DEPTH      512
+#define NGX_HTTP_FOUNDRY_READ_SIZE      65536
+
+
+static int ngx_http_foundry_body_null(void *ctx);
+static int ngx_http_foundry_body_boolean(void *ctx, int value);
+static int ngx_http_foundry_body_number(void *ctx, const char *s, size_t len);
+static int ngx_http_foundry_body_string(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_foundry_body_start_map(void *ctx);
+static int ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s,
+    size_t len);
+static int ngx_http_foundry_body_end(void *ctx);
+static int ngx_http_foundry_body_start_array(void *ctx);
+static int ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b);
+static ngx_int_t ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b,
+    u_char *data, size_t len);
+static ngx_chain_t **ngx_http_foundry_chain_range(ngx_pool_t *pool,
+    ngx_chain_t *in, off_t from, off_t to, ngx_chain_t **ll);
+
+
+static yajl_callbacks  ngx_http_foundry_body_callbacks = {
+    ngx_http_foundry_body_null,
+    ngx_http_foundry_body_boolean,
+    NULL,
+    NULL,
+    ngx_http_foundry_body_number,
+    ngx_http_foundry_body_string,
+    ngx_http_foundry_body_start_map,
+    ngx_http_foundry_body_map_key,
+    ngx_http_foundry_body_end,
+    ngx_http_foundry_body_start_array,
+    ngx_http_foundry_body_end
+};
+
+
+#define ngx_http_foundry_body_offset(b)                                       \
+    ((b)->base + (off_t) yajl_get_bytes_consumed((b)->handle))
+
+
+/* a scalar value; at depth 1 it belongs to a top-level key */
+
+static int
+ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b)
+{
+    if (b->key == NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS
+        || b->key == NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE)
+    {
+        /* not an object, not a boolean: left alone */
+        b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+    }
+
+    if (b->depth == 0) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT;
+        return 0;
+    }
+
+    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MODEL) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE;
+        return 0;
+    }
+
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+
+    return 1;
+}
+
+
+static int
+ngx_http_foundry_body_null(void *ctx)
+{
+    return ngx_http_foundry_body_scalar(ctx);
+}
+
+
+static int
+ngx_http_foundry_body_boolean(void *ctx, int value)
+{
+    ngx_http_foundry_body_t  *b = ctx;
+
+    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_STREAM) {
+        b->stream = value ? 1 : 0;
+    }
+
+    if (b->key == NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE) {
+        b->include_usage = value ? NGX_HTTP_FOUNDRY_IU_TRUE
+                                 : NGX_HTTP_FOUNDRY_IU_FALSE;
+        b->iu_end = ngx_http_foundry_body_offset(b);
+        b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+    }
+
+    return ngx_http_foundry_body_scalar(b);
+}
+
+
+static int
+ngx_http_foundry_body_number(void *ctx, const char *s, size_t len)
+{
+    ngx_http_foundry_body_t  *b = ctx;
+
+    ngx_int_t  n;
+
+    /* max_tokens and its later names: what a limit reserves */
+
+    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS) {
+        n = ngx_atoi((u_char *) s, len);
+
+        if (n != NGX_ERROR && n > b->max_tokens) {
+            b->max_tokens = n;
+        }
+    }
+
+    return ngx_http_foundry_body_scalar(b);
+}
+
+
+static int
+ngx_http_foundry_body_string(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_http_foundry_body_t  *b = ctx;
+
+    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MODEL) {
+
+        if (len > NGX_HTTP_FOUNDRY_MAX_MODEL_LEN) {
+            b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_LONG;
+            return 0;
+        }
+
+        b->model.data = ngx_pnalloc(b->pool, len ? len : 1);
+        if (b->model.data == NULL) {
+            b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
+            return 0;
+        }
+
+        ngx_memcpy(b->model.data, s, len);
+        b->model.len = len;
+        b->value_end = ngx_http_foundry_body_offset(b);
+        b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+
+        return 1;
+    }
+
+    return ngx_http_foundry_body_scalar(b);
+}
+
+
+static int
+ngx_http_foundry_body_start_map(void *ctx)
+{
+    ngx_http_foundry_body_t  *b = ctx;
+
+    if (b->depth == 0) {
+        b->obj_start = ngx_http_foundry_body_offset(b);
+
+    } else if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MODEL) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE;
+        return 0;
+
+    } else if (b->key == NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS) {
+        b->so_start = ngx_http_foundry_body_offset(b);
+        b->in_so = 1;
+
+    } else if (b->key == NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE) {
+        b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+    }
+
+    if (++b->depth > NGX_HTTP_FOUNDRY_MAX_DEPTH) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_DEEP;
+        return 0;
+    }
+
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+
+    return 1;
+}
+
+
+static int
+ngx_http_foundry_body_start_array(void *ctx)
+{
+    ngx_http_foundry_body_t  *b = ctx;
+
+    if (b->depth == 0) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT;
+        return 0;
+    }
+
+    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MODEL) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE;
+        return 0;
+    }
+
+    if (b->key == NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS
+        || b->key == NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE)
+    {
+        b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+    }
+
+    if (++b->depth > NGX_HTTP_FOUNDRY_MAX_DEPTH) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_DEEP;
+        return 0;
+    }
+
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+
+    return 1;
+}
+
+
+static int
+ngx_http_foundry_body_end(void *ctx)
+{
+    ngx_http_foundry_body_t  *b = ctx;
+
+    if (--b->depth == 1) {
+        b->in_so = 0;
+    }
+
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+
+    return 1;
+}
+
+
+static int
+ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
+{
+    ngx_http_foundry_body_t  *b = ctx;
+
+    if (b->depth == 2 && b->in_so) {
+        b->so_keys = 1;
+
+        if (len == 13 && ngx_strncmp(s, "include_usage", 13) == 0) {
+
+            if (b->include_usage != NGX_HTTP_FOUNDRY_IU_ABSENT) {
+                b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+                return 1;
+            }
+
+            b->key = NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE;
+            return 1;
+        }
+
+        b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+        return 1;
+    }
+
+    if (b->depth != 1) {
+        return 1;
+    }
+
+    b->keys = 1;
+
+    if (len == 14 && ngx_strncmp(s, "stream_options", 14) == 0) {
+
+        if (b->has_so) {
+            /* twice: which one counts is the upstream's business */
+            b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
+            b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+            return 1;
+        }
+
+        b->has_so = 1;
+        b->key = NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS;
+
+        return 1;
+    }
+
+    if (len == 5 && ngx_strncmp(s, "model", 5) == 0) {
+
+        if (b->has_model) {
+            b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TWICE;
+            return 0;
+        }
+
+        b->has_model = 1;
+        b->key = NGX_HTTP_FOUNDRY_KEY_MODEL;
+        b->key_end = ngx_http_foundry_body_offset(b);
+
+        return 1;
+    }
+
+    if (len == 6 && ngx_strncmp(s, "stream", 6) == 0) {
+        b->key = NGX_HTTP_FOUNDRY_KEY_STREAM;
+        return 1;
+    }
+
+    if ((len == 10 && ngx_strncmp(s, "max_tokens", 10) == 0)
+        || (len == 21 && ngx_strncmp(s, "max_completion_tokens", 21) == 0)
+        || (len == 17 && ngx_strncmp(s, "max_output_tokens", 17) == 0))
+    {
+        b->key = NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS;
+        return 1;
+    }
+
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b, u_char *data,
+    size_t len)
+{
+    yajl_status  st;
+
+    st = yajl_parse(b->handle, data, len);
+
+    b->base += len;
+
+    if (st == yajl_status_ok) {
+        return NGX_OK;
+    }
+
+    if (b->error == 0) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_SYNTAX;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * Parses the whole request body with yajl, as a stream over its buffers
+ * (in memory or in the temporary file), and remembers where the top-level
+ * "model" is.  Returns NGX_OK, or NGX_ERROR with b->error set.
+ */
+
+ngx_int_t
+ngx_http_foundry_body_parse(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
+{
+    off_t              pos;
+    size_t             size;
+    ssize_t            n;
+    ngx_buf_t         *buf;
+    yajl_status        st;
+    ngx_chain_t       *cl;
+    yajl_alloc_funcs   funcs;
+
+    b->pool = r->pool;
+    b->so_start = -1;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_EMPTY;
+        return NGX_ERROR;
+    }
+
+    ngx_http_foundry_json_alloc_funcs(r->pool, &funcs);
+
+    b->handle = yajl_alloc(&ngx_http_foundry_body_callbacks, &funcs, b);
+    if (b->handle == NULL) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
+        return NGX_ERROR;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        buf = cl->buf;
+
+        if (ngx_buf_in_memory(buf)) {
+            if (buf->last > buf->pos
+                && ngx_http_foundry_body_feed(b, buf->pos,
+                                              buf->last - buf->pos)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!buf->in_file) {
+            continue;
+        }
+
+        if (b->scratch == NULL) {
+            b->scratch = ngx_pnalloc(r->pool, NGX_HTTP_FOUNDRY_READ_SIZE);
+            if (b->scratch == NULL) {
+                b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
+                return NGX_ERROR;
+            }
+        }
+
+        for (pos = buf->file_pos; pos < buf->file_last; pos += n) {
+            size = (size_t) ngx_min(buf->file_last - pos,
+                                    NGX_HTTP_FOUNDRY_READ_SIZE);
+
+            n = ngx_read_file(buf->file, b->scratch, size, pos);
+
+            if (n == NGX_ERROR || n == 0) {
+                b->error = NGX_HTTP_FOUNDRY_BODY_READ;
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_foundry_body_feed(b, b->scratch, n) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (b->base == 0) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_EMPTY;
+        return NGX_ERROR;
+    }
+
+    st = yajl_complete_parse(b->handle);
+
+    if (st != yajl_status_ok) {
+        if (b->error == 0) {
+            b->error = NGX_HTTP_FOUNDRY_BODY_SYNTAX;
+        }
+
+        return NGX_ERROR;
+    }
+
+    b->size = b->base;
+
+    return NGX_OK;
+}
+
+
+/* the message for a body error; NULL when it is not the client's fault */
+
+const char *
+ngx_http_foundry_body_error(ngx_http_foundry_body_t *b)
+{
+    switch (b->error) {
+
+    case NGX_HTTP_FOUNDRY_BODY_EMPTY:
+        return "the request body is empty, a JSON object is expected";
+
+    case NGX_HTTP_FOUNDRY_BODY_SYNTAX:
+        return "the request body is not valid JSON";
+
+    case NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT:
+        return "the request body must be a JSON object";
+
+    case NGX_HTTP_FOUNDRY_BODY_DEEP:
+        return "the request body is nested too deeply";
+
+    case NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE:
+        return "\"model\" in the request body must be a string";
+
+    case NGX_HTTP_FOUNDRY_BODY_MODEL_TWICE:
+        return "the request body has more than one \"model\"";
+
+    case NGX_HTTP_FOUNDRY_BODY_MODEL_LONG:
+        return "\"model\" in the request body is too long";
+
+    default:
+        return NULL;
+    }
+}
+
+
+/*
+ * The edits of the body sent upstream, made by ngx_http_foundry_body_apply()
+ * in one pass.  ngx_http_foundry_body_set_model(): the value of the
+ * top-level "model" replaced by (or, if there is none, the member "model"
+ * inserted with) the JSON string "value".
+ */
+
+ngx_int_t
+ngx_http_foundry_body_set_model(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b, ngx_str_t *value)
+{
+    u_char                        *p;
+    ngx_http_foundry_body_edit_t  *e;
+
+    e = &b->edits[b->nedits++];
+
+    if (b->has_model) {
+        e->from = b->key_end;
+        e->to = b->value_end;
+        e->text.len = 1 + value->len;
+
+    } else {
+        e->from = b->obj_start;
+        e->to = b->obj_start;
+        e->text.len = sizeof("\"model\":") - 1 + value->len
+                      + (b->keys ? 1 : 0);
+    }
+
+    p = ngx_pnalloc(r->pool, e->text.len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    e->text.data = p;
+
+    if (b->has_model) {
+        *p++ = ':';
+        ngx_memcpy(p, value->data, value->len);
+
+    } else {
+        p = ngx_cpymem(p, "\"model\":", sizeof("\"model\":") - 1);
+        p = ngx_cpymem(p, value->data, value->len);
+
+        if (b->keys) {
+            *p = ',';
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "stream_options": {"include_usage": true} in a streamed request that
+ * does not ask for usage: NGX_OK when the body says it now, NGX_DECLINED
+ * when it cannot be said (the client asked already, or "stream_options"
+ * or "include_usage" is not what the API defines: left to the upstream).
+ */
+
+ngx_int_t
+ngx_http_foundry_body_include_usage(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b)
+{
+    ngx_uint_t                     i, model;
+    ngx_http_foundry_body_edit_t  *e, edit;
+
+    static ngx_str_t  member = ngx_string("\"stream_options\":"
+                                          "{\"include_usage\":true},");
+    static ngx_str_t  first = ngx_string("\"include_usage\":true,");
+    static ngx_str_t  yes = ngx_string("true");
+
+    if (b->include_usage == NGX_HTTP_FOUNDRY_IU_FALSE) {
+        edit.from = b->iu_end - (sizeof("false") - 1);
+        edit.to = b->iu_end;
+        edit.text = yes;
+
+    } else if (b->include_usage != NGX_HTTP_FOUNDRY_IU_ABSENT) {
+        return NGX_DECLINED;
+
+    } else if (!b->has_so) {
+        edit.from = b->obj_start;
+        edit.to = b->obj_start;
+        edit.text = member;
+
+        /* before a "model" inserted at the same place, or the first key */
+
+        model = (b->nedits && b->edits[0].from == b->obj_start);
+
+        if (!b->keys && !model) {
+            edit.text.len--;
+        }
+
+    } else if (b->so_start >= 0) {
+        edit.from = b->so_start;
+        edit.to = b->so_start;
+        edit.text = first;
+
+        if (!b->so_keys) {
+            edit.text.len--;
+        }
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    /* in the order of the body; first among edits at the same place */
+
+    for (i = 0; i < b->nedits; i++) {
+        if (b->edits[i].from >= edit.from) {
+            break;
+        }
+    }
+
+    e = b->edits;
+
+    ngx_memmove(&e[i + 1], &e[i],
+                (b->nedits - i) * sizeof(ngx_http_foundry_body_edit_t));
+
+    e[i] = edit;
+    b->nedits++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Builds the body sent upstream: the original buffers, shared, with the
+ * edits' bytes in between.
+ */
+
+ngx_int_t
+ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
+{
+    off_t                          pos, size;
+    ngx_buf_t                     *buf;
+    ngx_uint_t                     i;
+    ngx_chain_t                   *out, **ll, *cl;
+    ngx_http_foundry_body_edit_t  *e;
+
+    if (b->nedits == 0) {
+        return NGX_OK;
+    }
+
+    out = NULL;
+    ll = &out;
+    pos = 0;
+    size = b->size;
+
+    for (i = 0; i < b->nedits; i++) {
+        e = &b->edits[i];
+
+        ll = ngx_http_foundry_chain_range(r->pool, r->request_body->bufs, pos,
+                                          e->from, ll);
+        if (ll == NULL) {
+            return NGX_ERROR;
+        }
+
+        buf = ngx_calloc_buf(r->pool);
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        buf->memory = 1;
+        buf->pos = e->text.data;
+        buf->last = e->text.data + e->text.len;
+
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf = buf;
+        *ll = cl;
+        ll = &cl->next;
+
+        size += (off_t) e->text.len - (e->to - e->from);
+        pos = e->to;
+    }
+
+    ll = ngx_http_foundry_chain_range(r->pool, r->request_body->bufs, pos,
+                                      b->size, ll);
+    if (ll == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ll = NULL;
+
+    for (cl = out; cl; cl = cl->next) {
+        cl->buf->last_buf = 0;
+        cl->buf->last_in_chain = 0;
+
+        if (cl->next == NULL) {
+            cl->buf->last_buf = 1;
+            cl->buf->last_in_chain = 1;
+        }
+    }
+
+    r->request_body->bufs = out;
+    r->headers_in.content_length_n = size;
+
+    b->nedits = 0;
+
+    return NGX_OK;
+}
+
+
+/* links shadow buffers for the bytes [from, to) of the chain "in" */
+
+static ngx_chain_t **
+ngx_http_foundry_chain_range(ngx_pool_t *pool, ngx_chain_t *in, off_t from,
+    off_t to, ngx_chain_t **ll)
+{
+    off_t         pos, size, start, end;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (from >= to) {
+        return ll;
+    }
+
+    pos = 0;
+
+    for ( /* void */ ; in && pos < to; in = in->next) {
+
+        if (ngx_buf_special(in->buf)) {
+            continue;
+        }
+
+        size = ngx_buf_size(in->buf);
+
+        if (pos + size <= from) {
+            pos += size;
+            continue;
+        }
+
+        start = ngx_max(from - pos, 0);
+        end = ngx_min(to - pos, size);
+
+        b = ngx_calloc_buf(pool);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        if (ngx_buf_in_memory(in->buf)) {
+            b->memory = 1;
+            b->pos = in->buf->pos + start;
+            b->last = in->buf->pos + end;
+
+        } else {
+            b->in_file = 1;
+            b->file = in->buf->file;
+            b->file_pos = in->buf->file_pos + start;
+            b->file_last = in->buf->file_pos + end;
+        }
+
+        cl = ngx_alloc_chain_link(pool);
+        if (cl == NULL) {
+            return NULL;
+        }
+
+        cl->buf = b;
+        *ll = cl;
+        ll = &cl->next;
+
+        pos += size;
+    }
+
+    return ll;
+}

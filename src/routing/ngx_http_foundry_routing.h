@@ -1,0 +1,53 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_FOUNDRY_ROUTING_H_INCLUDED_
+#define _NGX_HTTP_FOUNDRY_ROUTING_H_INCLUDED_
+
+
+#include "ngx_http_foundry_common.h"
+
+
+/* ngx_http_foundry_body.c */
+
+ngx_int_t ngx_http_foundry_body_parse(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
+const char *ngx_http_foundry_body_error(ngx_http_foundry_body_t *b);
+ngx_int_t ngx_http_foundry_body_include_usage(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
+ngx_int_t ngx_http_foundry_body_apply(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
+ngx_int_t ngx_http_foundry_body_set_model(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b, ngx_str_t *value);
+
+
+/* ngx_http_foundry_handler.c */
+
+ngx_int_t ngx_http_foundry_precontent_handler(ngx_http_request_t *r);
+/* not static for fuzz/fuzz_path.c */
+ngx_int_t ngx_http_foundry_classify(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest);
+
+
+/* ngx_http_foundry_route.c */
+
+ngx_int_t ngx_http_foundry_inference(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *rest);
+ngx_int_t ngx_http_foundry_inference_resume(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+ngx_uint_t ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
+    ngx_str_t *name);
+ngx_int_t ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
+    ngx_str_t *connection, ngx_str_t *name, ngx_str_t *op, const char **err);
+/* not static for fuzz/fuzz_path.c */
+ngx_int_t ngx_http_foundry_valid_op(ngx_str_t *op);
+ngx_int_t ngx_http_foundry_operation_check(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_FOUNDRY_ROUTING_H_INCLUDED_ */
