@@ -212,7 +212,18 @@ ngx_fuzz_split_path(ngx_str_t *rest, ngx_flag_t in_path,
         ngx_fuzz_within(&op, rest);
     }
 
-    if (in_path) {
+    if (in_path && name.data == NULL) {
+
+        /* an operation whose deployment is in the body, on a path target */
+
+        if (!((op.len == 9 && ngx_strncmp(op.data, "responses", 9) == 0)
+              || (op.len == 11
+                  && ngx_strncmp(op.data, "moderations", 11) == 0)))
+        {
+            abort();
+        }
+
+    } else if (in_path) {
         ngx_fuzz_within(&name, rest);
 
         if (name.data + name.len >= rest->data + rest->len

@@ -33,6 +33,8 @@ __DATA__
     }
 --- request
 GET /v1/models?api-version=2024-10-01
+--- more_headers
+X-Route-Policy: premium
 --- response_body_like: "id":"gpt-4o"
 
 

@@ -99,7 +99,7 @@ qr{invalid model #1 in models file "\S+/models-badname.json": "name" is not a va
 GET /gw/deployments
 --- must_die
 --- error_log eval
-qr{models file "\S+/models-noarray.json" must hold an array of models, or an object with a "models" or "value" array}
+qr{models file "\S+/models-noarray.json" must hold an array of models, or an object with a "models", "value" or "staticModels" array}
 
 
 

@@ -623,6 +623,7 @@ typedef struct {
     unsigned                        jwks_fetched_here:1;
     unsigned                        refetched:1;
     unsigned                        routed:1;
+    unsigned                        body_deployment:1;
     unsigned                        waiting_body:1;
     unsigned                        error_sent:1;
     unsigned                        limit_headers_sent:1;

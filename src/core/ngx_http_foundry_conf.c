@@ -20,6 +20,7 @@ static ngx_http_foundry_deployment_t *ngx_http_foundry_deployment_add(
     ngx_conf_t *cf, ngx_http_foundry_models_t *models, ngx_str_t *name);
 static char *ngx_http_foundry_model_json(ngx_conf_t *cf,
     ngx_http_foundry_models_t *models, yajl_val m);
+static ngx_int_t ngx_http_foundry_absolute(ngx_conf_t *cf, ngx_str_t *path);
 static ngx_int_t ngx_http_foundry_json_str(ngx_conf_t *cf, yajl_val v,
     ngx_str_t *out);
 
@@ -656,7 +657,8 @@ ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  *                                 "format": "OpenAI"}}}, ... ]
  *
  * either as the array itself, as {"models": [...]}, as {"models": "<the
- * array serialised as a JSON string>"} or as an ARM list {"value": [...]}.
+ * array serialised as a JSON string>"}, as an ARM list {"value": [...]} or
+ * as {"staticModels": [...]}, the snippet of Foundry's setup guides.
  */
 
 char *
@@ -668,6 +670,7 @@ ngx_http_foundry_models_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
     yajl_val     v, inner;
     const char  *models_path[] = { "models", NULL };
     const char  *value_path[] = { "value", NULL };
+    const char  *static_path[] = { "staticModels", NULL };
 
     v = root;
 
@@ -676,6 +679,10 @@ ngx_http_foundry_models_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
 
         if (v == NULL) {
             v = yajl_tree_get(root, value_path, yajl_t_any);
+        }
+
+        if (v == NULL) {
+            v = yajl_tree_get(root, static_path, yajl_t_any);
         }
 
         if (v && YAJL_IS_STRING(v)) {
@@ -702,8 +709,8 @@ ngx_http_foundry_models_json(ngx_conf_t *cf, ngx_http_foundry_models_t *models,
     if (v == NULL || !YAJL_IS_ARRAY(v)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "models file \"%V\" must hold an array of models, "
-                           "or an object with a \"models\" or \"value\" "
-                           "array", file);
+                           "or an object with a \"models\", \"value\" or "
+                           "\"staticModels\" array", file);
         return NGX_CONF_ERROR;
     }
 
@@ -916,6 +923,14 @@ ngx_http_foundry_model_discovery(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /* "v1/models", as Foundry's samples write it, is "/v1/models" */
+
+    if (ngx_http_foundry_absolute(cf, &list) != NGX_OK
+        || ngx_http_foundry_absolute(cf, &get) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (flcf->discovery == NGX_CONF_UNSET_PTR) {
         flcf->discovery = ngx_array_create(cf->pool, 2,
                                          sizeof(ngx_http_foundry_discovery_t));
@@ -936,6 +951,32 @@ ngx_http_foundry_model_discovery(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a path relative to the target, with its leading "/" */
+
+static ngx_int_t
+ngx_http_foundry_absolute(ngx_conf_t *cf, ngx_str_t *path)
+{
+    u_char  *p;
+
+    if (path->len == 0 || path->data[0] == '/') {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, path->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p[0] = '/';
+    ngx_memcpy(p + 1, path->data, path->len);
+
+    path->data = p;
+    path->len++;
+
+    return NGX_OK;
 }
 
 

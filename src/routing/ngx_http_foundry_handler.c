@@ -26,6 +26,7 @@ static ngx_int_t ngx_http_foundry_resume(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                     rc;
     ngx_str_t                     rest;
     ngx_http_foundry_ctx_t       *ctx;
     ngx_http_foundry_loc_conf_t  *flcf;
@@ -79,6 +80,11 @@ ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
     if (ngx_http_foundry_classify(r, flcf, ctx, &rest) == NGX_OK) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "foundry: discovery %ui \"%V\"", ctx->kind, &rest);
+
+        rc = ngx_http_foundry_required_headers(r, flcf);
+        if (rc != NGX_OK) {
+            return rc;
+        }
 
         return ngx_http_foundry_resume(r, flcf, ctx);
     }

@@ -20,8 +20,6 @@
 static ngx_int_t ngx_http_foundry_parse_path(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest);
-static ngx_int_t ngx_http_foundry_required_headers(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf);
 static ngx_int_t ngx_http_foundry_select(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static void ngx_http_foundry_body_handler(ngx_http_request_t *r);
@@ -122,7 +120,7 @@ ngx_http_foundry_inference_resume(ngx_http_request_t *r,
 
     if (ctx->deployment == NULL) {
 
-        if (!flcf->deployment_in_path) {
+        if (ctx->body_deployment) {
             rc = ngx_http_foundry_need_body(r, flcf, ctx);
             if (rc != NGX_OK) {
                 return rc;
@@ -343,6 +341,7 @@ ngx_http_foundry_parse_path(ngx_http_request_t *r,
 
     ctx->name = name;
     ctx->op = op;
+    ctx->body_deployment = (name.data == NULL);
 
     return NGX_OK;
 }
@@ -351,7 +350,8 @@ ngx_http_foundry_parse_path(ngx_http_request_t *r,
 /*
  * The path below the target: "/deployments/{deployment}/{operation}",
  * "{connection}/{deployment}" as some agents send it, or "/{operation}"
- * alone when the deployment is in the body.  Returns NGX_OK, or
+ * alone when the deployment is in the body (on a path target too, for
+ * "responses" and "moderations": name is then null).  Returns NGX_OK, or
  * NGX_DECLINED with what is missing in "err".
  */
 
@@ -374,6 +374,23 @@ ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
         || ngx_strncmp(rest->data, "/deployments/", sizeof("/deployments/") - 1)
            != 0)
     {
+        /*
+         * the operations the SDKs (AzureOpenAI's too) send as
+         * "{target}/{operation}" with the deployment in the body's "model"
+         */
+
+        op->data = rest->data + 1;
+        op->len = rest->len ? rest->len - 1 : 0;
+
+        if ((op->len == sizeof("responses") - 1
+             && ngx_strncmp(op->data, "responses", op->len) == 0)
+            || (op->len == sizeof("moderations") - 1
+                && ngx_strncmp(op->data, "moderations", op->len) == 0))
+        {
+            ngx_str_null(name);
+            return NGX_OK;
+        }
+
         *err = "this gateway takes the deployment from the path";
         return NGX_DECLINED;
     }
@@ -454,7 +471,9 @@ ngx_http_foundry_valid_op(ngx_str_t *op)
 }
 
 
-static ngx_int_t
+/* the connection's "required" custom headers: on discovery calls too */
+
+ngx_int_t
 ngx_http_foundry_required_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf)
 {
@@ -528,7 +547,7 @@ ngx_http_foundry_select(ngx_http_request_t *r,
     static ngx_str_t  in_path = ngx_string("in the path");
     static ngx_str_t  in_body = ngx_string("in the body's \"model\"");
 
-    where = flcf->deployment_in_path ? &in_path : &in_body;
+    where = ctx->body_deployment ? &in_body : &in_path;
 
     d = ngx_http_foundry_find_deployment(flcf->models, &ctx->name);
 

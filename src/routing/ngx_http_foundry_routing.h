@@ -48,6 +48,8 @@ ngx_int_t ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
 ngx_int_t ngx_http_foundry_valid_op(ngx_str_t *op);
 ngx_int_t ngx_http_foundry_operation_check(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_required_headers(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_ROUTING_H_INCLUDED_ */

@@ -120,3 +120,61 @@ test('OpenAI client: a wrong key is a 401', async () => {
     client.chat.completions.create({ model: 'gpt-4o', messages }),
     (err) => err.status === 401 && err.code === 'Unauthorized');
 });
+
+// responses.create, stream and not, with both clients on both targets:
+// the deployment travels in the body's "model" (the AzureOpenAI client
+// sends POST {target}/responses?api-version=... on the path target too)
+
+const clients = {
+  'OpenAI client, /v1': () => new OpenAI({
+    baseURL: `${base}/v1`, apiKey: 'demo-key',
+  }),
+  'AzureOpenAI client, /v1': () => new AzureOpenAI({
+    baseURL: `${base}/v1`, apiVersion: '2025-03-01-preview',
+    apiKey: 'demo-key',
+  }),
+  'OpenAI client, /openai': () => new OpenAI({
+    baseURL: `${base}/openai`, apiKey: 'demo-key',
+    defaultHeaders: { 'api-key': 'demo-key' },
+    defaultQuery: { 'api-version': '2024-10-21' },
+  }),
+  'AzureOpenAI client, /openai': () => new AzureOpenAI({
+    endpoint: base, apiVersion: '2024-10-21', apiKey: 'demo-key',
+  }),
+};
+
+for (const [name, make] of Object.entries(clients)) {
+  test(`${name}: responses.create`, async () => {
+    const r = await make().responses.create({
+      model: 'gpt-4o', input: 'Hello',
+    });
+
+    assert.equal(r.object, 'response');
+    assert.equal(r.status, 'completed');
+    assert.ok(r.output_text.length > 0);
+    assert.ok(r.usage.total_tokens > 0);
+  });
+
+  test(`${name}: responses.create, streamed`, async () => {
+    const stream = await make().responses.create({
+      model: 'gpt-4o-mini', input: 'Hello', stream: true,
+    });
+
+    let text = '';
+    let completed = null;
+
+    for await (const event of stream) {
+      if (event.type === 'response.output_text.delta') {
+        text += event.delta;
+      }
+
+      if (event.type === 'response.completed') {
+        completed = event.response;
+      }
+    }
+
+    assert.ok(text.length > 0);
+    assert.ok(completed !== null);
+    assert.ok(completed.usage.total_tokens > 0);
+  });
+}
