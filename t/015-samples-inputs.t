@@ -12,15 +12,14 @@
 # restricts none (block 12 here).
 #
 # The mock upstream echoes what it received (x-mock-echo, see
-# t/data/routing-lib.pl).
+# t/lib/FoundryRouting.pm).
 
 use Cwd qw(cwd);
 use File::Temp qw(tempdir);
 use lib 't/lib';
 use FoundryMock;
+use FoundryRouting;
 use Test::Nginx::Socket;
-
-do './t/data/routing-lib.pl' or die "routing-lib.pl: $@ $!";
 
 $ENV{TEST_NGINX_DATA_DIR} = cwd() . '/t/data';
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();

@@ -504,14 +504,14 @@ is(call(same(key => 'rsa2', claims => { sub => 'b2' }), '/set-b/models'),
 
 # 9. what was logged and fetched
 
-my @lines = grep { !/http header: / && /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]/ }
+my @lines = grep { /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]/ }
             split /\n/, $ngx->error_log;
 
-is(scalar @lines, 0, 'no token in the error log (but "http header:" lines)')
+is(scalar @lines, 0, 'no token in the error log, nginx\'s own lines too')
     or diag(join "\n", @lines[0 .. ($#lines < 4 ? $#lines : 4)]);
 
-like($ngx->error_log, qr/http header: "Authorization: Bearer eyJ/,
-     'the debug log was on');
+like($ngx->error_log, qr/http header: "Authorization: Bearer \*+"/,
+     'the debug log was on, the token masked in nginx\'s header line');
 
 is(scalar(grep { !/ "-"$/ } split /\n/, $ngx->file('logs/idp.log')), 0,
    'the fetches carry no Authorization');
