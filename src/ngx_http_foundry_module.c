@@ -184,6 +184,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_foundry_health,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_discovery_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_foundry_discovery_zone,
@@ -321,7 +328,7 @@ ngx_module_t  ngx_http_foundry_module = {
     ngx_http_foundry_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_http_foundry_args_init_module,     /* init module */
+    ngx_http_foundry_init_module,          /* init module */
     ngx_http_foundry_keys_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */

@@ -20,6 +20,8 @@ static ngx_int_t ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_version_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_usage_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_jwt_variable(ngx_http_request_t *r,
@@ -138,6 +140,9 @@ static ngx_http_variable_t  ngx_http_foundry_vars[] = {
     { ngx_string("foundry_key_meta_"), NULL,
       ngx_http_foundry_key_meta_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+    { ngx_string("foundry_version"), NULL,
+      ngx_http_foundry_version_variable, 0, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -322,6 +327,22 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     }
 
     return ngx_http_foundry_set(v, &value);
+}
+
+
+/* the module's version, as VERSION says it */
+
+static ngx_int_t
+ngx_http_foundry_version_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->data = (u_char *) NGX_HTTP_FOUNDRY_VERSION;
+    v->len = sizeof(NGX_HTTP_FOUNDRY_VERSION) - 1;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 

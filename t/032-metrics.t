@@ -50,7 +50,17 @@ our @Metrics = (
      'Discovery refreshes from upstreams, by source and outcome.'],
     [foundry_jwks_refreshes_total => counter =>
      'Key set refreshes, by issuer and outcome.'],
+    [foundry_keys_reloads_total => counter =>
+     'Loads of keys files, by zone and outcome.'],
 );
+
+# the module's version (the foundry_build_info series)
+
+our $Version = do {
+    open my $fh, '<', 'VERSION' or die "VERSION: $!";
+    my ($v) = <$fh> =~ /^(\S+)/;
+    $v;
+};
 
 our @Bounds = qw(0.050 0.100 0.250 0.500 1.000 2.500 5.000 10.000 30.000
                  60.000 120.000);
@@ -75,6 +85,11 @@ sub main::page {
     my (%s) = @_;
     my $p = '';
 
+    # a keys zone loaded its file once, at start
+    $s{foundry_keys_reloads_total} //=
+        "foundry_keys_reloads_total{zone=\"keys\",outcome=\"ok\"} 1\n"
+        if grep { $_ eq 'keys' } @{ $s{zones} // [] };
+
     for my $m (@Metrics) {
         my ($name, $type, $help) = @$m;
         $p .= "# HELP $name $help\n# TYPE $name $type\n" . ($s{$name} // '');
@@ -97,6 +112,11 @@ sub main::page {
         . "memory zones.\n# TYPE foundry_zone_used_bytes gauge\n";
 
     $p .= "foundry_zone_used_bytes{zone=\"$_\"} <used>\n" for @names;
+
+    $p .= "# HELP foundry_build_info The module's version, the nginx it was "
+        . "built for, the yajl and OpenSSL it runs with.\n# TYPE "
+        . "foundry_build_info gauge\nfoundry_build_info{version=\"$Version\","
+        . "nginx=\"<v>\",openssl=\"<v>\",yajl=\"<v>\"} 1\n";
 
     return main::relax($p);
 }
@@ -135,6 +155,11 @@ sub main::page_filter {
             "$1 " . ($3 > 0 && $3 % 4096 == 0 && $3 <= ($size{$2} // 0)
                      ? '<used>' : "<used $3?>")
         }gme;
+
+        # the versions of nginx and the libraries: any, as numbers
+        $body =~ s{^(foundry_build_info\{.*)$}{
+            $1 =~ s/\b(nginx|openssl|yajl)="\d+\.\d+\.\d+[^"]*"/$1="<v>"/gr
+        }me;
 
         return main::relax($body);
     };

@@ -48,8 +48,15 @@ static ngx_http_foundry_metric_t  ngx_http_foundry_metric_defs[] = {
     { "foundry_discovery_refreshes_total", "counter",
       "Discovery refreshes from upstreams, by source and outcome." },
     { "foundry_jwks_refreshes_total", "counter",
-      "Key set refreshes, by issuer and outcome." }
+      "Key set refreshes, by issuer and outcome." },
+    { "foundry_keys_reloads_total", "counter",
+      "Loads of keys files, by zone and outcome." }
 };
+
+
+/* the metrics of the running configuration, for events outside requests */
+
+static ngx_http_foundry_main_conf_t  *ngx_http_foundry_metrics_running;
 
 
 static double  ngx_http_foundry_bounds[NGX_HTTP_FOUNDRY_BUCKETS] = {
@@ -91,6 +98,7 @@ static void ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
 static ngx_int_t ngx_http_foundry_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_foundry_metrics_zones(ngx_http_request_t *r,
     u_char *p, u_char *last);
+static u_char *ngx_http_foundry_metrics_build(u_char *p, u_char *last);
 
 
 /* foundry_metrics_zone name:size; */
@@ -551,6 +559,34 @@ ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
 }
 
 
+/*
+ * The configuration that runs: set in the master once a configuration is
+ * loaded (the workers inherit it).  While a new configuration is being
+ * read, the one before is still the running one.
+ */
+
+void
+ngx_http_foundry_metrics_commit(ngx_http_foundry_main_conf_t *fmcf)
+{
+    ngx_http_foundry_metrics_running = fmcf;
+}
+
+
+/* counts an event in the running configuration's metrics, if any */
+
+void
+ngx_http_foundry_metrics_count(ngx_uint_t metric, const char *name,
+    ngx_str_t *value, const char *outcome)
+{
+    if (ngx_http_foundry_metrics_running == NULL) {
+        return;
+    }
+
+    ngx_http_foundry_metrics_event(ngx_http_foundry_metrics_running, metric,
+                                   name, value, outcome);
+}
+
+
 static ngx_int_t
 ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
 {
@@ -591,7 +627,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
 
     /* the size: every series with its buckets, at most */
 
-    size = 4096;
+    size = 4096 + 512;  /* and the zones' and the build's series */
 
     for (m = 0; m < NGX_HTTP_FOUNDRY_METRICS; m++) {
         size += 256;
@@ -673,6 +709,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
     ngx_shmtx_unlock(&mz->shpool->mutex);
 
     p = ngx_http_foundry_metrics_zones(r, p, last);
+    p = ngx_http_foundry_metrics_build(p, last);
 
     b->last = p;
     b->last_buf = (r == r->main) ? 1 : 0;
@@ -765,4 +802,24 @@ ngx_http_foundry_metrics_zones(ngx_http_request_t *r, u_char *p,
     }
 
     return p;
+}
+
+
+/* the module's version and those of nginx and the libraries, as labels */
+
+static u_char *
+ngx_http_foundry_metrics_build(u_char *p, u_char *last)
+{
+    ngx_http_foundry_versions_t  v;
+
+    ngx_http_foundry_versions(&v);
+
+    return ngx_slprintf(p, last,
+                        "# HELP foundry_build_info The module's version, "
+                        "the nginx it was built for, the yajl and OpenSSL "
+                        "it runs with.\n"
+                        "# TYPE foundry_build_info gauge\n"
+                        "foundry_build_info{version=\"%V\",nginx=\"%V\","
+                        "openssl=\"%V\",yajl=\"%V\"} 1\n",
+                        &v.module, &v.nginx, &v.openssl, &v.yajl);
 }

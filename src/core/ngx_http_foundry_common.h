@@ -183,7 +183,8 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_M_LIMIT            5
 #define NGX_HTTP_FOUNDRY_M_DISCOVERY        6
 #define NGX_HTTP_FOUNDRY_M_JWKS             7
-#define NGX_HTTP_FOUNDRY_METRICS            8
+#define NGX_HTTP_FOUNDRY_M_KEYS             8
+#define NGX_HTTP_FOUNDRY_METRICS            9
 
 
 typedef struct {
@@ -711,6 +712,16 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_foundry_module;
+
+
+/* the module's version and those of what it runs with */
+
+typedef struct {
+    ngx_str_t                       module;
+    ngx_str_t                       nginx;
+    ngx_str_t                       yajl;
+    ngx_str_t                       openssl;
+} ngx_http_foundry_versions_t;
 
 
 #endif /* _NGX_HTTP_FOUNDRY_COMMON_H_INCLUDED_ */

@@ -100,4 +100,10 @@ ngx_int_t ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
 uint64_t ngx_http_foundry_now(void);
 
 
+/* ngx_http_foundry_version.c */
+
+void ngx_http_foundry_versions(ngx_http_foundry_versions_t *v);
+void ngx_http_foundry_version_notice(ngx_log_t *log);
+
+
 #endif /* _NGX_HTTP_FOUNDRY_CORE_H_INCLUDED_ */

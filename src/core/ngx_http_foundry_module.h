@@ -30,4 +30,11 @@
 ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
 
 
+/* ngx_http_foundry_health.c */
+
+char *ngx_http_foundry_health(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_init_module(ngx_cycle_t *cycle);
+
+
 #endif /* _NGX_HTTP_FOUNDRY_MODULE_H_INCLUDED_ */

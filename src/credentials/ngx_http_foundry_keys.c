@@ -18,6 +18,7 @@
 
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_deployments.h"
 #include "ngx_http_foundry_credentials.h"
 
@@ -215,6 +216,8 @@ ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "cannot read keys file \"%V\"", &kz->file);
+        ngx_http_foundry_metrics_count(NGX_HTTP_FOUNDRY_M_KEYS, "zone",
+                                       &kz->name, "failed");
         return NGX_CONF_ERROR;
     }
 
@@ -226,6 +229,8 @@ ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (kz->conf_set == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid keys file \"%V\": %s", &kz->file, err);
+        ngx_http_foundry_metrics_count(NGX_HTTP_FOUNDRY_M_KEYS, "zone",
+                                       &kz->name, "failed");
         return NGX_CONF_ERROR;
     }
 
@@ -1145,6 +1150,8 @@ ngx_http_foundry_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                                       shm_zone->shm.log)
         != NGX_OK)
     {
+        ngx_http_foundry_metrics_count(NGX_HTTP_FOUNDRY_M_KEYS, "zone",
+                                       &kz->name, "failed");
         return NGX_ERROR;
     }
 
@@ -1355,6 +1362,13 @@ ngx_http_foundry_keys_timer(ngx_event_t *ev)
         sh->failed_mtime = ngx_file_mtime(&fi);
         sh->failed_fsize = ngx_file_size(&fi);
         ngx_shmtx_unlock(&kz->shpool->mutex);
+
+        ngx_http_foundry_metrics_count(NGX_HTTP_FOUNDRY_M_KEYS, "zone",
+                                       &kz->name, "failed");
+
+    } else {
+        ngx_http_foundry_metrics_count(NGX_HTTP_FOUNDRY_M_KEYS, "zone",
+                                       &kz->name, "ok");
     }
 
     ngx_shmtx_lock(&kz->shpool->mutex);
