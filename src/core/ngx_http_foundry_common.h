@@ -47,6 +47,10 @@ typedef struct {
     ngx_http_complex_value_t       *api_key;
     ngx_http_complex_value_t       *bearer;
 
+    /* foundry_upstream_credential: a token fetched by the gateway */
+    ngx_str_t                       credential_name;
+    void                           *credential;
+
     /* whether it takes "stream_options" in a streamed request */
     ngx_uint_t                      stream_options;
 
@@ -360,6 +364,9 @@ typedef struct {
     /* every arg= of foundry_key_source in http{}, masked in every request */
     ngx_array_t                    *key_args;       /* of ngx_str_t */
     ngx_array_t                    *error_logs;     /* of ngx_log_t * */
+
+    /* foundry_upstream_credential: ngx_http_foundry_identity_conf_t */
+    void                           *identity;
 } ngx_http_foundry_main_conf_t;
 
 
@@ -613,6 +620,13 @@ typedef struct {
     void                           *fresh;
     ngx_http_foundry_discovery_source_t *fresh_src;
 
+    /* the upstream credential's token: "Bearer <token>", and its state */
+    ngx_str_t                       identity_bearer;
+    const char                     *identity_state;
+
+    unsigned                        identity_pending:1;
+    unsigned                        identity_fetched:1;
+    unsigned                        identity_waiting:1;
     unsigned                        started:1;
     unsigned                        body_read:1;
     unsigned                        body_parsed:1;
