@@ -303,6 +303,20 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_upstream_credential_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_credential_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_upstream_credential"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_foundry_credential,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -732,6 +746,10 @@ ngx_http_foundry_init(ngx_conf_t *cf)
     if (ngx_http_foundry_args_init(cf) != NGX_OK
         || ngx_http_foundry_logmask_init(cf) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_foundry_identity_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

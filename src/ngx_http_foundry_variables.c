@@ -18,6 +18,8 @@ static ngx_int_t ngx_http_foundry_upstream_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_credential_state_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_request_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_version_variable(ngx_http_request_t *r,
@@ -92,6 +94,10 @@ static ngx_http_variable_t  ngx_http_foundry_vars[] = {
     { ngx_string("foundry_upstream_authorization"), NULL,
       ngx_http_foundry_credential_variable,
       NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_upstream_credential"), NULL,
+      ngx_http_foundry_credential_state_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("foundry_request"), NULL,
       ngx_http_foundry_request_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -298,6 +304,22 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
 
     u = ctx->upstream;
 
+    /* a token the gateway fetched (src/identity/) */
+
+    if (u->credential && data == NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION) {
+
+        /* the token, after "Bearer ", masked in the worker's log lines */
+
+        if (ctx->identity_bearer.len > sizeof("Bearer ") - 1) {
+            value.data = ctx->identity_bearer.data + sizeof("Bearer ") - 1;
+            value.len = ctx->identity_bearer.len - (sizeof("Bearer ") - 1);
+
+            ngx_http_foundry_logmask_secret(&value);
+        }
+
+        return ngx_http_foundry_set(v, &ctx->identity_bearer);
+    }
+
     cv = (data == NGX_HTTP_FOUNDRY_VAR_API_KEY) ? u->api_key : u->bearer;
 
     if (cv == NULL) {
@@ -343,6 +365,33 @@ ngx_http_foundry_version_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * The upstream credential's state for this request: "cached", "fetched",
+ * "stale" (its refresh failed, the current token went on) or
+ * "unavailable"; not found for upstreams without a credential.
+ */
+
+static ngx_int_t
+ngx_http_foundry_credential_state_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                s;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL || ctx->identity_state == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s.data = (u_char *) ctx->identity_state;
+    s.len = ngx_strlen(ctx->identity_state);
+
+    return ngx_http_foundry_set(v, &s);
 }
 
 

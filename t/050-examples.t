@@ -264,7 +264,7 @@ _EOC_
 }
 
 
-Test::Nginx::Socket::plan(tests => $OwnTests + 150);
+Test::Nginx::Socket::plan(tests => $OwnTests + 153);
 
 own_tests();
 
@@ -966,3 +966,19 @@ qr/"status":401,"call":"","deployment":"","model":"","operation":"","stream":"",
 --- no_access_log
 example-wrong-key
 not-a-key
+
+
+
+=== TEST 49: upstream-managed-identity: the upstream gets the gateway's managed identity token
+--- http_config eval: main::example('upstream-managed-identity.conf', 'http://169.254.169.254' => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT}")
+--- config
+--- request
+POST /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21
+{"messages":[{"role":"user","content":"Hello"}]}
+--- more_headers
+api-key: example-identity-key
+x-mock-echo: 1
+Content-Type: application/json
+--- response_body_like: "authorization":"Bearer mock-token-\d+"
+--- no_error_log
+[error]

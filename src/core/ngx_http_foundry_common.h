@@ -47,6 +47,10 @@ typedef struct {
     ngx_http_complex_value_t       *api_key;
     ngx_http_complex_value_t       *bearer;
 
+    /* foundry_upstream_credential: a token fetched by the gateway */
+    ngx_str_t                       credential_name;
+    void                           *credential;
+
     /* whether it takes "stream_options" in a streamed request */
     ngx_uint_t                      stream_options;
 
@@ -362,6 +366,9 @@ typedef struct {
     ngx_array_t                    *key_args;       /* of ngx_str_t */
     ngx_array_t                    *mask_headers;   /* of ngx_str_t */
     ngx_array_t                    *error_logs;     /* of ngx_log_t * */
+
+    /* foundry_upstream_credential: ngx_http_foundry_identity_conf_t */
+    void                           *identity;
 } ngx_http_foundry_main_conf_t;
 
 
@@ -615,6 +622,13 @@ typedef struct {
     struct ngx_http_foundry_list_s *fresh;
     ngx_http_foundry_discovery_source_t *fresh_src;
 
+    /* the upstream credential's token: "Bearer <token>", and its state */
+    ngx_str_t                       identity_bearer;
+    const char                     *identity_state;
+
+    unsigned                        identity_pending:1;
+    unsigned                        identity_fetched:1;
+    unsigned                        identity_waiting:1;
     unsigned                        started:1;
     unsigned                        body_read:1;
     unsigned                        body_parsed:1;

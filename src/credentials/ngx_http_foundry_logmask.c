@@ -31,13 +31,13 @@
  *     (the debug line "http script var:" of proxy_set_header, say): the
  *     static ones of foundry_upstream from the configuration, those that
  *     variables give as requests compute them ($foundry_upstream_api_key,
- *     $foundry_upstream_authorization), kept by each worker in a table of
- *     its own.
+ *     $foundry_upstream_authorization, the tokens of src/identity/), kept
+ *     by each worker in a table of its own.
  */
 
 
 #define NGX_HTTP_FOUNDRY_SECRETS      16
-#define NGX_HTTP_FOUNDRY_SECRET_LEN   2048
+#define NGX_HTTP_FOUNDRY_SECRET_LEN   8192
 
 /* shorter values are not masked: they would mask ordinary words */
 #define NGX_HTTP_FOUNDRY_SECRET_MIN   8

@@ -40,7 +40,8 @@ static ngx_http_foundry_kind_t  ngx_http_foundry_kinds[] = {
 /*
  * foundry_upstream name kind=... url=scheme://host[:port][/base]
  *                  [host=name] [api_version=v] [api_key=value]
- *                  [bearer=value] [stream_options=on|off];
+ *                  [bearer=value | credential=name]
+ *                  [stream_options=on|off];
  */
 
 char *
@@ -193,9 +194,27 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "credential=", 11) == 0) {
+            u->credential_name.data = value[i].data + 11;
+            u->credential_name.len = value[i].len - 11;
+
+            if (u->credential_name.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"%V\" directive",
                            &value[i], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u->credential_name.data && (u->bearer || u->api_key)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"credential=\" excludes \"api_key=\" and "
+                           "\"bearer=\" in \"%V\" directive", &value[0]);
         return NGX_CONF_ERROR;
     }
 

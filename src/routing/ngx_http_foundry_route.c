@@ -14,6 +14,7 @@
 #include "ngx_http_foundry_deployments.h"
 #include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_discovery.h"
+#include "ngx_http_foundry_identity.h"
 #include "ngx_http_foundry_routing.h"
 
 
@@ -152,6 +153,15 @@ ngx_http_foundry_inference_resume(ngx_http_request_t *r,
         }
 
         rc = ngx_http_foundry_rewrite_model(r, flcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    /* the upstream's own token, fetched by the gateway (src/identity/) */
+
+    if (ctx->upstream->credential) {
+        rc = ngx_http_foundry_identity_bearer(r, ctx);
         if (rc != NGX_OK) {
             return rc;
         }

@@ -237,6 +237,10 @@ sub new {
         initial     => [ map { +{%$_} } @$deps ],
         next_id     => 0,
         stats       => { requests => 0, by_path => {} },
+        token       => { expires_in => 3600, mode => 'ok', issued => 0,
+                         check => 0, secret => 'mock-client-secret',
+                         identity_header => 'mock-identity-header',
+                         valid => {} },
         conns       => {},
         timers      => [],
         ready       => [],
@@ -953,6 +957,9 @@ sub _has_api_version {
 sub _classify {
     my ($path) = @_;
     return 'control'   if $path =~ m{\A/__mock(?:/|\z)};
+    return 'token'     if $path eq '/metadata/identity/oauth2/token'
+                       || $path eq '/msi/token'
+                       || $path =~ m{\A/[^/]+/oauth2/v2\.0/token\z};
     return 'arm'       if $path =~ m{\A/subscriptions/}i;
     return 'discovery' if $path =~ m{\A/openai/deployments(?:/[^/]+)?/?\z};
     return 'classic'   if $path =~ m{\A/openai/deployments/};
@@ -991,6 +998,16 @@ sub _handle {
     return { %{ _mock_error('x-mock-chunks must be at most ' . MAX_CHUNKS) }, route => $route }
         if ($num{'x-mock-chunks'} // 0) > MAX_CHUNKS;
 
+    # the upstream checks the bearer the gateway fetched for it
+    if ($self->{token}{check} && $route =~ /\A(?:classic|v1|openai|compat)\z/) {
+        my $auth = _hval($req, 'authorization') // '';
+        my ($tok) = $auth =~ /\ABearer (\S+)\z/;
+        return { %{ _err(401, 'Unauthorized',
+                         'Access denied due to missing or invalid bearer token.') },
+                 route => $route }
+            unless defined $tok && $self->{token}{valid}{$tok};
+    }
+
     my $resp;
     my $status = _hval($req, 'x-mock-status');
     if (defined $status) {
@@ -1025,7 +1042,7 @@ sub _handle {
     }
     push @{ $resp->{headers} }, @extra if @extra;
 
-    $resp->{delay_ms}       = $num{'x-mock-delay-ms'} // 0;
+    $resp->{delay_ms}       = $num{'x-mock-delay-ms'} // $resp->{delay_ms} // 0;
     $resp->{chunk_delay_ms} = $num{'x-mock-chunk-delay-ms'} // 0;
     $resp->{reset_after}    = $num{'x-mock-reset-after'}
         if defined $num{'x-mock-reset-after'};
@@ -1037,6 +1054,7 @@ sub _route {
     my $p = $req->{path};
 
     return $self->_control($req)   if $route eq 'control';
+    return $self->_token($req)     if $route eq 'token';
     return $self->_arm($req)       if $route eq 'arm';
     return $self->_discovery($req) if $route eq 'discovery';
 
@@ -1419,11 +1437,98 @@ sub _control {
         }
         return _method_not_allowed($req, 'GET, HEAD, PUT, DELETE');
     }
+    if ($p eq '/__mock/token') {
+        my $t = $self->{token};
+        if ($m eq 'PUT') {
+            my $set = eval { $JSON_IN->decode($req->{body}) };
+            return _err(400, 'BadRequest', 'Body must be a JSON object')
+                unless ref $set eq 'HASH';
+            for my $k (qw(expires_in mode check secret identity_header delay_ms)) {
+                $t->{$k} = $set->{$k} if exists $set->{$k};
+            }
+        } elsif (!$get) {
+            return _method_not_allowed($req, 'GET, HEAD, PUT');
+        }
+        return _json_resp(200, {
+            map({ $_ => $t->{$_} } qw(expires_in mode check issued)),
+        });
+    }
     if ($p eq '/__mock/health') {
         return _method_not_allowed($req, 'GET, HEAD') unless $get;
         return _json_resp(200, { status => 'ok' });
     }
     return _not_found($req);
+}
+
+# ---- token endpoints ----------------------------------------------------------
+
+# Azure managed identity (IMDS: GET /metadata/identity/oauth2/token with
+# "Metadata: true"; App Service: GET /msi/token with X-IDENTITY-HEADER) and
+# Entra ID client credentials (POST /{tenant}/oauth2/v2.0/token, form body).
+# Each issued token is "mock-token-<n>"; the mode set with PUT /__mock/token
+# makes answers fail: down (500), garbage, oversized, slow (delay_ms).
+
+sub _token {
+    my ($self, $req) = @_;
+    my $t = $self->{token};
+    my $p = $req->{path};
+    my $resource;
+
+    if ($p eq '/metadata/identity/oauth2/token' || $p eq '/msi/token') {
+        return _method_not_allowed($req, 'GET') unless $req->{method} eq 'GET';
+        if ($p eq '/msi/token') {
+            my $h = _hval($req, 'x-identity-header') // '';
+            return _json_resp(401, { error => 'invalid_request',
+                                     error_description => 'bad X-IDENTITY-HEADER' })
+                unless $h eq $t->{identity_header};
+        } else {
+            my $h = _hval($req, 'metadata') // '';
+            return _json_resp(400, { error => 'invalid_request',
+                                     error_description => 'Required metadata header not specified' })
+                unless $h eq 'true';
+        }
+        $resource = _query_param($req, 'resource');
+        return _json_resp(400, { error => 'invalid_resource' })
+            unless defined $resource && length $resource && _has_api_version($req);
+    } else {
+        return _method_not_allowed($req, 'POST') unless $req->{method} eq 'POST';
+        my %form;
+        for my $pair (split /&/, $req->{body} // '') {
+            my ($k, $v) = split /=/, $pair, 2;
+            $v //= '';
+            $v =~ tr/+/ /;
+            $form{ _unescape($k) } = _unescape($v);
+        }
+        return _json_resp(400, { error => 'unsupported_grant_type' })
+            unless ($form{grant_type} // '') eq 'client_credentials';
+        return _json_resp(401, { error => 'invalid_client',
+                                 error_description => 'AADSTS7000215: Invalid client secret provided.' })
+            unless ($form{client_secret} // '') eq $t->{secret}
+                && length($form{client_id} // '');
+        $resource = $form{scope} // $form{audience} // '';
+    }
+
+    my $mode = $t->{mode} // 'ok';
+    return _json_resp(500, { error => 'temporarily_unavailable' }) if $mode eq 'down';
+    return { status => 200, ctype => 'application/json',
+             body => '{"access_token": "half' } if $mode eq 'garbage';
+
+    my $n = ++$t->{issued};
+    my $tok = "mock-token-$n";
+    $t->{valid}{$tok} = 1;
+
+    my $body = {
+        access_token => $tok,
+        token_type   => 'Bearer',
+        expires_in   => "$t->{expires_in}",
+        expires_on   => '' . (int(_now()) + $t->{expires_in}),
+        resource     => $resource,
+    };
+    $body->{padding} = 'x' x (128 * 1024) if $mode eq 'oversized';
+
+    my $resp = _json_resp(200, $body);
+    $resp->{delay_ms} = $t->{delay_ms} // 0 if $mode eq 'slow';
+    return $resp;
 }
 
 # ---- echo --------------------------------------------------------------------

@@ -1,0 +1,1003 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_deployments.h"
+#include "ngx_http_foundry_identity.h"
+
+
+static ngx_http_foundry_identity_conf_t *ngx_http_foundry_identity_conf(
+    ngx_conf_t *cf, ngx_http_foundry_main_conf_t *fmcf);
+static ngx_int_t ngx_http_foundry_id_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_foundry_credential_secret(ngx_conf_t *cf,
+    ngx_str_t *file, ngx_str_t *env, ngx_str_t *secret);
+static ngx_int_t ngx_http_foundry_credential_build(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_str_t *resource,
+    ngx_str_t *scope, ngx_str_t *client_id, ngx_str_t *audience,
+    ngx_str_t *secret);
+static u_char *ngx_http_foundry_form_add(u_char *p, const char *name,
+    ngx_str_t *value);
+static size_t ngx_http_foundry_form_len(const char *name, ngx_str_t *value);
+static ngx_http_foundry_id_node_t *ngx_http_foundry_id_node(
+    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_credential_t *cred);
+static ngx_int_t ngx_http_foundry_identity_copy(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_node_t *n);
+static ngx_int_t ngx_http_foundry_identity_wait(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
+static void ngx_http_foundry_identity_wake(ngx_http_request_t *r);
+static ngx_int_t ngx_http_foundry_identity_unavailable(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    const char *why);
+
+
+typedef struct {
+    ngx_str_t    name;
+    ngx_uint_t   source;
+} ngx_http_foundry_id_source_t;
+
+
+static ngx_http_foundry_id_source_t  ngx_http_foundry_id_sources[] = {
+    { ngx_string("imds"), NGX_HTTP_FOUNDRY_ID_IMDS },
+    { ngx_string("app-service"), NGX_HTTP_FOUNDRY_ID_APP_SERVICE },
+    { ngx_string("client-secret"), NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET },
+    { ngx_string("oauth2"), NGX_HTTP_FOUNDRY_ID_OAUTH2 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_foundry_identity_conf_t *
+ngx_http_foundry_identity_conf(ngx_conf_t *cf,
+    ngx_http_foundry_main_conf_t *fmcf)
+{
+    ngx_http_foundry_identity_conf_t  *ic;
+
+    if (fmcf->identity) {
+        return fmcf->identity;
+    }
+
+    ic = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_identity_conf_t));
+    if (ic == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&ic->credentials, cf->pool, 2,
+                       sizeof(ngx_http_foundry_credential_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    fmcf->identity = ic;
+
+    return ic;
+}
+
+
+/* foundry_upstream_credential_zone name:size; */
+
+char *
+ngx_http_foundry_credential_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_foundry_main_conf_t *fmcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_foundry_id_zone_t        *iz;
+    ngx_http_foundry_identity_conf_t  *ic;
+
+    ic = ngx_http_foundry_identity_conf(cf, fmcf);
+    if (ic == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ic->zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    iz = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_id_zone_t));
+    if (iz == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    iz->shm_zone = ngx_http_foundry_zone_add(cf, &value[1],
+                                             ngx_http_foundry_id_init_zone,
+                                             iz);
+    if (iz->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ic->zone = iz;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the zone survives a reload: tokens fetched before it stay usable */
+
+static ngx_int_t
+ngx_http_foundry_id_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_foundry_id_zone_t  *oiz = data;
+
+    size_t                        len;
+    ngx_http_foundry_id_zone_t   *iz;
+    ngx_http_foundry_id_shctx_t  *sh;
+
+    iz = shm_zone->data;
+
+    if (oiz) {
+        iz->sh = oiz->sh;
+        iz->shpool = oiz->shpool;
+        return NGX_OK;
+    }
+
+    iz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        iz->sh = iz->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_alloc(iz->shpool, sizeof(ngx_http_foundry_id_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    iz->sh = sh;
+    iz->shpool->data = sh;
+
+    ngx_queue_init(&sh->nodes);
+
+    len = sizeof(" in foundry_upstream_credential_zone \"\"")
+          + shm_zone->shm.name.len;
+
+    iz->shpool->log_ctx = ngx_slab_alloc(iz->shpool, len);
+    if (iz->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(iz->shpool->log_ctx,
+                " in foundry_upstream_credential_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    iz->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * foundry_upstream_credential name source=imds|app-service|client-secret|
+ *                             oauth2 token=/location [resource=uri]
+ *                             [scope=s] [client_id=id] [audience=a]
+ *                             [secret_file=path | secret_env=NAME];
+ */
+
+char *
+ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_foundry_main_conf_t *fmcf = conf;
+
+    ngx_str_t                         *value, v, resource, scope, client_id,
+                                       audience, file, env, secret;
+    ngx_uint_t                         i, k;
+    ngx_http_foundry_credential_t     *cred;
+    ngx_http_foundry_identity_conf_t  *ic;
+
+    ic = ngx_http_foundry_identity_conf(cf, fmcf);
+    if (ic == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_foundry_valid_name(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid credential name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    cred = ic->credentials.elts;
+
+    for (i = 0; i < ic->credentials.nelts; i++) {
+        if (cred[i].name.len == value[1].len
+            && ngx_strncmp(cred[i].name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate credential \"%V\", first defined "
+                               "in %s:%ui", &value[1], cred[i].conf_file,
+                               cred[i].conf_line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    cred = ngx_array_push(&ic->credentials);
+    if (cred == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(cred, sizeof(ngx_http_foundry_credential_t));
+
+    cred->name = value[1];
+    cred->conf_file = cf->conf_file->file.name.data;
+    cred->conf_line = cf->conf_file->line;
+
+    ngx_str_null(&resource);
+    ngx_str_null(&scope);
+    ngx_str_null(&client_id);
+    ngx_str_null(&audience);
+    ngx_str_null(&file);
+    ngx_str_null(&env);
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "source=", 7) == 0) {
+            v.data = value[i].data + 7;
+            v.len = value[i].len - 7;
+
+            for (k = 0; ngx_http_foundry_id_sources[k].name.len; k++) {
+                if (ngx_http_foundry_id_sources[k].name.len == v.len
+                    && ngx_strncmp(ngx_http_foundry_id_sources[k].name.data,
+                                   v.data, v.len) == 0)
+                {
+                    cred->source = ngx_http_foundry_id_sources[k].source;
+                    cred->source_name = (const char *)
+                                      ngx_http_foundry_id_sources[k].name.data;
+                    break;
+                }
+            }
+
+            if (cred->source == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid source \"%V\" in \"%V\" "
+                                   "directive, it must be \"imds\", "
+                                   "\"app-service\", \"client-secret\" or "
+                                   "\"oauth2\"", &v, &value[0]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "token=", 6) == 0) {
+            cred->location.data = value[i].data + 6;
+            cred->location.len = value[i].len - 6;
+
+            if (cred->location.len < 2 || cred->location.data[0] != '/'
+                || ngx_strlchr(cred->location.data,
+                               cred->location.data + cred->location.len, '?'))
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "resource=", 9) == 0) {
+            resource.data = value[i].data + 9;
+            resource.len = value[i].len - 9;
+            if (resource.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "scope=", 6) == 0) {
+            scope.data = value[i].data + 6;
+            scope.len = value[i].len - 6;
+            if (scope.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "client_id=", 10) == 0) {
+            client_id.data = value[i].data + 10;
+            client_id.len = value[i].len - 10;
+            if (client_id.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "audience=", 9) == 0) {
+            audience.data = value[i].data + 9;
+            audience.len = value[i].len - 9;
+            if (audience.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "secret_file=", 12) == 0) {
+            file.data = value[i].data + 12;
+            file.len = value[i].len - 12;
+            if (file.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "secret_env=", 11) == 0) {
+            env.data = value[i].data + 11;
+            env.len = value[i].len - 11;
+            if (env.len == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive",
+                           &value[i], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cred->source == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive needs \"source=\"", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cred->location.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" directive needs \"token=\", the internal "
+                           "location of the token endpoint", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (file.data && env.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"secret_file=\" and \"secret_env=\" exclude "
+                           "each other in \"%V\" directive", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    switch (cred->source) {
+
+    case NGX_HTTP_FOUNDRY_ID_IMDS:
+        if (file.data || env.data || scope.data || audience.data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "source \"imds\" takes \"resource=\" and "
+                               "\"client_id=\" only, in \"%V\" directive",
+                               &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        break;
+
+    case NGX_HTTP_FOUNDRY_ID_APP_SERVICE:
+        if (scope.data || audience.data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "source \"app-service\" takes \"resource=\", "
+                               "\"client_id=\" and the identity header's "
+                               "\"secret_file=\" or \"secret_env=\", in "
+                               "\"%V\" directive", &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (file.data == NULL && env.data == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "source \"app-service\" needs the identity "
+                               "header in \"secret_env=IDENTITY_HEADER\" or "
+                               "\"secret_file=\", in \"%V\" directive",
+                               &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        break;
+
+    default: /* client-secret, oauth2 */
+        if (resource.data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "source \"%s\" takes \"scope=\", not "
+                               "\"resource=\", in \"%V\" directive",
+                               cred->source_name, &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (cred->source == NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET
+            && audience.data)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "source \"client-secret\" takes no "
+                               "\"audience=\", in \"%V\" directive",
+                               &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (client_id.data == NULL
+            || (file.data == NULL && env.data == NULL))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "source \"%s\" needs \"client_id=\" and "
+                               "\"secret_file=\" or \"secret_env=\", in "
+                               "\"%V\" directive", cred->source_name,
+                               &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        break;
+    }
+
+    ngx_str_null(&secret);
+
+    if ((file.data || env.data)
+        && ngx_http_foundry_credential_secret(cf, &file, &env, &secret)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_foundry_credential_build(cf, cred, &resource, &scope,
+                                          &client_id, &audience, &secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\" directive",
+                       &value[i], &value[0]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The secret, from a file (its first line) or from the environment of the
+ * process that reads the configuration; it is never logged.
+ */
+
+static ngx_int_t
+ngx_http_foundry_credential_secret(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_str_t *env, ngx_str_t *secret)
+{
+    u_char     *p, *name;
+    ngx_str_t   text, path;
+
+    if (file->data) {
+        path = *file;
+
+        if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_foundry_read_file(cf, &path, &text) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        name = ngx_pnalloc(cf->pool, env->len + 1);
+        if (name == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_cpystrn(name, env->data, env->len + 1);
+
+        p = (u_char *) getenv((char *) name);
+
+        if (p == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the environment variable \"%V\" of "
+                               "\"secret_env=\" is not set", env);
+            return NGX_ERROR;
+        }
+
+        text.data = p;
+        text.len = ngx_strlen(p);
+    }
+
+    /* the first line, without its end */
+
+    p = ngx_strlchr(text.data, text.data + text.len, '\n');
+    if (p) {
+        text.len = p - text.data;
+    }
+
+    while (text.len && (text.data[text.len - 1] == '\r'
+                        || text.data[text.len - 1] == ' '))
+    {
+        text.len--;
+    }
+
+    if (text.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the secret of \"%V\" is empty",
+                           file->data ? file : env);
+        return NGX_ERROR;
+    }
+
+    for (p = text.data; p < text.data + text.len; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the secret of \"%V\" has a control "
+                               "character", file->data ? file : env);
+            return NGX_ERROR;
+        }
+    }
+
+    secret->data = ngx_pnalloc(cf->pool, text.len);
+    if (secret->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(secret->data, text.data, text.len);
+    secret->len = text.len;
+
+    return NGX_OK;
+}
+
+
+/* the fetch, computed once: query arguments or a form body, a header */
+
+static ngx_int_t
+ngx_http_foundry_credential_build(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_str_t *resource,
+    ngx_str_t *scope, ngx_str_t *client_id, ngx_str_t *audience,
+    ngx_str_t *secret)
+{
+    u_char      *p, zero;
+    size_t       len;
+    ngx_str_t    parts[9], grant;
+    const char  *version;
+
+    static ngx_str_t  cognitive = ngx_string(
+                                      "https://cognitiveservices.azure.com");
+    static ngx_str_t  cognitive_scope = ngx_string(
+                               "https://cognitiveservices.azure.com/.default");
+
+    ngx_str_set(&grant, "client_credentials");
+
+    if (cred->source == NGX_HTTP_FOUNDRY_ID_IMDS
+        || cred->source == NGX_HTTP_FOUNDRY_ID_APP_SERVICE)
+    {
+        if (resource->data == NULL) {
+            *resource = cognitive;
+        }
+
+        if (cred->source == NGX_HTTP_FOUNDRY_ID_IMDS) {
+            version = "2018-02-01";
+            ngx_str_set(&cred->header_name, "Metadata");
+            ngx_str_set(&cred->header_value, "true");
+
+        } else {
+            version = "2019-08-01";
+            ngx_str_set(&cred->header_name, "X-IDENTITY-HEADER");
+            cred->header_value = *secret;
+        }
+
+        len = sizeof("api-version=") - 1 + ngx_strlen(version)
+              + ngx_http_foundry_form_len("resource", resource)
+              + ngx_http_foundry_form_len("client_id", client_id);
+
+        p = ngx_pnalloc(cf->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        cred->args.data = p;
+        p = ngx_sprintf(p, "api-version=%s", version);
+        p = ngx_http_foundry_form_add(p, "resource", resource);
+        p = ngx_http_foundry_form_add(p, "client_id", client_id);
+        cred->args.len = p - cred->args.data;
+
+    } else {
+        if (scope->data == NULL
+            && cred->source == NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET)
+        {
+            *scope = cognitive_scope;
+        }
+
+        cred->post = 1;
+
+        len = ngx_http_foundry_form_len("grant_type", &grant)
+              + ngx_http_foundry_form_len("client_id", client_id)
+              + ngx_http_foundry_form_len("client_secret", secret)
+              + ngx_http_foundry_form_len("scope", scope)
+              + ngx_http_foundry_form_len("audience", audience);
+
+        p = ngx_pnalloc(cf->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        cred->body.data = p;
+        p = ngx_http_foundry_form_add(p, "grant_type", &grant);
+        p = ngx_http_foundry_form_add(p, "client_id", client_id);
+        p = ngx_http_foundry_form_add(p, "client_secret", secret);
+        p = ngx_http_foundry_form_add(p, "scope", scope);
+        p = ngx_http_foundry_form_add(p, "audience", audience);
+
+        /* no leading "&" */
+        cred->body.data++;
+        cred->body.len = p - cred->body.data;
+    }
+
+    /*
+     * the zone's key: a token is reused after a reload only for the same
+     * credential fetched the same way
+     */
+
+    zero = 0;
+
+    parts[0] = cred->name;
+    parts[1].data = &zero;
+    parts[1].len = 1;
+    parts[2] = cred->location;
+    parts[3] = parts[1];
+    parts[4] = cred->args;
+    parts[5] = parts[1];
+    parts[6] = cred->body;
+    parts[7] = parts[1];
+    parts[8] = cred->header_value;
+
+    return ngx_http_foundry_sha256(parts, 9, cred->key);
+}
+
+
+/* at most: "&name=" and every byte of the value percent-encoded */
+
+static size_t
+ngx_http_foundry_form_len(const char *name, ngx_str_t *value)
+{
+    if (value->data == NULL) {
+        return 0;
+    }
+
+    return 2 + ngx_strlen(name) + 3 * value->len;
+}
+
+
+/* "&name=value", the value percent-encoded as a form or a query wants */
+
+static u_char *
+ngx_http_foundry_form_add(u_char *p, const char *name, ngx_str_t *value)
+{
+    u_char  *q;
+
+    if (value->data == NULL) {
+        return p;
+    }
+
+    *p++ = '&';
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+    *p++ = '=';
+
+    for (q = value->data; q < value->data + value->len; q++) {
+        if ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')
+            || (*q >= '0' && *q <= '9') || *q == '-' || *q == '.'
+            || *q == '_' || *q == '~')
+        {
+            *p++ = *q;
+
+        } else {
+            p = ngx_sprintf(p, "%%%02XD", (ngx_uint_t) *q);
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * Postconfiguration: every foundry_upstream credential= names a
+ * credential, and credentials need the zone.
+ */
+
+ngx_int_t
+ngx_http_foundry_identity_init(ngx_conf_t *cf)
+{
+    ngx_uint_t                         i, j;
+    ngx_http_foundry_upstream_t       *u;
+    ngx_http_foundry_credential_t     *cred;
+    ngx_http_foundry_main_conf_t      *fmcf;
+    ngx_http_foundry_identity_conf_t  *ic;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+    ic = fmcf->identity;
+
+    if (ic && ic->credentials.nelts && ic->zone == NULL) {
+        cred = ic->credentials.elts;
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"foundry_upstream_credential\" needs a "
+                      "\"foundry_upstream_credential_zone\" in the http "
+                      "block, in %s:%ui", cred[0].conf_file,
+                      cred[0].conf_line);
+        return NGX_ERROR;
+    }
+
+    u = fmcf->upstreams.elts;
+
+    for (i = 0; i < fmcf->upstreams.nelts; i++) {
+        if (u[i].credential_name.data == NULL) {
+            continue;
+        }
+
+        cred = ic ? ic->credentials.elts : NULL;
+
+        for (j = 0; ic && j < ic->credentials.nelts; j++) {
+            if (cred[j].name.len == u[i].credential_name.len
+                && ngx_strncmp(cred[j].name.data, u[i].credential_name.data,
+                               cred[j].name.len)
+                   == 0)
+            {
+                u[i].credential = &cred[j];
+                break;
+            }
+        }
+
+        if (u[i].credential == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "unknown credential \"%V\" of foundry upstream "
+                          "\"%V\", no \"foundry_upstream_credential\" of "
+                          "this name, in %s:%ui", &u[i].credential_name,
+                          &u[i].name, u[i].conf_file, u[i].conf_line);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the credential's node (mutex held), created if absent */
+
+static ngx_http_foundry_id_node_t *
+ngx_http_foundry_id_node(ngx_http_foundry_id_zone_t *iz,
+    ngx_http_foundry_credential_t *cred)
+{
+    ngx_queue_t                 *q;
+    ngx_http_foundry_id_node_t  *n;
+
+    for (q = ngx_queue_head(&iz->sh->nodes);
+         q != ngx_queue_sentinel(&iz->sh->nodes);
+         q = ngx_queue_next(q))
+    {
+        n = ngx_queue_data(q, ngx_http_foundry_id_node_t, queue);
+
+        if (ngx_memcmp(n->key, cred->key, NGX_HTTP_FOUNDRY_DIGEST_LEN) == 0) {
+            return n;
+        }
+    }
+
+    n = ngx_slab_calloc_locked(iz->shpool,
+                               sizeof(ngx_http_foundry_id_node_t));
+    if (n == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(n->key, cred->key, NGX_HTTP_FOUNDRY_DIGEST_LEN);
+    ngx_queue_insert_tail(&iz->sh->nodes, &n->queue);
+
+    return n;
+}
+
+
+/*
+ * Before the request goes to an upstream with a credential: its token,
+ * from the zone.  NGX_OK with ctx->identity_bearer set; NGX_AGAIN while
+ * this request fetches it, or waits for another's fetch; else the 503
+ * was sent.  One fetch at a time per credential; a token due for refresh
+ * is refreshed by the first request that sees it due, the others go on
+ * with it.
+ */
+
+ngx_int_t
+ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    uint64_t                           now;
+    ngx_int_t                          rc;
+    ngx_uint_t                         fetch, wait;
+    const char                        *why;
+    ngx_http_foundry_id_node_t        *n;
+    ngx_http_foundry_id_zone_t        *iz;
+    ngx_http_foundry_credential_t     *cred;
+    ngx_http_foundry_main_conf_t      *fmcf;
+    ngx_http_foundry_identity_conf_t  *ic;
+
+    if (ctx->identity_bearer.len) {
+        return NGX_OK;
+    }
+
+    if (ctx->identity_pending || ctx->identity_waiting) {
+        return NGX_AGAIN;
+    }
+
+    cred = ctx->upstream->credential;
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+    ic = fmcf->identity;
+    iz = ic->zone;
+
+    now = ngx_http_foundry_now();
+    fetch = 0;
+    wait = 0;
+    rc = NGX_DECLINED;
+    why = "the zone is full";
+
+    ngx_shmtx_lock(&iz->shpool->mutex);
+
+    n = ngx_http_foundry_id_node(iz, cred);
+
+    if (n) {
+        if (n->token && now < n->expires) {
+
+            rc = ngx_http_foundry_identity_copy(r, ctx, n);
+
+            if (!ctx->identity_fetched) {
+                ctx->identity_state = "cached";
+
+            } else if (ctx->identity_state
+                       && ngx_strcmp(ctx->identity_state, "failed") == 0)
+            {
+                /* the refresh failed: the current token goes on */
+                ctx->identity_state = "stale";
+            }
+
+            /* due: this request refreshes it, unless one already does */
+
+            if (rc == NGX_OK && !ctx->identity_fetched && now >= n->refresh
+                && now >= n->retry
+                && (n->fetching == 0
+                    || now - n->fetching > NGX_HTTP_FOUNDRY_ID_FETCH_STALE))
+            {
+                n->fetching = now;
+                fetch = 1;
+            }
+
+        } else if (n->fetching
+                   && now - n->fetching <= NGX_HTTP_FOUNDRY_ID_FETCH_STALE)
+        {
+            wait = 1;
+
+        } else if (ctx->identity_fetched || now < n->retry) {
+            why = n->token ? "the token expired and its refresh failed"
+                           : "the token endpoint failed";
+
+        } else {
+            n->fetching = now;
+            fetch = 1;
+        }
+    }
+
+    ngx_shmtx_unlock(&iz->shpool->mutex);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (fetch) {
+        if (rc == NGX_OK) {
+            ngx_str_null(&ctx->identity_bearer);
+            ctx->identity_state = "refreshing";
+        }
+
+        if (ngx_http_foundry_identity_fetch(r, ctx, cred) != NGX_OK) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        ctx->identity_pending = 1;
+
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (wait) {
+        return ngx_http_foundry_identity_wait(r, ctx);
+    }
+
+    return ngx_http_foundry_identity_unavailable(r, ctx, cred, why);
+}
+
+
+/* "Bearer <token>" into the request's pool (mutex held) */
+
+static ngx_int_t
+ngx_http_foundry_identity_copy(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_node_t *n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, sizeof("Bearer ") - 1 + n->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->identity_bearer.data = p;
+
+    p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
+    p = ngx_cpymem(p, n->token, n->len);
+
+    ctx->identity_bearer.len = p - ctx->identity_bearer.data;
+
+    return NGX_OK;
+}
+
+
+/* another request fetches the token: look again in a moment */
+
+static ngx_int_t
+ngx_http_foundry_identity_wait(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    ctx->identity_waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_foundry_identity_wake;
+
+    r->connection->write->delayed = 1;
+    ngx_add_timer(r->connection->write, NGX_HTTP_FOUNDRY_ID_POLL);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_foundry_identity_wake(ngx_http_request_t *r)
+{
+    ngx_event_t             *wev;
+    ngx_http_foundry_ctx_t  *ctx;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+    ctx->identity_waiting = 0;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_identity_unavailable(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    const char *why)
+{
+    ctx->identity_state = "unavailable";
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "foundry: upstream \"%V\": credential \"%V\" has no valid "
+                  "token: %s", &ctx->upstream->name, &cred->name, why);
+
+    return ngx_http_foundry_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "UpstreamCredentialUnavailable",
+                                  "the gateway has no valid credential for "
+                                  "the upstream \"%V\", try again later",
+                                  &ctx->upstream->name);
+}

@@ -1,0 +1,123 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_FOUNDRY_IDENTITY_H_INCLUDED_
+#define _NGX_HTTP_FOUNDRY_IDENTITY_H_INCLUDED_
+
+
+#include "ngx_http_foundry_common.h"
+
+
+#define NGX_HTTP_FOUNDRY_ID_IMDS            1
+#define NGX_HTTP_FOUNDRY_ID_APP_SERVICE     2
+#define NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET   3
+#define NGX_HTTP_FOUNDRY_ID_OAUTH2          4
+
+/* the largest token answer read, and the largest token kept */
+#define NGX_HTTP_FOUNDRY_ID_ANSWER_MAX      65536
+#define NGX_HTTP_FOUNDRY_ID_TOKEN_MAX       16384
+
+/* a fetch that takes longer is taken over (its worker may have died) */
+#define NGX_HTTP_FOUNDRY_ID_FETCH_STALE     60000
+
+/* a request with no token waits, polling, for another's fetch */
+#define NGX_HTTP_FOUNDRY_ID_POLL            20
+
+
+/* foundry_upstream_credential: one credential, built at configuration */
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      source;
+    const char                     *source_name;
+
+    /* the internal location the fetch subrequest goes to */
+    ngx_str_t                       location;
+
+    /* the fetch, precomputed: GET with args, or POST with a form body */
+    ngx_uint_t                      post;
+    ngx_str_t                       args;
+    ngx_str_t                       body;
+    ngx_str_t                       header_name;
+    ngx_str_t                       header_value;
+
+    /* the zone's key: a digest of all of the above */
+    u_char                          key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+
+    u_char                         *conf_file;
+    ngx_uint_t                      conf_line;
+} ngx_http_foundry_credential_t;
+
+
+typedef struct {
+    ngx_queue_t                     queue;
+    u_char                          key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+
+    /* milliseconds: usable until, refresh due, fetch started, retry */
+    uint64_t                        expires;
+    uint64_t                        refresh;
+    uint64_t                        fetching;
+    uint64_t                        retry;
+
+    ngx_uint_t                      failures;
+    ngx_uint_t                      fetches;
+
+    size_t                          len;
+    u_char                         *token;
+} ngx_http_foundry_id_node_t;
+
+
+typedef struct {
+    ngx_queue_t                     nodes;
+} ngx_http_foundry_id_shctx_t;
+
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_foundry_id_shctx_t    *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_http_foundry_id_zone_t;
+
+
+typedef struct {
+    ngx_array_t                     credentials;
+    ngx_http_foundry_id_zone_t     *zone;
+} ngx_http_foundry_identity_conf_t;
+
+
+/* what a token endpoint answered */
+
+typedef struct {
+    ngx_str_t                       token;
+    int64_t                         expires_in;
+    int64_t                         expires_on;
+} ngx_http_foundry_id_answer_t;
+
+
+/* ngx_http_foundry_identity.c */
+
+char *ngx_http_foundry_credential_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_identity_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
+
+
+/* ngx_http_foundry_identity_fetch.c */
+
+ngx_int_t ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred);
+/* not static for fuzz/ */
+ngx_int_t ngx_http_foundry_identity_parse(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_http_foundry_id_answer_t *a, const char **err);
+void ngx_http_foundry_identity_store(ngx_http_request_t *r,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_answer_t *a,
+    const char *err);
+
+
+#endif /* _NGX_HTTP_FOUNDRY_IDENTITY_H_INCLUDED_ */
