@@ -147,6 +147,7 @@ test-asan: deps
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$(ASAN_DIR)/reports/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_DIR)/reports/ubsan \
+	FOUNDRY_TEST_ASAN=1 \
 	    $(MAKE) test-only TEST_NGINX_LOAD_MODULES=$(ASAN_DIR)/ngx_http_foundry_module.so
 	@if ls $(ASAN_DIR)/reports/* >/dev/null 2>&1; then \
 	    echo "sanitizer reports:"; cat $(ASAN_DIR)/reports/*; exit 1; fi
