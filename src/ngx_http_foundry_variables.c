@@ -331,9 +331,14 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* masked in the worker's log lines from now on */
+    /*
+     * a value a variable gave is masked in the worker's log lines from now
+     * on; a static one was registered with the configuration
+     */
 
-    ngx_http_foundry_logmask_secret(&value);
+    if (cv->lengths) {
+        ngx_http_foundry_logmask_secret(&value);
+    }
 
     if (data == NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION && value.len) {
         p = ngx_pnalloc(r->pool, sizeof("Bearer ") - 1 + value.len);

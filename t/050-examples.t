@@ -16,6 +16,8 @@
 #   * "127.0.0.1:8081" (the model upstream) becomes the bundled mock's
 #     port, "127.0.0.1:8082" (the second one of ptu-payg-spillover.conf)
 #     a second mock's;
+#   * an http:// address of the link-local range (Azure's instance metadata
+#     endpoint) becomes the mock's;
 #   * the files the example names relatively (foundry_proxy_params, its
 #     keys, models and secrets files) become absolute paths into conf.d/;
 #   * for the examples that fetch a JWKS from an identity provider, the
@@ -135,6 +137,11 @@ sub main::example {
         unless exists $o{'127.0.0.1:8081'};
     $conf =~ s/\b127\.0\.0\.1:8082\b/127.0.0.1:$ENV{TEST_NGINX_PAYG_PORT}/g
         unless exists $o{'127.0.0.1:8082'};
+
+    # a link-local address (Azure's instance metadata endpoint) becomes
+    # the mock's: a test reaches nothing but 127.0.0.1
+    $conf =~ s{\bhttp://169\.254\.\d+\.\d+}
+              {http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT}}g;
 
     # conf.d's other files, by absolute path
 
@@ -970,7 +977,7 @@ not-a-key
 
 
 === TEST 49: upstream-managed-identity: the upstream gets the gateway's managed identity token
---- http_config eval: main::example('upstream-managed-identity.conf', 'http://169.254.169.254' => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT}")
+--- http_config eval: main::example('upstream-managed-identity.conf')
 --- config
 --- request
 POST /openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21
