@@ -317,6 +317,20 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_content_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_content_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_content_check"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_content_check_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -355,6 +369,10 @@ ngx_module_t  ngx_http_foundry_module = {
 static ngx_int_t
 ngx_http_foundry_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_foundry_content_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_foundry_add_variables(cf);
 }
 
@@ -458,6 +476,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->token_ops = NGX_CONF_UNSET_PTR;
     conf->jwt_leeway = NGX_CONF_UNSET_MSEC;
     conf->jwt_max_age = NGX_CONF_UNSET_MSEC;
+    conf->content = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -518,6 +537,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->claims, prev->claims, NULL);
     ngx_conf_merge_ptr_value(conf->token_allow, prev->token_allow, NULL);
     ngx_conf_merge_ptr_value(conf->token_ops, prev->token_ops, NULL);
+    ngx_conf_merge_ptr_value(conf->content, prev->content, NULL);
     ngx_conf_merge_msec_value(conf->jwt_leeway, prev->jwt_leeway, 60000);
     ngx_conf_merge_msec_value(conf->jwt_max_age, prev->jwt_max_age, 0);
 

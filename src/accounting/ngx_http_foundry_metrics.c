@@ -50,7 +50,9 @@ static ngx_http_foundry_metric_t  ngx_http_foundry_metric_defs[] = {
     { "foundry_jwks_refreshes_total", "counter",
       "Key set refreshes, by issuer and outcome." },
     { "foundry_keys_reloads_total", "counter",
-      "Loads of keys files, by zone and outcome." }
+      "Loads of keys files, by zone and outcome." },
+    { "foundry_content_checks_total", "counter",
+      "Prompt content checks, by checker and outcome." }
 };
 
 

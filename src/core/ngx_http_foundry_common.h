@@ -188,7 +188,8 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_M_DISCOVERY        6
 #define NGX_HTTP_FOUNDRY_M_JWKS             7
 #define NGX_HTTP_FOUNDRY_M_KEYS             8
-#define NGX_HTTP_FOUNDRY_METRICS            9
+#define NGX_HTTP_FOUNDRY_M_CONTENT          9
+#define NGX_HTTP_FOUNDRY_METRICS            10
 
 
 typedef struct {
@@ -422,6 +423,9 @@ typedef struct {
 
     ngx_str_t                       export_base;
 
+    /* foundry_content_check: ngx_http_foundry_content_conf_t, or NULL */
+    void                           *content;
+
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
     ngx_str_t                       deployment_versions_text;
@@ -625,6 +629,9 @@ typedef struct {
     /* the upstream credential's token: "Bearer <token>", and its state */
     ngx_str_t                       identity_bearer;
     const char                     *identity_state;
+
+    /* the prompt's content check: ngx_http_foundry_ct_check_t */
+    void                           *content;
 
     unsigned                        identity_pending:1;
     unsigned                        identity_fetched:1;

@@ -241,6 +241,7 @@ sub new {
                          check => 0, secret => 'mock-client-secret',
                          identity_header => 'mock-identity-header',
                          valid => {} },
+        content     => { mode => 'ok', calls => [] },
         conns       => {},
         timers      => [],
         ready       => [],
@@ -960,6 +961,8 @@ sub _classify {
     return 'token'     if $path eq '/metadata/identity/oauth2/token'
                        || $path eq '/msi/token'
                        || $path =~ m{\A/[^/]+/oauth2/v2\.0/token\z};
+    return 'content'   if $path =~ m{\A/contentsafety/text:(?:analyze|shieldPrompt)\z}
+                       || $path eq '/moderate';
     return 'arm'       if $path =~ m{\A/subscriptions/}i;
     return 'discovery' if $path =~ m{\A/openai/deployments(?:/[^/]+)?/?\z};
     return 'classic'   if $path =~ m{\A/openai/deployments/};
@@ -1055,6 +1058,7 @@ sub _route {
 
     return $self->_control($req)   if $route eq 'control';
     return $self->_token($req)     if $route eq 'token';
+    return $self->_content($req)   if $route eq 'content';
     return $self->_arm($req)       if $route eq 'arm';
     return $self->_discovery($req) if $route eq 'discovery';
 
@@ -1453,11 +1457,125 @@ sub _control {
             map({ $_ => $t->{$_} } qw(expires_in mode check issued)),
         });
     }
+    if ($p eq '/__mock/content') {
+        my $t = $self->{content};
+        if ($m eq 'PUT') {
+            my $set = eval { $JSON_IN->decode($req->{body}) };
+            return _err(400, 'BadRequest', 'Body must be a JSON object')
+                unless ref $set eq 'HASH';
+            for my $k (qw(mode delay_ms key)) {
+                $t->{$k} = $set->{$k} if exists $set->{$k};
+            }
+            $t->{calls} = [] if $set->{reset};
+        } elsif (!$get) {
+            return _method_not_allowed($req, 'GET, HEAD, PUT');
+        }
+        return _json_resp(200, { mode => $t->{mode}, calls => $t->{calls} });
+    }
     if ($p eq '/__mock/health') {
         return _method_not_allowed($req, 'GET, HEAD') unless $get;
         return _json_resp(200, { status => 'ok' });
     }
     return _not_found($req);
+}
+
+# ---- content safety ------------------------------------------------------------
+
+# Azure AI Content Safety (POST /contentsafety/text:analyze and
+# /contentsafety/text:shieldPrompt, api-version 2024-09-01) and a generic
+# checker (POST /moderate: {"text"} -> {"allowed","reason"}).  Verdicts by
+# markers in the text: DEMO-UNSAFE is Violence 6, DEMO-HATE Hate 2,
+# DEMO-SELFHARM SelfHarm 4, DEMO-BLOCKED a match of any blocklist asked
+# for, DEMO-ATTACK an attack (in the user prompt or in a document).  Each
+# call is recorded (GET /__mock/content: kind, characters, the args, the
+# Authorization and Ocp-Apim-Subscription-Key headers seen); PUT sets a
+# mode: down (500), garbage, slow (delay_ms), or a key the calls must send.
+
+sub _content {
+    my ($self, $req) = @_;
+    my $t = $self->{content};
+    my $p = $req->{path};
+
+    return _method_not_allowed($req, 'POST') unless $req->{method} eq 'POST';
+
+    my $in = eval { $JSON_IN->decode($req->{body} // '') };
+    my $kind = $p eq '/moderate' ? 'generic'
+             : $p =~ /shieldPrompt/ ? 'shield' : 'analyze';
+
+    push @{ $t->{calls} }, {
+        kind => $kind,
+        args => $req->{query} // '',
+        authorization => _hval($req, 'authorization') // '',
+        key => _hval($req, 'ocp-apim-subscription-key') // '',
+        chars => ref $in eq 'HASH' && defined $in->{text}
+                 ? length($in->{text})
+                 : ref $in eq 'HASH' && defined $in->{userPrompt}
+                 ? length($in->{userPrompt}) : -1,
+        documents => ref $in eq 'HASH' && ref $in->{documents} eq 'ARRAY'
+                     ? [ map { length } @{ $in->{documents} } ] : [],
+        categories => ref $in eq 'HASH' ? $in->{categories} : undef,
+        blocklists => ref $in eq 'HASH' ? $in->{blocklistNames} : undef,
+    };
+
+    my $mode = $t->{mode} // 'ok';
+    return _json_resp(500, { error => { code => 'InternalServerError',
+                                        message => 'mock content safety down' } })
+        if $mode eq 'down';
+    return { status => 200, ctype => 'application/json',
+             body => '{"categoriesAnalysis": [{"category": "Hate", "sev' }
+        if $mode eq 'garbage';
+    return _json_resp(401, { error => { code => '401',
+                                        message => 'Access denied due to invalid subscription key.' } })
+        if defined $t->{key}
+           && (_hval($req, 'ocp-apim-subscription-key') // '') ne $t->{key};
+    return _json_resp(400, { error => { code => 'InvalidRequestBody',
+                                        message => 'The request body is invalid.' } })
+        unless ref $in eq 'HASH';
+
+    my $resp;
+    if ($kind eq 'generic') {
+        my $text = $in->{text} // '';
+        my $bad = $text =~ /DEMO-UNSAFE|DEMO-ATTACK/;
+        $resp = _json_resp(200, { allowed => $bad ? JSON::PP::false : JSON::PP::true,
+                                  reason => $bad ? 'mock policy: unsafe marker' : 'ok' });
+    } elsif ($kind eq 'shield') {
+        return _json_resp(400, { error => { code => 'InvalidRequestBody',
+                                            message => 'Too many documents.' } })
+            if ref $in->{documents} eq 'ARRAY' && @{ $in->{documents} } > 5;
+        my $u = $in->{userPrompt} // '';
+        return _json_resp(400, { error => { code => 'InvalidRequestBody',
+                                            message => 'The text is too long.' } })
+            if length($u) > 10000;
+        $resp = _json_resp(200, {
+            userPromptAnalysis => { attackDetected => $u =~ /DEMO-ATTACK/
+                                    ? JSON::PP::true : JSON::PP::false },
+            documentsAnalysis => [ map {
+                +{ attackDetected => /DEMO-ATTACK/ ? JSON::PP::true : JSON::PP::false }
+            } @{ $in->{documents} // [] } ],
+        });
+    } else {
+        my $text = $in->{text} // '';
+        return _json_resp(400, { error => { code => 'InvalidRequestBody',
+                                            message => 'The text is too long.' } })
+            if length($text) > 10000;
+        my %sev = (Hate => 0, SelfHarm => 0, Sexual => 0, Violence => 0);
+        $sev{Violence} = 6 if $text =~ /DEMO-UNSAFE/;
+        $sev{Hate} = 2 if $text =~ /DEMO-HATE/;
+        $sev{SelfHarm} = 4 if $text =~ /DEMO-SELFHARM/;
+        my @cats = @{ $in->{categories} // [ sort keys %sev ] };
+        my @match;
+        if ($text =~ /DEMO-BLOCKED/) {
+            push @match, { blocklistName => $_, blocklistItemId => 'item-1',
+                           blocklistItemText => 'DEMO-BLOCKED' }
+                for @{ $in->{blocklistNames} // [] };
+        }
+        $resp = _json_resp(200, {
+            blocklistsMatch => \@match,
+            categoriesAnalysis => [ map { +{ category => $_, severity => $sev{$_} // 0 } } @cats ],
+        });
+    }
+    $resp->{delay_ms} = $t->{delay_ms} // 0 if $mode eq 'slow';
+    return $resp;
 }
 
 # ---- token endpoints ----------------------------------------------------------
