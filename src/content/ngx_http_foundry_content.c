@@ -23,12 +23,16 @@
 
 /* one call to the checker */
 
-typedef struct {
+typedef struct ngx_http_foundry_ct_call_s  ngx_http_foundry_ct_call_t;
+
+struct ngx_http_foundry_ct_call_s {
     ngx_http_foundry_ct_check_t    *check;
+    ngx_http_request_t             *sr;
+    ngx_http_foundry_ct_call_t     *next;
     ngx_http_foundry_collect_t     *collect;
     ngx_uint_t                      kind;
     ngx_uint_t                      done;
-} ngx_http_foundry_ct_call_t;
+};
 
 
 static ngx_int_t ngx_http_foundry_ct_start(ngx_http_request_t *r,
@@ -850,6 +854,10 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
 
     ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
 
+    call->sr = sr;
+    call->next = chk->list;
+    chk->list = call;
+
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
     if (ngx_list_init(&sr->headers_in.headers, r->pool, 4,
@@ -1007,14 +1015,33 @@ ngx_http_foundry_ct_timeout(ngx_event_t *ev)
 {
     ngx_http_foundry_ct_check_t *chk = ev->data;
 
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_upstream_t         *u;
+    ngx_http_foundry_ct_call_t  *call;
 
     r = chk->request;
     c = r->connection;
 
     chk->timed_out = 1;
     chk->failure = "timed out";
+
+    /*
+     * the calls still under way are given up, as nginx ends a request's
+     * upstreams when the client leaves: the connection to the client is
+     * not held until the checker answers
+     */
+
+    for (call = chk->list; call; call = call->next) {
+        u = call->sr->upstream;
+
+        if (call->done || u == NULL || u->cleanup == NULL) {
+            continue;
+        }
+
+        call->done = 1;
+        (*u->cleanup)(call->sr);
+    }
 
     ngx_http_foundry_ct_resume(chk);
 

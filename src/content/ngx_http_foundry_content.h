@@ -131,6 +131,7 @@ typedef struct {
 
     ngx_uint_t                      pending;
     ngx_uint_t                      calls;
+    void                           *list;
     const char                     *failure;
     ngx_uint_t                      failure_status;
 
