@@ -52,6 +52,8 @@ our @Metrics = (
      'Key set refreshes, by issuer and outcome.'],
     [foundry_keys_reloads_total => counter =>
      'Loads of keys files, by zone and outcome.'],
+    [foundry_content_checks_total => counter =>
+     'Prompt content checks, by checker and outcome.'],
 );
 
 # the module's version (the foundry_build_info series)
