@@ -21,7 +21,7 @@ use FoundryKeys;
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 63;
+plan tests => 66;
 
 # the log checks below are of every level
 $ENV{FOUNDRY_NGINX_LOG_LEVEL} = 'debug';
@@ -313,6 +313,7 @@ my $rsa = FoundryNginx->new(http => <<"CONF");
         listen 127.0.0.1:\$PORT;
 
         location = /oauth2/token { foundry_token_endpoint gw; }
+        location = /export { foundry_export base_url=https://gw.test; }
 
         location /v1/ {
             foundry_gateway on;
@@ -335,3 +336,14 @@ is($hdr->{alg}, 'RS256', 'RSA: RS256');
 ($st) = $rsa->request('GET', '/v1/models',
                       [Authorization => "Bearer $r->{access_token}"]);
 is($st, 200, 'RSA: the token is accepted');
+
+# foundry_export: the OAuth2 connection, never a secret
+
+($st, $h, $b) = $rsa->request('GET', '/export?target=/v1&client_id=fresh');
+$r = decode_json($b);
+is($r->{properties}{authType}, 'OAuth2', 'export: authType OAuth2');
+is_deeply($r->{properties}{credentials},
+          { clientId => 'fresh', tokenUrl => '/oauth2/token',
+            scopes => ['api://gw/.default'] },
+          'export: clientId, tokenUrl, scopes');
+unlike($b, qr/secret/i, 'export: no secret');
