@@ -346,6 +346,25 @@ ngx_http_foundry_oauth2_service(ngx_conf_t *cf, ngx_str_t *name)
 }
 
 
+/* a service that a location names: declared before it */
+
+ngx_http_foundry_oauth2_service_t *
+ngx_http_foundry_oauth2_named(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_http_foundry_oauth2_service_t  *svc;
+
+    svc = ngx_http_foundry_oauth2_service(cf, name);
+
+    if (svc == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown foundry_token_service \"%V\" (declare "
+                           "it first, in the http block)", name);
+    }
+
+    return svc;
+}
+
+
 /* a signing key from a PEM file: RSA (2048+ bits), P-256 or Ed25519 */
 
 static char *
@@ -800,12 +819,8 @@ ngx_http_foundry_token_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    svc = ngx_http_foundry_oauth2_service(cf, &value[1]);
-
+    svc = ngx_http_foundry_oauth2_named(cf, &value[1]);
     if (svc == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown foundry_token_service \"%V\" (declare "
-                           "it first, in the http block)", &value[1]);
         return NGX_CONF_ERROR;
     }
 

@@ -81,9 +81,21 @@ char *ngx_http_foundry_token_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_foundry_oauth2_service_t *ngx_http_foundry_oauth2_service(
     ngx_conf_t *cf, ngx_str_t *name);
+ngx_http_foundry_oauth2_service_t *ngx_http_foundry_oauth2_named(
+    ngx_conf_t *cf, ngx_str_t *name);
 ngx_int_t ngx_http_foundry_oauth2_sign(ngx_pool_t *pool,
     ngx_http_foundry_oauth2_key_t *key, ngx_str_t *payload,
     ngx_str_t *token);
+
+
+/* ngx_http_foundry_oauth2_lockout.c */
+
+void *ngx_http_foundry_oauth2_zone_create(ngx_pool_t *pool);
+ngx_int_t ngx_http_foundry_oauth2_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+ngx_uint_t ngx_http_foundry_oauth2_locked(ngx_http_request_t *r,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *client,
+    ngx_uint_t fail);
 
 
 /* ngx_http_foundry_oauth2_endpoint.c */
@@ -92,9 +104,6 @@ char *ngx_http_foundry_token_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_token_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_foundry_oauth2_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
-void *ngx_http_foundry_oauth2_zone_create(ngx_pool_t *pool);
 
 /* not static for fuzz/fuzz_oauth2.c; *err is an RFC 6749 error code */
 ngx_int_t ngx_http_foundry_oauth2_parse(ngx_pool_t *pool, ngx_str_t *body,

@@ -22,33 +22,9 @@
  * the key set location.  The body is read without blocking; the client
  * is authenticated by its secret's SHA-256 in the clients' keys zone
  * (compared in constant time); failed attempts are counted per client id
- * and per address in the service's zone, and past "max_failures" within
- * "lockout" both are refused for the rest of it, before any secret is
- * checked.  No secret and no token is written to any log.
+ * and per address (ngx_http_foundry_oauth2_lockout.c).  No secret and no
+ * token is written to any log.
  */
-
-
-typedef struct {
-    ngx_rbtree_node_t               node;
-    ngx_queue_t                     queue;
-    time_t                          start;
-    ngx_uint_t                      count;
-    u_short                         len;
-    u_char                          data[1];
-} ngx_http_foundry_oauth2_node_t;
-
-
-typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
-    ngx_queue_t                     queue;
-} ngx_http_foundry_oauth2_shctx_t;
-
-
-typedef struct {
-    ngx_http_foundry_oauth2_shctx_t *sh;
-    ngx_slab_pool_t                *shpool;
-} ngx_http_foundry_oauth2_zone_t;
 
 
 static ngx_int_t ngx_http_foundry_oauth2_handler(ngx_http_request_t *r);
@@ -65,13 +41,6 @@ static ngx_int_t ngx_http_foundry_oauth2_send(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_oauth2_jwks_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_foundry_oauth2_decode(ngx_pool_t *pool,
     u_char *p, u_char *last, ngx_str_t *out);
-static ngx_uint_t ngx_http_foundry_oauth2_locked(ngx_http_request_t *r,
-    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *client,
-    ngx_uint_t fail);
-static ngx_http_foundry_oauth2_node_t *ngx_http_foundry_oauth2_node(
-    ngx_http_foundry_oauth2_zone_t *z, ngx_str_t *key, ngx_uint_t create);
-static void ngx_http_foundry_oauth2_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_uint_t ngx_http_foundry_oauth2_allowed(
     ngx_http_foundry_key_info_t *info, ngx_str_t *scope);
 
@@ -94,12 +63,8 @@ ngx_http_foundry_token_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    svc = ngx_http_foundry_oauth2_service(cf, &value[1]);
-
+    svc = ngx_http_foundry_oauth2_named(cf, &value[1]);
     if (svc == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown foundry_token_service \"%V\" (declare "
-                           "it first, in the http block)", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -1095,231 +1060,4 @@ ngx_http_foundry_oauth2_scopes(ngx_str_t *text, ngx_str_t *out,
     }
 
     return NGX_OK;
-}
-
-
-/* the zone of failed attempts: "c" + client id, "a" + address */
-
-ngx_int_t
-ngx_http_foundry_oauth2_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_foundry_oauth2_zone_t  *oz = data;
-
-    ngx_http_foundry_oauth2_zone_t  *z;
-
-    z = shm_zone->data;
-
-    if (oz) {
-        z->sh = oz->sh;
-        z->shpool = oz->shpool;
-        return NGX_OK;
-    }
-
-    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        z->sh = z->shpool->data;
-        return NGX_OK;
-    }
-
-    z->sh = ngx_slab_alloc(z->shpool, sizeof(ngx_http_foundry_oauth2_shctx_t));
-    if (z->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    z->shpool->data = z->sh;
-
-    ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
-                    ngx_http_foundry_oauth2_insert);
-    ngx_queue_init(&z->sh->queue);
-
-    return NGX_OK;
-}
-
-
-void *
-ngx_http_foundry_oauth2_zone_create(ngx_pool_t *pool)
-{
-    return ngx_pcalloc(pool, sizeof(ngx_http_foundry_oauth2_zone_t));
-}
-
-
-static void
-ngx_http_foundry_oauth2_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t              **p;
-    ngx_http_foundry_oauth2_node_t  *n, *t;
-
-    for ( ;; ) {
-
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-
-        } else {
-            n = (ngx_http_foundry_oauth2_node_t *) node;
-            t = (ngx_http_foundry_oauth2_node_t *) temp;
-
-            p = (ngx_memn2cmp(n->data, t->data, n->len, t->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-/* the counter of a key, created (evicting the oldest) with "create" */
-
-static ngx_http_foundry_oauth2_node_t *
-ngx_http_foundry_oauth2_node(ngx_http_foundry_oauth2_zone_t *z,
-    ngx_str_t *key, ngx_uint_t create)
-{
-    uint32_t                         hash;
-    ngx_int_t                        rc;
-    ngx_uint_t                       i;
-    ngx_queue_t                     *q;
-    ngx_rbtree_node_t               *node, *sentinel;
-    ngx_http_foundry_oauth2_node_t  *n;
-
-    hash = ngx_crc32_short(key->data, key->len);
-
-    node = z->sh->rbtree.root;
-    sentinel = z->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        n = (ngx_http_foundry_oauth2_node_t *) node;
-
-        rc = ngx_memn2cmp(key->data, n->data, key->len, n->len);
-
-        if (rc == 0) {
-            return n;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    if (!create) {
-        return NULL;
-    }
-
-    n = ngx_slab_calloc_locked(z->shpool,
-                               offsetof(ngx_http_foundry_oauth2_node_t, data)
-                               + key->len);
-
-    for (i = 0; n == NULL && i < 16 && !ngx_queue_empty(&z->sh->queue); i++) {
-        q = ngx_queue_last(&z->sh->queue);
-        ngx_queue_remove(q);
-
-        n = ngx_queue_data(q, ngx_http_foundry_oauth2_node_t, queue);
-        ngx_rbtree_delete(&z->sh->rbtree, &n->node);
-        ngx_slab_free_locked(z->shpool, n);
-
-        n = ngx_slab_calloc_locked(z->shpool,
-                                   offsetof(ngx_http_foundry_oauth2_node_t,
-                                            data)
-                                   + key->len);
-    }
-
-    if (n == NULL) {
-        return NULL;
-    }
-
-    n->node.key = hash;
-    n->len = (u_short) key->len;
-    ngx_memcpy(n->data, key->data, key->len);
-
-    ngx_rbtree_insert(&z->sh->rbtree, &n->node);
-    ngx_queue_insert_head(&z->sh->queue, &n->queue);
-
-    return n;
-}
-
-
-/*
- * Whether the client id or the address is locked out; with "fail", a
- * failure is counted for both first.  A count starts with its first
- * failure and ends "lockout" later.
- */
-
-static ngx_uint_t
-ngx_http_foundry_oauth2_locked(ngx_http_request_t *r,
-    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *client,
-    ngx_uint_t fail)
-{
-    u_char                          *buf;
-    time_t                           now;
-    ngx_str_t                        key;
-    ngx_uint_t                       k, locked;
-    ngx_http_foundry_oauth2_node_t  *n;
-    ngx_http_foundry_oauth2_zone_t  *z;
-
-    z = svc->zone->data;
-    now = ngx_time();
-    locked = 0;
-
-    buf = ngx_pnalloc(r->pool, 256);
-    if (buf == NULL) {
-        return 1;
-    }
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    for (k = 0; k < 2; k++) {
-        key.data = buf;
-
-        if (k == 0) {
-            buf[0] = 'c';
-            key.len = ngx_min(client->len, 255);
-            ngx_memcpy(buf + 1, client->data, key.len);
-
-        } else {
-            buf[0] = 'a';
-            key.len = ngx_min(r->connection->addr_text.len, 255);
-            ngx_memcpy(buf + 1, r->connection->addr_text.data, key.len);
-        }
-
-        key.len++;
-
-        n = ngx_http_foundry_oauth2_node(z, &key, fail);
-
-        if (n == NULL) {
-            continue;
-        }
-
-        if (now >= n->start + svc->lockout) {
-            n->start = now;
-            n->count = 0;
-        }
-
-        if (fail) {
-            n->count++;
-            ngx_queue_remove(&n->queue);
-            ngx_queue_insert_head(&z->sh->queue, &n->queue);
-        }
-
-        if (n->count >= svc->max_failures) {
-            locked = 1;
-        }
-    }
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
-
-    return locked;
 }
