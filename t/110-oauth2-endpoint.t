@@ -21,7 +21,7 @@ use FoundryKeys;
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 66;
+plan tests => 68;
 
 # the log checks below are of every level
 $ENV{FOUNDRY_NGINX_LOG_LEVEL} = 'debug';
@@ -336,6 +336,41 @@ is($hdr->{alg}, 'RS256', 'RSA: RS256');
 ($st) = $rsa->request('GET', '/v1/models',
                       [Authorization => "Bearer $r->{access_token}"]);
 is($st, 200, 'RSA: the token is accepted');
+
+# rotation by configuration: the old key now second, a new one first;
+# the token issued before the reload is accepted after it
+
+my $rot = FoundryNginx->new(http => <<"CONF");
+    foundry_keys_zone clients:1m file=$dir/clients.json;
+    foundry_token_service gw issuer=https://gw.test/ clients=clients
+        zone=oauth2:1m key=$dir/rsa.pem key=$dir/new.pem
+        scope=api://gw/.default;
+
+    server {
+        listen 127.0.0.1:\$PORT;
+
+        location = /oauth2/token { foundry_token_endpoint gw; }
+
+        location /v1/ {
+            foundry_gateway on;
+            foundry_token_issuer gw;
+            foundry_model gpt-4o;
+            foundry_model_discovery list=/models
+                                    "get=/models/{deploymentName}";
+            proxy_pass \$foundry_upstream_url;
+        }
+    }
+CONF
+
+($st) = $rot->request('GET', '/v1/models', [Authorization => "Bearer $token"]);
+is($st, 200, 'rotation: a token of the now second key is accepted');
+($st, $h, $b) = $rot->request('POST', '/oauth2/token', [@$form,
+                              basic('fresh', 'fresh-secret-1234')],
+                              'grant_type=client_credentials');
+($hdr) = decode_jwt(token => decode_json($b)->{access_token},
+                    ignore_signature => 1, decode_header => 1);
+is($hdr->{alg}, 'RS256', 'rotation: the first key signs');
+$rot->stop;
 
 # foundry_export: the OAuth2 connection, never a secret
 
