@@ -110,6 +110,9 @@ typedef struct {
 
     /* the operations the key may use, a mask; all by default */
     uint32_t                        operations;
+
+    /* the keys zone of the entry's regexes when not the location's */
+    ngx_shm_zone_t                 *zone;
 } ngx_http_foundry_key_info_t;
 
 
@@ -315,6 +318,11 @@ typedef struct {
     struct ngx_http_foundry_jwks_s *local;
     ngx_pool_t                     *local_pool;
     ngx_uint_t                      local_generation;
+
+    /* an accepted token's own mapping (src/oauth2/), or NULL */
+    ngx_int_t                     (*accepted)(ngx_http_request_t *r,
+                                              void *data, void *ctx);
+    void                           *accepted_data;
 } ngx_http_foundry_issuer_t;
 
 
@@ -370,6 +378,9 @@ typedef struct {
 
     /* foundry_upstream_credential: ngx_http_foundry_identity_conf_t */
     void                           *identity;
+
+    /* foundry_token_service: ngx_http_foundry_oauth2_main_t */
+    void                           *oauth2;
 } ngx_http_foundry_main_conf_t;
 
 
@@ -429,6 +440,9 @@ typedef struct {
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
     ngx_str_t                       deployment_versions_text;
+
+    /* foundry_token_endpoint, foundry_token_jwks: the token service */
+    void                           *oauth2;
 } ngx_http_foundry_loc_conf_t;
 
 

@@ -368,7 +368,9 @@ ngx_http_foundry_allows(ngx_http_request_t *r,
     ngx_str_t *deployment)
 {
     if (ctx->key
-        && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key, deployment))
+        && !ngx_http_foundry_key_allows(r, ctx->key->zone ? ctx->key->zone
+                                                          : flcf->keys,
+                                        ctx->key, deployment))
     {
         return 0;
     }

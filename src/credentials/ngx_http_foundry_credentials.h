@@ -55,6 +55,8 @@ char *ngx_http_foundry_jwt_operations(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_token_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *conf);
+ngx_http_foundry_issuer_t *ngx_http_foundry_issuer_add(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *name);
 
 
 /* ngx_http_foundry_keys.c */

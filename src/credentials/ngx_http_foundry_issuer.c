@@ -24,8 +24,6 @@ static ngx_int_t ngx_http_foundry_issuer_remote_id(
     ngx_http_foundry_issuer_t *iss);
 static char *ngx_http_foundry_jwt_keys_file(ngx_conf_t *cf,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *file, ngx_uint_t pem);
-static ngx_http_foundry_issuer_t *ngx_http_foundry_issuer_add(ngx_conf_t *cf,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *name);
 static ngx_int_t ngx_http_foundry_claim_add(ngx_conf_t *cf,
     ngx_array_t **claims, ngx_str_t *name, ngx_uint_t op, ngx_str_t *values,
     ngx_uint_t nocase);
@@ -104,7 +102,7 @@ ngx_http_foundry_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_http_foundry_issuer_t *
+ngx_http_foundry_issuer_t *
 ngx_http_foundry_issuer_add(ngx_conf_t *cf, ngx_http_foundry_loc_conf_t *flcf,
     ngx_str_t *name)
 {

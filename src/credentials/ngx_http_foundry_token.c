@@ -64,6 +64,8 @@ static void ngx_http_foundry_token_remember(ngx_http_foundry_issuer_t *iss,
     ngx_str_t *token, uint32_t hash);
 static ngx_http_foundry_issuer_t *ngx_http_foundry_token_issuer(
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_jwt_t *jwt);
+static ngx_int_t ngx_http_foundry_token_accepted(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
 
 
 /*
@@ -255,7 +257,30 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
 
     ctx->token = jwt;
 
-    return NGX_OK;
+    return ngx_http_foundry_token_accepted(r, ctx, iss);
+}
+
+
+/* an issuer's own mapping of its accepted tokens (src/oauth2/) */
+
+static ngx_int_t
+ngx_http_foundry_token_accepted(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss)
+{
+    ngx_int_t  rc;
+
+    if (iss->accepted == NULL) {
+        return NGX_OK;
+    }
+
+    rc = iss->accepted(r, iss->accepted_data, ctx);
+
+    if (rc == NGX_DECLINED) {
+        ctx->token = NULL;
+        return ngx_http_foundry_token_deny(r, ctx, "wrong claim");
+    }
+
+    return rc;
 }
 
 
@@ -332,7 +357,7 @@ ngx_http_foundry_token_local(ngx_http_request_t *r,
     ctx->jwt = jwt;
     ctx->token = jwt;
 
-    return NGX_OK;
+    return ngx_http_foundry_token_accepted(r, ctx, iss);
 }
 
 

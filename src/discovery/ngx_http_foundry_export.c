@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_discovery.h"
+#include "ngx_http_foundry_oauth2.h"
 
 
 /*
@@ -39,6 +40,8 @@ static ngx_int_t ngx_http_foundry_export_json(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_uint_t what, ngx_str_t *out);
 static const char *ngx_http_foundry_export_auth_type(
     ngx_http_foundry_loc_conf_t *flcf);
+static ngx_int_t ngx_http_foundry_export_oauth2(ngx_http_request_t *r,
+    yajl_gen g, ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *auth);
 
 
 #define NGX_HTTP_FOUNDRY_EXPORT_MODELS      1
@@ -311,6 +314,12 @@ ngx_http_foundry_export_target(ngx_http_request_t *r, yajl_gen g,
     auth.data = (u_char *) ngx_http_foundry_export_auth_type(flcf);
     auth.len = ngx_strlen(auth.data);
 
+    if (!bicep && ngx_http_foundry_export_oauth2(r, NULL, flcf, &auth)
+                  == NGX_OK)
+    {
+        ngx_str_set(&auth, "OAuth2");
+    }
+
     if (bicep) {
 
         /* an ARM/Bicep deployment parameters file */
@@ -374,7 +383,77 @@ ngx_http_foundry_export_target(ngx_http_request_t *r, yajl_gen g,
         || ngx_http_foundry_json_string(g, &auth) != NGX_OK
         || ngx_http_foundry_json_key(g, "metadata") != NGX_OK
         || ngx_http_foundry_export_metadata(r, g, flcf) != NGX_OK
+        || ngx_http_foundry_export_oauth2(r, g, flcf, &auth) == NGX_ERROR
         || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The OAuth2 connection to a target whose tokens come from the gateway's
+ * own token service, for the client of "?client_id=": "credentials" with
+ * clientId, tokenUrl and scopes, never a secret.  NGX_DECLINED when the
+ * target has none or no client is named; without "g", only whether.
+ */
+
+static ngx_int_t
+ngx_http_foundry_export_oauth2(ngx_http_request_t *r, yajl_gen g,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *auth)
+{
+    ngx_str_t                           id;
+    ngx_uint_t                          i;
+    ngx_http_foundry_issuer_t          *iss;
+    ngx_http_foundry_oauth2_scope_t    *sc;
+    ngx_http_foundry_oauth2_service_t  *svc;
+
+    if (flcf->issuers == NULL
+        || ngx_http_arg(r, (u_char *) "client_id", 9, &id) != NGX_OK
+        || id.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    iss = flcf->issuers->elts;
+    svc = NULL;
+
+    for (i = 0; i < flcf->issuers->nelts && svc == NULL; i++) {
+        svc = iss[i].accepted_data;
+    }
+
+    if (svc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (g == NULL) {
+        return NGX_OK;
+    }
+
+    sc = svc->scopes.elts;
+
+    if (ngx_http_foundry_json_key(g, "credentials") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "clientId") != NGX_OK
+        || yajl_gen_string(g, id.data, id.len) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "tokenUrl") != NGX_OK
+        || ngx_http_foundry_json_string(g, &svc->token_url) != NGX_OK
+        || ngx_http_foundry_json_key(g, "scopes") != NGX_OK
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < svc->scopes.nelts; i++) {
+        if (ngx_http_foundry_json_string(g, &sc[i].scope) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
         return NGX_ERROR;
