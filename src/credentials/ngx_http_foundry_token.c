@@ -49,14 +49,10 @@ static void ngx_http_foundry_token_local_cleanup(void *data);
 static ngx_int_t ngx_http_foundry_token_claims(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_issuer_t *iss,
     ngx_http_foundry_jwt_t *jwt, const char **err);
-static ngx_int_t ngx_http_foundry_token_deny(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, const char *description);
 static ngx_uint_t ngx_http_foundry_token_matches(ngx_http_foundry_ctx_t *ctx,
     ngx_http_foundry_token_allow_t *allow);
 static ngx_http_foundry_jwk_t *ngx_http_foundry_token_key(
     ngx_http_foundry_jwks_t *jwks, ngx_http_foundry_jwt_t *jwt);
-static ngx_int_t ngx_http_foundry_token_rules(ngx_http_foundry_jwt_t *jwt,
-    ngx_array_t *claims, const char **err);
 static ngx_int_t ngx_http_foundry_token_local(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *token, uint32_t hash);
@@ -139,6 +135,13 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         if (ngx_http_foundry_jwt_parse(r->pool, &token, 0, jwt, &err)
             != NGX_OK)
         {
+            /* not a JWT: an opaque token, introspected if configured */
+
+            if (flcf->introspect) {
+                return ngx_http_foundry_introspect_check(r, flcf, ctx,
+                                                         &token);
+            }
+
             return ngx_http_foundry_token_deny(r, ctx, err);
         }
 
@@ -148,6 +151,10 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     iss = ngx_http_foundry_token_issuer(flcf, jwt);
 
     if (iss == NULL) {
+        if (flcf->introspect) {
+            return ngx_http_foundry_introspect_check(r, flcf, ctx, &token);
+        }
+
         return ngx_http_foundry_token_deny(r, ctx, "wrong issuer");
     }
 
@@ -645,7 +652,7 @@ ngx_http_foundry_token_claims(ngx_http_request_t *r,
 
 /* the rules of foundry_jwt_claim or of an issuer */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_token_rules(ngx_http_foundry_jwt_t *jwt, ngx_array_t *claims,
     const char **err)
 {
@@ -727,7 +734,7 @@ ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b, ngx_uint_t nocase)
 
 /* the 401: RFC 6750's challenge with a description safe to give */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_token_deny(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, const char *description)
 {
