@@ -189,6 +189,11 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
     rc = ngx_http_foundry_token_check(r, flcf, ctx);
 
+    if (rc == NGX_DECLINED) {
+        /* not a JWT of the location's issuers: foundry_token_introspection */
+        rc = ngx_http_foundry_introspect_check(r, flcf, ctx);
+    }
+
     if (rc != NGX_HTTP_UNAUTHORIZED) {
         return rc;
     }

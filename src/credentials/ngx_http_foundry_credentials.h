@@ -46,8 +46,7 @@ char *ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *conf);
 ngx_int_t ngx_http_foundry_introspect_check(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
-    ngx_str_t *token);
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 /* not static for fuzz/fuzz_introspect.c */
 ngx_int_t ngx_http_foundry_introspect_parse(ngx_pool_t *pool,
     ngx_str_t *text, struct ngx_http_foundry_jwt_s *jwt, ngx_uint_t *active,

@@ -437,21 +437,20 @@ ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
 
 
 /*
- * An opaque bearer token, from the token check (ngx_http_foundry_token.c):
- * NGX_OK (ctx->token set), NGX_AGAIN while it is introspected or while
- * another request's introspection of it is waited for,
- * NGX_HTTP_UNAUTHORIZED (the ctx says why), NGX_DONE (the 503 was sent) or
- * NGX_ERROR.
+ * An opaque bearer token, or a JWT of none of the location's issuers (the
+ * token check declined it): NGX_OK (ctx->token set), NGX_AGAIN while it
+ * is introspected or while another request's introspection of it is
+ * waited for, NGX_HTTP_UNAUTHORIZED (the ctx says why), NGX_DONE (the 503
+ * was sent) or NGX_ERROR.
  */
 
 ngx_int_t
 ngx_http_foundry_introspect_check(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
-    ngx_str_t *token)
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
     uint32_t                            hash;
     ngx_int_t                           rc;
-    ngx_str_t                           parts[2];
+    ngx_str_t                           parts[2], t, *token;
     const char                         *err;
     ngx_http_foundry_introspect_t      *ic;
     ngx_http_foundry_main_conf_t       *fmcf;
@@ -461,6 +460,14 @@ ngx_http_foundry_introspect_check(ngx_http_request_t *r,
 
     ic = flcf->introspect;
     q = ctx->introspect;
+
+    /* the token check found it there */
+
+    if (ngx_http_foundry_token_bearer(r, &t) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    token = &t;
 
     hash = ngx_http_foundry_local_hash(token);
 
@@ -683,9 +690,12 @@ ngx_http_foundry_introspect_lookup(ngx_http_request_t *r,
             answer.len = n->json_len;
             answer.data = ngx_pnalloc(r->pool, answer.len);
 
-            if (answer.data) {
-                ngx_memcpy(answer.data, n->json, answer.len);
+            if (answer.data == NULL) {
+                ngx_shmtx_unlock(&jz->shpool->mutex);
+                return NGX_ERROR;
             }
+
+            ngx_memcpy(answer.data, n->json, answer.len);
 
         } else {
             inactive = 1;
@@ -728,10 +738,6 @@ ngx_http_foundry_introspect_lookup(ngx_http_request_t *r,
 
     if (q->err || inactive) {
         return NGX_OK;
-    }
-
-    if (answer.data == NULL) {
-        return NGX_ERROR;
     }
 
     /* a kept answer was a good one */

@@ -65,7 +65,9 @@ static ngx_http_foundry_issuer_t *ngx_http_foundry_token_issuer(
 /*
  * The bearer token of the request, checked: NGX_OK (ctx->token set),
  * NGX_AGAIN while an issuer's keys are fetched, NGX_HTTP_UNAUTHORIZED
- * (the ctx says why), or NGX_ERROR.
+ * (the ctx says why), NGX_DECLINED for a token that is not a JWT of the
+ * location's issuers where foundry_token_introspection is to check it,
+ * or NGX_ERROR.
  */
 
 ngx_int_t
@@ -79,7 +81,6 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     ngx_uint_t                     cached;
     ngx_str_t                      parts[2];
     const char                    *err;
-    ngx_table_elt_t               *h;
     ngx_http_foundry_jwk_t        *key;
     ngx_http_foundry_jwt_t        *jwt;
     ngx_http_foundry_issuer_t     *iss;
@@ -87,26 +88,12 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     ngx_http_foundry_jwt_zone_t   *jz;
     ngx_http_foundry_main_conf_t  *fmcf;
 
-    h = r->headers_in.authorization;
-
-    if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
-        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1)
-           != 0)
-    {
+    if (ngx_http_foundry_token_bearer(r, &token) != NGX_OK) {
         ctx->auth_failure = "missing";
         ctx->error_code = "Unauthorized";
         ctx->error_message = "access denied: no credential was sent";
         ctx->challenge = "Bearer";
         return NGX_HTTP_UNAUTHORIZED;
-    }
-
-    token.data = h->value.data + sizeof("Bearer ") - 1;
-    token.len = h->value.len - (sizeof("Bearer ") - 1);
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
     }
 
     hash = ngx_http_foundry_local_hash(&token);
@@ -138,8 +125,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
             /* not a JWT: an opaque token, introspected if configured */
 
             if (flcf->introspect) {
-                return ngx_http_foundry_introspect_check(r, flcf, ctx,
-                                                         &token);
+                return NGX_DECLINED;
             }
 
             return ngx_http_foundry_token_deny(r, ctx, err);
@@ -152,7 +138,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
 
     if (iss == NULL) {
         if (flcf->introspect) {
-            return ngx_http_foundry_introspect_check(r, flcf, ctx, &token);
+            return NGX_DECLINED;
         }
 
         return ngx_http_foundry_token_deny(r, ctx, "wrong issuer");
@@ -261,6 +247,35 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     }
 
     ctx->token = jwt;
+
+    return NGX_OK;
+}
+
+
+/* the token of "Authorization: Bearer <token>", or NGX_DECLINED */
+
+ngx_int_t
+ngx_http_foundry_token_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    token->data = h->value.data + sizeof("Bearer ") - 1;
+    token->len = h->value.len - (sizeof("Bearer ") - 1);
+
+    while (token->len && token->data[0] == ' ') {
+        token->data++;
+        token->len--;
+    }
 
     return NGX_OK;
 }

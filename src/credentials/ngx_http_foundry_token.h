@@ -67,6 +67,8 @@ ngx_int_t ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
 void ngx_http_foundry_token_store(ngx_http_request_t *r,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
     const char *err);
+ngx_int_t ngx_http_foundry_token_bearer(ngx_http_request_t *r,
+    ngx_str_t *token);
 ngx_int_t ngx_http_foundry_token_rules(struct ngx_http_foundry_jwt_s *jwt,
     ngx_array_t *claims, const char **err);
 ngx_int_t ngx_http_foundry_token_deny(ngx_http_request_t *r,
