@@ -447,18 +447,24 @@ sub together {
 
 # 10. configuration errors
 
+# nginx -t on an http{} of the test's own: what it prints
 sub conf_test {
     my ($http) = @_;
-    my $dir = tempdir('foundry-introspection-conf-XXXXXX', TMPDIR => 1,
-                      CLEANUP => 1);
-    mkdir "$dir/logs";
-    my $load = join '', map { "load_module $_;\n" }
-                        split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
-    open my $fh, '>', "$dir/nginx.conf" or die;
-    print $fh "${load}error_log stderr;\nevents {}\nhttp {\n$http\n}\n";
-    close $fh;
-    my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
-    return scalar `$bin -t -p $dir -c $dir/nginx.conf 2>&1`;
+
+    my $prefix = tempdir('foundry-introspection-conf-XXXXXX', TMPDIR => 1,
+                         CLEANUP => 1);
+    my @modules = split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+    my $text = join('', map { "load_module $_;\n" } @modules)
+               . "error_log stderr;\nevents {}\nhttp {\n$http\n}\n";
+
+    mkdir "$prefix/logs";
+    open my $out, '>', "$prefix/nginx.conf" or die "$prefix: $!";
+    print $out $text;
+    close $out;
+
+    my $nginx = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+
+    return scalar qx{$nginx -t -p $prefix -c $prefix/nginx.conf 2>&1};
 }
 
 sub loc {

@@ -84,6 +84,9 @@ typedef struct ngx_http_foundry_introspect_req_s {
     time_t                          until;
     const char                     *err;
 
+    /* waiting for another request's introspection */
+    ngx_event_t                     timer;
+
     unsigned                        decided:1;
     unsigned                        active:1;
     unsigned                        fetched:1;
@@ -123,7 +126,8 @@ static void ngx_http_foundry_introspect_store(ngx_http_request_t *r,
 static void ngx_http_foundry_introspect_cleanup(void *data);
 static ngx_int_t ngx_http_foundry_introspect_wait(ngx_http_request_t *r,
     ngx_http_foundry_introspect_req_t *q);
-static void ngx_http_foundry_introspect_wake(ngx_http_request_t *r);
+static void ngx_http_foundry_introspect_wake(ngx_event_t *ev);
+static void ngx_http_foundry_introspect_timer_cleanup(void *data);
 static ngx_int_t ngx_http_foundry_introspect_claims(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_introspect_t *ic,
     ngx_http_foundry_jwt_t *jwt, const char **err);
@@ -154,8 +158,18 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
     time_t                         *t;
     ngx_str_t                      *value, v, file, secret, *aud;
     ngx_str_t                       parts[7], plain;
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, k;
     ngx_http_foundry_introspect_t  *ic;
+
+    static ngx_str_t  params[] = {
+        ngx_string("client_id="),
+        ngx_string("secret_file="),
+        ngx_string("issuer="),
+        ngx_string("audience="),
+        ngx_string("cache="),
+        ngx_string("inactive_cache="),
+        ngx_null_string
+    };
 
     if (flcf->introspect != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -192,40 +206,39 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "client_id=", 10) == 0) {
-            ic->client_id.data = value[i].data + 10;
-            ic->client_id.len = value[i].len - 10;
-
-            if (ic->client_id.len == 0) {
-                goto invalid;
+        for (k = 0; params[k].len; k++) {
+            if (ngx_strncmp(value[i].data, params[k].data, params[k].len)
+                == 0)
+            {
+                break;
             }
-
-            continue;
         }
 
-        if (ngx_strncmp(value[i].data, "secret_file=", 12) == 0) {
-            file.data = value[i].data + 12;
-            file.len = value[i].len - 12;
-
-            if (file.len == 0) {
-                goto invalid;
-            }
-
-            continue;
+        if (params[k].len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" directive",
+                               &value[i], &value[0]);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "issuer=", 7) == 0) {
-            ic->issuer.data = value[i].data + 7;
-            ic->issuer.len = value[i].len - 7;
+        v.data = value[i].data + params[k].len;
+        v.len = value[i].len - params[k].len;
 
-            if (ic->issuer.len == 0) {
-                goto invalid;
-            }
+        switch (k) {
 
-            continue;
-        }
+        case 0:
+            ic->client_id = v;
+            break;
 
-        if (ngx_strncmp(value[i].data, "audience=", 9) == 0) {
+        case 1:
+            file = v;
+            break;
+
+        case 2:
+            ic->issuer = v;
+            break;
+
+        case 3:
             if (ic->audiences == NULL) {
                 ic->audiences = ngx_array_create(cf->pool, 2,
                                                  sizeof(ngx_str_t));
@@ -239,39 +252,23 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
                 return NGX_CONF_ERROR;
             }
 
-            aud->data = value[i].data + 9;
-            aud->len = value[i].len - 9;
+            *aud = v;
+            break;
 
-            if (aud->len == 0) {
-                goto invalid;
+        default: /* cache=, inactive_cache= */
+            t = (k == 4) ? &ic->cache : &ic->inactive_cache;
+            *t = ngx_parse_time(&v, 1);
+
+            if (*t == (time_t) NGX_ERROR || (*t == 0 && k == 4)) {
+                v.len = 0;
             }
-
-            continue;
         }
 
-        if (ngx_strncmp(value[i].data, "cache=", 6) == 0) {
-            v.data = value[i].data + 6;
-            v.len = value[i].len - 6;
-            t = &ic->cache;
-
-        } else if (ngx_strncmp(value[i].data, "inactive_cache=", 15) == 0) {
-            v.data = value[i].data + 15;
-            v.len = value[i].len - 15;
-            t = &ic->inactive_cache;
-
-        } else {
+        if (v.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in \"%V\" directive",
+                               "invalid value \"%V\" in \"%V\" directive",
                                &value[i], &value[0]);
             return NGX_CONF_ERROR;
-        }
-
-        *t = ngx_parse_time(&v, 1);
-
-        if (*t == (time_t) NGX_ERROR
-            || (*t == 0 && t == &ic->cache))
-        {
-            goto invalid;
         }
     }
 
@@ -330,13 +327,6 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
     flcf->introspect = ic;
 
     return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
 }
 
 
@@ -1196,59 +1186,76 @@ ngx_http_foundry_introspect_cleanup(void *data)
 }
 
 
-/* another request introspects the token: the answer is looked for again */
+/*
+ * Another request introspects the token: the answer is looked for again
+ * in a moment, by a timer of the request's own (deleted with its pool).
+ */
 
 static ngx_int_t
 ngx_http_foundry_introspect_wait(ngx_http_request_t *r,
     ngx_http_foundry_introspect_req_t *q)
 {
-    ngx_event_t  *wev;
+    ngx_pool_cleanup_t  *cln;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "foundry: waiting for the token's introspection");
 
-    q->ctx->jwks_pending = 1;
+    if (q->timer.handler == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_foundry_introspect_timer_cleanup;
+        cln->data = q;
+
+        q->timer.handler = ngx_http_foundry_introspect_wake;
+        q->timer.data = r;
+        q->timer.log = r->connection->log;
+    }
+
+    /* the client may leave meanwhile: its request then ends */
 
     r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_foundry_introspect_wake;
 
-    wev = r->connection->write;
-    wev->delayed = 1;
-    ngx_add_timer(wev, NGX_HTTP_FOUNDRY_INTROSPECT_POLL);
+    q->ctx->jwks_pending = 1;
+
+    ngx_add_timer(&q->timer, NGX_HTTP_FOUNDRY_INTROSPECT_POLL);
 
     return NGX_AGAIN;
 }
 
 
 static void
-ngx_http_foundry_introspect_wake(ngx_http_request_t *r)
+ngx_http_foundry_introspect_wake(ngx_event_t *ev)
 {
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
     ngx_http_foundry_ctx_t  *ctx;
 
-    if (r->connection->write->delayed) {
+    r = ev->data;
+    c = r->connection;
 
-        /* not the timer: an event of the connection while it runs */
-
-        if (ngx_handle_write_event(r->connection->write, 0) == NGX_OK) {
-            return;
-        }
-
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    ngx_http_set_log_request(c->log, r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
     ctx->jwks_pending = 0;
 
-    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
     r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
 
     ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_foundry_introspect_timer_cleanup(void *data)
+{
+    ngx_http_foundry_introspect_req_t *q = data;
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
 }
 
 
