@@ -23,12 +23,13 @@ use File::Temp qw(tempdir);
 use MIME::Base64 ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
+use IO::Socket::INET ();
 use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 use FoundryIntrospect;
 
-plan tests => 103;
+plan tests => 106;
 
 my $Dir = tempdir('foundry-introspection-XXXXXX', TMPDIR => 1,
                   CLEANUP => 1);
@@ -246,6 +247,32 @@ sub together {
     is(together($ngx, 'opaque-busy', 8), 8,
        'together: 8 concurrent requests pass');
     is($srv->calls_for('opaque-busy'), 1, 'together: one call for them all');
+}
+
+
+# 3b. a client that leaves while its token is introspected: the next
+#     request with the token does not wait for the lost call
+
+{
+    my $srv = FoundryIntrospect->new;
+    my $a = active();
+    $a->{delay_ms} = 1500;
+    $srv->answer('opaque-left' => $a);
+    my $ngx = gateway($srv->port);
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $ngx->{port})
+        or die "connect: $!";
+    print $s "GET /v1/models HTTP/1.1\r\nHost: x\r\n"
+             . "Authorization: Bearer opaque-left\r\n\r\n";
+    sleep 0.5;
+    close $s;
+    sleep 0.3;
+
+    my $t0 = time;
+    my ($st) = models($ngx, 'opaque-left');
+    is($st, 200, 'left: the next request passes');
+    cmp_ok(time - $t0, '<', 5, 'left: without waiting for the lost call');
+    is($srv->calls_for('opaque-left'), 2, 'left: it made a call of its own');
 }
 
 

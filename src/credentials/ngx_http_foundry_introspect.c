@@ -1049,6 +1049,22 @@ ngx_http_foundry_introspect_done(ngx_http_request_t *r, void *data,
     c = q->collect;
     ngx_str_null(&body);
 
+    if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST || r->connection->error) {
+
+        /* the client left: not the endpoint's failure, nothing is kept */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: token introspection at \"%V\" abandoned: "
+                      "the client left", &q->ic->location);
+
+        q->err = "the client left";
+
+        ngx_http_foundry_introspect_cleanup(q);
+        q->pending = 0;
+
+        return rc;
+    }
+
     if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK) {
         q->err = "the introspection endpoint did not answer 200";
 
