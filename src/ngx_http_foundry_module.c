@@ -268,6 +268,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_token_introspection"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_introspection,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_jwt_claim"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
       ngx_http_foundry_jwt_claim_directive,
@@ -505,6 +512,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->jwt_leeway = NGX_CONF_UNSET_MSEC;
     conf->jwt_max_age = NGX_CONF_UNSET_MSEC;
     conf->content = NGX_CONF_UNSET_PTR;
+    conf->introspect = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -568,6 +576,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->content, prev->content, NULL);
     ngx_conf_merge_msec_value(conf->jwt_leeway, prev->jwt_leeway, 60000);
     ngx_conf_merge_msec_value(conf->jwt_max_age, prev->jwt_max_age, 0);
+    ngx_conf_merge_ptr_value(conf->introspect, prev->introspect, NULL);
 
     /* by default, the credentials configured: keys, tokens, or either */
 
@@ -578,15 +587,16 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->auth = (conf->auth_mode != NGX_CONF_UNSET_UINT)
                  ? conf->auth_mode
                  : (conf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
-                   | (conf->issuers ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
+                   | ((conf->issuers || conf->introspect)
+                      ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
 
     if (conf->enable && (conf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)
-        && conf->issuers == NULL)
+        && conf->issuers == NULL && conf->introspect == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"foundry_auth\" accepts tokens, but no "
-                           "\"foundry_jwt_issuer\" or \"foundry_entra\" "
-                           "is configured");
+                           "\"foundry_jwt_issuer\", \"foundry_entra\" or "
+                           "\"foundry_token_introspection\" is configured");
         return NGX_CONF_ERROR;
     }
 
@@ -670,6 +680,10 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_http_foundry_logmask_add_header(cf, &conf->auth_header)
         != NGX_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_foundry_introspect_check_conf(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

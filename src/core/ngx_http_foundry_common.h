@@ -432,6 +432,9 @@ typedef struct {
     ngx_msec_t                      jwt_leeway;
     ngx_msec_t                      jwt_max_age;
 
+    /* foundry_token_introspection: opaque tokens (credentials/) */
+    struct ngx_http_foundry_introspect_s *introspect;
+
     ngx_str_t                       export_base;
 
     /* foundry_content_check: ngx_http_foundry_content_conf_t, or NULL */
@@ -621,6 +624,9 @@ typedef struct {
 
     /* the "jwks_uri" of an issuer's discovery document fetched here */
     ngx_str_t                       jwks_url;
+
+    /* an opaque token's introspection (credentials/) */
+    struct ngx_http_foundry_introspect_req_s *introspect;
 
     /* a fetch subrequest's own ctx: where its answer is collected */
     ngx_http_foundry_collect_t     *collect;

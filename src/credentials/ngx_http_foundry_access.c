@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_credentials.h"
+#include "ngx_http_foundry_token.h"
 
 
 #define NGX_HTTP_FOUNDRY_NO_KEY     "access denied: no key was sent"
@@ -188,6 +189,11 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_foundry_token_check(r, flcf, ctx);
+
+    if (rc == NGX_DECLINED) {
+        /* not a JWT of the location's issuers: foundry_token_introspection */
+        rc = ngx_http_foundry_introspect_check(r, flcf, ctx);
+    }
 
     if (rc != NGX_HTTP_UNAUTHORIZED) {
         return rc;
@@ -416,25 +422,8 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
         return key->len ? NGX_OK : NGX_DECLINED;
 
     case NGX_HTTP_FOUNDRY_SRC_BEARER:
-        h = r->headers_in.authorization;
-
-        if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
-            || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
-                               sizeof("Bearer ") - 1)
-               != 0)
-        {
-            return NGX_DECLINED;
-        }
-
-        v.data = h->value.data + sizeof("Bearer ") - 1;
-        v.len = h->value.len - (sizeof("Bearer ") - 1);
-
-        while (v.len && v.data[0] == ' ') {
-            v.data++;
-            v.len--;
-        }
-
-        if (v.len == 0 || ngx_http_foundry_is_jwt(&v)) {
+        if (ngx_http_foundry_token_bearer(r, &v) != NGX_OK
+            || v.len == 0 || ngx_http_foundry_is_jwt(&v)) {
             return NGX_DECLINED;
         }
 
