@@ -24,7 +24,7 @@ use FoundryIdentity;
 system('openssl version >/dev/null 2>&1') == 0
     or plan skip_all => 'needs the openssl command';
 
-plan tests => 64;
+plan tests => 70;
 
 my $Dir = tempdir('foundry-identity-certs-XXXXXX', TMPDIR => 1,
                   CLEANUP => 1);
@@ -313,7 +313,40 @@ sub jwt_part {
 }
 
 
-# 7. configuration errors
+# 7. metrics: fetches by outcome, seconds until the token expires
+
+{
+    my $mock = FoundryMock::start();
+    register_cert($mock, 1);
+    my $ngx = gateway($mock, cert_credential(),
+                      extra => 'foundry_metrics_zone metrics:1m;',
+                      server => 'location = /metrics { foundry_metrics; }');
+
+    my ($st) = chat($ngx);
+    is($st, 200, 'metrics: a request');
+    my (undef, undef, $page) = $ngx->request('GET', '/metrics');
+    like($page, qr/^foundry_upstream_credential_fetches_total\{credential="cred",outcome="ok"\} 1$/m,
+         'metrics: one fetch counted');
+    my ($left) = $page =~ /^foundry_upstream_credential_expiry_seconds\{credential="cred"\} (\d+)$/m;
+    ok(defined $left && $left > 3400 && $left <= 3600,
+       'metrics: seconds until expiry (' . ($left // 'none') . ')');
+    like($page, qr/^# TYPE foundry_upstream_credential_expiry_seconds gauge$/m,
+         'metrics: expiry is a gauge');
+
+    token_set($mock, mode => 'down');
+    my $ngx2 = gateway($mock, cert_credential(),
+                       extra => 'foundry_metrics_zone metrics:1m;',
+                       server => 'location = /metrics { foundry_metrics; }');
+    ($st) = chat($ngx2);
+    (undef, undef, $page) = $ngx2->request('GET', '/metrics');
+    like($page, qr/^foundry_upstream_credential_fetches_total\{credential="cred",outcome="failed"\} 1$/m,
+         'metrics: a failed fetch counted');
+    unlike($page, qr/foundry_upstream_credential_expiry_seconds\{/,
+           'metrics: no expiry without a token');
+}
+
+
+# 8. configuration errors
 
 my $Z = "foundry_upstream_credential_zone z:1m;\n";
 

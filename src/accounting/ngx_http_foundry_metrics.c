@@ -50,7 +50,11 @@ static ngx_http_foundry_metric_t  ngx_http_foundry_metric_defs[] = {
     { "foundry_jwks_refreshes_total", "counter",
       "Key set refreshes, by issuer and outcome." },
     { "foundry_keys_reloads_total", "counter",
-      "Loads of keys files, by zone and outcome." }
+      "Loads of keys files, by zone and outcome." },
+    { "foundry_upstream_credential_fetches_total", "counter",
+      "Token fetches of upstream credentials, by credential and outcome." },
+    { "foundry_upstream_credential_expiry_seconds", "gauge",
+      "Seconds until the upstream credential's token expires (0: expired)." }
 };
 
 
@@ -560,6 +564,42 @@ ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
 
 
 /*
+ * sets a gauge of a time (seconds since the epoch): "foundry_metrics"
+ * shows the seconds left until it
+ */
+
+void
+ngx_http_foundry_metrics_expiry(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value, time_t expires)
+{
+    u_char                           *p, *start, buf[512];
+    ngx_http_foundry_series_t        *s;
+    ngx_http_foundry_metrics_zone_t  *mz;
+
+    mz = fmcf->metrics;
+
+    if (mz == NULL || mz->sh == NULL) {
+        return;
+    }
+
+    buf[0] = (u_char) metric;
+    start = buf + 1;
+
+    p = ngx_http_foundry_label(start, start, buf + sizeof(buf), name, value);
+
+    ngx_shmtx_lock(&mz->shpool->mutex);
+
+    s = ngx_http_foundry_series(mz, buf, p - buf);
+
+    if (s) {
+        s->value = (expires > 0) ? (uint64_t) expires : 0;
+    }
+
+    ngx_shmtx_unlock(&mz->shpool->mutex);
+}
+
+
+/*
  * The configuration that runs: set in the master once a configuration is
  * loaded (the workers inherit it).  While a new configuration is being
  * read, the one before is still the running one.
@@ -667,6 +707,19 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
 
             labels = s->key + 1;
             lsize = s->len - 1;
+
+            /* a gauge holds a time: the seconds until it */
+
+            if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "gauge")
+                == 0)
+            {
+                p = ngx_slprintf(p, last, "%s{%*s} %uL\n",
+                                 ngx_http_foundry_metric_defs[m].name,
+                                 lsize, labels,
+                                 (s->value > (uint64_t) ngx_time())
+                                 ? s->value - (uint64_t) ngx_time() : 0);
+                continue;
+            }
 
             if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "counter")
                 == 0)

@@ -188,7 +188,9 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_M_DISCOVERY        6
 #define NGX_HTTP_FOUNDRY_M_JWKS             7
 #define NGX_HTTP_FOUNDRY_M_KEYS             8
-#define NGX_HTTP_FOUNDRY_METRICS            9
+#define NGX_HTTP_FOUNDRY_M_CREDENTIAL       9
+#define NGX_HTTP_FOUNDRY_M_EXPIRY           10
+#define NGX_HTTP_FOUNDRY_METRICS            11
 
 
 typedef struct {

@@ -12,6 +12,7 @@
 
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_identity.h"
 
 
@@ -326,7 +327,7 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
 {
     u_char                            *copy;
     int64_t                            life;
-    uint64_t                           now, ahead;
+    uint64_t                           now, ahead, until;
     ngx_uint_t                         kept, shift;
     ngx_http_foundry_id_node_t        *n;
     ngx_http_foundry_id_zone_t        *iz;
@@ -353,6 +354,7 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
     }
 
     kept = 0;
+    until = 0;
 
     ngx_shmtx_lock(&iz->shpool->mutex);
 
@@ -417,6 +419,8 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
                 n->refresh = now + ahead;
                 n->retry = 0;
                 n->failures = 0;
+
+                until = n->expires;
             }
         }
 
@@ -430,6 +434,16 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
     }
 
     ngx_shmtx_unlock(&iz->shpool->mutex);
+
+    ngx_http_foundry_metrics_event(fmcf, NGX_HTTP_FOUNDRY_M_CREDENTIAL,
+                                   "credential", &cred->name,
+                                   err ? "failed" : "ok");
+
+    if (until) {
+        ngx_http_foundry_metrics_expiry(fmcf, NGX_HTTP_FOUNDRY_M_EXPIRY,
+                                        "credential", &cred->name,
+                                        (time_t) (until / 1000));
+    }
 
     if (err) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
