@@ -34,9 +34,6 @@ static ngx_int_t ngx_http_foundry_identity_copy(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_identity_wait(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 static void ngx_http_foundry_identity_wake(ngx_http_request_t *r);
-static ngx_int_t ngx_http_foundry_identity_unavailable(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
-    const char *why);
 
 
 typedef struct {
@@ -905,25 +902,63 @@ ngx_http_foundry_id_node(ngx_http_foundry_id_zone_t *iz,
 
 
 /*
- * Before the request goes to an upstream with a credential: its token,
- * from the zone.  NGX_OK with ctx->identity_bearer set; NGX_AGAIN while
- * this request fetches it, or waits for another's fetch; else the 503
- * was sent.  One fetch at a time per credential; a token due for refresh
- * is refreshed by the first request that sees it due, the others go on
- * with it.
+ * Before the request goes to an upstream with a credential: its token
+ * (ngx_http_foundry_identity_token), or the 503.
  */
 
 ngx_int_t
 ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx)
 {
+    ngx_int_t                       rc;
+    const char                     *why;
+    ngx_http_foundry_credential_t  *cred;
+
+    cred = ctx->upstream->credential;
+    why = NULL;
+
+    rc = ngx_http_foundry_identity_token(r, ctx, cred, &why);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "foundry: upstream \"%V\": credential \"%V\" has no valid "
+                  "token: %s", &ctx->upstream->name, &cred->name, why);
+
+    return ngx_http_foundry_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "UpstreamCredentialUnavailable",
+                                  "the gateway has no valid credential for "
+                                  "the upstream \"%V\", try again later",
+                                  &ctx->upstream->name);
+}
+
+
+/*
+ * The credential's token, from the zone.  NGX_OK with ctx->identity_bearer
+ * set; NGX_AGAIN while this request fetches it, or waits for another's
+ * fetch; NGX_DECLINED with *why when there is none; NGX_ERROR.  One fetch
+ * at a time per credential; a token due for refresh is refreshed by the
+ * first request that sees it due, the others go on with it.  The ctx
+ * holds one credential's state at a time (ngx_http_foundry_identity_reset
+ * between two).
+ */
+
+ngx_int_t
+ngx_http_foundry_identity_token(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    const char **why)
+{
     uint64_t                           now;
     ngx_int_t                          rc;
     ngx_uint_t                         fetch, wait;
-    const char                        *why;
     ngx_http_foundry_id_node_t        *n;
     ngx_http_foundry_id_zone_t        *iz;
-    ngx_http_foundry_credential_t     *cred;
     ngx_http_foundry_main_conf_t      *fmcf;
     ngx_http_foundry_identity_conf_t  *ic;
 
@@ -935,8 +970,6 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    cred = ctx->upstream->credential;
-
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
     ic = fmcf->identity;
     iz = ic->zone;
@@ -945,7 +978,7 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     fetch = 0;
     wait = 0;
     rc = NGX_DECLINED;
-    why = "the zone is full";
+    *why = "the zone is full";
 
     ngx_shmtx_lock(&iz->shpool->mutex);
 
@@ -983,8 +1016,8 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
             wait = 1;
 
         } else if (ctx->identity_fetched || now < n->retry) {
-            why = n->token ? "the token expired and its refresh failed"
-                           : "the token endpoint failed";
+            *why = n->token ? "the token expired and its refresh failed"
+                            : "the token endpoint failed";
 
         } else {
             n->fetching = now;
@@ -995,7 +1028,7 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_shmtx_unlock(&iz->shpool->mutex);
 
     if (rc == NGX_ERROR) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     if (fetch) {
@@ -1013,11 +1046,11 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
             ctx->identity_fetched = 1;
             ctx->identity_state = "failed";
 
-            return ngx_http_foundry_identity_bearer(r, ctx);
+            return ngx_http_foundry_identity_token(r, ctx, cred, why);
         }
 
         if (rc != NGX_OK) {
-            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return NGX_ERROR;
         }
 
         ctx->identity_pending = 1;
@@ -1033,7 +1066,20 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
         return ngx_http_foundry_identity_wait(r, ctx);
     }
 
-    return ngx_http_foundry_identity_unavailable(r, ctx, cred, why);
+    ctx->identity_state = "unavailable";
+
+    return NGX_DECLINED;
+}
+
+
+/* the ctx ready for another credential's token */
+
+void
+ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_str_null(&ctx->identity_bearer);
+    ctx->identity_state = NULL;
+    ctx->identity_fetched = 0;
 }
 
 
@@ -1109,21 +1155,3 @@ ngx_http_foundry_identity_wake(ngx_http_request_t *r)
     ngx_http_core_run_phases(r);
 }
 
-
-static ngx_int_t
-ngx_http_foundry_identity_unavailable(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
-    const char *why)
-{
-    ctx->identity_state = "unavailable";
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "foundry: upstream \"%V\": credential \"%V\" has no valid "
-                  "token: %s", &ctx->upstream->name, &cred->name, why);
-
-    return ngx_http_foundry_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "UpstreamCredentialUnavailable",
-                                  "the gateway has no valid credential for "
-                                  "the upstream \"%V\", try again later",
-                                  &ctx->upstream->name);
-}

@@ -140,6 +140,10 @@ char *ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_foundry_identity_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_identity_token(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    const char **why);
+void ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx);
 
 
 /* ngx_http_foundry_identity_assertion.c */

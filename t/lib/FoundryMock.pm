@@ -999,7 +999,9 @@ sub _handle {
         if ($num{'x-mock-chunks'} // 0) > MAX_CHUNKS;
 
     # the upstream checks the bearer the gateway fetched for it
-    if ($self->{token}{check} && $route =~ /\A(?:classic|v1|openai|compat)\z/) {
+    if ($self->{token}{check}
+        && $route =~ /\A(?:classic|v1|openai|compat|arm|discovery)\z/)
+    {
         my $auth = _hval($req, 'authorization') // '';
         my ($tok) = $auth =~ /\ABearer (\S+)\z/;
         return { %{ _err(401, 'Unauthorized',
