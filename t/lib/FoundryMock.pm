@@ -999,8 +999,10 @@ sub _handle {
         if ($num{'x-mock-chunks'} // 0) > MAX_CHUNKS;
 
     # the upstream checks the bearer the gateway fetched for it
-    if ($self->{token}{check}
-        && $route =~ /\A(?:classic|v1|openai|compat|arm|discovery)\z/)
+    if (($self->{token}{check}
+         && $route =~ /\A(?:classic|v1|openai|compat|arm|discovery)\z/)
+        || ($self->{token}{check_azure}
+            && $req->{path} =~ m{\A/openai/deployments(?:/|\z)}))
     {
         my $auth = _hval($req, 'authorization') // '';
         my ($tok) = $auth =~ /\ABearer (\S+)\z/;
@@ -1445,8 +1447,9 @@ sub _control {
             my $set = eval { $JSON_IN->decode($req->{body}) };
             return _err(400, 'BadRequest', 'Body must be a JSON object')
                 unless ref $set eq 'HASH';
-            for my $k (qw(expires_in mode check secret identity_header delay_ms
-                          federated certificate x5t audience)) {
+            for my $k (qw(expires_in mode check check_azure secret
+                          identity_header delay_ms federated certificate x5t
+                          audience)) {
                 $t->{$k} = $set->{$k} if exists $set->{$k};
             }
         } elsif (!$get) {
