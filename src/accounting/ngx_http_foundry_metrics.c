@@ -99,6 +99,9 @@ static u_char *ngx_http_foundry_label(u_char *p, u_char *start,
     u_char *last, const char *name, ngx_str_t *value);
 static void ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
     u_char *key, u_char *last, uint64_t n, ngx_int_t ms);
+static void ngx_http_foundry_metrics_one(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value,
+    const char *outcome, time_t set);
 static ngx_int_t ngx_http_foundry_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_foundry_metrics_zones(ngx_http_request_t *r,
     u_char *p, u_char *last);
@@ -538,8 +541,34 @@ ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
     ngx_uint_t metric, const char *name, ngx_str_t *value,
     const char *outcome)
 {
+    ngx_http_foundry_metrics_one(fmcf, metric, name, value, outcome, -1);
+}
+
+
+/*
+ * sets a gauge of a time (seconds since the epoch): "foundry_metrics"
+ * shows the seconds left until it
+ */
+
+void
+ngx_http_foundry_metrics_expiry(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value, time_t expires)
+{
+    ngx_http_foundry_metrics_one(fmcf, metric, name, value, NULL,
+                                 ngx_max(expires, 0));
+}
+
+
+/* a series of one label (and an outcome): counted, or set when "set" >= 0 */
+
+static void
+ngx_http_foundry_metrics_one(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value,
+    const char *outcome, time_t set)
+{
     u_char                           *p, *start, *last, buf[512];
     ngx_str_t                         v;
+    ngx_http_foundry_series_t        *s;
     ngx_http_foundry_metrics_zone_t  *mz;
 
     mz = fmcf->metrics;
@@ -553,46 +582,24 @@ ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
     last = buf + sizeof(buf);
 
     p = ngx_http_foundry_label(start, start, last, name, value);
-    v.data = (u_char *) outcome;
-    v.len = ngx_strlen(outcome);
-    p = ngx_http_foundry_label(p, start, last, "outcome", &v);
 
-    ngx_shmtx_lock(&mz->shpool->mutex);
-    ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
-    ngx_shmtx_unlock(&mz->shpool->mutex);
-}
-
-
-/*
- * sets a gauge of a time (seconds since the epoch): "foundry_metrics"
- * shows the seconds left until it
- */
-
-void
-ngx_http_foundry_metrics_expiry(ngx_http_foundry_main_conf_t *fmcf,
-    ngx_uint_t metric, const char *name, ngx_str_t *value, time_t expires)
-{
-    u_char                           *p, *start, buf[512];
-    ngx_http_foundry_series_t        *s;
-    ngx_http_foundry_metrics_zone_t  *mz;
-
-    mz = fmcf->metrics;
-
-    if (mz == NULL || mz->sh == NULL) {
-        return;
+    if (outcome) {
+        v.data = (u_char *) outcome;
+        v.len = ngx_strlen(outcome);
+        p = ngx_http_foundry_label(p, start, last, "outcome", &v);
     }
 
-    buf[0] = (u_char) metric;
-    start = buf + 1;
-
-    p = ngx_http_foundry_label(start, start, buf + sizeof(buf), name, value);
-
     ngx_shmtx_lock(&mz->shpool->mutex);
 
-    s = ngx_http_foundry_series(mz, buf, p - buf);
+    if (set < 0) {
+        ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
 
-    if (s) {
-        s->value = (expires > 0) ? (uint64_t) expires : 0;
+    } else {
+        s = ngx_http_foundry_series(mz, buf, p - buf);
+
+        if (s) {
+            s->value = (uint64_t) set;
+        }
     }
 
     ngx_shmtx_unlock(&mz->shpool->mutex);
