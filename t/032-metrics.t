@@ -52,6 +52,10 @@ our @Metrics = (
      'Key set refreshes, by issuer and outcome.'],
     [foundry_keys_reloads_total => counter =>
      'Loads of keys files, by zone and outcome.'],
+    [foundry_upstream_credential_fetches_total => counter =>
+     'Token fetches of upstream credentials, by credential and outcome.'],
+    [foundry_upstream_credential_expiry_seconds => gauge =>
+     "Seconds until the upstream credential's token expires (0: expired)."],
 );
 
 # the module's version (the foundry_build_info series)
