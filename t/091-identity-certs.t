@@ -24,7 +24,7 @@ use FoundryIdentity;
 system('openssl version >/dev/null 2>&1') == 0
     or plan skip_all => 'needs the openssl command';
 
-plan tests => 70;
+plan tests => 75;
 
 my $Dir = tempdir('foundry-identity-certs-XXXXXX', TMPDIR => 1,
                   CLEANUP => 1);
@@ -190,6 +190,30 @@ sub jwt_part {
     is($st, 503, 'certificate, garbage answer: 503');
     like($ngx3->error_log, qr/failed: the answer is not JSON/,
          'certificate, garbage answer: logged');
+}
+
+
+# 3b. a reload keeps the token of the same certificate; another
+#     certificate is another credential: a new fetch
+
+{
+    my $mock = FoundryMock::start();
+    register_cert($mock, 1);
+    my $ngx = gateway($mock, cert_credential());
+
+    is(bearer_seen($ngx), 'Bearer mock-token-1', 'reload: first token');
+    $ngx->reload;
+    my ($st, $h) = chat($ngx);
+    is($h->{'x-credential'}, 'cached', 'reload: the token kept');
+    is(issued($mock), 1, 'reload: no new fetch');
+
+    register_cert($mock, 2);
+    $ngx->write_conf(gateway_conf($mock, cert_credential(n => 2)));
+    $ngx->reload;
+    is(bearer_seen($ngx), 'Bearer mock-token-2',
+       'reload with another certificate: a new token');
+    is(jwt_part(token_state($mock)->{assertion}, 0)->{'x5t#S256'},
+       x5t("$Dir/cert2.pem"), 'reload: the new certificate named');
 }
 
 

@@ -14,8 +14,8 @@ use IO::Socket::INET ();
 use JSON::PP ();
 use FoundryNginx;
 
-our @EXPORT = qw(mock_call token_set token_state issued gateway chat
-                 bearer_seen conf_error);
+our @EXPORT = qw(mock_call token_set token_state issued gateway
+                 gateway_conf chat bearer_seen conf_error);
 
 our $Body = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}';
 
@@ -48,6 +48,11 @@ sub issued { return token_state($_[0])->{issued} }
 # a gateway with one upstream "u" of the credential "cred"; "extra" goes
 # in the http block, "server" in the server block
 sub gateway {
+    return FoundryNginx->new(workers => 2, http => gateway_conf(@_));
+}
+
+# its http block
+sub gateway_conf {
     my ($mock, $credential, %o) = @_;
 
     my $timeout = $o{timeout} // '5s';
@@ -55,7 +60,7 @@ sub gateway {
     my $extra = $o{extra} // '';
     my $server = $o{server} // '';
 
-    return FoundryNginx->new(workers => 2, http => <<"CONF");
+    return <<"CONF";
     foundry_upstream_credential_zone upstream_tokens:1m;
 
     $credential
