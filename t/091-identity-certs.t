@@ -24,7 +24,7 @@ use FoundryIdentity;
 system('openssl version >/dev/null 2>&1') == 0
     or plan skip_all => 'needs the openssl command';
 
-plan tests => 75;
+plan tests => 76;
 
 my $Dir = tempdir('foundry-identity-certs-XXXXXX', TMPDIR => 1,
                   CLEANUP => 1);
@@ -409,6 +409,10 @@ like(conf_error($Z . 'foundry_upstream_credential c source=certificate '
                 . "certificate_key=$Dir/key1.pem;"),
      qr/source "certificate" needs "certificate=", "certificate_key=" and "token_url="/,
      'conf: certificate needs token_url=');
+like(conf_error($Z . 'foundry_upstream_credential c source=certificate '
+                . 'token=/t client_id=app;'),
+     qr/source "certificate" needs "certificate=", "certificate_key=" and "token_url="/,
+     'conf: certificate needs its files');
 like(conf_error($Z . 'foundry_upstream_credential c source=imds token=/t '
                 . "certificate=$Dir/cert1.pem;"),
      qr/"certificate=", "certificate_key=", "alg=" and "token_url=" are for source "certificate"/,

@@ -401,8 +401,8 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if ((a[0].data || a[1].data || a[2].data || a[3].data)
-        != (cred->source == NGX_HTTP_FOUNDRY_ID_CERTIFICATE)
+    if (((a[0].data || a[1].data || a[2].data || a[3].data)
+         && cred->source != NGX_HTTP_FOUNDRY_ID_CERTIFICATE)
         || (a[4].data && cred->source != NGX_HTTP_FOUNDRY_ID_WORKLOAD))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
