@@ -273,7 +273,7 @@ say "a wrong key: 401"
 podman logs "$name" > "$tmp/logs" 2>&1
 podman exec "$name" cat /tmp/nginx/foundry.json >> "$tmp/logs"
 grep -q '"status":200' "$tmp/logs" || fail "no access log line in the logs"
-for secret in demo-key wrong-key-ci-build-secret demo-upstream-key \
+for secret in demo-key wrong-key-ci-build-secret demo-upstream-key mock-token-1 \
               demo-upstream-token
 do
     if grep -n -w -F -- "$secret" "$tmp/logs" >&2; then

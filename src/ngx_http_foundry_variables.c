@@ -295,6 +295,29 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     ngx_http_complex_value_t     *cv;
     ngx_http_foundry_upstream_t  *u;
 
+    /* a discovery source's fetch: its upstream credential's token */
+
+    if (r != r->main) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+        if (ctx && ctx->collect && ctx->collect->authorization.len) {
+
+            if (data != NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION) {
+                ngx_str_set(&value, "");
+                return ngx_http_foundry_set(v, &value);
+            }
+
+            value.data = ctx->collect->authorization.data
+                         + sizeof("Bearer ") - 1;
+            value.len = ctx->collect->authorization.len
+                        - (sizeof("Bearer ") - 1);
+
+            ngx_http_foundry_logmask_secret(&value);
+
+            return ngx_http_foundry_set(v, &ctx->collect->authorization);
+        }
+    }
+
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
 
     if (ctx == NULL || ctx->upstream == NULL || !ctx->routed) {

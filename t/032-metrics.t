@@ -54,6 +54,10 @@ our @Metrics = (
      'Loads of keys files, by zone and outcome.'],
     [foundry_content_checks_total => counter =>
      'Prompt content checks, by checker and outcome.'],
+    [foundry_upstream_credential_fetches_total => counter =>
+     'Token fetches of upstream credentials, by credential and outcome.'],
+    [foundry_upstream_credential_expiry_seconds => gauge =>
+     "Seconds until the upstream credential's token expires (0: expired)."],
 );
 
 # the module's version (the foundry_build_info series)

@@ -42,6 +42,8 @@ void ngx_http_foundry_metrics_record(ngx_http_request_t *r,
 void ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
     ngx_uint_t metric, const char *name, ngx_str_t *value,
     const char *outcome);
+void ngx_http_foundry_metrics_expiry(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value, time_t expires);
 void ngx_http_foundry_metrics_commit(ngx_http_foundry_main_conf_t *fmcf);
 void ngx_http_foundry_metrics_count(ngx_uint_t metric, const char *name,
     ngx_str_t *value, const char *outcome);

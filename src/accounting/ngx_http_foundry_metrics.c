@@ -52,7 +52,11 @@ static ngx_http_foundry_metric_t  ngx_http_foundry_metric_defs[] = {
     { "foundry_keys_reloads_total", "counter",
       "Loads of keys files, by zone and outcome." },
     { "foundry_content_checks_total", "counter",
-      "Prompt content checks, by checker and outcome." }
+      "Prompt content checks, by checker and outcome." },
+    { "foundry_upstream_credential_fetches_total", "counter",
+      "Token fetches of upstream credentials, by credential and outcome." },
+    { "foundry_upstream_credential_expiry_seconds", "gauge",
+      "Seconds until the upstream credential's token expires (0: expired)." }
 };
 
 
@@ -97,6 +101,9 @@ static u_char *ngx_http_foundry_label(u_char *p, u_char *start,
     u_char *last, const char *name, ngx_str_t *value);
 static void ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
     u_char *key, u_char *last, uint64_t n, ngx_int_t ms);
+static void ngx_http_foundry_metrics_one(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value,
+    const char *outcome, time_t set);
 static ngx_int_t ngx_http_foundry_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_foundry_metrics_zones(ngx_http_request_t *r,
     u_char *p, u_char *last);
@@ -536,8 +543,34 @@ ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
     ngx_uint_t metric, const char *name, ngx_str_t *value,
     const char *outcome)
 {
+    ngx_http_foundry_metrics_one(fmcf, metric, name, value, outcome, -1);
+}
+
+
+/*
+ * sets a gauge of a time (seconds since the epoch): "foundry_metrics"
+ * shows the seconds left until it
+ */
+
+void
+ngx_http_foundry_metrics_expiry(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value, time_t expires)
+{
+    ngx_http_foundry_metrics_one(fmcf, metric, name, value, NULL,
+                                 ngx_max(expires, 0));
+}
+
+
+/* a series of one label (and an outcome): counted, or set when "set" >= 0 */
+
+static void
+ngx_http_foundry_metrics_one(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value,
+    const char *outcome, time_t set)
+{
     u_char                           *p, *start, *last, buf[512];
     ngx_str_t                         v;
+    ngx_http_foundry_series_t        *s;
     ngx_http_foundry_metrics_zone_t  *mz;
 
     mz = fmcf->metrics;
@@ -551,12 +584,26 @@ ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
     last = buf + sizeof(buf);
 
     p = ngx_http_foundry_label(start, start, last, name, value);
-    v.data = (u_char *) outcome;
-    v.len = ngx_strlen(outcome);
-    p = ngx_http_foundry_label(p, start, last, "outcome", &v);
+
+    if (outcome) {
+        v.data = (u_char *) outcome;
+        v.len = ngx_strlen(outcome);
+        p = ngx_http_foundry_label(p, start, last, "outcome", &v);
+    }
 
     ngx_shmtx_lock(&mz->shpool->mutex);
-    ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
+
+    if (set < 0) {
+        ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
+
+    } else {
+        s = ngx_http_foundry_series(mz, buf, p - buf);
+
+        if (s) {
+            s->value = (uint64_t) set;
+        }
+    }
+
     ngx_shmtx_unlock(&mz->shpool->mutex);
 }
 
@@ -669,6 +716,19 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
 
             labels = s->key + 1;
             lsize = s->len - 1;
+
+            /* a gauge holds a time: the seconds until it */
+
+            if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "gauge")
+                == 0)
+            {
+                p = ngx_slprintf(p, last, "%s{%*s} %uL\n",
+                                 ngx_http_foundry_metric_defs[m].name,
+                                 lsize, labels,
+                                 (s->value > (uint64_t) ngx_time())
+                                 ? s->value - (uint64_t) ngx_time() : 0);
+                continue;
+            }
 
             if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "counter")
                 == 0)

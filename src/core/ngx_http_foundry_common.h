@@ -192,7 +192,9 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_M_JWKS             7
 #define NGX_HTTP_FOUNDRY_M_KEYS             8
 #define NGX_HTTP_FOUNDRY_M_CONTENT          9
-#define NGX_HTTP_FOUNDRY_METRICS            10
+#define NGX_HTTP_FOUNDRY_M_CREDENTIAL       10
+#define NGX_HTTP_FOUNDRY_M_EXPIRY           11
+#define NGX_HTTP_FOUNDRY_METRICS            12
 
 
 typedef struct {
@@ -529,6 +531,9 @@ typedef struct {
     unsigned                        limited:1;
     unsigned                        too_large:1;
     unsigned                        done:1;
+
+    /* a discovery source's: the credential's "Bearer <token>", if any */
+    ngx_str_t                       authorization;
 } ngx_http_foundry_collect_t;
 
 
@@ -645,6 +650,10 @@ typedef struct {
     ngx_uint_t                      sources_pending;
     struct ngx_http_foundry_list_s *fresh;
     ngx_http_foundry_discovery_source_t *fresh_src;
+
+    /* the sources' upstream credentials' tokens, the next one to get */
+    ngx_str_t                      *source_bearers;
+    ngx_uint_t                      source_next;
 
     /* the upstream credential's token: "Bearer <token>", and its state */
     ngx_str_t                       identity_bearer;

@@ -1002,7 +1002,11 @@ sub _handle {
         if ($num{'x-mock-chunks'} // 0) > MAX_CHUNKS;
 
     # the upstream checks the bearer the gateway fetched for it
-    if ($self->{token}{check} && $route =~ /\A(?:classic|v1|openai|compat)\z/) {
+    if (($self->{token}{check}
+         && $route =~ /\A(?:classic|v1|openai|compat|arm|discovery)\z/)
+        || ($self->{token}{check_azure}
+            && $req->{path} =~ m{\A/openai/deployments(?:/|\z)}))
+    {
         my $auth = _hval($req, 'authorization') // '';
         my ($tok) = $auth =~ /\ABearer (\S+)\z/;
         return { %{ _err(401, 'Unauthorized',
@@ -1447,14 +1451,17 @@ sub _control {
             my $set = eval { $JSON_IN->decode($req->{body}) };
             return _err(400, 'BadRequest', 'Body must be a JSON object')
                 unless ref $set eq 'HASH';
-            for my $k (qw(expires_in mode check secret identity_header delay_ms)) {
+            for my $k (qw(expires_in mode check check_azure secret
+                          identity_header delay_ms federated certificate x5t
+                          audience)) {
                 $t->{$k} = $set->{$k} if exists $set->{$k};
             }
         } elsif (!$get) {
             return _method_not_allowed($req, 'GET, HEAD, PUT');
         }
         return _json_resp(200, {
-            map({ $_ => $t->{$_} } qw(expires_in mode check issued)),
+            map({ $_ => $t->{$_} } qw(expires_in mode check issued
+                                      assertion assertions form)),
         });
     }
     if ($p eq '/__mock/content') {
@@ -1617,12 +1624,22 @@ sub _token {
             $v =~ tr/+/ /;
             $form{ _unescape($k) } = _unescape($v);
         }
+        # what the last fetch sent, for the tests (no secret's value)
+        $t->{form} = { %form };
+        $t->{form}{client_secret} = '(set)' if exists $form{client_secret};
         return _json_resp(400, { error => 'unsupported_grant_type' })
             unless ($form{grant_type} // '') eq 'client_credentials';
-        return _json_resp(401, { error => 'invalid_client',
-                                 error_description => 'AADSTS7000215: Invalid client secret provided.' })
-            unless ($form{client_secret} // '') eq $t->{secret}
-                && length($form{client_id} // '');
+        if (exists $form{client_assertion_type}) {
+            my $bad = $self->_assertion(\%form);
+            return _json_resp(401, { error => 'invalid_client',
+                                     error_description => "AADSTS700027: $bad" })
+                if defined $bad;
+        } else {
+            return _json_resp(401, { error => 'invalid_client',
+                                     error_description => 'AADSTS7000215: Invalid client secret provided.' })
+                unless ($form{client_secret} // '') eq $t->{secret}
+                    && length($form{client_id} // '');
+        }
         $resource = $form{scope} // $form{audience} // '';
     }
 
@@ -1647,6 +1664,53 @@ sub _token {
     my $resp = _json_resp(200, $body);
     $resp->{delay_ms} = $t->{delay_ms} // 0 if $mode eq 'slow';
     return $resp;
+}
+
+# A client assertion (RFC 7523): the federated token set with PUT
+# /__mock/token {"federated": "..."} as it is, or a JWT signed by the key of
+# {"certificate": PEM} whose header names it ({"x5t": x5t#S256}) and whose
+# claims are aud = {"audience"}, iss = sub = client_id, a new jti and a
+# life of at most 10 minutes.  Returns why it is refused, or undef.
+sub _assertion {
+    my ($self, $form) = @_;
+    my $t = $self->{token};
+    my $jwt = $form->{client_assertion} // '';
+    $t->{assertion} = $jwt;
+    $t->{assertions}++;
+
+    return 'bad client_assertion_type'
+        unless ($form->{client_assertion_type} // '') eq
+               'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+    return 'no client_id' unless length($form->{client_id} // '');
+    return 'a secret and an assertion' if exists $form->{client_secret};
+
+    if (defined $t->{federated}) {
+        return $jwt eq $t->{federated} ? undef : 'unknown federated token';
+    }
+    return 'no certificate registered' unless defined $t->{certificate};
+
+    require Crypt::JWT;
+    my ($hdr, $claims) = eval {
+        Crypt::JWT::decode_jwt(token => $jwt, key => \$t->{certificate},
+                               accepted_alg => qr/\A(?:RS256|PS256)\z/,
+                               decode_header => 1, verify_exp => 0,
+                               verify_nbf => 0);
+    };
+    return "signature: $@" unless ref $claims eq 'HASH';
+    return 'unknown certificate'
+        unless ($hdr->{'x5t#S256'} // '') eq ($t->{x5t} // '');
+    return 'bad aud' unless ($claims->{aud} // '') eq ($t->{audience} // '');
+    return 'bad iss or sub'
+        unless ($claims->{iss} // '') eq $form->{client_id}
+            && ($claims->{sub} // '') eq $form->{client_id};
+    my $now = time;
+    return 'bad lifetime'
+        unless defined $claims->{exp} && defined $claims->{nbf}
+            && $claims->{nbf} <= $now + 5 && $claims->{exp} > $now
+            && $claims->{exp} - $claims->{nbf} <= 600;
+    my $jti = $claims->{jti} // '';
+    return 'jti replayed' if !length $jti || $t->{jti}{$jti}++;
+    return undef;
 }
 
 # ---- echo --------------------------------------------------------------------
