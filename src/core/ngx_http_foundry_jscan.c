@@ -37,6 +37,13 @@ static ngx_uint_t  ngx_http_foundry_jscan_ready;
 
 
 static void ngx_http_foundry_jscan_init(void);
+static ngx_int_t ngx_http_foundry_jscan_next(u_char **pp, u_char *last,
+    u_char open);
+static ngx_int_t ngx_http_foundry_jscan_colon(u_char **pp, u_char *last);
+static ngx_int_t ngx_http_foundry_jscan_text(ngx_pool_t *pool, u_char *p,
+    u_char *last, ngx_uint_t escapes, ngx_str_t *s);
+static ngx_int_t ngx_http_foundry_jscan_scalar(u_char **pp, u_char *last,
+    ngx_uint_t *escapes);
 static int ngx_http_foundry_jscan_decoded(void *ctx, const unsigned char *s,
     size_t len);
 
@@ -323,6 +330,28 @@ ngx_http_foundry_jscan_literal(u_char **pp, u_char *last)
 }
 
 
+/* a string, true, false, null or a number at *pp */
+
+static ngx_int_t
+ngx_http_foundry_jscan_scalar(u_char **pp, u_char *last, ngx_uint_t *escapes)
+{
+    switch (**pp) {
+
+    case '"':
+        return (ngx_http_foundry_jscan_string(pp, last, escapes) == NGX_OK)
+               ? NGX_OK : NGX_ERROR;
+
+    case 't':
+    case 'f':
+    case 'n':
+        return ngx_http_foundry_jscan_literal(pp, last);
+
+    default:
+        return ngx_http_foundry_jscan_number(pp, last);
+    }
+}
+
+
 /*
  * Any value at *pp (past white space), in "depth" containers: NGX_OK with
  * *pp past it; NGX_DECLINED when a container in it would be deeper than
@@ -335,7 +364,6 @@ ngx_http_foundry_jscan_value(u_char **pp, u_char *last, ngx_uint_t depth,
     ngx_uint_t max)
 {
     u_char      *p, open[NGX_HTTP_FOUNDRY_JSCAN_DEPTH];
-    ngx_int_t    rc;
     ngx_uint_t   n, escapes;
 
     n = 0;
@@ -370,23 +398,8 @@ value:
 
         goto value;
 
-    case '"':
-        rc = ngx_http_foundry_jscan_string(&p, last, &escapes);
-        if (rc != NGX_OK) {
-            return NGX_ERROR;
-        }
-        break;
-
-    case 't':
-    case 'f':
-    case 'n':
-        if (ngx_http_foundry_jscan_literal(&p, last) != NGX_OK) {
-            return NGX_ERROR;
-        }
-        break;
-
     default:
-        if (ngx_http_foundry_jscan_number(&p, last) != NGX_OK) {
+        if (ngx_http_foundry_jscan_scalar(&p, last, &escapes) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -398,47 +411,84 @@ next:
         return NGX_OK;
     }
 
-    p = ngx_http_foundry_jscan_space(p, last);
+    switch (ngx_http_foundry_jscan_next(&p, last, open[n - 1])) {
+
+    case NGX_DONE:
+        p++;
+        n--;
+        goto next;
+
+    case NGX_OK:
+        if (open[n - 1] == '[') {
+            goto value;
+        }
+
+        break;
+
+    default:
+        return NGX_ERROR;
+    }
+
+key:
+
+    if (p == last || *p != '"'
+        || ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK
+        || ngx_http_foundry_jscan_colon(&p, last) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    goto value;
+}
+
+
+/*
+ * After a value in a container opened by "open": NGX_OK past a comma and
+ * white space, NGX_DONE at the closing bracket, or NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_foundry_jscan_next(u_char **pp, u_char *last, u_char open)
+{
+    u_char  *p;
+
+    p = ngx_http_foundry_jscan_space(*pp, last);
 
     if (p == last) {
         return NGX_ERROR;
     }
 
     if (*p == ',') {
-        p = ngx_http_foundry_jscan_space(p + 1, last);
-
-        if (open[n - 1] == '[') {
-            goto value;
-        }
-
-        goto key;
+        *pp = ngx_http_foundry_jscan_space(p + 1, last);
+        return NGX_OK;
     }
 
-    if (*p != (open[n - 1] == '{' ? '}' : ']')) {
+    if (*p != (open == '{' ? '}' : ']')) {
         return NGX_ERROR;
     }
 
-    p++;
-    n--;
-    goto next;
+    *pp = p;
 
-key:
+    return NGX_DONE;
+}
 
-    if (p == last || *p != '"'
-        || ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
 
-    p = ngx_http_foundry_jscan_space(p, last);
+/* after a key: white space, a colon, white space */
+
+static ngx_int_t
+ngx_http_foundry_jscan_colon(u_char **pp, u_char *last)
+{
+    u_char  *p;
+
+    p = ngx_http_foundry_jscan_space(*pp, last);
 
     if (p == last || *p != ':') {
         return NGX_ERROR;
     }
 
-    p = ngx_http_foundry_jscan_space(p + 1, last);
+    *pp = ngx_http_foundry_jscan_space(p + 1, last);
 
-    goto value;
+    return NGX_OK;
 }
 
 
@@ -603,47 +653,37 @@ value:
 
         goto next;
 
-    case '"':
-        if (ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK) {
+    default:
+        if (ngx_http_foundry_jscan_scalar(&p, last, &escapes) != NGX_OK) {
             return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
         }
 
         *offset = p - start;
 
-        if (escapes) {
-            if (ngx_http_foundry_jscan_decode(pool, q, p, &s) != NGX_OK) {
+        switch (*q) {
+
+        case '"':
+            if (ngx_http_foundry_jscan_text(pool, q, p, escapes, &s)
+                != NGX_OK)
+            {
                 return NGX_HTTP_FOUNDRY_JSCAN_NOMEM;
             }
 
-        } else {
-            s.data = q + 1;
-            s.len = p - q - 2;
+            ok = cb->yajl_string(ctx, s.data, s.len);
+            break;
+
+        case 'n':
+            ok = cb->yajl_null(ctx);
+            break;
+
+        case 't':
+        case 'f':
+            ok = cb->yajl_boolean(ctx, *q == 't');
+            break;
+
+        default:
+            ok = cb->yajl_number(ctx, (const char *) q, p - q);
         }
-
-        ok = cb->yajl_string(ctx, s.data, s.len);
-        break;
-
-    case 't':
-    case 'f':
-    case 'n':
-        if (ngx_http_foundry_jscan_literal(&p, last) != NGX_OK) {
-            return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
-        }
-
-        *offset = p - start;
-
-        ok = (*q == 'n') ? cb->yajl_null(ctx)
-                         : cb->yajl_boolean(ctx, *q == 't');
-        break;
-
-    default:
-        if (ngx_http_foundry_jscan_number(&p, last) != NGX_OK) {
-            return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
-        }
-
-        *offset = p - start;
-
-        ok = cb->yajl_number(ctx, (const char *) q, p - q);
     }
 
     if (!ok) {
@@ -656,24 +696,18 @@ next:
         goto done;
     }
 
-    p = ngx_http_foundry_jscan_space(p, last);
+    rc = ngx_http_foundry_jscan_next(&p, last, open[n - 1]);
 
-    if (p == last) {
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
     }
 
-    if (*p == ',') {
-        p = ngx_http_foundry_jscan_space(p + 1, last);
-
+    if (rc == NGX_OK) {
         if (open[n - 1] == '[') {
             goto value;
         }
 
         goto key;
-    }
-
-    if (*p != (open[n - 1] == '{' ? '}' : ']')) {
-        return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
     }
 
 close:
@@ -703,27 +737,17 @@ key:
 
     *offset = p - start;
 
-    if (escapes) {
-        if (ngx_http_foundry_jscan_decode(pool, q, p, &s) != NGX_OK) {
-            return NGX_HTTP_FOUNDRY_JSCAN_NOMEM;
-        }
-
-    } else {
-        s.data = q + 1;
-        s.len = p - q - 2;
+    if (ngx_http_foundry_jscan_text(pool, q, p, escapes, &s) != NGX_OK) {
+        return NGX_HTTP_FOUNDRY_JSCAN_NOMEM;
     }
 
     if (!cb->yajl_map_key(ctx, s.data, s.len)) {
         return NGX_HTTP_FOUNDRY_JSCAN_STOPPED;
     }
 
-    p = ngx_http_foundry_jscan_space(p, last);
-
-    if (p == last || *p != ':') {
+    if (ngx_http_foundry_jscan_colon(&p, last) != NGX_OK) {
         return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
     }
-
-    p = ngx_http_foundry_jscan_space(p + 1, last);
 
     goto value;
 
@@ -742,4 +766,21 @@ done:
     }
 
     return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
+}
+
+
+/* the text of the string [p, last), quotes included: decoded if need be */
+
+static ngx_int_t
+ngx_http_foundry_jscan_text(ngx_pool_t *pool, u_char *p, u_char *last,
+    ngx_uint_t escapes, ngx_str_t *s)
+{
+    if (escapes) {
+        return ngx_http_foundry_jscan_decode(pool, p, last, s);
+    }
+
+    s->data = p + 1;
+    s->len = last - p - 2;
+
+    return NGX_OK;
 }
