@@ -233,7 +233,9 @@ ngx_http_foundry_ctx_variable(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_FOUNDRY_VAR_STREAM:
-        if (ctx->body.handle) {
+        /* the body was read (scanned, or parsed by yajl) */
+
+        if (ctx->body.pool) {
             s = ctx->body.stream ? &yes : &no;
         }
 

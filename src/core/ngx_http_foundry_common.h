@@ -584,6 +584,7 @@ typedef struct {
 
     unsigned                        found:1;
     unsigned                        event_found:1;
+    unsigned                        scanned:1;
     unsigned                        failed:1;
     unsigned                        done:1;
 } ngx_http_foundry_usage_t;
