@@ -525,6 +525,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->auth_mode == NGX_CONF_UNSET_UINT) {
         conf->auth_mode = prev->auth_mode;
+        conf->auth_type = prev->auth_type;
     }
 
     conf->auth = (conf->auth_mode != NGX_CONF_UNSET_UINT)

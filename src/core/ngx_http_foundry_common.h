@@ -291,6 +291,14 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_AUTH_KEY           1
 #define NGX_HTTP_FOUNDRY_AUTH_TOKEN         2
 
+/* the connection's authType when foundry_auth names it (else derived) */
+
+#define NGX_HTTP_FOUNDRY_TYPE_DERIVED       0
+#define NGX_HTTP_FOUNDRY_TYPE_API_KEY       1
+#define NGX_HTTP_FOUNDRY_TYPE_OAUTH2        2
+#define NGX_HTTP_FOUNDRY_TYPE_PMI           3
+#define NGX_HTTP_FOUNDRY_TYPE_AAD           4
+
 
 typedef struct ngx_http_foundry_strip_s  ngx_http_foundry_strip_t;
 
@@ -412,6 +420,7 @@ typedef struct {
     ngx_array_t                    *filters;
 
     ngx_uint_t                      auth_mode;
+    ngx_uint_t                      auth_type;
     ngx_uint_t                      auth;
     ngx_array_t                    *issuers;
     ngx_array_t                    *claims;
