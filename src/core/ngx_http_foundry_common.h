@@ -191,10 +191,17 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_METRICS            9
 
 
+/* the caller's identity as metric labels (foundry_metrics_zone labels=) */
+#define NGX_HTTP_FOUNDRY_LABEL_AGENT        1
+#define NGX_HTTP_FOUNDRY_LABEL_PROJECT      2
+
+
 typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     void                           *sh;
     ngx_slab_pool_t                *shpool;
+    ngx_uint_t                      labels;
+    ngx_uint_t                      label_values;
 } ngx_http_foundry_metrics_zone_t;
 
 
@@ -389,6 +396,7 @@ typedef struct {
     ngx_uint_t                      category;
     ngx_flag_t                      deployment_in_path;
     ngx_flag_t                      stream_usage;
+    ngx_flag_t                      traceparent;
     ngx_str_t                       connection_name;
 
     /* the operations passed to upstreams, a mask */
