@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
 
 
@@ -55,37 +56,17 @@ static ngx_int_t
 ngx_http_foundry_caller_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_foundry_find_header(r, name);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0 || h[i].key.len != name->len
-            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
-        {
-            continue;
-        }
-
-        *value = h[i].value;
-
-        return NGX_OK;
+    if (h == NULL) {
+        return NGX_DECLINED;
     }
 
-    return NGX_DECLINED;
+    *value = h->value;
+
+    return NGX_OK;
 }
 
 

@@ -53,6 +53,9 @@ static u_char *ngx_http_foundry_hcl_attr(u_char *p, ngx_uint_t indent,
     "FILL-IN-APIM-RESOURCE-GROUP/providers/Microsoft.ApiManagement/service/"  \
     "FILL-IN-APIM-SERVICE"
 
+/* a literal's bytes, without its NUL */
+#define ngx_http_foundry_cpy(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
+
 #define NGX_HTTP_FOUNDRY_CONNECTIONS_TYPE                                     \
     "Microsoft.CognitiveServices/accounts/projects/connections@2025-06-01"
 
@@ -75,17 +78,7 @@ ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
 
     flcf = c->conf;
 
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "$schema") != NGX_OK
-        || ngx_http_foundry_json_key(g,
-               "https://schema.management.azure.com/schemas/"
-               "2019-04-01/deploymentParameters.json#")
-           != NGX_OK
-        || ngx_http_foundry_json_key(g, "contentVersion") != NGX_OK
-        || ngx_http_foundry_json_key(g, "1.0.0.0") != NGX_OK
-        || ngx_http_foundry_json_key(g, "parameters") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok)
-    {
+    if (ngx_http_foundry_export_parameters(g) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -256,7 +249,7 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
     u_char                       *p, *id, ch;
     size_t                        len, width;
     ngx_str_t                     s, *infer, *deploy;
-    ngx_uint_t                    i, keys;
+    ngx_uint_t                    i;
     ngx_http_foundry_loc_conf_t  *flcf;
 
     static ngx_str_t  yes = ngx_string("true");
@@ -341,8 +334,7 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
     switch (c->auth_type) {
 
     case NGX_HTTP_FOUNDRY_TYPE_OAUTH2:
-        p = ngx_cpymem(p,
-                "\n"
+        p = ngx_http_foundry_cpy(p, "\n"
                 "variable \"oauth2_client_id\" {\n"
                 "  type = string\n"
                 "}\n"
@@ -359,25 +351,7 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
                 "variable \"oauth2_scopes\" {\n"
                 "  type    = list(string)\n"
                 "  default = []\n"
-                "}\n",
-                sizeof("\n"
-                "variable \"oauth2_client_id\" {\n"
-                "  type = string\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_client_secret\" {\n"
-                "  type      = string\n"
-                "  sensitive = true\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_token_url\" {\n"
-                "  type = string\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_scopes\" {\n"
-                "  type    = list(string)\n"
-                "  default = []\n"
-                "}\n") - 1);
+                "}\n");
         break;
 
     case NGX_HTTP_FOUNDRY_TYPE_PMI:
@@ -385,19 +359,12 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
         break;
 
     default: /* ApiKey */
-        p = ngx_cpymem(p,
-                "\n"
+        p = ngx_http_foundry_cpy(p, "\n"
                 "variable \"gateway_api_key\" {\n"
                 "  type        = string\n"
                 "  sensitive   = true\n"
                 "  description = \"A key of the gateway's keys file\"\n"
-                "}\n",
-                sizeof("\n"
-                "variable \"gateway_api_key\" {\n"
-                "  type        = string\n"
-                "  sensitive   = true\n"
-                "  description = \"A key of the gateway's keys file\"\n"
-                "}\n") - 1);
+                "}\n");
         break;
     }
 
@@ -408,78 +375,53 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
             NGX_HTTP_FOUNDRY_CONNECTIONS_TYPE "\"\n"
             "  name                      = ", &s);
     p = ngx_http_foundry_hcl_string(p, &c->name);
-    p = ngx_cpymem(p, "\n"
+    p = ngx_http_foundry_cpy(p, "\n"
             "  parent_id                 = var.foundry_project_id\n"
             "  schema_validation_enabled = false\n"
             "\n"
             "  body = {\n"
-            "    properties = {\n",
-            sizeof("\n"
-            "  parent_id                 = var.foundry_project_id\n"
-            "  schema_validation_enabled = false\n"
-            "\n"
-            "  body = {\n"
-            "    properties = {\n") - 1);
+            "    properties = {\n");
 
     width = sizeof("isSharedToAll") - 1;
 
     p = ngx_http_foundry_hcl_attr(p, 6, "category", width, &c->category);
     p = ngx_http_foundry_hcl_attr(p, 6, "target", width, &c->url);
     p = ngx_http_foundry_hcl_attr(p, 6, "authType", width, &c->auth);
-    p = ngx_cpymem(p, "      isSharedToAll = false\n",
-                   sizeof("      isSharedToAll = false\n") - 1);
+    p = ngx_http_foundry_cpy(p, "      isSharedToAll = false\n");
 
     switch (c->auth_type) {
 
     case NGX_HTTP_FOUNDRY_TYPE_OAUTH2:
-        p = ngx_cpymem(p,
+        p = ngx_http_foundry_cpy(p,
                 "      tokenUrl      = var.oauth2_token_url\n"
                 "      scopes        = var.oauth2_scopes\n"
                 "      credentials = {\n"
                 "        clientId     = var.oauth2_client_id\n"
                 "        clientSecret = var.oauth2_client_secret\n"
-                "      }\n",
-                sizeof(
-                "      tokenUrl      = var.oauth2_token_url\n"
-                "      scopes        = var.oauth2_scopes\n"
-                "      credentials = {\n"
-                "        clientId     = var.oauth2_client_id\n"
-                "        clientSecret = var.oauth2_client_secret\n"
-                "      }\n") - 1);
+                "      }\n");
         break;
 
     case NGX_HTTP_FOUNDRY_TYPE_PMI:
     case NGX_HTTP_FOUNDRY_TYPE_AAD:
-        p = ngx_cpymem(p,
-                "      audience      = \"https://cognitiveservices.azure.com"
-                "\"\n"
-                "      credentials   = {}\n",
-                sizeof(
-                "      audience      = \"https://cognitiveservices.azure.com"
-                "\"\n"
-                "      credentials   = {}\n") - 1);
+        p = ngx_http_foundry_cpy(p,
+                "      audience      = "
+                "\"https://cognitiveservices.azure.com\"\n"
+                "      credentials   = {}\n");
         break;
 
     default: /* ApiKey */
-        p = ngx_cpymem(p,
+        p = ngx_http_foundry_cpy(p,
                 "      credentials = {\n"
                 "        key = var.gateway_api_key\n"
-                "      }\n",
-                sizeof(
-                "      credentials = {\n"
-                "        key = var.gateway_api_key\n"
-                "      }\n") - 1);
+                "      }\n");
         break;
     }
 
     /* the metadata, aligned as "terraform fmt" does */
 
-    keys = (c->auth_config.len ? 1 : 0) + (c->headers.len ? 2 : 0);
-
     width = sizeof("deploymentAPIVersion") - 1;
 
-    p = ngx_cpymem(p, "      metadata = {\n",
-                   sizeof("      metadata = {\n") - 1);
+    p = ngx_http_foundry_cpy(p, "      metadata = {\n");
 
     p = ngx_http_foundry_hcl_attr(p, 8, "deploymentInPath", width,
                                   flcf->deployment_in_path ? &yes : &no);
@@ -495,24 +437,20 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
         p = ngx_http_foundry_hcl_attr(p, 8, "models", width, &c->models);
     }
 
-    if (keys & 1) {
+    if (c->auth_config.len) {
         p = ngx_http_foundry_hcl_attr(p, 8, "authConfig", width,
                                       &c->auth_config);
     }
 
-    if (keys & 2) {
+    if (c->headers.len) {
         p = ngx_http_foundry_hcl_attr(p, 8, "customHeaders", width,
                                       &c->headers);
     }
 
-    p = ngx_cpymem(p, "      }\n"
-                      "    }\n"
-                      "  }\n"
-                      "}\n",
-                   sizeof("      }\n"
-                          "    }\n"
-                          "  }\n"
-                          "}\n") - 1);
+    p = ngx_http_foundry_cpy(p, "      }\n"
+                                "    }\n"
+                                "  }\n"
+                                "}\n");
 
     out->len = p - out->data;
 
