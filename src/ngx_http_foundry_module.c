@@ -58,6 +58,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       offsetof(ngx_http_foundry_loc_conf_t, stream_usage),
       NULL },
 
+    { ngx_string("foundry_traceparent"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, traceparent),
+      NULL },
+
     { ngx_string("foundry_operations"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_foundry_operations_directive,
@@ -171,7 +178,7 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       NULL },
 
     { ngx_string("foundry_metrics_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_foundry_metrics_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -492,6 +499,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->category = NGX_CONF_UNSET_UINT;
     conf->deployment_in_path = NGX_CONF_UNSET;
     conf->stream_usage = NGX_CONF_UNSET;
+    conf->traceparent = NGX_CONF_UNSET;
     conf->operations = NGX_CONF_UNSET_UINT;
     conf->usage_drain_timeout = NGX_CONF_UNSET_MSEC;
     conf->usage_drain_size = NGX_CONF_UNSET_SIZE;
@@ -545,6 +553,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->deployment_in_path, prev->deployment_in_path,
                          0);
     ngx_conf_merge_value(conf->stream_usage, prev->stream_usage, 0);
+    ngx_conf_merge_value(conf->traceparent, prev->traceparent, 0);
     ngx_conf_merge_uint_value(conf->operations, prev->operations,
                               ngx_http_foundry_operations_default());
     ngx_conf_merge_msec_value(conf->usage_drain_timeout,
@@ -582,6 +591,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->auth_mode == NGX_CONF_UNSET_UINT) {
         conf->auth_mode = prev->auth_mode;
+        conf->auth_type = prev->auth_type;
     }
 
     conf->auth = (conf->auth_mode != NGX_CONF_UNSET_UINT)

@@ -11,6 +11,22 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* ngx_http_foundry_caller.c */
+
+#define NGX_HTTP_FOUNDRY_CALLER_AGENT       0
+#define NGX_HTTP_FOUNDRY_CALLER_PROJECT     1
+#define NGX_HTTP_FOUNDRY_CALLER_OPENAI      2
+#define NGX_HTTP_FOUNDRY_CALLER_MODEL       3
+#define NGX_HTTP_FOUNDRY_CALLER_TRACE       4
+
+ngx_int_t ngx_http_foundry_caller_id(ngx_http_request_t *r,
+    ngx_uint_t which, ngx_str_t *value);
+ngx_int_t ngx_http_foundry_caller_project(ngx_http_request_t *r,
+    ngx_str_t *value);
+ngx_int_t ngx_http_foundry_traceparent(ngx_http_request_t *r,
+    ngx_str_t *value);
+
+
 /* ngx_http_foundry_filter.c */
 
 ngx_int_t ngx_http_foundry_filter_init(ngx_conf_t *cf);

@@ -88,6 +88,10 @@ typedef struct {
     ngx_rbtree_node_t               sentinel;
     ngx_queue_t                     series[NGX_HTTP_FOUNDRY_METRICS];
     uint64_t                        dropped;
+
+    /* the caller's identities seen as labels, by label: never printed */
+    ngx_queue_t                     values;
+    ngx_uint_t                      nvalues[2];
 } ngx_http_foundry_metrics_shctx_t;
 
 
@@ -96,7 +100,11 @@ static ngx_int_t ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone,
 static void ngx_http_foundry_series_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_foundry_series_t *ngx_http_foundry_series(
-    ngx_http_foundry_metrics_zone_t *mz, u_char *key, size_t len);
+    ngx_http_foundry_metrics_zone_t *mz, u_char *key, size_t len,
+    ngx_uint_t create);
+static ngx_str_t *ngx_http_foundry_metrics_bound(
+    ngx_http_foundry_metrics_zone_t *mz, ngx_uint_t label,
+    ngx_str_t *value);
 static u_char *ngx_http_foundry_label(u_char *p, u_char *start,
     u_char *last, const char *name, ngx_str_t *value);
 static void ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
@@ -110,14 +118,24 @@ static u_char *ngx_http_foundry_metrics_zones(ngx_http_request_t *r,
 static u_char *ngx_http_foundry_metrics_build(u_char *p, u_char *last);
 
 
-/* foundry_metrics_zone name:size; */
+/*
+ * foundry_metrics_zone name:size [labels=agent,project] [label_values=n];
+ *
+ * labels= adds the caller's identity ($foundry_agent_id, $foundry_project)
+ * to foundry_requests_total and foundry_tokens_total; each label has at
+ * most label_values (100) values in the zone, later ones count as
+ * "_other": a caller cannot grow the zone by naming itself anew.
+ */
 
 char *
 ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
+    u_char                           *p, *end, *comma;
+    ngx_int_t                         n;
     ngx_str_t                        *value;
+    ngx_uint_t                        i;
     ngx_http_foundry_metrics_zone_t  *mz;
 
     if (fmcf->metrics) {
@@ -131,6 +149,63 @@ ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "labels=", 7) == 0
+            && value[i].len > 7)
+        {
+            p = value[i].data + 7;
+            end = value[i].data + value[i].len;
+
+            while (p < end) {
+                comma = ngx_strlchr(p, end, ',');
+                if (comma == NULL) {
+                    comma = end;
+                }
+
+                if (comma - p == 5 && ngx_strncmp(p, "agent", 5) == 0) {
+                    mz->labels |= NGX_HTTP_FOUNDRY_LABEL_AGENT;
+
+                } else if (comma - p == 7
+                           && ngx_strncmp(p, "project", 7) == 0)
+                {
+                    mz->labels |= NGX_HTTP_FOUNDRY_LABEL_PROJECT;
+
+                } else {
+                    goto invalid;
+                }
+
+                p = comma + 1;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "label_values=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+
+            if (n < 1 || n > 100000) {
+                goto invalid;
+            }
+
+            mz->label_values = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (mz->label_values && mz->labels == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"label_values=\" needs \"labels=\" in "
+                           "\"%V\" directive", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mz->label_values == 0) {
+        mz->label_values = 100;
+    }
+
     mz->shm_zone = ngx_http_foundry_zone_add(cf, &value[1],
         ngx_http_foundry_metrics_init_zone, mz);
     if (mz->shm_zone == NULL) {
@@ -140,6 +215,17 @@ ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fmcf->metrics = mz;
 
     return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive, "
+                       "expected \"labels=\" with \"agent\" and/or "
+                       "\"project\" (comma separated), or "
+                       "\"label_values=\" from 1 to 100000",
+                       &value[i], &value[0]);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -206,6 +292,8 @@ ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         ngx_queue_init(&sh->series[i]);
     }
 
+    ngx_queue_init(&sh->values);
+
     len = sizeof(" in foundry_metrics_zone \"\"") + shm_zone->shm.name.len;
 
     mz->shpool->log_ctx = ngx_slab_alloc(mz->shpool, len);
@@ -264,12 +352,13 @@ ngx_http_foundry_series_insert(ngx_rbtree_node_t *temp,
 
 /*
  * The series of a key (the metric's number and the labels), created when
- * new; NULL when the zone is full.  Called with the mutex held.
+ * new (and "create"); NULL when the zone is full.  Called with the mutex
+ * held.  Keys from NGX_HTTP_FOUNDRY_METRICS on are label values seen.
  */
 
 static ngx_http_foundry_series_t *
 ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
-    size_t len)
+    size_t len, ngx_uint_t create)
 {
     uint32_t                           hash;
     ngx_int_t                          rc;
@@ -301,6 +390,10 @@ ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
         node = (rc < 0) ? node->left : node->right;
     }
 
+    if (!create) {
+        return NULL;
+    }
+
     s = ngx_slab_alloc_locked(mz->shpool,
                               offsetof(ngx_http_foundry_series_t, key) + len);
     if (s == NULL) {
@@ -315,9 +408,55 @@ ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
     ngx_memcpy(s->key, key, len);
 
     ngx_rbtree_insert(&sh->rbtree, &s->node);
-    ngx_queue_insert_tail(&sh->series[key[0]], &s->queue);
+    ngx_queue_insert_tail(key[0] < NGX_HTTP_FOUNDRY_METRICS
+                          ? &sh->series[key[0]] : &sh->values,
+                          &s->queue);
 
     return s;
+}
+
+
+/*
+ * A caller's identity as a label value: itself when the zone has seen
+ * it, or has seen fewer than label_values values of the label; else
+ * "_other".  Called with the mutex held.
+ */
+
+static ngx_str_t *
+ngx_http_foundry_metrics_bound(ngx_http_foundry_metrics_zone_t *mz,
+    ngx_uint_t label, ngx_str_t *value)
+{
+    u_char                             key[1 + 256];
+    ngx_http_foundry_metrics_shctx_t  *sh;
+
+    static ngx_str_t  other = ngx_string("_other");
+
+    if (value->len == 0) {
+        return value;
+    }
+
+    if (value->len > 256) {
+        return &other;
+    }
+
+    sh = mz->sh;
+
+    key[0] = (u_char) (NGX_HTTP_FOUNDRY_METRICS + label);
+    ngx_memcpy(key + 1, value->data, value->len);
+
+    if (ngx_http_foundry_series(mz, key, 1 + value->len, 0) != NULL) {
+        return value;
+    }
+
+    if (sh->nvalues[label] >= mz->label_values
+        || ngx_http_foundry_series(mz, key, 1 + value->len, 1) == NULL)
+    {
+        return &other;
+    }
+
+    sh->nvalues[label]++;
+
+    return value;
 }
 
 
@@ -373,7 +512,7 @@ ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
     ngx_uint_t                  i;
     ngx_http_foundry_series_t  *s;
 
-    s = ngx_http_foundry_series(mz, key, last - key);
+    s = ngx_http_foundry_series(mz, key, last - key, 1);
 
     if (s == NULL) {
         return;
@@ -410,7 +549,8 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
     u_char                            *p, *start, *last, status[4];
     u_char                             buf[1024];
     int64_t                            tokens[4];
-    ngx_str_t                          v, dep, key;
+    ngx_str_t                          v, dep, key, agent, project;
+    ngx_str_t                         *ba, *bp;
     ngx_int_t                          ms, first;
     ngx_uint_t                         i, n, code;
     ngx_http_upstream_state_t         *state;
@@ -441,6 +581,23 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
         ngx_str_set(&key, "");
     }
 
+    ngx_str_set(&agent, "");
+    ngx_str_set(&project, "");
+
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_AGENT
+        && ngx_http_foundry_caller_id(r, NGX_HTTP_FOUNDRY_CALLER_AGENT,
+                                      &agent)
+           != NGX_OK)
+    {
+        ngx_str_set(&agent, "");
+    }
+
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_PROJECT
+        && ngx_http_foundry_caller_project(r, &project) != NGX_OK)
+    {
+        ngx_str_set(&project, "");
+    }
+
     code = r->err_status ? r->err_status : r->headers_out.status;
 
     if (code == 0 && r->connection->error) {
@@ -456,13 +613,25 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
     buf[0] = (u_char) (metric);                                               \
     p = ngx_http_foundry_label(start, start, last, "target", &flcf->prefix)
 
+#define ngx_http_foundry_caller_labels()                                      \
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_AGENT) {                          \
+        p = ngx_http_foundry_label(p, start, last, "agent", ba);              \
+    }                                                                         \
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_PROJECT) {                        \
+        p = ngx_http_foundry_label(p, start, last, "project", bp);            \
+    }
+
     ngx_shmtx_lock(&mz->shpool->mutex);
+
+    ba = ngx_http_foundry_metrics_bound(mz, 0, &agent);
+    bp = ngx_http_foundry_metrics_bound(mz, 1, &project);
 
     ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_REQUESTS);
     p = ngx_http_foundry_label(p, start, last, "deployment", &dep);
     v.data = status;
     v.len = 3;
     p = ngx_http_foundry_label(p, start, last, "status", &v);
+    ngx_http_foundry_caller_labels();
     ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
 
     if (ctx->usage.found) {
@@ -482,6 +651,7 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
             v.data = (u_char *) kinds[i];
             v.len = ngx_strlen(kinds[i]);
             p = ngx_http_foundry_label(p, start, last, "kind", &v);
+            ngx_http_foundry_caller_labels();
             ngx_http_foundry_metrics_add(mz, buf, p, tokens[i], -1);
         }
     }
@@ -531,6 +701,7 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
     }
 
 #undef ngx_http_foundry_metric_key
+#undef ngx_http_foundry_caller_labels
 
     ngx_shmtx_unlock(&mz->shpool->mutex);
 }

@@ -197,10 +197,17 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_METRICS            12
 
 
+/* the caller's identity as metric labels (foundry_metrics_zone labels=) */
+#define NGX_HTTP_FOUNDRY_LABEL_AGENT        1
+#define NGX_HTTP_FOUNDRY_LABEL_PROJECT      2
+
+
 typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     void                           *sh;
     ngx_slab_pool_t                *shpool;
+    ngx_uint_t                      labels;
+    ngx_uint_t                      label_values;
 } ngx_http_foundry_metrics_zone_t;
 
 
@@ -296,6 +303,14 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_AUTH_OFF           0
 #define NGX_HTTP_FOUNDRY_AUTH_KEY           1
 #define NGX_HTTP_FOUNDRY_AUTH_TOKEN         2
+
+/* the connection's authType when foundry_auth names it (else derived) */
+
+#define NGX_HTTP_FOUNDRY_TYPE_DERIVED       0
+#define NGX_HTTP_FOUNDRY_TYPE_API_KEY       1
+#define NGX_HTTP_FOUNDRY_TYPE_OAUTH2        2
+#define NGX_HTTP_FOUNDRY_TYPE_PMI           3
+#define NGX_HTTP_FOUNDRY_TYPE_AAD           4
 
 
 typedef struct ngx_http_foundry_strip_s  ngx_http_foundry_strip_t;
@@ -395,6 +410,7 @@ typedef struct {
     ngx_uint_t                      category;
     ngx_flag_t                      deployment_in_path;
     ngx_flag_t                      stream_usage;
+    ngx_flag_t                      traceparent;
     ngx_str_t                       connection_name;
 
     /* the operations passed to upstreams, a mask */
@@ -426,6 +442,7 @@ typedef struct {
     ngx_array_t                    *filters;
 
     ngx_uint_t                      auth_mode;
+    ngx_uint_t                      auth_type;
     ngx_uint_t                      auth;
     ngx_array_t                    *issuers;
     ngx_array_t                    *claims;

@@ -23,8 +23,6 @@ static ngx_int_t ngx_http_foundry_key_check(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_key_from(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_key_source_t *src,
     ngx_str_t *key);
-static ngx_table_elt_t *ngx_http_foundry_find_header(ngx_http_request_t *r,
-    ngx_str_t *name);
 static ngx_uint_t ngx_http_foundry_is_jwt(ngx_str_t *s);
 static void ngx_http_foundry_mask_keys(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
@@ -458,37 +456,6 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
 
         *key = v;
         return NGX_OK;
-    }
-}
-
-
-static ngx_table_elt_t *
-ngx_http_foundry_find_header(ngx_http_request_t *r, ngx_str_t *name)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            return &h[i];
-        }
     }
 }
 
