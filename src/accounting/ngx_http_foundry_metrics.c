@@ -768,7 +768,7 @@ ngx_http_foundry_metrics_one(ngx_http_foundry_main_conf_t *fmcf,
         ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
 
     } else {
-        s = ngx_http_foundry_series(mz, buf, p - buf);
+        s = ngx_http_foundry_series(mz, buf, p - buf, 1);
 
         if (s) {
             s->value = (uint64_t) set;

@@ -577,6 +577,14 @@ ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
 
     if (yajl_gen_array_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* a deployment parameters file, opened up to its "parameters" object */
 
 ngx_int_t
