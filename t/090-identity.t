@@ -314,7 +314,6 @@ my $IMDS = 'foundry_upstream_credential cred source=imds token=/_token '
 
 # 11. configuration errors
 
-
 like(conf_error('foundry_upstream_credential c source=imds token=/t;'),
      qr/"foundry_upstream_credential" needs a "foundry_upstream_credential_zone"/,
      'conf: the zone is needed');
