@@ -14,16 +14,37 @@
 #include "ngx_http_foundry_identity.h"
 
 
+/* the arguments of foundry_upstream_credential, while they are read */
+
+typedef struct {
+    ngx_str_t    resource;
+    ngx_str_t    scope;
+    ngx_str_t    client_id;
+    ngx_str_t    audience;
+    ngx_str_t    file;
+    ngx_str_t    env;
+    ngx_str_t    a[5];           /* ngx_http_foundry_id_params */
+} ngx_http_foundry_id_args_t;
+
+
 static ngx_http_foundry_identity_conf_t *ngx_http_foundry_identity_conf(
     ngx_conf_t *cf, ngx_http_foundry_main_conf_t *fmcf);
 static ngx_int_t ngx_http_foundry_id_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_foundry_credential_secret(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *env, ngx_str_t *secret);
+static ngx_int_t ngx_http_foundry_credential_arg(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia,
+    ngx_str_t *arg);
+static ngx_int_t ngx_http_foundry_credential_check(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia);
+static ngx_int_t ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia);
 static ngx_int_t ngx_http_foundry_credential_build(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *resource,
-    ngx_str_t *scope, ngx_str_t *client_id, ngx_str_t *audience,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia,
     ngx_str_t *secret);
+static ngx_int_t ngx_http_foundry_credential_key(
+    ngx_http_foundry_credential_t *cred);
 static u_char *ngx_http_foundry_form_add(u_char *p, const char *name,
     ngx_str_t *value);
 static size_t ngx_http_foundry_form_len(const char *name, ngx_str_t *value);
@@ -40,6 +61,12 @@ typedef struct {
     ngx_str_t    name;
     ngx_uint_t   source;
 } ngx_http_foundry_id_source_t;
+
+
+typedef struct {
+    ngx_str_t    name;
+    size_t       offset;
+} ngx_http_foundry_id_param_t;
 
 
 static ngx_http_foundry_id_source_t  ngx_http_foundry_id_sources[] = {
@@ -62,6 +89,23 @@ static ngx_str_t  ngx_http_foundry_id_params[] = {
     ngx_string("token_url="),
     ngx_string("token_file="),
     ngx_null_string
+};
+
+
+/* the parameters whose value must not be empty */
+
+static ngx_http_foundry_id_param_t  ngx_http_foundry_id_values[] = {
+    { ngx_string("resource="),
+      offsetof(ngx_http_foundry_id_args_t, resource) },
+    { ngx_string("scope="), offsetof(ngx_http_foundry_id_args_t, scope) },
+    { ngx_string("client_id="),
+      offsetof(ngx_http_foundry_id_args_t, client_id) },
+    { ngx_string("audience="),
+      offsetof(ngx_http_foundry_id_args_t, audience) },
+    { ngx_string("secret_file="),
+      offsetof(ngx_http_foundry_id_args_t, file) },
+    { ngx_string("secret_env="), offsetof(ngx_http_foundry_id_args_t, env) },
+    { ngx_null_string, 0 }
 };
 
 
@@ -204,9 +248,10 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    ngx_str_t                         *value, v, resource, scope, client_id,
-                                       audience, file, env, secret, a[5];
-    ngx_uint_t                         i, k;
+    ngx_int_t                          rc;
+    ngx_str_t                         *value, secret;
+    ngx_uint_t                         i;
+    ngx_http_foundry_id_args_t         ia;
     ngx_http_foundry_credential_t     *cred;
     ngx_http_foundry_identity_conf_t  *ic;
 
@@ -249,161 +294,171 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cred->conf_file = cf->conf_file->file.name.data;
     cred->conf_line = cf->conf_file->line;
 
-    ngx_str_null(&resource);
-    ngx_str_null(&scope);
-    ngx_str_null(&client_id);
-    ngx_str_null(&audience);
-    ngx_str_null(&file);
-    ngx_str_null(&env);
-    ngx_memzero(a, sizeof(a));
+    ngx_memzero(&ia, sizeof(ngx_http_foundry_id_args_t));
 
     for (i = 2; i < cf->args->nelts; i++) {
+        rc = ngx_http_foundry_credential_arg(cf, cred, &ia, &value[i]);
 
-        /* certificate, workload identity: see ngx_http_foundry_id_params */
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive",
+                               &value[i], &value[0]);
+            return NGX_CONF_ERROR;
+        }
 
-        for (k = 0; ngx_http_foundry_id_params[k].len; k++) {
-            if (value[i].len > ngx_http_foundry_id_params[k].len
-                && ngx_strncmp(value[i].data,
-                               ngx_http_foundry_id_params[k].data,
-                               ngx_http_foundry_id_params[k].len)
-                   == 0)
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_foundry_credential_check(cf, cred, &ia) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_null(&secret);
+
+    if ((ia.file.data || ia.env.data)
+        && ngx_http_foundry_credential_secret(cf, &ia.file, &ia.env, &secret)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_foundry_credential_build(cf, cred, &ia, &secret) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * one argument of foundry_upstream_credential: NGX_DECLINED for an
+ * invalid value, NGX_ERROR when the error is logged
+ */
+
+static ngx_int_t
+ngx_http_foundry_credential_arg(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia,
+    ngx_str_t *arg)
+{
+    ngx_str_t                     *value, v, *s;
+    ngx_uint_t                     k;
+    ngx_http_foundry_id_param_t   *p;
+
+    value = cf->args->elts;
+
+    /* certificate, workload identity: see ngx_http_foundry_id_params */
+
+    for (k = 0; ngx_http_foundry_id_params[k].len; k++) {
+        if (arg->len > ngx_http_foundry_id_params[k].len
+            && ngx_strncmp(arg->data, ngx_http_foundry_id_params[k].data,
+                           ngx_http_foundry_id_params[k].len)
+               == 0)
+        {
+            ia->a[k].data = arg->data + ngx_http_foundry_id_params[k].len;
+            ia->a[k].len = arg->len - ngx_http_foundry_id_params[k].len;
+            return NGX_OK;
+        }
+    }
+
+    /* the others with a value that must not be empty */
+
+    for (p = ngx_http_foundry_id_values; p->name.len; p++) {
+        if (arg->len >= p->name.len
+            && ngx_strncmp(arg->data, p->name.data, p->name.len) == 0)
+        {
+            s = (ngx_str_t *) ((u_char *) ia + p->offset);
+            s->data = arg->data + p->name.len;
+            s->len = arg->len - p->name.len;
+
+            return s->len ? NGX_OK : NGX_DECLINED;
+        }
+    }
+
+    if (ngx_strncmp(arg->data, "source=", 7) == 0) {
+        v.data = arg->data + 7;
+        v.len = arg->len - 7;
+
+        for (k = 0; ngx_http_foundry_id_sources[k].name.len; k++) {
+            if (ngx_http_foundry_id_sources[k].name.len == v.len
+                && ngx_strncmp(ngx_http_foundry_id_sources[k].name.data,
+                               v.data, v.len) == 0)
             {
-                a[k].data = value[i].data + ngx_http_foundry_id_params[k].len;
-                a[k].len = value[i].len - ngx_http_foundry_id_params[k].len;
+                cred->source = ngx_http_foundry_id_sources[k].source;
+                cred->source_name = (const char *)
+                                  ngx_http_foundry_id_sources[k].name.data;
                 break;
             }
         }
 
-        if (ngx_http_foundry_id_params[k].len) {
-            continue;
+        if (cred->source == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid source \"%V\" in \"%V\" "
+                               "directive, it must be \"imds\", "
+                               "\"app-service\", \"client-secret\", "
+                               "\"oauth2\", \"certificate\" or "
+                               "\"workload-identity\"", &v, &value[0]);
+            return NGX_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "source=", 7) == 0) {
-            v.data = value[i].data + 7;
-            v.len = value[i].len - 7;
-
-            for (k = 0; ngx_http_foundry_id_sources[k].name.len; k++) {
-                if (ngx_http_foundry_id_sources[k].name.len == v.len
-                    && ngx_strncmp(ngx_http_foundry_id_sources[k].name.data,
-                                   v.data, v.len) == 0)
-                {
-                    cred->source = ngx_http_foundry_id_sources[k].source;
-                    cred->source_name = (const char *)
-                                      ngx_http_foundry_id_sources[k].name.data;
-                    break;
-                }
-            }
-
-            if (cred->source == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid source \"%V\" in \"%V\" "
-                                   "directive, it must be \"imds\", "
-                                   "\"app-service\", \"client-secret\", "
-                                   "\"oauth2\", \"certificate\" or "
-                                   "\"workload-identity\"", &v, &value[0]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "token=", 6) == 0) {
-            cred->location.data = value[i].data + 6;
-            cred->location.len = value[i].len - 6;
-
-            if (cred->location.len < 2 || cred->location.data[0] != '/'
-                || ngx_strlchr(cred->location.data,
-                               cred->location.data + cred->location.len, '?'))
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "resource=", 9) == 0) {
-            resource.data = value[i].data + 9;
-            resource.len = value[i].len - 9;
-            if (resource.len == 0) {
-                goto invalid;
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "scope=", 6) == 0) {
-            scope.data = value[i].data + 6;
-            scope.len = value[i].len - 6;
-            if (scope.len == 0) {
-                goto invalid;
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "client_id=", 10) == 0) {
-            client_id.data = value[i].data + 10;
-            client_id.len = value[i].len - 10;
-            if (client_id.len == 0) {
-                goto invalid;
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "audience=", 9) == 0) {
-            audience.data = value[i].data + 9;
-            audience.len = value[i].len - 9;
-            if (audience.len == 0) {
-                goto invalid;
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "secret_file=", 12) == 0) {
-            file.data = value[i].data + 12;
-            file.len = value[i].len - 12;
-            if (file.len == 0) {
-                goto invalid;
-            }
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "secret_env=", 11) == 0) {
-            env.data = value[i].data + 11;
-            env.len = value[i].len - 11;
-            if (env.len == 0) {
-                goto invalid;
-            }
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\" directive",
-                           &value[i], &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_OK;
     }
+
+    if (ngx_strncmp(arg->data, "token=", 6) == 0) {
+        cred->location.data = arg->data + 6;
+        cred->location.len = arg->len - 6;
+
+        if (cred->location.len < 2 || cred->location.data[0] != '/'
+            || ngx_strlchr(cred->location.data,
+                           cred->location.data + cred->location.len, '?'))
+        {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive",
+                       arg, &value[0]);
+    return NGX_ERROR;
+}
+
+
+/* the arguments together, for all sources */
+
+static ngx_int_t
+ngx_http_foundry_credential_check(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
 
     if (cred->source == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"source=\"", &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (cred->location.data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"token=\", the internal "
                            "location of the token endpoint", &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    if (file.data && env.data) {
+    if (ia->file.data && ia->env.data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"secret_file=\" and \"secret_env=\" exclude "
                            "each other in \"%V\" directive", &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    if (((a[0].data || a[1].data || a[2].data || a[3].data)
+    if (((ia->a[0].data || ia->a[1].data || ia->a[2].data || ia->a[3].data)
          && cred->source != NGX_HTTP_FOUNDRY_ID_CERTIFICATE)
-        || (a[4].data && cred->source != NGX_HTTP_FOUNDRY_ID_WORKLOAD))
+        || (ia->a[4].data && cred->source != NGX_HTTP_FOUNDRY_ID_WORKLOAD))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"certificate=\", \"certificate_key=\", "
@@ -411,141 +466,125 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "\"certificate\", \"token_file=\" for "
                            "\"workload-identity\", in \"%V\" directive",
                            &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     switch (cred->source) {
 
     case NGX_HTTP_FOUNDRY_ID_CERTIFICATE:
     case NGX_HTTP_FOUNDRY_ID_WORKLOAD:
-        if (resource.data || audience.data || file.data || env.data
-            || client_id.data == NULL)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "source \"%s\" needs \"client_id=\" and "
-                               "takes \"scope=\", no \"resource=\", "
-                               "\"audience=\" nor secret, in \"%V\" "
-                               "directive", cred->source_name, &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (cred->source == NGX_HTTP_FOUNDRY_ID_WORKLOAD) {
-            if (ngx_http_foundry_identity_token_file(cf, cred, &a[4])
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            break;
-        }
-
-        if (a[0].data == NULL || a[1].data == NULL || a[3].data == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "source \"certificate\" needs "
-                               "\"certificate=\", \"certificate_key=\" "
-                               "and \"token_url=\" (the assertion's "
-                               "audience), in \"%V\" directive", &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_http_foundry_identity_certificate(cf, cred, &a[0], &a[1],
-                                                  &a[2], &a[3], &client_id)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        break;
+        return ngx_http_foundry_credential_assertion(cf, cred, ia);
 
     case NGX_HTTP_FOUNDRY_ID_IMDS:
-        if (file.data || env.data || scope.data || audience.data) {
+        if (ia->file.data || ia->env.data || ia->scope.data
+            || ia->audience.data)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"imds\" takes \"resource=\" and "
                                "\"client_id=\" only, in \"%V\" directive",
                                &value[0]);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         break;
 
     case NGX_HTTP_FOUNDRY_ID_APP_SERVICE:
-        if (scope.data || audience.data) {
+        if (ia->scope.data || ia->audience.data) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"app-service\" takes \"resource=\", "
                                "\"client_id=\" and the identity header's "
                                "\"secret_file=\" or \"secret_env=\", in "
                                "\"%V\" directive", &value[0]);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
-        if (file.data == NULL && env.data == NULL) {
+        if (ia->file.data == NULL && ia->env.data == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"app-service\" needs the identity "
                                "header in \"secret_env=IDENTITY_HEADER\" or "
                                "\"secret_file=\", in \"%V\" directive",
                                &value[0]);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         break;
 
     default: /* client-secret, oauth2 */
-        if (resource.data) {
+        if (ia->resource.data) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"%s\" takes \"scope=\", not "
                                "\"resource=\", in \"%V\" directive",
                                cred->source_name, &value[0]);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         if (cred->source == NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET
-            && audience.data)
+            && ia->audience.data)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"client-secret\" takes no "
                                "\"audience=\", in \"%V\" directive",
                                &value[0]);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
-        if (client_id.data == NULL
-            || (file.data == NULL && env.data == NULL))
+        if (ia->client_id.data == NULL
+            || (ia->file.data == NULL && ia->env.data == NULL))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"%s\" needs \"client_id=\" and "
                                "\"secret_file=\" or \"secret_env=\", in "
                                "\"%V\" directive", cred->source_name,
                                &value[0]);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         break;
     }
 
-    ngx_str_null(&secret);
+    return NGX_OK;
+}
 
-    if ((file.data || env.data)
-        && ngx_http_foundry_credential_secret(cf, &file, &env, &secret)
-           != NGX_OK)
+
+/* sources certificate and workload-identity: a client assertion */
+
+static ngx_int_t
+ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (ia->resource.data || ia->audience.data || ia->file.data
+        || ia->env.data || ia->client_id.data == NULL)
     {
-        return NGX_CONF_ERROR;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "source \"%s\" needs \"client_id=\" and "
+                           "takes \"scope=\", no \"resource=\", "
+                           "\"audience=\" nor secret, in \"%V\" "
+                           "directive", cred->source_name, &value[0]);
+        return NGX_ERROR;
     }
 
-    if (ngx_http_foundry_credential_build(cf, cred, &resource, &scope,
-                                          &client_id, &audience, &secret)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
+    if (cred->source == NGX_HTTP_FOUNDRY_ID_WORKLOAD) {
+        return ngx_http_foundry_identity_token_file(cf, cred, &ia->a[4]);
     }
 
-    return NGX_CONF_OK;
+    if (ia->a[0].data == NULL || ia->a[1].data == NULL
+        || ia->a[3].data == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "source \"certificate\" needs "
+                           "\"certificate=\", \"certificate_key=\" "
+                           "and \"token_url=\" (the assertion's "
+                           "audience), in \"%V\" directive", &value[0]);
+        return NGX_ERROR;
+    }
 
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
+    return ngx_http_foundry_identity_certificate(cf, cred, &ia->a[0],
+                                                 &ia->a[1], &ia->a[2],
+                                                 &ia->a[3], &ia->client_id);
 }
 
 
@@ -638,19 +677,23 @@ ngx_http_foundry_credential_secret(ngx_conf_t *cf, ngx_str_t *file,
 
 static ngx_int_t
 ngx_http_foundry_credential_build(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *resource,
-    ngx_str_t *scope, ngx_str_t *client_id, ngx_str_t *audience,
+    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia,
     ngx_str_t *secret)
 {
-    u_char      *p, zero;
+    u_char      *p;
     size_t       len;
-    ngx_str_t    parts[13], grant, type;
+    ngx_str_t    grant, type, *resource, *scope, *client_id, *audience;
     const char  *version;
 
     static ngx_str_t  cognitive = ngx_string(
                                       "https://cognitiveservices.azure.com");
     static ngx_str_t  cognitive_scope = ngx_string(
                                "https://cognitiveservices.azure.com/.default");
+
+    resource = &ia->resource;
+    scope = &ia->scope;
+    client_id = &ia->client_id;
+    audience = &ia->audience;
 
     ngx_str_set(&grant, "client_credentials");
     ngx_str_null(&type);
@@ -735,10 +778,20 @@ ngx_http_foundry_credential_build(ngx_conf_t *cf,
         cred->body.len = p - cred->body.data;
     }
 
-    /*
-     * the zone's key: a token is reused after a reload only for the same
-     * credential fetched the same way
-     */
+    return ngx_http_foundry_credential_key(cred);
+}
+
+
+/*
+ * the zone's key: a token is reused after a reload only for the same
+ * credential fetched the same way
+ */
+
+static ngx_int_t
+ngx_http_foundry_credential_key(ngx_http_foundry_credential_t *cred)
+{
+    u_char     zero;
+    ngx_str_t  parts[13];
 
     zero = 0;
 
