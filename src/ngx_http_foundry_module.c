@@ -18,6 +18,14 @@ static void *ngx_http_foundry_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_foundry_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_foundry_merge_auth(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *prev, ngx_http_foundry_loc_conf_t *conf);
+static ngx_int_t ngx_http_foundry_merge_auth_header(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *prev, ngx_http_foundry_loc_conf_t *conf);
+static ngx_int_t ngx_http_foundry_merge_discovery(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *prev, ngx_http_foundry_loc_conf_t *conf);
+static char *ngx_http_foundry_merge_gateway(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *conf);
 static ngx_int_t ngx_http_foundry_log_handler(ngx_http_request_t *r);
 
 
@@ -532,12 +540,6 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_foundry_loc_conf_t *prev = parent;
     ngx_http_foundry_loc_conf_t *conf = child;
 
-    ngx_str_t                      list, get;
-    ngx_http_core_loc_conf_t      *clcf;
-    ngx_http_foundry_discovery_t  *d;
-    ngx_http_foundry_main_conf_t  *fmcf;
-    ngx_http_foundry_key_source_t *src;
-
     if (conf->enable == NGX_CONF_UNSET) {
         conf->enable_file = prev->enable_file;
         conf->enable_line = prev->enable_line;
@@ -587,6 +589,67 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->jwt_max_age, prev->jwt_max_age, 0);
     ngx_conf_merge_ptr_value(conf->introspect, prev->introspect, NULL);
 
+    if (ngx_http_foundry_merge_auth(cf, prev, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_merge_ptr_value(conf->sources, prev->sources, NULL);
+    ngx_conf_merge_ptr_value(conf->filters, prev->filters, NULL);
+
+    if (conf->sources
+        && ngx_http_foundry_sources_check(cf, conf->sources) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->limits
+        && ngx_http_foundry_limit_check_zone(cf, conf->limits) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->target.data == NULL) {
+        conf->target = prev->target;
+    }
+
+    if (conf->models == NULL) {
+        conf->models = prev->models;
+    }
+
+    if (conf->models && !conf->models->ready) {
+        if (ngx_http_foundry_models_init(cf, conf->models) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_foundry_merge_auth_header(cf, prev, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_foundry_introspect_check_conf(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_foundry_merge_discovery(cf, prev, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_foundry_merge_gateway(cf, conf);
+}
+
+
+/* the credentials accepted, and their checks */
+
+static ngx_int_t
+ngx_http_foundry_merge_auth(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *prev, ngx_http_foundry_loc_conf_t *conf)
+{
+    ngx_http_foundry_key_source_t  *src;
+
     /* by default, the credentials configured: keys, tokens, or either */
 
     if (conf->auth_mode == NGX_CONF_UNSET_UINT) {
@@ -607,7 +670,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"foundry_auth\" accepts tokens, but no "
                            "\"foundry_jwt_issuer\", \"foundry_entra\" or "
                            "\"foundry_token_introspection\" is configured");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (conf->enable && (conf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)
@@ -616,26 +679,11 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"foundry_auth\" accepts keys, but no "
                            "\"foundry_keys\" is configured");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (ngx_http_foundry_token_check_conf(cf, conf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_conf_merge_ptr_value(conf->sources, prev->sources, NULL);
-    ngx_conf_merge_ptr_value(conf->filters, prev->filters, NULL);
-
-    if (conf->sources
-        && ngx_http_foundry_sources_check(cf, conf->sources) != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->limits
-        && ngx_http_foundry_limit_check_zone(cf, conf->limits) != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (conf->key_sources == NULL) {
@@ -645,32 +693,28 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->key_sources = ngx_array_create(cf->pool, 1,
                                 sizeof(ngx_http_foundry_key_source_t));
         if (conf->key_sources == NULL) {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         src = ngx_array_push(conf->key_sources);
         if (src == NULL) {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         src->type = NGX_HTTP_FOUNDRY_SRC_CONFIG;
         ngx_str_null(&src->name);
     }
 
-    if (conf->target.data == NULL) {
-        conf->target = prev->target;
-    }
+    return NGX_OK;
+}
 
-    if (conf->models == NULL) {
-        conf->models = prev->models;
-    }
 
-    if (conf->models && !conf->models->ready) {
-        if (ngx_http_foundry_models_init(cf, conf->models) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
+/* how the upstream takes its key */
 
+static ngx_int_t
+ngx_http_foundry_merge_auth_header(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *prev, ngx_http_foundry_loc_conf_t *conf)
+{
     if (conf->auth_header.data == NULL) {
         conf->auth_header = prev->auth_header;
         conf->auth_format = prev->auth_format;
@@ -690,12 +734,21 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_http_foundry_logmask_add_header(cf, &conf->auth_header)
         != NGX_OK)
     {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    if (ngx_http_foundry_introspect_check_conf(cf, conf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
+    return NGX_OK;
+}
+
+
+/* the discovery endpoints, the API versions' texts */
+
+static ngx_int_t
+ngx_http_foundry_merge_discovery(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *prev, ngx_http_foundry_loc_conf_t *conf)
+{
+    ngx_str_t                      list, get;
+    ngx_http_foundry_discovery_t  *d;
 
     ngx_conf_merge_ptr_value(conf->discovery, prev->discovery, NULL);
 
@@ -707,12 +760,12 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->discovery = ngx_array_create(cf->pool, 1,
                                          sizeof(ngx_http_foundry_discovery_t));
         if (conf->discovery == NULL) {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         d = ngx_array_push(conf->discovery);
         if (d == NULL) {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         ngx_str_set(&list, "/deployments");
@@ -722,7 +775,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                              NGX_HTTP_FOUNDRY_FORMAT_AZURE)
             != NGX_OK)
         {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
     }
 
@@ -732,7 +785,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                            &conf->inference_versions_text)
             != NGX_OK)
         {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
     }
 
@@ -742,13 +795,22 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                            &conf->deployment_versions_text)
             != NGX_OK)
         {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
     }
 
-    if (!conf->enable) {
-        return NGX_CONF_OK;
-    }
+    return NGX_OK;
+}
+
+
+/* a gateway location: its proxy_pass, its export, its target's prefix */
+
+static char *
+ngx_http_foundry_merge_gateway(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_foundry_main_conf_t  *fmcf;
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
     fmcf->used = 1;
