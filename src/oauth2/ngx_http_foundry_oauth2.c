@@ -29,6 +29,12 @@
  */
 
 
+static ngx_int_t ngx_http_foundry_token_service_arg(ngx_conf_t *cf,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *arg);
+static ngx_int_t ngx_http_foundry_token_service_scope(ngx_conf_t *cf,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *v);
+static ngx_int_t ngx_http_foundry_token_service_jwks(ngx_conf_t *cf,
+    ngx_http_foundry_oauth2_service_t *svc);
 static char *ngx_http_foundry_oauth2_key(ngx_conf_t *cf,
     ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *file);
 static ngx_int_t ngx_http_foundry_oauth2_jwk(ngx_conf_t *cf,
@@ -52,15 +58,10 @@ ngx_http_foundry_token_service(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    char                               *rv;
-    u_char                             *p;
-    size_t                              len;
-    ngx_int_t                           n;
-    ngx_str_t                          *value, v, name;
+    ngx_int_t                           rc;
+    ngx_str_t                          *value;
     ngx_uint_t                          i;
-    ngx_http_foundry_oauth2_key_t      *key;
     ngx_http_foundry_oauth2_main_t     *om;
-    ngx_http_foundry_oauth2_scope_t    *sc;
     ngx_http_foundry_oauth2_service_t  *svc, **psvc;
 
     value = cf->args->elts;
@@ -121,145 +122,25 @@ ngx_http_foundry_token_service(ngx_conf_t *cf, ngx_command_t *cmd,
     svc->lockout = 60;
 
     for (i = 2; i < cf->args->nelts; i++) {
+        rc = ngx_http_foundry_token_service_arg(cf, svc, &value[i]);
 
-        p = (u_char *) ngx_strchr(value[i].data, '=');
-
-        if (p == NULL) {
-            goto unknown;
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive",
+                               &value[i], &value[0]);
+            return NGX_CONF_ERROR;
         }
 
-        name.data = value[i].data;
-        name.len = p - value[i].data;
-        v.data = p + 1;
-        v.len = value[i].data + value[i].len - v.data;
-
-        if (v.len == 0) {
-            goto invalid;
+        if (rc == NGX_ABORT) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive", &value[i], &value[0]);
+            return NGX_CONF_ERROR;
         }
 
-        if (name.len == 6 && ngx_strncmp(name.data, "issuer", 6) == 0) {
-            svc->issuer = v;
-            continue;
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
-
-        if (name.len == 9 && ngx_strncmp(name.data, "token_url", 9) == 0) {
-            svc->token_url = v;
-            continue;
-        }
-
-        if (name.len == 7 && ngx_strncmp(name.data, "clients", 7) == 0) {
-            svc->clients = ngx_shared_memory_add(cf, &v, 0,
-                                                 &ngx_http_foundry_module);
-            if (svc->clients == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_foundry_keys_check_zone(cf, svc->clients)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (name.len == 4 && ngx_strncmp(name.data, "zone", 4) == 0) {
-            svc->zone = ngx_http_foundry_zone_add(cf, &v,
-                              ngx_http_foundry_oauth2_init_zone,
-                              ngx_http_foundry_oauth2_zone_create(cf->pool));
-            if (svc->zone == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (name.len == 3 && ngx_strncmp(name.data, "key", 3) == 0) {
-            rv = ngx_http_foundry_oauth2_key(cf, svc, &v);
-            if (rv != NGX_CONF_OK) {
-                return rv;
-            }
-
-            continue;
-        }
-
-        if (name.len == 5 && ngx_strncmp(name.data, "scope", 5) == 0) {
-            for (p = v.data; p < v.data + v.len; p++) {
-                if (*p <= ' ' || *p == '"' || *p == '\\' || *p >= 0x7f) {
-                    goto invalid;
-                }
-            }
-
-            sc = ngx_array_push(&svc->scopes);
-            if (sc == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            sc->scope = v;
-            sc->audience = v;
-
-            /* "api://x/.default", as Entra ID: the audience "api://x" */
-
-            len = sizeof("/.default") - 1;
-
-            if (v.len > len
-                && ngx_strncmp(v.data + v.len - len, "/.default", len) == 0)
-            {
-                sc->audience.len -= len;
-            }
-
-            if (svc->scopes.nelts > NGX_HTTP_FOUNDRY_OAUTH2_MAX_SCOPES) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "too many \"scope=\" in \"%V\" directive, "
-                                   "at most %d", &value[0],
-                                   NGX_HTTP_FOUNDRY_OAUTH2_MAX_SCOPES);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (name.len == 8 && ngx_strncmp(name.data, "lifetime", 8) == 0) {
-            n = ngx_parse_time(&v, 1);
-
-            if (n == NGX_ERROR || n < 10 || n > 86400) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\" in \"%V\" "
-                                   "directive, \"lifetime=\" must be "
-                                   "between 10s and 1d", &value[i],
-                                   &value[0]);
-                return NGX_CONF_ERROR;
-            }
-
-            svc->lifetime = (time_t) n;
-            continue;
-        }
-
-        if (name.len == 12
-            && ngx_strncmp(name.data, "max_failures", 12) == 0)
-        {
-            n = ngx_atoi(v.data, v.len);
-
-            if (n == NGX_ERROR || n < 1 || n > 1000) {
-                goto invalid;
-            }
-
-            svc->max_failures = (ngx_uint_t) n;
-            continue;
-        }
-
-        if (name.len == 7 && ngx_strncmp(name.data, "lockout", 7) == 0) {
-            n = ngx_parse_time(&v, 1);
-
-            if (n == NGX_ERROR || n < 1) {
-                goto invalid;
-            }
-
-            svc->lockout = (time_t) n;
-            continue;
-        }
-
-        goto unknown;
     }
 
     if (svc->issuer.len == 0 || svc->clients == NULL || svc->zone == NULL
@@ -272,7 +153,188 @@ ngx_http_foundry_token_service(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* the public key set: {"keys":[jwk,...]} */
+    if (ngx_http_foundry_token_service_jwks(cf, svc) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * one argument of foundry_token_service: NGX_DECLINED for an invalid
+ * value, NGX_ABORT for an unknown parameter, NGX_ERROR when the error is
+ * logged
+ */
+
+static ngx_int_t
+ngx_http_foundry_token_service_arg(ngx_conf_t *cf,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *arg)
+{
+    u_char     *p;
+    ngx_int_t   n;
+    ngx_str_t  *value, v, name;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(arg->data, '=');
+
+    if (p == NULL) {
+        return NGX_ABORT;
+    }
+
+    name.data = arg->data;
+    name.len = p - arg->data;
+    v.data = p + 1;
+    v.len = arg->data + arg->len - v.data;
+
+    if (v.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (name.len == 6 && ngx_strncmp(name.data, "issuer", 6) == 0) {
+        svc->issuer = v;
+        return NGX_OK;
+    }
+
+    if (name.len == 9 && ngx_strncmp(name.data, "token_url", 9) == 0) {
+        svc->token_url = v;
+        return NGX_OK;
+    }
+
+    if (name.len == 7 && ngx_strncmp(name.data, "clients", 7) == 0) {
+        svc->clients = ngx_shared_memory_add(cf, &v, 0,
+                                             &ngx_http_foundry_module);
+        if (svc->clients == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_foundry_keys_check_zone(cf, svc->clients);
+    }
+
+    if (name.len == 4 && ngx_strncmp(name.data, "zone", 4) == 0) {
+        svc->zone = ngx_http_foundry_zone_add(cf, &v,
+                          ngx_http_foundry_oauth2_init_zone,
+                          ngx_http_foundry_oauth2_zone_create(cf->pool));
+        if (svc->zone == NULL) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name.len == 3 && ngx_strncmp(name.data, "key", 3) == 0) {
+        if (ngx_http_foundry_oauth2_key(cf, svc, &v) != NGX_CONF_OK) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name.len == 5 && ngx_strncmp(name.data, "scope", 5) == 0) {
+        return ngx_http_foundry_token_service_scope(cf, svc, &v);
+    }
+
+    if (name.len == 8 && ngx_strncmp(name.data, "lifetime", 8) == 0) {
+        n = ngx_parse_time(&v, 1);
+
+        if (n == NGX_ERROR || n < 10 || n > 86400) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" "
+                               "directive, \"lifetime=\" must be "
+                               "between 10s and 1d", arg, &value[0]);
+            return NGX_ERROR;
+        }
+
+        svc->lifetime = (time_t) n;
+        return NGX_OK;
+    }
+
+    if (name.len == 12 && ngx_strncmp(name.data, "max_failures", 12) == 0) {
+        n = ngx_atoi(v.data, v.len);
+
+        if (n == NGX_ERROR || n < 1 || n > 1000) {
+            return NGX_DECLINED;
+        }
+
+        svc->max_failures = (ngx_uint_t) n;
+        return NGX_OK;
+    }
+
+    if (name.len == 7 && ngx_strncmp(name.data, "lockout", 7) == 0) {
+        n = ngx_parse_time(&v, 1);
+
+        if (n == NGX_ERROR || n < 1) {
+            return NGX_DECLINED;
+        }
+
+        svc->lockout = (time_t) n;
+        return NGX_OK;
+    }
+
+    return NGX_ABORT;
+}
+
+
+/* scope=: the scope, its audience */
+
+static ngx_int_t
+ngx_http_foundry_token_service_scope(ngx_conf_t *cf,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *v)
+{
+    u_char                           *p;
+    size_t                            len;
+    ngx_str_t                        *value;
+    ngx_http_foundry_oauth2_scope_t  *sc;
+
+    value = cf->args->elts;
+
+    for (p = v->data; p < v->data + v->len; p++) {
+        if (*p <= ' ' || *p == '"' || *p == '\\' || *p >= 0x7f) {
+            return NGX_DECLINED;
+        }
+    }
+
+    sc = ngx_array_push(&svc->scopes);
+    if (sc == NULL) {
+        return NGX_ERROR;
+    }
+
+    sc->scope = *v;
+    sc->audience = *v;
+
+    /* "api://x/.default", as Entra ID: the audience "api://x" */
+
+    len = sizeof("/.default") - 1;
+
+    if (v->len > len
+        && ngx_strncmp(v->data + v->len - len, "/.default", len) == 0)
+    {
+        sc->audience.len -= len;
+    }
+
+    if (svc->scopes.nelts > NGX_HTTP_FOUNDRY_OAUTH2_MAX_SCOPES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many \"scope=\" in \"%V\" directive, "
+                           "at most %d", &value[0],
+                           NGX_HTTP_FOUNDRY_OAUTH2_MAX_SCOPES);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the public key set: {"keys":[jwk,...]} */
+
+static ngx_int_t
+ngx_http_foundry_token_service_jwks(ngx_conf_t *cf,
+    ngx_http_foundry_oauth2_service_t *svc)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_uint_t                      i;
+    ngx_http_foundry_oauth2_key_t  *key;
 
     key = svc->keys.elts;
     len = sizeof("{\"keys\":[]}") - 1;
@@ -283,7 +345,7 @@ ngx_http_foundry_token_service(ngx_conf_t *cf, ngx_command_t *cmd,
 
     svc->jwks.data = ngx_pnalloc(cf->pool, len);
     if (svc->jwks.data == NULL) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     p = ngx_cpymem(svc->jwks.data, "{\"keys\":[", sizeof("{\"keys\":[") - 1);
@@ -299,21 +361,7 @@ ngx_http_foundry_token_service(ngx_conf_t *cf, ngx_command_t *cmd,
     p = ngx_cpymem(p, "]}", 2);
     svc->jwks.len = p - svc->jwks.data;
 
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
-
-unknown:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
+    return NGX_OK;
 }
 
 
