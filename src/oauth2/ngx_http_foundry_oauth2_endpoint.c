@@ -31,14 +31,38 @@ static ngx_int_t ngx_http_foundry_oauth2_handler(ngx_http_request_t *r);
 static void ngx_http_foundry_oauth2_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_foundry_oauth2_grant(ngx_http_request_t *r,
     ngx_http_foundry_oauth2_service_t *svc);
+static ngx_int_t ngx_http_foundry_oauth2_form(ngx_http_request_t *r,
+    ngx_str_t *body, const char **desc);
+static ngx_int_t ngx_http_foundry_oauth2_client(ngx_http_request_t *r,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_http_foundry_oauth2_req_t *req,
+    ngx_http_foundry_key_info_t *info, const char **err, const char **desc);
+static ngx_int_t ngx_http_foundry_oauth2_granted(
+    ngx_http_foundry_oauth2_service_t *svc, ngx_http_foundry_oauth2_req_t *req,
+    ngx_http_foundry_key_info_t *info, ngx_str_t *scopes, ngx_uint_t *nscopes,
+    const char **desc);
 static ngx_int_t ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
     ngx_http_foundry_oauth2_service_t *svc, ngx_http_foundry_key_info_t *info,
     ngx_str_t *scopes, ngx_uint_t nscopes);
+static ngx_int_t ngx_http_foundry_oauth2_answer(ngx_http_request_t *r,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_http_foundry_key_info_t *info,
+    ngx_str_t *payload, ngx_str_t *s, ngx_str_t *jti);
+static ngx_int_t ngx_http_foundry_oauth2_audiences(yajl_gen g,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *scopes,
+    ngx_uint_t nscopes);
+static ngx_int_t ngx_http_foundry_oauth2_entry(ngx_http_request_t *r,
+    yajl_gen g, ngx_http_foundry_key_info_t *info);
 static ngx_int_t ngx_http_foundry_oauth2_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *description);
 static ngx_int_t ngx_http_foundry_oauth2_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *json, ngx_uint_t nostore);
 static ngx_int_t ngx_http_foundry_oauth2_jwks_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_foundry_oauth2_fields(ngx_pool_t *pool,
+    ngx_str_t *body, ngx_http_foundry_oauth2_req_t *req, ngx_uint_t *have_id,
+    ngx_uint_t *have_secret, const char **description);
+static ngx_int_t ngx_http_foundry_oauth2_basic(ngx_pool_t *pool,
+    ngx_str_t *authorization, ngx_http_foundry_oauth2_req_t *req,
+    ngx_uint_t have_id, ngx_uint_t have_secret, const char **err,
+    const char **description);
 static ngx_int_t ngx_http_foundry_oauth2_decode(ngx_pool_t *pool,
     u_char *p, u_char *last, ngx_str_t *out);
 static ngx_uint_t ngx_http_foundry_oauth2_allowed(
@@ -157,59 +181,19 @@ static ngx_int_t
 ngx_http_foundry_oauth2_grant(ngx_http_request_t *r,
     ngx_http_foundry_oauth2_service_t *svc)
 {
-    time_t                           now;
-    ngx_int_t                        rc;
-    ngx_str_t                        body, auth, *ct;
-    ngx_str_t                        scopes[NGX_HTTP_FOUNDRY_OAUTH2_MAX_SCOPES];
-    ngx_uint_t                       i, j, n, found;
-    ngx_chain_t                     *cl;
-    const char                      *err, *desc;
-    ngx_http_foundry_key_info_t      info;
-    ngx_http_foundry_oauth2_req_t    req;
-    ngx_http_foundry_oauth2_scope_t *sc;
+    ngx_int_t                       rc;
+    ngx_str_t                       body, auth;
+    ngx_str_t                       scopes[NGX_HTTP_FOUNDRY_OAUTH2_MAX_SCOPES];
+    ngx_uint_t                      n;
+    const char                     *err, *desc;
+    ngx_http_foundry_key_info_t     info;
+    ngx_http_foundry_oauth2_req_t   req;
 
-    /* the form, in one buffer in memory */
+    err = "invalid_request";
 
-    ngx_str_null(&body);
-
-    if (r->request_body && r->request_body->bufs) {
-        cl = r->request_body->bufs;
-
-        if (cl->next || cl->buf->in_file || !ngx_buf_in_memory(cl->buf)) {
-            return ngx_http_foundry_oauth2_error(r,
-                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                           "invalid_request",
-                                           "the request body is too large");
-        }
-
-        body.data = cl->buf->pos;
-        body.len = cl->buf->last - cl->buf->pos;
-    }
-
-    if (body.len > NGX_HTTP_FOUNDRY_OAUTH2_MAX_BODY) {
-        return ngx_http_foundry_oauth2_error(r,
-                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                           "invalid_request",
-                                           "the request body is too large");
-    }
-
-    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                    : NULL;
-
-    if (ct == NULL
-        || ct->len < sizeof("application/x-www-form-urlencoded") - 1
-        || ngx_strncasecmp(ct->data,
-                           (u_char *) "application/x-www-form-urlencoded",
-                           sizeof("application/x-www-form-urlencoded") - 1)
-           != 0
-        || (ct->len > sizeof("application/x-www-form-urlencoded") - 1
-            && ct->data[sizeof("application/x-www-form-urlencoded") - 1]
-               != ';'))
-    {
-        return ngx_http_foundry_oauth2_error(r, NGX_HTTP_BAD_REQUEST,
-                                  "invalid_request",
-                                  "the body must be "
-                                  "application/x-www-form-urlencoded");
+    rc = ngx_http_foundry_oauth2_form(r, &body, &desc);
+    if (rc != NGX_OK) {
+        goto refused;
     }
 
     ngx_str_null(&auth);
@@ -231,53 +215,9 @@ ngx_http_foundry_oauth2_grant(ngx_http_request_t *r,
                     err, desc);
     }
 
-    /* too many failures of this client or from this address */
-
-    if (ngx_http_foundry_oauth2_locked(r, svc, &req.client_id, 0)) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "foundry: token request of client \"%V\" refused: "
-                      "too many failed attempts", &req.client_id);
-
-        return ngx_http_foundry_oauth2_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                  "temporarily_unavailable",
-                                  "too many failed attempts, retry later");
-    }
-
-    ngx_memzero(&info, sizeof(ngx_http_foundry_key_info_t));
-
-    rc = ngx_http_foundry_key_lookup(r, svc->clients, &req.client_secret,
-                                     &info);
-
-    ngx_explicit_memzero(req.client_secret.data, req.client_secret.len);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    now = ngx_time();
-
-    found = (rc == NGX_OK
-             && info.name.len == req.client_id.len
-             && ngx_http_foundry_secret_eq(info.name.data,
-                                           req.client_id.data,
-                                           info.name.len));
-
-    if (!found || info.disabled
-        || (info.not_before && now < info.not_before)
-        || (info.expires && now >= info.expires))
-    {
-        (void) ngx_http_foundry_oauth2_locked(r, svc, &req.client_id, 1);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "foundry: token request of client \"%V\" refused: %s",
-                      &req.client_id,
-                      !found ? "unknown client or wrong secret"
-                      : info.disabled ? "disabled" : "expired or not valid "
-                                                     "yet");
-
-        return ngx_http_foundry_oauth2_error(r, NGX_HTTP_UNAUTHORIZED,
-                                  "invalid_client",
-                                  "client authentication failed");
+    rc = ngx_http_foundry_oauth2_client(r, svc, &req, &info, &err, &desc);
+    if (rc != NGX_OK) {
+        goto refused;
     }
 
     if (req.grant_type.len != sizeof("client_credentials") - 1
@@ -291,21 +231,170 @@ ngx_http_foundry_oauth2_grant(ngx_http_request_t *r,
                                   "supported");
     }
 
-    /* the scopes asked for, else all the client may have */
+    err = "invalid_scope";
+
+    rc = ngx_http_foundry_oauth2_granted(svc, &req, &info, scopes, &n,
+                                         &desc);
+    if (rc != NGX_OK) {
+        goto refused;
+    }
+
+    return ngx_http_foundry_oauth2_issue(r, svc, &info, scopes, n);
+
+refused:
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_foundry_oauth2_error(r, rc, err, desc);
+}
+
+
+/*
+ * the form, in one buffer in memory: NGX_OK, or the status of the error
+ * (invalid_request) and its description
+ */
+
+static ngx_int_t
+ngx_http_foundry_oauth2_form(ngx_http_request_t *r, ngx_str_t *body,
+    const char **desc)
+{
+    ngx_str_t    *ct;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body && r->request_body->bufs) {
+        cl = r->request_body->bufs;
+
+        if (cl->next || cl->buf->in_file || !ngx_buf_in_memory(cl->buf)) {
+            *desc = "the request body is too large";
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+
+        body->data = cl->buf->pos;
+        body->len = cl->buf->last - cl->buf->pos;
+    }
+
+    if (body->len > NGX_HTTP_FOUNDRY_OAUTH2_MAX_BODY) {
+        *desc = "the request body is too large";
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+
+    if (ct == NULL
+        || ct->len < sizeof("application/x-www-form-urlencoded") - 1
+        || ngx_strncasecmp(ct->data,
+                           (u_char *) "application/x-www-form-urlencoded",
+                           sizeof("application/x-www-form-urlencoded") - 1)
+           != 0
+        || (ct->len > sizeof("application/x-www-form-urlencoded") - 1
+            && ct->data[sizeof("application/x-www-form-urlencoded") - 1]
+               != ';'))
+    {
+        *desc = "the body must be application/x-www-form-urlencoded";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * the client, its secret, its lockout: NGX_OK, NGX_ERROR, or the status
+ * of the error and the error
+ */
+
+static ngx_int_t
+ngx_http_foundry_oauth2_client(ngx_http_request_t *r,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_http_foundry_oauth2_req_t *req,
+    ngx_http_foundry_key_info_t *info, const char **err, const char **desc)
+{
+    time_t      now;
+    ngx_int_t   rc;
+    ngx_uint_t  found;
+
+    /* too many failures of this client or from this address */
+
+    if (ngx_http_foundry_oauth2_locked(r, svc, &req->client_id, 0)) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "foundry: token request of client \"%V\" refused: "
+                      "too many failed attempts", &req->client_id);
+
+        *err = "temporarily_unavailable";
+        *desc = "too many failed attempts, retry later";
+        return NGX_HTTP_TOO_MANY_REQUESTS;
+    }
+
+    ngx_memzero(info, sizeof(ngx_http_foundry_key_info_t));
+
+    rc = ngx_http_foundry_key_lookup(r, svc->clients, &req->client_secret,
+                                     info);
+
+    ngx_explicit_memzero(req->client_secret.data, req->client_secret.len);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    now = ngx_time();
+
+    found = (rc == NGX_OK
+             && info->name.len == req->client_id.len
+             && ngx_http_foundry_secret_eq(info->name.data,
+                                           req->client_id.data,
+                                           info->name.len));
+
+    if (!found || info->disabled
+        || (info->not_before && now < info->not_before)
+        || (info->expires && now >= info->expires))
+    {
+        (void) ngx_http_foundry_oauth2_locked(r, svc, &req->client_id, 1);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: token request of client \"%V\" refused: %s",
+                      &req->client_id,
+                      !found ? "unknown client or wrong secret"
+                      : info->disabled ? "disabled" : "expired or not valid "
+                                                      "yet");
+
+        *err = "invalid_client";
+        *desc = "client authentication failed";
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * the scopes asked for, else all the client may have: NGX_OK, or
+ * the status of an invalid_scope error
+ */
+
+static ngx_int_t
+ngx_http_foundry_oauth2_granted(ngx_http_foundry_oauth2_service_t *svc,
+    ngx_http_foundry_oauth2_req_t *req, ngx_http_foundry_key_info_t *info,
+    ngx_str_t *scopes, ngx_uint_t *nscopes, const char **desc)
+{
+    ngx_uint_t                        i, j, n;
+    ngx_http_foundry_oauth2_scope_t  *sc;
 
     sc = svc->scopes.elts;
     n = 0;
 
-    if (req.has_scope) {
-        if (ngx_http_foundry_oauth2_scopes(&req.scope, scopes,
+    if (req->has_scope) {
+        if (ngx_http_foundry_oauth2_scopes(&req->scope, scopes,
                                            NGX_HTTP_FOUNDRY_OAUTH2_MAX_SCOPES,
                                            &n)
             != NGX_OK
             || n == 0)
         {
-            return ngx_http_foundry_oauth2_error(r, NGX_HTTP_BAD_REQUEST,
-                                                 "invalid_scope",
-                                                 "the scope is not valid");
+            *desc = "the scope is not valid";
+            return NGX_HTTP_BAD_REQUEST;
         }
 
         for (i = 0; i < n; i++) {
@@ -320,30 +409,30 @@ ngx_http_foundry_oauth2_grant(ngx_http_request_t *r,
             }
 
             if (j == svc->scopes.nelts
-                || !ngx_http_foundry_oauth2_allowed(&info, &scopes[i]))
+                || !ngx_http_foundry_oauth2_allowed(info, &scopes[i]))
             {
-                return ngx_http_foundry_oauth2_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_scope",
-                                          "a scope asked for is unknown or "
-                                          "not granted to the client");
+                *desc = "a scope asked for is unknown or not granted to "
+                        "the client";
+                return NGX_HTTP_BAD_REQUEST;
             }
         }
 
     } else {
         for (j = 0; j < svc->scopes.nelts; j++) {
-            if (ngx_http_foundry_oauth2_allowed(&info, &sc[j].scope)) {
+            if (ngx_http_foundry_oauth2_allowed(info, &sc[j].scope)) {
                 scopes[n++] = sc[j].scope;
             }
         }
 
         if (n == 0) {
-            return ngx_http_foundry_oauth2_error(r, NGX_HTTP_BAD_REQUEST,
-                                                 "invalid_scope",
-                                                 "the client has no scope");
+            *desc = "the client has no scope";
+            return NGX_HTTP_BAD_REQUEST;
         }
     }
 
-    return ngx_http_foundry_oauth2_issue(r, svc, &info, scopes, n);
+    *nscopes = n;
+
+    return NGX_OK;
 }
 
 
@@ -404,15 +493,12 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
     ngx_http_foundry_oauth2_service_t *svc, ngx_http_foundry_key_info_t *info,
     ngx_str_t *scopes, ngx_uint_t nscopes)
 {
-    u_char                            rnd[16], buf[64], *p;
-    time_t                            now;
-    yajl_gen                          g;
-    ngx_str_t                         payload, token, s, jti, *d, name, json;
-    ngx_uint_t                        i, j, naud;
-    ngx_keyval_t                     *kv;
-    yajl_alloc_funcs                  funcs;
-    ngx_http_foundry_oauth2_key_t    *key;
-    ngx_http_foundry_oauth2_scope_t  *sc;
+    u_char            rnd[16], buf[64], *p;
+    time_t            now;
+    yajl_gen          g;
+    ngx_str_t         payload, s, jti;
+    ngx_uint_t        i;
+    yajl_alloc_funcs  funcs;
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -424,7 +510,31 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
     ngx_encode_base64url(&jti, &s);
 
     now = ngx_time();
-    sc = svc->scopes.elts;
+
+    /* the scopes, joined by spaces */
+
+    s.len = 0;
+
+    for (i = 0; i < nscopes; i++) {
+        s.len += scopes[i].len + 1;
+    }
+
+    s.data = ngx_pnalloc(r->pool, s.len);
+    if (s.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = s.data;
+
+    for (i = 0; i < nscopes; i++) {
+        if (i) {
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, scopes[i].data, scopes[i].len);
+    }
+
+    s.len = p - s.data;
 
     g = ngx_http_foundry_json_gen(r->pool, &funcs);
     if (g == NULL) {
@@ -444,7 +554,128 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
         goto failed;
     }
 
-    /* the audiences of the scopes, each once */
+    if (ngx_http_foundry_oauth2_audiences(g, svc, scopes, nscopes)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "scope") != NGX_OK
+        || ngx_http_foundry_json_string(g, &s) != NGX_OK
+        || ngx_http_foundry_json_key(g, "iat") != NGX_OK
+        || yajl_gen_integer(g, (long long) now) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "nbf") != NGX_OK
+        || yajl_gen_integer(g, (long long) now) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "exp") != NGX_OK
+        || yajl_gen_integer(g, (long long) (now + svc->lifetime))
+           != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "jti") != NGX_OK
+        || ngx_http_foundry_json_string(g, &jti) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    /* the entry's allow-lists and metadata, for the bearer path */
+
+    if (ngx_http_foundry_oauth2_entry(r, g, info) != NGX_OK) {
+        goto failed;
+    }
+
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_result(g, r->pool, &payload) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    yajl_gen_free(g);
+
+    return ngx_http_foundry_oauth2_answer(r, svc, info, &payload, &s, &jti);
+
+failed:
+
+    yajl_gen_free(g);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the token signed, and the answer */
+
+static ngx_int_t
+ngx_http_foundry_oauth2_answer(ngx_http_request_t *r,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_http_foundry_key_info_t *info,
+    ngx_str_t *payload, ngx_str_t *s, ngx_str_t *jti)
+{
+    yajl_gen                        g;
+    ngx_str_t                       token, name, json;
+    yajl_alloc_funcs                funcs;
+    ngx_http_foundry_oauth2_key_t  *key;
+
+    /* the first key signs */
+
+    key = svc->keys.elts;
+
+    if (ngx_http_foundry_oauth2_sign(r->pool, &key[0], payload, &token)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "foundry: token service \"%V\" cannot sign",
+                      &svc->name);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    g = ngx_http_foundry_json_gen(r->pool, &funcs);
+    if (g == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&name, "Bearer");
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "access_token") != NGX_OK
+        || ngx_http_foundry_json_string(g, &token) != NGX_OK
+        || ngx_http_foundry_json_key(g, "token_type") != NGX_OK
+        || ngx_http_foundry_json_string(g, &name) != NGX_OK
+        || ngx_http_foundry_json_key(g, "expires_in") != NGX_OK
+        || yajl_gen_integer(g, (long long) svc->lifetime)
+           != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "scope") != NGX_OK
+        || ngx_http_foundry_json_string(g, s) != NGX_OK
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_result(g, r->pool, &json) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    yajl_gen_free(g);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "foundry: token service \"%V\" issued a token to client "
+                  "\"%V\" for \"%V\", jti %V", &svc->name, &info->name, s,
+                  jti);
+
+    return ngx_http_foundry_oauth2_send(r, NGX_HTTP_OK, &json, 1);
+
+failed:
+
+    yajl_gen_free(g);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the audiences of the scopes, each once */
+
+static ngx_int_t
+ngx_http_foundry_oauth2_audiences(yajl_gen g,
+    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *scopes,
+    ngx_uint_t nscopes)
+{
+    ngx_uint_t                        i, j, naud;
+    ngx_http_foundry_oauth2_scope_t  *sc;
+
+    sc = svc->scopes.elts;
 
     naud = 0;
 
@@ -478,52 +709,23 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
         }
 
         if (ngx_http_foundry_json_string(g, &sc[j].audience) != NGX_OK) {
-            goto failed;
+            return NGX_ERROR;
         }
     }
 
-    /* the scopes, joined by spaces */
+    return NGX_OK;
+}
 
-    s.len = 0;
 
-    for (i = 0; i < nscopes; i++) {
-        s.len += scopes[i].len + 1;
-    }
+/* the entry's allow-lists and metadata, for the bearer path */
 
-    s.data = ngx_pnalloc(r->pool, s.len);
-    if (s.data == NULL) {
-        goto failed;
-    }
-
-    p = s.data;
-
-    for (i = 0; i < nscopes; i++) {
-        if (i) {
-            *p++ = ' ';
-        }
-
-        p = ngx_cpymem(p, scopes[i].data, scopes[i].len);
-    }
-
-    s.len = p - s.data;
-
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "scope") != NGX_OK
-        || ngx_http_foundry_json_string(g, &s) != NGX_OK
-        || ngx_http_foundry_json_key(g, "iat") != NGX_OK
-        || yajl_gen_integer(g, (long long) now) != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "nbf") != NGX_OK
-        || yajl_gen_integer(g, (long long) now) != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "exp") != NGX_OK
-        || yajl_gen_integer(g, (long long) (now + svc->lifetime))
-           != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "jti") != NGX_OK
-        || ngx_http_foundry_json_string(g, &jti) != NGX_OK)
-    {
-        goto failed;
-    }
-
-    /* the entry's allow-lists and metadata, for the bearer path */
+static ngx_int_t
+ngx_http_foundry_oauth2_entry(ngx_http_request_t *r, yajl_gen g,
+    ngx_http_foundry_key_info_t *info)
+{
+    ngx_str_t     *d, name;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
 
     if (info->deployments) {
         d = info->deployments->elts;
@@ -531,17 +733,17 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
         if (ngx_http_foundry_json_key(g, "deployments") != NGX_OK
             || yajl_gen_array_open(g) != yajl_gen_status_ok)
         {
-            goto failed;
+            return NGX_ERROR;
         }
 
         for (i = 0; i < info->deployments->nelts; i++) {
             if (ngx_http_foundry_json_string(g, &d[i]) != NGX_OK) {
-                goto failed;
+                return NGX_ERROR;
             }
         }
 
         if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
-            goto failed;
+            return NGX_ERROR;
         }
     }
 
@@ -549,7 +751,7 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
         if (ngx_http_foundry_json_key(g, "operations") != NGX_OK
             || yajl_gen_array_open(g) != yajl_gen_status_ok)
         {
-            goto failed;
+            return NGX_ERROR;
         }
 
         for (i = 0; i < 32; i++) {
@@ -560,12 +762,12 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
             d = ngx_http_foundry_operation_name(i);
 
             if (d && ngx_http_foundry_json_string(g, d) != NGX_OK) {
-                goto failed;
+                return NGX_ERROR;
             }
         }
 
         if (yajl_gen_array_close(g) != yajl_gen_status_ok) {
-            goto failed;
+            return NGX_ERROR;
         }
     }
 
@@ -576,7 +778,7 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
             name.len = sizeof("meta.") - 1 + kv[i].key.len;
             name.data = ngx_pnalloc(r->pool, name.len);
             if (name.data == NULL) {
-                goto failed;
+                return NGX_ERROR;
             }
 
             ngx_sprintf(name.data, "meta.%V", &kv[i].key);
@@ -584,69 +786,12 @@ ngx_http_foundry_oauth2_issue(ngx_http_request_t *r,
             if (ngx_http_foundry_json_string(g, &name) != NGX_OK
                 || ngx_http_foundry_json_string(g, &kv[i].value) != NGX_OK)
             {
-                goto failed;
+                return NGX_ERROR;
             }
         }
     }
 
-    if (yajl_gen_map_close(g) != yajl_gen_status_ok
-        || ngx_http_foundry_json_result(g, r->pool, &payload) != NGX_OK)
-    {
-        goto failed;
-    }
-
-    yajl_gen_free(g);
-
-    /* the first key signs */
-
-    key = svc->keys.elts;
-
-    if (ngx_http_foundry_oauth2_sign(r->pool, &key[0], &payload, &token)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "foundry: token service \"%V\" cannot sign",
-                      &svc->name);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    g = ngx_http_foundry_json_gen(r->pool, &funcs);
-    if (g == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&name, "Bearer");
-
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "access_token") != NGX_OK
-        || ngx_http_foundry_json_string(g, &token) != NGX_OK
-        || ngx_http_foundry_json_key(g, "token_type") != NGX_OK
-        || ngx_http_foundry_json_string(g, &name) != NGX_OK
-        || ngx_http_foundry_json_key(g, "expires_in") != NGX_OK
-        || yajl_gen_integer(g, (long long) svc->lifetime)
-           != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "scope") != NGX_OK
-        || ngx_http_foundry_json_string(g, &s) != NGX_OK
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || ngx_http_foundry_json_result(g, r->pool, &json) != NGX_OK)
-    {
-        goto failed;
-    }
-
-    yajl_gen_free(g);
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "foundry: token service \"%V\" issued a token to client "
-                  "\"%V\" for \"%V\", jti %V", &svc->name, &info->name, &s,
-                  &jti);
-
-    return ngx_http_foundry_oauth2_send(r, NGX_HTTP_OK, &json, 1);
-
-failed:
-
-    yajl_gen_free(g);
-
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return NGX_OK;
 }
 
 
@@ -756,16 +901,54 @@ ngx_http_foundry_oauth2_parse(ngx_pool_t *pool, ngx_str_t *body,
     ngx_str_t *authorization, ngx_http_foundry_oauth2_req_t *req,
     const char **err, const char **description)
 {
-    u_char      *p, *last, *start, *eq, *colon;
-    ngx_str_t    name, value, *field, raw, dec;
-    ngx_int_t    rc;
-    ngx_uint_t   have_id, have_secret;
+    ngx_int_t   rc;
+    ngx_uint_t  have_id, have_secret;
 
     ngx_memzero(req, sizeof(ngx_http_foundry_oauth2_req_t));
 
     *err = "invalid_request";
     have_id = 0;
     have_secret = 0;
+
+    rc = ngx_http_foundry_oauth2_fields(pool, body, req, &have_id,
+                                        &have_secret, description);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (req->grant_type.len == 0) {
+        *description = "\"grant_type\" is missing";
+        return NGX_DECLINED;
+    }
+
+    if (authorization->len) {
+        rc = ngx_http_foundry_oauth2_basic(pool, authorization, req, have_id,
+                                           have_secret, err, description);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (req->client_id.len == 0 || req->client_secret.len == 0) {
+        *err = "invalid_client";
+        *description = "no client credentials";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the form's fields */
+
+static ngx_int_t
+ngx_http_foundry_oauth2_fields(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_http_foundry_oauth2_req_t *req, ngx_uint_t *have_id,
+    ngx_uint_t *have_secret, const char **description)
+{
+    u_char     *p, *last, *start, *eq;
+    ngx_int_t   rc;
+    ngx_str_t   name, value, *field;
 
     p = body->data;
     last = body->data + body->len;
@@ -812,13 +995,13 @@ ngx_http_foundry_oauth2_parse(ngx_pool_t *pool, ngx_str_t *body,
                    && ngx_strncmp(name.data, "client_id", 9) == 0)
         {
             field = &req->client_id;
-            have_id++;
+            (*have_id)++;
 
         } else if (name.len == 13
                    && ngx_strncmp(name.data, "client_secret", 13) == 0)
         {
             field = &req->client_secret;
-            have_secret++;
+            (*have_secret)++;
 
         } else if (name.len == 5 && ngx_strncmp(name.data, "scope", 5) == 0) {
             field = &req->scope;
@@ -841,96 +1024,95 @@ ngx_http_foundry_oauth2_parse(ngx_pool_t *pool, ngx_str_t *body,
         }
     }
 
-    if (req->grant_type.len == 0) {
-        *description = "\"grant_type\" is missing";
-        return NGX_DECLINED;
-    }
-
-    /* HTTP Basic: base64 of the form-encoded id, ":", the secret */
-
-    if (authorization->len) {
-        if (authorization->len <= sizeof("Basic ") - 1
-            || ngx_strncasecmp(authorization->data, (u_char *) "Basic ",
-                               sizeof("Basic ") - 1)
-               != 0)
-        {
-            *err = "invalid_client";
-            *description = "the Authorization header is not Basic";
-            return NGX_DECLINED;
-        }
-
-        if (have_secret) {
-            *description = "the client authenticates two ways";
-            return NGX_DECLINED;
-        }
-
-        raw.data = authorization->data + sizeof("Basic ") - 1;
-        raw.len = authorization->len - (sizeof("Basic ") - 1);
-
-        while (raw.len && raw.data[0] == ' ') {
-            raw.data++;
-            raw.len--;
-        }
-
-        dec.data = ngx_pnalloc(pool, ngx_base64_decoded_length(raw.len) + 1);
-        if (dec.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_decode_base64(&dec, &raw) != NGX_OK) {
-            *err = "invalid_client";
-            *description = "the Basic credentials are not base64";
-            return NGX_DECLINED;
-        }
-
-        colon = ngx_strlchr(dec.data, dec.data + dec.len, ':');
-
-        if (colon == NULL) {
-            *err = "invalid_client";
-            *description = "the Basic credentials have no \":\"";
-            return NGX_DECLINED;
-        }
-
-        if (ngx_http_foundry_oauth2_decode(pool, dec.data, colon, &name)
-            != NGX_OK
-            || ngx_http_foundry_oauth2_decode(pool, colon + 1,
-                                              dec.data + dec.len, &value)
-               != NGX_OK)
-        {
-            ngx_explicit_memzero(dec.data, dec.len);
-            *err = "invalid_client";
-            *description = "the Basic credentials are badly encoded";
-            return NGX_DECLINED;
-        }
-
-        ngx_explicit_memzero(dec.data, dec.len);
-
-        if (have_id
-            && (req->client_id.len != name.len
-                || ngx_strncmp(req->client_id.data, name.data, name.len)
-                   != 0))
-        {
-            *description = "two different client ids";
-            return NGX_DECLINED;
-        }
-
-        req->client_id = name;
-        req->client_secret = value;
-        req->basic = 1;
-    }
-
-    if (req->client_id.len == 0 || req->client_secret.len == 0) {
-        *err = "invalid_client";
-        *description = "no client credentials";
-        return NGX_DECLINED;
-    }
-
     return NGX_OK;
 
 bad_encoding:
 
     *description = "the form is badly encoded";
     return NGX_DECLINED;
+}
+
+
+/* HTTP Basic: base64 of the form-encoded id, ":", the secret */
+
+static ngx_int_t
+ngx_http_foundry_oauth2_basic(ngx_pool_t *pool, ngx_str_t *authorization,
+    ngx_http_foundry_oauth2_req_t *req, ngx_uint_t have_id,
+    ngx_uint_t have_secret, const char **err, const char **description)
+{
+    u_char     *colon;
+    ngx_str_t   name, value, raw, dec;
+
+    if (authorization->len <= sizeof("Basic ") - 1
+        || ngx_strncasecmp(authorization->data, (u_char *) "Basic ",
+                           sizeof("Basic ") - 1)
+           != 0)
+    {
+        *err = "invalid_client";
+        *description = "the Authorization header is not Basic";
+        return NGX_DECLINED;
+    }
+
+    if (have_secret) {
+        *description = "the client authenticates two ways";
+        return NGX_DECLINED;
+    }
+
+    raw.data = authorization->data + sizeof("Basic ") - 1;
+    raw.len = authorization->len - (sizeof("Basic ") - 1);
+
+    while (raw.len && raw.data[0] == ' ') {
+        raw.data++;
+        raw.len--;
+    }
+
+    dec.data = ngx_pnalloc(pool, ngx_base64_decoded_length(raw.len) + 1);
+    if (dec.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_decode_base64(&dec, &raw) != NGX_OK) {
+        *err = "invalid_client";
+        *description = "the Basic credentials are not base64";
+        return NGX_DECLINED;
+    }
+
+    colon = ngx_strlchr(dec.data, dec.data + dec.len, ':');
+
+    if (colon == NULL) {
+        *err = "invalid_client";
+        *description = "the Basic credentials have no \":\"";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_foundry_oauth2_decode(pool, dec.data, colon, &name)
+        != NGX_OK
+        || ngx_http_foundry_oauth2_decode(pool, colon + 1,
+                                          dec.data + dec.len, &value)
+           != NGX_OK)
+    {
+        ngx_explicit_memzero(dec.data, dec.len);
+        *err = "invalid_client";
+        *description = "the Basic credentials are badly encoded";
+        return NGX_DECLINED;
+    }
+
+    ngx_explicit_memzero(dec.data, dec.len);
+
+    if (have_id
+        && (req->client_id.len != name.len
+            || ngx_strncmp(req->client_id.data, name.data, name.len)
+               != 0))
+    {
+        *description = "two different client ids";
+        return NGX_DECLINED;
+    }
+
+    req->client_id = name;
+    req->client_secret = value;
+    req->basic = 1;
+
+    return NGX_OK;
 }
 
 
