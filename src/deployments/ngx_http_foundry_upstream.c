@@ -13,6 +13,12 @@
 #include "ngx_http_foundry_deployments.h"
 
 
+static ngx_int_t ngx_http_foundry_upstream_arg(ngx_conf_t *cf,
+    ngx_http_foundry_upstream_t *u, ngx_str_t *arg, ngx_str_t *url);
+static ngx_int_t ngx_http_foundry_upstream_kind(ngx_conf_t *cf,
+    ngx_http_foundry_upstream_t *u, ngx_str_t *v);
+static ngx_int_t ngx_http_foundry_upstream_check(ngx_conf_t *cf,
+    ngx_http_foundry_upstream_t *u, ngx_str_t *url);
 static ngx_int_t ngx_http_foundry_upstream_url(ngx_conf_t *cf,
     ngx_http_foundry_upstream_t *u, ngx_str_t *url);
 static ngx_http_complex_value_t *ngx_http_foundry_complex(ngx_conf_t *cf,
@@ -49,8 +55,9 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    ngx_str_t                     *value, v, url;
-    ngx_uint_t                     i, k;
+    ngx_int_t                      rc;
+    ngx_str_t                     *value, url;
+    ngx_uint_t                     i;
     ngx_http_foundry_upstream_t   *u;
 
     value = cf->args->elts;
@@ -90,152 +97,212 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&url);
 
     for (i = 2; i < cf->args->nelts; i++) {
+        rc = ngx_http_foundry_upstream_arg(cf, u, &value[i], &url);
 
-        if (ngx_strncmp(value[i].data, "kind=", 5) == 0) {
-            v.data = value[i].data + 5;
-            v.len = value[i].len - 5;
-
-            for (k = 0; ngx_http_foundry_kinds[k].name.len; k++) {
-                if (ngx_http_foundry_kinds[k].name.len == v.len
-                    && ngx_strncmp(ngx_http_foundry_kinds[k].name.data,
-                                   v.data, v.len) == 0)
-                {
-                    u->kind = ngx_http_foundry_kinds[k].kind;
-                    u->kind_path = ngx_http_foundry_kinds[k].path;
-                    break;
-                }
-            }
-
-            if (u->kind == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid kind \"%V\" in \"%V\" directive, "
-                                   "it must be \"azure-openai\", "
-                                   "\"azure-openai-v1\", \"openai\" or "
-                                   "\"openai-compatible\"", &v, &value[0]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive",
+                               &value[i], &value[0]);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "url=", 4) == 0) {
-            url.data = value[i].data + 4;
-            url.len = value[i].len - 4;
-            continue;
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
+    }
 
-        if (ngx_strncmp(value[i].data, "host=", 5) == 0) {
-            u->host.data = value[i].data + 5;
-            u->host.len = value[i].len - 5;
-
-            if (u->host.len == 0
-                || ngx_strlchr(u->host.data, u->host.data + u->host.len, '/'))
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "api_version=", 12) == 0) {
-            u->api_version.data = value[i].data + 12;
-            u->api_version.len = value[i].len - 12;
-
-            if (ngx_http_foundry_valid_api_version(&u->api_version)
-                != NGX_OK)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\" in \"%V\" directive, "
-                                   "the api-version must be a date "
-                                   "\"YYYY-MM-DD\" or "
-                                   "\"YYYY-MM-DD-preview\"",
-                                   &value[i], &value[0]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "stream_options=", 15) == 0) {
-            if (ngx_strcmp(value[i].data + 15, "on") == 0) {
-                u->stream_options = 1;
-
-            } else if (ngx_strcmp(value[i].data + 15, "off") == 0) {
-                u->stream_options = 0;
-
-            } else {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "api_key=", 8) == 0) {
-            v.data = value[i].data + 8;
-            v.len = value[i].len - 8;
-
-            u->api_key = ngx_http_foundry_complex(cf, &v);
-            if (u->api_key == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "bearer=", 7) == 0) {
-            v.data = value[i].data + 7;
-            v.len = value[i].len - 7;
-
-            u->bearer = ngx_http_foundry_complex(cf, &v);
-            if (u->bearer == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "credential=", 11) == 0) {
-            u->credential_name.data = value[i].data + 11;
-            u->credential_name.len = value[i].len - 11;
-
-            if (u->credential_name.len == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\" directive",
-                           &value[i], &value[0]);
+    if (ngx_http_foundry_upstream_check(cf, u, &url) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * one argument of foundry_upstream: NGX_DECLINED for an invalid value,
+ * NGX_ERROR when the error is logged
+ */
+
+static ngx_int_t
+ngx_http_foundry_upstream_arg(ngx_conf_t *cf, ngx_http_foundry_upstream_t *u,
+    ngx_str_t *arg, ngx_str_t *url)
+{
+    ngx_str_t  *value, v;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(arg->data, "kind=", 5) == 0) {
+        v.data = arg->data + 5;
+        v.len = arg->len - 5;
+
+        return ngx_http_foundry_upstream_kind(cf, u, &v);
+    }
+
+    if (ngx_strncmp(arg->data, "url=", 4) == 0) {
+        url->data = arg->data + 4;
+        url->len = arg->len - 4;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "host=", 5) == 0) {
+        u->host.data = arg->data + 5;
+        u->host.len = arg->len - 5;
+
+        if (u->host.len == 0
+            || ngx_strlchr(u->host.data, u->host.data + u->host.len, '/'))
+        {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "api_version=", 12) == 0) {
+        u->api_version.data = arg->data + 12;
+        u->api_version.len = arg->len - 12;
+
+        if (ngx_http_foundry_valid_api_version(&u->api_version)
+            != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\" in \"%V\" directive, "
+                               "the api-version must be a date "
+                               "\"YYYY-MM-DD\" or "
+                               "\"YYYY-MM-DD-preview\"",
+                               arg, &value[0]);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "stream_options=", 15) == 0) {
+        if (ngx_strcmp(arg->data + 15, "on") == 0) {
+            u->stream_options = 1;
+
+        } else if (ngx_strcmp(arg->data + 15, "off") == 0) {
+            u->stream_options = 0;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "api_key=", 8) == 0) {
+        v.data = arg->data + 8;
+        v.len = arg->len - 8;
+
+        u->api_key = ngx_http_foundry_complex(cf, &v);
+        if (u->api_key == NULL) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "bearer=", 7) == 0) {
+        v.data = arg->data + 7;
+        v.len = arg->len - 7;
+
+        u->bearer = ngx_http_foundry_complex(cf, &v);
+        if (u->bearer == NULL) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "credential=", 11) == 0) {
+        u->credential_name.data = arg->data + 11;
+        u->credential_name.len = arg->len - 11;
+
+        if (u->credential_name.len == 0) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive",
+                       arg, &value[0]);
+    return NGX_ERROR;
+}
+
+
+/* kind=, and the path its calls take */
+
+static ngx_int_t
+ngx_http_foundry_upstream_kind(ngx_conf_t *cf, ngx_http_foundry_upstream_t *u,
+    ngx_str_t *v)
+{
+    ngx_str_t   *value;
+    ngx_uint_t   k;
+
+    value = cf->args->elts;
+
+    for (k = 0; ngx_http_foundry_kinds[k].name.len; k++) {
+        if (ngx_http_foundry_kinds[k].name.len == v->len
+            && ngx_strncmp(ngx_http_foundry_kinds[k].name.data,
+                           v->data, v->len) == 0)
+        {
+            u->kind = ngx_http_foundry_kinds[k].kind;
+            u->kind_path = ngx_http_foundry_kinds[k].path;
+            break;
+        }
+    }
+
+    if (u->kind == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid kind \"%V\" in \"%V\" directive, "
+                           "it must be \"azure-openai\", "
+                           "\"azure-openai-v1\", \"openai\" or "
+                           "\"openai-compatible\"", v, &value[0]);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the arguments together */
+
+static ngx_int_t
+ngx_http_foundry_upstream_check(ngx_conf_t *cf,
+    ngx_http_foundry_upstream_t *u, ngx_str_t *url)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
 
     if (u->credential_name.data && (u->bearer || u->api_key)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"credential=\" excludes \"api_key=\" and "
                            "\"bearer=\" in \"%V\" directive", &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (u->kind == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"kind=\"", &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    if (url.data == NULL) {
+    if (url->data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"url=\"", &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    if (ngx_http_foundry_upstream_url(cf, u, &url) != NGX_OK) {
+    if (ngx_http_foundry_upstream_url(cf, u, url) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid url \"%V\" in \"%V\" directive, expected "
                            "http[s]://host[:port][/path] without query",
-                           &url, &value[0]);
-        return NGX_CONF_ERROR;
+                           url, &value[0]);
+        return NGX_ERROR;
     }
 
     if (u->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC) {
@@ -243,7 +310,7 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\" directive of kind \"azure-openai\" "
                                "needs \"api_version=\"", &value[0]);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         /*
@@ -262,21 +329,14 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "\"api_version=\" is only for upstreams of kind "
                            "\"azure-openai\" in \"%V\" directive",
                            &value[0]);
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (u->stream_options == NGX_CONF_UNSET_UINT) {
         u->stream_options = 1;
     }
 
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
+    return NGX_OK;
 }
 
 
