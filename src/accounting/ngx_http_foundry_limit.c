@@ -91,6 +91,14 @@ static int64_t ngx_http_foundry_limit_fill(int64_t have, int64_t limit,
     ngx_msec_int_t ms);
 static time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
 static time_t ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit);
+static ngx_int_t ngx_http_foundry_limit_arg(ngx_conf_t *cf,
+    ngx_http_foundry_limit_t *limit, ngx_str_t *arg);
+static time_t ngx_http_foundry_limit_take(ngx_http_foundry_limit_state_t *st,
+    ngx_http_foundry_limit_node_t *n, ngx_http_foundry_limit_values_t *v,
+    ngx_msec_t now, time_t now_s);
+static ngx_int_t ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_limit_state_t *st,
+    time_t retry);
 static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v);
 
@@ -135,12 +143,10 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    ngx_str_t                          *value, v, name;
-    ngx_uint_t                          i, q;
-    ngx_shm_zone_t                     *shm_zone;
-    ngx_http_complex_value_t          **cvp;
-    ngx_http_foundry_limit_t           *limit;
-    ngx_http_compile_complex_value_t    ccv;
+    ngx_int_t                  rc;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_foundry_limit_t  *limit;
 
     value = cf->args->elts;
 
@@ -162,99 +168,16 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     limit->reserve = NGX_CONF_UNSET;
 
     for (i = 1; i < cf->args->nelts; i++) {
+        rc = ngx_http_foundry_limit_arg(cf, limit, &value[i]);
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.data = value[i].data + 5;
-            name.len = value[i].len - 5;
-
-            shm_zone = ngx_shared_memory_add(cf, &name, 0,
-                                             &ngx_http_foundry_module);
-            if (shm_zone == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            limit->shm_zone = shm_zone;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "reserve=", 8) == 0) {
-            limit->reserve = ngx_atoi(value[i].data + 8, value[i].len - 8);
-
-            if (limit->reserve == NGX_ERROR) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        cvp = NULL;
-        v.len = 0;
-
-        if (ngx_strncmp(value[i].data, "key=", 4) == 0) {
-            cvp = &limit->key;
-            v.data = value[i].data + 4;
-            v.len = value[i].len - 4;
-
-        } else if (ngx_strncmp(value[i].data, "tpm=", 4) == 0) {
-            cvp = &limit->tpm;
-            v.data = value[i].data + 4;
-            v.len = value[i].len - 4;
-
-        } else if (ngx_strncmp(value[i].data, "rpm=", 4) == 0) {
-            cvp = &limit->rpm;
-            v.data = value[i].data + 4;
-            v.len = value[i].len - 4;
-
-        } else {
-            for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
-                v.len = ngx_strlen(ngx_http_foundry_quota_names[q]);
-
-                if (value[i].len > v.len
-                    && ngx_strncmp(value[i].data,
-                                   ngx_http_foundry_quota_names[q], v.len)
-                       == 0
-                    && value[i].data[v.len] == '=')
-                {
-                    cvp = &limit->quota[q];
-                    v.data = value[i].data + v.len + 1;
-                    v.len = value[i].len - v.len - 1;
-                    break;
-                }
-            }
-        }
-
-        if (cvp == NULL) {
+        if (rc == NGX_DECLINED) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in \"%V\" directive",
+                               "invalid value \"%V\" in \"%V\" directive",
                                &value[i], &value[0]);
             return NGX_CONF_ERROR;
         }
 
-        if (v.len == 0) {
-            goto invalid;
-        }
-
-        /* a number, or variables (a key's metadata, a map) */
-
-        if (cvp != &limit->key && ngx_strlchr(v.data, v.data + v.len, '$')
-                                  == NULL
-            && ngx_atoi(v.data, v.len) == NGX_ERROR)
-        {
-            goto invalid;
-        }
-
-        *cvp = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-        if (*cvp == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &v;
-        ccv.complex_value = *cvp;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        if (rc != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -283,13 +206,122 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
+/*
+ * one argument of foundry_limit: NGX_DECLINED for an invalid value,
+ * NGX_ERROR when the error is logged
+ */
+
+static ngx_int_t
+ngx_http_foundry_limit_arg(ngx_conf_t *cf, ngx_http_foundry_limit_t *limit,
+    ngx_str_t *arg)
+{
+    ngx_str_t                          *value, v, name;
+    ngx_uint_t                          q;
+    ngx_shm_zone_t                     *shm_zone;
+    ngx_http_complex_value_t          **cvp;
+    ngx_http_compile_complex_value_t    ccv;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(arg->data, "zone=", 5) == 0) {
+        name.data = arg->data + 5;
+        name.len = arg->len - 5;
+
+        shm_zone = ngx_shared_memory_add(cf, &name, 0,
+                                         &ngx_http_foundry_module);
+        if (shm_zone == NULL) {
+            return NGX_ERROR;
+        }
+
+        limit->shm_zone = shm_zone;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "reserve=", 8) == 0) {
+        limit->reserve = ngx_atoi(arg->data + 8, arg->len - 8);
+
+        if (limit->reserve == NGX_ERROR) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    cvp = NULL;
+    v.len = 0;
+
+    if (ngx_strncmp(arg->data, "key=", 4) == 0) {
+        cvp = &limit->key;
+        v.data = arg->data + 4;
+        v.len = arg->len - 4;
+
+    } else if (ngx_strncmp(arg->data, "tpm=", 4) == 0) {
+        cvp = &limit->tpm;
+        v.data = arg->data + 4;
+        v.len = arg->len - 4;
+
+    } else if (ngx_strncmp(arg->data, "rpm=", 4) == 0) {
+        cvp = &limit->rpm;
+        v.data = arg->data + 4;
+        v.len = arg->len - 4;
+
+    } else {
+        for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+            v.len = ngx_strlen(ngx_http_foundry_quota_names[q]);
+
+            if (arg->len > v.len
+                && ngx_strncmp(arg->data,
+                               ngx_http_foundry_quota_names[q], v.len)
+                   == 0
+                && arg->data[v.len] == '=')
+            {
+                cvp = &limit->quota[q];
+                v.data = arg->data + v.len + 1;
+                v.len = arg->len - v.len - 1;
+                break;
+            }
+        }
+    }
+
+    if (cvp == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive",
+                           arg, &value[0]);
+        return NGX_ERROR;
+    }
+
+    if (v.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* a number, or variables (a key's metadata, a map) */
+
+    if (cvp != &limit->key && ngx_strlchr(v.data, v.data + v.len, '$')
+                              == NULL
+        && ngx_atoi(v.data, v.len) == NGX_ERROR)
+    {
+        return NGX_DECLINED;
+    }
+
+    *cvp = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (*cvp == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &v;
+    ccv.complex_value = *cvp;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -420,9 +452,8 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
     int64_t                           estimate;
     uint32_t                          hash;
     ngx_str_t                         key;
-    ngx_uint_t                        i, q;
+    ngx_uint_t                        i;
     ngx_msec_t                        now;
-    ngx_table_elt_t                  *h;
     ngx_http_foundry_limit_t         *limit;
     ngx_http_foundry_limit_zone_t    *lz;
     ngx_http_foundry_limit_node_t    *n;
@@ -489,75 +520,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
                                            NGX_HTTP_SERVICE_UNAVAILABLE);
         }
 
-        ngx_http_foundry_limit_refill(n, &v, now);
-
-        /* a request larger than the whole minute still goes when full */
-
-        if (v.tpm >= 0 && st->estimate > v.tpm) {
-            st->estimate = v.tpm;
-        }
-
-        retry = 0;
-
-        /* a limit of 0 lets nothing through */
-
-        if (v.rpm == 0 || v.tpm == 0) {
-            retry = 60;
-            st->kind = (v.rpm == 0) ? "requests" : "tokens";
-        }
-
-        /* the seconds until enough is refilled, rounded up */
-
-        if (v.rpm > 0 && n->requests < NGX_HTTP_FOUNDRY_UNIT) {
-            retry = ngx_http_foundry_limit_wait(NGX_HTTP_FOUNDRY_UNIT
-                                                - n->requests, v.rpm);
-            st->kind = "requests";
-        }
-
-        if (v.tpm > 0 && n->tokens < st->estimate * NGX_HTTP_FOUNDRY_UNIT) {
-            retry = ngx_max(retry,
-                            ngx_http_foundry_limit_wait(st->estimate
-                                                        * NGX_HTTP_FOUNDRY_UNIT
-                                                        - n->tokens, v.tpm));
-            st->kind = "tokens";
-        }
-
-        if (retry == 0) {
-            for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
-
-                /* as with tpm: a request larger than the quota still goes */
-
-                if (v.quota[q] == 0
-                    || (v.quota[q] > 0
-                        && n->used[q] + ngx_min(st->estimate, v.quota[q])
-                           > v.quota[q]))
-                {
-                    st->quota = q + 1;
-                    st->reset = ngx_http_foundry_limit_window(q + 1, now_s)
-                                - now_s;
-                    break;
-                }
-            }
-        }
-
-        if (retry == 0 && st->quota == 0) {
-            /* reserved */
-
-            if (v.rpm >= 0) {
-                n->requests -= NGX_HTTP_FOUNDRY_UNIT;
-            }
-
-            if (v.tpm >= 0) {
-                n->tokens -= st->estimate * NGX_HTTP_FOUNDRY_UNIT;
-            }
-
-            for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
-                n->used[q] = ngx_min(n->used[q] + st->estimate,
-                                     NGX_HTTP_FOUNDRY_USED_MAX);
-            }
-
-            st->reserved = 1;
-        }
+        retry = ngx_http_foundry_limit_take(st, n, &v, now, now_s);
 
         st->zone = lz;
         st->hash = hash;
@@ -570,53 +533,8 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
         st->key.len = key.len;
         st->key.data = key.data;
 
-        if (retry) {
-            ctx->limited = st;
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "foundry: %s per minute limit of \"%V\" reached",
-                          st->kind, &key);
-
-            h = ngx_list_push(&r->headers_out.headers);
-            if (h == NULL) {
-                return ngx_http_foundry_finish(r,
-                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
-            }
-
-            h->hash = 1;
-            ngx_str_set(&h->key, "Retry-After");
-
-            h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-            if (h->value.data == NULL) {
-                return ngx_http_foundry_finish(r,
-                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
-            }
-
-            h->value.len = ngx_sprintf(h->value.data, "%T", retry)
-                           - h->value.data;
-
-            ctx->limit_headers = st;
-
-            return ngx_http_foundry_error(r, 429, "RateLimitExceeded",
-                                          "the %s per minute limit is "
-                                          "reached, retry after %T seconds",
-                                          st->kind, retry);
-        }
-
-        if (st->quota) {
-            ctx->limited = st;
-
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "foundry: %s quota of \"%V\" spent",
-                          ngx_http_foundry_quota_names[st->quota - 1], &key);
-
-            return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN,
-                                          "QuotaExceeded",
-                                          "the %s quota is spent, it "
-                                          "resets in %T seconds",
-                                          ngx_http_foundry_quota_names
-                                              [st->quota - 1],
-                                          st->reset);
+        if (retry || st->quota) {
+            return ngx_http_foundry_limit_refuse(r, ctx, st, retry);
         }
 
         if (ctx->limit_headers == NULL
@@ -627,6 +545,149 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * under the zone's lock: the node refilled, the wait until enough is
+ * refilled (0 if none), a quota spent, or the request's share reserved
+ */
+
+static time_t
+ngx_http_foundry_limit_take(ngx_http_foundry_limit_state_t *st,
+    ngx_http_foundry_limit_node_t *n, ngx_http_foundry_limit_values_t *v,
+    ngx_msec_t now, time_t now_s)
+{
+    time_t      retry;
+    ngx_uint_t  q;
+
+    ngx_http_foundry_limit_refill(n, v, now);
+
+    /* a request larger than the whole minute still goes when full */
+
+    if (v->tpm >= 0 && st->estimate > v->tpm) {
+        st->estimate = v->tpm;
+    }
+
+    retry = 0;
+
+    /* a limit of 0 lets nothing through */
+
+    if (v->rpm == 0 || v->tpm == 0) {
+        retry = 60;
+        st->kind = (v->rpm == 0) ? "requests" : "tokens";
+    }
+
+    /* the seconds until enough is refilled, rounded up */
+
+    if (v->rpm > 0 && n->requests < NGX_HTTP_FOUNDRY_UNIT) {
+        retry = ngx_http_foundry_limit_wait(NGX_HTTP_FOUNDRY_UNIT
+                                            - n->requests, v->rpm);
+        st->kind = "requests";
+    }
+
+    if (v->tpm > 0 && n->tokens < st->estimate * NGX_HTTP_FOUNDRY_UNIT) {
+        retry = ngx_max(retry,
+                        ngx_http_foundry_limit_wait(st->estimate
+                                                    * NGX_HTTP_FOUNDRY_UNIT
+                                                    - n->tokens, v->tpm));
+        st->kind = "tokens";
+    }
+
+    if (retry == 0) {
+        for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+
+            /* as with tpm: a request larger than the quota still goes */
+
+            if (v->quota[q] == 0
+                || (v->quota[q] > 0
+                    && n->used[q] + ngx_min(st->estimate, v->quota[q])
+                       > v->quota[q]))
+            {
+                st->quota = q + 1;
+                st->reset = ngx_http_foundry_limit_window(q + 1, now_s)
+                            - now_s;
+                break;
+            }
+        }
+    }
+
+    if (retry == 0 && st->quota == 0) {
+        /* reserved */
+
+        if (v->rpm >= 0) {
+            n->requests -= NGX_HTTP_FOUNDRY_UNIT;
+        }
+
+        if (v->tpm >= 0) {
+            n->tokens -= st->estimate * NGX_HTTP_FOUNDRY_UNIT;
+        }
+
+        for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+            n->used[q] = ngx_min(n->used[q] + st->estimate,
+                                 NGX_HTTP_FOUNDRY_USED_MAX);
+        }
+
+        st->reserved = 1;
+    }
+
+    return retry;
+}
+
+
+/* a limit reached (429, Retry-After) or a quota spent (403) */
+
+static ngx_int_t
+ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_limit_state_t *st,
+    time_t retry)
+{
+    ngx_table_elt_t  *h;
+
+    if (retry) {
+        ctx->limited = st;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: %s per minute limit of \"%V\" reached",
+                      st->kind, &st->key);
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%T", retry)
+                       - h->value.data;
+
+        ctx->limit_headers = st;
+
+        return ngx_http_foundry_error(r, 429, "RateLimitExceeded",
+                                      "the %s per minute limit is reached, "
+                                      "retry after %T seconds",
+                                      st->kind, retry);
+    }
+
+    /* a quota spent */
+
+    ctx->limited = st;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "foundry: %s quota of \"%V\" spent",
+                  ngx_http_foundry_quota_names[st->quota - 1], &st->key);
+
+    return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN, "QuotaExceeded",
+                                  "the %s quota is spent, it resets in %T "
+                                  "seconds",
+                                  ngx_http_foundry_quota_names[st->quota - 1],
+                                  st->reset);
 }
 
 
