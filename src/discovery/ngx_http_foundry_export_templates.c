@@ -38,6 +38,16 @@
 
 static ngx_int_t ngx_http_foundry_bicep_param(yajl_gen g, const char *name,
     ngx_str_t *value, ngx_uint_t raw);
+static ngx_int_t ngx_http_foundry_bicep_connection(yajl_gen g,
+    ngx_http_foundry_connection_t *c);
+static ngx_int_t ngx_http_foundry_hcl_id(ngx_pool_t *pool, ngx_str_t *name,
+    ngx_str_t *s);
+static u_char *ngx_http_foundry_terraform_variables(u_char *p,
+    ngx_http_foundry_connection_t *c);
+static u_char *ngx_http_foundry_terraform_credentials(u_char *p,
+    ngx_http_foundry_connection_t *c);
+static u_char *ngx_http_foundry_terraform_metadata(u_char *p,
+    ngx_http_foundry_connection_t *c, ngx_str_t *infer, ngx_str_t *deploy);
 static u_char *ngx_http_foundry_hcl_string(u_char *p, ngx_str_t *s);
 static u_char *ngx_http_foundry_hcl_attr(u_char *p, ngx_uint_t indent,
     const char *name, size_t width, ngx_str_t *s);
@@ -65,14 +75,11 @@ static u_char *ngx_http_foundry_hcl_attr(u_char *p, ngx_uint_t indent,
 ngx_int_t
 ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
 {
-    ngx_str_t                     s, v, *versions;
-    ngx_http_foundry_loc_conf_t  *flcf;
-    ngx_http_foundry_discovery_t *d;
+    ngx_str_t                      s, v, *versions;
+    ngx_http_foundry_loc_conf_t   *flcf;
+    ngx_http_foundry_discovery_t  *d;
 
-    static ngx_str_t  yes = ngx_string("true");
-    static ngx_str_t  no = ngx_string("false");
     static ngx_str_t  empty = ngx_string("");
-    static ngx_str_t  pmi = ngx_string("ProjectManagedIdentity");
     static ngx_str_t  azure = ngx_string("AzureOpenAI");
     static ngx_str_t  openai = ngx_string("OpenAI");
 
@@ -82,55 +89,7 @@ ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
         return NGX_ERROR;
     }
 
-    ngx_str_set(&s, NGX_HTTP_FOUNDRY_FILL_PROJECT);
-
-    if (ngx_http_foundry_bicep_param(g, "projectResourceId", &s, 0)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (c->apim) {
-
-        /* the template takes the target from the APIM resource's API */
-
-        ngx_str_set(&s, NGX_HTTP_FOUNDRY_FILL_APIM);
-        ngx_str_set(&v, "FILL-IN-API-NAME");
-
-        if (ngx_http_foundry_bicep_param(g, "apimResourceId", &s, 0)
-            != NGX_OK
-            || ngx_http_foundry_bicep_param(g, "apiName", &v, 0) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (ngx_http_foundry_bicep_param(g, "targetUrl", &c->url, 0)
-               != NGX_OK
-               || ngx_http_foundry_bicep_param(g, "gatewayName", &c->name, 0)
-                  != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* the APIM template's authType is ApiKey or ProjectManagedIdentity */
-
-    if (ngx_http_foundry_bicep_param(g, "connectionName", &c->name, 0)
-        != NGX_OK
-        || ngx_http_foundry_bicep_param(g, "authType",
-                                        c->auth_type
-                                        == NGX_HTTP_FOUNDRY_TYPE_AAD
-                                        ? &pmi : &c->auth, 0)
-           != NGX_OK
-        || ngx_http_foundry_json_key(g, "isSharedToAll") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "value") != NGX_OK
-        || yajl_gen_bool(g, 0) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok
-        || ngx_http_foundry_bicep_param(g, "deploymentInPath",
-                                        flcf->deployment_in_path
-                                        ? &yes : &no, 0)
-           != NGX_OK)
-    {
+    if (ngx_http_foundry_bicep_connection(g, c) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -219,6 +178,77 @@ ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
 }
 
 
+/* the project, the target, the connection's name and settings */
+
+static ngx_int_t
+ngx_http_foundry_bicep_connection(yajl_gen g,
+    ngx_http_foundry_connection_t *c)
+{
+    ngx_str_t                     s, v;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    static ngx_str_t  yes = ngx_string("true");
+    static ngx_str_t  no = ngx_string("false");
+    static ngx_str_t  pmi = ngx_string("ProjectManagedIdentity");
+
+    flcf = c->conf;
+
+    ngx_str_set(&s, NGX_HTTP_FOUNDRY_FILL_PROJECT);
+
+    if (ngx_http_foundry_bicep_param(g, "projectResourceId", &s, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (c->apim) {
+
+        /* the template takes the target from the APIM resource's API */
+
+        ngx_str_set(&s, NGX_HTTP_FOUNDRY_FILL_APIM);
+        ngx_str_set(&v, "FILL-IN-API-NAME");
+
+        if (ngx_http_foundry_bicep_param(g, "apimResourceId", &s, 0)
+            != NGX_OK
+            || ngx_http_foundry_bicep_param(g, "apiName", &v, 0) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (ngx_http_foundry_bicep_param(g, "targetUrl", &c->url, 0)
+               != NGX_OK
+               || ngx_http_foundry_bicep_param(g, "gatewayName", &c->name, 0)
+                  != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the APIM template's authType is ApiKey or ProjectManagedIdentity */
+
+    if (ngx_http_foundry_bicep_param(g, "connectionName", &c->name, 0)
+        != NGX_OK
+        || ngx_http_foundry_bicep_param(g, "authType",
+                                        c->auth_type
+                                        == NGX_HTTP_FOUNDRY_TYPE_AAD
+                                        ? &pmi : &c->auth, 0)
+           != NGX_OK
+        || ngx_http_foundry_json_key(g, "isSharedToAll") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "value") != NGX_OK
+        || yajl_gen_bool(g, 0) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok
+        || ngx_http_foundry_bicep_param(g, "deploymentInPath",
+                                        flcf->deployment_in_path
+                                        ? &yes : &no, 0)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* "name": {"value": ...}, a string or (raw) JSON text */
 
 static ngx_int_t
@@ -246,14 +276,11 @@ ngx_int_t
 ngx_http_foundry_export_terraform(ngx_http_request_t *r,
     ngx_http_foundry_connection_t *c, ngx_str_t *out)
 {
-    u_char                       *p, *id, ch;
+    u_char                       *p;
     size_t                        len, width;
     ngx_str_t                     s, *infer, *deploy;
-    ngx_uint_t                    i;
     ngx_http_foundry_loc_conf_t  *flcf;
 
-    static ngx_str_t  yes = ngx_string("true");
-    static ngx_str_t  no = ngx_string("false");
     static ngx_str_t  empty = ngx_string("");
 
     flcf = c->conf;
@@ -275,31 +302,9 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* the resource's name: letters, digits, "_" and "-", not a digit first */
-
-    id = ngx_pnalloc(r->pool, c->name.len + 2);
-    if (id == NULL) {
+    if (ngx_http_foundry_hcl_id(r->pool, &c->name, &s) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    p = id;
-
-    ch = c->name.len ? (c->name.data[0] | 0x20) : 0;
-
-    if (!(ch >= 'a' && ch <= 'z')) {
-        *p++ = '_';
-    }
-
-    for (i = 0; i < c->name.len; i++) {
-        ch = c->name.data[i];
-
-        *p++ = ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')
-               || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'
-               ? ch : '_';
-    }
-
-    s.data = id;
-    s.len = p - id;
 
     p = out->data;
 
@@ -331,6 +336,86 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
             "}\n",
             &c->url, &c->category, &c->auth);
 
+    p = ngx_http_foundry_terraform_variables(p, c);
+
+    p = ngx_sprintf(p,
+            "\n"
+            "resource \"azapi_resource\" \"%V\" {\n"
+            "  type                      = \""
+            NGX_HTTP_FOUNDRY_CONNECTIONS_TYPE "\"\n"
+            "  name                      = ", &s);
+    p = ngx_http_foundry_hcl_string(p, &c->name);
+    p = ngx_http_foundry_cpy(p, "\n"
+            "  parent_id                 = var.foundry_project_id\n"
+            "  schema_validation_enabled = false\n"
+            "\n"
+            "  body = {\n"
+            "    properties = {\n");
+
+    width = sizeof("isSharedToAll") - 1;
+
+    p = ngx_http_foundry_hcl_attr(p, 6, "category", width, &c->category);
+    p = ngx_http_foundry_hcl_attr(p, 6, "target", width, &c->url);
+    p = ngx_http_foundry_hcl_attr(p, 6, "authType", width, &c->auth);
+    p = ngx_http_foundry_cpy(p, "      isSharedToAll = false\n");
+
+    p = ngx_http_foundry_terraform_credentials(p, c);
+
+    p = ngx_http_foundry_terraform_metadata(p, c, infer, deploy);
+
+    p = ngx_http_foundry_cpy(p, "      }\n"
+                                "    }\n"
+                                "  }\n"
+                                "}\n");
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* the resource's name: letters, digits, "_" and "-", not a digit first */
+
+static ngx_int_t
+ngx_http_foundry_hcl_id(ngx_pool_t *pool, ngx_str_t *name, ngx_str_t *s)
+{
+    u_char      *p, *id, ch;
+    ngx_uint_t   i;
+
+    id = ngx_pnalloc(pool, name->len + 2);
+    if (id == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = id;
+
+    ch = name->len ? (name->data[0] | 0x20) : 0;
+
+    if (!(ch >= 'a' && ch <= 'z')) {
+        *p++ = '_';
+    }
+
+    for (i = 0; i < name->len; i++) {
+        ch = name->data[i];
+
+        *p++ = ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')
+               || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'
+               ? ch : '_';
+    }
+
+    s->data = id;
+    s->len = p - id;
+
+    return NGX_OK;
+}
+
+
+/* the variables of the credential */
+
+static u_char *
+ngx_http_foundry_terraform_variables(u_char *p,
+    ngx_http_foundry_connection_t *c)
+{
     switch (c->auth_type) {
 
     case NGX_HTTP_FOUNDRY_TYPE_OAUTH2:
@@ -368,27 +453,16 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
         break;
     }
 
-    p = ngx_sprintf(p,
-            "\n"
-            "resource \"azapi_resource\" \"%V\" {\n"
-            "  type                      = \""
-            NGX_HTTP_FOUNDRY_CONNECTIONS_TYPE "\"\n"
-            "  name                      = ", &s);
-    p = ngx_http_foundry_hcl_string(p, &c->name);
-    p = ngx_http_foundry_cpy(p, "\n"
-            "  parent_id                 = var.foundry_project_id\n"
-            "  schema_validation_enabled = false\n"
-            "\n"
-            "  body = {\n"
-            "    properties = {\n");
+    return p;
+}
 
-    width = sizeof("isSharedToAll") - 1;
 
-    p = ngx_http_foundry_hcl_attr(p, 6, "category", width, &c->category);
-    p = ngx_http_foundry_hcl_attr(p, 6, "target", width, &c->url);
-    p = ngx_http_foundry_hcl_attr(p, 6, "authType", width, &c->auth);
-    p = ngx_http_foundry_cpy(p, "      isSharedToAll = false\n");
+/* the connection's credentials, from the variables */
 
+static u_char *
+ngx_http_foundry_terraform_credentials(u_char *p,
+    ngx_http_foundry_connection_t *c)
+{
     switch (c->auth_type) {
 
     case NGX_HTTP_FOUNDRY_TYPE_OAUTH2:
@@ -417,7 +491,23 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
         break;
     }
 
-    /* the metadata, aligned as "terraform fmt" does */
+    return p;
+}
+
+
+/* the metadata, aligned as "terraform fmt" does */
+
+static u_char *
+ngx_http_foundry_terraform_metadata(u_char *p,
+    ngx_http_foundry_connection_t *c, ngx_str_t *infer, ngx_str_t *deploy)
+{
+    size_t                        width;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    static ngx_str_t  yes = ngx_string("true");
+    static ngx_str_t  no = ngx_string("false");
+
+    flcf = c->conf;
 
     width = sizeof("deploymentAPIVersion") - 1;
 
@@ -447,14 +537,7 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
                                       &c->headers);
     }
 
-    p = ngx_http_foundry_cpy(p, "      }\n"
-                                "    }\n"
-                                "  }\n"
-                                "}\n");
-
-    out->len = p - out->data;
-
-    return NGX_OK;
+    return p;
 }
 
 
