@@ -37,6 +37,15 @@
 
 
 static ngx_int_t ngx_http_foundry_export_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_foundry_export_base(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *base);
+static ngx_uint_t ngx_http_foundry_export_format(ngx_str_t *format);
+static ngx_int_t ngx_http_foundry_export_list(yajl_gen g,
+    ngx_http_foundry_main_conf_t *fmcf);
+static ngx_http_foundry_target_t *ngx_http_foundry_export_find(
+    ngx_http_foundry_main_conf_t *fmcf, ngx_str_t *target);
+static ngx_int_t ngx_http_foundry_export_send(ngx_http_request_t *r,
+    ngx_str_t *out);
 static ngx_int_t ngx_http_foundry_export_connection(ngx_http_request_t *r,
     ngx_http_foundry_target_t *t, ngx_str_t *base,
     ngx_http_foundry_connection_t *c);
@@ -156,14 +165,10 @@ ngx_http_foundry_export_register(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_foundry_export_handler(ngx_http_request_t *r)
 {
-    u_char                        *p;
-    size_t                         len;
     ngx_int_t                      rc;
-    ngx_str_t                      target, format, base, out, host, msg;
-    ngx_buf_t                     *b;
-    ngx_uint_t                     i, as;
+    ngx_str_t                      target, format, base, out, msg;
+    ngx_uint_t                     as;
     yajl_gen                       g;
-    ngx_chain_t                    cl;
     yajl_alloc_funcs               funcs;
     ngx_http_foundry_target_t     *t;
     ngx_http_foundry_loc_conf_t   *flcf;
@@ -183,36 +188,8 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
 
-    /* the base of the targets: configured, or this request's */
-
-    if (flcf->export_base.len) {
-        base = flcf->export_base;
-
-    } else {
-        host = r->headers_in.host ? r->headers_in.host->value
-                                  : r->headers_in.server;
-
-        len = sizeof("https://") - 1 + host.len;
-
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        base.data = p;
-
-#if (NGX_HTTP_SSL)
-        if (r->connection->ssl) {
-            p = ngx_cpymem(p, "https://", sizeof("https://") - 1);
-
-        } else
-#endif
-        {
-            p = ngx_cpymem(p, "http://", sizeof("http://") - 1);
-        }
-
-        p = ngx_cpymem(p, host.data, host.len);
-        base.len = p - base.data;
+    if (ngx_http_foundry_export_base(r, flcf, &base) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_str_null(&target);
@@ -221,28 +198,14 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
     (void) ngx_http_arg(r, (u_char *) "target", 6, &target);
     (void) ngx_http_arg(r, (u_char *) "format", 6, &format);
 
-    as = NGX_HTTP_FOUNDRY_AS_JSON;
+    as = ngx_http_foundry_export_format(&format);
 
-    if (format.len) {
-        for (as = 0; as <= NGX_HTTP_FOUNDRY_AS_TERRAFORM; as++) {
-            if (format.len == ngx_http_foundry_export_formats[as].len
-                && ngx_strncmp(format.data,
-                               ngx_http_foundry_export_formats[as].data,
-                               format.len)
-                   == 0)
-            {
-                break;
-            }
-        }
+    if (as > NGX_HTTP_FOUNDRY_AS_TERRAFORM) {
+        ngx_str_set(&msg, "the format is \"json\", \"bicep\", "
+                          "\"terraform\" or \"bicep-metadata\"");
 
-        if (as > NGX_HTTP_FOUNDRY_AS_TERRAFORM) {
-            ngx_str_set(&msg, "the format is \"json\", \"bicep\", "
-                              "\"terraform\" or \"bicep-metadata\"");
-
-            return ngx_http_foundry_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                               "BadRequest", msg.data,
-                                               msg.len);
-        }
+        return ngx_http_foundry_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "BadRequest", msg.data, msg.len);
     }
 
     g = ngx_http_foundry_json_gen(r->pool, &funcs);
@@ -252,45 +215,18 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
 
     yajl_gen_config(g, yajl_gen_beautify, 1);
 
-    t = fmcf->targets.elts;
-
     if (target.len == 0) {
 
         /* the list of targets */
 
-        if (yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_foundry_json_key(g, "targets") != NGX_OK
-            || yajl_gen_array_open(g) != yajl_gen_status_ok)
-        {
-            goto failed;
-        }
-
-        for (i = 0; i < fmcf->targets.nelts; i++) {
-            if (ngx_http_foundry_json_string(g, &t[i].conf->prefix)
-                != NGX_OK)
-            {
-                goto failed;
-            }
-        }
-
-        if (yajl_gen_array_close(g) != yajl_gen_status_ok
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
+        if (ngx_http_foundry_export_list(g, fmcf) != NGX_OK) {
             goto failed;
         }
 
     } else {
-        for (i = 0; i < fmcf->targets.nelts; i++) {
-            if (t[i].conf->prefix.len == target.len
-                && ngx_strncmp(t[i].conf->prefix.data, target.data,
-                               target.len)
-                   == 0)
-            {
-                break;
-            }
-        }
+        t = ngx_http_foundry_export_find(fmcf, &target);
 
-        if (i == fmcf->targets.nelts) {
+        if (t == NULL) {
             yajl_gen_free(g);
 
             ngx_str_set(&msg, "no gateway target has this path");
@@ -299,9 +235,7 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
                                                "NotFound", msg.data, msg.len);
         }
 
-        if (ngx_http_foundry_export_connection(r, &t[i], &base, &c)
-            != NGX_OK)
-        {
+        if (ngx_http_foundry_export_connection(r, t, &base, &c) != NGX_OK) {
             goto failed;
         }
 
@@ -324,13 +258,55 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    return ngx_http_foundry_export_send(r, &out);
+
+failed:
+
+    yajl_gen_free(g);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the target of a path */
+
+static ngx_http_foundry_target_t *
+ngx_http_foundry_export_find(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_str_t *target)
+{
+    ngx_uint_t                  i;
+    ngx_http_foundry_target_t  *t;
+
+    t = fmcf->targets.elts;
+
+    for (i = 0; i < fmcf->targets.nelts; i++) {
+        if (t[i].conf->prefix.len == target->len
+            && ngx_strncmp(t[i].conf->prefix.data, target->data, target->len)
+               == 0)
+        {
+            return &t[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the JSON answer */
+
+static ngx_int_t
+ngx_http_foundry_export_send(ngx_http_request_t *r, ngx_str_t *out)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   cl;
+
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = out.data;
-    b->last = out.data + out.len;
+    b->pos = out->data;
+    b->last = out->data + out->len;
     b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
@@ -338,13 +314,112 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
     cl.buf = b;
     cl.next = NULL;
 
-    return ngx_http_foundry_send_json(r, NGX_HTTP_OK, &cl, out.len);
+    return ngx_http_foundry_send_json(r, NGX_HTTP_OK, &cl, out->len);
+}
 
-failed:
 
-    yajl_gen_free(g);
+/* the base of the targets: configured, or this request's */
 
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+static ngx_int_t
+ngx_http_foundry_export_base(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *base)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   host;
+
+    if (flcf->export_base.len) {
+        *base = flcf->export_base;
+        return NGX_OK;
+    }
+
+    host = r->headers_in.host ? r->headers_in.host->value
+                              : r->headers_in.server;
+
+    len = sizeof("https://") - 1 + host.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    base->data = p;
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        p = ngx_cpymem(p, "https://", sizeof("https://") - 1);
+
+    } else
+#endif
+    {
+        p = ngx_cpymem(p, "http://", sizeof("http://") - 1);
+    }
+
+    p = ngx_cpymem(p, host.data, host.len);
+    base->len = p - base->data;
+
+    return NGX_OK;
+}
+
+
+/* the format asked for: json by default, above terraform if unknown */
+
+static ngx_uint_t
+ngx_http_foundry_export_format(ngx_str_t *format)
+{
+    ngx_uint_t  as;
+
+    if (format->len == 0) {
+        return NGX_HTTP_FOUNDRY_AS_JSON;
+    }
+
+    for (as = 0; as <= NGX_HTTP_FOUNDRY_AS_TERRAFORM; as++) {
+        if (format->len == ngx_http_foundry_export_formats[as].len
+            && ngx_strncmp(format->data,
+                           ngx_http_foundry_export_formats[as].data,
+                           format->len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    return as;
+}
+
+
+/* the list of targets */
+
+static ngx_int_t
+ngx_http_foundry_export_list(yajl_gen g, ngx_http_foundry_main_conf_t *fmcf)
+{
+    ngx_uint_t                  i;
+    ngx_http_foundry_target_t  *t;
+
+    t = fmcf->targets.elts;
+
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "targets") != NGX_OK
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < fmcf->targets.nelts; i++) {
+        if (ngx_http_foundry_json_string(g, &t[i].conf->prefix)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
