@@ -19,16 +19,20 @@
 
 
 static ngx_int_t ngx_http_foundry_key_check(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *bearer);
+static ngx_int_t ngx_http_foundry_key_find(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *bearer, ngx_str_t *key, ngx_uint_t *found);
 static ngx_int_t ngx_http_foundry_key_from(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_key_source_t *src,
-    ngx_str_t *key);
+    ngx_str_t *bearer, ngx_str_t *key);
 static ngx_uint_t ngx_http_foundry_is_jwt(ngx_str_t *s);
 static void ngx_http_foundry_mask_keys(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf);
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *bearer);
 static ngx_int_t ngx_http_foundry_deny(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
-    const char *message, const char *challenge);
+    const char *failure, const char *message, const char *challenge);
 
 
 /*
@@ -131,13 +135,12 @@ ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_int_t
 ngx_http_foundry_access_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
-    ngx_str_t                     key;
-    ngx_uint_t                    i, present;
-    ngx_table_elt_t              *h;
-    ngx_http_foundry_ctx_t       *ctx;
-    ngx_http_foundry_key_source_t *src;
-    ngx_http_foundry_loc_conf_t  *flcf;
+    ngx_int_t                       rc;
+    ngx_str_t                       key, token, *bearer;
+    ngx_uint_t                      i, present;
+    ngx_http_foundry_ctx_t         *ctx;
+    ngx_http_foundry_loc_conf_t    *flcf;
+    ngx_http_foundry_key_source_t  *src;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
@@ -164,6 +167,11 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
         return NGX_AGAIN;
     }
 
+    /* the credential is taken from the request once, for every checker */
+
+    bearer = (ngx_http_foundry_token_bearer(r, &token) == NGX_OK) ? &token
+                                                                  : NULL;
+
     /* key or token: a key when one is present, as API Management does */
 
     if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
@@ -176,42 +184,25 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
             src = flcf->key_sources->elts;
 
             for (i = 0; i < flcf->key_sources->nelts && !present; i++) {
-                present = (ngx_http_foundry_key_from(r, flcf, &src[i], &key)
+                present = (ngx_http_foundry_key_from(r, flcf, &src[i],
+                                                     bearer, &key)
                            == NGX_OK);
             }
         }
 
         if (present) {
-            return ngx_http_foundry_key_check(r, flcf, ctx);
+            return ngx_http_foundry_key_check(r, flcf, ctx, bearer);
         }
     }
 
-    rc = ngx_http_foundry_token_check(r, flcf, ctx);
+    rc = ngx_http_foundry_token_check(r, flcf, ctx, bearer);
 
     if (rc == NGX_DECLINED) {
         /* not a JWT of the location's issuers: foundry_token_introspection */
         rc = ngx_http_foundry_introspect_check(r, flcf, ctx);
     }
 
-    if (rc != NGX_HTTP_UNAUTHORIZED) {
-        return rc;
-    }
-
-    if (r->headers_out.www_authenticate == NULL && ctx->challenge) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        h->value.data = (u_char *) ctx->challenge;
-        h->value.len = ngx_strlen(ctx->challenge);
-
-        r->headers_out.www_authenticate = h;
-    }
-
-    return NGX_HTTP_UNAUTHORIZED;
+    return rc;
 }
 
 
@@ -223,85 +214,26 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_foundry_key_check(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *bearer)
 {
     time_t                        now;
     ngx_int_t                     rc;
-    ngx_str_t                     key, other;
-    ngx_uint_t                    i, j, n;
-    ngx_http_foundry_key_source_t *src;
+    ngx_str_t                     key;
+    ngx_uint_t                    n;
     ngx_http_foundry_key_info_t  *info;
 
-    /* the first source present wins; a different key elsewhere is refused */
+    rc = ngx_http_foundry_key_find(r, flcf, ctx, bearer, &key, &n);
 
-    ngx_str_null(&key);
-
-    /* set before use on every path; clang cannot tell (fuzz builds) */
-    ngx_str_null(&other);
-
-    src = flcf->key_sources->elts;
-    n = 0;
-
-    for (i = 0; i < flcf->key_sources->nelts; i++) {
-
-        /* every occurrence of a key argument counts */
-
-        for (j = 0; /* void */ ; j++) {
-
-            if (src[i].type == NGX_HTTP_FOUNDRY_SRC_ARG) {
-                rc = ngx_http_foundry_key_arg(r, &src[i].name, j, &other);
-
-            } else {
-                rc = (j == 0) ? ngx_http_foundry_key_from(r, flcf, &src[i],
-                                                          &other)
-                              : NGX_DECLINED;
-            }
-
-            if (rc != NGX_OK) {
-                break;
-            }
-
-            if (n++ == 0) {
-                key = other;
-                continue;
-            }
-
-            if (other.len != key.len
-                || ngx_memcmp(other.data, key.data, key.len) != 0)
-            {
-                /* no key here: the request line is masked since post-read */
-
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "foundry: the request carries different keys");
-
-                ngx_http_foundry_mask_keys(r, flcf);
-
-                ctx->auth_failure = "conflicting";
-
-                return ngx_http_foundry_deny(r, flcf, ctx,
-                                             "access denied: the request "
-                                             "carries different keys",
-                                             "Bearer "
-                                             "error=\"invalid_request\"");
-            }
-        }
-    }
-
-    if (key.len == 0) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "foundry: no key was sent");
-
-        ctx->auth_failure = "missing";
-
-        return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_NO_KEY,
-                                     "Bearer");
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (flcf->keys == NULL) {
-        ngx_http_foundry_mask_keys(r, flcf);
-        ctx->auth_failure = "unknown";
+        ngx_http_foundry_mask_keys(r, flcf, bearer);
 
-        return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_BAD_KEY,
+        return ngx_http_foundry_deny(r, flcf, ctx, "unknown",
+                                     NGX_HTTP_FOUNDRY_BAD_KEY,
                                      "Bearer error=\"invalid_token\"");
     }
 
@@ -318,7 +250,7 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
         ngx_memset(key.data, '*', key.len);
 
     } else {
-        ngx_http_foundry_mask_keys(r, flcf);
+        ngx_http_foundry_mask_keys(r, flcf, bearer);
     }
 
     if (rc == NGX_ERROR) {
@@ -329,9 +261,8 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foundry: unknown key");
 
-        ctx->auth_failure = "unknown";
-
-        return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_BAD_KEY,
+        return ngx_http_foundry_deny(r, flcf, ctx, "unknown",
+                                     NGX_HTTP_FOUNDRY_BAD_KEY,
                                      "Bearer error=\"invalid_token\"");
     }
 
@@ -347,11 +278,12 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
                       : (info->not_before && now < info->not_before)
                         ? "not valid yet" : "expired");
 
-        ctx->auth_failure = info->disabled ? "disabled"
-                            : (info->not_before && now < info->not_before)
-                              ? "not_yet_valid" : "expired";
-
-        return ngx_http_foundry_deny(r, flcf, ctx, NGX_HTTP_FOUNDRY_BAD_KEY,
+        return ngx_http_foundry_deny(r, flcf, ctx,
+                                     info->disabled ? "disabled"
+                                     : (info->not_before
+                                        && now < info->not_before)
+                                       ? "not_yet_valid" : "expired",
+                                     NGX_HTTP_FOUNDRY_BAD_KEY,
                                      "Bearer error=\"invalid_token\"");
     }
 
@@ -359,6 +291,88 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
                    "foundry: key \"%V\" accepted", &info->name);
 
     ctx->key = info;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The key of the request: the first source present wins; a different key
+ * elsewhere is refused.  NGX_OK (the key, the number of places it is in),
+ * or the refusal.
+ */
+
+static ngx_int_t
+ngx_http_foundry_key_find(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *bearer, ngx_str_t *key, ngx_uint_t *found)
+{
+    ngx_int_t                       rc;
+    ngx_str_t                       other;
+    ngx_uint_t                      i, j, n;
+    ngx_http_foundry_key_source_t  *src;
+
+    ngx_str_null(key);
+
+    /* set before use on every path; clang cannot tell (fuzz builds) */
+    ngx_str_null(&other);
+
+    src = flcf->key_sources->elts;
+    n = 0;
+    *found = 0;
+
+    for (i = 0; i < flcf->key_sources->nelts; i++) {
+
+        /* every occurrence of a key argument counts */
+
+        for (j = 0; /* void */ ; j++) {
+
+            if (src[i].type == NGX_HTTP_FOUNDRY_SRC_ARG) {
+                rc = ngx_http_foundry_key_arg(r, &src[i].name, j, &other);
+
+            } else {
+                rc = (j == 0) ? ngx_http_foundry_key_from(r, flcf, &src[i],
+                                                          bearer, &other)
+                              : NGX_DECLINED;
+            }
+
+            if (rc != NGX_OK) {
+                break;
+            }
+
+            if (n++ == 0) {
+                *key = other;
+                continue;
+            }
+
+            if (other.len != key->len
+                || ngx_memcmp(other.data, key->data, key->len) != 0)
+            {
+                /* no key here: the request line is masked since post-read */
+
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "foundry: the request carries different keys");
+
+                ngx_http_foundry_mask_keys(r, flcf, bearer);
+
+                return ngx_http_foundry_deny(r, flcf, ctx, "conflicting",
+                                             "access denied: the request "
+                                             "carries different keys",
+                                             "Bearer "
+                                             "error=\"invalid_request\"");
+            }
+        }
+    }
+
+    if (key->len == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: no key was sent");
+
+        return ngx_http_foundry_deny(r, flcf, ctx, "missing",
+                                     NGX_HTTP_FOUNDRY_NO_KEY, "Bearer");
+    }
+
+    *found = n;
 
     return NGX_OK;
 }
@@ -397,7 +411,7 @@ ngx_http_foundry_allows(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_foundry_key_from(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_key_source_t *src,
-    ngx_str_t *key)
+    ngx_str_t *bearer, ngx_str_t *key)
 {
     ngx_str_t         v;
     ngx_table_elt_t  *h;
@@ -420,12 +434,13 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
         return key->len ? NGX_OK : NGX_DECLINED;
 
     case NGX_HTTP_FOUNDRY_SRC_BEARER:
-        if (ngx_http_foundry_token_bearer(r, &v) != NGX_OK
-            || v.len == 0 || ngx_http_foundry_is_jwt(&v)) {
+        if (bearer == NULL || bearer->len == 0
+            || ngx_http_foundry_is_jwt(bearer))
+        {
             return NGX_DECLINED;
         }
 
-        *key = v;
+        *key = *bearer;
         return NGX_OK;
 
     default: /* NGX_HTTP_FOUNDRY_SRC_CONFIG */
@@ -500,7 +515,7 @@ ngx_http_foundry_is_jwt(ngx_str_t *s)
 
 static void
 ngx_http_foundry_mask_keys(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf)
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *bearer)
 {
     ngx_str_t                   key;
     ngx_uint_t                  i;
@@ -509,26 +524,24 @@ ngx_http_foundry_mask_keys(ngx_http_request_t *r,
     src = flcf->key_sources->elts;
 
     for (i = 0; i < flcf->key_sources->nelts; i++) {
-        if (ngx_http_foundry_key_from(r, flcf, &src[i], &key) == NGX_OK) {
+        if (ngx_http_foundry_key_from(r, flcf, &src[i], bearer, &key)
+            == NGX_OK)
+        {
             ngx_memset(key.data, '*', key.len);
         }
     }
 }
 
 
+/* a key refused: the challenge only where a bearer credential is accepted */
+
 static ngx_int_t
 ngx_http_foundry_deny(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
-    const char *message, const char *challenge)
+    const char *failure, const char *message, const char *challenge)
 {
-    ngx_uint_t                  i, bearer;
-    ngx_table_elt_t            *h;
-    ngx_http_foundry_key_source_t *src;
-
-    ctx->error_code = "Unauthorized";
-    ctx->error_message = message;
-
-    /* a challenge only where a bearer credential is accepted */
+    ngx_uint_t                      i, bearer;
+    ngx_http_foundry_key_source_t  *src;
 
     bearer = flcf->auth_header.len == sizeof("Authorization") - 1
              && ngx_strncasecmp(flcf->auth_header.data,
@@ -544,7 +557,29 @@ ngx_http_foundry_deny(ngx_http_request_t *r,
         }
     }
 
-    if (bearer && r->headers_out.www_authenticate == NULL) {
+    return ngx_http_foundry_auth_deny(r, ctx, failure, message,
+                                      bearer ? challenge : NULL);
+}
+
+
+/*
+ * The verdict on a credential refused, for keys and tokens alike: 401,
+ * the reason for the logs ($foundry_auth_failure), the error that the
+ * error filter answers (JSON), and the WWW-Authenticate challenge when
+ * there is one.  Access modules' 401 lets "satisfy any" work.
+ */
+
+ngx_int_t
+ngx_http_foundry_auth_deny(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx,
+    const char *failure, const char *message, const char *challenge)
+{
+    ngx_table_elt_t  *h;
+
+    ctx->auth_failure = failure;
+    ctx->error_code = "Unauthorized";
+    ctx->error_message = message;
+
+    if (challenge && r->headers_out.www_authenticate == NULL) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -559,4 +594,22 @@ ngx_http_foundry_deny(ngx_http_request_t *r,
     }
 
     return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+/*
+ * The verdict on a credential accepted that may not use a deployment or
+ * an operation ("what"): 403
+ */
+
+ngx_int_t
+ngx_http_foundry_auth_forbid(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, const char *what, ngx_str_t *name)
+{
+    ctx->auth_failure = what;
+
+    return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN, "Forbidden",
+                                  "%s may not use the %s \"%V\"",
+                                  ctx->key ? "the key" : "the token", what,
+                                  name);
 }

@@ -62,10 +62,19 @@ static ngx_http_foundry_issuer_t *ngx_http_foundry_token_issuer(
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_jwt_t *jwt);
 static ngx_int_t ngx_http_foundry_token_accepted(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
+static ngx_int_t ngx_http_foundry_token_parse(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *token, ngx_http_foundry_issuer_t **issp);
+static ngx_int_t ngx_http_foundry_token_verify(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_http_foundry_issuer_t *iss, ngx_http_foundry_jwt_t *jwt);
+static void ngx_http_foundry_token_cache(ngx_http_foundry_jwt_zone_t *jz,
+    u_char *digest, ngx_http_foundry_jwt_t *jwt);
 
 
 /*
- * The bearer token of the request, checked: NGX_OK (ctx->token set),
+ * The bearer token of the request (NULL: none), taken from it by the
+ * access phase, checked: NGX_OK (ctx->token set),
  * NGX_AGAIN while an issuer's keys are fetched, NGX_HTTP_UNAUTHORIZED
  * (the ctx says why), NGX_DECLINED for a token that is not a JWT of the
  * location's issuers where foundry_token_introspection is to check it,
@@ -74,31 +83,28 @@ static ngx_int_t ngx_http_foundry_token_accepted(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_http_foundry_token_check(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *token)
 {
     u_char                         digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
     uint32_t                       hash;
     ngx_int_t                      rc;
-    ngx_str_t                      token;
     ngx_uint_t                     cached;
     ngx_str_t                      parts[2];
     const char                    *err;
-    ngx_http_foundry_jwk_t        *key;
     ngx_http_foundry_jwt_t        *jwt;
     ngx_http_foundry_issuer_t     *iss;
     ngx_http_foundry_jwt_node_t   *n;
     ngx_http_foundry_jwt_zone_t   *jz;
     ngx_http_foundry_main_conf_t  *fmcf;
 
-    if (ngx_http_foundry_token_bearer(r, &token) != NGX_OK) {
-        ctx->auth_failure = "missing";
-        ctx->error_code = "Unauthorized";
-        ctx->error_message = "access denied: no credential was sent";
-        ctx->challenge = "Bearer";
-        return NGX_HTTP_UNAUTHORIZED;
+    if (token == NULL) {
+        return ngx_http_foundry_auth_deny(r, ctx, "missing",
+                                     "access denied: no credential was sent",
+                                     "Bearer");
     }
 
-    hash = ngx_http_foundry_local_hash(&token);
+    hash = ngx_http_foundry_local_hash(token);
 
     /* remembering tokens is foundry_jwt_zone's: without it, none is */
 
@@ -106,45 +112,20 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     jz = fmcf->jwt;
 
     if (jz) {
-        rc = ngx_http_foundry_token_local(r, flcf, ctx, &token, hash);
+        rc = ngx_http_foundry_token_local(r, flcf, ctx, token, hash);
 
         if (rc != NGX_DECLINED) {
             return rc;
         }
     }
 
+    rc = ngx_http_foundry_token_parse(r, flcf, ctx, token, &iss);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     jwt = ctx->jwt;
-
-    if (jwt == NULL) {
-        jwt = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_jwt_t));
-        if (jwt == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_foundry_jwt_parse(r->pool, &token, 0, jwt, &err)
-            != NGX_OK)
-        {
-            /* not a JWT: an opaque token, introspected if configured */
-
-            if (flcf->introspect) {
-                return NGX_DECLINED;
-            }
-
-            return ngx_http_foundry_token_deny(r, ctx, err);
-        }
-
-        ctx->jwt = jwt;
-    }
-
-    iss = ngx_http_foundry_token_issuer(flcf, jwt);
-
-    if (iss == NULL) {
-        if (flcf->introspect) {
-            return NGX_DECLINED;
-        }
-
-        return ngx_http_foundry_token_deny(r, ctx, "wrong issuer");
-    }
 
     /* a token that passed before: only the claims are checked again */
 
@@ -159,7 +140,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
 
     parts[0].data = iss->keys_id;
     parts[0].len = sizeof(iss->keys_id);
-    parts[1] = token;
+    parts[1] = *token;
 
     if (ngx_http_foundry_sha256(parts, 2, digest) != NGX_OK) {
         return NGX_ERROR;
@@ -176,41 +157,10 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     }
 
     if (!cached) {
-        rc = ngx_http_foundry_token_keys(r, flcf, ctx, iss, 0);
+        rc = ngx_http_foundry_token_verify(r, flcf, ctx, iss, jwt);
 
         if (rc != NGX_OK) {
             return rc;
-        }
-
-        key = ngx_http_foundry_token_key(ctx->jwks, jwt);
-
-        if (key == NULL && iss->jwks_uri.len && !ctx->refetched) {
-
-            /* a key the set may have got since: fetch it again, maybe */
-
-            ctx->refetched = 1;
-
-            rc = ngx_http_foundry_token_keys(r, flcf, ctx, iss, 1);
-
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            key = ngx_http_foundry_token_key(ctx->jwks, jwt);
-        }
-
-        if (key == NULL) {
-            return ngx_http_foundry_token_deny(r, ctx, "unknown key");
-        }
-
-        rc = ngx_http_foundry_jwt_verify(jwt, key, &err);
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            return ngx_http_foundry_token_deny(r, ctx, err);
         }
     }
 
@@ -221,21 +171,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     /* remembered until it expires */
 
     if (!cached && jz && jz->sh) {
-        ngx_shmtx_lock(&jz->shpool->mutex);
-
-        n = ngx_http_foundry_jwt_node(jz, digest, sizeof(digest), 1);
-
-        if (n) {
-            n->type = NGX_HTTP_FOUNDRY_JN_TOKEN;
-            n->expires = (time_t) jwt->exp;
-
-            if (ngx_queue_prev(&n->queue) == &n->queue) {
-                ngx_queue_insert_head(&((ngx_http_foundry_jwt_shctx_t *)
-                                        jz->sh)->queue, &n->queue);
-            }
-        }
-
-        ngx_shmtx_unlock(&jz->shpool->mutex);
+        ngx_http_foundry_token_cache(jz, digest, jwt);
     }
 
     ngx_explicit_memzero(digest, sizeof(digest));
@@ -245,12 +181,140 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
                    cached ? " (remembered)" : "");
 
     if (jz) {
-        ngx_http_foundry_token_remember(iss, &token, hash);
+        ngx_http_foundry_token_remember(iss, token, hash);
     }
 
     ctx->token = jwt;
 
     return ngx_http_foundry_token_accepted(r, ctx, iss);
+}
+
+
+/*
+ * The token parsed (ctx->jwt) and its issuer: NGX_OK, NGX_DECLINED for
+ * introspection, NGX_HTTP_UNAUTHORIZED or NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_foundry_token_parse(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_str_t *token, ngx_http_foundry_issuer_t **issp)
+{
+    const char              *err;
+    ngx_http_foundry_jwt_t  *jwt;
+
+    jwt = ctx->jwt;
+
+    if (jwt == NULL) {
+        jwt = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_jwt_t));
+        if (jwt == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_foundry_jwt_parse(r->pool, token, 0, jwt, &err)
+            != NGX_OK)
+        {
+            /* not a JWT: an opaque token, introspected if configured */
+
+            if (flcf->introspect) {
+                return NGX_DECLINED;
+            }
+
+            return ngx_http_foundry_token_deny(r, ctx, err);
+        }
+
+        ctx->jwt = jwt;
+    }
+
+    *issp = ngx_http_foundry_token_issuer(flcf, jwt);
+
+    if (*issp == NULL) {
+        if (flcf->introspect) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_foundry_token_deny(r, ctx, "wrong issuer");
+    }
+
+    return NGX_OK;
+}
+
+
+/* the signature, with the issuer's keys, fetched again for a new kid */
+
+static ngx_int_t
+ngx_http_foundry_token_verify(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    ngx_http_foundry_issuer_t *iss, ngx_http_foundry_jwt_t *jwt)
+{
+    ngx_int_t                rc;
+    const char              *err;
+    ngx_http_foundry_jwk_t  *key;
+
+    rc = ngx_http_foundry_token_keys(r, flcf, ctx, iss, 0);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    key = ngx_http_foundry_token_key(ctx->jwks, jwt);
+
+    if (key == NULL && iss->jwks_uri.len && !ctx->refetched) {
+
+        /* a key the set may have got since: fetch it again, maybe */
+
+        ctx->refetched = 1;
+
+        rc = ngx_http_foundry_token_keys(r, flcf, ctx, iss, 1);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        key = ngx_http_foundry_token_key(ctx->jwks, jwt);
+    }
+
+    if (key == NULL) {
+        return ngx_http_foundry_token_deny(r, ctx, "unknown key");
+    }
+
+    rc = ngx_http_foundry_jwt_verify(jwt, key, &err);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_foundry_token_deny(r, ctx, err);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a verified token in the zone, until it expires */
+
+static void
+ngx_http_foundry_token_cache(ngx_http_foundry_jwt_zone_t *jz, u_char *digest,
+    ngx_http_foundry_jwt_t *jwt)
+{
+    ngx_http_foundry_jwt_node_t  *n;
+
+    ngx_shmtx_lock(&jz->shpool->mutex);
+
+    n = ngx_http_foundry_jwt_node(jz, digest, NGX_HTTP_FOUNDRY_DIGEST_LEN, 1);
+
+    if (n) {
+        n->type = NGX_HTTP_FOUNDRY_JN_TOKEN;
+        n->expires = (time_t) jwt->exp;
+
+        if (ngx_queue_prev(&n->queue) == &n->queue) {
+            ngx_queue_insert_head(&((ngx_http_foundry_jwt_shctx_t *)
+                                    jz->sh)->queue, &n->queue);
+        }
+    }
+
+    ngx_shmtx_unlock(&jz->shpool->mutex);
 }
 
 
@@ -784,10 +848,6 @@ ngx_http_foundry_token_deny(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "foundry: token refused: %s", description);
 
-    ctx->auth_failure = "token";
-    ctx->error_code = "Unauthorized";
-    ctx->error_message = "access denied: the token is not valid";
-
     len = sizeof("Bearer error=\"invalid_token\", error_description=\"\"") - 1
           + ngx_strlen(description);
 
@@ -799,9 +859,9 @@ ngx_http_foundry_token_deny(ngx_http_request_t *r,
     ngx_sprintf(p, "Bearer error=\"invalid_token\", "
                 "error_description=\"%s\"%Z", description);
 
-    ctx->challenge = (char *) p;
-
-    return NGX_HTTP_UNAUTHORIZED;
+    return ngx_http_foundry_auth_deny(r, ctx, "token",
+                                      "access denied: the token is not valid",
+                                      (char *) p);
 }
 
 

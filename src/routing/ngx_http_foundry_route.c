@@ -623,13 +623,7 @@ ngx_http_foundry_select(ngx_http_request_t *r,
                           &d->name);
         }
 
-        ctx->auth_failure = "deployment";
-
-        return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN, "Forbidden",
-                                      "%s may not use the deployment "
-                                      "\"%V\"",
-                                      ctx->key ? "the key" : "the token",
-                                      &d->name);
+        return ngx_http_foundry_auth_forbid(r, ctx, "deployment", &d->name);
     }
 
     if (d->upstream) {
@@ -961,10 +955,5 @@ ngx_http_foundry_operation_check(ngx_http_request_t *r,
 
 forbidden:
 
-    ctx->auth_failure = "operation";
-
-    return ngx_http_foundry_error(r, NGX_HTTP_FORBIDDEN, "Forbidden",
-                                  "%s may not use the operation \"%V\"",
-                                  ctx->key ? "the key" : "the token",
-                                  &ctx->op);
+    return ngx_http_foundry_auth_forbid(r, ctx, "operation", &ctx->op);
 }
