@@ -45,6 +45,9 @@ static ngx_http_foundry_local_t  ngx_http_foundry_token_table;
 static ngx_int_t ngx_http_foundry_token_keys(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_http_foundry_issuer_t *iss, ngx_uint_t refetch);
+static ngx_int_t ngx_http_foundry_token_keys_parse(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss, u_char *json,
+    size_t len, ngx_uint_t generation);
 static void ngx_http_foundry_token_local_cleanup(void *data);
 static ngx_int_t ngx_http_foundry_token_claims(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_issuer_t *iss,
@@ -537,11 +540,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     u_char                        *json;
     size_t                         len;
     uint64_t                       now;
-    ngx_uint_t                     fetch, generation, skipped;
-    ngx_pool_t                    *pool;
-    const char                    *err;
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_foundry_jwks_t       *jwks;
+    ngx_uint_t                     fetch, generation;
     ngx_http_foundry_jwt_node_t   *n;
     ngx_http_foundry_jwt_zone_t   *jz;
     ngx_http_foundry_main_conf_t  *fmcf;
@@ -620,53 +619,72 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     }
 
     if (json) {
-
-        /* a newer set: this worker parses it once */
-
-        pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, ngx_cycle->log);
-        if (pool == NULL) {
-            return NGX_ERROR;
-        }
-
-        jwks = ngx_pcalloc(pool, sizeof(ngx_http_foundry_jwks_t));
-
-        if (jwks == NULL
-            || ngx_http_foundry_jwks_parse(pool, json, len, jwks, &skipped,
-                                           &err)
-               != NGX_OK)
-        {
-            ngx_destroy_pool(pool);
-
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "foundry: the key set of \"%V\" cannot be used",
-                          &iss->iss);
-
-            ctx->jwks = iss->local;
-            return NGX_OK;
-        }
-
-        if (iss->local_pool) {
-            ngx_destroy_pool(iss->local_pool);
-
-        } else {
-            /* the worker's last parse goes with the configuration */
-
-            cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
-            if (cln == NULL) {
-                ngx_destroy_pool(pool);
-                return NGX_ERROR;
-            }
-
-            cln->handler = ngx_http_foundry_token_local_cleanup;
-            cln->data = iss;
-        }
-
-        iss->local_pool = pool;
-        iss->local = jwks;
-        iss->local_generation = generation;
+        return ngx_http_foundry_token_keys_parse(r, ctx, iss, json, len,
+                                                 generation);
     }
 
     ctx->jwks = iss->local;
+
+    return NGX_OK;
+}
+
+
+/* a newer set: this worker parses it once */
+
+static ngx_int_t
+ngx_http_foundry_token_keys_parse(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss, u_char *json,
+    size_t len, ngx_uint_t generation)
+{
+    ngx_uint_t                skipped;
+    ngx_pool_t               *pool;
+    const char               *err;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_foundry_jwks_t  *jwks;
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    jwks = ngx_pcalloc(pool, sizeof(ngx_http_foundry_jwks_t));
+
+    if (jwks == NULL
+        || ngx_http_foundry_jwks_parse(pool, json, len, jwks, &skipped,
+                                       &err)
+           != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: the key set of \"%V\" cannot be used",
+                      &iss->iss);
+
+        ctx->jwks = iss->local;
+        return NGX_OK;
+    }
+
+    if (iss->local_pool) {
+        ngx_destroy_pool(iss->local_pool);
+
+    } else {
+        /* the worker's last parse goes with the configuration */
+
+        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        if (cln == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_foundry_token_local_cleanup;
+        cln->data = iss;
+    }
+
+    iss->local_pool = pool;
+    iss->local = jwks;
+    iss->local_generation = generation;
+
+    ctx->jwks = jwks;
 
     return NGX_OK;
 }
