@@ -22,6 +22,13 @@ static ngx_int_t ngx_http_foundry_issuer_keys_id(
     ngx_http_foundry_issuer_t *iss, ngx_str_t *source);
 static ngx_int_t ngx_http_foundry_issuer_remote_id(
     ngx_http_foundry_issuer_t *iss);
+static ngx_int_t ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf,
+    ngx_http_foundry_issuer_t *iss, ngx_str_t *arg, ngx_uint_t *keys);
+static ngx_int_t ngx_http_foundry_issuer_secret(ngx_conf_t *cf,
+    ngx_http_foundry_issuer_t *iss, ngx_str_t *arg);
+static ngx_int_t ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *tenant, ngx_str_t *project,
+    ngx_str_t *jwks, ngx_str_t *audience, ngx_msec_t ttl);
 static char *ngx_http_foundry_jwt_keys_file(ngx_conf_t *cf,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *file, ngx_uint_t pem);
 static ngx_int_t ngx_http_foundry_claim_add(ngx_conf_t *cf,
@@ -180,12 +187,9 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    char                       *rv;
-    ngx_str_t                  *value, v, *aud;
+    ngx_int_t                   rc;
+    ngx_str_t                  *value;
     ngx_uint_t                  i, keys;
-    const char                 *err;
-    ngx_http_foundry_jwk_t     *jwk;
-    ngx_http_foundry_jwks_t    *jwks;
     ngx_http_foundry_issuer_t  *iss;
 
     value = cf->args->elts;
@@ -198,117 +202,18 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     keys = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
+        rc = ngx_http_foundry_jwt_issuer_arg(cf, iss, &value[i], &keys);
 
-        if (ngx_strncmp(value[i].data, "audience=", 9) == 0) {
-            aud = ngx_array_push(iss->audiences);
-            if (aud == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            aud->data = value[i].data + 9;
-            aud->len = value[i].len - 9;
-
-            if (aud->len == 0) {
-                goto invalid;
-            }
-
-            continue;
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive",
+                               &value[i], &value[0]);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "jwks=", 5) == 0) {
-            iss->jwks_uri.data = value[i].data + 5;
-            iss->jwks_uri.len = value[i].len - 5;
-
-            if (iss->jwks_uri.len == 0 || iss->jwks_uri.data[0] != '/') {
-                goto invalid;
-            }
-
-            keys++;
-            continue;
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "oidc=", 5) == 0) {
-            iss->oidc_uri.data = value[i].data + 5;
-            iss->oidc_uri.len = value[i].len - 5;
-
-            if (iss->oidc_uri.len == 0 || iss->oidc_uri.data[0] != '/') {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            v.data = value[i].data + 4;
-            v.len = value[i].len - 4;
-
-            iss->ttl = ngx_parse_time(&v, 0);
-
-            if (iss->ttl == (ngx_msec_t) NGX_ERROR || iss->ttl == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "jwks_file=", 10) == 0
-            || ngx_strncmp(value[i].data, "pem=", 4) == 0)
-        {
-            v.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            v.len = value[i].data + value[i].len - v.data;
-
-            rv = ngx_http_foundry_jwt_keys_file(cf, iss, &v,
-                                                value[i].data[0] == 'p');
-            if (rv != NGX_CONF_OK) {
-                return rv;
-            }
-
-            keys++;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
-            v.data = value[i].data + 7;
-            v.len = value[i].len - 7;
-
-            jwks = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_jwks_t));
-
-            if (jwks == NULL
-                || ngx_array_init(&jwks->keys, cf->pool, 1,
-                                  sizeof(ngx_http_foundry_jwk_t))
-                   != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            iss->keys = jwks;
-
-            jwk = ngx_array_push(&jwks->keys);
-            if (jwk == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_foundry_issuer_keys_id(iss, &value[i]) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_foundry_jwk_secret(cf->pool, &v, jwk, &err)
-                != NGX_OK)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"secret=\" in \"%V\" directive: "
-                                   "%s", &value[0], err);
-                return NGX_CONF_ERROR;
-            }
-
-            keys++;
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\" directive",
-                           &value[i], &value[0]);
-        return NGX_CONF_ERROR;
     }
 
     if (iss->audiences->nelts == 0) {
@@ -340,13 +245,147 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
 
-invalid:
+
+/*
+ * one argument of foundry_jwt_issuer: NGX_DECLINED for an invalid value,
+ * NGX_ERROR when the error is logged
+ */
+
+static ngx_int_t
+ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf, ngx_http_foundry_issuer_t *iss,
+    ngx_str_t *arg, ngx_uint_t *keys)
+{
+    ngx_str_t  *value, v, *aud;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(arg->data, "audience=", 9) == 0) {
+        aud = ngx_array_push(iss->audiences);
+        if (aud == NULL) {
+            return NGX_ERROR;
+        }
+
+        aud->data = arg->data + 9;
+        aud->len = arg->len - 9;
+
+        if (aud->len == 0) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "jwks=", 5) == 0) {
+        iss->jwks_uri.data = arg->data + 5;
+        iss->jwks_uri.len = arg->len - 5;
+
+        if (iss->jwks_uri.len == 0 || iss->jwks_uri.data[0] != '/') {
+            return NGX_DECLINED;
+        }
+
+        (*keys)++;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "oidc=", 5) == 0) {
+        iss->oidc_uri.data = arg->data + 5;
+        iss->oidc_uri.len = arg->len - 5;
+
+        if (iss->oidc_uri.len == 0 || iss->oidc_uri.data[0] != '/') {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "ttl=", 4) == 0) {
+        v.data = arg->data + 4;
+        v.len = arg->len - 4;
+
+        iss->ttl = ngx_parse_time(&v, 0);
+
+        if (iss->ttl == (ngx_msec_t) NGX_ERROR || iss->ttl == 0) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "jwks_file=", 10) == 0
+        || ngx_strncmp(arg->data, "pem=", 4) == 0)
+    {
+        v.data = (u_char *) ngx_strchr(arg->data, '=') + 1;
+        v.len = arg->data + arg->len - v.data;
+
+        if (ngx_http_foundry_jwt_keys_file(cf, iss, &v, arg->data[0] == 'p')
+            != NGX_CONF_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        (*keys)++;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "secret=", 7) == 0) {
+        (*keys)++;
+        return ngx_http_foundry_issuer_secret(cf, iss, arg);
+    }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
+                       "invalid parameter \"%V\" in \"%V\" directive",
+                       arg, &value[0]);
+    return NGX_ERROR;
+}
+
+
+/* secret=: an HMAC key */
+
+static ngx_int_t
+ngx_http_foundry_issuer_secret(ngx_conf_t *cf, ngx_http_foundry_issuer_t *iss,
+    ngx_str_t *arg)
+{
+    ngx_str_t                *value, v;
+    const char               *err;
+    ngx_http_foundry_jwk_t   *jwk;
+    ngx_http_foundry_jwks_t  *jwks;
+
+    value = cf->args->elts;
+
+    v.data = arg->data + 7;
+    v.len = arg->len - 7;
+
+    jwks = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_jwks_t));
+
+    if (jwks == NULL
+        || ngx_array_init(&jwks->keys, cf->pool, 1,
+                          sizeof(ngx_http_foundry_jwk_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    iss->keys = jwks;
+
+    jwk = ngx_array_push(&jwks->keys);
+    if (jwk == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_foundry_issuer_keys_id(iss, arg) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_foundry_jwk_secret(cf->pool, &v, jwk, &err) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"secret=\" in \"%V\" directive: %s",
+                           &value[0], err);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -479,18 +518,14 @@ ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    ngx_str_t                  *value, tenant, project, jwks, audience, v;
-    ngx_str_t                   names[2], *aud;
-    ngx_uint_t                  i, k;
-    ngx_msec_t                  ttl;
-    ngx_array_t                *claims;
-    ngx_http_foundry_issuer_t  *iss;
+    ngx_str_t   *value, tenant, project, jwks, audience, v;
+    ngx_uint_t   i;
+    ngx_msec_t   ttl;
 
     value = cf->args->elts;
 
     ngx_str_null(&tenant);
     ngx_str_null(&project);
-    claims = NULL;
     ngx_str_null(&jwks);
     ngx_str_set(&audience, "https://cognitiveservices.azure.com");
     ttl = 3600000;
@@ -562,60 +597,11 @@ ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    names[0].len = sizeof("https://sts.windows.net//") - 1 + tenant.len;
-    names[0].data = ngx_pnalloc(cf->pool, names[0].len);
-    names[1].len = sizeof("https://login.microsoftonline.com//v2.0") - 1
-                   + tenant.len;
-    names[1].data = ngx_pnalloc(cf->pool, names[1].len);
-
-    if (names[0].data == NULL || names[1].data == NULL) {
+    if (ngx_http_foundry_entra_issuers(cf, flcf, &tenant, &project, &jwks,
+                                       &audience, ttl)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
-    }
-
-    ngx_sprintf(names[0].data, "https://sts.windows.net/%V/", &tenant);
-    ngx_sprintf(names[1].data, "https://login.microsoftonline.com/%V/v2.0",
-                &tenant);
-
-    for (k = 0; k < 2; k++) {
-        iss = ngx_http_foundry_issuer_add(cf, flcf, &names[k]);
-        if (iss == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        iss->jwks_uri = jwks;
-        iss->ttl = ttl;
-
-        if (ngx_http_foundry_issuer_remote_id(iss) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        aud = ngx_array_push(iss->audiences);
-        if (aud == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *aud = audience;
-    }
-
-    /*
-     * the project is the issuers' own rule: it goes wherever they are
-     * inherited, whatever foundry_jwt_claim rules a level has
-     */
-
-    if (project.data) {
-        ngx_str_set(&v, "xms_mirid");
-
-        if (ngx_http_foundry_claim_add(cf, &claims, &v,
-                                       NGX_HTTP_FOUNDRY_CLAIM_EQUALS,
-                                       &project, 1)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        iss = flcf->issuers->elts;
-        iss[flcf->issuers->nelts - 1].claims = claims;
-        iss[flcf->issuers->nelts - 2].claims = claims;
     }
 
     return NGX_CONF_OK;
@@ -626,6 +612,80 @@ invalid:
                        "invalid value \"%V\" in \"%V\" directive",
                        &value[i], &value[0]);
     return NGX_CONF_ERROR;
+}
+
+
+/* the tenant's two issuers (v1, v2), their keys and audience, the project */
+
+static ngx_int_t
+ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *tenant, ngx_str_t *project,
+    ngx_str_t *jwks, ngx_str_t *audience, ngx_msec_t ttl)
+{
+    ngx_str_t                   names[2], *aud, v;
+    ngx_uint_t                  k;
+    ngx_array_t                *claims;
+    ngx_http_foundry_issuer_t  *iss;
+
+    claims = NULL;
+
+    names[0].len = sizeof("https://sts.windows.net//") - 1 + tenant->len;
+    names[0].data = ngx_pnalloc(cf->pool, names[0].len);
+    names[1].len = sizeof("https://login.microsoftonline.com//v2.0") - 1
+                   + tenant->len;
+    names[1].data = ngx_pnalloc(cf->pool, names[1].len);
+
+    if (names[0].data == NULL || names[1].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(names[0].data, "https://sts.windows.net/%V/", tenant);
+    ngx_sprintf(names[1].data, "https://login.microsoftonline.com/%V/v2.0",
+                tenant);
+
+    for (k = 0; k < 2; k++) {
+        iss = ngx_http_foundry_issuer_add(cf, flcf, &names[k]);
+        if (iss == NULL) {
+            return NGX_ERROR;
+        }
+
+        iss->jwks_uri = *jwks;
+        iss->ttl = ttl;
+
+        if (ngx_http_foundry_issuer_remote_id(iss) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        aud = ngx_array_push(iss->audiences);
+        if (aud == NULL) {
+            return NGX_ERROR;
+        }
+
+        *aud = *audience;
+    }
+
+    /*
+     * the project is the issuers' own rule: it goes wherever they are
+     * inherited, whatever foundry_jwt_claim rules a level has
+     */
+
+    if (project->data) {
+        ngx_str_set(&v, "xms_mirid");
+
+        if (ngx_http_foundry_claim_add(cf, &claims, &v,
+                                       NGX_HTTP_FOUNDRY_CLAIM_EQUALS,
+                                       project, 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        iss = flcf->issuers->elts;
+        iss[flcf->issuers->nelts - 1].claims = claims;
+        iss[flcf->issuers->nelts - 2].claims = claims;
+    }
+
+    return NGX_OK;
 }
 
 
