@@ -39,6 +39,10 @@
 static int ngx_http_foundry_id_no_passphrase(char *buf, int size, int rwflag,
     void *u);
 static void ngx_http_foundry_id_pkey_cleanup(void *data);
+static X509 *ngx_http_foundry_id_certificate(ngx_conf_t *cf,
+    ngx_str_t *cpath, u_char *digest);
+static EVP_PKEY *ngx_http_foundry_id_certificate_key(ngx_conf_t *cf, X509 *x,
+    ngx_str_t *kpath, ngx_str_t *cpath);
 static ngx_int_t ngx_http_foundry_id_json_safe(ngx_str_t *s);
 static ngx_int_t ngx_http_foundry_id_sign(ngx_http_request_t *r,
     ngx_http_foundry_credential_t *cred, ngx_str_t *jwt, const char **err);
@@ -56,14 +60,11 @@ ngx_http_foundry_identity_certificate(ngx_conf_t *cf,
     ngx_http_foundry_credential_t *cred, ngx_str_t *cert, ngx_str_t *key,
     ngx_str_t *alg, ngx_str_t *token_url, ngx_str_t *client_id)
 {
-    int                  len;
-    BIO                 *bio;
-    X509                *x;
-    u_char              *der, *p, digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
-    u_char               thumb[64], header[160];
-    EVP_PKEY            *pkey;
-    ngx_str_t            cpath, kpath, src, dst;
-    ngx_pool_cleanup_t  *cln;
+    X509       *x;
+    u_char     *p, digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    u_char      thumb[64], header[160];
+    EVP_PKEY   *pkey;
+    ngx_str_t   cpath, kpath, src, dst;
 
     if (alg->data == NULL
         || (alg->len == 5 && ngx_strncmp(alg->data, "RS256", 5) == 0))
@@ -105,105 +106,18 @@ ngx_http_foundry_identity_certificate(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    /* the certificate: its DER's SHA-256 names it to Entra ID */
-
-    bio = BIO_new_file((char *) cpath.data, "r");
-    if (bio == NULL) {
-        ERR_clear_error();
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read the certificate \"%V\"", &cpath);
-        return NGX_ERROR;
-    }
-
-    x = PEM_read_bio_X509(bio, NULL, ngx_http_foundry_id_no_passphrase, NULL);
-    BIO_free(bio);
-
+    x = ngx_http_foundry_id_certificate(cf, &cpath, digest);
     if (x == NULL) {
-        ERR_clear_error();
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" holds no PEM certificate", &cpath);
         return NGX_ERROR;
     }
 
-    len = i2d_X509(x, NULL);
-
-    der = (len > 0) ? ngx_pnalloc(cf->temp_pool, len) : NULL;
-    if (der == NULL) {
-        X509_free(x);
-        return NGX_ERROR;
-    }
-
-    p = der;
-    (void) i2d_X509(x, &p);
-
-    src.data = der;
-    src.len = len;
-
-    if (ngx_http_foundry_sha256(&src, 1, digest) != NGX_OK) {
-        X509_free(x);
-        return NGX_ERROR;
-    }
-
-    if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "the certificate \"%V\" has expired: Entra ID "
-                           "refuses assertions it signs", &cpath);
-    }
-
-    /* the key: RSA, unencrypted, of this certificate */
-
-    bio = BIO_new_file((char *) kpath.data, "r");
-    if (bio == NULL) {
-        X509_free(x);
-        ERR_clear_error();
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read the certificate key \"%V\"", &kpath);
-        return NGX_ERROR;
-    }
-
-    pkey = PEM_read_bio_PrivateKey(bio, NULL,
-                                   ngx_http_foundry_id_no_passphrase, NULL);
-    BIO_free(bio);
-
-    if (pkey == NULL) {
-        X509_free(x);
-        ERR_clear_error();
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" holds no PEM private key (an encrypted "
-                           "key is not supported)", &kpath);
-        return NGX_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        EVP_PKEY_free(pkey);
-        X509_free(x);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_foundry_id_pkey_cleanup;
-    cln->data = pkey;
-
-    if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA
-        || EVP_PKEY_get_bits(pkey) < 2048)
-    {
-        X509_free(x);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the key \"%V\" is not an RSA key of 2048 bits "
-                           "or more, as RS256 and PS256 need", &kpath);
-        return NGX_ERROR;
-    }
-
-    if (X509_check_private_key(x, pkey) != 1) {
-        X509_free(x);
-        ERR_clear_error();
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the key \"%V\" is not the key of the "
-                           "certificate \"%V\"", &kpath, &cpath);
-        return NGX_ERROR;
-    }
+    pkey = ngx_http_foundry_id_certificate_key(cf, x, &kpath, &cpath);
 
     X509_free(x);
+
+    if (pkey == NULL) {
+        return NGX_ERROR;
+    }
 
     cred->pkey = pkey;
 
@@ -230,6 +144,125 @@ ngx_http_foundry_identity_certificate(ngx_conf_t *cf,
     ngx_encode_base64url(&cred->jwt_header, &src);
 
     return NGX_OK;
+}
+
+
+/* the certificate: its DER's SHA-256 names it to Entra ID */
+
+static X509 *
+ngx_http_foundry_id_certificate(ngx_conf_t *cf, ngx_str_t *cpath,
+    u_char *digest)
+{
+    int         len;
+    BIO        *bio;
+    X509       *x;
+    u_char     *der, *p;
+    ngx_str_t   src;
+
+    bio = BIO_new_file((char *) cpath->data, "r");
+    if (bio == NULL) {
+        ERR_clear_error();
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read the certificate \"%V\"", cpath);
+        return NULL;
+    }
+
+    x = PEM_read_bio_X509(bio, NULL, ngx_http_foundry_id_no_passphrase, NULL);
+    BIO_free(bio);
+
+    if (x == NULL) {
+        ERR_clear_error();
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds no PEM certificate", cpath);
+        return NULL;
+    }
+
+    len = i2d_X509(x, NULL);
+
+    der = (len > 0) ? ngx_pnalloc(cf->temp_pool, len) : NULL;
+    if (der == NULL) {
+        X509_free(x);
+        return NULL;
+    }
+
+    p = der;
+    (void) i2d_X509(x, &p);
+
+    src.data = der;
+    src.len = len;
+
+    if (ngx_http_foundry_sha256(&src, 1, digest) != NGX_OK) {
+        X509_free(x);
+        return NULL;
+    }
+
+    if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "the certificate \"%V\" has expired: Entra ID "
+                           "refuses assertions it signs", cpath);
+    }
+
+    return x;
+}
+
+
+/* the key: RSA, unencrypted, of this certificate */
+
+static EVP_PKEY *
+ngx_http_foundry_id_certificate_key(ngx_conf_t *cf, X509 *x, ngx_str_t *kpath,
+    ngx_str_t *cpath)
+{
+    BIO                 *bio;
+    EVP_PKEY            *pkey;
+    ngx_pool_cleanup_t  *cln;
+
+    bio = BIO_new_file((char *) kpath->data, "r");
+    if (bio == NULL) {
+        ERR_clear_error();
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read the certificate key \"%V\"", kpath);
+        return NULL;
+    }
+
+    pkey = PEM_read_bio_PrivateKey(bio, NULL,
+                                   ngx_http_foundry_id_no_passphrase, NULL);
+    BIO_free(bio);
+
+    if (pkey == NULL) {
+        ERR_clear_error();
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds no PEM private key (an encrypted "
+                           "key is not supported)", kpath);
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_foundry_id_pkey_cleanup;
+    cln->data = pkey;
+
+    if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA
+        || EVP_PKEY_get_bits(pkey) < 2048)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the key \"%V\" is not an RSA key of 2048 bits "
+                           "or more, as RS256 and PS256 need", kpath);
+        return NULL;
+    }
+
+    if (X509_check_private_key(x, pkey) != 1) {
+        ERR_clear_error();
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the key \"%V\" is not the key of the "
+                           "certificate \"%V\"", kpath, cpath);
+        return NULL;
+    }
+
+    return pkey;
 }
 
 
