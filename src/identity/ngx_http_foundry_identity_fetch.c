@@ -41,6 +41,14 @@ typedef struct {
 
 static ngx_int_t ngx_http_foundry_identity_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_foundry_id_request(ngx_http_request_t *r,
+    ngx_http_request_t *sr, ngx_http_foundry_credential_t *cred,
+    ngx_str_t *body);
+static ngx_http_foundry_id_node_t *ngx_http_foundry_id_find_locked(
+    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_credential_t *cred);
+static const char *ngx_http_foundry_id_keep_locked(
+    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_id_node_t *n,
+    ngx_http_foundry_id_answer_t *a, int64_t life, uint64_t now);
 static ngx_int_t ngx_http_foundry_id_header(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_str_t *name, ngx_str_t *value);
 static int ngx_http_foundry_id_null(void *ctx);
@@ -84,10 +92,8 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred)
 {
     ngx_int_t                     rc;
-    ngx_buf_t                    *b;
-    ngx_str_t                     name, value, body;
+    ngx_str_t                     body;
     const char                   *err;
-    ngx_chain_t                  *cl;
     ngx_http_request_t           *sr;
     ngx_http_foundry_ctx_t       *sctx;
     ngx_http_post_subrequest_t   *ps;
@@ -149,7 +155,29 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
 
     ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
 
-    /* the module's headers only */
+    if (ngx_http_foundry_id_request(r, sr, cred, &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sr->filter_need_in_memory = 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: credential \"%V\" fetched from \"%V\"",
+                   &cred->name, &cred->location);
+
+    return NGX_OK;
+}
+
+
+/* the fetch's request: the module's headers only, GET or a POSTed form */
+
+static ngx_int_t
+ngx_http_foundry_id_request(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_foundry_credential_t *cred, ngx_str_t *body)
+{
+    ngx_buf_t    *b;
+    ngx_str_t     name, value;
+    ngx_chain_t  *cl;
 
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
@@ -192,8 +220,8 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        b->pos = body.data;
-        b->last = body.data + body.len;
+        b->pos = body->data;
+        b->last = body->data + body->len;
         b->memory = 1;
         b->last_buf = 1;
 
@@ -206,18 +234,12 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
         cl->next = NULL;
 
         sr->request_body->bufs = cl;
-        sr->headers_in.content_length_n = body.len;
+        sr->headers_in.content_length_n = body->len;
 
     } else {
         sr->method = NGX_HTTP_GET;
         ngx_str_set(&sr->method_name, "GET");
     }
-
-    sr->filter_need_in_memory = 1;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "foundry: credential \"%V\" fetched from \"%V\"",
-                   &cred->name, &cred->location);
 
     return NGX_OK;
 }
@@ -325,9 +347,8 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
     ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_answer_t *a,
     const char *err)
 {
-    u_char                            *copy;
     int64_t                            life;
-    uint64_t                           now, ahead, until;
+    uint64_t                           now, until;
     ngx_uint_t                         kept, shift;
     ngx_http_foundry_id_node_t        *n;
     ngx_http_foundry_id_zone_t        *iz;
@@ -360,66 +381,16 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
 
     /* the node exists: the request that started the fetch found it */
 
-    n = NULL;
-
-    {
-        ngx_queue_t  *q;
-
-        for (q = ngx_queue_head(&iz->sh->nodes);
-             q != ngx_queue_sentinel(&iz->sh->nodes);
-             q = ngx_queue_next(q))
-        {
-            n = ngx_queue_data(q, ngx_http_foundry_id_node_t, queue);
-
-            if (ngx_memcmp(n->key, cred->key, NGX_HTTP_FOUNDRY_DIGEST_LEN)
-                == 0)
-            {
-                break;
-            }
-
-            n = NULL;
-        }
-    }
+    n = ngx_http_foundry_id_find_locked(iz, cred);
 
     if (n) {
         n->fetching = 0;
         n->fetches++;
 
         if (err == NULL) {
-            copy = ngx_slab_alloc_locked(iz->shpool, a->token.len);
+            err = ngx_http_foundry_id_keep_locked(iz, n, a, life, now);
 
-            if (copy == NULL) {
-                err = "the credential zone is full";
-
-            } else {
-                ngx_memcpy(copy, a->token.data, a->token.len);
-
-                if (n->token) {
-                    ngx_slab_free_locked(iz->shpool, n->token);
-                }
-
-                n->token = copy;
-                n->len = a->token.len;
-
-                /*
-                 * usable until a tenth of its life (at most 30 s) before
-                 * it expires; refreshed at 2/3 of its life or 5 minutes
-                 * before it expires, whichever comes first, not before
-                 * half of it
-                 */
-
-                n->expires = now + (uint64_t) life * 1000
-                             - ngx_min((uint64_t) life * 100, 30000);
-
-                ahead = ngx_min((uint64_t) life * 2000 / 3,
-                                (life > 300) ? (uint64_t) (life - 300) * 1000
-                                             : 0);
-                ahead = ngx_max(ahead, (uint64_t) life * 500);
-
-                n->refresh = now + ahead;
-                n->retry = 0;
-                n->failures = 0;
-
+            if (err == NULL) {
                 until = n->expires;
             }
         }
@@ -458,6 +429,76 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
                       "foundry: credential \"%V\" (%s): a token for %L s",
                       &cred->name, cred->source_name, life);
     }
+}
+
+
+/* the node of a credential, under the zone's lock */
+
+static ngx_http_foundry_id_node_t *
+ngx_http_foundry_id_find_locked(ngx_http_foundry_id_zone_t *iz,
+    ngx_http_foundry_credential_t *cred)
+{
+    ngx_queue_t                 *q;
+    ngx_http_foundry_id_node_t  *n;
+
+    for (q = ngx_queue_head(&iz->sh->nodes);
+         q != ngx_queue_sentinel(&iz->sh->nodes);
+         q = ngx_queue_next(q))
+    {
+        n = ngx_queue_data(q, ngx_http_foundry_id_node_t, queue);
+
+        if (ngx_memcmp(n->key, cred->key, NGX_HTTP_FOUNDRY_DIGEST_LEN) == 0) {
+            return n;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a new token in the node, under the zone's lock: NULL, or the error */
+
+static const char *
+ngx_http_foundry_id_keep_locked(ngx_http_foundry_id_zone_t *iz,
+    ngx_http_foundry_id_node_t *n, ngx_http_foundry_id_answer_t *a,
+    int64_t life, uint64_t now)
+{
+    u_char    *copy;
+    uint64_t   ahead;
+
+    copy = ngx_slab_alloc_locked(iz->shpool, a->token.len);
+
+    if (copy == NULL) {
+        return "the credential zone is full";
+    }
+
+    ngx_memcpy(copy, a->token.data, a->token.len);
+
+    if (n->token) {
+        ngx_slab_free_locked(iz->shpool, n->token);
+    }
+
+    n->token = copy;
+    n->len = a->token.len;
+
+    /*
+     * usable until a tenth of its life (at most 30 s) before it expires;
+     * refreshed at 2/3 of its life or 5 minutes before it expires,
+     * whichever comes first, not before half of it
+     */
+
+    n->expires = now + (uint64_t) life * 1000
+                 - ngx_min((uint64_t) life * 100, 30000);
+
+    ahead = ngx_min((uint64_t) life * 2000 / 3,
+                    (life > 300) ? (uint64_t) (life - 300) * 1000 : 0);
+    ahead = ngx_max(ahead, (uint64_t) life * 500);
+
+    n->refresh = now + ahead;
+    n->retry = 0;
+    n->failures = 0;
+
+    return NULL;
 }
 
 
