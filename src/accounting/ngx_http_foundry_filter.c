@@ -14,6 +14,8 @@
 
 
 static ngx_int_t ngx_http_foundry_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_foundry_error_page(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_foundry_client_check(ngx_http_request_t *r);
@@ -88,14 +90,8 @@ ngx_http_foundry_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_foundry_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                    i;
-    const char                   *code, *message;
-    ngx_table_elt_t              *h;
     ngx_http_foundry_ctx_t       *ctx;
-    ngx_http_foundry_status_t    *s;
     ngx_http_foundry_loc_conf_t  *flcf;
-
-    static ngx_str_t  type = ngx_string("application/json");
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -191,6 +187,30 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    if (ngx_http_foundry_error_page(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * An error of the gateway or of nginx: the OpenAI-style JSON body, made
+ * here and sent by the body filter
+ */
+
+static ngx_int_t
+ngx_http_foundry_error_page(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_uint_t                  i;
+    const char                 *code, *message;
+    ngx_table_elt_t            *h;
+    ngx_http_foundry_status_t  *s;
+
+    static ngx_str_t  type = ngx_string("application/json");
+
     /* no server to go to: all cooling down after 429s */
 
     if (ctx->cooling && r->err_status == NGX_HTTP_BAD_GATEWAY) {
@@ -251,7 +271,7 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
         r->headers_out.content_length = NULL;
     }
 
-    return ngx_http_next_header_filter(r);
+    return NGX_OK;
 }
 
 

@@ -105,6 +105,14 @@ static ngx_http_foundry_series_t *ngx_http_foundry_series(
 static ngx_str_t *ngx_http_foundry_metrics_bound(
     ngx_http_foundry_metrics_zone_t *mz, ngx_uint_t label,
     ngx_str_t *value);
+static void ngx_http_foundry_metrics_labels(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_metrics_zone_t *mz,
+    ngx_str_t *dep, ngx_str_t *key, ngx_str_t *agent, ngx_str_t *project,
+    u_char *status);
+static size_t ngx_http_foundry_metrics_size(
+    ngx_http_foundry_metrics_shctx_t *sh);
+static u_char *ngx_http_foundry_metrics_series(u_char *p, u_char *last,
+    ngx_uint_t m, ngx_http_foundry_series_t *s);
 static u_char *ngx_http_foundry_label(u_char *p, u_char *start,
     u_char *last, const char *name, ngx_str_t *value);
 static void ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
@@ -552,7 +560,7 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
     ngx_str_t                          v, dep, key, agent, project;
     ngx_str_t                         *ba, *bp;
     ngx_int_t                          ms, first;
-    ngx_uint_t                         i, n, code;
+    ngx_uint_t                         i, n;
     ngx_http_upstream_state_t         *state;
     ngx_http_foundry_main_conf_t      *fmcf;
     ngx_http_foundry_metrics_zone_t   *mz;
@@ -567,44 +575,8 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
         return;
     }
 
-    if (ctx->deployment) {
-        dep = ctx->deployment->name;
-
-    } else {
-        ngx_str_set(&dep, "");
-    }
-
-    if (ctx->key) {
-        key = ctx->key->name;
-
-    } else {
-        ngx_str_set(&key, "");
-    }
-
-    ngx_str_set(&agent, "");
-    ngx_str_set(&project, "");
-
-    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_AGENT
-        && ngx_http_foundry_caller_id(r, NGX_HTTP_FOUNDRY_CALLER_AGENT,
-                                      &agent)
-           != NGX_OK)
-    {
-        ngx_str_set(&agent, "");
-    }
-
-    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_PROJECT
-        && ngx_http_foundry_caller_project(r, &project) != NGX_OK)
-    {
-        ngx_str_set(&project, "");
-    }
-
-    code = r->err_status ? r->err_status : r->headers_out.status;
-
-    if (code == 0 && r->connection->error) {
-        code = 499;
-    }
-
-    ngx_sprintf(status, "%03ui", code % 1000);
+    ngx_http_foundry_metrics_labels(r, ctx, mz, &dep, &key, &agent,
+                                    &project, status);
 
     start = buf + 1;
     last = buf + sizeof(buf);
@@ -704,6 +676,56 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
 #undef ngx_http_foundry_caller_labels
 
     ngx_shmtx_unlock(&mz->shpool->mutex);
+}
+
+
+/* the labels of a request's series */
+
+static void
+ngx_http_foundry_metrics_labels(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_metrics_zone_t *mz,
+    ngx_str_t *dep, ngx_str_t *key, ngx_str_t *agent, ngx_str_t *project,
+    u_char *status)
+{
+    ngx_uint_t  code;
+
+    if (ctx->deployment) {
+        *dep = ctx->deployment->name;
+
+    } else {
+        ngx_str_set(dep, "");
+    }
+
+    if (ctx->key) {
+        *key = ctx->key->name;
+
+    } else {
+        ngx_str_set(key, "");
+    }
+
+    ngx_str_set(agent, "");
+    ngx_str_set(project, "");
+
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_AGENT
+        && ngx_http_foundry_caller_id(r, NGX_HTTP_FOUNDRY_CALLER_AGENT, agent)
+           != NGX_OK)
+    {
+        ngx_str_set(agent, "");
+    }
+
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_PROJECT
+        && ngx_http_foundry_caller_project(r, project) != NGX_OK)
+    {
+        ngx_str_set(project, "");
+    }
+
+    code = r->err_status ? r->err_status : r->headers_out.status;
+
+    if (code == 0 && r->connection->error) {
+        code = 499;
+    }
+
+    ngx_sprintf(status, "%03ui", code % 1000);
 }
 
 
@@ -810,11 +832,11 @@ ngx_http_foundry_metrics_count(ngx_uint_t metric, const char *name,
 static ngx_int_t
 ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                            *p, *last, *labels;
-    size_t                             size, lsize;
+    u_char                            *p, *last;
+    size_t                             size;
     ngx_int_t                          rc;
     ngx_buf_t                         *b;
-    ngx_uint_t                         i, m, count;
+    ngx_uint_t                         m;
     ngx_chain_t                        out;
     ngx_queue_t                       *q;
     ngx_http_foundry_series_t         *s;
@@ -845,22 +867,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
 
     ngx_shmtx_lock(&mz->shpool->mutex);
 
-    /* the size: every series with its buckets, at most */
-
-    size = 4096 + 512;  /* and the zones' and the build's series */
-
-    for (m = 0; m < NGX_HTTP_FOUNDRY_METRICS; m++) {
-        size += 256;
-
-        for (q = ngx_queue_head(&sh->series[m]);
-             q != ngx_queue_sentinel(&sh->series[m]);
-             q = ngx_queue_next(q))
-        {
-            s = ngx_queue_data(q, ngx_http_foundry_series_t, queue);
-            size += (NGX_HTTP_FOUNDRY_BUCKETS + 3)
-                    * (s->len + 64 + 2 * NGX_INT64_LEN);
-        }
-    }
+    size = ngx_http_foundry_metrics_size(sh);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -885,51 +892,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
         {
             s = ngx_queue_data(q, ngx_http_foundry_series_t, queue);
 
-            labels = s->key + 1;
-            lsize = s->len - 1;
-
-            /* a gauge holds a time: the seconds until it */
-
-            if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "gauge")
-                == 0)
-            {
-                p = ngx_slprintf(p, last, "%s{%*s} %uL\n",
-                                 ngx_http_foundry_metric_defs[m].name,
-                                 lsize, labels,
-                                 (s->value > (uint64_t) ngx_time())
-                                 ? s->value - (uint64_t) ngx_time() : 0);
-                continue;
-            }
-
-            if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "counter")
-                == 0)
-            {
-                p = ngx_slprintf(p, last, "%s{%*s} %uL\n",
-                                 ngx_http_foundry_metric_defs[m].name,
-                                 lsize, labels, s->value);
-                continue;
-            }
-
-            count = 0;
-
-            for (i = 0; i < NGX_HTTP_FOUNDRY_BUCKETS; i++) {
-                p = ngx_slprintf(p, last, "%s_bucket{%*s,le=\"%.3f\"} %uL\n",
-                                 ngx_http_foundry_metric_defs[m].name,
-                                 lsize, labels,
-                                 ngx_http_foundry_bounds[i], s->buckets[i]);
-                count++;
-            }
-
-            p = ngx_slprintf(p, last,
-                             "%s_bucket{%*s,le=\"+Inf\"} %uL\n"
-                             "%s_sum{%*s} %uL.%03uL\n"
-                             "%s_count{%*s} %uL\n",
-                             ngx_http_foundry_metric_defs[m].name,
-                             lsize, labels, s->value,
-                             ngx_http_foundry_metric_defs[m].name,
-                             lsize, labels, s->sum / 1000, s->sum % 1000,
-                             ngx_http_foundry_metric_defs[m].name,
-                             lsize, labels, s->value);
+            p = ngx_http_foundry_metrics_series(p, last, m, s);
         }
     }
 
@@ -964,6 +927,91 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* the size of the page: every series with its buckets, at most */
+
+static size_t
+ngx_http_foundry_metrics_size(ngx_http_foundry_metrics_shctx_t *sh)
+{
+    size_t                      size;
+    ngx_uint_t                  m;
+    ngx_queue_t                *q;
+    ngx_http_foundry_series_t  *s;
+
+    size = 4096 + 512;  /* and the zones' and the build's series */
+
+    for (m = 0; m < NGX_HTTP_FOUNDRY_METRICS; m++) {
+        size += 256;
+
+        for (q = ngx_queue_head(&sh->series[m]);
+             q != ngx_queue_sentinel(&sh->series[m]);
+             q = ngx_queue_next(q))
+        {
+            s = ngx_queue_data(q, ngx_http_foundry_series_t, queue);
+            size += (NGX_HTTP_FOUNDRY_BUCKETS + 3)
+                    * (s->len + 64 + 2 * NGX_INT64_LEN);
+        }
+    }
+
+    return size;
+}
+
+
+/* a series: a gauge, a counter, or a histogram's buckets, sum and count */
+
+static u_char *
+ngx_http_foundry_metrics_series(u_char *p, u_char *last, ngx_uint_t m,
+    ngx_http_foundry_series_t *s)
+{
+    u_char      *labels;
+    size_t       lsize;
+    ngx_uint_t   i, count;
+
+    labels = s->key + 1;
+    lsize = s->len - 1;
+
+    /* a gauge holds a time: the seconds until it */
+
+    if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "gauge") == 0) {
+        p = ngx_slprintf(p, last, "%s{%*s} %uL\n",
+                         ngx_http_foundry_metric_defs[m].name,
+                         lsize, labels,
+                         (s->value > (uint64_t) ngx_time())
+                         ? s->value - (uint64_t) ngx_time() : 0);
+        return p;
+    }
+
+    if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "counter") == 0) {
+        p = ngx_slprintf(p, last, "%s{%*s} %uL\n",
+                         ngx_http_foundry_metric_defs[m].name,
+                         lsize, labels, s->value);
+        return p;
+    }
+
+    count = 0;
+
+    for (i = 0; i < NGX_HTTP_FOUNDRY_BUCKETS; i++) {
+        p = ngx_slprintf(p, last, "%s_bucket{%*s,le=\"%.3f\"} %uL\n",
+                         ngx_http_foundry_metric_defs[m].name,
+                         lsize, labels,
+                         ngx_http_foundry_bounds[i], s->buckets[i]);
+        count++;
+    }
+
+    p = ngx_slprintf(p, last,
+                     "%s_bucket{%*s,le=\"+Inf\"} %uL\n"
+                     "%s_sum{%*s} %uL.%03uL\n"
+                     "%s_count{%*s} %uL\n",
+                     ngx_http_foundry_metric_defs[m].name,
+                     lsize, labels, s->value,
+                     ngx_http_foundry_metric_defs[m].name,
+                     lsize, labels, s->sum / 1000, s->sum % 1000,
+                     ngx_http_foundry_metric_defs[m].name,
+                     lsize, labels, s->value);
+
+    return p;
 }
 
 
