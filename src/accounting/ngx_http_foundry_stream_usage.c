@@ -48,6 +48,9 @@ struct ngx_http_foundry_strip_s {
 
 static ngx_chain_t *ngx_http_foundry_strip_buf(ngx_http_request_t *r,
     ngx_http_foundry_strip_t *st, ngx_uint_t data);
+static ngx_int_t ngx_http_foundry_strip_events(ngx_http_request_t *r,
+    ngx_http_foundry_strip_t *st, ngx_buf_t *b, ngx_chain_t ***llp,
+    ngx_uint_t *sent);
 static ngx_int_t ngx_http_foundry_strip_event(ngx_buf_t *ev);
 
 
@@ -89,9 +92,8 @@ ngx_int_t
 ngx_http_foundry_strip(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx,
     ngx_chain_t *in, ngx_chain_t **out)
 {
-    u_char                     c, *p, *last;
-    ngx_buf_t                 *b, *ev;
-    ngx_uint_t                 end, sent;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 sent;
     ngx_chain_t              **ll, *cl;
     ngx_http_foundry_strip_t  *st;
 
@@ -121,62 +123,8 @@ ngx_http_foundry_strip(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx,
             goto pass;
         }
 
-        p = b->pos;
-        last = b->last;
-
-        while (p < last) {
-
-            if (st->ev == NULL) {
-                st->ev = ngx_http_foundry_strip_buf(r, st, 1);
-                if (st->ev == NULL) {
-                    return NGX_ERROR;
-                }
-            }
-
-            ev = st->ev->buf;
-            end = 0;
-
-            while (p < last && ev->last < ev->end) {
-                c = *p++;
-                *ev->last++ = c;
-
-                if (c == '\n') {
-                    if (st->newline) {
-                        end = 1;
-                        st->newline = 0;
-                        break;
-                    }
-
-                    st->newline = 1;
-
-                } else if (c != '\r') {
-                    st->newline = 0;
-                }
-            }
-
-            if (!end && ev->last < ev->end) {
-                /* the event goes on in the next buffer */
-                break;
-            }
-
-            if (end && !st->passing && ngx_http_foundry_strip_event(ev)) {
-                ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                               "foundry: usage chunk taken out of the "
-                               "stream");
-
-                ev->pos = ev->start;
-                ev->last = ev->start;
-                continue;
-            }
-
-            /* sent on: a whole event, or a full buffer of a long one */
-
-            st->passing = !end;
-
-            *ll = st->ev;
-            ll = &st->ev->next;
-            st->ev = NULL;
-            sent = 1;
+        if (ngx_http_foundry_strip_events(r, st, b, &ll, &sent) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         b->pos = b->last;
@@ -228,6 +176,83 @@ ngx_http_foundry_strip(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx,
         for (cl = *out; cl->next; cl = cl->next) { /* void */ }
 
         cl->buf->flush = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The bytes of a buffer in memory, cut into events: the usage chunk is
+ * taken out, the others are linked to the output (*llp) whole, or in full
+ * buffers when long; a partial event waits in st->ev for the next buffer.
+ */
+
+static ngx_int_t
+ngx_http_foundry_strip_events(ngx_http_request_t *r,
+    ngx_http_foundry_strip_t *st, ngx_buf_t *b, ngx_chain_t ***llp,
+    ngx_uint_t *sent)
+{
+    u_char      c, *p, *last;
+    ngx_buf_t  *ev;
+    ngx_uint_t  end;
+
+    p = b->pos;
+    last = b->last;
+
+    while (p < last) {
+
+        if (st->ev == NULL) {
+            st->ev = ngx_http_foundry_strip_buf(r, st, 1);
+            if (st->ev == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        ev = st->ev->buf;
+        end = 0;
+
+        while (p < last && ev->last < ev->end) {
+            c = *p++;
+            *ev->last++ = c;
+
+            if (c == '\n') {
+                if (st->newline) {
+                    end = 1;
+                    st->newline = 0;
+                    break;
+                }
+
+                st->newline = 1;
+
+            } else if (c != '\r') {
+                st->newline = 0;
+            }
+        }
+
+        if (!end && ev->last < ev->end) {
+            /* the event goes on in the next buffer */
+            break;
+        }
+
+        if (end && !st->passing && ngx_http_foundry_strip_event(ev)) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "foundry: usage chunk taken out of the "
+                           "stream");
+
+            ev->pos = ev->start;
+            ev->last = ev->start;
+            continue;
+        }
+
+        /* sent on: a whole event, or a full buffer of a long one */
+
+        st->passing = !end;
+
+        **llp = st->ev;
+        *llp = &st->ev->next;
+        st->ev = NULL;
+        *sent = 1;
     }
 
     return NGX_OK;
