@@ -15,6 +15,9 @@
 #include "ngx_http_foundry_discovery.h"
 
 
+static ngx_http_foundry_deployment_t *ngx_http_foundry_discovery_find(
+    ngx_http_request_t *r, ngx_http_foundry_loc_conf_t *flcf,
+    ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_discovery_build(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 
@@ -81,22 +84,7 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
         }
 
     } else {
-        d = ngx_http_foundry_find_deployment(flcf->models, &ctx->name);
-
-        /* a deployment the key may not use does not exist for it */
-
-        if (d && !ngx_http_foundry_allows(r, flcf, ctx, &d->name)) {
-            d = NULL;
-
-        } else if (d == NULL && flcf->sources
-                   && ngx_http_foundry_valid_name(&ctx->name) == NGX_OK)
-        {
-            d = ngx_http_foundry_sources_find(r, flcf, ctx, &ctx->name);
-
-            if (d && !ngx_http_foundry_allows(r, flcf, ctx, &d->name)) {
-                d = NULL;
-            }
-        }
+        d = ngx_http_foundry_discovery_find(r, flcf, ctx);
 
         if (d == NULL) {
             if (ngx_http_foundry_valid_name(&ctx->name) != NGX_OK) {
@@ -145,6 +133,36 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
     return ngx_http_foundry_finish(r,
                ngx_http_foundry_send_json(r, NGX_HTTP_OK, &out,
                                           b->last - b->pos));
+}
+
+
+/*
+ * The deployment of a get: configured, else discovered from the sources;
+ * one the caller may not use does not exist for it
+ */
+
+static ngx_http_foundry_deployment_t *
+ngx_http_foundry_discovery_find(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_http_foundry_deployment_t  *d;
+
+    d = ngx_http_foundry_find_deployment(flcf->models, &ctx->name);
+
+    if (d && !ngx_http_foundry_allows(r, flcf, ctx, &d->name)) {
+        d = NULL;
+
+    } else if (d == NULL && flcf->sources
+               && ngx_http_foundry_valid_name(&ctx->name) == NGX_OK)
+    {
+        d = ngx_http_foundry_sources_find(r, flcf, ctx, &ctx->name);
+
+        if (d && !ngx_http_foundry_allows(r, flcf, ctx, &d->name)) {
+            d = NULL;
+        }
+    }
+
+    return d;
 }
 
 
