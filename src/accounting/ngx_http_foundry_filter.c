@@ -35,10 +35,10 @@ typedef struct {
     ngx_uint_t   status;
     const char  *code;
     const char  *message;
-} ngx_http_foundry_status_t;
+} ngx_http_foundry_status_error_t;
 
 
-static ngx_http_foundry_status_t  ngx_http_foundry_statuses[] = {
+static ngx_http_foundry_status_error_t  ngx_http_foundry_status_errors[] = {
     { NGX_HTTP_BAD_REQUEST, "BadRequest",
       "the request is malformed" },
     { NGX_HTTP_UNAUTHORIZED, "Unauthorized",
@@ -204,10 +204,10 @@ static ngx_int_t
 ngx_http_foundry_error_page(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx)
 {
-    ngx_uint_t                  i;
-    const char                 *code, *message;
-    ngx_table_elt_t            *h;
-    ngx_http_foundry_status_t  *s;
+    ngx_uint_t                        i;
+    const char                       *code, *message;
+    ngx_table_elt_t                  *h;
+    ngx_http_foundry_status_error_t  *s;
 
     static ngx_str_t  type = ngx_string("application/json");
 
@@ -233,13 +233,13 @@ ngx_http_foundry_error_page(ngx_http_request_t *r,
                        - h->value.data;
     }
 
-    for (i = 0; ngx_http_foundry_statuses[i].status; i++) {
-        if (ngx_http_foundry_statuses[i].status == r->err_status) {
+    for (i = 0; ngx_http_foundry_status_errors[i].status; i++) {
+        if (ngx_http_foundry_status_errors[i].status == r->err_status) {
             break;
         }
     }
 
-    s = &ngx_http_foundry_statuses[i];
+    s = &ngx_http_foundry_status_errors[i];
 
     code = s->code;
     message = s->message;

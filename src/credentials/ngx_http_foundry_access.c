@@ -30,7 +30,7 @@ static ngx_int_t ngx_http_foundry_key_from(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_foundry_is_jwt(ngx_str_t *s);
 static void ngx_http_foundry_mask_keys(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *bearer);
-static ngx_int_t ngx_http_foundry_deny(ngx_http_request_t *r,
+static ngx_int_t ngx_http_foundry_key_deny(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     const char *failure, const char *message, const char *challenge);
 
@@ -221,6 +221,7 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
     ngx_int_t                     rc;
     ngx_str_t                     key;
     ngx_uint_t                    n;
+    const char                   *failure;
     ngx_http_foundry_key_info_t  *info;
 
     rc = ngx_http_foundry_key_find(r, flcf, ctx, bearer, &key, &n);
@@ -232,9 +233,9 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
     if (flcf->keys == NULL) {
         ngx_http_foundry_mask_keys(r, flcf, bearer);
 
-        return ngx_http_foundry_deny(r, flcf, ctx, "unknown",
-                                     NGX_HTTP_FOUNDRY_BAD_KEY,
-                                     "Bearer error=\"invalid_token\"");
+        return ngx_http_foundry_key_deny(r, flcf, ctx, "unknown",
+                                         NGX_HTTP_FOUNDRY_BAD_KEY,
+                                         "Bearer error=\"invalid_token\"");
     }
 
     info = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_key_info_t));
@@ -261,9 +262,9 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foundry: unknown key");
 
-        return ngx_http_foundry_deny(r, flcf, ctx, "unknown",
-                                     NGX_HTTP_FOUNDRY_BAD_KEY,
-                                     "Bearer error=\"invalid_token\"");
+        return ngx_http_foundry_key_deny(r, flcf, ctx, "unknown",
+                                         NGX_HTTP_FOUNDRY_BAD_KEY,
+                                         "Bearer error=\"invalid_token\"");
     }
 
     now = ngx_time();
@@ -278,13 +279,13 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
                       : (info->not_before && now < info->not_before)
                         ? "not valid yet" : "expired");
 
-        return ngx_http_foundry_deny(r, flcf, ctx,
-                                     info->disabled ? "disabled"
-                                     : (info->not_before
-                                        && now < info->not_before)
-                                       ? "not_yet_valid" : "expired",
-                                     NGX_HTTP_FOUNDRY_BAD_KEY,
-                                     "Bearer error=\"invalid_token\"");
+        failure = info->disabled ? "disabled"
+                  : (info->not_before && now < info->not_before)
+                    ? "not_yet_valid" : "expired";
+
+        return ngx_http_foundry_key_deny(r, flcf, ctx, failure,
+                                         NGX_HTTP_FOUNDRY_BAD_KEY,
+                                         "Bearer error=\"invalid_token\"");
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -355,11 +356,11 @@ ngx_http_foundry_key_find(ngx_http_request_t *r,
 
                 ngx_http_foundry_mask_keys(r, flcf, bearer);
 
-                return ngx_http_foundry_deny(r, flcf, ctx, "conflicting",
-                                             "access denied: the request "
-                                             "carries different keys",
-                                             "Bearer "
-                                             "error=\"invalid_request\"");
+                return ngx_http_foundry_key_deny(r, flcf, ctx, "conflicting",
+                                                 "access denied: the request "
+                                                 "carries different keys",
+                                                 "Bearer "
+                                                 "error=\"invalid_request\"");
             }
         }
     }
@@ -368,8 +369,8 @@ ngx_http_foundry_key_find(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foundry: no key was sent");
 
-        return ngx_http_foundry_deny(r, flcf, ctx, "missing",
-                                     NGX_HTTP_FOUNDRY_NO_KEY, "Bearer");
+        return ngx_http_foundry_key_deny(r, flcf, ctx, "missing",
+                                         NGX_HTTP_FOUNDRY_NO_KEY, "Bearer");
     }
 
     *found = n;
@@ -536,7 +537,7 @@ ngx_http_foundry_mask_keys(ngx_http_request_t *r,
 /* a key refused: the challenge only where a bearer credential is accepted */
 
 static ngx_int_t
-ngx_http_foundry_deny(ngx_http_request_t *r,
+ngx_http_foundry_key_deny(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     const char *failure, const char *message, const char *challenge)
 {

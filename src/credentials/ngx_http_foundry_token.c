@@ -61,7 +61,7 @@ static ngx_int_t ngx_http_foundry_token_local(ngx_http_request_t *r,
     ngx_str_t *token, uint32_t hash);
 static void ngx_http_foundry_token_remember(ngx_http_foundry_issuer_t *iss,
     ngx_str_t *token, uint32_t hash);
-static ngx_http_foundry_issuer_t *ngx_http_foundry_token_issuer(
+static ngx_http_foundry_issuer_t *ngx_http_foundry_token_find_issuer(
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_jwt_t *jwt);
 static ngx_int_t ngx_http_foundry_token_accepted(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
@@ -229,7 +229,7 @@ ngx_http_foundry_token_parse(ngx_http_request_t *r,
         ctx->jwt = jwt;
     }
 
-    *issp = ngx_http_foundry_token_issuer(flcf, jwt);
+    *issp = ngx_http_foundry_token_find_issuer(flcf, jwt);
 
     if (*issp == NULL) {
         if (flcf->introspect) {
@@ -376,7 +376,7 @@ ngx_http_foundry_token_bearer(ngx_http_request_t *r, ngx_str_t *token)
 /* the issuer of the location that the token names */
 
 static ngx_http_foundry_issuer_t *
-ngx_http_foundry_token_issuer(ngx_http_foundry_loc_conf_t *flcf,
+ngx_http_foundry_token_find_issuer(ngx_http_foundry_loc_conf_t *flcf,
     ngx_http_foundry_jwt_t *jwt)
 {
     ngx_uint_t                  i;
@@ -423,7 +423,7 @@ ngx_http_foundry_token_local(ngx_http_request_t *r,
     }
 
     jwt = slot->value;
-    iss = ngx_http_foundry_token_issuer(flcf, jwt);
+    iss = ngx_http_foundry_token_find_issuer(flcf, jwt);
 
     if (iss == NULL
         || ngx_memcmp(iss->keys_id, slot->tag, sizeof(iss->keys_id)) != 0)

@@ -29,10 +29,10 @@ typedef struct {
     ngx_str_t   name;
     ngx_uint_t  kind;
     const char *path;
-} ngx_http_foundry_kind_t;
+} ngx_http_foundry_upstream_kind_t;
 
 
-static ngx_http_foundry_kind_t  ngx_http_foundry_kinds[] = {
+static ngx_http_foundry_upstream_kind_t  ngx_http_foundry_upstream_kinds[] = {
     { ngx_string("azure-openai"), NGX_HTTP_FOUNDRY_AZURE_CLASSIC,
       "/openai/deployments/" },
     { ngx_string("azure-openai-v1"), NGX_HTTP_FOUNDRY_AZURE_V1,
@@ -244,13 +244,13 @@ ngx_http_foundry_upstream_kind(ngx_conf_t *cf, ngx_http_foundry_upstream_t *u,
 
     value = cf->args->elts;
 
-    for (k = 0; ngx_http_foundry_kinds[k].name.len; k++) {
-        if (ngx_http_foundry_kinds[k].name.len == v->len
-            && ngx_strncmp(ngx_http_foundry_kinds[k].name.data,
+    for (k = 0; ngx_http_foundry_upstream_kinds[k].name.len; k++) {
+        if (ngx_http_foundry_upstream_kinds[k].name.len == v->len
+            && ngx_strncmp(ngx_http_foundry_upstream_kinds[k].name.data,
                            v->data, v->len) == 0)
         {
-            u->kind = ngx_http_foundry_kinds[k].kind;
-            u->kind_path = ngx_http_foundry_kinds[k].path;
+            u->kind = ngx_http_foundry_upstream_kinds[k].kind;
+            u->kind_path = ngx_http_foundry_upstream_kinds[k].path;
             break;
         }
     }
