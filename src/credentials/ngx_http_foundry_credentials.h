@@ -19,11 +19,6 @@ ngx_uint_t ngx_http_foundry_allows(ngx_http_request_t *r,
 char *ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_access_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_foundry_auth_deny(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, const char *failure, const char *message,
-    const char *challenge);
-ngx_int_t ngx_http_foundry_auth_forbid(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, const char *what, ngx_str_t *name);
 
 
 /* ngx_http_foundry_args.c */
@@ -120,6 +115,15 @@ ngx_int_t ngx_http_foundry_oidc_parse(ngx_pool_t *pool, u_char *text,
     size_t len, ngx_str_t *issuer, ngx_str_t *jwks_uri, const char **err);
 ngx_int_t ngx_http_foundry_oidc_check(ngx_str_t *iss, ngx_str_t *issuer,
     ngx_str_t *jwks_uri, const char **err);
+
+
+/* ngx_http_foundry_verdict.c */
+
+ngx_int_t ngx_http_foundry_auth_deny(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, const char *failure, const char *message,
+    const char *challenge);
+ngx_int_t ngx_http_foundry_auth_forbid(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, const char *what, ngx_str_t *name);
 
 
 /* ngx_http_foundry_token.c */
