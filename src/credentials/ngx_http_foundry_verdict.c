@@ -15,8 +15,8 @@
 
 /*
  * The verdict on a credential refused, for keys and tokens alike: 401,
- * the reason for the logs ($foundry_auth_failure), the error that the
- * error filter answers (JSON), and the WWW-Authenticate challenge when
+ * the reason (foundry_auth_failures_total), the error that the error
+ * filter answers (JSON), and the WWW-Authenticate challenge when
  * there is one.  Access modules' 401 lets "satisfy any" work.
  */
 
