@@ -91,8 +91,8 @@ static int64_t ngx_http_foundry_limit_fill(int64_t have, int64_t limit,
     ngx_msec_int_t ms);
 static time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
 static time_t ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit);
-static ngx_int_t ngx_http_foundry_limit_arg(ngx_conf_t *cf,
-    ngx_http_foundry_limit_t *limit, ngx_str_t *arg);
+static ngx_int_t ngx_http_foundry_limit_arg(ngx_conf_t *cf, void *data,
+    ngx_str_t *arg);
 static time_t ngx_http_foundry_limit_take(ngx_http_foundry_limit_state_t *st,
     ngx_http_foundry_limit_node_t *n, ngx_http_foundry_limit_values_t *v,
     ngx_msec_t now, time_t now_s);
@@ -143,9 +143,7 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    ngx_int_t                  rc;
     ngx_str_t                 *value;
-    ngx_uint_t                 i;
     ngx_http_foundry_limit_t  *limit;
 
     value = cf->args->elts;
@@ -167,19 +165,10 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     limit->reserve = NGX_CONF_UNSET;
 
-    for (i = 1; i < cf->args->nelts; i++) {
-        rc = ngx_http_foundry_limit_arg(cf, limit, &value[i]);
-
-        if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_foundry_conf_args(cf, 1, ngx_http_foundry_limit_arg, limit)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (limit->shm_zone == NULL || limit->key == NULL) {
@@ -209,22 +198,18 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/*
- * one argument of foundry_limit: NGX_DECLINED for an invalid value,
- * NGX_ERROR when the error is logged
- */
+/* one argument of foundry_limit, for ngx_http_foundry_conf_args() */
 
 static ngx_int_t
-ngx_http_foundry_limit_arg(ngx_conf_t *cf, ngx_http_foundry_limit_t *limit,
-    ngx_str_t *arg)
+ngx_http_foundry_limit_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 {
-    ngx_str_t                          *value, v, name;
+    ngx_http_foundry_limit_t *limit = data;
+
+    ngx_str_t                           v, name;
     ngx_uint_t                          q;
     ngx_shm_zone_t                     *shm_zone;
     ngx_http_complex_value_t          **cvp;
     ngx_http_compile_complex_value_t    ccv;
-
-    value = cf->args->elts;
 
     if (ngx_strncmp(arg->data, "zone=", 5) == 0) {
         name.data = arg->data + 5;
@@ -287,10 +272,7 @@ ngx_http_foundry_limit_arg(ngx_conf_t *cf, ngx_http_foundry_limit_t *limit,
     }
 
     if (cvp == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\" directive",
-                           arg, &value[0]);
-        return NGX_ERROR;
+        return NGX_ABORT;
     }
 
     if (v.len == 0) {

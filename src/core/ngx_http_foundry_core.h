@@ -46,6 +46,13 @@ ngx_shm_zone_t *ngx_http_foundry_zone_add(ngx_conf_t *cf, ngx_str_t *arg,
     ngx_shm_zone_init_pt init, void *data);
 
 
+/* ngx_http_foundry_conf_args.c */
+
+ngx_int_t ngx_http_foundry_conf_args(ngx_conf_t *cf, ngx_uint_t first,
+    ngx_int_t (*parse)(ngx_conf_t *cf, void *data, ngx_str_t *arg),
+    void *data);
+
+
 /* ngx_http_foundry_error.c */
 
 ngx_int_t ngx_http_foundry_error(ngx_http_request_t *r,

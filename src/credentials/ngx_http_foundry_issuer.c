@@ -16,14 +16,22 @@
 #include "ngx_http_foundry_token.h"
 
 
+/* the arguments of foundry_jwt_issuer, while they are read */
+
+typedef struct {
+    ngx_http_foundry_issuer_t  *iss;
+    ngx_uint_t                  keys;       /* the key sources given */
+} ngx_http_foundry_issuer_args_t;
+
+
 static ngx_http_foundry_token_allow_t *ngx_http_foundry_token_rule(
     ngx_conf_t *cf, ngx_array_t **rules, const char *param, ngx_str_t *list);
 static ngx_int_t ngx_http_foundry_issuer_keys_id(
     ngx_http_foundry_issuer_t *iss, ngx_str_t *source);
 static ngx_int_t ngx_http_foundry_issuer_remote_id(
     ngx_http_foundry_issuer_t *iss);
-static ngx_int_t ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf,
-    ngx_http_foundry_issuer_t *iss, ngx_str_t *arg, ngx_uint_t *keys);
+static ngx_int_t ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf, void *data,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_foundry_issuer_secret(ngx_conf_t *cf,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *arg);
 static ngx_int_t ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
@@ -187,10 +195,9 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    ngx_int_t                   rc;
-    ngx_str_t                  *value;
-    ngx_uint_t                  i, keys;
-    ngx_http_foundry_issuer_t  *iss;
+    ngx_str_t                       *value;
+    ngx_http_foundry_issuer_t       *iss;
+    ngx_http_foundry_issuer_args_t   ia;
 
     value = cf->args->elts;
 
@@ -199,21 +206,13 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    keys = 0;
+    ia.iss = iss;
+    ia.keys = 0;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-        rc = ngx_http_foundry_jwt_issuer_arg(cf, iss, &value[i], &keys);
-
-        if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_foundry_conf_args(cf, 2, ngx_http_foundry_jwt_issuer_arg, &ia)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (iss->audiences->nelts == 0) {
@@ -222,7 +221,7 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (keys != 1) {
+    if (ia.keys != 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs one of \"jwks=\", "
                            "\"jwks_file=\", \"pem=\" or \"secret=\"",
@@ -248,18 +247,17 @@ ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/*
- * one argument of foundry_jwt_issuer: NGX_DECLINED for an invalid value,
- * NGX_ERROR when the error is logged
- */
+/* one argument of foundry_jwt_issuer, for ngx_http_foundry_conf_args() */
 
 static ngx_int_t
-ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf, ngx_http_foundry_issuer_t *iss,
-    ngx_str_t *arg, ngx_uint_t *keys)
+ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 {
-    ngx_str_t  *value, v, *aud;
+    ngx_http_foundry_issuer_args_t *ia = data;
 
-    value = cf->args->elts;
+    ngx_str_t                  v, *aud;
+    ngx_http_foundry_issuer_t  *iss;
+
+    iss = ia->iss;
 
     if (ngx_strncmp(arg->data, "audience=", 9) == 0) {
         aud = ngx_array_push(iss->audiences);
@@ -285,7 +283,7 @@ ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf, ngx_http_foundry_issuer_t *iss,
             return NGX_DECLINED;
         }
 
-        (*keys)++;
+        ia->keys++;
         return NGX_OK;
     }
 
@@ -325,19 +323,16 @@ ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf, ngx_http_foundry_issuer_t *iss,
             return NGX_ERROR;
         }
 
-        (*keys)++;
+        ia->keys++;
         return NGX_OK;
     }
 
     if (ngx_strncmp(arg->data, "secret=", 7) == 0) {
-        (*keys)++;
+        ia->keys++;
         return ngx_http_foundry_issuer_secret(cf, iss, arg);
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\" directive",
-                       arg, &value[0]);
-    return NGX_ERROR;
+    return NGX_ABORT;
 }
 
 

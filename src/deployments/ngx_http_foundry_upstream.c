@@ -13,8 +13,8 @@
 #include "ngx_http_foundry_deployments.h"
 
 
-static ngx_int_t ngx_http_foundry_upstream_arg(ngx_conf_t *cf,
-    ngx_http_foundry_upstream_t *u, ngx_str_t *arg, ngx_str_t *url);
+static ngx_int_t ngx_http_foundry_upstream_arg(ngx_conf_t *cf, void *data,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_foundry_upstream_kind(ngx_conf_t *cf,
     ngx_http_foundry_upstream_t *u, ngx_str_t *v);
 static ngx_int_t ngx_http_foundry_upstream_check(ngx_conf_t *cf,
@@ -55,7 +55,6 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    ngx_int_t                      rc;
     ngx_str_t                     *value, url;
     ngx_uint_t                     i;
     ngx_http_foundry_upstream_t   *u;
@@ -94,22 +93,15 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u->conf_file = cf->conf_file->file.name.data;
     u->conf_line = cf->conf_file->line;
 
-    ngx_str_null(&url);
-
-    for (i = 2; i < cf->args->nelts; i++) {
-        rc = ngx_http_foundry_upstream_arg(cf, u, &value[i], &url);
-
-        if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_foundry_conf_args(cf, 2, ngx_http_foundry_upstream_arg, u)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
+
+    /* the url as configured: the check makes u->url of it */
+
+    url = u->url;
 
     if (ngx_http_foundry_upstream_check(cf, u, &url) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -119,15 +111,13 @@ ngx_http_foundry_upstream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/*
- * one argument of foundry_upstream: NGX_DECLINED for an invalid value,
- * NGX_ERROR when the error is logged
- */
+/* one argument of foundry_upstream, for ngx_http_foundry_conf_args() */
 
 static ngx_int_t
-ngx_http_foundry_upstream_arg(ngx_conf_t *cf, ngx_http_foundry_upstream_t *u,
-    ngx_str_t *arg, ngx_str_t *url)
+ngx_http_foundry_upstream_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 {
+    ngx_http_foundry_upstream_t *u = data;
+
     ngx_str_t  *value, v;
 
     value = cf->args->elts;
@@ -140,8 +130,8 @@ ngx_http_foundry_upstream_arg(ngx_conf_t *cf, ngx_http_foundry_upstream_t *u,
     }
 
     if (ngx_strncmp(arg->data, "url=", 4) == 0) {
-        url->data = arg->data + 4;
-        url->len = arg->len - 4;
+        u->url.data = arg->data + 4;
+        u->url.len = arg->len - 4;
         return NGX_OK;
     }
 
@@ -226,10 +216,7 @@ ngx_http_foundry_upstream_arg(ngx_conf_t *cf, ngx_http_foundry_upstream_t *u,
         return NGX_OK;
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\" directive",
-                       arg, &value[0]);
-    return NGX_ERROR;
+    return NGX_ABORT;
 }
 
 

@@ -17,13 +17,14 @@
 /* the arguments of foundry_upstream_credential, while they are read */
 
 typedef struct {
-    ngx_str_t    resource;
-    ngx_str_t    scope;
-    ngx_str_t    client_id;
-    ngx_str_t    audience;
-    ngx_str_t    file;
-    ngx_str_t    env;
-    ngx_str_t    a[5];           /* ngx_http_foundry_id_params */
+    ngx_http_foundry_credential_t  *cred;
+    ngx_str_t                       resource;
+    ngx_str_t                       scope;
+    ngx_str_t                       client_id;
+    ngx_str_t                       audience;
+    ngx_str_t                       file;
+    ngx_str_t                       env;
+    ngx_str_t                       a[5];   /* ngx_http_foundry_id_params */
 } ngx_http_foundry_id_args_t;
 
 
@@ -33,8 +34,7 @@ static ngx_int_t ngx_http_foundry_id_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_foundry_credential_secret(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *env, ngx_str_t *secret);
-static ngx_int_t ngx_http_foundry_credential_arg(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia,
+static ngx_int_t ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_foundry_credential_check(ngx_conf_t *cf,
     ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia);
@@ -248,7 +248,6 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    ngx_int_t                          rc;
     ngx_str_t                         *value, secret;
     ngx_uint_t                         i;
     ngx_http_foundry_id_args_t         ia;
@@ -295,20 +294,12 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cred->conf_line = cf->conf_file->line;
 
     ngx_memzero(&ia, sizeof(ngx_http_foundry_id_args_t));
+    ia.cred = cred;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-        rc = ngx_http_foundry_credential_arg(cf, cred, &ia, &value[i]);
-
-        if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_foundry_conf_args(cf, 2, ngx_http_foundry_credential_arg, &ia)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_foundry_credential_check(cf, cred, &ia) != NGX_OK) {
@@ -332,21 +323,20 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/*
- * one argument of foundry_upstream_credential: NGX_DECLINED for an
- * invalid value, NGX_ERROR when the error is logged
- */
+/* one argument of foundry_upstream_credential, for conf_args() */
 
 static ngx_int_t
-ngx_http_foundry_credential_arg(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia,
-    ngx_str_t *arg)
+ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 {
-    ngx_str_t                     *value, v, *s;
-    ngx_uint_t                     k;
-    ngx_http_foundry_id_param_t   *p;
+    ngx_http_foundry_id_args_t *ia = data;
+
+    ngx_str_t                      *value, v, *s;
+    ngx_uint_t                      k;
+    ngx_http_foundry_id_param_t    *p;
+    ngx_http_foundry_credential_t  *cred;
 
     value = cf->args->elts;
+    cred = ia->cred;
 
     /* certificate, workload identity: see ngx_http_foundry_id_params */
 
@@ -419,10 +409,7 @@ ngx_http_foundry_credential_arg(ngx_conf_t *cf,
         return NGX_OK;
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\" directive",
-                       arg, &value[0]);
-    return NGX_ERROR;
+    return NGX_ABORT;
 }
 
 

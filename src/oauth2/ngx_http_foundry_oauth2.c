@@ -30,7 +30,7 @@
 
 
 static ngx_int_t ngx_http_foundry_token_service_arg(ngx_conf_t *cf,
-    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *arg);
+    void *data, ngx_str_t *arg);
 static ngx_int_t ngx_http_foundry_token_service_scope(ngx_conf_t *cf,
     ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *v);
 static ngx_int_t ngx_http_foundry_token_service_jwks(ngx_conf_t *cf,
@@ -58,9 +58,7 @@ ngx_http_foundry_token_service(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    ngx_int_t                           rc;
     ngx_str_t                          *value;
-    ngx_uint_t                          i;
     ngx_http_foundry_oauth2_main_t     *om;
     ngx_http_foundry_oauth2_service_t  *svc, **psvc;
 
@@ -121,26 +119,11 @@ ngx_http_foundry_token_service(ngx_conf_t *cf, ngx_command_t *cmd,
     svc->max_failures = 5;
     svc->lockout = 60;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-        rc = ngx_http_foundry_token_service_arg(cf, svc, &value[i]);
-
-        if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc == NGX_ABORT) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in \"%V\" "
-                               "directive", &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_foundry_conf_args(cf, 2,
+                                   ngx_http_foundry_token_service_arg, svc)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (svc->issuer.len == 0 || svc->clients == NULL || svc->zone == NULL
@@ -161,16 +144,13 @@ ngx_http_foundry_token_service(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/*
- * one argument of foundry_token_service: NGX_DECLINED for an invalid
- * value, NGX_ABORT for an unknown parameter, NGX_ERROR when the error is
- * logged
- */
+/* one argument of foundry_token_service, for ngx_http_foundry_conf_args() */
 
 static ngx_int_t
-ngx_http_foundry_token_service_arg(ngx_conf_t *cf,
-    ngx_http_foundry_oauth2_service_t *svc, ngx_str_t *arg)
+ngx_http_foundry_token_service_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 {
+    ngx_http_foundry_oauth2_service_t *svc = data;
+
     u_char     *p;
     ngx_int_t   n;
     ngx_str_t  *value, v, name;
