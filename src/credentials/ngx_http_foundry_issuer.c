@@ -24,6 +24,17 @@ typedef struct {
 } ngx_http_foundry_issuer_args_t;
 
 
+/* the arguments of foundry_entra, while they are read */
+
+typedef struct {
+    ngx_str_t    tenant;
+    ngx_str_t    project;
+    ngx_str_t    jwks;
+    ngx_str_t    audience;
+    ngx_msec_t   ttl;
+} ngx_http_foundry_entra_args_t;
+
+
 static ngx_http_foundry_token_allow_t *ngx_http_foundry_token_rule(
     ngx_conf_t *cf, ngx_array_t **rules, const char *param, ngx_str_t *list);
 static ngx_int_t ngx_http_foundry_issuer_keys_id(
@@ -34,9 +45,10 @@ static ngx_int_t ngx_http_foundry_jwt_issuer_arg(ngx_conf_t *cf, void *data,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_foundry_issuer_secret(ngx_conf_t *cf,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *arg);
+static ngx_int_t ngx_http_foundry_entra_arg(ngx_conf_t *cf, void *data,
+    ngx_str_t *arg);
 static ngx_int_t ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *tenant, ngx_str_t *project,
-    ngx_str_t *jwks, ngx_str_t *audience, ngx_msec_t ttl);
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_entra_args_t *ea);
 static char *ngx_http_foundry_jwt_keys_file(ngx_conf_t *cf,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *file, ngx_uint_t pem);
 static ngx_int_t ngx_http_foundry_claim_add(ngx_conf_t *cf,
@@ -513,100 +525,99 @@ ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    ngx_str_t   *value, tenant, project, jwks, audience, v;
-    ngx_uint_t   i;
-    ngx_msec_t   ttl;
+    ngx_str_t                      *value;
+    ngx_http_foundry_entra_args_t   ea;
 
     value = cf->args->elts;
 
-    ngx_str_null(&tenant);
-    ngx_str_null(&project);
-    ngx_str_null(&jwks);
-    ngx_str_set(&audience, "https://cognitiveservices.azure.com");
-    ttl = 3600000;
+    ngx_memzero(&ea, sizeof(ngx_http_foundry_entra_args_t));
 
-    for (i = 1; i < cf->args->nelts; i++) {
+    ngx_str_set(&ea.audience, "https://cognitiveservices.azure.com");
+    ea.ttl = 3600000;
 
-        if (ngx_strncmp(value[i].data, "tenant=", 7) == 0) {
-            tenant.data = value[i].data + 7;
-            tenant.len = value[i].len - 7;
-
-            if (ngx_http_foundry_valid_token(&tenant) != NGX_OK) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "project=", 8) == 0) {
-            project.data = value[i].data + 8;
-            project.len = value[i].len - 8;
-
-            if (project.len == 0 || project.data[0] != '/') {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "jwks=", 5) == 0) {
-            jwks.data = value[i].data + 5;
-            jwks.len = value[i].len - 5;
-
-            if (jwks.len == 0 || jwks.data[0] != '/') {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "audience=", 9) == 0) {
-            audience.data = value[i].data + 9;
-            audience.len = value[i].len - 9;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            v.data = value[i].data + 4;
-            v.len = value[i].len - 4;
-
-            ttl = ngx_parse_time(&v, 0);
-
-            if (ttl == (ngx_msec_t) NGX_ERROR || ttl == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\" directive",
-                           &value[i], &value[0]);
+    if (ngx_http_foundry_conf_args(cf, 1, ngx_http_foundry_entra_arg, &ea)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    if (tenant.data == NULL || jwks.data == NULL) {
+    if (ea.tenant.data == NULL || ea.jwks.data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"tenant=\" and "
                            "\"jwks=\"", &value[0]);
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_foundry_entra_issuers(cf, flcf, &tenant, &project, &jwks,
-                                       &audience, ttl)
-        != NGX_OK)
-    {
+    if (ngx_http_foundry_entra_issuers(cf, flcf, &ea) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
+/* one argument of foundry_entra, for ngx_http_foundry_conf_args() */
+
+static ngx_int_t
+ngx_http_foundry_entra_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
+{
+    ngx_http_foundry_entra_args_t *ea = data;
+
+    ngx_str_t  v;
+
+    if (ngx_strncmp(arg->data, "tenant=", 7) == 0) {
+        ea->tenant.data = arg->data + 7;
+        ea->tenant.len = arg->len - 7;
+
+        if (ngx_http_foundry_valid_token(&ea->tenant) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "project=", 8) == 0) {
+        ea->project.data = arg->data + 8;
+        ea->project.len = arg->len - 8;
+
+        if (ea->project.len == 0 || ea->project.data[0] != '/') {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "jwks=", 5) == 0) {
+        ea->jwks.data = arg->data + 5;
+        ea->jwks.len = arg->len - 5;
+
+        if (ea->jwks.len == 0 || ea->jwks.data[0] != '/') {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "audience=", 9) == 0) {
+        ea->audience.data = arg->data + 9;
+        ea->audience.len = arg->len - 9;
+        return NGX_OK;
+    }
+
+    if (ngx_strncmp(arg->data, "ttl=", 4) == 0) {
+        v.data = arg->data + 4;
+        v.len = arg->len - 4;
+
+        ea->ttl = ngx_parse_time(&v, 0);
+
+        if (ea->ttl == (ngx_msec_t) NGX_ERROR || ea->ttl == 0) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_ABORT;
 }
 
 
@@ -614,8 +625,7 @@ invalid:
 
 static ngx_int_t
 ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *tenant, ngx_str_t *project,
-    ngx_str_t *jwks, ngx_str_t *audience, ngx_msec_t ttl)
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_entra_args_t *ea)
 {
     ngx_str_t                   names[2], *aud, v;
     ngx_uint_t                  k;
@@ -624,19 +634,19 @@ ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
 
     claims = NULL;
 
-    names[0].len = sizeof("https://sts.windows.net//") - 1 + tenant->len;
+    names[0].len = sizeof("https://sts.windows.net//") - 1 + ea->tenant.len;
     names[0].data = ngx_pnalloc(cf->pool, names[0].len);
     names[1].len = sizeof("https://login.microsoftonline.com//v2.0") - 1
-                   + tenant->len;
+                   + ea->tenant.len;
     names[1].data = ngx_pnalloc(cf->pool, names[1].len);
 
     if (names[0].data == NULL || names[1].data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(names[0].data, "https://sts.windows.net/%V/", tenant);
+    ngx_sprintf(names[0].data, "https://sts.windows.net/%V/", &ea->tenant);
     ngx_sprintf(names[1].data, "https://login.microsoftonline.com/%V/v2.0",
-                tenant);
+                &ea->tenant);
 
     for (k = 0; k < 2; k++) {
         iss = ngx_http_foundry_issuer_add(cf, flcf, &names[k]);
@@ -644,8 +654,8 @@ ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        iss->jwks_uri = *jwks;
-        iss->ttl = ttl;
+        iss->jwks_uri = ea->jwks;
+        iss->ttl = ea->ttl;
 
         if (ngx_http_foundry_issuer_remote_id(iss) != NGX_OK) {
             return NGX_ERROR;
@@ -656,7 +666,7 @@ ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        *aud = *audience;
+        *aud = ea->audience;
     }
 
     /*
@@ -664,12 +674,12 @@ ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
      * inherited, whatever foundry_jwt_claim rules a level has
      */
 
-    if (project->data) {
+    if (ea->project.data) {
         ngx_str_set(&v, "xms_mirid");
 
         if (ngx_http_foundry_claim_add(cf, &claims, &v,
                                        NGX_HTTP_FOUNDRY_CLAIM_EQUALS,
-                                       project, 1)
+                                       &ea->project, 1)
             != NGX_OK)
         {
             return NGX_ERROR;

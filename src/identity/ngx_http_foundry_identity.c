@@ -914,18 +914,12 @@ static ngx_http_foundry_id_node_t *
 ngx_http_foundry_id_node(ngx_http_foundry_id_zone_t *iz,
     ngx_http_foundry_credential_t *cred)
 {
-    ngx_queue_t                 *q;
     ngx_http_foundry_id_node_t  *n;
 
-    for (q = ngx_queue_head(&iz->sh->nodes);
-         q != ngx_queue_sentinel(&iz->sh->nodes);
-         q = ngx_queue_next(q))
-    {
-        n = ngx_queue_data(q, ngx_http_foundry_id_node_t, queue);
+    n = ngx_http_foundry_id_find_locked(iz, cred);
 
-        if (ngx_memcmp(n->key, cred->key, NGX_HTTP_FOUNDRY_DIGEST_LEN) == 0) {
-            return n;
-        }
+    if (n) {
+        return n;
     }
 
     n = ngx_slab_calloc_locked(iz->shpool,

@@ -167,6 +167,8 @@ ngx_int_t ngx_http_foundry_identity_parse(ngx_pool_t *pool, u_char *data,
 void ngx_http_foundry_identity_store(ngx_http_request_t *r,
     ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_answer_t *a,
     const char *err);
+ngx_http_foundry_id_node_t *ngx_http_foundry_id_find_locked(
+    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_credential_t *cred);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_IDENTITY_H_INCLUDED_ */

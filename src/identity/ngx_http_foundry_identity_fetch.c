@@ -44,8 +44,6 @@ static ngx_int_t ngx_http_foundry_identity_done(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_id_request(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_http_foundry_credential_t *cred,
     ngx_str_t *body);
-static ngx_http_foundry_id_node_t *ngx_http_foundry_id_find_locked(
-    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_credential_t *cred);
 static const char *ngx_http_foundry_id_keep_locked(
     ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_id_node_t *n,
     ngx_http_foundry_id_answer_t *a, int64_t life, uint64_t now);
@@ -432,9 +430,9 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
 }
 
 
-/* the node of a credential, under the zone's lock */
+/* the node of a credential, under the zone's lock, or NULL */
 
-static ngx_http_foundry_id_node_t *
+ngx_http_foundry_id_node_t *
 ngx_http_foundry_id_find_locked(ngx_http_foundry_id_zone_t *iz,
     ngx_http_foundry_credential_t *cred)
 {
