@@ -42,6 +42,11 @@ static ngx_int_t ngx_http_foundry_jscan_next(u_char **pp, u_char *last,
 static ngx_int_t ngx_http_foundry_jscan_colon(u_char **pp, u_char *last);
 static ngx_int_t ngx_http_foundry_jscan_text(ngx_pool_t *pool, u_char *p,
     u_char *last, ngx_uint_t escapes, ngx_str_t *s);
+static ngx_int_t ngx_http_foundry_jscan_emit(ngx_pool_t *pool,
+    yajl_callbacks *cb, void *ctx, u_char *q, u_char *p, ngx_uint_t escapes);
+static ngx_int_t ngx_http_foundry_jscan_key(ngx_pool_t *pool, u_char **pp,
+    u_char *last, yajl_callbacks *cb, void *ctx, u_char *start,
+    off_t *offset);
 static ngx_int_t ngx_http_foundry_jscan_scalar(u_char **pp, u_char *last,
     ngx_uint_t *escapes);
 static int ngx_http_foundry_jscan_decoded(void *ctx, const unsigned char *s,
@@ -583,7 +588,6 @@ ngx_http_foundry_jscan_parse(ngx_pool_t *pool, u_char *start, u_char *last,
     int          ok;
     u_char      *p, *q, c, open[NGX_HTTP_FOUNDRY_JSCAN_DEPTH];
     ngx_int_t    rc;
-    ngx_str_t    s;
     ngx_uint_t   n, escapes;
 
     if (max > NGX_HTTP_FOUNDRY_JSCAN_DEPTH) {
@@ -660,34 +664,11 @@ value:
 
         *offset = p - start;
 
-        switch (*q) {
+        rc = ngx_http_foundry_jscan_emit(pool, cb, ctx, q, p, escapes);
 
-        case '"':
-            if (ngx_http_foundry_jscan_text(pool, q, p, escapes, &s)
-                != NGX_OK)
-            {
-                return NGX_HTTP_FOUNDRY_JSCAN_NOMEM;
-            }
-
-            ok = cb->yajl_string(ctx, s.data, s.len);
-            break;
-
-        case 'n':
-            ok = cb->yajl_null(ctx);
-            break;
-
-        case 't':
-        case 'f':
-            ok = cb->yajl_boolean(ctx, *q == 't');
-            break;
-
-        default:
-            ok = cb->yajl_number(ctx, (const char *) q, p - q);
+        if (rc != NGX_HTTP_FOUNDRY_JSCAN_OK) {
+            return rc;
         }
-    }
-
-    if (!ok) {
-        return NGX_HTTP_FOUNDRY_JSCAN_STOPPED;
     }
 
 next:
@@ -724,6 +705,80 @@ close:
 
 key:
 
+    rc = ngx_http_foundry_jscan_key(pool, &p, last, cb, ctx, start, offset);
+
+    if (rc != NGX_HTTP_FOUNDRY_JSCAN_OK) {
+        return rc;
+    }
+
+    goto value;
+
+done:
+
+    p = ngx_http_foundry_jscan_space(p, last);
+
+    if (p == last) {
+        return NGX_HTTP_FOUNDRY_JSCAN_OK;
+    }
+
+    if (*p == '"' && ngx_http_foundry_jscan_string(&p, last, &escapes)
+                     == NGX_AGAIN)
+    {
+        return NGX_HTTP_FOUNDRY_JSCAN_OK;
+    }
+
+    return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
+}
+
+
+/* a scalar's callback: NGX_HTTP_FOUNDRY_JSCAN_OK to go on, or why not */
+
+static ngx_int_t
+ngx_http_foundry_jscan_emit(ngx_pool_t *pool, yajl_callbacks *cb, void *ctx,
+    u_char *q, u_char *p, ngx_uint_t escapes)
+{
+    int        ok;
+    ngx_str_t  s;
+
+    switch (*q) {
+
+    case '"':
+        if (ngx_http_foundry_jscan_text(pool, q, p, escapes, &s) != NGX_OK) {
+            return NGX_HTTP_FOUNDRY_JSCAN_NOMEM;
+        }
+
+        ok = cb->yajl_string(ctx, s.data, s.len);
+        break;
+
+    case 'n':
+        ok = cb->yajl_null(ctx);
+        break;
+
+    case 't':
+    case 'f':
+        ok = cb->yajl_boolean(ctx, *q == 't');
+        break;
+
+    default:
+        ok = cb->yajl_number(ctx, (const char *) q, p - q);
+    }
+
+    return ok ? NGX_HTTP_FOUNDRY_JSCAN_OK : NGX_HTTP_FOUNDRY_JSCAN_STOPPED;
+}
+
+
+/* a key of an object, its callback, its colon */
+
+static ngx_int_t
+ngx_http_foundry_jscan_key(ngx_pool_t *pool, u_char **pp, u_char *last,
+    yajl_callbacks *cb, void *ctx, u_char *start, off_t *offset)
+{
+    u_char      *p, *q;
+    ngx_str_t    s;
+    ngx_uint_t   escapes;
+
+    p = *pp;
+
     if (p == last || *p != '"') {
         return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
     }
@@ -749,23 +804,9 @@ key:
         return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
     }
 
-    goto value;
+    *pp = p;
 
-done:
-
-    p = ngx_http_foundry_jscan_space(p, last);
-
-    if (p == last) {
-        return NGX_HTTP_FOUNDRY_JSCAN_OK;
-    }
-
-    if (*p == '"' && ngx_http_foundry_jscan_string(&p, last, &escapes)
-                     == NGX_AGAIN)
-    {
-        return NGX_HTTP_FOUNDRY_JSCAN_OK;
-    }
-
-    return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
+    return NGX_HTTP_FOUNDRY_JSCAN_OK;
 }
 
 
