@@ -105,6 +105,9 @@ static ngx_http_foundry_series_t *ngx_http_foundry_series(
 static ngx_str_t *ngx_http_foundry_metrics_bound(
     ngx_http_foundry_metrics_zone_t *mz, ngx_uint_t label,
     ngx_str_t *value);
+static void ngx_http_foundry_metrics_events(
+    ngx_http_foundry_metrics_zone_t *mz, ngx_http_foundry_loc_conf_t *flcf,
+    ngx_http_foundry_ctx_t *ctx, u_char *buf, u_char *start, u_char *last);
 static void ngx_http_foundry_metrics_labels(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_metrics_zone_t *mz,
     ngx_str_t *dep, ngx_str_t *key, ngx_str_t *agent, ngx_str_t *project,
@@ -649,6 +652,22 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
         }
     }
 
+    ngx_http_foundry_metrics_events(mz, flcf, ctx, buf, start, last);
+
+    ngx_shmtx_unlock(&mz->shpool->mutex);
+}
+
+
+/* the request's refusals: a credential, a limit */
+
+static void
+ngx_http_foundry_metrics_events(ngx_http_foundry_metrics_zone_t *mz,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    u_char *buf, u_char *start, u_char *last)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
     if (ctx->auth_failure) {
         ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_AUTH);
         v.data = (u_char *) ctx->auth_failure;
@@ -671,12 +690,11 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
         p = ngx_http_foundry_label(p, start, last, "limit", &v);
         ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
     }
+}
+
 
 #undef ngx_http_foundry_metric_key
 #undef ngx_http_foundry_caller_labels
-
-    ngx_shmtx_unlock(&mz->shpool->mutex);
-}
 
 
 /* the labels of a request's series */
