@@ -12,6 +12,8 @@
 
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_deployments.h"
+#include "ngx_http_foundry_discovery.h"
 
 
 static ngx_http_foundry_models_t *ngx_http_foundry_models_get(ngx_conf_t *cf,

@@ -11,6 +11,41 @@
 #include "ngx_http_foundry_common.h"
 
 
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                       value;
+    ngx_uint_t                      required;
+} ngx_http_foundry_header_t;
+
+
+/* the answer of a fetch subrequest, collected by the body filter */
+
+struct ngx_http_foundry_collect_s {
+    ngx_buf_t                      *buf;
+    size_t                          max;
+    unsigned                        limited:1;
+    unsigned                        too_large:1;
+    unsigned                        done:1;
+
+    /* a discovery source's: the credential's "Bearer <token>", if any */
+    ngx_str_t                       authorization;
+};
+
+
+typedef struct {
+    ngx_http_foundry_loc_conf_t    *conf;
+} ngx_http_foundry_target_t;
+
+/* the module's version and those of what it runs with */
+
+typedef struct {
+    ngx_str_t                       module;
+    ngx_str_t                       nginx;
+    ngx_str_t                       yajl;
+    ngx_str_t                       openssl;
+} ngx_http_foundry_versions_t;
+
+
 /* ngx_http_foundry_conf.c */
 
 char *ngx_http_foundry_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
