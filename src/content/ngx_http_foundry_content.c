@@ -12,6 +12,7 @@
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_content.h"
+#include "ngx_http_foundry_identity.h"
 
 
 #define NGX_HTTP_FOUNDRY_CT_API_VERSION  "2024-09-01"
@@ -570,12 +571,12 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     bearer = NULL;
 
     if (ccf->identity) {
-        if (ctx->identity_bearer.len == 0) {
+        if (ctx->identity == NULL || ctx->identity->bearer.len == 0) {
             chk->failure = "has no token: the upstream has no credential=";
             return ngx_http_foundry_ct_verdict(r, chk);
         }
 
-        bearer = &ctx->identity_bearer;
+        bearer = &ctx->identity->bearer;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -810,7 +811,6 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ngx_str_t                        *uri, ct;
     ngx_chain_t                      *cl;
     ngx_http_request_t               *sr;
-    ngx_http_foundry_ctx_t           *sctx;
     ngx_http_post_subrequest_t       *ps;
     ngx_http_foundry_ct_call_t       *call;
     ngx_http_foundry_content_conf_t  *ccf;
@@ -818,13 +818,11 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ccf = chk->conf;
 
     call = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ct_call_t));
-    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     b = ngx_calloc_buf(r->pool);
     cl = ngx_alloc_chain_link(r->pool);
 
-    if (call == NULL || sctx == NULL || ps == NULL || b == NULL || cl == NULL)
-    {
+    if (call == NULL || ps == NULL || b == NULL || cl == NULL) {
         return NGX_ERROR;
     }
 
@@ -836,7 +834,6 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     call->check = chk;
     call->kind = kind;
     call->collect->max = NGX_HTTP_FOUNDRY_CT_ANSWER_MAX;
-    sctx->collect = call->collect;
 
     ps->handler = ngx_http_foundry_ct_done;
     ps->data = call;
@@ -851,7 +848,7 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
+    ngx_http_set_ctx(sr, call->collect, ngx_http_foundry_module);
 
     call->sr = sr;
     call->next = chk->list;

@@ -51,6 +51,13 @@ typedef struct ngx_http_foundry_key_info_s      ngx_http_foundry_key_info_t;
 typedef struct ngx_http_foundry_jwt_zone_s      ngx_http_foundry_jwt_zone_t;
 typedef struct ngx_http_foundry_strip_s         ngx_http_foundry_strip_t;
 
+/* the parts' own state in the request context, allocated by the part */
+
+typedef struct ngx_http_foundry_bearer_ctx_s    ngx_http_foundry_bearer_ctx_t;
+typedef struct ngx_http_foundry_sources_ctx_s   ngx_http_foundry_sources_ctx_t;
+typedef struct ngx_http_foundry_identity_ctx_s  ngx_http_foundry_identity_ctx_t;
+typedef struct ngx_http_foundry_ct_check_s      ngx_http_foundry_ct_check_t;
+
 
 typedef struct {
     ngx_array_t                     upstreams;
@@ -276,20 +283,12 @@ typedef struct {
     /* why the key check refused the request, for the metrics */
     const char                     *auth_failure;
 
-    /* bearer tokens: the parsed token, the keys, the accepted token */
-    struct ngx_http_foundry_jwt_s  *jwt;
-    struct ngx_http_foundry_jwks_s *jwks;
+    /* the accepted bearer token; the token check's own state */
     struct ngx_http_foundry_jwt_s  *token;
-    const char                     *challenge;
-
-    /* the "jwks_uri" of an issuer's discovery document fetched here */
-    ngx_str_t                       jwks_url;
+    ngx_http_foundry_bearer_ctx_t  *bearer;
 
     /* an opaque token's introspection (credentials/) */
     struct ngx_http_foundry_introspect_req_s *introspect;
-
-    /* a fetch subrequest's own ctx: where its answer is collected */
-    ngx_http_foundry_collect_t     *collect;
 
     /* foundry_stream_usage: the stream whose usage chunk is taken out */
     ngx_http_foundry_strip_t       *strip;
@@ -301,33 +300,15 @@ typedef struct {
     /* seconds until an upstream server of the request is usable again */
     ngx_uint_t                      cooling;
 
-    /* discovery sources: fetches under way, a list fetched here */
-    ngx_uint_t                      sources_pending;
-    struct ngx_http_foundry_list_s *fresh;
-    ngx_http_foundry_discovery_source_t *fresh_src;
+    /* the parts' own state, allocated by the part when first needed */
+    ngx_http_foundry_sources_ctx_t *sources;
+    ngx_http_foundry_identity_ctx_t *identity;
+    ngx_http_foundry_ct_check_t    *content;
 
-    /* the sources' upstream credentials' tokens, the next one to get */
-    ngx_str_t                      *source_bearers;
-    ngx_uint_t                      source_next;
-
-    /* the upstream credential's token: "Bearer <token>", and its state */
-    ngx_str_t                       identity_bearer;
-    const char                     *identity_state;
-
-    /* the prompt's content check: ngx_http_foundry_ct_check_t */
-    void                           *content;
-
-    unsigned                        identity_pending:1;
-    unsigned                        identity_fetched:1;
-    unsigned                        identity_waiting:1;
     unsigned                        started:1;
     unsigned                        body_read:1;
     unsigned                        body_parsed:1;
     unsigned                        model_set:1;
-    unsigned                        sources_fetched:1;
-    unsigned                        jwks_pending:1;
-    unsigned                        jwks_fetched_here:1;
-    unsigned                        refetched:1;
     unsigned                        routed:1;
     unsigned                        body_deployment:1;
     unsigned                        waiting_body:1;

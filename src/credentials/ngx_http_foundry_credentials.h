@@ -11,6 +11,23 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* the bearer token check's state in a request (ctx->bearer) */
+
+struct ngx_http_foundry_bearer_ctx_s {
+    /* the parsed token, the issuer's keys */
+    struct ngx_http_foundry_jwt_s  *jwt;
+    struct ngx_http_foundry_jwks_s *jwks;
+    const char                     *challenge;
+
+    /* the "jwks_uri" of an issuer's discovery document fetched here */
+    ngx_str_t                       jwks_url;
+
+    unsigned                        jwks_pending:1;
+    unsigned                        jwks_fetched_here:1;
+    unsigned                        refetched:1;
+};
+
+
 #define NGX_HTTP_FOUNDRY_MAX_KEYS_FILE      (512 * 1024 * 1024)
 
 typedef struct {

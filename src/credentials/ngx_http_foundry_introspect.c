@@ -884,7 +884,6 @@ ngx_http_foundry_introspect_fetch(ngx_http_request_t *r,
     ngx_chain_t                 *cl;
     ngx_pool_cleanup_t          *cln;
     ngx_http_request_t          *sr;
-    ngx_http_foundry_ctx_t      *sctx;
     ngx_http_post_subrequest_t  *ps;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -898,19 +897,15 @@ ngx_http_foundry_introspect_fetch(ngx_http_request_t *r,
     q->pending = 1;
 
     q->collect = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_collect_t));
-    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     b = ngx_calloc_buf(r->pool);
     cl = ngx_alloc_chain_link(r->pool);
 
-    if (q->collect == NULL || sctx == NULL || ps == NULL || b == NULL
-        || cl == NULL)
-    {
+    if (q->collect == NULL || ps == NULL || b == NULL || cl == NULL) {
         return NGX_ERROR;
     }
 
     q->collect->max = NGX_HTTP_FOUNDRY_INTROSPECT_MAX;
-    sctx->collect = q->collect;
 
     /* the body: the token form-encoded */
 
@@ -942,7 +937,7 @@ ngx_http_foundry_introspect_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
+    ngx_http_set_ctx(sr, q->collect, ngx_http_foundry_module);
 
     if (ngx_http_foundry_introspect_headers(r, sr, q->ic) != NGX_OK) {
         return NGX_ERROR;
@@ -960,7 +955,7 @@ ngx_http_foundry_introspect_fetch(ngx_http_request_t *r,
     sr->headers_in.content_length_n = b->last - b->pos;
     sr->filter_need_in_memory = 1;
 
-    q->ctx->jwks_pending = 1;
+    q->ctx->bearer->jwks_pending = 1;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "foundry: token introspected at \"%V\"",
@@ -1044,7 +1039,7 @@ ngx_http_foundry_introspect_done(ngx_http_request_t *r, void *data,
     q->done = 1;
     q->decided = 1;
     q->fetched = 1;
-    q->ctx->jwks_pending = 0;
+    q->ctx->bearer->jwks_pending = 0;
 
     c = q->collect;
     ngx_str_null(&body);
@@ -1234,7 +1229,7 @@ ngx_http_foundry_introspect_wait(ngx_http_request_t *r,
 
     r->read_event_handler = ngx_http_test_reading;
 
-    q->ctx->jwks_pending = 1;
+    q->ctx->bearer->jwks_pending = 1;
 
     ngx_add_timer(&q->timer, NGX_HTTP_FOUNDRY_INTROSPECT_POLL);
 
@@ -1255,7 +1250,7 @@ ngx_http_foundry_introspect_wake(ngx_event_t *ev)
     ngx_http_set_log_request(c->log, r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
-    ctx->jwks_pending = 0;
+    ctx->bearer->jwks_pending = 0;
 
     r->read_event_handler = ngx_http_block_reading;
 

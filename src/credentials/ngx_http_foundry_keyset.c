@@ -232,7 +232,7 @@ ngx_http_foundry_token_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ctx->jwks_pending = 1;
+    ctx->bearer->jwks_pending = 1;
 
     return NGX_AGAIN;
 }
@@ -255,8 +255,8 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
     }
 
     f->done = 1;
-    f->ctx->jwks_pending = 0;
-    f->ctx->jwks_fetched_here = 1;
+    f->ctx->bearer->jwks_pending = 0;
+    f->ctx->bearer->jwks_fetched_here = 1;
 
     err = NULL;
     ngx_str_null(&body);

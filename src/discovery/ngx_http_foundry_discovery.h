@@ -11,6 +11,22 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* the discovery sources' fetches in a request (ctx->sources) */
+
+struct ngx_http_foundry_sources_ctx_s {
+    /* fetches under way, a list fetched here and its source */
+    ngx_uint_t                      pending;
+    ngx_http_foundry_list_t        *fresh;
+    ngx_http_foundry_discovery_source_t *fresh_src;
+
+    /* the sources' upstream credentials' tokens, the next one to get */
+    ngx_str_t                      *bearers;
+    ngx_uint_t                      next;
+
+    unsigned                        fetched:1;
+};
+
+
 /* one pair of discovery endpoints and its output format */
 
 struct ngx_http_foundry_discovery_s {

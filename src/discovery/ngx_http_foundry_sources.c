@@ -501,7 +501,19 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
     ngx_http_foundry_source_node_t   *n;
     ngx_http_foundry_sources_zone_t  *sz;
 
-    if (flcf->sources == NULL || ctx->sources_fetched) {
+    if (flcf->sources == NULL) {
+        return NGX_OK;
+    }
+
+    if (ctx->sources == NULL) {
+        ctx->sources = ngx_pcalloc(r->pool,
+                                   sizeof(ngx_http_foundry_sources_ctx_t));
+        if (ctx->sources == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->sources->fetched) {
         return NGX_OK;
     }
 
@@ -510,7 +522,7 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
         return rc;
     }
 
-    ctx->sources_fetched = 1;
+    ctx->sources->fetched = 1;
 
     now = ngx_http_foundry_now();
     src = flcf->sources->elts;
@@ -549,8 +561,8 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
          */
 
         if (fetch && src[i].upstream && src[i].upstream->credential
-            && (ctx->source_bearers == NULL
-                || ctx->source_bearers[i].len == 0))
+            && (ctx->sources->bearers == NULL
+                || ctx->sources->bearers[i].len == 0))
         {
             if (n) {
                 n->refreshing = 0;
@@ -563,8 +575,8 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
 
         if (fetch) {
             if (ngx_http_foundry_source_fetch(r, ctx, &src[i],
-                                              ctx->source_bearers
-                                              ? &ctx->source_bearers[i]
+                                              ctx->sources->bearers
+                                              ? &ctx->sources->bearers[i]
                                               : NULL)
                 != NGX_OK)
             {
@@ -573,14 +585,14 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
         }
     }
 
-    return ctx->sources_pending ? NGX_AGAIN : NGX_OK;
+    return ctx->sources->pending ? NGX_AGAIN : NGX_OK;
 }
 
 
 /*
  * The tokens of the sources whose upstream has a credential (src/identity/)
  * and whose list is due, one credential after the other: NGX_OK when each
- * has its "Bearer <token>" in ctx->source_bearers, or an empty one (no
+ * has its "Bearer <token>" in ctx->sources->bearers, or an empty one (no
  * token: that source is not fetched, its list in hand is kept); NGX_AGAIN
  * while a token is fetched or waited for.
  */
@@ -600,7 +612,7 @@ ngx_http_foundry_sources_tokens(ngx_http_request_t *r,
 
     src = flcf->sources->elts;
 
-    for (i = ctx->source_next; i < flcf->sources->nelts; i++) {
+    for (i = ctx->sources->next; i < flcf->sources->nelts; i++) {
 
         if (src[i].upstream == NULL || src[i].upstream->credential == NULL) {
             continue;
@@ -608,20 +620,21 @@ ngx_http_foundry_sources_tokens(ngx_http_request_t *r,
 
         cred = src[i].upstream->credential;
 
-        if (ctx->source_bearers == NULL) {
-            ctx->source_bearers = ngx_pcalloc(r->pool, sizeof(ngx_str_t)
+        if (ctx->sources->bearers == NULL) {
+            ctx->sources->bearers = ngx_pcalloc(r->pool, sizeof(ngx_str_t)
                                               * flcf->sources->nelts);
-            if (ctx->source_bearers == NULL) {
+            if (ctx->sources->bearers == NULL) {
                 return NGX_ERROR;
             }
         }
 
-        ctx->source_next = i;
+        ctx->sources->next = i;
 
         /* a list in hand and fresh: no token needed */
 
-        if (!ctx->identity_pending && !ctx->identity_waiting
-            && !ctx->identity_fetched)
+        if (ctx->identity == NULL
+            || (!ctx->identity->pending && !ctx->identity->waiting
+                && !ctx->identity->fetched))
         {
             now = ngx_http_foundry_now();
             sz = src[i].zone->data;
@@ -644,10 +657,10 @@ ngx_http_foundry_sources_tokens(ngx_http_request_t *r,
         }
 
         if (rc == NGX_OK) {
-            ctx->source_bearers[i] = ctx->identity_bearer;
+            ctx->sources->bearers[i] = ctx->identity->bearer;
 
         } else {
-            ngx_str_set(&ctx->source_bearers[i], "");
+            ngx_str_set(&ctx->sources->bearers[i], "");
 
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "foundry: discovery source \"%V\": credential "
@@ -658,7 +671,7 @@ ngx_http_foundry_sources_tokens(ngx_http_request_t *r,
         ngx_http_foundry_identity_reset(ctx);
     }
 
-    ctx->source_next = flcf->sources->nelts;
+    ctx->sources->next = flcf->sources->nelts;
 
     return NGX_OK;
 }
@@ -701,7 +714,7 @@ ngx_http_foundry_source_fetch(ngx_http_request_t *r,
         f->collect->authorization = *bearer;
     }
 
-    ctx->sources_pending++;
+    ctx->sources->pending++;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "foundry: discovery fetch \"%V\"", &src->uri);
@@ -729,7 +742,7 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
     }
 
     f->done = 1;
-    f->ctx->sources_pending--;
+    f->ctx->sources->pending--;
 
     src = f->src;
     sz = src->zone->data;
@@ -828,8 +841,8 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
         /* this request answers from the list it fetched */
 
-        f->ctx->fresh = list;
-        f->ctx->fresh_src = src;
+        f->ctx->sources->fresh = list;
+        f->ctx->sources->fresh_src = src;
 
         return rc;
     }
@@ -1399,8 +1412,10 @@ ngx_http_foundry_sources_lists(ngx_http_request_t *r,
 
         ngx_shmtx_unlock(&sz->shpool->mutex);
 
-        if (lists[i] == NULL && ctx->fresh_src == &src[i]) {
-            lists[i] = ctx->fresh;
+        if (lists[i] == NULL && ctx->sources
+            && ctx->sources->fresh_src == &src[i])
+        {
+            lists[i] = ctx->sources->fresh;
         }
     }
 
@@ -1539,8 +1554,10 @@ ngx_http_foundry_sources_find(ngx_http_request_t *r,
         n = ngx_http_foundry_source_node(sz, &src[i].key, 0);
         list = (n && n->list) ? n->list : NULL;
 
-        if (list == NULL && ctx->fresh_src == &src[i]) {
-            list = ctx->fresh;
+        if (list == NULL && ctx->sources
+            && ctx->sources->fresh_src == &src[i])
+        {
+            list = ctx->sources->fresh;
         }
 
         for (j = 0; list && j < list->n; j++) {
