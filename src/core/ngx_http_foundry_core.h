@@ -48,9 +48,6 @@ typedef struct {
 
 /* ngx_http_foundry_conf.c */
 
-char *ngx_http_foundry_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_foundry_model_discovery(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_auth_config(ngx_conf_t *cf, ngx_command_t *cmd,

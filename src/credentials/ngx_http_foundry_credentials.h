@@ -319,4 +319,40 @@ ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,
     ngx_uint_t nocase);
 
 
+/*
+ * A key set's layout, shared by ngx_http_foundry_keys.c (the zone, the
+ * lookups) and ngx_http_foundry_keys_file.c (the keys file read into a set)
+ */
+
+typedef struct {
+    uint32_t                        off;
+    uint32_t                        len;
+} ngx_http_foundry_kstr_t;
+
+typedef struct {
+    u_char                          digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    uint32_t                        next;
+    uint32_t                        ndeployments;
+    uint32_t                        nmeta;
+    uint32_t                        disabled;
+    ngx_http_foundry_kstr_t         name;
+    uint32_t                        deployments;
+    uint32_t                        meta;
+    uint32_t                        operations;
+    int64_t                         not_before;
+    int64_t                         expires;
+} ngx_http_foundry_key_t;
+
+struct ngx_http_foundry_keyset_s {
+    size_t                          size;
+    uint32_t                        nkeys;
+    uint32_t                        nbuckets;
+    uint32_t                        buckets;
+    uint32_t                        keys;
+};
+
+void ngx_http_foundry_keys_trim(void);
+uint32_t ngx_http_foundry_key_bucket(u_char *digest, uint32_t nbuckets);
+
+
 #endif /* _NGX_HTTP_FOUNDRY_CREDENTIALS_H_INCLUDED_ */

@@ -116,6 +116,13 @@ ngx_int_t ngx_http_foundry_check_api_version(ngx_http_request_t *r,
     ngx_array_t *versions, ngx_str_t *text);
 
 
+/* ngx_http_foundry_models.c */
+
+char *ngx_http_foundry_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
 /* ngx_http_foundry_operations.c */
 
 char *ngx_http_foundry_operations_directive(ngx_conf_t *cf,
