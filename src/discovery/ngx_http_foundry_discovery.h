@@ -137,11 +137,11 @@ ngx_int_t ngx_http_foundry_export_register(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *flcf);
 ngx_int_t ngx_http_foundry_export_metadata(yajl_gen g,
     ngx_http_foundry_connection_t *c);
-ngx_int_t ngx_http_foundry_export_parameters(yajl_gen g);
 
 
 /* ngx_http_foundry_export_templates.c */
 
+ngx_int_t ngx_http_foundry_export_parameters(yajl_gen g);
 ngx_int_t ngx_http_foundry_export_bicep(yajl_gen g,
     ngx_http_foundry_connection_t *c);
 ngx_int_t ngx_http_foundry_export_terraform(ngx_http_request_t *r,
