@@ -162,10 +162,14 @@ typedef struct {
 } ngx_http_foundry_ct_answer_t;
 
 
-/* ngx_http_foundry_content.c */
+/* ngx_http_foundry_content_conf.c */
 
 char *ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* ngx_http_foundry_content.c */
+
 ngx_int_t ngx_http_foundry_content_check(ngx_http_request_t *r,
     ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_content_variables(ngx_conf_t *cf);

@@ -227,12 +227,16 @@ void ngx_http_foundry_logmask_text(u_char *p, u_char *last,
     ngx_array_t *headers);
 
 
-/* ngx_http_foundry_introspect.c */
+/* ngx_http_foundry_introspect_conf.c */
 
 char *ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *conf);
+
+
+/* ngx_http_foundry_introspect.c */
+
 ngx_int_t ngx_http_foundry_introspect_check(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 /* not static for fuzz/fuzz_introspect.c */
@@ -275,6 +279,10 @@ ngx_int_t ngx_http_foundry_key_lookup(ngx_http_request_t *r,
 ngx_int_t ngx_http_foundry_key_allows(ngx_http_request_t *r,
     ngx_shm_zone_t *shm_zone, ngx_http_foundry_key_info_t *info,
     ngx_str_t *deployment);
+
+
+/* ngx_http_foundry_keys_file.c */
+
 void ngx_http_foundry_regex_cache_init(ngx_http_foundry_regex_cache_t *cache,
     ngx_pool_t *pool);
 ngx_regex_t *ngx_http_foundry_regex_get(

@@ -166,6 +166,10 @@ ngx_int_t ngx_http_foundry_sources_list(ngx_http_request_t *r,
 ngx_http_foundry_deployment_t *ngx_http_foundry_sources_find(
     ngx_http_request_t *r, ngx_http_foundry_loc_conf_t *flcf,
     ngx_http_foundry_ctx_t *ctx, ngx_str_t *name);
+
+
+/* ngx_http_foundry_source_parse.c */
+
 /* not static for fuzz/fuzz_discovery.c */
 ngx_http_foundry_list_t *ngx_http_foundry_source_parse(ngx_http_request_t *r,
     ngx_http_foundry_discovery_source_t *src, u_char *p, size_t len,
