@@ -151,33 +151,63 @@ ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * An enum slot as nginx's ngx_conf_set_enum_slot (cmd->post is the
+ * ngx_conf_enum_t table), but case sensitive, and naming the accepted
+ * values when a value is refused: foundry_category.
+ */
+
 char *
-ngx_http_foundry_category(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_foundry_conf_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_foundry_loc_conf_t *flcf = conf;
+    char  *p = conf;
 
-    ngx_str_t  *value;
+    u_char           *q, *last, buf[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t        *value;
+    ngx_uint_t       *np, i, j, n, cased;
+    ngx_conf_enum_t  *e;
 
-    if (flcf->category != NGX_CONF_UNSET_UINT) {
+    np = (ngx_uint_t *) (p + cmd->offset);
+
+    if (*np != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    e = cmd->post;
 
-    if (ngx_strcmp(value[1].data, "ModelGateway") == 0) {
-        flcf->category = NGX_HTTP_FOUNDRY_MODEL_GATEWAY;
-        return NGX_CONF_OK;
+    for (n = 0; e[n].name.len; n++) {
+        if (e[n].name.len == value[1].len
+            && ngx_strncmp(e[n].name.data, value[1].data, value[1].len) == 0)
+        {
+            *np = e[n].value;
+            return NGX_CONF_OK;
+        }
     }
 
-    if (ngx_strcmp(value[1].data, "ApiManagement") == 0) {
-        flcf->category = NGX_HTTP_FOUNDRY_API_MANAGEMENT;
-        return NGX_CONF_OK;
+    q = buf;
+    last = buf + sizeof(buf);
+    cased = 0;
+
+    for (i = 0; i < n; i++) {
+        q = ngx_slprintf(q, last, "%s\"%V\"",
+                         i == 0 ? "" : (i == n - 1 ? " or " : ", "),
+                         &e[i].name);
+
+        for (j = 0; j < e[i].name.len; j++) {
+            if (e[i].name.data[j] >= 'A' && e[i].name.data[j] <= 'Z') {
+                cased = 1;
+            }
+        }
+    }
+
+    if (cased) {
+        q = ngx_slprintf(q, last, " (case matters)");
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, it must be "
-                       "\"ModelGateway\" or \"ApiManagement\" (case matters)",
-                       &value[1], &value[0]);
+                       "invalid value \"%V\" in \"%V\" directive, "
+                       "it must be %*s", &value[1], &value[0], q - buf, buf);
     return NGX_CONF_ERROR;
 }
 

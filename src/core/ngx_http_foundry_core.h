@@ -61,7 +61,7 @@ char *ngx_http_foundry_api_versions(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_foundry_category(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_http_foundry_conf_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_parse_discovery(ngx_conf_t *cf,
     ngx_http_foundry_discovery_t *d, ngx_str_t *list, ngx_str_t *get,
