@@ -17,22 +17,8 @@
 #include <yajl/yajl_tree.h>
 
 
-#define NGX_HTTP_FOUNDRY_MODEL_GATEWAY      1
-#define NGX_HTTP_FOUNDRY_API_MANAGEMENT     2
-
-#define NGX_HTTP_FOUNDRY_FORMAT_AZURE       1
-#define NGX_HTTP_FOUNDRY_FORMAT_OPENAI      2
-
-
-#define NGX_HTTP_FOUNDRY_MAX_NAME_LEN       256
-#define NGX_HTTP_FOUNDRY_MAX_MODEL_LEN      1024
-
-
+/* a SHA-256 digest */
 #define NGX_HTTP_FOUNDRY_DIGEST_LEN         32
-
-
-/* every operation: a key or a token without an operations allow-list */
-#define NGX_HTTP_FOUNDRY_OPS_ALL            0xffffffff
 
 
 /* the parts' types the shared ones point to, defined in the parts' headers */

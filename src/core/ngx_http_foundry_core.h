@@ -11,6 +11,21 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* foundry_category */
+#define NGX_HTTP_FOUNDRY_MODEL_GATEWAY      1
+#define NGX_HTTP_FOUNDRY_API_MANAGEMENT     2
+
+/* a discovery endpoint pair's output format */
+#define NGX_HTTP_FOUNDRY_FORMAT_AZURE       1
+#define NGX_HTTP_FOUNDRY_FORMAT_OPENAI      2
+
+#define NGX_HTTP_FOUNDRY_MAX_NAME_LEN       256
+#define NGX_HTTP_FOUNDRY_MAX_MODEL_LEN      1024
+
+/* every operation: a key or a token without an operations allow-list */
+#define NGX_HTTP_FOUNDRY_OPS_ALL            0xffffffff
+
+
 typedef struct {
     ngx_str_t                       name;
     ngx_str_t                       value;
