@@ -253,36 +253,24 @@ ngx_http_foundry_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_foundry_metrics_zone_t  *omz = data;
-
-    size_t                              len;
+    ngx_int_t                           rc;
     ngx_uint_t                          i;
     ngx_http_foundry_metrics_zone_t    *mz;
     ngx_http_foundry_metrics_shctx_t   *sh;
 
     mz = shm_zone->data;
 
-    if (omz) {
-        mz->sh = omz->sh;
-        mz->shpool = omz->shpool;
-        return NGX_OK;
+    /* a full zone is expected: dropped series are counted instead */
+
+    rc = ngx_http_foundry_shm_init(shm_zone, data,
+                                   sizeof(ngx_http_foundry_metrics_shctx_t),
+                                   "foundry_metrics_zone", &mz->sh,
+                                   &mz->shpool);
+    if (rc != NGX_DONE) {
+        return rc;
     }
 
-    mz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        mz->sh = mz->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_calloc(mz->shpool,
-                         sizeof(ngx_http_foundry_metrics_shctx_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    mz->sh = sh;
-    mz->shpool->data = sh;
+    sh = mz->sh;
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
 
@@ -291,20 +279,6 @@ ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_queue_init(&sh->values);
-
-    len = sizeof(" in foundry_metrics_zone \"\"") + shm_zone->shm.name.len;
-
-    mz->shpool->log_ctx = ngx_slab_alloc(mz->shpool, len);
-    if (mz->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(mz->shpool->log_ctx, " in foundry_metrics_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone is expected: dropped series are counted instead */
-
-    mz->shpool->log_nomem = 0;
 
     return NGX_OK;
 }

@@ -50,37 +50,24 @@ static void ngx_http_foundry_cc_free(ngx_http_foundry_cc_zone_t *cz,
 ngx_int_t
 ngx_http_foundry_content_cache_init(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_foundry_cc_zone_t  *ocz = data;
-
+    void                        *sh;
+    ngx_int_t                    rc;
     ngx_http_foundry_cc_zone_t  *cz;
 
     cz = shm_zone->data;
 
-    if (ocz) {
-        cz->sh = ocz->sh;
-        cz->shpool = ocz->shpool;
-        return NGX_OK;
+    rc = ngx_http_foundry_shm_init(shm_zone, data,
+                                   sizeof(ngx_http_foundry_cc_shctx_t), NULL,
+                                   &sh, &cz->shpool);
+    cz->sh = sh;
+
+    if (rc != NGX_DONE) {
+        return rc;
     }
-
-    cz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        cz->sh = cz->shpool->data;
-        return NGX_OK;
-    }
-
-    cz->sh = ngx_slab_alloc(cz->shpool, sizeof(ngx_http_foundry_cc_shctx_t));
-    if (cz->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    cz->shpool->data = cz->sh;
 
     ngx_rbtree_init(&cz->sh->tree, &cz->sh->sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&cz->sh->lru);
-
-    cz->shpool->log_nomem = 0;
 
     return NGX_OK;
 }

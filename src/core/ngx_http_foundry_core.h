@@ -172,6 +172,8 @@ ngx_uint_t ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name);
 ngx_int_t ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value, ngx_uint_t *conflict);
 uint64_t ngx_http_foundry_now(void);
+ngx_int_t ngx_http_foundry_shm_init(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size, const char *directive, void **sh, ngx_slab_pool_t **shpool);
 ngx_table_elt_t *ngx_http_foundry_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
 

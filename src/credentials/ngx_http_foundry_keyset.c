@@ -19,49 +19,23 @@
 ngx_int_t
 ngx_http_foundry_jwt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_foundry_jwt_zone_t  *ojz = data;
-
-    size_t                         len;
+    ngx_int_t                      rc;
     ngx_http_foundry_jwt_zone_t   *jz;
     ngx_http_foundry_jwt_shctx_t  *sh;
 
     jz = shm_zone->data;
 
-    if (ojz) {
-        jz->sh = ojz->sh;
-        jz->shpool = ojz->shpool;
-        return NGX_OK;
+    rc = ngx_http_foundry_shm_init(shm_zone, data,
+                                   sizeof(ngx_http_foundry_jwt_shctx_t),
+                                   "foundry_jwt_zone", &jz->sh, &jz->shpool);
+    if (rc != NGX_DONE) {
+        return rc;
     }
 
-    jz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        jz->sh = jz->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_alloc(jz->shpool, sizeof(ngx_http_foundry_jwt_shctx_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    jz->sh = sh;
-    jz->shpool->data = sh;
+    sh = jz->sh;
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->queue);
-
-    len = sizeof(" in foundry_jwt_zone \"\"") + shm_zone->shm.name.len;
-
-    jz->shpool->log_ctx = ngx_slab_alloc(jz->shpool, len);
-    if (jz->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(jz->shpool->log_ctx, " in foundry_jwt_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    jz->shpool->log_nomem = 0;
 
     return NGX_OK;
 }
