@@ -16,7 +16,7 @@
 /* the upstream credential's token in a request (ctx->identity) */
 
 struct ngx_http_foundry_identity_ctx_s {
-    /* "Bearer <token>", and its state for $foundry_upstream_credential_state */
+    /* "Bearer <token>", and its state ($foundry_upstream_credential) */
     ngx_str_t                       bearer;
     const char                     *state;
 
