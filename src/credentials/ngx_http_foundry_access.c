@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_foundry_key_find(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_key_from(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_key_source_t *src,
     ngx_str_t *bearer, ngx_str_t *key);
+static ngx_int_t ngx_http_foundry_bearer(ngx_http_request_t *r,
+    ngx_str_t *token);
 static ngx_uint_t ngx_http_foundry_is_jwt(ngx_str_t *s);
 static void ngx_http_foundry_mask_keys(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *bearer);
@@ -163,13 +165,13 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    if (ctx->jwks_pending) {
+    if (ctx->bearer && ctx->bearer->jwks_pending) {
         return NGX_AGAIN;
     }
 
     /* the credential is taken from the request once, for every checker */
 
-    bearer = (ngx_http_foundry_token_bearer(r, &token) == NGX_OK) ? &token
+    bearer = (ngx_http_foundry_bearer(r, &token) == NGX_OK) ? &token
                                                                   : NULL;
 
     /* key or token: a key when one is present, as API Management does */
@@ -195,11 +197,19 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
         }
     }
 
+    if (ctx->bearer == NULL) {
+        ctx->bearer = ngx_pcalloc(r->pool,
+                                  sizeof(ngx_http_foundry_bearer_ctx_t));
+        if (ctx->bearer == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     rc = ngx_http_foundry_token_check(r, flcf, ctx, bearer);
 
     if (rc == NGX_DECLINED) {
         /* not a JWT of the location's issuers: foundry_token_introspection */
-        rc = ngx_http_foundry_introspect_check(r, flcf, ctx);
+        rc = ngx_http_foundry_introspect_check(r, flcf, ctx, bearer);
     }
 
     return rc;
@@ -473,6 +483,35 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
         *key = v;
         return NGX_OK;
     }
+}
+
+
+/* the token of "Authorization: Bearer <token>", or NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_foundry_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    token->data = h->value.data + sizeof("Bearer ") - 1;
+    token->len = h->value.len - (sizeof("Bearer ") - 1);
+
+    while (token->len && token->data[0] == ' ') {
+        token->data++;
+        token->len--;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -128,7 +128,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         return rc;
     }
 
-    jwt = ctx->jwt;
+    jwt = ctx->bearer->jwt;
 
     /* a token that passed before: only the claims are checked again */
 
@@ -194,7 +194,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
 
 
 /*
- * The token parsed (ctx->jwt) and its issuer: NGX_OK, NGX_DECLINED for
+ * The token parsed (ctx->bearer->jwt) and its issuer: NGX_OK, NGX_DECLINED for
  * introspection, NGX_HTTP_UNAUTHORIZED or NGX_ERROR
  */
 
@@ -206,7 +206,7 @@ ngx_http_foundry_token_parse(ngx_http_request_t *r,
     const char              *err;
     ngx_http_foundry_jwt_t  *jwt;
 
-    jwt = ctx->jwt;
+    jwt = ctx->bearer->jwt;
 
     if (jwt == NULL) {
         jwt = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_jwt_t));
@@ -226,7 +226,7 @@ ngx_http_foundry_token_parse(ngx_http_request_t *r,
             return ngx_http_foundry_token_deny(r, ctx, err);
         }
 
-        ctx->jwt = jwt;
+        ctx->bearer->jwt = jwt;
     }
 
     *issp = ngx_http_foundry_token_find_issuer(flcf, jwt);
@@ -260,13 +260,13 @@ ngx_http_foundry_token_verify(ngx_http_request_t *r,
         return rc;
     }
 
-    key = ngx_http_foundry_token_key(ctx->jwks, jwt);
+    key = ngx_http_foundry_token_key(ctx->bearer->jwks, jwt);
 
-    if (key == NULL && iss->jwks_uri.len && !ctx->refetched) {
+    if (key == NULL && iss->jwks_uri.len && !ctx->bearer->refetched) {
 
         /* a key the set may have got since: fetch it again, maybe */
 
-        ctx->refetched = 1;
+        ctx->bearer->refetched = 1;
 
         rc = ngx_http_foundry_token_keys(r, flcf, ctx, iss, 1);
 
@@ -274,7 +274,7 @@ ngx_http_foundry_token_verify(ngx_http_request_t *r,
             return rc;
         }
 
-        key = ngx_http_foundry_token_key(ctx->jwks, jwt);
+        key = ngx_http_foundry_token_key(ctx->bearer->jwks, jwt);
     }
 
     if (key == NULL) {
@@ -341,35 +341,6 @@ ngx_http_foundry_token_accepted(ngx_http_request_t *r,
     }
 
     return rc;
-}
-
-
-/* the token of "Authorization: Bearer <token>", or NGX_DECLINED */
-
-ngx_int_t
-ngx_http_foundry_token_bearer(ngx_http_request_t *r, ngx_str_t *token)
-{
-    ngx_table_elt_t  *h;
-
-    h = r->headers_in.authorization;
-
-    if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
-        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1)
-           != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    token->data = h->value.data + sizeof("Bearer ") - 1;
-    token->len = h->value.len - (sizeof("Bearer ") - 1);
-
-    while (token->len && token->data[0] == ' ') {
-        token->data++;
-        token->len--;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -443,7 +414,7 @@ ngx_http_foundry_token_local(ngx_http_request_t *r,
                    "foundry: token of \"%V\" accepted (remembered)",
                    &jwt->iss);
 
-    ctx->jwt = jwt;
+    ctx->bearer->jwt = jwt;
     ctx->token = jwt;
 
     return ngx_http_foundry_token_accepted(r, ctx, iss);
@@ -526,9 +497,9 @@ ngx_http_foundry_token_key(ngx_http_foundry_jwks_t *jwks,
 
 
 /*
- * The issuer's keys in ctx->jwks: its static set, or its fetched set as
- * this worker parsed it last (parsed again when the zone holds a newer
- * one).  NGX_AGAIN when a fetch was started; with "refetch", a fetch is
+ * The issuer's keys in ctx->bearer->jwks: its static set, or its fetched
+ * set as this worker parsed it last (parsed again when the zone holds a
+ * newer one).  NGX_AGAIN when a fetch was started; with "refetch", a fetch is
  * started unless one was done within the cooldown.
  */
 
@@ -546,11 +517,11 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     ngx_http_foundry_main_conf_t  *fmcf;
 
     if (iss->jwks_uri.len == 0) {
-        ctx->jwks = iss->keys;
+        ctx->bearer->jwks = iss->keys;
         return NGX_OK;
     }
 
-    if (ctx->jwks_url.len && !ctx->jwks_fetched_here) {
+    if (ctx->bearer->jwks_url.len && !ctx->bearer->jwks_fetched_here) {
         /* the discovery document was fetched here: now the set */
         return ngx_http_foundry_token_fetch(r, ctx, iss, &iss->jwks_uri,
                                             ngx_http_foundry_token_fetched,
@@ -573,7 +544,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     if (n) {
         n->type = NGX_HTTP_FOUNDRY_JN_JWKS;
 
-        if (ctx->jwks_fetched_here) {
+        if (ctx->bearer->jwks_fetched_here) {
             /* this request fetched: use what there is now */
 
         } else if ((n->json == NULL && !n->failed)
@@ -623,7 +594,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
                                                  generation);
     }
 
-    ctx->jwks = iss->local;
+    ctx->bearer->jwks = iss->local;
 
     return NGX_OK;
 }
@@ -660,7 +631,7 @@ ngx_http_foundry_token_keys_parse(ngx_http_request_t *r,
                       "foundry: the key set of \"%V\" cannot be used",
                       &iss->iss);
 
-        ctx->jwks = iss->local;
+        ctx->bearer->jwks = iss->local;
         return NGX_OK;
     }
 
@@ -684,7 +655,7 @@ ngx_http_foundry_token_keys_parse(ngx_http_request_t *r,
     iss->local = jwks;
     iss->local_generation = generation;
 
-    ctx->jwks = jwks;
+    ctx->bearer->jwks = jwks;
 
     return NGX_OK;
 }

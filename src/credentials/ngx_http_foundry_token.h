@@ -23,7 +23,7 @@
 /* a remembered token, or an issuer's fetched key set */
 
 typedef struct {
-    ngx_rbtree_node_t               node;
+    ngx_str_node_t                  sn;
     ngx_queue_t                     queue;
     ngx_uint_t                      type;
     time_t                          expires;
@@ -37,7 +37,6 @@ typedef struct {
     uint64_t                        fetching;
     ngx_uint_t                      failed;
 
-    u_short                         len;
     u_char                          key[1];
 } ngx_http_foundry_jwt_node_t;
 
@@ -67,8 +66,6 @@ ngx_int_t ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
 void ngx_http_foundry_token_store(ngx_http_request_t *r,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
     const char *err);
-ngx_int_t ngx_http_foundry_token_bearer(ngx_http_request_t *r,
-    ngx_str_t *token);
 ngx_int_t ngx_http_foundry_token_rules(struct ngx_http_foundry_jwt_s *jwt,
     ngx_array_t *claims, const char **err);
 ngx_int_t ngx_http_foundry_token_deny(ngx_http_request_t *r,

@@ -12,6 +12,8 @@
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_discovery.h"
 #include "ngx_http_foundry_oauth2.h"
+#include "ngx_http_foundry_credentials.h"
+#include "ngx_http_foundry_deployments.h"
 
 
 /*

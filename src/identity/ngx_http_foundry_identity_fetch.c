@@ -93,7 +93,6 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
     ngx_str_t                     body;
     const char                   *err;
     ngx_http_request_t           *sr;
-    ngx_http_foundry_ctx_t       *sctx;
     ngx_http_post_subrequest_t   *ps;
     ngx_http_foundry_id_fetch_t  *f;
 
@@ -128,13 +127,6 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
 
     f->collect->max = NGX_HTTP_FOUNDRY_ID_ANSWER_MAX;
 
-    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
-    if (sctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    sctx->collect = f->collect;
-
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
         return NGX_ERROR;
@@ -151,7 +143,7 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
+    ngx_http_set_ctx(sr, f->collect, ngx_http_foundry_module);
 
     if (ngx_http_foundry_id_request(r, sr, cred, &body) != NGX_OK) {
         return NGX_ERROR;
@@ -290,8 +282,8 @@ ngx_http_foundry_identity_done(ngx_http_request_t *r, void *data,
     }
 
     f->done = 1;
-    f->ctx->identity_pending = 0;
-    f->ctx->identity_fetched = 1;
+    f->ctx->identity->pending = 0;
+    f->ctx->identity->fetched = 1;
 
     ngx_memzero(&a, sizeof(ngx_http_foundry_id_answer_t));
     err = NULL;
@@ -322,7 +314,7 @@ ngx_http_foundry_identity_done(ngx_http_request_t *r, void *data,
         }
     }
 
-    f->ctx->identity_state = err ? "failed" : "fetched";
+    f->ctx->identity->state = err ? "failed" : "fetched";
 
     ngx_http_foundry_identity_store(r, f->cred, err ? NULL : &a, err);
 
