@@ -52,6 +52,9 @@ static ngx_http_foundry_id_node_t *ngx_http_foundry_id_node(
     ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_credential_t *cred);
 static ngx_int_t ngx_http_foundry_identity_copy(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_node_t *n);
+static ngx_int_t ngx_http_foundry_identity_refresh(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    ngx_int_t rc, const char **why);
 static ngx_int_t ngx_http_foundry_identity_wait(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 static void ngx_http_foundry_identity_wake(ngx_http_request_t *r);
@@ -1074,30 +1077,7 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
     }
 
     if (fetch) {
-        if (rc == NGX_OK) {
-            ngx_str_null(&ctx->identity->bearer);
-            ctx->identity->state = "refreshing";
-        }
-
-        rc = ngx_http_foundry_identity_fetch(r, ctx, cred);
-
-        if (rc == NGX_DECLINED) {
-
-            /* no assertion: a failed fetch, the current token goes on */
-
-            ctx->identity->fetched = 1;
-            ctx->identity->state = "failed";
-
-            return ngx_http_foundry_identity_token(r, ctx, cred, why);
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        ctx->identity->pending = 1;
-
-        return NGX_AGAIN;
+        return ngx_http_foundry_identity_refresh(r, ctx, cred, rc, why);
     }
 
     if (rc == NGX_OK) {
@@ -1111,6 +1091,43 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
     ctx->identity->state = "unavailable";
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * This request fetches the token: the current one (rc NGX_OK) goes on
+ * while it is valid
+ */
+
+static ngx_int_t
+ngx_http_foundry_identity_refresh(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    ngx_int_t rc, const char **why)
+{
+    if (rc == NGX_OK) {
+        ngx_str_null(&ctx->identity->bearer);
+        ctx->identity->state = "refreshing";
+    }
+
+    rc = ngx_http_foundry_identity_fetch(r, ctx, cred);
+
+    if (rc == NGX_DECLINED) {
+
+        /* no assertion: a failed fetch, the current token goes on */
+
+        ctx->identity->fetched = 1;
+        ctx->identity->state = "failed";
+
+        return ngx_http_foundry_identity_token(r, ctx, cred, why);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->identity->pending = 1;
+
+    return NGX_AGAIN;
 }
 
 
