@@ -24,8 +24,34 @@
  */
 
 
+/* the arguments of foundry_token_introspection, while they are read */
+
+typedef struct {
+    ngx_http_foundry_introspect_t  *ic;
+    ngx_str_t                       file;
+} ngx_http_foundry_introspect_args_t;
+
+
+static ngx_int_t ngx_http_foundry_introspect_arg(ngx_conf_t *cf, void *data,
+    ngx_str_t *arg);
+static ngx_int_t ngx_http_foundry_introspect_basic(ngx_conf_t *cf,
+    ngx_http_foundry_introspect_t *ic, ngx_str_t *secret);
 static ngx_int_t ngx_http_foundry_introspect_secret(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *secret);
+
+
+/* the parameters, by their index in ngx_http_foundry_introspect_arg() */
+
+static ngx_str_t  ngx_http_foundry_introspect_params[] = {
+    ngx_string("client_id="),
+    ngx_string("secret_file="),
+    ngx_string("issuer="),
+    ngx_string("audience="),
+    ngx_string("cache="),
+    ngx_string("inactive_cache="),
+    ngx_null_string
+};
+
 
 
 /*
@@ -40,23 +66,9 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    u_char                         *p;
-    size_t                          len;
-    time_t                         *t;
-    ngx_str_t                      *value, v, file, secret, *aud;
-    ngx_str_t                       parts[7], plain;
-    ngx_uint_t                      i, k;
-    ngx_http_foundry_introspect_t  *ic;
-
-    static ngx_str_t  params[] = {
-        ngx_string("client_id="),
-        ngx_string("secret_file="),
-        ngx_string("issuer="),
-        ngx_string("audience="),
-        ngx_string("cache="),
-        ngx_string("inactive_cache="),
-        ngx_null_string
-    };
+    ngx_str_t                           *value, secret, parts[7];
+    ngx_http_foundry_introspect_t       *ic;
+    ngx_http_foundry_introspect_args_t   ia;
 
     if (flcf->introspect != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -89,77 +101,17 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    ngx_str_null(&file);
+    ia.ic = ic;
+    ngx_str_null(&ia.file);
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        for (k = 0; params[k].len; k++) {
-            if (ngx_strncmp(value[i].data, params[k].data, params[k].len)
-                == 0)
-            {
-                break;
-            }
-        }
-
-        if (params[k].len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        v.data = value[i].data + params[k].len;
-        v.len = value[i].len - params[k].len;
-
-        switch (k) {
-
-        case 0:
-            ic->client_id = v;
-            break;
-
-        case 1:
-            file = v;
-            break;
-
-        case 2:
-            ic->issuer = v;
-            break;
-
-        case 3:
-            if (ic->audiences == NULL) {
-                ic->audiences = ngx_array_create(cf->pool, 2,
-                                                 sizeof(ngx_str_t));
-                if (ic->audiences == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-            }
-
-            aud = ngx_array_push(ic->audiences);
-            if (aud == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            *aud = v;
-            break;
-
-        default: /* cache=, inactive_cache= */
-            t = (k == 4) ? &ic->cache : &ic->inactive_cache;
-            *t = ngx_parse_time(&v, 1);
-
-            if (*t == (time_t) NGX_ERROR || (*t == 0 && k == 4)) {
-                v.len = 0;
-            }
-        }
-
-        if (v.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_foundry_conf_args(cf, 2, ngx_http_foundry_introspect_arg,
+                                   &ia)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
-    if (ic->client_id.len == 0 || file.len == 0) {
+    if (ic->client_id.len == 0 || ia.file.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"client_id=\" and "
                            "\"secret_file=\", the gateway's own client "
@@ -167,35 +119,15 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_foundry_introspect_secret(cf, &file, &secret) != NGX_OK) {
+    if (ngx_http_foundry_introspect_secret(cf, &ia.file, &secret) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     /* RFC 6749 2.3.1: both form-encoded, then base64 */
 
-    len = 3 * (ic->client_id.len + secret.len) + 1;
-
-    plain.data = ngx_pnalloc(cf->temp_pool, len);
-    if (plain.data == NULL) {
+    if (ngx_http_foundry_introspect_basic(cf, ic, &secret) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-
-    p = ngx_http_foundry_form_escape(plain.data, &ic->client_id);
-    *p++ = ':';
-    p = ngx_http_foundry_form_escape(p, &secret);
-    plain.len = p - plain.data;
-
-    ic->basic.len = sizeof("Basic ") - 1 + ngx_base64_encoded_length(plain.len);
-    ic->basic.data = ngx_pnalloc(cf->pool, ic->basic.len);
-    if (ic->basic.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    v.data = ngx_cpymem(ic->basic.data, "Basic ", sizeof("Basic ") - 1);
-    ngx_encode_base64(&v, &plain);
-
-    ngx_explicit_memzero(plain.data, len);
-    ngx_explicit_memzero(secret.data, secret.len);
 
     /* answers are kept per configuration: its endpoint, client and checks */
 
@@ -214,6 +146,120 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
     flcf->introspect = ic;
 
     return NGX_CONF_OK;
+}
+
+
+/* one argument of foundry_token_introspection, for conf_args() */
+
+static ngx_int_t
+ngx_http_foundry_introspect_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
+{
+    ngx_http_foundry_introspect_args_t *ia = data;
+
+    time_t                         *t;
+    ngx_str_t                       v, *aud, *params;
+    ngx_uint_t                      k;
+    ngx_http_foundry_introspect_t  *ic;
+
+    ic = ia->ic;
+    params = ngx_http_foundry_introspect_params;
+
+    for (k = 0; params[k].len; k++) {
+        if (ngx_strncmp(arg->data, params[k].data, params[k].len) == 0) {
+            break;
+        }
+    }
+
+    if (params[k].len == 0) {
+        return NGX_ABORT;
+    }
+
+    v.data = arg->data + params[k].len;
+    v.len = arg->len - params[k].len;
+
+    switch (k) {
+
+    case 0:
+        ic->client_id = v;
+        break;
+
+    case 1:
+        ia->file = v;
+        break;
+
+    case 2:
+        ic->issuer = v;
+        break;
+
+    case 3:
+        if (ic->audiences == NULL) {
+            ic->audiences = ngx_array_create(cf->pool, 2,
+                                             sizeof(ngx_str_t));
+            if (ic->audiences == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        aud = ngx_array_push(ic->audiences);
+        if (aud == NULL) {
+            return NGX_ERROR;
+        }
+
+        *aud = v;
+        break;
+
+    default: /* cache=, inactive_cache= */
+        t = (k == 4) ? &ic->cache : &ic->inactive_cache;
+        *t = ngx_parse_time(&v, 1);
+
+        if (*t == (time_t) NGX_ERROR || (*t == 0 && k == 4)) {
+            v.len = 0;
+        }
+    }
+
+    if (v.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the gateway's client credentials as an Authorization header's value */
+
+static ngx_int_t
+ngx_http_foundry_introspect_basic(ngx_conf_t *cf,
+    ngx_http_foundry_introspect_t *ic, ngx_str_t *secret)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   v, plain;
+
+    len = 3 * (ic->client_id.len + secret->len) + 1;
+
+    plain.data = ngx_pnalloc(cf->temp_pool, len);
+    if (plain.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_foundry_form_escape(plain.data, &ic->client_id);
+    *p++ = ':';
+    p = ngx_http_foundry_form_escape(p, secret);
+    plain.len = p - plain.data;
+
+    ic->basic.len = sizeof("Basic ") - 1 + ngx_base64_encoded_length(plain.len);
+    ic->basic.data = ngx_pnalloc(cf->pool, ic->basic.len);
+    if (ic->basic.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = ngx_cpymem(ic->basic.data, "Basic ", sizeof("Basic ") - 1);
+    ngx_encode_base64(&v, &plain);
+
+    ngx_explicit_memzero(plain.data, len);
+    ngx_explicit_memzero(secret->data, secret->len);
+
+    return NGX_OK;
 }
 
 
