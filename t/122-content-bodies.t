@@ -17,7 +17,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 46;
+plan tests => 57;
 
 my $mock = FoundryMock::start();
 
@@ -290,4 +290,77 @@ sub chat_body {
     unlike($err, qr/\[(?:alert|crit|emerg)\]/, 'logs: no alert');
     unlike($err, qr/DEMO-/, 'logs: no prompt text');
 }
-diag $ngx->error_log if $ENV{DIAG};
+
+$ngx->stop;
+
+
+# 6. one parse of the body for the routing and the check: the debug log
+#    says what parsed it; no second parse, in memory or from the file
+
+{
+    local $ENV{FOUNDRY_NGINX_LOG_LEVEL} = 'debug';
+
+    my $dbg = FoundryNginx->new(workers => 1, http => <<"CONF");
+    upstream mock {
+        server 127.0.0.1:$mock;
+    }
+
+    foundry_upstream u kind=openai url=http://mock;
+
+    server {
+        listen 127.0.0.1:\$PORT;
+
+        location /_cs/ {
+            internal;
+            proxy_pass http://127.0.0.1:$mock/;
+        }
+
+        location /memory/ {
+            client_body_buffer_size 1m;
+            foundry_gateway on;
+            foundry_model gpt-4o upstream=u;
+            foundry_content_check /_cs/;
+            proxy_pass \$foundry_upstream_url;
+        }
+
+        location /file/ {
+            client_body_in_file_only clean;
+            foundry_gateway on;
+            foundry_model gpt-4o upstream=u;
+            foundry_content_check /_cs/;
+            proxy_pass \$foundry_upstream_url;
+        }
+
+        location /plain/ {
+            foundry_gateway on;
+            foundry_model gpt-4o upstream=u;
+            proxy_pass \$foundry_upstream_url;
+        }
+    }
+CONF
+    chmod 0711, $dbg->{prefix};
+
+    my $body = JSON::PP::encode_json({ model => 'gpt-4o', messages => [
+        { role => 'user', content => 'hello DEMO-UNSAFE' } ] });
+
+    for my $loc (qw(memory file plain)) {
+        my $before = length $dbg->error_log;
+        my ($st) = $dbg->request('POST', "/$loc/chat/completions",
+                                 ['Content-Type' => 'application/json'],
+                                 $body);
+        is($st, $loc eq 'plain' ? 200 : 400, "once: $loc answered");
+
+        my $log = substr $dbg->error_log, $before;
+        my @parses = $log =~ /foundry: request body (?:scanned|parsed)[^\n]*/g;
+        is(scalar @parses, 1, "once: $loc: the body parsed once");
+
+        my $how = $loc eq 'file' ? 'parsed' : 'scanned';
+        my $with = $loc eq 'plain' ? '' : ", the content check's text with it";
+        like($parses[0] // '', qr/request body \Q$how\E, \d+ bytes\Q$with\E\z/,
+             "once: $loc: $how" . ($with ? ', with the text' : ''));
+        unlike($log, qr/DEMO-UNSAFE/, "once: $loc: no prompt text at debug");
+    }
+
+    calls();
+    $dbg->stop;
+}
