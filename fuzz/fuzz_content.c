@@ -34,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void ngx_fuzz_same(ngx_http_foundry_ct_buf_t *a,
     ngx_http_foundry_ct_buf_t *b);
 static void ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b);
+static size_t ngx_fuzz_units(ngx_http_foundry_ct_buf_t *b);
 
 
 static ngx_log_t  *ngx_fuzz_log;
@@ -144,6 +145,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ngx_fuzz_same(&t.all, &t1.all);
             ngx_fuzz_same(&t.user, &t1.user);
             ngx_fuzz_same(&t.docs, &t1.docs);
+
+            /* the characters counted as the service counts them */
+
+            if (ngx_fuzz_units(&t.all) != t.chars) {
+                abort();
+            }
         }
 
         if (t.user.len > t.all.len || t.docs.len > t.all.len
@@ -231,4 +238,23 @@ ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b)
     if (total != b->len) {
         abort();
     }
+}
+
+
+/* UTF-16 units of a text, a byte at a time */
+
+static size_t
+ngx_fuzz_units(ngx_http_foundry_ct_buf_t *b)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < b->len; i++) {
+        if ((b->data[i] & 0xc0) != 0x80) {
+            n += (b->data[i] >= 0xf0) ? 2 : 1;
+        }
+    }
+
+    return n;
 }
