@@ -17,7 +17,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 57;
+plan tests => 59;
 
 my $mock = FoundryMock::start();
 
@@ -274,6 +274,13 @@ sub chat_body {
         { role => 'user', content => 'short' }));
     is($st, 200, 'max_text: a 1 MB body with a short text passes');
     is(analyzed(calls()), 5, 'max_text: only the text counts');
+
+    # the body's own errors first: a long text in a body that is not JSON
+    my $bad = chat_body('', { role => 'user', content => 'y' x 30001 });
+    chop $bad;
+    ($st, $h, $b) = post('/small/chat/completions', $bad);
+    is($st, 400, 'max_text: a body that is not JSON is a 400 first');
+    like($b, qr/"InvalidRequestBody"/, 'max_text: InvalidRequestBody');
 
     # at the limit exactly
     ($st) = post('/small/chat/completions', chat_body('',
