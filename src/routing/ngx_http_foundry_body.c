@@ -347,8 +347,9 @@ ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b, u_char *data,
  * Parses the whole request body and remembers where the top-level "model"
  * is.  A body in memory is scanned (ngx_http_foundry_body_scan()), in
  * place when it is in one buffer; one in a temporary file goes through
- * yajl as a stream (ngx_http_foundry_body_stream()).  Returns NGX_OK, or
- * NGX_ERROR with b->error set.
+ * yajl as a stream (ngx_http_foundry_body_stream()).  With b->tee set, the
+ * tee's second reader (the content check's text) reads the same parse.
+ * Returns NGX_OK, or NGX_ERROR with b->error set.
  */
 
 ngx_int_t
