@@ -5,12 +5,18 @@
 
 
 /*
- * libFuzzer target: the text of a request body for the content check,
- * extracted by ngx_http_foundry_content_text() from buffers cut where the
- * input's prefix says (see ngx_fuzz_split()), then again from one buffer,
- * which must find the same texts; the user's and the tool results' texts
- * are never longer than the whole; the cuts at 10,000 characters cover the
- * text.  The same input is also read as a checker's answer of each kind.
+ * libFuzzer target: the text of a request body for the content check, as
+ * the module reads it: by the body's own parse (ngx_http_foundry_body.c),
+ * the text's reader the second of a tee (ngx_http_foundry_jtee.c).  Read
+ * twice: by yajl over buffers cut where the input's prefix says (see
+ * ngx_fuzz_split()), as a body in a temporary file is, and by the scanner
+ * in one piece, as a body in memory is, which descends only where the
+ * text or the body need it.  Both must find the same texts (or stop on the
+ * same limit); the tee must not change what the body's parse finds (the
+ * same verdict and members as a parse without it); the user's and the
+ * tool results' texts are never longer than the whole; the cuts at 10,000
+ * characters cover the text.  The same input is also read as a checker's
+ * answer of each kind.
  */
 
 
@@ -28,6 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void ngx_fuzz_same(ngx_http_foundry_ct_buf_t *a,
     ngx_http_foundry_ct_buf_t *b);
 static void ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b);
+static size_t ngx_fuzz_units(ngx_http_foundry_ct_buf_t *b);
 
 
 static ngx_log_t  *ngx_fuzz_log;
@@ -45,13 +52,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ngx_int_t                     rc, rc1;
-    ngx_uint_t                    i, kind;
-    ngx_pool_t                   *pool;
-    ngx_chain_t                  *in;
-    ngx_fuzz_split_t              split;
-    ngx_http_foundry_ct_text_t    t, t1;
-    ngx_http_foundry_ct_result_t  res;
+    u_char                        *text;
+    ngx_int_t                      rc, rc1, rc2;
+    ngx_uint_t                     i, kind;
+    ngx_pool_t                    *pool;
+    ngx_chain_t                   *in;
+    ngx_fuzz_split_t               split;
+    ngx_http_request_t            *r;
+    ngx_http_foundry_body_t        a, b, c;
+    ngx_http_foundry_jtee_t        ta, tb;
+    ngx_http_foundry_ct_text_t     t, t1;
+    ngx_http_foundry_ct_result_t   res;
 
     pool = ngx_create_pool(4096, ngx_fuzz_log);
     if (pool == NULL) {
@@ -60,29 +71,87 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_fuzz_split(data, size, &split);
 
+    r = ngx_fuzz_request(pool);
+    if (r == NULL) {
+        abort();
+    }
+
+    r->request_body = ngx_pcalloc(pool, sizeof(ngx_http_request_body_t));
+    if (r->request_body == NULL) {
+        abort();
+    }
+
+    /* yajl over the cut buffers, the text read with the body */
+
     in = ngx_fuzz_chain(pool, &split, split.data, split.len, 0);
     if (in == NULL) {
         abort();
     }
 
-    rc = ngx_http_foundry_content_text(pool, in, 20000, &t);
+    r->request_body->bufs = in;
 
-    in = ngx_fuzz_chain(pool, NULL, split.data, split.len,
-                        split.len ? split.len : 1);
-    if (in == NULL) {
+    ngx_memzero(&a, sizeof(ngx_http_foundry_body_t));
+    ngx_memzero(&ta, sizeof(ngx_http_foundry_jtee_t));
+    ngx_http_foundry_content_text_reader(pool, 20000, &t, &ta);
+    a.tee = &ta;
+
+    rc = ngx_http_foundry_body_stream(r, &a);
+
+    /* the same body without the text: the tee changes nothing of it */
+
+    ngx_memzero(&c, sizeof(ngx_http_foundry_body_t));
+    rc2 = ngx_http_foundry_body_stream(r, &c);
+
+    if (rc != rc2 || a.error != c.error
+        || (rc == NGX_OK
+            && (a.size != c.size || a.obj_start != c.obj_start
+                || a.has_model != c.has_model || a.key_end != c.key_end
+                || a.value_end != c.value_end || a.stream != c.stream
+                || a.max_tokens != c.max_tokens || a.so_start != c.so_start
+                || a.include_usage != c.include_usage
+                || a.iu_end != c.iu_end)))
+    {
         abort();
     }
 
-    rc1 = ngx_http_foundry_content_text(pool, in, 20000, &t1);
+    /* the scanner, in one piece (a copy: ASan sees any read past it) */
 
-    if (rc != rc1 || t.error != t1.error) {
+    text = ngx_pnalloc(pool, split.len ? split.len : 1);
+    if (text == NULL) {
         abort();
     }
 
-    if (rc == NGX_OK) {
-        ngx_fuzz_same(&t.all, &t1.all);
-        ngx_fuzz_same(&t.user, &t1.user);
-        ngx_fuzz_same(&t.docs, &t1.docs);
+    ngx_memcpy(text, split.data, split.len);
+
+    ngx_memzero(&b, sizeof(ngx_http_foundry_body_t));
+    ngx_memzero(&tb, sizeof(ngx_http_foundry_jtee_t));
+    ngx_http_foundry_content_text_reader(pool, 20000, &t1, &tb);
+    b.tee = &tb;
+
+    rc1 = ngx_http_foundry_body_scan(r, &b, text, split.len);
+
+    if (rc == NGX_OK && rc1 == NGX_OK) {
+
+        /* a text's reader stops on its limit only */
+
+        if (t.error != t1.error || ta.stopped != tb.stopped
+            || ta.stopped != (t.error != 0)
+            || (t.error && t.error != NGX_HTTP_FOUNDRY_CT_TOO_LARGE))
+        {
+            abort();
+        }
+
+        if (t.error == 0) {
+            ngx_fuzz_same(&t.all, &t1.all);
+            ngx_fuzz_same(&t.user, &t1.user);
+            ngx_fuzz_same(&t.docs, &t1.docs);
+
+            /* the characters counted as the service counts them */
+
+            if (ngx_fuzz_units(&t.all) != t.chars) {
+                abort();
+            }
+        }
 
         if (t.user.len > t.all.len || t.docs.len > t.all.len
             || t.chars > 20000)
@@ -169,4 +238,23 @@ ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b)
     if (total != b->len) {
         abort();
     }
+}
+
+
+/* UTF-16 units of a text, a byte at a time */
+
+static size_t
+ngx_fuzz_units(ngx_http_foundry_ct_buf_t *b)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < b->len; i++) {
+        if ((b->data[i] & 0xc0) != 0x80) {
+            n += (b->data[i] >= 0xf0) ? 2 : 1;
+        }
+    }
+
+    return n;
 }

@@ -95,20 +95,9 @@ ngx_http_foundry_content_check(ngx_http_request_t *r,
 {
     ngx_http_foundry_ct_check_t  *chk;
 
-    chk = ctx->content;
-
+    chk = ngx_http_foundry_content_state(r, ccf, ctx);
     if (chk == NULL) {
-        chk = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ct_check_t));
-        if (chk == NULL) {
-            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
-        chk->conf = ccf;
-        chk->request = r;
-        ngx_memset(chk->result.severity, 0xff,
-                   sizeof(chk->result.severity));
-
-        ctx->content = chk;
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     if (chk->done) {
@@ -136,16 +125,23 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     ngx_int_t                         rc;
     ngx_str_t                         parts[5], *bearer;
     ngx_pool_cleanup_t               *cln;
-    ngx_http_foundry_ct_text_t        t;
+    ngx_http_foundry_ct_text_t       *t;
     ngx_http_foundry_content_conf_t  *ccf;
 
     ccf = chk->conf;
+    t = &chk->text;
 
-    if (ngx_http_foundry_content_text(r->pool, r->request_body->bufs,
-                                      ccf->max_text, &t)
-        != NGX_OK)
-    {
-        if (t.error == NGX_HTTP_FOUNDRY_CT_TOO_LARGE) {
+    /* read by the body's parse (ngx_http_foundry_content_tee()) */
+
+    if (!chk->text_read) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "foundry: the content check's text was not read "
+                      "with the request body");
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (t->error) {
+        if (t->error == NGX_HTTP_FOUNDRY_CT_TOO_LARGE) {
             chk->done = 1;
             chk->verdict = "too_large";
             ngx_http_foundry_ct_count(chk, "too_large");
@@ -158,11 +154,11 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
                                           ccf->max_text);
         }
 
-        /* the body was parsed already: memory or the file failed */
+        /* no memory */
         return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
-    if (t.all.len == 0) {
+    if (t->all.len == 0) {
         chk->done = 1;
         chk->verdict = "allowed";
         ngx_str_set(&chk->reason, "no text");
@@ -174,20 +170,20 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     if (ccf->cache) {
         /* the lengths first, so that the texts cannot shift */
 
-        lens[0] = t.all.len;
-        lens[1] = t.user.len;
-        lens[2] = t.docs.len;
+        lens[0] = t->all.len;
+        lens[1] = t->user.len;
+        lens[2] = t->docs.len;
 
         parts[0].data = ccf->id;
         parts[0].len = NGX_HTTP_FOUNDRY_DIGEST_LEN;
         parts[1].data = (u_char *) lens;
         parts[1].len = sizeof(lens);
-        parts[2].data = t.all.data;
-        parts[2].len = t.all.len;
-        parts[3].data = t.user.data;
-        parts[3].len = t.user.len;
-        parts[4].data = t.docs.data;
-        parts[4].len = t.docs.len;
+        parts[2].data = t->all.data;
+        parts[2].len = t->all.len;
+        parts[3].data = t->user.data;
+        parts[3].len = t->user.len;
+        parts[4].data = t->docs.data;
+        parts[4].len = t->docs.len;
 
         if (ngx_http_foundry_sha256(parts, 5, chk->key) != NGX_OK) {
             return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -221,7 +217,7 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     cln->handler = ngx_http_foundry_ct_cleanup;
     cln->data = chk;
 
-    rc = ngx_http_foundry_ct_calls(r, chk, &t, bearer);
+    rc = ngx_http_foundry_ct_calls(r, chk, t, bearer);
 
     if (rc != NGX_OK) {
         return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -39,8 +39,6 @@
 
 /* extraction errors */
 #define NGX_HTTP_FOUNDRY_CT_NOMEM           1
-#define NGX_HTTP_FOUNDRY_CT_READ            2
-#define NGX_HTTP_FOUNDRY_CT_SYNTAX          3
 #define NGX_HTTP_FOUNDRY_CT_TOO_LARGE       4
 
 
@@ -82,8 +80,6 @@ typedef struct {
 
 typedef struct {
     ngx_pool_t                     *pool;
-    yajl_handle                     handle;
-    u_char                         *scratch;
 
     /* every text; the user's (shieldPrompt's prompt); tool results */
     ngx_http_foundry_ct_buf_t       all;
@@ -129,6 +125,10 @@ struct ngx_http_foundry_ct_check_s {
     ngx_http_foundry_ct_result_t    result;
     ngx_event_t                     timer;
 
+    /* the text, read by the body's parse through "tee" */
+    ngx_http_foundry_ct_text_t      text;
+    ngx_http_foundry_jtee_t         tee;
+
     ngx_uint_t                      pending;
     ngx_uint_t                      calls;
     void                           *list;
@@ -145,6 +145,7 @@ struct ngx_http_foundry_ct_check_s {
     unsigned                        done:1;
     unsigned                        timed_out:1;
     unsigned                        cached:1;
+    unsigned                        text_read:1;
 };
 
 
@@ -177,9 +178,14 @@ ngx_int_t ngx_http_foundry_content_variables(ngx_conf_t *cf);
 
 /* ngx_http_foundry_content_text.c */
 
+ngx_http_foundry_jtee_t *ngx_http_foundry_content_tee(ngx_http_request_t *r,
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ctx_t *ctx);
+ngx_http_foundry_ct_check_t *ngx_http_foundry_content_state(
+    ngx_http_request_t *r, ngx_http_foundry_content_conf_t *ccf,
+    ngx_http_foundry_ctx_t *ctx);
 /* not static for fuzz/fuzz_content.c */
-ngx_int_t ngx_http_foundry_content_text(ngx_pool_t *pool, ngx_chain_t *in,
-    size_t max, ngx_http_foundry_ct_text_t *t);
+void ngx_http_foundry_content_text_reader(ngx_pool_t *pool, size_t max,
+    ngx_http_foundry_ct_text_t *t, ngx_http_foundry_jtee_t *tee);
 size_t ngx_http_foundry_content_cut(u_char *p, size_t len, size_t chars);
 
 

@@ -13,8 +13,6 @@
 #include "ngx_http_foundry_content.h"
 
 
-#define NGX_HTTP_FOUNDRY_CT_READ_SIZE   65536
-
 /* the top-level member being read */
 #define NGX_HTTP_FOUNDRY_CT_T_OTHER     0
 #define NGX_HTTP_FOUNDRY_CT_T_MESSAGES  1
@@ -49,8 +47,7 @@ static int ngx_http_foundry_ct_start_array(void *ctx);
 static int ngx_http_foundry_ct_end_array(void *ctx);
 static ngx_int_t ngx_http_foundry_ct_append(ngx_http_foundry_ct_text_t *t,
     ngx_http_foundry_ct_buf_t *b, u_char *s, size_t len);
-static ngx_int_t ngx_http_foundry_ct_feed(ngx_http_foundry_ct_text_t *t,
-    ngx_buf_t *buf);
+static ngx_uint_t ngx_http_foundry_ct_descend(void *ctx);
 
 
 static yajl_callbacks  ngx_http_foundry_ct_callbacks = {
@@ -74,106 +71,112 @@ static yajl_callbacks  ngx_http_foundry_ct_callbacks = {
  * Responses API's "instructions" and "input" (a string, or items: messages
  * and function call outputs), completions' "prompt" (a string or strings).
  * Every text goes to t->all, one per line; the user's also to t->user and
- * tool results also to t->docs (for shieldPrompt).  Returns NGX_OK, or
- * NGX_ERROR with t->error set.
+ * tool results also to t->docs (for shieldPrompt).
+ *
+ * The text is not parsed apart: it is read by the request body's own
+ * parse (routing/ngx_http_foundry_body.c: the scanner for a body in
+ * memory, yajl over 64 KB reads for one in a temporary file), as the
+ * second reader of "tee" (core/ngx_http_foundry_jtee.c).  Texts beyond
+ * "max" characters stop the reading with t->error set, not the parse.
  */
 
-ngx_int_t
-ngx_http_foundry_content_text(ngx_pool_t *pool, ngx_chain_t *in, size_t max,
-    ngx_http_foundry_ct_text_t *t)
+void
+ngx_http_foundry_content_text_reader(ngx_pool_t *pool, size_t max,
+    ngx_http_foundry_ct_text_t *t, ngx_http_foundry_jtee_t *tee)
 {
-    yajl_alloc_funcs  funcs;
-
     ngx_memzero(t, sizeof(ngx_http_foundry_ct_text_t));
 
     t->pool = pool;
     t->max = max;
 
-    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
-
-    t->handle = yajl_alloc(&ngx_http_foundry_ct_callbacks, &funcs, t);
-    if (t->handle == NULL) {
-        t->error = NGX_HTTP_FOUNDRY_CT_NOMEM;
-        return NGX_ERROR;
-    }
-
-    for ( /* void */ ; in; in = in->next) {
-        if (ngx_http_foundry_ct_feed(t, in->buf) != NGX_OK) {
-            goto failed;
-        }
-    }
-
-    if (yajl_complete_parse(t->handle) == yajl_status_ok) {
-        return NGX_OK;
-    }
-
-failed:
-
-    if (t->error == 0) {
-        t->error = NGX_HTTP_FOUNDRY_CT_SYNTAX;
-    }
-
-    return NGX_ERROR;
+    tee->second.cb = &ngx_http_foundry_ct_callbacks;
+    tee->second.ctx = t;
+    tee->second.descend = ngx_http_foundry_ct_descend;
+    tee->stopped = 0;
 }
 
 
-/* one buffer of the body, in memory or in the temporary file */
+/*
+ * On a location with the check, before the request body is parsed: the
+ * check's state, its text to be read by the parse through the tee returned
+ */
 
-static ngx_int_t
-ngx_http_foundry_ct_feed(ngx_http_foundry_ct_text_t *t, ngx_buf_t *buf)
+ngx_http_foundry_jtee_t *
+ngx_http_foundry_content_tee(ngx_http_request_t *r,
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ctx_t *ctx)
 {
-    off_t    from, left;
-    u_char  *data;
-    size_t   chunk;
-    ssize_t  got;
+    ngx_http_foundry_ct_check_t  *chk;
 
-    if (ngx_buf_in_memory(buf)) {
-        chunk = buf->last - buf->pos;
-
-        if (chunk == 0) {
-            return NGX_OK;
-        }
-
-        return yajl_parse(t->handle, buf->pos, chunk) == yajl_status_ok
-               ? NGX_OK : NGX_ERROR;
+    chk = ngx_http_foundry_content_state(r, ccf, ctx);
+    if (chk == NULL) {
+        return NULL;
     }
 
-    if (!buf->in_file) {
-        return NGX_OK;
-    }
+    ngx_http_foundry_content_text_reader(r->pool, ccf->max_text, &chk->text,
+                                         &chk->tee);
+    chk->text_read = 1;
 
-    if (t->scratch == NULL) {
-        t->scratch = ngx_pnalloc(t->pool, NGX_HTTP_FOUNDRY_CT_READ_SIZE);
-        if (t->scratch == NULL) {
-            t->error = NGX_HTTP_FOUNDRY_CT_NOMEM;
-            return NGX_ERROR;
-        }
-    }
+    return &chk->tee;
+}
 
-    data = t->scratch;
-    from = buf->file_pos;
-    left = buf->file_last - buf->file_pos;
 
-    while (left > 0) {
-        chunk = (left > NGX_HTTP_FOUNDRY_CT_READ_SIZE)
-                ? NGX_HTTP_FOUNDRY_CT_READ_SIZE : (size_t) left;
+/* the request's check, made on first use */
 
-        got = ngx_read_file(buf->file, data, chunk, from);
+ngx_http_foundry_ct_check_t *
+ngx_http_foundry_content_state(ngx_http_request_t *r,
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_http_foundry_ct_check_t  *chk;
 
-        if (got <= 0) {
-            t->error = NGX_HTTP_FOUNDRY_CT_READ;
-            return NGX_ERROR;
+    chk = ctx->content;
+
+    if (chk == NULL) {
+        chk = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ct_check_t));
+        if (chk == NULL) {
+            return NULL;
         }
 
-        if (yajl_parse(t->handle, data, got) != yajl_status_ok) {
-            return NGX_ERROR;
-        }
+        chk->conf = ccf;
+        chk->request = r;
+        ngx_memset(chk->result.severity, 0xff,
+                   sizeof(chk->result.severity));
 
-        from += got;
-        left -= got;
+        ctx->content = chk;
     }
 
-    return NGX_OK;
+    return chk;
+}
+
+
+/*
+ * For the scanner: the containers whose members the text needs (below
+ * "messages", "input" and "prompt": the items, a message's content parts
+ * and their members); the others are only checked
+ */
+
+static ngx_uint_t
+ngx_http_foundry_ct_descend(void *ctx)
+{
+    ngx_http_foundry_ct_text_t *t = ctx;
+
+    switch (t->depth) {
+
+    case 2:
+        return t->top == NGX_HTTP_FOUNDRY_CT_T_MESSAGES
+               || t->top == NGX_HTTP_FOUNDRY_CT_T_INPUT
+               || t->top == NGX_HTTP_FOUNDRY_CT_T_PROMPT;
+
+    case 3:
+        return t->top == NGX_HTTP_FOUNDRY_CT_T_MESSAGES
+               || t->top == NGX_HTTP_FOUNDRY_CT_T_INPUT;
+
+    case 4:
+    case 5:
+        return t->parts;
+
+    default:
+        return 0;
+    }
 }
 
 
@@ -182,11 +185,30 @@ ngx_http_foundry_ct_feed(ngx_http_foundry_ct_text_t *t, ngx_buf_t *buf)
 static size_t
 ngx_http_foundry_ct_units(u_char *p, size_t len)
 {
-    size_t  n;
+    size_t    n, i;
+    uint64_t  w;
 
-    for (n = 0; len; p++, len--) {
-        if ((*p & 0xc0) != 0x80) {
-            n += (*p >= 0xf0) ? 2 : 1;
+    n = 0;
+
+    while (len) {
+
+        /* eight ASCII bytes at a time: one unit each */
+
+        if (len >= 8) {
+            ngx_memcpy(&w, p, 8);
+
+            if ((w & 0x8080808080808080ULL) == 0) {
+                n += 8;
+                p += 8;
+                len -= 8;
+                continue;
+            }
+        }
+
+        for (i = ngx_min(len, 8); i; i--, p++, len--) {
+            if ((*p & 0xc0) != 0x80) {
+                n += (*p >= 0xf0) ? 2 : 1;
+            }
         }
     }
 

@@ -149,6 +149,24 @@ typedef struct {
 } ngx_http_foundry_body_edit_t;
 
 
+/* one reader of a JSON parse: its callbacks, their context, its descend */
+
+typedef struct {
+    yajl_callbacks                 *cb;
+    void                           *ctx;
+    ngx_uint_t                    (*descend)(void *ctx);
+} ngx_http_foundry_jreader_t;
+
+
+/* two readers of one parse (core/ngx_http_foundry_jtee.c) */
+
+typedef struct {
+    ngx_http_foundry_jreader_t      first;
+    ngx_http_foundry_jreader_t      second;
+    ngx_uint_t                      stopped;
+} ngx_http_foundry_jtee_t;
+
+
 /* what the request body parser found */
 
 typedef struct {
@@ -176,6 +194,9 @@ typedef struct {
     ngx_uint_t                      depth;
     ngx_uint_t                      key;
     ngx_uint_t                      error;
+
+    /* the parse read by another too (the content check's text), or NULL */
+    ngx_http_foundry_jtee_t        *tee;
 
     unsigned                        keys:1;
     unsigned                        has_model:1;

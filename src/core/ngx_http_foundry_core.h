@@ -167,6 +167,13 @@ ngx_int_t ngx_http_foundry_jscan_parse(ngx_pool_t *pool, u_char *start,
     off_t *offset);
 
 
+/* ngx_http_foundry_jtee.c */
+
+extern yajl_callbacks  ngx_http_foundry_jtee_callbacks;
+
+ngx_uint_t ngx_http_foundry_jtee_descend(void *ctx);
+
+
 /* ngx_http_foundry_util.c */
 
 time_t ngx_http_foundry_timegm(ngx_tm_t *tm);

@@ -31,6 +31,9 @@ static int ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b);
 static ngx_int_t ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b,
     u_char *data, size_t len);
 static ngx_uint_t ngx_http_foundry_body_descend(void *ctx);
+static yajl_callbacks *ngx_http_foundry_body_reader(
+    ngx_http_foundry_body_t *b, void **ctx,
+    ngx_http_foundry_jscan_descend_pt *descend);
 static ngx_chain_t **ngx_http_foundry_chain_range(ngx_pool_t *pool,
     ngx_chain_t *in, off_t from, off_t to, ngx_chain_t **ll);
 
@@ -344,8 +347,9 @@ ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b, u_char *data,
  * Parses the whole request body and remembers where the top-level "model"
  * is.  A body in memory is scanned (ngx_http_foundry_body_scan()), in
  * place when it is in one buffer; one in a temporary file goes through
- * yajl as a stream (ngx_http_foundry_body_stream()).  Returns NGX_OK, or
- * NGX_ERROR with b->error set.
+ * yajl as a stream (ngx_http_foundry_body_stream()).  With b->tee set, the
+ * tee's second reader (the content check's text) reads the same parse.
+ * Returns NGX_OK, or NGX_ERROR with b->error set.
  */
 
 ngx_int_t
@@ -415,7 +419,10 @@ ngx_int_t
 ngx_http_foundry_body_scan(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
     u_char *text, size_t len)
 {
-    ngx_int_t  rc;
+    void                               *ctx;
+    ngx_int_t                           rc;
+    yajl_callbacks                     *cb;
+    ngx_http_foundry_jscan_descend_pt   descend;
 
     b->pool = r->pool;
     b->so_start = -1;
@@ -427,16 +434,22 @@ ngx_http_foundry_body_scan(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_foundry_jscan_parse(b->pool, text, text + len,
-                                      &ngx_http_foundry_body_callbacks, b,
-                                      ngx_http_foundry_body_descend,
-                                      NGX_HTTP_FOUNDRY_MAX_DEPTH, &b->base);
+    cb = ngx_http_foundry_body_reader(b, &ctx, &descend);
+
+    rc = ngx_http_foundry_jscan_parse(b->pool, text, text + len, cb, ctx,
+                                      descend, NGX_HTTP_FOUNDRY_MAX_DEPTH,
+                                      &b->base);
 
     switch (rc) {
 
     case NGX_HTTP_FOUNDRY_JSCAN_OK:
         b->base = len;
         b->size = len;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "foundry: request body scanned, %uz bytes%s", len,
+                       b->tee ? ", the content check's text with it" : "");
+
         return NGX_OK;
 
     case NGX_HTTP_FOUNDRY_JSCAN_DEEP:
@@ -454,6 +467,35 @@ ngx_http_foundry_body_scan(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
     }
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The callbacks of the parse, their context and the scanner's descend: the
+ * body's own, or with b->tee (set by the caller before the parse) the body
+ * as the first reader of a tee and the tee's second (the content check's
+ * text) reading the same parse.
+ */
+
+static yajl_callbacks *
+ngx_http_foundry_body_reader(ngx_http_foundry_body_t *b, void **ctx,
+    ngx_http_foundry_jscan_descend_pt *descend)
+{
+    if (b->tee == NULL) {
+        *ctx = b;
+        *descend = ngx_http_foundry_body_descend;
+        return &ngx_http_foundry_body_callbacks;
+    }
+
+    b->tee->first.cb = &ngx_http_foundry_body_callbacks;
+    b->tee->first.ctx = b;
+    b->tee->first.descend = ngx_http_foundry_body_descend;
+    b->tee->stopped = 0;
+
+    *ctx = b->tee;
+    *descend = ngx_http_foundry_jtee_descend;
+
+    return &ngx_http_foundry_jtee_callbacks;
 }
 
 
@@ -478,20 +520,25 @@ ngx_int_t
 ngx_http_foundry_body_stream(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b)
 {
-    off_t              pos;
-    size_t             size;
-    ssize_t            n;
-    ngx_buf_t         *buf;
-    yajl_status        st;
-    ngx_chain_t       *cl;
-    yajl_alloc_funcs   funcs;
+    off_t                               pos;
+    void                               *ctx;
+    size_t                              size;
+    ssize_t                             n;
+    ngx_buf_t                          *buf;
+    yajl_status                         st;
+    ngx_chain_t                        *cl;
+    yajl_callbacks                     *cb;
+    yajl_alloc_funcs                    funcs;
+    ngx_http_foundry_jscan_descend_pt   descend;
 
     b->pool = r->pool;
     b->so_start = -1;
 
     ngx_http_foundry_json_alloc_funcs(r->pool, &funcs);
 
-    b->handle = yajl_alloc(&ngx_http_foundry_body_callbacks, &funcs, b);
+    cb = ngx_http_foundry_body_reader(b, &ctx, &descend);
+
+    b->handle = yajl_alloc(cb, &funcs, ctx);
     if (b->handle == NULL) {
         b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
         return NGX_ERROR;
@@ -557,6 +604,10 @@ ngx_http_foundry_body_stream(ngx_http_request_t *r,
     }
 
     b->size = b->base;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: request body parsed, %O bytes%s", b->size,
+                   b->tee ? ", the content check's text with it" : "");
 
     return NGX_OK;
 }

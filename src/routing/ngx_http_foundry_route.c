@@ -221,6 +221,15 @@ ngx_http_foundry_need_body(ngx_http_request_t *r,
 
     ctx->body_parsed = 1;
 
+    if (flcf->content) {
+        /* the check's text is read by the same parse */
+
+        ctx->body.tee = ngx_http_foundry_content_tee(r, flcf->content, ctx);
+        if (ctx->body.tee == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+    }
+
     if (ngx_http_foundry_body_parse(r, &ctx->body) != NGX_OK) {
         msg = ngx_http_foundry_body_error(&ctx->body);
 
