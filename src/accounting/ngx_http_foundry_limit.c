@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
+#include "ngx_http_foundry_limit.h"
 
 
 /*
@@ -35,46 +36,11 @@
 
 #define NGX_HTTP_FOUNDRY_LIMIT_MINUTE   60000
 
-/* buckets count in millionths of a token or a request */
-#define NGX_HTTP_FOUNDRY_UNIT           1000000
-
-/* the greatest debt of a bucket, in millionths */
-#define NGX_HTTP_FOUNDRY_DEBT_MAX                                             \
-    (NGX_HTTP_FOUNDRY_TOKENS_MAX * NGX_HTTP_FOUNDRY_UNIT)
-
-/* the most a quota counts as used: spent, with the greatest debt */
-#define NGX_HTTP_FOUNDRY_USED_MAX       (2 * NGX_HTTP_FOUNDRY_TOKENS_MAX)
-
 /*
  * ms * limit beyond this refills more than a bucket's whole range (2^61
  * millionths, from the greatest debt to full), and times 50 would overflow
  */
 #define NGX_HTTP_FOUNDRY_FILL_MAX       ((int64_t) 1 << 57)
-
-
-typedef struct {
-    ngx_rbtree_node_t               node;
-    ngx_queue_t                     queue;
-
-    /* token buckets, in millionths of a token or request */
-    int64_t                         tokens;
-    int64_t                         requests;
-    ngx_msec_t                      last;
-
-    /* quota windows: start and tokens used */
-    int64_t                         used[NGX_HTTP_FOUNDRY_QUOTAS];
-    time_t                          window[NGX_HTTP_FOUNDRY_QUOTAS];
-
-    u_short                         len;
-    u_char                          data[1];
-} ngx_http_foundry_limit_node_t;
-
-
-typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
-    ngx_queue_t                     queue;
-} ngx_http_foundry_limit_shctx_t;
 
 
 static ngx_int_t ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone,
@@ -89,10 +55,11 @@ static void ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     ngx_http_foundry_limit_values_t *v, ngx_msec_t now);
 static int64_t ngx_http_foundry_limit_fill(int64_t have, int64_t limit,
     ngx_msec_int_t ms);
-static time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
 static time_t ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit);
 static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v);
+static void ngx_http_foundry_limit_share(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_values_t *v);
 
 
 static char  *ngx_http_foundry_quota_names[] = {
@@ -476,6 +443,28 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
         ngx_shmtx_lock(&lz->shpool->mutex);
 
+        if (lz->fleet
+            && ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync.state
+               == NGX_HTTP_FOUNDRY_SYNC_DOWN)
+        {
+            if (lz->fail == NGX_HTTP_FOUNDRY_FAIL_CLOSED) {
+                ngx_shmtx_unlock(&lz->shpool->mutex);
+
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "foundry: foundry_limit_zone \"%V\" has no "
+                              "fleet sync, fail=closed",
+                              &limit[i].shm_zone->shm.name);
+
+                return ngx_http_foundry_error(r,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "LimitUnavailable",
+                                          "the limit's shared state is "
+                                          "unavailable, retry later");
+            }
+
+            ngx_http_foundry_limit_share(lz, &v);
+        }
+
         n = ngx_http_foundry_limit_lookup(lz, &key, hash, now, &limit[i], &v);
 
         if (n == NULL) {
@@ -529,7 +518,9 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
                 if (v.quota[q] == 0
                     || (v.quota[q] > 0
-                        && n->used[q] + ngx_min(st->estimate, v.quota[q])
+                        && n->used[q]
+                           + n->fleet.other[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q]
+                           + ngx_min(st->estimate, v.quota[q])
                            > v.quota[q]))
                 {
                     st->quota = q + 1;
@@ -545,15 +536,31 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
             if (v.rpm >= 0) {
                 n->requests -= NGX_HTTP_FOUNDRY_UNIT;
+                n->fleet.mask |= 1 << NGX_HTTP_FOUNDRY_FLEET_REQUESTS;
             }
 
             if (v.tpm >= 0) {
                 n->tokens -= st->estimate * NGX_HTTP_FOUNDRY_UNIT;
+                n->fleet.mask |= 1 << NGX_HTTP_FOUNDRY_FLEET_TOKENS;
             }
 
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
                 n->used[q] = ngx_min(n->used[q] + st->estimate,
                                      NGX_HTTP_FOUNDRY_USED_MAX);
+
+                if (v.quota[q] >= 0) {
+                    n->fleet.mask |= 1 << (NGX_HTTP_FOUNDRY_FLEET_QUOTA + q);
+                }
+            }
+
+            /* for the fleet: every counter, sent if the zone syncs */
+
+            n->fleet.delta[NGX_HTTP_FOUNDRY_FLEET_REQUESTS]++;
+
+            for (q = 0; q < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; q++) {
+                if (q != NGX_HTTP_FOUNDRY_FLEET_REQUESTS) {
+                    n->fleet.delta[q] += st->estimate;
+                }
             }
 
             st->reserved = 1;
@@ -680,48 +687,92 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
     ngx_str_t *key, uint32_t hash, ngx_msec_t now,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v)
 {
-    size_t                           size;
-    ngx_int_t                        rc;
-    ngx_uint_t                       q;
-    ngx_queue_t                     *lru;
-    ngx_rbtree_node_t               *node, *sentinel;
-    ngx_http_foundry_limit_node_t   *n, *old;
+    ngx_http_foundry_limit_node_t   *n;
     ngx_http_foundry_limit_shctx_t  *sh;
 
     sh = lz->sh;
-    node = sh->rbtree.root;
-    sentinel = sh->rbtree.sentinel;
+
+    n = ngx_http_foundry_limit_find(lz, key->data, key->len, hash);
+
+    if (n) {
+        ngx_queue_remove(&n->queue);
+        ngx_queue_insert_head(&sh->queue, &n->queue);
+        return n;
+    }
+
+    n = ngx_http_foundry_limit_add(lz, key->data, key->len);
+
+    if (n == NULL) {
+        return NULL;
+    }
+
+    /* a new key starts with full buckets */
+
+    n->tokens = v->tpm >= 0 ? v->tpm * NGX_HTTP_FOUNDRY_UNIT : 0;
+    n->requests = v->rpm >= 0 ? v->rpm * NGX_HTTP_FOUNDRY_UNIT : 0;
+    n->last = now;
+
+    return n;
+}
+
+
+/* a key's node, or NULL; called with the zone's mutex held */
+
+ngx_http_foundry_limit_node_t *
+ngx_http_foundry_limit_find(ngx_http_foundry_limit_zone_t *lz, u_char *key,
+    size_t len, uint32_t hash)
+{
+    ngx_int_t                       rc;
+    ngx_rbtree_node_t              *node, *sentinel;
+    ngx_http_foundry_limit_node_t  *n;
+
+    node = ((ngx_http_foundry_limit_shctx_t *) lz->sh)->rbtree.root;
+    sentinel = ((ngx_http_foundry_limit_shctx_t *) lz->sh)->rbtree.sentinel;
 
     while (node != sentinel) {
 
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
             continue;
         }
 
         n = (ngx_http_foundry_limit_node_t *) node;
 
-        rc = ngx_memn2cmp(key->data, n->data, key->len, (size_t) n->len);
+        rc = ngx_memn2cmp(key, n->data, len, (size_t) n->len);
 
         if (rc == 0) {
-            ngx_queue_remove(&n->queue);
-            ngx_queue_insert_head(&sh->queue, &n->queue);
             return n;
         }
 
         node = (rc < 0) ? node->left : node->right;
     }
 
-    size = offsetof(ngx_http_foundry_limit_node_t, data) + key->len;
+    return NULL;
+}
+
+
+/*
+ * A new node for a key (at most 65535 bytes), zeroed, in the tree and at
+ * the head of the queue; when the zone is full, the least recently used
+ * keys go.  NULL when even that leaves no room.  Called with the zone's
+ * mutex held.
+ */
+
+ngx_http_foundry_limit_node_t *
+ngx_http_foundry_limit_add(ngx_http_foundry_limit_zone_t *lz, u_char *key,
+    size_t len)
+{
+    size_t                           size;
+    ngx_uint_t                       q;
+    ngx_queue_t                     *lru;
+    ngx_http_foundry_limit_node_t   *n, *old;
+    ngx_http_foundry_limit_shctx_t  *sh;
+
+    sh = lz->sh;
+
+    size = offsetof(ngx_http_foundry_limit_node_t, data) + len;
 
     n = ngx_slab_alloc_locked(lz->shpool, size);
-
-    /* full: the least recently used keys go */
 
     for (q = 0; n == NULL && q < 16 && !ngx_queue_empty(&sh->queue); q++) {
         lru = ngx_queue_last(&sh->queue);
@@ -741,20 +792,38 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
     ngx_memzero(n, size);
 
-    n->node.key = hash;
-    n->len = (u_short) key->len;
-    ngx_memcpy(n->data, key->data, key->len);
-
-    /* a new key starts with full buckets */
-
-    n->tokens = v->tpm >= 0 ? v->tpm * NGX_HTTP_FOUNDRY_UNIT : 0;
-    n->requests = v->rpm >= 0 ? v->rpm * NGX_HTTP_FOUNDRY_UNIT : 0;
-    n->last = now;
+    n->node.key = ngx_crc32_short(key, len);
+    n->len = (u_short) len;
+    ngx_memcpy(n->data, key, len);
 
     ngx_rbtree_insert(&sh->rbtree, &n->node);
     ngx_queue_insert_head(&sh->queue, &n->queue);
 
     return n;
+}
+
+
+/*
+ * While the fleet's sync is down with fail=share: the per-minute limits
+ * are this node's share, the limit divided by nodes= (at least 1 when the
+ * limit is not 0); the quotas count what the fleet used when last known.
+ */
+
+static void
+ngx_http_foundry_limit_share(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_values_t *v)
+{
+    if (lz->fail != NGX_HTTP_FOUNDRY_FAIL_SHARE || lz->nodes < 2) {
+        return;
+    }
+
+    if (v->tpm > 0) {
+        v->tpm = ngx_max(v->tpm / (int64_t) lz->nodes, 1);
+    }
+
+    if (v->rpm > 0) {
+        v->rpm = ngx_max(v->rpm / (int64_t) lz->nodes, 1);
+    }
 }
 
 
@@ -804,6 +873,9 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
         if (window > n->window[q]) {
             n->window[q] = window;
             n->used[q] = 0;
+
+            n->fleet.delta[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q] = 0;
+            n->fleet.other[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q] = 0;
         }
     }
 }
@@ -848,7 +920,7 @@ ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit)
 
 /* the end of the current UTC hour, day or month */
 
-static time_t
+time_t
 ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now)
 {
     ngx_tm_t  tm;
@@ -895,11 +967,9 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
 {
     int64_t                          actual, delta;
     ngx_uint_t                       i, q, refused;
-    ngx_rbtree_node_t               *node, *sentinel;
     ngx_http_foundry_loc_conf_t     *flcf;
     ngx_http_foundry_limit_node_t   *n;
     ngx_http_foundry_limit_state_t  *st;
-    ngx_http_foundry_limit_shctx_t  *sh;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
@@ -945,32 +1015,10 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
             continue;
         }
 
-        sh = st->zone->sh;
-
         ngx_shmtx_lock(&st->zone->shpool->mutex);
 
-        node = sh->rbtree.root;
-        sentinel = sh->rbtree.sentinel;
-        n = NULL;
-
-        while (node != sentinel) {
-            if (st->hash != node->key) {
-                node = (st->hash < node->key) ? node->left : node->right;
-                continue;
-            }
-
-            n = (ngx_http_foundry_limit_node_t *) node;
-
-            if (ngx_memn2cmp(st->key.data, n->data, st->key.len, n->len)
-                == 0)
-            {
-                break;
-            }
-
-            node = (ngx_memn2cmp(st->key.data, n->data, st->key.len, n->len)
-                    < 0) ? node->left : node->right;
-            n = NULL;
-        }
+        n = ngx_http_foundry_limit_find(st->zone, st->key.data, st->key.len,
+                                        st->hash);
 
         if (n) {
 
@@ -994,6 +1042,16 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
                 n->used[q] = ngx_max(n->used[q] - delta, 0);
                 n->used[q] = ngx_min(n->used[q], NGX_HTTP_FOUNDRY_USED_MAX);
+            }
+
+            for (q = 0; q < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; q++) {
+                if (q != NGX_HTTP_FOUNDRY_FLEET_REQUESTS) {
+                    n->fleet.delta[q] -= delta;
+                }
+            }
+
+            if (refused) {
+                n->fleet.delta[NGX_HTTP_FOUNDRY_FLEET_REQUESTS]--;
             }
         }
 
@@ -1065,4 +1123,143 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_foundry_limit_is_zone(ngx_shm_zone_t *shm_zone)
+{
+    return shm_zone->init == ngx_http_foundry_limit_init_zone
+           && shm_zone->data != NULL;
+}
+
+
+/* the fleet's sync of each zone that has one, for /metrics */
+
+size_t
+ngx_http_foundry_limit_sync_size(void)
+{
+    size_t            size;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *zone;
+
+    size = 1024;
+    part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        size += 4 * (zone[i].shm.name.len + 128);
+    }
+
+    return size;
+}
+
+
+u_char *
+ngx_http_foundry_limit_sync_metrics(u_char *p, u_char *last)
+{
+    ngx_uint_t                      i, pass, seen;
+    ngx_msec_t                      lag;
+    ngx_list_part_t                *part;
+    ngx_shm_zone_t                 *zone;
+    ngx_http_foundry_limit_zone_t  *lz;
+    ngx_http_foundry_limit_sync_t   sync;
+
+    static char  *help[] = {
+        "# HELP foundry_limit_sync_up Whether a limit zone's last sync with "
+        "the fleet's Redis succeeded.\n# TYPE foundry_limit_sync_up gauge\n",
+        "# HELP foundry_limit_sync_lag_seconds Seconds since a limit zone's "
+        "last sync with the fleet succeeded.\n"
+        "# TYPE foundry_limit_sync_lag_seconds gauge\n",
+        "# HELP foundry_limit_syncs_total Syncs of a limit zone with the "
+        "fleet, done.\n# TYPE foundry_limit_syncs_total counter\n",
+        "# HELP foundry_limit_sync_failures_total Syncs of a limit zone with "
+        "the fleet that failed.\n"
+        "# TYPE foundry_limit_sync_failures_total counter\n"
+    };
+
+    for (pass = 0; pass < 4; pass++) {
+        seen = 0;
+        part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
+        zone = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                zone = part->elts;
+                i = 0;
+            }
+
+            if (zone[i].tag != &ngx_http_foundry_module
+                || !ngx_http_foundry_limit_is_zone(&zone[i]))
+            {
+                continue;
+            }
+
+            lz = zone[i].data;
+
+            if (lz->fleet == NULL || lz->sh == NULL) {
+                continue;
+            }
+
+            ngx_shmtx_lock(&lz->shpool->mutex);
+            sync = ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync;
+            ngx_shmtx_unlock(&lz->shpool->mutex);
+
+            if (!seen) {
+                p = ngx_slprintf(p, last, "%s", help[pass]);
+                seen = 1;
+            }
+
+            switch (pass) {
+
+            case 0:
+                p = ngx_slprintf(p, last,
+                                 "foundry_limit_sync_up{zone=\"%V\"} %d\n",
+                                 &zone[i].shm.name,
+                                 sync.state == NGX_HTTP_FOUNDRY_SYNC_UP);
+                break;
+
+            case 1:
+                lag = ngx_current_msec - (sync.last_ok ? sync.last_ok
+                                                       : sync.started);
+                p = ngx_slprintf(p, last,
+                                 "foundry_limit_sync_lag_seconds"
+                                 "{zone=\"%V\"} %M.%03M\n",
+                                 &zone[i].shm.name, lag / 1000, lag % 1000);
+                break;
+
+            case 2:
+                p = ngx_slprintf(p, last,
+                                 "foundry_limit_syncs_total{zone=\"%V\"} "
+                                 "%uL\n", &zone[i].shm.name, sync.syncs);
+                break;
+
+            default:
+                p = ngx_slprintf(p, last,
+                                 "foundry_limit_sync_failures_total"
+                                 "{zone=\"%V\"} %uL\n",
+                                 &zone[i].shm.name, sync.failures);
+            }
+        }
+    }
+
+    return p;
 }

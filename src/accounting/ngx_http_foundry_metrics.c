@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
+#include "ngx_http_foundry_limit.h"
 
 
 /*
@@ -628,6 +629,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
     /* the size: every series with its buckets, at most */
 
     size = 4096 + 512;  /* and the zones' and the build's series */
+    size += ngx_http_foundry_limit_sync_size();
 
     for (m = 0; m < NGX_HTTP_FOUNDRY_METRICS; m++) {
         size += 256;
@@ -709,6 +711,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
     ngx_shmtx_unlock(&mz->shpool->mutex);
 
     p = ngx_http_foundry_metrics_zones(r, p, last);
+    p = ngx_http_foundry_limit_sync_metrics(p, last);
     p = ngx_http_foundry_metrics_build(p, last);
 
     b->last = p;

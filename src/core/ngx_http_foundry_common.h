@@ -137,6 +137,11 @@ typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     void                           *sh;
     ngx_slab_pool_t                *shpool;
+
+    /* foundry_limit_sync (fleet/): its configuration, fail=, nodes= */
+    void                           *fleet;
+    ngx_uint_t                      fail;
+    ngx_uint_t                      nodes;
 } ngx_http_foundry_limit_zone_t;
 
 
@@ -353,6 +358,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                     upstreams;
     ngx_array_t                     key_zones;
+    ngx_array_t                    *fleets;         /* foundry_limit_sync */
     ngx_array_t                     targets;
     ngx_http_foundry_metrics_zone_t *metrics;
     ngx_http_foundry_jwt_zone_t    *jwt;

@@ -1,0 +1,478 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_event_connect.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_fleet.h"
+
+
+/*
+ * Redis through nginx's event loop: a non-blocking connection made with
+ * ngx_event_connect_peer, kept open between exchanges, closed on any
+ * error, timeout, or anything that arrives while no reply is awaited.
+ * Replies are parsed by hiredis's reply reader (redisReader, fed with
+ * what recv() brought); hiredis's own I/O is not used.  One exchange at
+ * a time: the commands are written at once (a pipeline), then as many
+ * replies are read, each handed to rd->reply; rd->done ends it.
+ */
+
+
+#define NGX_HTTP_FOUNDRY_REDIS_BUF      16384
+
+
+static void ngx_http_foundry_redis_write(ngx_event_t *wev);
+static void ngx_http_foundry_redis_read(ngx_event_t *rev);
+static void ngx_http_foundry_redis_idle(ngx_event_t *ev);
+static void ngx_http_foundry_redis_fail(ngx_http_foundry_redis_t *rd,
+    const char *error);
+static ngx_int_t ngx_http_foundry_redis_integer(u_char *p, size_t len,
+    int64_t *value);
+
+
+void
+ngx_http_foundry_redis_exchange(ngx_http_foundry_redis_t *rd, ngx_buf_t *out,
+    ngx_uint_t replies)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    rd->out = out;
+    rd->replies = replies;
+    rd->busy = 1;
+
+    c = rd->peer.connection;
+
+    if (c == NULL) {
+        ngx_memzero(&rd->peer, sizeof(ngx_peer_connection_t));
+
+        rd->peer.sockaddr = rd->addr->sockaddr;
+        rd->peer.socklen = rd->addr->socklen;
+        rd->peer.name = &rd->addr->name;
+        rd->peer.get = ngx_event_get_peer;
+        rd->peer.log = rd->log;
+        rd->peer.log_error = NGX_ERROR_ERR;
+
+        rc = ngx_event_connect_peer(&rd->peer);
+
+        if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+            if (rd->peer.connection) {
+                ngx_close_connection(rd->peer.connection);
+                rd->peer.connection = NULL;
+            }
+
+            ngx_http_foundry_redis_fail(rd, "connect() failed");
+            return;
+        }
+
+        c = rd->peer.connection;
+        c->data = rd;
+        c->pool = NULL;
+
+        rd->reader = redisReaderCreate();
+        if (rd->reader == NULL) {
+            ngx_http_foundry_redis_fail(rd, "no memory for the reader");
+            return;
+        }
+
+        rd->authing = (rd->auth.len != 0);
+        rd->auth_sent = 0;
+
+    } else {
+        rc = NGX_OK;
+    }
+
+    c->read->handler = ngx_http_foundry_redis_read;
+    c->write->handler = ngx_http_foundry_redis_write;
+
+    ngx_add_timer(c->read, rd->timeout);
+
+    if (rc == NGX_AGAIN) {
+        /* the connect completes: the write handler sends */
+        return;
+    }
+
+    ngx_http_foundry_redis_write(c->write);
+}
+
+
+static void
+ngx_http_foundry_redis_write(ngx_event_t *wev)
+{
+    ssize_t                    n;
+    ngx_str_t                  s;
+    ngx_connection_t          *c;
+    ngx_http_foundry_redis_t  *rd;
+
+    c = wev->data;
+    rd = c->data;
+
+    if (wev->timedout) {
+        ngx_http_foundry_redis_fail(rd, "timed out");
+        return;
+    }
+
+    /* the AUTH command first, on a new connection, then the exchange's */
+
+    while (rd->authing && rd->auth_sent < rd->auth.len) {
+        n = c->send(c, rd->auth.data + rd->auth_sent,
+                    rd->auth.len - rd->auth_sent);
+
+        if (n == NGX_AGAIN) {
+            goto again;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_http_foundry_redis_fail(rd, "send() failed");
+            return;
+        }
+
+        rd->auth_sent += n;
+    }
+
+    while (rd->out->pos < rd->out->last) {
+        s.data = rd->out->pos;
+        s.len = rd->out->last - rd->out->pos;
+
+        n = c->send(c, s.data, s.len);
+
+        if (n == NGX_AGAIN) {
+            goto again;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_http_foundry_redis_fail(rd, "send() failed");
+            return;
+        }
+
+        rd->out->pos += n;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ngx_http_foundry_redis_fail(rd, "event failed");
+        return;
+    }
+
+    if (c->read->ready) {
+        ngx_http_foundry_redis_read(c->read);
+    }
+
+    return;
+
+again:
+
+    if (!wev->timer_set) {
+        ngx_add_timer(wev, rd->timeout);
+    }
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ngx_http_foundry_redis_fail(rd, "event failed");
+    }
+}
+
+
+static void
+ngx_http_foundry_redis_read(ngx_event_t *rev)
+{
+    void                      *reply;
+    ssize_t                    n;
+    redisReply                *r;
+    ngx_connection_t          *c;
+    ngx_http_foundry_redis_t  *rd;
+    u_char                     buf[NGX_HTTP_FOUNDRY_REDIS_BUF];
+
+    c = rev->data;
+    rd = c->data;
+
+    if (rev->timedout) {
+        ngx_http_foundry_redis_fail(rd, "timed out");
+        return;
+    }
+
+    for ( ;; ) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0) {
+            ngx_http_foundry_redis_fail(rd, "connection closed");
+            return;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_http_foundry_redis_fail(rd, "recv() failed");
+            return;
+        }
+
+        if (redisReaderFeed(rd->reader, (const char *) buf, n) != REDIS_OK) {
+            ngx_http_foundry_redis_fail(rd, "invalid reply");
+            return;
+        }
+
+        for ( ;; ) {
+            reply = NULL;
+
+            if (redisReaderGetReply(rd->reader, &reply) != REDIS_OK) {
+                ngx_http_foundry_redis_fail(rd, "invalid reply");
+                return;
+            }
+
+            if (reply == NULL) {
+                break;
+            }
+
+            if (rd->authing) {
+                r = reply;
+
+                if (r->type != REDIS_REPLY_STATUS) {
+                    freeReplyObject(reply);
+                    ngx_http_foundry_redis_fail(rd, "AUTH refused");
+                    return;
+                }
+
+                freeReplyObject(reply);
+                rd->authing = 0;
+                continue;
+            }
+
+            if (rd->replies == 0
+                || rd->reply(rd, reply) != NGX_OK)
+            {
+                freeReplyObject(reply);
+                ngx_http_foundry_redis_fail(rd, "unexpected reply");
+                return;
+            }
+
+            freeReplyObject(reply);
+
+            if (--rd->replies == 0) {
+                goto done;
+            }
+        }
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_foundry_redis_fail(rd, "event failed");
+    }
+
+    return;
+
+done:
+
+    /* all replies: the connection waits for the next exchange */
+
+    if (rev->timer_set) {
+        ngx_del_timer(rev);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->read->handler = ngx_http_foundry_redis_idle;
+    c->write->handler = ngx_http_foundry_redis_idle;
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_foundry_redis_close(rd);
+    }
+
+    rd->busy = 0;
+    rd->done(rd, NULL);
+}
+
+
+/* between exchanges: anything but EAGAIN (closed, data) closes */
+
+static void
+ngx_http_foundry_redis_idle(ngx_event_t *ev)
+{
+    u_char                     ch;
+    ssize_t                    n;
+    ngx_connection_t          *c;
+    ngx_http_foundry_redis_t  *rd;
+
+    c = ev->data;
+    rd = c->data;
+
+    if (ev->write) {
+        return;
+    }
+
+    n = c->recv(c, &ch, 1);
+
+    if (n == NGX_AGAIN) {
+        if (ngx_handle_read_event(ev, 0) != NGX_OK) {
+            ngx_http_foundry_redis_close(rd);
+        }
+
+        return;
+    }
+
+    ngx_http_foundry_redis_close(rd);
+}
+
+
+static void
+ngx_http_foundry_redis_fail(ngx_http_foundry_redis_t *rd, const char *error)
+{
+    ngx_http_foundry_redis_close(rd);
+
+    if (rd->busy) {
+        rd->busy = 0;
+        rd->done(rd, error);
+    }
+}
+
+
+void
+ngx_http_foundry_redis_close(ngx_http_foundry_redis_t *rd)
+{
+    if (rd->peer.connection) {
+        ngx_close_connection(rd->peer.connection);
+        rd->peer.connection = NULL;
+    }
+
+    if (rd->reader) {
+        redisReaderFree(rd->reader);
+        rd->reader = NULL;
+    }
+}
+
+
+/*
+ * A reply checked against the command that asked for it: NGX_OK, with
+ * the integers in values (n of them, MGET's; a key not there is 0), or
+ * NGX_DECLINED for an error reply, NGX_ERROR for anything unexpected.
+ */
+
+ngx_int_t
+ngx_http_foundry_redis_check(ngx_uint_t type, void *reply, int64_t *values,
+    ngx_uint_t n)
+{
+    size_t       i;
+    redisReply  *r, *e;
+
+    r = reply;
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    switch (type) {
+
+    case NGX_HTTP_FOUNDRY_REDIS_PING:
+        return (r->type == REDIS_REPLY_STATUS) ? NGX_OK : NGX_ERROR;
+
+    case NGX_HTTP_FOUNDRY_REDIS_INCRBY:
+    case NGX_HTTP_FOUNDRY_REDIS_EXPIRE:
+
+        if (r->type != REDIS_REPLY_INTEGER) {
+            return NGX_ERROR;
+        }
+
+        if (n) {
+            values[0] = r->integer;
+        }
+
+        return NGX_OK;
+
+    case NGX_HTTP_FOUNDRY_REDIS_MGET:
+
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            e = r->element[i];
+
+            if (e->type == REDIS_REPLY_NIL) {
+                values[i] = 0;
+                continue;
+            }
+
+            if (e->type != REDIS_REPLY_STRING
+                || ngx_http_foundry_redis_integer((u_char *) e->str, e->len,
+                                                  &values[i])
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+/* a counter's value: an optional '-', at most 18 digits */
+
+static ngx_int_t
+ngx_http_foundry_redis_integer(u_char *p, size_t len, int64_t *value)
+{
+    size_t   i;
+    int64_t  v, sign;
+
+    sign = 1;
+
+    if (len && p[0] == '-') {
+        sign = -1;
+        p++;
+        len--;
+    }
+
+    if (len == 0 || len > 18) {
+        return NGX_ERROR;
+    }
+
+    v = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return NGX_ERROR;
+        }
+
+        v = v * 10 + (p[i] - '0');
+    }
+
+    *value = sign * v;
+
+    return NGX_OK;
+}
+
+
+/* a command's argument in RESP: $len CRLF data CRLF */
+
+size_t
+ngx_http_foundry_redis_arg_size(size_t len)
+{
+    return 1 + NGX_SIZE_T_LEN + 2 + len + 2;
+}
+
+
+u_char *
+ngx_http_foundry_redis_arg(u_char *p, u_char *data, size_t len)
+{
+    p = ngx_sprintf(p, "$%uz\r\n", len);
+    p = ngx_cpymem(p, data, len);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
