@@ -694,10 +694,18 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
     n = ngx_http_foundry_limit_find(lz, key->data, key->len, hash);
 
-    if (n) {
+    if (n && !n->fleet.fresh) {
         ngx_queue_remove(&n->queue);
         ngx_queue_insert_head(&sh->queue, &n->queue);
         return n;
+    }
+
+    if (n) {
+        /* a key learnt from the fleet, here for the first time */
+        n->fleet.fresh = 0;
+        ngx_queue_remove(&n->queue);
+        ngx_queue_insert_head(&sh->queue, &n->queue);
+        goto buckets;
     }
 
     n = ngx_http_foundry_limit_add(lz, key->data, key->len);
@@ -705,6 +713,8 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
     if (n == NULL) {
         return NULL;
     }
+
+buckets:
 
     /* a new key starts with full buckets */
 
@@ -862,6 +872,19 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     if (v->rpm >= 0) {
         n->requests = ngx_http_foundry_limit_fill(n->requests, v->rpm, ms);
     }
+
+    /* what the fleet's other nodes used since the last refill */
+
+    n->tokens = ngx_max(n->tokens - n->fleet.debt[NGX_HTTP_FOUNDRY_FLEET_TOKENS]
+                                    * NGX_HTTP_FOUNDRY_UNIT,
+                        -NGX_HTTP_FOUNDRY_DEBT_MAX);
+    n->requests = ngx_max(n->requests
+                          - n->fleet.debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS]
+                            * NGX_HTTP_FOUNDRY_UNIT,
+                          -NGX_HTTP_FOUNDRY_DEBT_MAX);
+
+    n->fleet.debt[NGX_HTTP_FOUNDRY_FLEET_TOKENS] = 0;
+    n->fleet.debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS] = 0;
 
     now_s = ngx_time();
 

@@ -55,8 +55,14 @@ typedef struct {
     int64_t                         other[NGX_HTTP_FOUNDRY_FLEET_COUNTERS];
     time_t                          window[NGX_HTTP_FOUNDRY_FLEET_COUNTERS];
 
+    /* what the others used, not yet taken from the buckets */
+    int64_t                         debt[NGX_HTTP_FOUNDRY_FLEET_QUOTA];
+
     /* the counters a limit applied to, bit per counter */
     ngx_uint_t                      mask;
+
+    /* learnt from the fleet: the buckets are set at the first request */
+    ngx_uint_t                      fresh;
 } ngx_http_foundry_limit_fleet_t;
 
 

@@ -57,6 +57,7 @@ static ngx_int_t ngx_http_foundry_fleet_reply(ngx_http_foundry_redis_t *rd,
 static void ngx_http_foundry_fleet_done(ngx_http_foundry_redis_t *rd,
     const char *error);
 static void ngx_http_foundry_fleet_apply(ngx_http_foundry_fleet_t *f);
+static void ngx_http_foundry_fleet_learn(ngx_http_foundry_fleet_t *f);
 static void ngx_http_foundry_fleet_counter(ngx_http_foundry_fleet_t *f,
     ngx_http_foundry_limit_node_t *n, ngx_http_foundry_fleet_entry_t *e,
     ngx_uint_t c);
@@ -578,6 +579,7 @@ ngx_http_foundry_fleet_sync(ngx_http_foundry_fleet_t *f)
     }
 
     now = ngx_time();
+    f->started = now;
     f->minute = now / 60;
     f->next = 0;
     f->read = 0;
@@ -649,11 +651,13 @@ ngx_http_foundry_fleet_take(ngx_http_foundry_fleet_t *f, time_t now)
             } else {
                 q = c - NGX_HTTP_FOUNDRY_FLEET_QUOTA;
 
-                /* a window that ended: its usage is of no more use */
+                /* a window that ended: the current one, from nothing */
 
                 if (n->window[q] <= now) {
+                    n->window[q] = ngx_http_foundry_limit_window(q + 1, now);
+                    n->used[q] = 0;
                     n->fleet.delta[c] = 0;
-                    continue;
+                    n->fleet.other[c] = 0;
                 }
 
                 e->window[c] = n->window[q];
@@ -684,7 +688,7 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
     size_t                           size, klen;
     time_t                           ttl;
     ngx_buf_t                       *b;
-    ngx_uint_t                       i, c, reads;
+    ngx_uint_t                       i, c, reads, used;
     ngx_http_foundry_fleet_op_t     *op;
     ngx_http_foundry_fleet_entry_t  *e;
     u_char                           num[NGX_INT64_LEN + 1];
@@ -714,7 +718,24 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
         }
     }
 
-    size += 16 + NGX_SIZE_T_LEN;
+    /* ZADD of the keys used, ZRANGEBYSCORE, ZREMRANGEBYSCORE */
+
+    klen = sizeof("foundry:{}:keys") - 1 + f->name.len;
+    used = 0;
+
+    for (i = 0; i < f->entries.nelts; i++) {
+        for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
+            if (e[i].amount[c]) {
+                used++;
+                size += ngx_http_foundry_redis_arg_size(NGX_TIME_T_LEN)
+                        + ngx_http_foundry_redis_arg_size(3 + e[i].len);
+                break;
+            }
+        }
+    }
+
+    size += 3 * (16 + NGX_SIZE_T_LEN + 3 * ngx_http_foundry_redis_arg_size(
+                                              klen + NGX_TIME_T_LEN + 16));
 
     b = ngx_create_temp_buf(f->pool, size);
     if (b == NULL) {
@@ -768,19 +789,77 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
         }
     }
 
-    op = ngx_array_push(&f->ops);
+    /*
+     * the zone's keys used lately, by score (when), in a sorted set: each
+     * node learns the keys the others use, before they are used here
+     */
+
+    if (used) {
+        p = ngx_sprintf(p, "*%ui\r\n", 2 + 2 * used);
+        p = ngx_http_foundry_redis_arg(p, (u_char *) "ZADD", 4);
+        p = ngx_sprintf(p, "$%uz\r\nfoundry:{%V}:keys\r\n", klen, &f->name);
+
+        for (i = 0; i < f->entries.nelts; i++) {
+            for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
+                if (e[i].amount[c]) {
+                    break;
+                }
+            }
+
+            if (c == NGX_HTTP_FOUNDRY_FLEET_COUNTERS) {
+                continue;
+            }
+
+            p = ngx_http_foundry_redis_arg(p, num,
+                                           ngx_sprintf(num, "%T", now) - num);
+            p = ngx_sprintf(p, "$%uz\r\n%02ui:", 3 + e[i].len, e[i].mask);
+            p = ngx_cpymem(p, e[i].key, e[i].len);
+            *p++ = '\r'; *p++ = '\n';
+        }
+
+        op = ngx_array_push(&f->ops);
+        if (op == NULL) {
+            return NULL;
+        }
+
+        op->type = NGX_HTTP_FOUNDRY_REDIS_ZADD;
+    }
+
+    p = ngx_cpymem(p, "*4\r\n", 4);
+    p = ngx_http_foundry_redis_arg(p, (u_char *) "ZRANGEBYSCORE", 13);
+    p = ngx_sprintf(p, "$%uz\r\nfoundry:{%V}:keys\r\n", klen, &f->name);
+    p = ngx_http_foundry_redis_arg(p, num,
+                                   ngx_sprintf(num, "%T",
+                                               f->pull ? f->pull - 10 : 0)
+                                   - num);
+    p = ngx_http_foundry_redis_arg(p, (u_char *) "+inf", 4);
+
+    p = ngx_cpymem(p, "*4\r\n", 4);
+    p = ngx_http_foundry_redis_arg(p, (u_char *) "ZREMRANGEBYSCORE", 16);
+    p = ngx_sprintf(p, "$%uz\r\nfoundry:{%V}:keys\r\n", klen, &f->name);
+    p = ngx_http_foundry_redis_arg(p, (u_char *) "-inf", 4);
+    p = ngx_http_foundry_redis_arg(p, num,
+                                   ngx_sprintf(num, "%T",
+                                               now - 32 * 86400) - num);
+
+    op = ngx_array_push_n(&f->ops, 2);
     if (op == NULL) {
         return NULL;
     }
 
-    op->entry = 0;
-    op->counter = reads;
+    op[0].type = NGX_HTTP_FOUNDRY_REDIS_PULL;
+    op[1].type = NGX_HTTP_FOUNDRY_REDIS_ZREM;
 
-    if (reads == 0) {
-        op->type = NGX_HTTP_FOUNDRY_REDIS_PING;
-        p = ngx_cpymem(p, "*1\r\n$4\r\nPING\r\n", 14);
+    f->pulled = NULL;
 
-    } else {
+    if (reads) {
+        op = ngx_array_push(&f->ops);
+        if (op == NULL) {
+            return NULL;
+        }
+
+        op->entry = 0;
+        op->counter = reads;
         op->type = NGX_HTTP_FOUNDRY_REDIS_MGET;
         p = ngx_sprintf(p, "*%ui\r\n", reads + 1);
         p = ngx_http_foundry_redis_arg(p, (u_char *) "MGET", 4);
@@ -849,6 +928,10 @@ ngx_http_foundry_fleet_reply(ngx_http_foundry_redis_t *rd, void *reply)
     e = f->entries.elts;
     values = NULL;
 
+    if (op->type == NGX_HTTP_FOUNDRY_REDIS_PULL) {
+        return ngx_http_foundry_redis_strings(reply, f->pool, &f->pulled);
+    }
+
     if (op->type == NGX_HTTP_FOUNDRY_REDIS_MGET) {
         values = ngx_palloc(f->pool, op->counter * sizeof(int64_t));
         if (values == NULL) {
@@ -910,6 +993,7 @@ ngx_http_foundry_fleet_done(ngx_http_foundry_redis_t *rd, const char *error)
     state = sh->sync.state;
 
     if (error == NULL) {
+        f->pull = f->started;
         sh->sync.state = NGX_HTTP_FOUNDRY_SYNC_UP;
         sh->sync.last_ok = ngx_current_msec;
         sh->sync.syncs++;
@@ -967,10 +1051,72 @@ ngx_http_foundry_fleet_apply(ngx_http_foundry_fleet_t *f)
         }
     }
 
+    if (f->pulled) {
+        ngx_http_foundry_fleet_learn(f);
+    }
+
     ngx_shmtx_unlock(&f->lz->shpool->mutex);
 
     ngx_destroy_pool(f->pool);
     f->pool = NULL;
+}
+
+
+/*
+ * The keys the fleet used that this zone does not have yet: nodes that
+ * the next sync reads, at the tail of the zone's queue (the first to go
+ * when it is full); their buckets are set at their first request (locked)
+ */
+
+static void
+ngx_http_foundry_fleet_learn(ngx_http_foundry_fleet_t *f)
+{
+    u_char                          *key;
+    size_t                           len;
+    ngx_int_t                        mask;
+    ngx_str_t                       *m;
+    ngx_uint_t                       i;
+    ngx_http_foundry_limit_node_t   *n;
+    ngx_http_foundry_limit_shctx_t  *sh;
+
+    sh = f->lz->sh;
+    m = f->pulled->elts;
+
+    for (i = 0; i < f->pulled->nelts; i++) {
+
+        /* "mm:key", mm the counters' mask in two digits */
+
+        if (m[i].len < 4 || m[i].len > 3 + 65535 || m[i].data[2] != ':') {
+            continue;
+        }
+
+        mask = ngx_atoi(m[i].data, 2);
+
+        if (mask <= 0 || mask >= (1 << NGX_HTTP_FOUNDRY_FLEET_COUNTERS)) {
+            continue;
+        }
+
+        key = m[i].data + 3;
+        len = m[i].len - 3;
+
+        n = ngx_http_foundry_limit_find(f->lz, key, len,
+                                        ngx_crc32_short(key, len));
+        if (n) {
+            n->fleet.mask |= mask;
+            continue;
+        }
+
+        n = ngx_http_foundry_limit_add(f->lz, key, len);
+        if (n == NULL) {
+            return;
+        }
+
+        n->fleet.mask = mask;
+        n->fleet.fresh = 1;
+
+        ngx_queue_remove(&n->queue);
+        ngx_queue_insert_tail(&sh->queue, &n->queue);
+    }
 }
 
 
@@ -979,7 +1125,7 @@ ngx_http_foundry_fleet_counter(ngx_http_foundry_fleet_t *f,
     ngx_http_foundry_limit_node_t *n, ngx_http_foundry_fleet_entry_t *e,
     ngx_uint_t c)
 {
-    int64_t                          others, debit, *bucket;
+    int64_t                          others;
     ngx_http_foundry_limit_fleet_t  *fl;
 
     fl = &n->fleet;
@@ -992,7 +1138,7 @@ ngx_http_foundry_fleet_counter(ngx_http_foundry_fleet_t *f,
         return;
     }
 
-    if (!(e->acked & (1 << c))) {
+    if (e->amount[c] && !(e->acked & (1 << c))) {
         fl->delta[c] += e->amount[c];
         return;
     }
@@ -1017,15 +1163,11 @@ ngx_http_foundry_fleet_counter(ngx_http_foundry_fleet_t *f,
 
     others = ngx_min(e->total[c] - fl->sent[c], NGX_HTTP_FOUNDRY_USED_MAX);
 
-    if (c < NGX_HTTP_FOUNDRY_FLEET_QUOTA) {
-        debit = others - fl->other[c];
-        bucket = (c == NGX_HTTP_FOUNDRY_FLEET_TOKENS) ? &n->tokens
-                                                       : &n->requests;
+    /* the buckets owe what the others used since: paid at the refill */
 
-        if (debit > 0) {
-            *bucket = ngx_max(*bucket - debit * NGX_HTTP_FOUNDRY_UNIT,
-                              -NGX_HTTP_FOUNDRY_DEBT_MAX);
-        }
+    if (c < NGX_HTTP_FOUNDRY_FLEET_QUOTA && others > fl->other[c]) {
+        fl->debt[c] = ngx_min(fl->debt[c] + others - fl->other[c],
+                              NGX_HTTP_FOUNDRY_TOKENS_MAX);
     }
 
     fl->other[c] = others;

@@ -23,6 +23,9 @@
 #define NGX_HTTP_FOUNDRY_REDIS_INCRBY   2
 #define NGX_HTTP_FOUNDRY_REDIS_EXPIRE   3
 #define NGX_HTTP_FOUNDRY_REDIS_MGET     4
+#define NGX_HTTP_FOUNDRY_REDIS_ZADD     5
+#define NGX_HTTP_FOUNDRY_REDIS_ZREM     6
+#define NGX_HTTP_FOUNDRY_REDIS_PULL     7
 
 
 /* a key's counters in a sync */
@@ -94,7 +97,9 @@ typedef struct {
     ngx_array_t                     entries;
     ngx_array_t                     ops;
     ngx_uint_t                      next;       /* the op of the next reply */
-    ngx_uint_t                      mget;       /* the entry of MGET's */
+    ngx_array_t                    *pulled;     /* keys used by the fleet */
+    time_t                          pull;       /* the last pull, from */
+    time_t                          started;
     time_t                          minute;
     unsigned                        read:1;     /* the totals came */
 } ngx_http_foundry_fleet_t;
@@ -116,6 +121,8 @@ void ngx_http_foundry_redis_exchange(ngx_http_foundry_redis_t *rd,
 void ngx_http_foundry_redis_close(ngx_http_foundry_redis_t *rd);
 ngx_int_t ngx_http_foundry_redis_check(ngx_uint_t type, void *reply,
     int64_t *values, ngx_uint_t n);
+ngx_int_t ngx_http_foundry_redis_strings(void *reply, ngx_pool_t *pool,
+    ngx_array_t **out);
 u_char *ngx_http_foundry_redis_arg(u_char *p, u_char *data, size_t len);
 size_t ngx_http_foundry_redis_arg_size(size_t len);
 

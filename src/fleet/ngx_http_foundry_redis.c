@@ -379,6 +379,8 @@ ngx_http_foundry_redis_check(ngx_uint_t type, void *reply, int64_t *values,
 
     case NGX_HTTP_FOUNDRY_REDIS_INCRBY:
     case NGX_HTTP_FOUNDRY_REDIS_EXPIRE:
+    case NGX_HTTP_FOUNDRY_REDIS_ZADD:
+    case NGX_HTTP_FOUNDRY_REDIS_ZREM:
 
         if (r->type != REDIS_REPLY_INTEGER) {
             return NGX_ERROR;
@@ -418,6 +420,56 @@ ngx_http_foundry_redis_check(ngx_uint_t type, void *reply, int64_t *values,
     default:
         return NGX_ERROR;
     }
+}
+
+
+/* an array of strings (ZRANGEBYSCORE's), copied: NGX_OK, or NGX_ERROR */
+
+ngx_int_t
+ngx_http_foundry_redis_strings(void *reply, ngx_pool_t *pool,
+    ngx_array_t **out)
+{
+    size_t        i;
+    ngx_str_t    *s;
+    redisReply   *r, *e;
+    ngx_array_t  *a;
+
+    r = reply;
+
+    if (r->type != REDIS_REPLY_ARRAY) {
+        return NGX_ERROR;
+    }
+
+    a = ngx_array_create(pool, r->elements ? r->elements : 1,
+                         sizeof(ngx_str_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < r->elements; i++) {
+        e = r->element[i];
+
+        if (e->type != REDIS_REPLY_STRING) {
+            return NGX_ERROR;
+        }
+
+        s = ngx_array_push(a);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        s->len = e->len;
+        s->data = ngx_pnalloc(pool, e->len + 1);
+        if (s->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(s->data, e->str, e->len);
+    }
+
+    *out = a;
+
+    return NGX_OK;
 }
 
 
