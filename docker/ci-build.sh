@@ -209,7 +209,8 @@ mkdir -p "$tmp/conf"
         -e 's#access_log \(logs\|/var/log/nginx\)/#access_log /tmp/nginx/#' \
         "$top/conf.d/demo.conf"
 } > "$tmp/conf/demo.conf"
-cp "$top/conf.d/demo-keys.json" "$tmp/conf/"
+cp "$top/conf.d/demo-keys.json" "$top/conf.d/demo-clients.json" \
+   "$top/conf.d/demo-oauth2-key.pem" "$tmp/conf/"
 chmod 0755 "$tmp/conf"
 chmod 0644 "$tmp/conf"/*
 
@@ -227,6 +228,8 @@ podman run -d --name "$name" --network "ns:/run/netns/$netns" \
     --read-only --tmpfs /tmp --health-interval disable \
     -v "$tmp/conf/demo.conf:/etc/nginx/conf.d/demo.conf:ro" \
     -v "$tmp/conf/demo-keys.json:/etc/nginx/demo-keys.json:ro" \
+    -v "$tmp/conf/demo-clients.json:/etc/nginx/demo-clients.json:ro" \
+    -v "$tmp/conf/demo-oauth2-key.pem:/etc/nginx/demo-oauth2-key.pem:ro" \
     "$image" > "$tmp/run.log" 2>&1 \
     || { cat "$tmp/run.log" >&2; fail "podman run"; }
 
@@ -273,7 +276,7 @@ say "a wrong key: 401"
 podman logs "$name" > "$tmp/logs" 2>&1
 podman exec "$name" cat /tmp/nginx/foundry.json >> "$tmp/logs"
 grep -q '"status":200' "$tmp/logs" || fail "no access log line in the logs"
-for secret in demo-key wrong-key-ci-build-secret demo-upstream-key \
+for secret in demo-key wrong-key-ci-build-secret demo-upstream-key mock-token-1 \
               demo-upstream-token
 do
     if grep -n -w -F -- "$secret" "$tmp/logs" >&2; then

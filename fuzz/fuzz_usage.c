@@ -103,6 +103,10 @@ ngx_fuzz_read(ngx_pool_t *pool, ngx_str_t *type, ngx_fuzz_split_t *split,
         abort();
     }
 
+    /* a JSON answer whole in one buffer of its length is scanned */
+
+    r->headers_out.content_length_n = split->len;
+
     ngx_memzero(u, sizeof(ngx_http_foundry_usage_t));
 
     if (ngx_http_foundry_usage_init(r, u, type) != NGX_OK) {

@@ -58,6 +58,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       offsetof(ngx_http_foundry_loc_conf_t, stream_usage),
       NULL },
 
+    { ngx_string("foundry_traceparent"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foundry_loc_conf_t, traceparent),
+      NULL },
+
     { ngx_string("foundry_operations"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_foundry_operations_directive,
@@ -178,7 +185,7 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       NULL },
 
     { ngx_string("foundry_metrics_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_foundry_metrics_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -233,6 +240,34 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_token_service"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_foundry_token_service,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_token_endpoint"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_token_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_token_jwks"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_token_jwks,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_token_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_token_issuer,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_jwt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
       ngx_http_foundry_jwt_issuer,
@@ -243,6 +278,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
     { ngx_string("foundry_entra"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_foundry_entra,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_token_introspection"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_introspection,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -324,6 +366,20 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_content_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_foundry_content_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foundry_content_check"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_content_check_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -362,6 +418,10 @@ ngx_module_t  ngx_http_foundry_module = {
 static ngx_int_t
 ngx_http_foundry_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_foundry_content_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_foundry_add_variables(cf);
 }
 
@@ -446,6 +506,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->category = NGX_CONF_UNSET_UINT;
     conf->deployment_in_path = NGX_CONF_UNSET;
     conf->stream_usage = NGX_CONF_UNSET;
+    conf->traceparent = NGX_CONF_UNSET;
     conf->operations = NGX_CONF_UNSET_UINT;
     conf->usage_drain_timeout = NGX_CONF_UNSET_MSEC;
     conf->usage_drain_size = NGX_CONF_UNSET_SIZE;
@@ -465,6 +526,8 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->token_ops = NGX_CONF_UNSET_PTR;
     conf->jwt_leeway = NGX_CONF_UNSET_MSEC;
     conf->jwt_max_age = NGX_CONF_UNSET_MSEC;
+    conf->content = NGX_CONF_UNSET_PTR;
+    conf->introspect = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -497,6 +560,7 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->deployment_in_path, prev->deployment_in_path,
                          0);
     ngx_conf_merge_value(conf->stream_usage, prev->stream_usage, 0);
+    ngx_conf_merge_value(conf->traceparent, prev->traceparent, 0);
     ngx_conf_merge_uint_value(conf->operations, prev->operations,
                               ngx_http_foundry_operations_default());
     ngx_conf_merge_msec_value(conf->usage_drain_timeout,
@@ -525,27 +589,31 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->claims, prev->claims, NULL);
     ngx_conf_merge_ptr_value(conf->token_allow, prev->token_allow, NULL);
     ngx_conf_merge_ptr_value(conf->token_ops, prev->token_ops, NULL);
+    ngx_conf_merge_ptr_value(conf->content, prev->content, NULL);
     ngx_conf_merge_msec_value(conf->jwt_leeway, prev->jwt_leeway, 60000);
     ngx_conf_merge_msec_value(conf->jwt_max_age, prev->jwt_max_age, 0);
+    ngx_conf_merge_ptr_value(conf->introspect, prev->introspect, NULL);
 
     /* by default, the credentials configured: keys, tokens, or either */
 
     if (conf->auth_mode == NGX_CONF_UNSET_UINT) {
         conf->auth_mode = prev->auth_mode;
+        conf->auth_type = prev->auth_type;
     }
 
     conf->auth = (conf->auth_mode != NGX_CONF_UNSET_UINT)
                  ? conf->auth_mode
                  : (conf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
-                   | (conf->issuers ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
+                   | ((conf->issuers || conf->introspect)
+                      ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
 
     if (conf->enable && (conf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)
-        && conf->issuers == NULL)
+        && conf->issuers == NULL && conf->introspect == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"foundry_auth\" accepts tokens, but no "
-                           "\"foundry_jwt_issuer\" or \"foundry_entra\" "
-                           "is configured");
+                           "\"foundry_jwt_issuer\", \"foundry_entra\" or "
+                           "\"foundry_token_introspection\" is configured");
         return NGX_CONF_ERROR;
     }
 
@@ -629,6 +697,10 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_http_foundry_logmask_add_header(cf, &conf->auth_header)
         != NGX_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_foundry_introspect_check_conf(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -36,6 +36,19 @@ static ngx_int_t ngx_http_foundry_key_name_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_foundry_key_meta_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_set(ngx_http_variable_value_t *v,
+    ngx_str_t *s);
+static ngx_int_t ngx_http_foundry_caller_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_foundry_traceparent_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* $foundry_project: x-ms-foundry-project-id, else openai-project */
+#define NGX_HTTP_FOUNDRY_VAR_PROJECT         100
+
+/* $foundry_traceparent's index, for $foundry_trace_id */
+static ngx_int_t  ngx_http_foundry_traceparent_index = NGX_ERROR;
 
 
 #define NGX_HTTP_FOUNDRY_VAR_DEPLOYMENT      0
@@ -150,6 +163,34 @@ static ngx_http_variable_t  ngx_http_foundry_vars[] = {
     { ngx_string("foundry_version"), NULL,
       ngx_http_foundry_version_variable, 0, 0, 0 },
 
+    { ngx_string("foundry_agent_id"), NULL,
+      ngx_http_foundry_caller_variable, NGX_HTTP_FOUNDRY_CALLER_AGENT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_project_id"), NULL,
+      ngx_http_foundry_caller_variable, NGX_HTTP_FOUNDRY_CALLER_PROJECT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_openai_project"), NULL,
+      ngx_http_foundry_caller_variable, NGX_HTTP_FOUNDRY_CALLER_OPENAI,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_model_id"), NULL,
+      ngx_http_foundry_caller_variable, NGX_HTTP_FOUNDRY_CALLER_MODEL,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_project"), NULL,
+      ngx_http_foundry_caller_variable, NGX_HTTP_FOUNDRY_VAR_PROJECT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* cacheable: a generated traceparent is the same all the request */
+
+    { ngx_string("foundry_traceparent"), NULL,
+      ngx_http_foundry_traceparent_variable, 0, 0, 0 },
+
+    { ngx_string("foundry_trace_id"), NULL,
+      ngx_http_foundry_traceparent_variable, 1, 0, 0 },
+
       ngx_http_null_variable
 };
 
@@ -158,6 +199,8 @@ ngx_int_t
 ngx_http_foundry_add_variables(ngx_conf_t *cf)
 {
     ngx_http_variable_t  *var, *v;
+
+    static ngx_str_t  traceparent = ngx_string("foundry_traceparent");
 
     for (v = ngx_http_foundry_vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
@@ -169,7 +212,64 @@ ngx_http_foundry_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
+    ngx_http_foundry_traceparent_index = ngx_http_get_variable_index(cf,
+                                                                 &traceparent);
+    if (ngx_http_foundry_traceparent_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
+}
+
+
+/* $foundry_agent_id, $foundry_project_id, ...: see caller.c */
+
+static ngx_int_t
+ngx_http_foundry_caller_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_int_t  rc;
+    ngx_str_t  s;
+
+    rc = (data == NGX_HTTP_FOUNDRY_VAR_PROJECT)
+         ? ngx_http_foundry_caller_project(r, &s)
+         : ngx_http_foundry_caller_id(r, data, &s);
+
+    return ngx_http_foundry_set(v, rc == NGX_OK ? &s : NULL);
+}
+
+
+/* $foundry_traceparent, and $foundry_trace_id: its trace-id */
+
+static ngx_int_t
+ngx_http_foundry_traceparent_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   s;
+    ngx_http_variable_value_t  *tp;
+
+    if (data == 0) {
+        rc = ngx_http_foundry_traceparent(r, &s);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_foundry_set(v, rc == NGX_OK ? &s : NULL);
+    }
+
+    tp = ngx_http_get_indexed_variable(r, ngx_http_foundry_traceparent_index);
+
+    if (tp == NULL || tp->not_found || tp->len < 35) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s.data = tp->data + 3;
+    s.len = 32;
+
+    return ngx_http_foundry_set(v, &s);
 }
 
 
@@ -233,7 +333,9 @@ ngx_http_foundry_ctx_variable(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_FOUNDRY_VAR_STREAM:
-        if (ctx->body.handle) {
+        /* the body was read (scanned, or parsed by yajl) */
+
+        if (ctx->body.pool) {
             s = ctx->body.stream ? &yes : &no;
         }
 
@@ -294,6 +396,29 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t       *ctx;
     ngx_http_complex_value_t     *cv;
     ngx_http_foundry_upstream_t  *u;
+
+    /* a discovery source's fetch: its upstream credential's token */
+
+    if (r != r->main) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+        if (ctx && ctx->collect && ctx->collect->authorization.len) {
+
+            if (data != NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION) {
+                ngx_str_set(&value, "");
+                return ngx_http_foundry_set(v, &value);
+            }
+
+            value.data = ctx->collect->authorization.data
+                         + sizeof("Bearer ") - 1;
+            value.len = ctx->collect->authorization.len
+                        - (sizeof("Bearer ") - 1);
+
+            ngx_http_foundry_logmask_secret(&value);
+
+            return ngx_http_foundry_set(v, &ctx->collect->authorization);
+        }
+    }
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
 

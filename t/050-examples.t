@@ -950,12 +950,15 @@ POST /v1/chat/completions
 --- more_headers
 api-key: example-json-log-key
 x-foundry-project: research-agents
+x-ms-foundry-agent-id: asst_abc123
+openai-project: proj-1
+traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
 Content-Type: application/json
 --- response_headers
 Content-Type: text/event-stream
 --- response_body_like: "usage":\{"completion_tokens":7,.*\n\ndata: \[DONE\]\n\n$
 --- access_log eval
-qr/^\{"time":"[^"]+","request_id":"[0-9a-f]{32}","client":"127\.0\.0\.1","method":"POST","uri":"\/v1\/chat\/completions","status":200,"call":"inference","deployment":"gpt-4o","model":"gpt-4o","operation":"chat\/completions","stream":"1","upstream":"usage-aoai","upstream_model":"gpt-4o","key":"usage-research","team":"research","cost_center":"cc-4711","project":"research-agents","prompt_tokens":10,"completion_tokens":7,"total_tokens":17,"cached_tokens":0,"reasoning_tokens":0,"request_time":[0-9.]+,"upstream_time":"[0-9.]+","upstream_status":"200"\}$/
+qr/^\{"time":"[^"]+","request_id":"[0-9a-f]{32}","client":"127\.0\.0\.1","method":"POST","uri":"\/v1\/chat\/completions","status":200,"call":"inference","deployment":"gpt-4o","model":"gpt-4o","operation":"chat\/completions","stream":"1","upstream":"usage-aoai","upstream_model":"gpt-4o","key":"usage-research","team":"research","cost_center":"cc-4711","project":"research-agents","prompt_tokens":10,"completion_tokens":7,"total_tokens":17,"cached_tokens":0,"reasoning_tokens":0,"request_time":[0-9.]+,"upstream_time":"[0-9.]+","upstream_status":"200","agent":"asst_abc123","foundry_project":"proj-1","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"\}$/
 
 
 
@@ -969,7 +972,7 @@ POST /v1/chat/completions?subscription-key=not-a-key
 api-key: example-wrong-key
 --- error_code: 401
 --- access_log eval
-qr/"status":401,"call":"","deployment":"","model":"","operation":"","stream":"","upstream":"","upstream_model":"","key":"","team":"","cost_center":"","project":"","prompt_tokens":null,"completion_tokens":null,"total_tokens":null,"cached_tokens":null,"reasoning_tokens":null,"request_time":[0-9.]+,"upstream_time":"","upstream_status":""\}$/
+qr/"status":401,"call":"","deployment":"","model":"","operation":"","stream":"","upstream":"","upstream_model":"","key":"","team":"","cost_center":"","project":"","prompt_tokens":null,"completion_tokens":null,"total_tokens":null,"cached_tokens":null,"reasoning_tokens":null,"request_time":[0-9.]+,"upstream_time":"","upstream_status":"","agent":"","foundry_project":"","trace_id":""\}$/
 --- no_access_log
 example-wrong-key
 not-a-key

@@ -5,7 +5,8 @@
 # JSON (models, modelDiscovery, authConfig, customHeaders) are JSON
 # strings that parse to the right structure; no secret is in the answer.
 # Both the connection JSON and the deployment parameters file
-# (format=bicep).
+# (format=bicep-metadata; t/016-foundry-exports.t tests format=bicep, the
+# parameters of the Foundry samples' templates, and format=terraform).
 #
 # The examples are loaded as t/050-examples.t loads them (see there): the
 # file as it is in --- http_config, its listen on Test::Nginx's port,
@@ -81,7 +82,7 @@ sub contract {
         && $target =~ m{^https?://[^/\s]+(/\S*)?$} && $target !~ m{/$};
 
     my %auth = (ModelGateway => qr/^(ApiKey|OAuth2)$/,
-                ApiManagement => qr/^(ApiKey|ProjectManagedIdentity)$/);
+                ApiManagement => qr/^(ApiKey|ProjectManagedIdentity|AAD)$/);
 
     push @bad, 'authType' unless is_string($auth) && $auth{$category}
         && $auth =~ $auth{$category};
@@ -291,11 +292,11 @@ secrets: none
 
 
 
-=== TEST 2: model-gateway-static: the deployment parameters file
+=== TEST 2: model-gateway-static: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('model-gateway-static.conf')
 --- config
 --- request
-GET /foundry/export?target=/v1&format=bicep
+GET /foundry/export?target=/v1&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -339,11 +340,11 @@ secrets: none
 
 
 
-=== TEST 4: model-gateway-discovery: the deployment parameters file
+=== TEST 4: model-gateway-discovery: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('model-gateway-discovery.conf')
 --- config
 --- request
-GET /foundry/export?target=/contoso/gateway&format=bicep
+GET /foundry/export?target=/contoso/gateway&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -386,11 +387,11 @@ secrets: none
 
 
 
-=== TEST 6: apim-style: the deployment parameters file
+=== TEST 6: apim-style: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('apim-style.conf')
 --- config
 --- request
-GET /foundry/export?target=/openai&format=bicep
+GET /foundry/export?target=/openai&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -433,11 +434,11 @@ secrets: none
 
 
 
-=== TEST 8: oauth2-client-credentials: the deployment parameters file
+=== TEST 8: oauth2-client-credentials: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('oauth2-client-credentials.conf')
 --- config
 --- request
-GET /foundry/export?target=/v1&format=bicep
+GET /foundry/export?target=/v1&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -480,11 +481,11 @@ secrets: none
 
 
 
-=== TEST 10: entra-managed-identity: the deployment parameters file
+=== TEST 10: entra-managed-identity: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('entra-managed-identity.conf')
 --- config
 --- request
-GET /foundry/export?target=/openai&format=bicep
+GET /foundry/export?target=/openai&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -527,11 +528,11 @@ secrets: none
 
 
 
-=== TEST 12: key-or-token: the deployment parameters file
+=== TEST 12: key-or-token: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('key-or-token.conf')
 --- config
 --- request
-GET /foundry/export?target=/v1&format=bicep
+GET /foundry/export?target=/v1&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -574,11 +575,11 @@ secrets: none
 
 
 
-=== TEST 14: upstreams-side-by-side: the deployment parameters file
+=== TEST 14: upstreams-side-by-side: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('upstreams-side-by-side.conf')
 --- config
 --- request
-GET /foundry/export?target=/v1&format=bicep
+GET /foundry/export?target=/v1&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -621,11 +622,11 @@ secrets: none
 
 
 
-=== TEST 16: ptu-payg-spillover: the deployment parameters file
+=== TEST 16: ptu-payg-spillover: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('ptu-payg-spillover.conf')
 --- config
 --- request
-GET /foundry/export?target=/v1&format=bicep
+GET /foundry/export?target=/v1&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -668,11 +669,11 @@ secrets: none
 
 
 
-=== TEST 18: limits-and-metrics: the deployment parameters file
+=== TEST 18: limits-and-metrics: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('limits-and-metrics.conf')
 --- config
 --- request
-GET /foundry/export?target=/v1&format=bicep
+GET /foundry/export?target=/v1&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -716,11 +717,11 @@ secrets: none
 
 
 
-=== TEST 20: json-access-log: the deployment parameters file
+=== TEST 20: json-access-log: the earlier deployment parameters file (format=bicep-metadata)
 --- http_config eval: main::example('json-access-log.conf')
 --- config
 --- request
-GET /foundry/export?target=/v1&format=bicep
+GET /foundry/export?target=/v1&format=bicep-metadata
 --- response_body
 keys: $schema contentVersion parameters
 $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
@@ -771,7 +772,7 @@ GET /foundry/export?target=/openai/
 
 
 
-=== TEST 23: a format that is neither json nor bicep
+=== TEST 23: a format that is none of the four
 --- http_config eval: main::example('apim-style.conf')
 --- config
 --- request
@@ -779,6 +780,6 @@ GET /foundry/export?target=/openai&format=xml
 --- error_code: 400
 --- response_body_filters
 --- response_body chomp
-{"error":{"code":"BadRequest","message":"the format is \"json\" or \"bicep\"","type":"invalid_request_error"}}
+{"error":{"code":"BadRequest","message":"the format is \"json\", \"bicep\", \"terraform\" or \"bicep-metadata\"","type":"invalid_request_error"}}
 --- no_error_log
 [alert]

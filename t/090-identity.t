@@ -23,6 +23,8 @@ use POSIX ();
 use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
+use FoundryIdentity qw(mock_call token_set issued chat bearer_seen
+                       conf_error);
 
 plan tests => 59;
 
@@ -38,87 +40,12 @@ my $Secret = 'mock-client-secret';
 
 $ENV{FOUNDRY_TEST_IDENTITY_HEADER} = 'mock-identity-header';
 
-my $Body = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}';
-
-# a raw request to the mock (control routes)
-sub mock_call {
-    my ($port, $method, $path, $body) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                  Timeout => 5) or die "mock: $!";
-    my $req = "$method $path HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n";
-    $req .= "Content-Type: application/json\r\nContent-Length: "
-            . length($body) . "\r\n" if defined $body;
-    print $s $req . "\r\n" . ($body // '');
-    local $/;
-    my $resp = <$s> // '';
-    my ($head, $content) = split /\r\n\r\n/, $resp, 2;
-    return JSON::PP::decode_json($content);
-}
-
-sub token_set {
-    my ($port, %set) = @_;
-    return mock_call($port, 'PUT', '/__mock/token',
-                     JSON::PP::encode_json(\%set));
-}
-
-sub issued {
-    my ($port) = @_;
-    return mock_call($port, 'GET', '/__mock/token')->{issued};
-}
-
-# a gateway with one upstream "u" of the credential "cred"
+# the identity tests' helpers (t/lib/FoundryIdentity.pm); the gateway
+# of these tests asks the IMDS path by default
 sub gateway {
     my ($mock, $credential, %o) = @_;
-
-    my $timeout = $o{timeout} // '5s';
-    my $path = $o{path} // '/metadata/identity/oauth2/token';
-
-    return FoundryNginx->new(workers => 2, http => <<"CONF");
-    foundry_upstream_credential_zone upstream_tokens:1m;
-
-    $credential
-
-    upstream mock {
-        server 127.0.0.1:$mock;
-    }
-
-    foundry_upstream u kind=openai url=http://mock credential=cred;
-
-    server {
-        listen 127.0.0.1:\$PORT;
-
-        location = /_token {
-            internal;
-            proxy_pass http://127.0.0.1:$mock$path;
-            proxy_connect_timeout $timeout;
-            proxy_read_timeout $timeout;
-        }
-
-        location /v1/ {
-            foundry_gateway on;
-            foundry_model gpt-4o upstream=u;
-            proxy_pass \$foundry_upstream_url;
-            proxy_set_header Authorization \$foundry_upstream_authorization;
-            add_header X-Credential \$foundry_upstream_credential always;
-        }
-    }
-CONF
-}
-
-sub chat {
-    my ($ngx, @h) = @_;
-    return $ngx->request('POST', '/v1/chat/completions',
-                         ['Content-Type' => 'application/json', @h], $Body);
-}
-
-# the bearer the upstream received, by the mock's echo
-sub bearer_seen {
-    my ($ngx) = @_;
-    my ($st, $h, $b) = chat($ngx, 'x-mock-echo' => '1',
-                            'Authorization' => 'Bearer client-credential');
-    return $st == 200 ? JSON::PP::decode_json($b)->{headers}{authorization}
-                      : "status $st";
+    return FoundryIdentity::gateway($mock, $credential,
+        path => '/metadata/identity/oauth2/token', %o);
 }
 
 my $IMDS = 'foundry_upstream_credential cred source=imds token=/_token '
@@ -386,20 +313,6 @@ my $IMDS = 'foundry_upstream_credential cred source=imds token=/_token '
 
 
 # 11. configuration errors
-
-sub conf_error {
-    my ($http) = @_;
-    my $dir = tempdir('foundry-identity-conf-XXXXXX', TMPDIR => 1,
-                      CLEANUP => 1);
-    mkdir "$dir/logs";
-    my $load = join '', map { "load_module $_;\n" }
-                        split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} || '');
-    open my $fh, '>', "$dir/nginx.conf" or die;
-    print $fh "${load}error_log stderr;\nevents {}\nhttp {\n$http\n}\n";
-    close $fh;
-    my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
-    return scalar `$bin -t -p $dir -c $dir/nginx.conf 2>&1`;
-}
 
 like(conf_error('foundry_upstream_credential c source=imds token=/t;'),
      qr/"foundry_upstream_credential" needs a "foundry_upstream_credential_zone"/,

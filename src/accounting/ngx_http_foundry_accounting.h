@@ -11,6 +11,22 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* ngx_http_foundry_caller.c */
+
+#define NGX_HTTP_FOUNDRY_CALLER_AGENT       0
+#define NGX_HTTP_FOUNDRY_CALLER_PROJECT     1
+#define NGX_HTTP_FOUNDRY_CALLER_OPENAI      2
+#define NGX_HTTP_FOUNDRY_CALLER_MODEL       3
+#define NGX_HTTP_FOUNDRY_CALLER_TRACE       4
+
+ngx_int_t ngx_http_foundry_caller_id(ngx_http_request_t *r,
+    ngx_uint_t which, ngx_str_t *value);
+ngx_int_t ngx_http_foundry_caller_project(ngx_http_request_t *r,
+    ngx_str_t *value);
+ngx_int_t ngx_http_foundry_traceparent(ngx_http_request_t *r,
+    ngx_str_t *value);
+
+
 /* ngx_http_foundry_filter.c */
 
 ngx_int_t ngx_http_foundry_filter_init(ngx_conf_t *cf);
@@ -42,6 +58,8 @@ void ngx_http_foundry_metrics_record(ngx_http_request_t *r,
 void ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
     ngx_uint_t metric, const char *name, ngx_str_t *value,
     const char *outcome);
+void ngx_http_foundry_metrics_expiry(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value, time_t expires);
 void ngx_http_foundry_metrics_commit(ngx_http_foundry_main_conf_t *fmcf);
 void ngx_http_foundry_metrics_count(ngx_uint_t metric, const char *name,
     ngx_str_t *value, const char *outcome);

@@ -51,7 +51,13 @@ static ngx_http_foundry_metric_t  ngx_http_foundry_metric_defs[] = {
     { "foundry_jwks_refreshes_total", "counter",
       "Key set refreshes, by issuer and outcome." },
     { "foundry_keys_reloads_total", "counter",
-      "Loads of keys files, by zone and outcome." }
+      "Loads of keys files, by zone and outcome." },
+    { "foundry_content_checks_total", "counter",
+      "Prompt content checks, by checker and outcome." },
+    { "foundry_upstream_credential_fetches_total", "counter",
+      "Token fetches of upstream credentials, by credential and outcome." },
+    { "foundry_upstream_credential_expiry_seconds", "gauge",
+      "Seconds until the upstream credential's token expires (0: expired)." }
 };
 
 
@@ -83,6 +89,10 @@ typedef struct {
     ngx_rbtree_node_t               sentinel;
     ngx_queue_t                     series[NGX_HTTP_FOUNDRY_METRICS];
     uint64_t                        dropped;
+
+    /* the caller's identities seen as labels, by label: never printed */
+    ngx_queue_t                     values;
+    ngx_uint_t                      nvalues[2];
 } ngx_http_foundry_metrics_shctx_t;
 
 
@@ -91,25 +101,42 @@ static ngx_int_t ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone,
 static void ngx_http_foundry_series_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_foundry_series_t *ngx_http_foundry_series(
-    ngx_http_foundry_metrics_zone_t *mz, u_char *key, size_t len);
+    ngx_http_foundry_metrics_zone_t *mz, u_char *key, size_t len,
+    ngx_uint_t create);
+static ngx_str_t *ngx_http_foundry_metrics_bound(
+    ngx_http_foundry_metrics_zone_t *mz, ngx_uint_t label,
+    ngx_str_t *value);
 static u_char *ngx_http_foundry_label(u_char *p, u_char *start,
     u_char *last, const char *name, ngx_str_t *value);
 static void ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
     u_char *key, u_char *last, uint64_t n, ngx_int_t ms);
+static void ngx_http_foundry_metrics_one(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value,
+    const char *outcome, time_t set);
 static ngx_int_t ngx_http_foundry_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_foundry_metrics_zones(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static u_char *ngx_http_foundry_metrics_build(u_char *p, u_char *last);
 
 
-/* foundry_metrics_zone name:size; */
+/*
+ * foundry_metrics_zone name:size [labels=agent,project] [label_values=n];
+ *
+ * labels= adds the caller's identity ($foundry_agent_id, $foundry_project)
+ * to foundry_requests_total and foundry_tokens_total; each label has at
+ * most label_values (100) values in the zone, later ones count as
+ * "_other": a caller cannot grow the zone by naming itself anew.
+ */
 
 char *
 ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
+    u_char                           *p, *end, *comma;
+    ngx_int_t                         n;
     ngx_str_t                        *value;
+    ngx_uint_t                        i;
     ngx_http_foundry_metrics_zone_t  *mz;
 
     if (fmcf->metrics) {
@@ -123,6 +150,63 @@ ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "labels=", 7) == 0
+            && value[i].len > 7)
+        {
+            p = value[i].data + 7;
+            end = value[i].data + value[i].len;
+
+            while (p < end) {
+                comma = ngx_strlchr(p, end, ',');
+                if (comma == NULL) {
+                    comma = end;
+                }
+
+                if (comma - p == 5 && ngx_strncmp(p, "agent", 5) == 0) {
+                    mz->labels |= NGX_HTTP_FOUNDRY_LABEL_AGENT;
+
+                } else if (comma - p == 7
+                           && ngx_strncmp(p, "project", 7) == 0)
+                {
+                    mz->labels |= NGX_HTTP_FOUNDRY_LABEL_PROJECT;
+
+                } else {
+                    goto invalid;
+                }
+
+                p = comma + 1;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "label_values=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+
+            if (n < 1 || n > 100000) {
+                goto invalid;
+            }
+
+            mz->label_values = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (mz->label_values && mz->labels == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"label_values=\" needs \"labels=\" in "
+                           "\"%V\" directive", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mz->label_values == 0) {
+        mz->label_values = 100;
+    }
+
     mz->shm_zone = ngx_http_foundry_zone_add(cf, &value[1],
         ngx_http_foundry_metrics_init_zone, mz);
     if (mz->shm_zone == NULL) {
@@ -132,6 +216,17 @@ ngx_http_foundry_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fmcf->metrics = mz;
 
     return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive, "
+                       "expected \"labels=\" with \"agent\" and/or "
+                       "\"project\" (comma separated), or "
+                       "\"label_values=\" from 1 to 100000",
+                       &value[i], &value[0]);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -198,6 +293,8 @@ ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         ngx_queue_init(&sh->series[i]);
     }
 
+    ngx_queue_init(&sh->values);
+
     len = sizeof(" in foundry_metrics_zone \"\"") + shm_zone->shm.name.len;
 
     mz->shpool->log_ctx = ngx_slab_alloc(mz->shpool, len);
@@ -256,12 +353,13 @@ ngx_http_foundry_series_insert(ngx_rbtree_node_t *temp,
 
 /*
  * The series of a key (the metric's number and the labels), created when
- * new; NULL when the zone is full.  Called with the mutex held.
+ * new (and "create"); NULL when the zone is full.  Called with the mutex
+ * held.  Keys from NGX_HTTP_FOUNDRY_METRICS on are label values seen.
  */
 
 static ngx_http_foundry_series_t *
 ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
-    size_t len)
+    size_t len, ngx_uint_t create)
 {
     uint32_t                           hash;
     ngx_int_t                          rc;
@@ -293,6 +391,10 @@ ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
         node = (rc < 0) ? node->left : node->right;
     }
 
+    if (!create) {
+        return NULL;
+    }
+
     s = ngx_slab_alloc_locked(mz->shpool,
                               offsetof(ngx_http_foundry_series_t, key) + len);
     if (s == NULL) {
@@ -307,9 +409,55 @@ ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
     ngx_memcpy(s->key, key, len);
 
     ngx_rbtree_insert(&sh->rbtree, &s->node);
-    ngx_queue_insert_tail(&sh->series[key[0]], &s->queue);
+    ngx_queue_insert_tail(key[0] < NGX_HTTP_FOUNDRY_METRICS
+                          ? &sh->series[key[0]] : &sh->values,
+                          &s->queue);
 
     return s;
+}
+
+
+/*
+ * A caller's identity as a label value: itself when the zone has seen
+ * it, or has seen fewer than label_values values of the label; else
+ * "_other".  Called with the mutex held.
+ */
+
+static ngx_str_t *
+ngx_http_foundry_metrics_bound(ngx_http_foundry_metrics_zone_t *mz,
+    ngx_uint_t label, ngx_str_t *value)
+{
+    u_char                             key[1 + 256];
+    ngx_http_foundry_metrics_shctx_t  *sh;
+
+    static ngx_str_t  other = ngx_string("_other");
+
+    if (value->len == 0) {
+        return value;
+    }
+
+    if (value->len > 256) {
+        return &other;
+    }
+
+    sh = mz->sh;
+
+    key[0] = (u_char) (NGX_HTTP_FOUNDRY_METRICS + label);
+    ngx_memcpy(key + 1, value->data, value->len);
+
+    if (ngx_http_foundry_series(mz, key, 1 + value->len, 0) != NULL) {
+        return value;
+    }
+
+    if (sh->nvalues[label] >= mz->label_values
+        || ngx_http_foundry_series(mz, key, 1 + value->len, 1) == NULL)
+    {
+        return &other;
+    }
+
+    sh->nvalues[label]++;
+
+    return value;
 }
 
 
@@ -365,7 +513,7 @@ ngx_http_foundry_metrics_add(ngx_http_foundry_metrics_zone_t *mz,
     ngx_uint_t                  i;
     ngx_http_foundry_series_t  *s;
 
-    s = ngx_http_foundry_series(mz, key, last - key);
+    s = ngx_http_foundry_series(mz, key, last - key, 1);
 
     if (s == NULL) {
         return;
@@ -402,7 +550,8 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
     u_char                            *p, *start, *last, status[4];
     u_char                             buf[1024];
     int64_t                            tokens[4];
-    ngx_str_t                          v, dep, key;
+    ngx_str_t                          v, dep, key, agent, project;
+    ngx_str_t                         *ba, *bp;
     ngx_int_t                          ms, first;
     ngx_uint_t                         i, n, code;
     ngx_http_upstream_state_t         *state;
@@ -433,6 +582,23 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
         ngx_str_set(&key, "");
     }
 
+    ngx_str_set(&agent, "");
+    ngx_str_set(&project, "");
+
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_AGENT
+        && ngx_http_foundry_caller_id(r, NGX_HTTP_FOUNDRY_CALLER_AGENT,
+                                      &agent)
+           != NGX_OK)
+    {
+        ngx_str_set(&agent, "");
+    }
+
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_PROJECT
+        && ngx_http_foundry_caller_project(r, &project) != NGX_OK)
+    {
+        ngx_str_set(&project, "");
+    }
+
     code = r->err_status ? r->err_status : r->headers_out.status;
 
     if (code == 0 && r->connection->error) {
@@ -448,13 +614,25 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
     buf[0] = (u_char) (metric);                                               \
     p = ngx_http_foundry_label(start, start, last, "target", &flcf->prefix)
 
+#define ngx_http_foundry_caller_labels()                                      \
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_AGENT) {                          \
+        p = ngx_http_foundry_label(p, start, last, "agent", ba);              \
+    }                                                                         \
+    if (mz->labels & NGX_HTTP_FOUNDRY_LABEL_PROJECT) {                        \
+        p = ngx_http_foundry_label(p, start, last, "project", bp);            \
+    }
+
     ngx_shmtx_lock(&mz->shpool->mutex);
+
+    ba = ngx_http_foundry_metrics_bound(mz, 0, &agent);
+    bp = ngx_http_foundry_metrics_bound(mz, 1, &project);
 
     ngx_http_foundry_metric_key(NGX_HTTP_FOUNDRY_M_REQUESTS);
     p = ngx_http_foundry_label(p, start, last, "deployment", &dep);
     v.data = status;
     v.len = 3;
     p = ngx_http_foundry_label(p, start, last, "status", &v);
+    ngx_http_foundry_caller_labels();
     ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
 
     if (ctx->usage.found) {
@@ -474,6 +652,7 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
             v.data = (u_char *) kinds[i];
             v.len = ngx_strlen(kinds[i]);
             p = ngx_http_foundry_label(p, start, last, "kind", &v);
+            ngx_http_foundry_caller_labels();
             ngx_http_foundry_metrics_add(mz, buf, p, tokens[i], -1);
         }
     }
@@ -523,6 +702,7 @@ ngx_http_foundry_metrics_record(ngx_http_request_t *r,
     }
 
 #undef ngx_http_foundry_metric_key
+#undef ngx_http_foundry_caller_labels
 
     ngx_shmtx_unlock(&mz->shpool->mutex);
 }
@@ -535,8 +715,34 @@ ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
     ngx_uint_t metric, const char *name, ngx_str_t *value,
     const char *outcome)
 {
+    ngx_http_foundry_metrics_one(fmcf, metric, name, value, outcome, -1);
+}
+
+
+/*
+ * sets a gauge of a time (seconds since the epoch): "foundry_metrics"
+ * shows the seconds left until it
+ */
+
+void
+ngx_http_foundry_metrics_expiry(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value, time_t expires)
+{
+    ngx_http_foundry_metrics_one(fmcf, metric, name, value, NULL,
+                                 ngx_max(expires, 0));
+}
+
+
+/* a series of one label (and an outcome): counted, or set when "set" >= 0 */
+
+static void
+ngx_http_foundry_metrics_one(ngx_http_foundry_main_conf_t *fmcf,
+    ngx_uint_t metric, const char *name, ngx_str_t *value,
+    const char *outcome, time_t set)
+{
     u_char                           *p, *start, *last, buf[512];
     ngx_str_t                         v;
+    ngx_http_foundry_series_t        *s;
     ngx_http_foundry_metrics_zone_t  *mz;
 
     mz = fmcf->metrics;
@@ -550,12 +756,26 @@ ngx_http_foundry_metrics_event(ngx_http_foundry_main_conf_t *fmcf,
     last = buf + sizeof(buf);
 
     p = ngx_http_foundry_label(start, start, last, name, value);
-    v.data = (u_char *) outcome;
-    v.len = ngx_strlen(outcome);
-    p = ngx_http_foundry_label(p, start, last, "outcome", &v);
+
+    if (outcome) {
+        v.data = (u_char *) outcome;
+        v.len = ngx_strlen(outcome);
+        p = ngx_http_foundry_label(p, start, last, "outcome", &v);
+    }
 
     ngx_shmtx_lock(&mz->shpool->mutex);
-    ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
+
+    if (set < 0) {
+        ngx_http_foundry_metrics_add(mz, buf, p, 1, -1);
+
+    } else {
+        s = ngx_http_foundry_series(mz, buf, p - buf, 1);
+
+        if (s) {
+            s->value = (uint64_t) set;
+        }
+    }
+
     ngx_shmtx_unlock(&mz->shpool->mutex);
 }
 
@@ -669,6 +889,19 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
 
             labels = s->key + 1;
             lsize = s->len - 1;
+
+            /* a gauge holds a time: the seconds until it */
+
+            if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "gauge")
+                == 0)
+            {
+                p = ngx_slprintf(p, last, "%s{%*s} %uL\n",
+                                 ngx_http_foundry_metric_defs[m].name,
+                                 lsize, labels,
+                                 (s->value > (uint64_t) ngx_time())
+                                 ? s->value - (uint64_t) ngx_time() : 0);
+                continue;
+            }
 
             if (ngx_strcmp(ngx_http_foundry_metric_defs[m].type, "counter")
                 == 0)

@@ -92,6 +92,11 @@ static void ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u,
 static void ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u,
     u_char *p, u_char *last);
 static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last);
+static ngx_int_t ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u);
+static void ngx_http_foundry_usage_json(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, size_t len);
+static ngx_uint_t ngx_http_foundry_usage_descend(void *ctx);
 
 
 static yajl_callbacks  ngx_http_foundry_usage_callbacks = {
@@ -115,8 +120,6 @@ ngx_int_t
 ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
     ngx_str_t *type)
 {
-    yajl_alloc_funcs  funcs;
-
     if (type->len >= sizeof("text/event-stream") - 1
         && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
                            sizeof("text/event-stream") - 1)
@@ -135,11 +138,31 @@ ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
         return NGX_DECLINED;
     }
 
+    /* a JSON answer gets a parser if it is not scanned whole */
+
+    if (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE
+        && ngx_http_foundry_usage_yajl(r, u) != NGX_OK)
+    {
+        u->mode = 0;
+        return NGX_ERROR;
+    }
+
+    u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u)
+{
+    yajl_alloc_funcs  funcs;
+
     ngx_http_foundry_json_alloc_funcs(r->pool, &funcs);
 
     u->handle = yajl_alloc(&ngx_http_foundry_usage_callbacks, &funcs, u);
     if (u->handle == NULL) {
-        u->mode = 0;
         return NGX_ERROR;
     }
 
@@ -149,9 +172,71 @@ ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
 
     yajl_config(u->handle, yajl_dont_validate_strings, 1);
 
-    u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
-
     return NGX_OK;
+}
+
+
+/*
+ * A JSON answer: whole in its first buffer (as long as its Content-Length),
+ * it is scanned (core/ngx_http_foundry_jscan.c), the callbacks called only
+ * where usage can be; what the scanner does not take (strings that are not
+ * UTF-8, several values, nesting past 512: yajl here takes them) and an
+ * answer in several buffers go to yajl, from the start.
+ */
+
+static void
+ngx_http_foundry_usage_json(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, size_t len)
+{
+    off_t                     offset;
+    ngx_http_foundry_usage_t  saved;
+
+    if (u->scanned) {
+        /* more than the Content-Length said */
+        u->failed = 1;
+        return;
+    }
+
+    if (u->handle == NULL) {
+
+        if (u->bytes == (off_t) len
+            && r->headers_out.content_length_n == (off_t) len)
+        {
+            saved = *u;
+
+            if (ngx_http_foundry_jscan_parse(r->pool, p, p + len,
+                                             &ngx_http_foundry_usage_callbacks,
+                                             u, ngx_http_foundry_usage_descend,
+                                             NGX_HTTP_FOUNDRY_JSCAN_DEPTH,
+                                             &offset)
+                == NGX_HTTP_FOUNDRY_JSCAN_OK)
+            {
+                u->scanned = 1;
+                return;
+            }
+
+            *u = saved;
+        }
+
+        if (ngx_http_foundry_usage_yajl(r, u) != NGX_OK) {
+            u->failed = 1;
+            return;
+        }
+    }
+
+    ngx_http_foundry_usage_parse(u, p, len);
+}
+
+
+/* below the top object, only "response" and the usage object matter */
+
+static ngx_uint_t
+ngx_http_foundry_usage_descend(void *ctx)
+{
+    ngx_http_foundry_usage_t  *u = ctx;
+
+    return u->usage != 0
+           || (u->depth == 2 && u->keys[1] == NGX_HTTP_FOUNDRY_UK_RESPONSE);
 }
 
 
@@ -173,7 +258,7 @@ ngx_http_foundry_usage_feed(ngx_http_request_t *r,
                 ngx_http_foundry_usage_sse(u, b->pos, b->last);
 
             } else {
-                ngx_http_foundry_usage_parse(u, b->pos, b->last - b->pos);
+                ngx_http_foundry_usage_json(r, u, b->pos, b->last - b->pos);
             }
 
         } else if (b->in_file && !ngx_buf_in_memory(b)) {
@@ -393,8 +478,11 @@ ngx_http_foundry_json_member(u_char *p, u_char *last, u_char *name,
 void
 ngx_http_foundry_usage_done(ngx_http_foundry_usage_t *u)
 {
-    if (u->mode == NGX_HTTP_FOUNDRY_USAGE_JSON && !u->failed
-        && yajl_complete_parse(u->handle) != yajl_status_ok)
+    /* no parser: no answer */
+
+    if (u->mode == NGX_HTTP_FOUNDRY_USAGE_JSON && !u->failed && !u->scanned
+        && (u->handle == NULL
+            || yajl_complete_parse(u->handle) != yajl_status_ok))
     {
         u->failed = 1;
     }

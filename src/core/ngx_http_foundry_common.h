@@ -110,6 +110,9 @@ typedef struct {
 
     /* the operations the key may use, a mask; all by default */
     uint32_t                        operations;
+
+    /* the keys zone of the entry's regexes when not the location's */
+    ngx_shm_zone_t                 *zone;
 } ngx_http_foundry_key_info_t;
 
 
@@ -193,13 +196,23 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_M_DISCOVERY        6
 #define NGX_HTTP_FOUNDRY_M_JWKS             7
 #define NGX_HTTP_FOUNDRY_M_KEYS             8
-#define NGX_HTTP_FOUNDRY_METRICS            9
+#define NGX_HTTP_FOUNDRY_M_CONTENT          9
+#define NGX_HTTP_FOUNDRY_M_CREDENTIAL       10
+#define NGX_HTTP_FOUNDRY_M_EXPIRY           11
+#define NGX_HTTP_FOUNDRY_METRICS            12
+
+
+/* the caller's identity as metric labels (foundry_metrics_zone labels=) */
+#define NGX_HTTP_FOUNDRY_LABEL_AGENT        1
+#define NGX_HTTP_FOUNDRY_LABEL_PROJECT      2
 
 
 typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     void                           *sh;
     ngx_slab_pool_t                *shpool;
+    ngx_uint_t                      labels;
+    ngx_uint_t                      label_values;
 } ngx_http_foundry_metrics_zone_t;
 
 
@@ -296,6 +309,14 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_AUTH_KEY           1
 #define NGX_HTTP_FOUNDRY_AUTH_TOKEN         2
 
+/* the connection's authType when foundry_auth names it (else derived) */
+
+#define NGX_HTTP_FOUNDRY_TYPE_DERIVED       0
+#define NGX_HTTP_FOUNDRY_TYPE_API_KEY       1
+#define NGX_HTTP_FOUNDRY_TYPE_OAUTH2        2
+#define NGX_HTTP_FOUNDRY_TYPE_PMI           3
+#define NGX_HTTP_FOUNDRY_TYPE_AAD           4
+
 
 typedef struct ngx_http_foundry_strip_s  ngx_http_foundry_strip_t;
 
@@ -319,6 +340,11 @@ typedef struct {
     struct ngx_http_foundry_jwks_s *local;
     ngx_pool_t                     *local_pool;
     ngx_uint_t                      local_generation;
+
+    /* an accepted token's own mapping (src/oauth2/), or NULL */
+    ngx_int_t                     (*accepted)(ngx_http_request_t *r,
+                                              void *data, void *ctx);
+    void                           *accepted_data;
 } ngx_http_foundry_issuer_t;
 
 
@@ -375,6 +401,9 @@ typedef struct {
 
     /* foundry_upstream_credential: ngx_http_foundry_identity_conf_t */
     void                           *identity;
+
+    /* foundry_token_service: ngx_http_foundry_oauth2_main_t */
+    void                           *oauth2;
 } ngx_http_foundry_main_conf_t;
 
 
@@ -387,6 +416,7 @@ typedef struct {
     ngx_uint_t                      category;
     ngx_flag_t                      deployment_in_path;
     ngx_flag_t                      stream_usage;
+    ngx_flag_t                      traceparent;
     ngx_str_t                       connection_name;
 
     /* the operations passed to upstreams, a mask */
@@ -418,6 +448,7 @@ typedef struct {
     ngx_array_t                    *filters;
 
     ngx_uint_t                      auth_mode;
+    ngx_uint_t                      auth_type;
     ngx_uint_t                      auth;
     ngx_array_t                    *issuers;
     ngx_array_t                    *claims;
@@ -426,11 +457,20 @@ typedef struct {
     ngx_msec_t                      jwt_leeway;
     ngx_msec_t                      jwt_max_age;
 
+    /* foundry_token_introspection: opaque tokens (credentials/) */
+    struct ngx_http_foundry_introspect_s *introspect;
+
     ngx_str_t                       export_base;
+
+    /* foundry_content_check: ngx_http_foundry_content_conf_t, or NULL */
+    void                           *content;
 
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
     ngx_str_t                       deployment_versions_text;
+
+    /* foundry_token_endpoint, foundry_token_jwks: the token service */
+    void                           *oauth2;
 } ngx_http_foundry_loc_conf_t;
 
 
@@ -514,6 +554,9 @@ typedef struct {
     unsigned                        limited:1;
     unsigned                        too_large:1;
     unsigned                        done:1;
+
+    /* a discovery source's: the credential's "Bearer <token>", if any */
+    ngx_str_t                       authorization;
 } ngx_http_foundry_collect_t;
 
 
@@ -564,6 +607,7 @@ typedef struct {
 
     unsigned                        found:1;
     unsigned                        event_found:1;
+    unsigned                        scanned:1;
     unsigned                        failed:1;
     unsigned                        done:1;
 } ngx_http_foundry_usage_t;
@@ -610,6 +654,9 @@ typedef struct {
     /* the "jwks_uri" of an issuer's discovery document fetched here */
     ngx_str_t                       jwks_url;
 
+    /* an opaque token's introspection (credentials/) */
+    struct ngx_http_foundry_introspect_req_s *introspect;
+
     /* a fetch subrequest's own ctx: where its answer is collected */
     ngx_http_foundry_collect_t     *collect;
 
@@ -628,9 +675,16 @@ typedef struct {
     struct ngx_http_foundry_list_s *fresh;
     ngx_http_foundry_discovery_source_t *fresh_src;
 
+    /* the sources' upstream credentials' tokens, the next one to get */
+    ngx_str_t                      *source_bearers;
+    ngx_uint_t                      source_next;
+
     /* the upstream credential's token: "Bearer <token>", and its state */
     ngx_str_t                       identity_bearer;
     const char                     *identity_state;
+
+    /* the prompt's content check: ngx_http_foundry_ct_check_t */
+    void                           *content;
 
     unsigned                        identity_pending:1;
     unsigned                        identity_fetched:1;

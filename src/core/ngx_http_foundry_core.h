@@ -86,6 +86,33 @@ ngx_int_t ngx_http_foundry_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *text);
 
 
+/* ngx_http_foundry_jscan.c */
+
+#define NGX_HTTP_FOUNDRY_JSCAN_DEPTH    512
+
+#define NGX_HTTP_FOUNDRY_JSCAN_OK       0
+#define NGX_HTTP_FOUNDRY_JSCAN_SYNTAX   1
+#define NGX_HTTP_FOUNDRY_JSCAN_STOPPED  2
+#define NGX_HTTP_FOUNDRY_JSCAN_DEEP     3
+#define NGX_HTTP_FOUNDRY_JSCAN_NOMEM    4
+
+typedef ngx_uint_t (*ngx_http_foundry_jscan_descend_pt)(void *ctx);
+
+u_char *ngx_http_foundry_jscan_space(u_char *p, u_char *last);
+ngx_int_t ngx_http_foundry_jscan_string(u_char **pp, u_char *last,
+    ngx_uint_t *escapes);
+ngx_int_t ngx_http_foundry_jscan_number(u_char **pp, u_char *last);
+ngx_int_t ngx_http_foundry_jscan_literal(u_char **pp, u_char *last);
+ngx_int_t ngx_http_foundry_jscan_value(u_char **pp, u_char *last,
+    ngx_uint_t depth, ngx_uint_t max);
+ngx_int_t ngx_http_foundry_jscan_decode(ngx_pool_t *pool, u_char *p,
+    u_char *last, ngx_str_t *out);
+ngx_int_t ngx_http_foundry_jscan_parse(ngx_pool_t *pool, u_char *start,
+    u_char *last, yajl_callbacks *cb, void *ctx,
+    ngx_http_foundry_jscan_descend_pt descend, ngx_uint_t max,
+    off_t *offset);
+
+
 /* ngx_http_foundry_util.c */
 
 time_t ngx_http_foundry_timegm(ngx_tm_t *tm);
@@ -98,6 +125,8 @@ ngx_uint_t ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name);
 ngx_int_t ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value, ngx_uint_t *conflict);
 uint64_t ngx_http_foundry_now(void);
+ngx_table_elt_t *ngx_http_foundry_find_header(ngx_http_request_t *r,
+    ngx_str_t *name);
 
 
 /* ngx_http_foundry_version.c */

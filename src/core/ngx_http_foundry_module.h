@@ -22,7 +22,9 @@
 #include "ngx_http_foundry_deployments.h"
 #include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_identity.h"
+#include "ngx_http_foundry_oauth2.h"
 #include "ngx_http_foundry_discovery.h"
+#include "ngx_http_foundry_content.h"
 #include "ngx_http_foundry_routing.h"
 #include "ngx_http_foundry_fleet.h"
 

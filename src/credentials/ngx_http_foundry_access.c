@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_credentials.h"
+#include "ngx_http_foundry_token.h"
 
 
 #define NGX_HTTP_FOUNDRY_NO_KEY     "access denied: no key was sent"
@@ -22,8 +23,6 @@ static ngx_int_t ngx_http_foundry_key_check(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_key_from(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_key_source_t *src,
     ngx_str_t *key);
-static ngx_table_elt_t *ngx_http_foundry_find_header(ngx_http_request_t *r,
-    ngx_str_t *name);
 static ngx_uint_t ngx_http_foundry_is_jwt(ngx_str_t *s);
 static void ngx_http_foundry_mask_keys(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
@@ -188,6 +187,11 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_foundry_token_check(r, flcf, ctx);
+
+    if (rc == NGX_DECLINED) {
+        /* not a JWT of the location's issuers: foundry_token_introspection */
+        rc = ngx_http_foundry_introspect_check(r, flcf, ctx);
+    }
 
     if (rc != NGX_HTTP_UNAUTHORIZED) {
         return rc;
@@ -368,7 +372,9 @@ ngx_http_foundry_allows(ngx_http_request_t *r,
     ngx_str_t *deployment)
 {
     if (ctx->key
-        && !ngx_http_foundry_key_allows(r, flcf->keys, ctx->key, deployment))
+        && !ngx_http_foundry_key_allows(r, ctx->key->zone ? ctx->key->zone
+                                                          : flcf->keys,
+                                        ctx->key, deployment))
     {
         return 0;
     }
@@ -414,25 +420,8 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
         return key->len ? NGX_OK : NGX_DECLINED;
 
     case NGX_HTTP_FOUNDRY_SRC_BEARER:
-        h = r->headers_in.authorization;
-
-        if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
-            || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
-                               sizeof("Bearer ") - 1)
-               != 0)
-        {
-            return NGX_DECLINED;
-        }
-
-        v.data = h->value.data + sizeof("Bearer ") - 1;
-        v.len = h->value.len - (sizeof("Bearer ") - 1);
-
-        while (v.len && v.data[0] == ' ') {
-            v.data++;
-            v.len--;
-        }
-
-        if (v.len == 0 || ngx_http_foundry_is_jwt(&v)) {
+        if (ngx_http_foundry_token_bearer(r, &v) != NGX_OK
+            || v.len == 0 || ngx_http_foundry_is_jwt(&v)) {
             return NGX_DECLINED;
         }
 
@@ -467,37 +456,6 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
 
         *key = v;
         return NGX_OK;
-    }
-}
-
-
-static ngx_table_elt_t *
-ngx_http_foundry_find_header(ngx_http_request_t *r, ngx_str_t *name)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            return &h[i];
-        }
     }
 }
 

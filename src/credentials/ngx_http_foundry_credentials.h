@@ -39,6 +39,20 @@ void ngx_http_foundry_logmask_text(u_char *p, u_char *last,
     ngx_array_t *headers);
 
 
+/* ngx_http_foundry_introspect.c */
+
+char *ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *conf);
+ngx_int_t ngx_http_foundry_introspect_check(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+/* not static for fuzz/fuzz_introspect.c */
+ngx_int_t ngx_http_foundry_introspect_parse(ngx_pool_t *pool,
+    ngx_str_t *text, struct ngx_http_foundry_jwt_s *jwt, ngx_uint_t *active,
+    const char **err);
+
+
 /* ngx_http_foundry_issuer.c */
 
 char *ngx_http_foundry_jwt_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -55,6 +69,8 @@ char *ngx_http_foundry_jwt_operations(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_token_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *conf);
+ngx_http_foundry_issuer_t *ngx_http_foundry_issuer_add(ngx_conf_t *cf,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *name);
 
 
 /* ngx_http_foundry_keys.c */

@@ -807,6 +807,33 @@ failed:
 }
 
 
+/*
+ * A JSON object of claims that came without a token (an introspection
+ * answer, RFC 7662): its members and registered claims into "jwt", as
+ * jwt_parse does for a token's payload; "text" must outlive "jwt".
+ * NGX_DECLINED: not one JSON object, a duplicate member, too many or too
+ * deep, or a registered claim of a wrong type; NGX_ERROR: out of memory.
+ */
+
+ngx_int_t
+ngx_http_foundry_jwt_claims_parse(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_http_foundry_jwt_t *jwt)
+{
+    ngx_int_t  rc;
+
+    ngx_memzero(jwt, sizeof(ngx_http_foundry_jwt_t));
+
+    jwt->payload = *text;
+
+    rc = ngx_http_foundry_jwt_json(pool, text, &jwt->claims);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_foundry_jwt_registered(pool, jwt);
+}
+
+
 /* the JOSE header: "alg" is required, "crit" and "b64": false refused */
 
 static ngx_int_t

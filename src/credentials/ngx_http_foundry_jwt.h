@@ -161,6 +161,15 @@ ngx_http_foundry_jwk_t *ngx_http_foundry_jwks_find(
 ngx_int_t ngx_http_foundry_jwk_usable(ngx_http_foundry_jwk_t *key,
     ngx_uint_t alg, const char **err);
 
+/*
+ * claims_parse: a JSON object of claims without a token (RFC 7662
+ * introspection answers): members and registered claims as jwt_parse
+ * gives them, no header, signature or times checked; "text" must outlive
+ * "jwt".  NGX_OK, NGX_DECLINED or NGX_ERROR.
+ */
+ngx_int_t ngx_http_foundry_jwt_claims_parse(ngx_pool_t *pool,
+    ngx_str_t *text, ngx_http_foundry_jwt_t *jwt);
+
 /* a top-level claim or header member by name, or NULL */
 ngx_http_foundry_jwt_claim_t *ngx_http_foundry_jwt_claim(
     ngx_http_foundry_jwt_t *jwt, ngx_str_t *name);

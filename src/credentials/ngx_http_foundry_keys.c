@@ -1523,6 +1523,7 @@ ngx_http_foundry_key_copy(ngx_pool_t *pool, u_char *base,
     info->expires = (time_t) k->expires;
     info->deployments = NULL;
     info->meta = NULL;
+    info->zone = NULL;
 
     info->name.len = k->name.len;
     info->name.data = ngx_pnalloc(pool, k->name.len);

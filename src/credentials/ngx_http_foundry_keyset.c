@@ -141,7 +141,7 @@ ngx_http_foundry_jwt_node(ngx_http_foundry_jwt_zone_t *jz, u_char *key,
         rc = ngx_memn2cmp(key, n->key, len, n->len);
 
         if (rc == 0) {
-            if (n->type == NGX_HTTP_FOUNDRY_JN_TOKEN) {
+            if (n->type != NGX_HTTP_FOUNDRY_JN_JWKS) {
                 ngx_queue_remove(&n->queue);
                 ngx_queue_insert_head(&sh->queue, &n->queue);
             }
@@ -160,7 +160,10 @@ ngx_http_foundry_jwt_node(ngx_http_foundry_jwt_zone_t *jz, u_char *key,
                                offsetof(ngx_http_foundry_jwt_node_t, key)
                                + len);
 
-    /* full: the least recently used tokens go (key sets are not queued) */
+    /*
+     * full: the least recently used tokens and introspection answers go
+     * (key sets are not queued)
+     */
 
     for (i = 0; n == NULL && i < 16 && !ngx_queue_empty(&sh->queue); i++) {
         q = ngx_queue_last(&sh->queue);
@@ -168,6 +171,11 @@ ngx_http_foundry_jwt_node(ngx_http_foundry_jwt_zone_t *jz, u_char *key,
 
         n = ngx_queue_data(q, ngx_http_foundry_jwt_node_t, queue);
         ngx_rbtree_delete(&sh->rbtree, &n->node);
+
+        if (n->json) {
+            ngx_slab_free_locked(jz->shpool, n->json);
+        }
+
         ngx_slab_free_locked(jz->shpool, n);
 
         n = ngx_slab_calloc_locked(jz->shpool,

@@ -49,14 +49,10 @@ static void ngx_http_foundry_token_local_cleanup(void *data);
 static ngx_int_t ngx_http_foundry_token_claims(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_issuer_t *iss,
     ngx_http_foundry_jwt_t *jwt, const char **err);
-static ngx_int_t ngx_http_foundry_token_deny(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, const char *description);
 static ngx_uint_t ngx_http_foundry_token_matches(ngx_http_foundry_ctx_t *ctx,
     ngx_http_foundry_token_allow_t *allow);
 static ngx_http_foundry_jwk_t *ngx_http_foundry_token_key(
     ngx_http_foundry_jwks_t *jwks, ngx_http_foundry_jwt_t *jwt);
-static ngx_int_t ngx_http_foundry_token_rules(ngx_http_foundry_jwt_t *jwt,
-    ngx_array_t *claims, const char **err);
 static ngx_int_t ngx_http_foundry_token_local(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *token, uint32_t hash);
@@ -64,12 +60,16 @@ static void ngx_http_foundry_token_remember(ngx_http_foundry_issuer_t *iss,
     ngx_str_t *token, uint32_t hash);
 static ngx_http_foundry_issuer_t *ngx_http_foundry_token_issuer(
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_jwt_t *jwt);
+static ngx_int_t ngx_http_foundry_token_accepted(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
 
 
 /*
  * The bearer token of the request, checked: NGX_OK (ctx->token set),
  * NGX_AGAIN while an issuer's keys are fetched, NGX_HTTP_UNAUTHORIZED
- * (the ctx says why), or NGX_ERROR.
+ * (the ctx says why), NGX_DECLINED for a token that is not a JWT of the
+ * location's issuers where foundry_token_introspection is to check it,
+ * or NGX_ERROR.
  */
 
 ngx_int_t
@@ -83,7 +83,6 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     ngx_uint_t                     cached;
     ngx_str_t                      parts[2];
     const char                    *err;
-    ngx_table_elt_t               *h;
     ngx_http_foundry_jwk_t        *key;
     ngx_http_foundry_jwt_t        *jwt;
     ngx_http_foundry_issuer_t     *iss;
@@ -91,26 +90,12 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     ngx_http_foundry_jwt_zone_t   *jz;
     ngx_http_foundry_main_conf_t  *fmcf;
 
-    h = r->headers_in.authorization;
-
-    if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
-        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1)
-           != 0)
-    {
+    if (ngx_http_foundry_token_bearer(r, &token) != NGX_OK) {
         ctx->auth_failure = "missing";
         ctx->error_code = "Unauthorized";
         ctx->error_message = "access denied: no credential was sent";
         ctx->challenge = "Bearer";
         return NGX_HTTP_UNAUTHORIZED;
-    }
-
-    token.data = h->value.data + sizeof("Bearer ") - 1;
-    token.len = h->value.len - (sizeof("Bearer ") - 1);
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
     }
 
     hash = ngx_http_foundry_local_hash(&token);
@@ -139,6 +124,12 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         if (ngx_http_foundry_jwt_parse(r->pool, &token, 0, jwt, &err)
             != NGX_OK)
         {
+            /* not a JWT: an opaque token, introspected if configured */
+
+            if (flcf->introspect) {
+                return NGX_DECLINED;
+            }
+
             return ngx_http_foundry_token_deny(r, ctx, err);
         }
 
@@ -148,6 +139,10 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
     iss = ngx_http_foundry_token_issuer(flcf, jwt);
 
     if (iss == NULL) {
+        if (flcf->introspect) {
+            return NGX_DECLINED;
+        }
+
         return ngx_http_foundry_token_deny(r, ctx, "wrong issuer");
     }
 
@@ -255,6 +250,58 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
 
     ctx->token = jwt;
 
+    return ngx_http_foundry_token_accepted(r, ctx, iss);
+}
+
+
+/* an issuer's own mapping of its accepted tokens (src/oauth2/) */
+
+static ngx_int_t
+ngx_http_foundry_token_accepted(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss)
+{
+    ngx_int_t  rc;
+
+    if (iss->accepted == NULL) {
+        return NGX_OK;
+    }
+
+    rc = iss->accepted(r, iss->accepted_data, ctx);
+
+    if (rc == NGX_DECLINED) {
+        ctx->token = NULL;
+        return ngx_http_foundry_token_deny(r, ctx, "wrong claim");
+    }
+
+    return rc;
+}
+
+
+/* the token of "Authorization: Bearer <token>", or NGX_DECLINED */
+
+ngx_int_t
+ngx_http_foundry_token_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    token->data = h->value.data + sizeof("Bearer ") - 1;
+    token->len = h->value.len - (sizeof("Bearer ") - 1);
+
+    while (token->len && token->data[0] == ' ') {
+        token->data++;
+        token->len--;
+    }
+
     return NGX_OK;
 }
 
@@ -332,7 +379,7 @@ ngx_http_foundry_token_local(ngx_http_request_t *r,
     ctx->jwt = jwt;
     ctx->token = jwt;
 
-    return NGX_OK;
+    return ngx_http_foundry_token_accepted(r, ctx, iss);
 }
 
 
@@ -645,7 +692,7 @@ ngx_http_foundry_token_claims(ngx_http_request_t *r,
 
 /* the rules of foundry_jwt_claim or of an issuer */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_token_rules(ngx_http_foundry_jwt_t *jwt, ngx_array_t *claims,
     const char **err)
 {
@@ -727,7 +774,7 @@ ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b, ngx_uint_t nocase)
 
 /* the 401: RFC 6750's challenge with a description safe to give */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_token_deny(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, const char *description)
 {

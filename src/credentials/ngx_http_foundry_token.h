@@ -51,6 +51,7 @@ typedef struct {
 
 #define NGX_HTTP_FOUNDRY_JN_TOKEN       1
 #define NGX_HTTP_FOUNDRY_JN_JWKS        2
+#define NGX_HTTP_FOUNDRY_JN_INTROSPECT  3
 
 
 ngx_int_t ngx_http_foundry_jwt_init_zone(ngx_shm_zone_t *shm_zone,
@@ -66,6 +67,12 @@ ngx_int_t ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
 void ngx_http_foundry_token_store(ngx_http_request_t *r,
     ngx_http_foundry_issuer_t *iss, ngx_str_t *from, ngx_str_t *body,
     const char *err);
+ngx_int_t ngx_http_foundry_token_bearer(ngx_http_request_t *r,
+    ngx_str_t *token);
+ngx_int_t ngx_http_foundry_token_rules(struct ngx_http_foundry_jwt_s *jwt,
+    ngx_array_t *claims, const char **err);
+ngx_int_t ngx_http_foundry_token_deny(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, const char *description);
 ngx_int_t ngx_http_foundry_oidc_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_issuer_t *iss);
 

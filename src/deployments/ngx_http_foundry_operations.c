@@ -172,6 +172,23 @@ ngx_http_foundry_operation_list(void)
 }
 
 
+/* the name of an operation's bit, or NULL */
+
+ngx_str_t *
+ngx_http_foundry_operation_name(ngx_uint_t bit)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_foundry_operations[i].name.len; i++) {
+        if (i == bit) {
+            return &ngx_http_foundry_operations[i].name;
+        }
+    }
+
+    return NULL;
+}
+
+
 /* the bit of the operation a request path names, or 0 */
 
 uint32_t

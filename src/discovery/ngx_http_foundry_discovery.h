@@ -19,10 +19,50 @@ ngx_int_t ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
 
 /* ngx_http_foundry_export.c */
 
+/* the metadata values that are JSON */
+#define NGX_HTTP_FOUNDRY_EXPORT_MODELS      1
+#define NGX_HTTP_FOUNDRY_EXPORT_DISCOVERY   2
+#define NGX_HTTP_FOUNDRY_EXPORT_AUTH        3
+#define NGX_HTTP_FOUNDRY_EXPORT_HEADERS     4
+
+
+/* a gateway target as Foundry's connection of it, for the export */
+
+typedef struct {
+    ngx_http_foundry_loc_conf_t    *conf;
+    ngx_str_t                       url;
+    ngx_str_t                       name;
+    ngx_str_t                       category;
+    ngx_str_t                       auth;
+    ngx_uint_t                      auth_type;
+    ngx_uint_t                      apim;
+
+    /* JSON texts: the static list or the discovery endpoints (one of
+     * them), authConfig and customHeaders (empty when not exported) */
+    ngx_str_t                       models;
+    ngx_str_t                       discovery;
+    ngx_str_t                       auth_config;
+    ngx_str_t                       headers;
+    ngx_str_t                       client_id;   /* ?client_id= */
+    unsigned                        oauth2:1;    /* of a token service */
+} ngx_http_foundry_connection_t;
+
+
 char *ngx_http_foundry_export(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_export_register(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *flcf);
+ngx_int_t ngx_http_foundry_export_metadata(yajl_gen g,
+    ngx_http_foundry_connection_t *c);
+ngx_int_t ngx_http_foundry_export_parameters(yajl_gen g);
+
+
+/* ngx_http_foundry_export_templates.c */
+
+ngx_int_t ngx_http_foundry_export_bicep(yajl_gen g,
+    ngx_http_foundry_connection_t *c);
+ngx_int_t ngx_http_foundry_export_terraform(ngx_http_request_t *r,
+    ngx_http_foundry_connection_t *c, ngx_str_t *out);
 
 
 /* ngx_http_foundry_sources.c */

@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_discovery.h"
+#include "ngx_http_foundry_oauth2.h"
 
 
 /*
@@ -20,7 +21,13 @@
  * "foundry_export" answers
  *
  *     GET /export?target=/v1                  the connection, as JSON
- *     GET /export?target=/v1&format=bicep     a deployment parameters file
+ *     GET /export?target=/v1&format=bicep     the parameters file of the
+ *                                             Foundry samples' templates
+ *     GET /export?target=/v1&format=terraform an azapi_resource
+ *     GET /export?target=/v1&format=bicep-metadata
+ *                                             the earlier parameters file
+ *                                             (connectionName, category,
+ *                                             target, authType, metadata)
  *     GET /export                             the list of targets
  *
  * The metadata values that are JSON (models, modelDiscovery, authConfig,
@@ -30,21 +37,44 @@
 
 
 static ngx_int_t ngx_http_foundry_export_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_foundry_export_target(ngx_http_request_t *r,
-    yajl_gen g, ngx_http_foundry_target_t *t, ngx_str_t *base,
-    ngx_uint_t bicep);
-static ngx_int_t ngx_http_foundry_export_metadata(ngx_http_request_t *r,
-    yajl_gen g, ngx_http_foundry_loc_conf_t *flcf);
+static ngx_int_t ngx_http_foundry_export_connection(ngx_http_request_t *r,
+    ngx_http_foundry_target_t *t, ngx_str_t *base,
+    ngx_http_foundry_connection_t *c);
+static ngx_int_t ngx_http_foundry_export_target(yajl_gen g,
+    ngx_http_foundry_connection_t *c, ngx_uint_t format);
 static ngx_int_t ngx_http_foundry_export_json(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_uint_t what, ngx_str_t *out);
-static const char *ngx_http_foundry_export_auth_type(
+static ngx_uint_t ngx_http_foundry_export_auth_type(
     ngx_http_foundry_loc_conf_t *flcf);
+static ngx_int_t ngx_http_foundry_export_oauth2(yajl_gen g,
+    ngx_http_foundry_connection_t *c);
+static ngx_int_t ngx_http_foundry_export_text(ngx_http_request_t *r,
+    ngx_str_t *text);
 
 
-#define NGX_HTTP_FOUNDRY_EXPORT_MODELS      1
-#define NGX_HTTP_FOUNDRY_EXPORT_DISCOVERY   2
-#define NGX_HTTP_FOUNDRY_EXPORT_AUTH        3
-#define NGX_HTTP_FOUNDRY_EXPORT_HEADERS     4
+#define NGX_HTTP_FOUNDRY_AS_JSON            0
+#define NGX_HTTP_FOUNDRY_AS_BICEP           1
+#define NGX_HTTP_FOUNDRY_AS_BICEP_METADATA  2
+#define NGX_HTTP_FOUNDRY_AS_TERRAFORM       3
+
+
+static ngx_str_t  ngx_http_foundry_export_formats[] = {
+    ngx_string("json"),
+    ngx_string("bicep"),
+    ngx_string("bicep-metadata"),
+    ngx_string("terraform")
+};
+
+
+/* Foundry's names of the authTypes, by NGX_HTTP_FOUNDRY_TYPE_* */
+
+static ngx_str_t  ngx_http_foundry_auth_types[] = {
+    ngx_string("ApiKey"),
+    ngx_string("ApiKey"),
+    ngx_string("OAuth2"),
+    ngx_string("ProjectManagedIdentity"),
+    ngx_string("AAD")
+};
 
 
 /* foundry_export [base_url=url]; */
@@ -95,6 +125,21 @@ ngx_http_foundry_export_register(ngx_conf_t *cf,
     ngx_http_foundry_target_t     *t;
     ngx_http_foundry_main_conf_t  *fmcf;
 
+    /* Foundry takes managed identities on ApiManagement connections only */
+
+    if ((flcf->auth_type == NGX_HTTP_FOUNDRY_TYPE_PMI
+         || flcf->auth_type == NGX_HTTP_FOUNDRY_TYPE_AAD)
+        && flcf->category != NGX_HTTP_FOUNDRY_API_MANAGEMENT)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"foundry_auth %V\" is the authType of "
+                           "ApiManagement connections: it needs "
+                           "\"foundry_category ApiManagement\" (a "
+                           "ModelGateway connection takes ApiKey or OAuth2)",
+                           &ngx_http_foundry_auth_types[flcf->auth_type]);
+        return NGX_ERROR;
+    }
+
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
 
     t = ngx_array_push(&fmcf->targets);
@@ -116,13 +161,14 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_str_t                      target, format, base, out, host, msg;
     ngx_buf_t                     *b;
-    ngx_uint_t                     i, bicep;
+    ngx_uint_t                     i, as;
     yajl_gen                       g;
     ngx_chain_t                    cl;
     yajl_alloc_funcs               funcs;
     ngx_http_foundry_target_t     *t;
     ngx_http_foundry_loc_conf_t   *flcf;
     ngx_http_foundry_main_conf_t  *fmcf;
+    ngx_http_foundry_connection_t  c;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -175,15 +221,28 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
     (void) ngx_http_arg(r, (u_char *) "target", 6, &target);
     (void) ngx_http_arg(r, (u_char *) "format", 6, &format);
 
-    bicep = (format.len == 5 && ngx_strncmp(format.data, "bicep", 5) == 0);
+    as = NGX_HTTP_FOUNDRY_AS_JSON;
 
-    if (format.len && !bicep
-        && !(format.len == 4 && ngx_strncmp(format.data, "json", 4) == 0))
-    {
-        ngx_str_set(&msg, "the format is \"json\" or \"bicep\"");
+    if (format.len) {
+        for (as = 0; as <= NGX_HTTP_FOUNDRY_AS_TERRAFORM; as++) {
+            if (format.len == ngx_http_foundry_export_formats[as].len
+                && ngx_strncmp(format.data,
+                               ngx_http_foundry_export_formats[as].data,
+                               format.len)
+                   == 0)
+            {
+                break;
+            }
+        }
 
-        return ngx_http_foundry_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "BadRequest", msg.data, msg.len);
+        if (as > NGX_HTTP_FOUNDRY_AS_TERRAFORM) {
+            ngx_str_set(&msg, "the format is \"json\", \"bicep\", "
+                              "\"terraform\" or \"bicep-metadata\"");
+
+            return ngx_http_foundry_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                               "BadRequest", msg.data,
+                                               msg.len);
+        }
     }
 
     g = ngx_http_foundry_json_gen(r->pool, &funcs);
@@ -240,9 +299,23 @@ ngx_http_foundry_export_handler(ngx_http_request_t *r)
                                                "NotFound", msg.data, msg.len);
         }
 
-        if (ngx_http_foundry_export_target(r, g, &t[i], &base, bicep)
+        if (ngx_http_foundry_export_connection(r, &t[i], &base, &c)
             != NGX_OK)
         {
+            goto failed;
+        }
+
+        if (as == NGX_HTTP_FOUNDRY_AS_TERRAFORM) {
+            yajl_gen_free(g);
+
+            if (ngx_http_foundry_export_terraform(r, &c, &out) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_foundry_export_text(r, &out);
+        }
+
+        if (ngx_http_foundry_export_target(g, &c, as) != NGX_OK) {
             goto failed;
         }
     }
@@ -275,80 +348,137 @@ failed:
 }
 
 
+/* the connection of a target, its JSON values made once for every form */
+
 static ngx_int_t
-ngx_http_foundry_export_target(ngx_http_request_t *r, yajl_gen g,
-    ngx_http_foundry_target_t *t, ngx_str_t *base, ngx_uint_t bicep)
+ngx_http_foundry_export_connection(ngx_http_request_t *r,
+    ngx_http_foundry_target_t *t, ngx_str_t *base,
+    ngx_http_foundry_connection_t *c)
 {
     u_char                       *p;
-    ngx_str_t                     url, name, category, auth;
     ngx_http_foundry_loc_conf_t  *flcf;
 
     flcf = t->conf;
 
-    url.len = base->len + flcf->prefix.len;
-    url.data = ngx_pnalloc(r->pool, url.len);
-    if (url.data == NULL) {
+    ngx_memzero(c, sizeof(ngx_http_foundry_connection_t));
+
+    c->conf = flcf;
+
+    c->url.len = base->len + flcf->prefix.len;
+    c->url.data = ngx_pnalloc(r->pool, c->url.len);
+    if (c->url.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(url.data, base->data, base->len);
+    p = ngx_cpymem(c->url.data, base->data, base->len);
     ngx_memcpy(p, flcf->prefix.data, flcf->prefix.len);
 
     if (flcf->connection_name.len) {
-        name = flcf->connection_name;
+        c->name = flcf->connection_name;
 
     } else {
-        ngx_str_set(&name, "nginx-gateway");
+        ngx_str_set(&c->name, "nginx-gateway");
     }
 
     if (flcf->category == NGX_HTTP_FOUNDRY_API_MANAGEMENT) {
-        ngx_str_set(&category, "ApiManagement");
+        ngx_str_set(&c->category, "ApiManagement");
+        c->apim = 1;
 
     } else {
-        ngx_str_set(&category, "ModelGateway");
+        ngx_str_set(&c->category, "ModelGateway");
     }
 
-    auth.data = (u_char *) ngx_http_foundry_export_auth_type(flcf);
-    auth.len = ngx_strlen(auth.data);
+    c->auth_type = ngx_http_foundry_export_auth_type(flcf);
+    c->auth = ngx_http_foundry_auth_types[c->auth_type];
 
-    if (bicep) {
+    /* "?client_id=": the OAuth2 connection of the gateway's token service */
 
-        /* an ARM/Bicep deployment parameters file */
+    if (ngx_http_arg(r, (u_char *) "client_id", 9, &c->client_id) != NGX_OK) {
+        ngx_str_null(&c->client_id);
+    }
 
-        if (yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_foundry_json_key(g, "$schema") != NGX_OK
-            || ngx_http_foundry_json_key(g,
-                   "https://schema.management.azure.com/schemas/"
-                   "2019-04-01/deploymentParameters.json#")
-               != NGX_OK
-            || ngx_http_foundry_json_key(g, "contentVersion") != NGX_OK
-            || ngx_http_foundry_json_key(g, "1.0.0.0") != NGX_OK
-            || ngx_http_foundry_json_key(g, "parameters") != NGX_OK
-            || yajl_gen_map_open(g) != yajl_gen_status_ok
+    c->oauth2 = (ngx_http_foundry_export_oauth2(NULL, c) == NGX_OK);
+
+    /* dynamic discovery when there are endpoints, else the static list */
+
+    if (ngx_http_foundry_export_json(r, flcf,
+                                     flcf->discovery
+                                     ? NGX_HTTP_FOUNDRY_EXPORT_DISCOVERY
+                                     : NGX_HTTP_FOUNDRY_EXPORT_MODELS,
+                                     flcf->discovery ? &c->discovery
+                                                     : &c->models)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the key's header, when it is not Foundry's default api-key */
+
+    if ((flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY || flcf->auth == 0)
+        && !(flcf->auth_header.len == 7
+             && ngx_strncasecmp(flcf->auth_header.data, (u_char *) "api-key",
+                                7) == 0
+             && flcf->auth_prefix.len == 0 && flcf->auth_suffix.len == 0)
+        && ngx_http_foundry_export_json(r, flcf,
+                                        NGX_HTTP_FOUNDRY_EXPORT_AUTH,
+                                        &c->auth_config)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (flcf->custom_headers && flcf->custom_headers->nelts
+        && ngx_http_foundry_export_json(r, flcf,
+                                        NGX_HTTP_FOUNDRY_EXPORT_HEADERS,
+                                        &c->headers)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_export_target(yajl_gen g, ngx_http_foundry_connection_t *c,
+    ngx_uint_t format)
+{
+    static ngx_str_t  oauth2 = ngx_string("OAuth2");
+
+    if (format == NGX_HTTP_FOUNDRY_AS_BICEP) {
+        return ngx_http_foundry_export_bicep(g, c);
+    }
+
+    if (format == NGX_HTTP_FOUNDRY_AS_BICEP_METADATA) {
+
+        /* the earlier parameters file: the connection's fields */
+
+        if (ngx_http_foundry_export_parameters(g) != NGX_OK
             || ngx_http_foundry_json_key(g, "connectionName") != NGX_OK
             || yajl_gen_map_open(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "value") != NGX_OK
-            || ngx_http_foundry_json_string(g, &name) != NGX_OK
+            || ngx_http_foundry_json_string(g, &c->name) != NGX_OK
             || yajl_gen_map_close(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "category") != NGX_OK
             || yajl_gen_map_open(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "value") != NGX_OK
-            || ngx_http_foundry_json_string(g, &category) != NGX_OK
+            || ngx_http_foundry_json_string(g, &c->category) != NGX_OK
             || yajl_gen_map_close(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "target") != NGX_OK
             || yajl_gen_map_open(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "value") != NGX_OK
-            || ngx_http_foundry_json_string(g, &url) != NGX_OK
+            || ngx_http_foundry_json_string(g, &c->url) != NGX_OK
             || yajl_gen_map_close(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "authType") != NGX_OK
             || yajl_gen_map_open(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "value") != NGX_OK
-            || ngx_http_foundry_json_string(g, &auth) != NGX_OK
+            || ngx_http_foundry_json_string(g, &c->auth) != NGX_OK
             || yajl_gen_map_close(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "metadata") != NGX_OK
             || yajl_gen_map_open(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "value") != NGX_OK
-            || ngx_http_foundry_export_metadata(r, g, flcf) != NGX_OK
+            || ngx_http_foundry_export_metadata(g, c) != NGX_OK
             || yajl_gen_map_close(g) != yajl_gen_status_ok
             || yajl_gen_map_close(g) != yajl_gen_status_ok
             || yajl_gen_map_close(g) != yajl_gen_status_ok)
@@ -363,17 +493,19 @@ ngx_http_foundry_export_target(ngx_http_request_t *r, yajl_gen g,
 
     if (yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_foundry_json_key(g, "name") != NGX_OK
-        || ngx_http_foundry_json_string(g, &name) != NGX_OK
+        || ngx_http_foundry_json_string(g, &c->name) != NGX_OK
         || ngx_http_foundry_json_key(g, "properties") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_foundry_json_key(g, "category") != NGX_OK
-        || ngx_http_foundry_json_string(g, &category) != NGX_OK
+        || ngx_http_foundry_json_string(g, &c->category) != NGX_OK
         || ngx_http_foundry_json_key(g, "target") != NGX_OK
-        || ngx_http_foundry_json_string(g, &url) != NGX_OK
+        || ngx_http_foundry_json_string(g, &c->url) != NGX_OK
         || ngx_http_foundry_json_key(g, "authType") != NGX_OK
-        || ngx_http_foundry_json_string(g, &auth) != NGX_OK
+        || ngx_http_foundry_json_string(g, c->oauth2 ? &oauth2 : &c->auth)
+           != NGX_OK
         || ngx_http_foundry_json_key(g, "metadata") != NGX_OK
-        || ngx_http_foundry_export_metadata(r, g, flcf) != NGX_OK
+        || ngx_http_foundry_export_metadata(g, c) != NGX_OK
+        || ngx_http_foundry_export_oauth2(g, c) == NGX_ERROR
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
@@ -384,16 +516,112 @@ ngx_http_foundry_export_target(ngx_http_request_t *r, yajl_gen g,
 }
 
 
+/*
+ * The OAuth2 connection to a target whose tokens come from the gateway's
+ * own token service, for the client of "?client_id=": "credentials" with
+ * clientId, tokenUrl and scopes, never a secret.  NGX_DECLINED when the
+ * target has none or no client is named; without "g", only whether.
+ */
+
+static ngx_int_t
+ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
+{
+    ngx_str_t                          *id;
+    ngx_uint_t                          i;
+    ngx_http_foundry_loc_conf_t        *flcf;
+    ngx_http_foundry_issuer_t          *iss;
+    ngx_http_foundry_oauth2_scope_t    *sc;
+    ngx_http_foundry_oauth2_service_t  *svc;
+
+    flcf = c->conf;
+    id = &c->client_id;
+
+    if (flcf->issuers == NULL || id->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    iss = flcf->issuers->elts;
+    svc = NULL;
+
+    for (i = 0; i < flcf->issuers->nelts && svc == NULL; i++) {
+        svc = iss[i].accepted_data;
+    }
+
+    if (svc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (g == NULL) {
+        return NGX_OK;
+    }
+
+    sc = svc->scopes.elts;
+
+    if (ngx_http_foundry_json_key(g, "credentials") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "clientId") != NGX_OK
+        || yajl_gen_string(g, id->data, id->len) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "tokenUrl") != NGX_OK
+        || ngx_http_foundry_json_string(g, &svc->token_url) != NGX_OK
+        || ngx_http_foundry_json_key(g, "scopes") != NGX_OK
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < svc->scopes.nelts; i++) {
+        if (ngx_http_foundry_json_string(g, &sc[i].scope) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a deployment parameters file, opened up to its "parameters" object */
+
+ngx_int_t
+ngx_http_foundry_export_parameters(yajl_gen g)
+{
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "$schema") != NGX_OK
+        || ngx_http_foundry_json_key(g,
+               "https://schema.management.azure.com/schemas/"
+               "2019-04-01/deploymentParameters.json#")
+           != NGX_OK
+        || ngx_http_foundry_json_key(g, "contentVersion") != NGX_OK
+        || ngx_http_foundry_json_key(g, "1.0.0.0") != NGX_OK
+        || ngx_http_foundry_json_key(g, "parameters") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* what Foundry calls the credential of a connection to this target */
 
-static const char *
+static ngx_uint_t
 ngx_http_foundry_export_auth_type(ngx_http_foundry_loc_conf_t *flcf)
 {
     ngx_uint_t                  i;
     ngx_http_foundry_issuer_t  *iss;
 
+    if (flcf->auth_type != NGX_HTTP_FOUNDRY_TYPE_DERIVED) {
+        return flcf->auth_type;
+    }
+
     if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
-        return "ApiKey";
+        return NGX_HTTP_FOUNDRY_TYPE_API_KEY;
     }
 
     if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN) {
@@ -406,26 +634,31 @@ ngx_http_foundry_export_auth_type(ngx_http_foundry_loc_conf_t *flcf)
                    == 0)
             {
                 return (flcf->category == NGX_HTTP_FOUNDRY_API_MANAGEMENT)
-                       ? "ProjectManagedIdentity" : "OAuth2";
+                       ? NGX_HTTP_FOUNDRY_TYPE_PMI
+                       : NGX_HTTP_FOUNDRY_TYPE_OAUTH2;
             }
         }
 
-        return "OAuth2";
+        return NGX_HTTP_FOUNDRY_TYPE_OAUTH2;
     }
 
-    return "ApiKey";
+    return NGX_HTTP_FOUNDRY_TYPE_API_KEY;
 }
 
 
-static ngx_int_t
-ngx_http_foundry_export_metadata(ngx_http_request_t *r, yajl_gen g,
-    ngx_http_foundry_loc_conf_t *flcf)
+/* the connection's metadata, its JSON values as JSON strings */
+
+ngx_int_t
+ngx_http_foundry_export_metadata(yajl_gen g, ngx_http_foundry_connection_t *c)
 {
-    ngx_str_t   s, *v;
+    ngx_str_t                    *v;
+    ngx_http_foundry_loc_conf_t  *flcf;
 
     static ngx_str_t  yes = ngx_string("true");
     static ngx_str_t  no = ngx_string("false");
     static ngx_str_t  empty = ngx_string("");
+
+    flcf = c->conf;
 
     if (yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_foundry_json_key(g, "deploymentInPath") != NGX_OK
@@ -454,57 +687,33 @@ ngx_http_foundry_export_metadata(ngx_http_request_t *r, yajl_gen g,
         return NGX_ERROR;
     }
 
-    /* dynamic discovery when there are endpoints, else the static list */
-
-    if (flcf->discovery) {
-        if (ngx_http_foundry_export_json(r, flcf,
-                                         NGX_HTTP_FOUNDRY_EXPORT_DISCOVERY,
-                                         &s)
-            != NGX_OK
-            || ngx_http_foundry_json_key(g, "modelDiscovery") != NGX_OK
-            || ngx_http_foundry_json_string(g, &s) != NGX_OK)
+    if (c->discovery.len) {
+        if (ngx_http_foundry_json_key(g, "modelDiscovery") != NGX_OK
+            || ngx_http_foundry_json_string(g, &c->discovery) != NGX_OK)
         {
             return NGX_ERROR;
         }
 
     } else {
-        if (ngx_http_foundry_export_json(r, flcf,
-                                         NGX_HTTP_FOUNDRY_EXPORT_MODELS, &s)
-            != NGX_OK
-            || ngx_http_foundry_json_key(g, "models") != NGX_OK
-            || ngx_http_foundry_json_string(g, &s) != NGX_OK)
+        if (ngx_http_foundry_json_key(g, "models") != NGX_OK
+            || ngx_http_foundry_json_string(g, &c->models) != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    /* the key's header, when it is not Foundry's default api-key */
-
-    if ((flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY || flcf->auth == 0)
-        && !(flcf->auth_header.len == 7
-             && ngx_strncasecmp(flcf->auth_header.data, (u_char *) "api-key",
-                                7) == 0
-             && flcf->auth_prefix.len == 0 && flcf->auth_suffix.len == 0))
+    if (c->auth_config.len
+        && (ngx_http_foundry_json_key(g, "authConfig") != NGX_OK
+            || ngx_http_foundry_json_string(g, &c->auth_config) != NGX_OK))
     {
-        if (ngx_http_foundry_export_json(r, flcf,
-                                         NGX_HTTP_FOUNDRY_EXPORT_AUTH, &s)
-            != NGX_OK
-            || ngx_http_foundry_json_key(g, "authConfig") != NGX_OK
-            || ngx_http_foundry_json_string(g, &s) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        return NGX_ERROR;
     }
 
-    if (flcf->custom_headers && flcf->custom_headers->nelts) {
-        if (ngx_http_foundry_export_json(r, flcf,
-                                         NGX_HTTP_FOUNDRY_EXPORT_HEADERS, &s)
-            != NGX_OK
-            || ngx_http_foundry_json_key(g, "customHeaders") != NGX_OK
-            || ngx_http_foundry_json_string(g, &s) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (c->headers.len
+        && (ngx_http_foundry_json_key(g, "customHeaders") != NGX_OK
+            || ngx_http_foundry_json_string(g, &c->headers) != NGX_OK))
+    {
+        return NGX_ERROR;
     }
 
     if (yajl_gen_map_close(g) != yajl_gen_status_ok) {
@@ -512,6 +721,45 @@ ngx_http_foundry_export_metadata(ngx_http_request_t *r, yajl_gen g,
     }
 
     return NGX_OK;
+}
+
+
+/* a text answer (the Terraform form) */
+
+static ngx_int_t
+ngx_http_foundry_export_text(ngx_http_request_t *r, ngx_str_t *text)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   cl;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = text->data;
+    b->last = text->data + text->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    cl.buf = b;
+    cl.next = NULL;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    ngx_str_set(&r->headers_out.content_type, "text/plain; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = text->len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &cl);
 }
 
 

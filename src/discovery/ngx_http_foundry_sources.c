@@ -13,6 +13,7 @@
 #include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_deployments.h"
 #include "ngx_http_foundry_credentials.h"
+#include "ngx_http_foundry_identity.h"
 #include "ngx_http_foundry_discovery.h"
 
 
@@ -84,8 +85,11 @@ static ngx_int_t ngx_http_foundry_sources_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_http_foundry_source_node_t *ngx_http_foundry_source_node(
     ngx_http_foundry_sources_zone_t *sz, ngx_str_t *key, ngx_uint_t create);
+static ngx_int_t ngx_http_foundry_sources_tokens(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_source_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_discovery_source_t *src);
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_discovery_source_t *src,
+    ngx_str_t *bearer);
 static ngx_int_t ngx_http_foundry_source_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_foundry_source_render(ngx_pool_t *pool,
@@ -491,6 +495,7 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
     uint64_t                          now;
+    ngx_int_t                         rc;
     ngx_uint_t                        i, fetch;
     ngx_http_foundry_discovery_source_t *src;
     ngx_http_foundry_source_node_t   *n;
@@ -498,6 +503,11 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
 
     if (flcf->sources == NULL || ctx->sources_fetched) {
         return NGX_OK;
+    }
+
+    rc = ngx_http_foundry_sources_tokens(r, flcf, ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ctx->sources_fetched = 1;
@@ -533,10 +543,31 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
             }
         }
 
+        /*
+         * no token of its credential (or the list fell due since the
+         * tokens were got): the list in hand is kept
+         */
+
+        if (fetch && src[i].upstream && src[i].upstream->credential
+            && (ctx->source_bearers == NULL
+                || ctx->source_bearers[i].len == 0))
+        {
+            if (n) {
+                n->refreshing = 0;
+            }
+
+            fetch = 0;
+        }
+
         ngx_shmtx_unlock(&sz->shpool->mutex);
 
         if (fetch) {
-            if (ngx_http_foundry_source_fetch(r, ctx, &src[i]) != NGX_OK) {
+            if (ngx_http_foundry_source_fetch(r, ctx, &src[i],
+                                              ctx->source_bearers
+                                              ? &ctx->source_bearers[i]
+                                              : NULL)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
         }
@@ -546,9 +577,97 @@ ngx_http_foundry_sources_wait(ngx_http_request_t *r,
 }
 
 
+/*
+ * The tokens of the sources whose upstream has a credential (src/identity/)
+ * and whose list is due, one credential after the other: NGX_OK when each
+ * has its "Bearer <token>" in ctx->source_bearers, or an empty one (no
+ * token: that source is not fetched, its list in hand is kept); NGX_AGAIN
+ * while a token is fetched or waited for.
+ */
+
+static ngx_int_t
+ngx_http_foundry_sources_tokens(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    uint64_t                          now;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, due;
+    const char                       *why;
+    ngx_http_foundry_credential_t    *cred;
+    ngx_http_foundry_discovery_source_t *src;
+    ngx_http_foundry_source_node_t   *n;
+    ngx_http_foundry_sources_zone_t  *sz;
+
+    src = flcf->sources->elts;
+
+    for (i = ctx->source_next; i < flcf->sources->nelts; i++) {
+
+        if (src[i].upstream == NULL || src[i].upstream->credential == NULL) {
+            continue;
+        }
+
+        cred = src[i].upstream->credential;
+
+        if (ctx->source_bearers == NULL) {
+            ctx->source_bearers = ngx_pcalloc(r->pool, sizeof(ngx_str_t)
+                                              * flcf->sources->nelts);
+            if (ctx->source_bearers == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        ctx->source_next = i;
+
+        /* a list in hand and fresh: no token needed */
+
+        if (!ctx->identity_pending && !ctx->identity_waiting
+            && !ctx->identity_fetched)
+        {
+            now = ngx_http_foundry_now();
+            sz = src[i].zone->data;
+
+            ngx_shmtx_lock(&sz->shpool->mutex);
+            n = ngx_http_foundry_source_node(sz, &src[i].key, 0);
+            due = (n == NULL || n->list == NULL || now >= n->expires);
+            ngx_shmtx_unlock(&sz->shpool->mutex);
+
+            if (!due) {
+                continue;
+            }
+        }
+
+        why = NULL;
+        rc = ngx_http_foundry_identity_token(r, ctx, cred, &why);
+
+        if (rc == NGX_AGAIN || rc == NGX_ERROR) {
+            return rc;
+        }
+
+        if (rc == NGX_OK) {
+            ctx->source_bearers[i] = ctx->identity_bearer;
+
+        } else {
+            ngx_str_set(&ctx->source_bearers[i], "");
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "foundry: discovery source \"%V\": credential "
+                          "\"%V\" has no valid token: %s, the last good "
+                          "list is kept", &src[i].uri, &cred->name, why);
+        }
+
+        ngx_http_foundry_identity_reset(ctx);
+    }
+
+    ctx->source_next = flcf->sources->nelts;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_foundry_source_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_discovery_source_t *src)
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_discovery_source_t *src,
+    ngx_str_t *bearer)
 {
     ngx_http_post_subrequest_t  *ps;
     ngx_http_foundry_fetch_t    *f;
@@ -574,6 +693,12 @@ ngx_http_foundry_source_fetch(ngx_http_request_t *r,
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    /* $foundry_upstream_authorization in the source's location */
+
+    if (bearer && bearer->len) {
+        f->collect->authorization = *bearer;
     }
 
     ctx->sources_pending++;

@@ -34,9 +34,6 @@ static ngx_int_t ngx_http_foundry_identity_copy(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_identity_wait(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 static void ngx_http_foundry_identity_wake(ngx_http_request_t *r);
-static ngx_int_t ngx_http_foundry_identity_unavailable(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
-    const char *why);
 
 
 typedef struct {
@@ -50,7 +47,21 @@ static ngx_http_foundry_id_source_t  ngx_http_foundry_id_sources[] = {
     { ngx_string("app-service"), NGX_HTTP_FOUNDRY_ID_APP_SERVICE },
     { ngx_string("client-secret"), NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET },
     { ngx_string("oauth2"), NGX_HTTP_FOUNDRY_ID_OAUTH2 },
+    { ngx_string("certificate"), NGX_HTTP_FOUNDRY_ID_CERTIFICATE },
+    { ngx_string("workload-identity"), NGX_HTTP_FOUNDRY_ID_WORKLOAD },
     { ngx_null_string, 0 }
+};
+
+
+/* the parameters of certificate and workload-identity, in this order */
+
+static ngx_str_t  ngx_http_foundry_id_params[] = {
+    ngx_string("certificate="),
+    ngx_string("certificate_key="),
+    ngx_string("alg="),
+    ngx_string("token_url="),
+    ngx_string("token_file="),
+    ngx_null_string
 };
 
 
@@ -179,9 +190,13 @@ ngx_http_foundry_id_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 /*
  * foundry_upstream_credential name source=imds|app-service|client-secret|
- *                             oauth2 token=/location [resource=uri]
+ *                             oauth2|certificate|workload-identity
+ *                             token=/location [resource=uri]
  *                             [scope=s] [client_id=id] [audience=a]
- *                             [secret_file=path | secret_env=NAME];
+ *                             [secret_file=path | secret_env=NAME]
+ *                             [certificate=path certificate_key=path
+ *                             token_url=url [alg=RS256|PS256]]
+ *                             [token_file=path];
  */
 
 char *
@@ -190,7 +205,7 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
     ngx_str_t                         *value, v, resource, scope, client_id,
-                                       audience, file, env, secret;
+                                       audience, file, env, secret, a[5];
     ngx_uint_t                         i, k;
     ngx_http_foundry_credential_t     *cred;
     ngx_http_foundry_identity_conf_t  *ic;
@@ -240,8 +255,28 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&audience);
     ngx_str_null(&file);
     ngx_str_null(&env);
+    ngx_memzero(a, sizeof(a));
 
     for (i = 2; i < cf->args->nelts; i++) {
+
+        /* certificate, workload identity: see ngx_http_foundry_id_params */
+
+        for (k = 0; ngx_http_foundry_id_params[k].len; k++) {
+            if (value[i].len > ngx_http_foundry_id_params[k].len
+                && ngx_strncmp(value[i].data,
+                               ngx_http_foundry_id_params[k].data,
+                               ngx_http_foundry_id_params[k].len)
+                   == 0)
+            {
+                a[k].data = value[i].data + ngx_http_foundry_id_params[k].len;
+                a[k].len = value[i].len - ngx_http_foundry_id_params[k].len;
+                break;
+            }
+        }
+
+        if (ngx_http_foundry_id_params[k].len) {
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "source=", 7) == 0) {
             v.data = value[i].data + 7;
@@ -263,8 +298,9 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid source \"%V\" in \"%V\" "
                                    "directive, it must be \"imds\", "
-                                   "\"app-service\", \"client-secret\" or "
-                                   "\"oauth2\"", &v, &value[0]);
+                                   "\"app-service\", \"client-secret\", "
+                                   "\"oauth2\", \"certificate\" or "
+                                   "\"workload-identity\"", &v, &value[0]);
                 return NGX_CONF_ERROR;
             }
 
@@ -365,7 +401,61 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (((a[0].data || a[1].data || a[2].data || a[3].data)
+         && cred->source != NGX_HTTP_FOUNDRY_ID_CERTIFICATE)
+        || (a[4].data && cred->source != NGX_HTTP_FOUNDRY_ID_WORKLOAD))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"certificate=\", \"certificate_key=\", "
+                           "\"alg=\" and \"token_url=\" are for source "
+                           "\"certificate\", \"token_file=\" for "
+                           "\"workload-identity\", in \"%V\" directive",
+                           &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
     switch (cred->source) {
+
+    case NGX_HTTP_FOUNDRY_ID_CERTIFICATE:
+    case NGX_HTTP_FOUNDRY_ID_WORKLOAD:
+        if (resource.data || audience.data || file.data || env.data
+            || client_id.data == NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "source \"%s\" needs \"client_id=\" and "
+                               "takes \"scope=\", no \"resource=\", "
+                               "\"audience=\" nor secret, in \"%V\" "
+                               "directive", cred->source_name, &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (cred->source == NGX_HTTP_FOUNDRY_ID_WORKLOAD) {
+            if (ngx_http_foundry_identity_token_file(cf, cred, &a[4])
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            break;
+        }
+
+        if (a[0].data == NULL || a[1].data == NULL || a[3].data == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "source \"certificate\" needs "
+                               "\"certificate=\", \"certificate_key=\" "
+                               "and \"token_url=\" (the assertion's "
+                               "audience), in \"%V\" directive", &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_foundry_identity_certificate(cf, cred, &a[0], &a[1],
+                                                  &a[2], &a[3], &client_id)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        break;
 
     case NGX_HTTP_FOUNDRY_ID_IMDS:
         if (file.data || env.data || scope.data || audience.data) {
@@ -554,7 +644,7 @@ ngx_http_foundry_credential_build(ngx_conf_t *cf,
 {
     u_char      *p, zero;
     size_t       len;
-    ngx_str_t    parts[9], grant;
+    ngx_str_t    parts[13], grant, type;
     const char  *version;
 
     static ngx_str_t  cognitive = ngx_string(
@@ -563,6 +653,12 @@ ngx_http_foundry_credential_build(ngx_conf_t *cf,
                                "https://cognitiveservices.azure.com/.default");
 
     ngx_str_set(&grant, "client_credentials");
+    ngx_str_null(&type);
+
+    if (cred->pkey || cred->file) {
+        ngx_str_set(&type,
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    }
 
     if (cred->source == NGX_HTTP_FOUNDRY_ID_IMDS
         || cred->source == NGX_HTTP_FOUNDRY_ID_APP_SERVICE)
@@ -599,7 +695,7 @@ ngx_http_foundry_credential_build(ngx_conf_t *cf,
 
     } else {
         if (scope->data == NULL
-            && cred->source == NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET)
+            && cred->source != NGX_HTTP_FOUNDRY_ID_OAUTH2)
         {
             *scope = cognitive_scope;
         }
@@ -610,7 +706,9 @@ ngx_http_foundry_credential_build(ngx_conf_t *cf,
               + ngx_http_foundry_form_len("client_id", client_id)
               + ngx_http_foundry_form_len("client_secret", secret)
               + ngx_http_foundry_form_len("scope", scope)
-              + ngx_http_foundry_form_len("audience", audience);
+              + ngx_http_foundry_form_len("audience", audience)
+              + ngx_http_foundry_form_len("client_assertion_type", &type)
+              + sizeof("&client_assertion=");
 
         p = ngx_pnalloc(cf->pool, len);
         if (p == NULL) {
@@ -623,6 +721,14 @@ ngx_http_foundry_credential_build(ngx_conf_t *cf,
         p = ngx_http_foundry_form_add(p, "client_secret", secret);
         p = ngx_http_foundry_form_add(p, "scope", scope);
         p = ngx_http_foundry_form_add(p, "audience", audience);
+        p = ngx_http_foundry_form_add(p, "client_assertion_type", &type);
+
+        /* the assertion follows, made at each fetch */
+
+        if (type.data) {
+            p = ngx_cpymem(p, "&client_assertion=",
+                           sizeof("&client_assertion=") - 1);
+        }
 
         /* no leading "&" */
         cred->body.data++;
@@ -646,8 +752,13 @@ ngx_http_foundry_credential_build(ngx_conf_t *cf,
     parts[6] = cred->body;
     parts[7] = parts[1];
     parts[8] = cred->header_value;
+    parts[9] = parts[1];
+    parts[10] = cred->jwt_header;
+    parts[11] = parts[1];
+    parts[12].data = cred->file ? cred->file->path : &zero;
+    parts[12].len = cred->file ? ngx_strlen(cred->file->path) : 0;
 
-    return ngx_http_foundry_sha256(parts, 9, cred->key);
+    return ngx_http_foundry_sha256(parts, 13, cred->key);
 }
 
 
@@ -791,25 +902,63 @@ ngx_http_foundry_id_node(ngx_http_foundry_id_zone_t *iz,
 
 
 /*
- * Before the request goes to an upstream with a credential: its token,
- * from the zone.  NGX_OK with ctx->identity_bearer set; NGX_AGAIN while
- * this request fetches it, or waits for another's fetch; else the 503
- * was sent.  One fetch at a time per credential; a token due for refresh
- * is refreshed by the first request that sees it due, the others go on
- * with it.
+ * Before the request goes to an upstream with a credential: its token
+ * (ngx_http_foundry_identity_token), or the 503.
  */
 
 ngx_int_t
 ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx)
 {
+    ngx_int_t                       rc;
+    const char                     *why;
+    ngx_http_foundry_credential_t  *cred;
+
+    cred = ctx->upstream->credential;
+    why = NULL;
+
+    rc = ngx_http_foundry_identity_token(r, ctx, cred, &why);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "foundry: upstream \"%V\": credential \"%V\" has no valid "
+                  "token: %s", &ctx->upstream->name, &cred->name, why);
+
+    return ngx_http_foundry_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "UpstreamCredentialUnavailable",
+                                  "the gateway has no valid credential for "
+                                  "the upstream \"%V\", try again later",
+                                  &ctx->upstream->name);
+}
+
+
+/*
+ * The credential's token, from the zone.  NGX_OK with ctx->identity_bearer
+ * set; NGX_AGAIN while this request fetches it, or waits for another's
+ * fetch; NGX_DECLINED with *why when there is none; NGX_ERROR.  One fetch
+ * at a time per credential; a token due for refresh is refreshed by the
+ * first request that sees it due, the others go on with it.  The ctx
+ * holds one credential's state at a time (ngx_http_foundry_identity_reset
+ * between two).
+ */
+
+ngx_int_t
+ngx_http_foundry_identity_token(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    const char **why)
+{
     uint64_t                           now;
     ngx_int_t                          rc;
     ngx_uint_t                         fetch, wait;
-    const char                        *why;
     ngx_http_foundry_id_node_t        *n;
     ngx_http_foundry_id_zone_t        *iz;
-    ngx_http_foundry_credential_t     *cred;
     ngx_http_foundry_main_conf_t      *fmcf;
     ngx_http_foundry_identity_conf_t  *ic;
 
@@ -821,8 +970,6 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
-    cred = ctx->upstream->credential;
-
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
     ic = fmcf->identity;
     iz = ic->zone;
@@ -831,7 +978,7 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     fetch = 0;
     wait = 0;
     rc = NGX_DECLINED;
-    why = "the zone is full";
+    *why = "the zone is full";
 
     ngx_shmtx_lock(&iz->shpool->mutex);
 
@@ -869,8 +1016,8 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
             wait = 1;
 
         } else if (ctx->identity_fetched || now < n->retry) {
-            why = n->token ? "the token expired and its refresh failed"
-                           : "the token endpoint failed";
+            *why = n->token ? "the token expired and its refresh failed"
+                            : "the token endpoint failed";
 
         } else {
             n->fetching = now;
@@ -881,7 +1028,7 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_shmtx_unlock(&iz->shpool->mutex);
 
     if (rc == NGX_ERROR) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     if (fetch) {
@@ -890,8 +1037,20 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
             ctx->identity_state = "refreshing";
         }
 
-        if (ngx_http_foundry_identity_fetch(r, ctx, cred) != NGX_OK) {
-            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        rc = ngx_http_foundry_identity_fetch(r, ctx, cred);
+
+        if (rc == NGX_DECLINED) {
+
+            /* no assertion: a failed fetch, the current token goes on */
+
+            ctx->identity_fetched = 1;
+            ctx->identity_state = "failed";
+
+            return ngx_http_foundry_identity_token(r, ctx, cred, why);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
         }
 
         ctx->identity_pending = 1;
@@ -907,7 +1066,20 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
         return ngx_http_foundry_identity_wait(r, ctx);
     }
 
-    return ngx_http_foundry_identity_unavailable(r, ctx, cred, why);
+    ctx->identity_state = "unavailable";
+
+    return NGX_DECLINED;
+}
+
+
+/* the ctx ready for another credential's token */
+
+void
+ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_str_null(&ctx->identity_bearer);
+    ctx->identity_state = NULL;
+    ctx->identity_fetched = 0;
 }
 
 
@@ -983,21 +1155,3 @@ ngx_http_foundry_identity_wake(ngx_http_request_t *r)
     ngx_http_core_run_phases(r);
 }
 
-
-static ngx_int_t
-ngx_http_foundry_identity_unavailable(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
-    const char *why)
-{
-    ctx->identity_state = "unavailable";
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "foundry: upstream \"%V\": credential \"%V\" has no valid "
-                  "token: %s", &ctx->upstream->name, &cred->name, why);
-
-    return ngx_http_foundry_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "UpstreamCredentialUnavailable",
-                                  "the gateway has no valid credential for "
-                                  "the upstream \"%V\", try again later",
-                                  &ctx->upstream->name);
-}

@@ -8,6 +8,8 @@
 #define _NGX_HTTP_FOUNDRY_IDENTITY_H_INCLUDED_
 
 
+#include <openssl/evp.h>
+
 #include "ngx_http_foundry_common.h"
 
 
@@ -15,6 +17,11 @@
 #define NGX_HTTP_FOUNDRY_ID_APP_SERVICE     2
 #define NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET   3
 #define NGX_HTTP_FOUNDRY_ID_OAUTH2          4
+#define NGX_HTTP_FOUNDRY_ID_CERTIFICATE     5
+#define NGX_HTTP_FOUNDRY_ID_WORKLOAD        6
+
+/* the client assertion's lifetime, seconds */
+#define NGX_HTTP_FOUNDRY_ID_ASSERTION_LIFE  300
 
 /* the largest token answer read, and the largest token kept */
 #define NGX_HTTP_FOUNDRY_ID_ANSWER_MAX      65536
@@ -25,6 +32,21 @@
 
 /* a request with no token waits, polling, for another's fetch */
 #define NGX_HTTP_FOUNDRY_ID_POLL            20
+
+
+/*
+ * workload identity: the federated token file, read again when its
+ * inode, size or time changes; each worker keeps its own copy
+ */
+
+typedef struct {
+    u_char                         *path;
+    ngx_file_uniq_t                 uniq;
+    off_t                           size;
+    time_t                          mtime;
+    size_t                          len;
+    u_char                         *data;
+} ngx_http_foundry_id_file_t;
 
 
 /* foundry_upstream_credential: one credential, built at configuration */
@@ -43,6 +65,18 @@ typedef struct {
     ngx_str_t                       body;
     ngx_str_t                       header_name;
     ngx_str_t                       header_value;
+
+    /*
+     * certificate: the key, "PS256" or "RS256", the JWT header (with the
+     * certificate's x5t#S256) in base64url, the claims' aud and iss/sub;
+     * workload identity: the federated token file
+     */
+    EVP_PKEY                       *pkey;
+    ngx_uint_t                      pss;
+    ngx_str_t                       jwt_header;
+    ngx_str_t                       audience_url;
+    ngx_str_t                       client_id;
+    ngx_http_foundry_id_file_t     *file;
 
     /* the zone's key: a digest of all of the above */
     u_char                          key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
@@ -106,6 +140,21 @@ char *ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_foundry_identity_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_identity_token(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    const char **why);
+void ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx);
+
+
+/* ngx_http_foundry_identity_assertion.c */
+
+ngx_int_t ngx_http_foundry_identity_certificate(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_str_t *cert, ngx_str_t *key,
+    ngx_str_t *alg, ngx_str_t *token_url, ngx_str_t *client_id);
+ngx_int_t ngx_http_foundry_identity_token_file(ngx_conf_t *cf,
+    ngx_http_foundry_credential_t *cred, ngx_str_t *path);
+ngx_int_t ngx_http_foundry_identity_assertion(ngx_http_request_t *r,
+    ngx_http_foundry_credential_t *cred, ngx_str_t *body, const char **err);
 
 
 /* ngx_http_foundry_identity_fetch.c */

@@ -12,6 +12,7 @@
 
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_identity.h"
 
 
@@ -74,20 +75,39 @@ static yajl_callbacks  ngx_http_foundry_id_callbacks = {
  * A subrequest to the credential's token location: a GET with the query
  * arguments (managed identity), or a POST with the form body (client
  * credentials).  Its headers are only the module's own: none of the
- * client's reach the token endpoint.
+ * client's reach the token endpoint.  NGX_DECLINED when no client
+ * assertion can be made now: counted as a failed fetch.
  */
 
 ngx_int_t
 ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred)
 {
+    ngx_int_t                     rc;
     ngx_buf_t                    *b;
-    ngx_str_t                     name, value;
+    ngx_str_t                     name, value, body;
+    const char                   *err;
     ngx_chain_t                  *cl;
     ngx_http_request_t           *sr;
     ngx_http_foundry_ctx_t       *sctx;
     ngx_http_post_subrequest_t   *ps;
     ngx_http_foundry_id_fetch_t  *f;
+
+    body = cred->body;
+
+    if (cred->pkey || cred->file) {
+        err = NULL;
+        rc = ngx_http_foundry_identity_assertion(r, cred, &body, &err);
+
+        if (rc == NGX_DECLINED) {
+            ngx_http_foundry_identity_store(r, cred, NULL, err);
+            return NGX_DECLINED;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
 
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_id_fetch_t));
     if (f == NULL) {
@@ -172,8 +192,8 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        b->pos = cred->body.data;
-        b->last = cred->body.data + cred->body.len;
+        b->pos = body.data;
+        b->last = body.data + body.len;
         b->memory = 1;
         b->last_buf = 1;
 
@@ -186,7 +206,7 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
         cl->next = NULL;
 
         sr->request_body->bufs = cl;
-        sr->headers_in.content_length_n = cred->body.len;
+        sr->headers_in.content_length_n = body.len;
 
     } else {
         sr->method = NGX_HTTP_GET;
@@ -307,7 +327,7 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
 {
     u_char                            *copy;
     int64_t                            life;
-    uint64_t                           now, ahead;
+    uint64_t                           now, ahead, until;
     ngx_uint_t                         kept, shift;
     ngx_http_foundry_id_node_t        *n;
     ngx_http_foundry_id_zone_t        *iz;
@@ -334,6 +354,7 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
     }
 
     kept = 0;
+    until = 0;
 
     ngx_shmtx_lock(&iz->shpool->mutex);
 
@@ -398,6 +419,8 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
                 n->refresh = now + ahead;
                 n->retry = 0;
                 n->failures = 0;
+
+                until = n->expires;
             }
         }
 
@@ -411,6 +434,16 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
     }
 
     ngx_shmtx_unlock(&iz->shpool->mutex);
+
+    ngx_http_foundry_metrics_event(fmcf, NGX_HTTP_FOUNDRY_M_CREDENTIAL,
+                                   "credential", &cred->name,
+                                   err ? "failed" : "ok");
+
+    if (until) {
+        ngx_http_foundry_metrics_expiry(fmcf, NGX_HTTP_FOUNDRY_M_EXPIRY,
+                                        "credential", &cred->name,
+                                        (time_t) (until / 1000));
+    }
 
     if (err) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

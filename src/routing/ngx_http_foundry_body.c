@@ -30,6 +30,7 @@ static int ngx_http_foundry_body_start_array(void *ctx);
 static int ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b);
 static ngx_int_t ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b,
     u_char *data, size_t len);
+static ngx_uint_t ngx_http_foundry_body_descend(void *ctx);
 static ngx_chain_t **ngx_http_foundry_chain_range(ngx_pool_t *pool,
     ngx_chain_t *in, off_t from, off_t to, ngx_chain_t **ll);
 
@@ -49,8 +50,11 @@ static yajl_callbacks  ngx_http_foundry_body_callbacks = {
 };
 
 
+/* where the token being read ends; "base" alone when scanned */
+
 #define ngx_http_foundry_body_offset(b)                                       \
-    ((b)->base + (off_t) yajl_get_bytes_consumed((b)->handle))
+    ((b)->base                                                                \
+     + ((b)->handle ? (off_t) yajl_get_bytes_consumed((b)->handle) : 0))
 
 
 /* a scalar value; at depth 1 it belongs to a top-level key */
@@ -337,13 +341,142 @@ ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b, u_char *data,
 
 
 /*
- * Parses the whole request body with yajl, as a stream over its buffers
- * (in memory or in the temporary file), and remembers where the top-level
- * "model" is.  Returns NGX_OK, or NGX_ERROR with b->error set.
+ * Parses the whole request body and remembers where the top-level "model"
+ * is.  A body in memory is scanned (ngx_http_foundry_body_scan()), in
+ * place when it is in one buffer; one in a temporary file goes through
+ * yajl as a stream (ngx_http_foundry_body_stream()).  Returns NGX_OK, or
+ * NGX_ERROR with b->error set.
  */
 
 ngx_int_t
 ngx_http_foundry_body_parse(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
+{
+    u_char       *p, *text;
+    size_t        len;
+    ngx_buf_t    *buf;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_EMPTY;
+        return NGX_ERROR;
+    }
+
+    len = 0;
+    text = NULL;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        buf = cl->buf;
+
+        if (ngx_buf_in_memory(buf)) {
+            if (buf->last > buf->pos) {
+                text = (len == 0) ? buf->pos : NULL;
+                len += buf->last - buf->pos;
+            }
+
+            continue;
+        }
+
+        if (buf->in_file) {
+            return ngx_http_foundry_body_stream(r, b);
+        }
+    }
+
+    if (text == NULL && len) {
+        text = ngx_pnalloc(r->pool, len);
+        if (text == NULL) {
+            b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
+            return NGX_ERROR;
+        }
+
+        p = text;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            buf = cl->buf;
+
+            if (ngx_buf_in_memory(buf) && buf->last > buf->pos) {
+                p = ngx_cpymem(p, buf->pos, buf->last - buf->pos);
+            }
+        }
+    }
+
+    return ngx_http_foundry_body_scan(r, b, text, len);
+}
+
+
+/*
+ * The body in memory, [text, text + len), scanned by
+ * ngx_http_foundry_jscan_parse() with yajl's callbacks: the same verdict
+ * and the same members as ngx_http_foundry_body_stream()
+ * (fuzz/fuzz_jscan.c checks it), the values of the members that are not
+ * looked at only checked
+ */
+
+ngx_int_t
+ngx_http_foundry_body_scan(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
+    u_char *text, size_t len)
+{
+    ngx_int_t  rc;
+
+    b->pool = r->pool;
+    b->so_start = -1;
+    b->handle = NULL;
+    b->base = 0;
+
+    if (len == 0) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_EMPTY;
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_foundry_jscan_parse(b->pool, text, text + len,
+                                      &ngx_http_foundry_body_callbacks, b,
+                                      ngx_http_foundry_body_descend,
+                                      NGX_HTTP_FOUNDRY_MAX_DEPTH, &b->base);
+
+    switch (rc) {
+
+    case NGX_HTTP_FOUNDRY_JSCAN_OK:
+        b->base = len;
+        b->size = len;
+        return NGX_OK;
+
+    case NGX_HTTP_FOUNDRY_JSCAN_DEEP:
+        b->error = NGX_HTTP_FOUNDRY_BODY_DEEP;
+        break;
+
+    case NGX_HTTP_FOUNDRY_JSCAN_NOMEM:
+        b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
+        break;
+
+    default:
+        if (b->error == 0) {
+            b->error = NGX_HTTP_FOUNDRY_BODY_SYNTAX;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* only "stream_options" has members to read below the top object */
+
+static ngx_uint_t
+ngx_http_foundry_body_descend(void *ctx)
+{
+    ngx_http_foundry_body_t  *b = ctx;
+
+    return b->in_so && b->depth == 2;
+}
+
+
+/*
+ * Parses the whole request body with yajl, as a stream over its buffers
+ * (in memory or in the temporary file).  Returns NGX_OK, or NGX_ERROR with
+ * b->error set.
+ */
+
+ngx_int_t
+ngx_http_foundry_body_stream(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b)
 {
     off_t              pos;
     size_t             size;
@@ -355,11 +488,6 @@ ngx_http_foundry_body_parse(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 
     b->pool = r->pool;
     b->so_start = -1;
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        b->error = NGX_HTTP_FOUNDRY_BODY_EMPTY;
-        return NGX_ERROR;
-    }
 
     ngx_http_foundry_json_alloc_funcs(r->pool, &funcs);
 

@@ -15,6 +15,7 @@
 #include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_discovery.h"
 #include "ngx_http_foundry_identity.h"
+#include "ngx_http_foundry_content.h"
 #include "ngx_http_foundry_routing.h"
 
 
@@ -162,6 +163,20 @@ ngx_http_foundry_inference_resume(ngx_http_request_t *r,
 
     if (ctx->upstream->credential) {
         rc = ngx_http_foundry_identity_bearer(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    /* the prompt's content check, before anything goes upstream */
+
+    if (flcf->content) {
+        rc = ngx_http_foundry_need_body(r, flcf, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        rc = ngx_http_foundry_content_check(r, flcf->content, ctx);
         if (rc != NGX_OK) {
             return rc;
         }

@@ -15,6 +15,11 @@
 
 ngx_int_t ngx_http_foundry_body_parse(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b);
+/* not static for fuzz/fuzz_jscan.c */
+ngx_int_t ngx_http_foundry_body_scan(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b, u_char *text, size_t len);
+ngx_int_t ngx_http_foundry_body_stream(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
 const char *ngx_http_foundry_body_error(ngx_http_foundry_body_t *b);
 ngx_int_t ngx_http_foundry_body_include_usage(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b);

@@ -241,6 +241,7 @@ sub new {
                          check => 0, secret => 'mock-client-secret',
                          identity_header => 'mock-identity-header',
                          valid => {} },
+        content     => { mode => 'ok', calls => [] },
         conns       => {},
         timers      => [],
         ready       => [],
@@ -960,6 +961,8 @@ sub _classify {
     return 'token'     if $path eq '/metadata/identity/oauth2/token'
                        || $path eq '/msi/token'
                        || $path =~ m{\A/[^/]+/oauth2/v2\.0/token\z};
+    return 'content'   if $path =~ m{\A/contentsafety/text:(?:analyze|shieldPrompt)\z}
+                       || $path eq '/moderate';
     return 'arm'       if $path =~ m{\A/subscriptions/}i;
     return 'discovery' if $path =~ m{\A/openai/deployments(?:/[^/]+)?/?\z};
     return 'classic'   if $path =~ m{\A/openai/deployments/};
@@ -999,7 +1002,11 @@ sub _handle {
         if ($num{'x-mock-chunks'} // 0) > MAX_CHUNKS;
 
     # the upstream checks the bearer the gateway fetched for it
-    if ($self->{token}{check} && $route =~ /\A(?:classic|v1|openai|compat)\z/) {
+    if (($self->{token}{check}
+         && $route =~ /\A(?:classic|v1|openai|compat|arm|discovery)\z/)
+        || ($self->{token}{check_azure}
+            && $req->{path} =~ m{\A/openai/deployments(?:/|\z)}))
+    {
         my $auth = _hval($req, 'authorization') // '';
         my ($tok) = $auth =~ /\ABearer (\S+)\z/;
         return { %{ _err(401, 'Unauthorized',
@@ -1055,6 +1062,7 @@ sub _route {
 
     return $self->_control($req)   if $route eq 'control';
     return $self->_token($req)     if $route eq 'token';
+    return $self->_content($req)   if $route eq 'content';
     return $self->_arm($req)       if $route eq 'arm';
     return $self->_discovery($req) if $route eq 'discovery';
 
@@ -1443,21 +1451,138 @@ sub _control {
             my $set = eval { $JSON_IN->decode($req->{body}) };
             return _err(400, 'BadRequest', 'Body must be a JSON object')
                 unless ref $set eq 'HASH';
-            for my $k (qw(expires_in mode check secret identity_header delay_ms)) {
+            for my $k (qw(expires_in mode check check_azure secret
+                          identity_header delay_ms federated certificate x5t
+                          audience)) {
                 $t->{$k} = $set->{$k} if exists $set->{$k};
             }
         } elsif (!$get) {
             return _method_not_allowed($req, 'GET, HEAD, PUT');
         }
         return _json_resp(200, {
-            map({ $_ => $t->{$_} } qw(expires_in mode check issued)),
+            map({ $_ => $t->{$_} } qw(expires_in mode check issued
+                                      assertion assertions form)),
         });
+    }
+    if ($p eq '/__mock/content') {
+        my $t = $self->{content};
+        if ($m eq 'PUT') {
+            my $set = eval { $JSON_IN->decode($req->{body}) };
+            return _err(400, 'BadRequest', 'Body must be a JSON object')
+                unless ref $set eq 'HASH';
+            for my $k (qw(mode delay_ms key)) {
+                $t->{$k} = $set->{$k} if exists $set->{$k};
+            }
+            $t->{calls} = [] if $set->{reset};
+        } elsif (!$get) {
+            return _method_not_allowed($req, 'GET, HEAD, PUT');
+        }
+        return _json_resp(200, { mode => $t->{mode}, calls => $t->{calls} });
     }
     if ($p eq '/__mock/health') {
         return _method_not_allowed($req, 'GET, HEAD') unless $get;
         return _json_resp(200, { status => 'ok' });
     }
     return _not_found($req);
+}
+
+# ---- content safety ------------------------------------------------------------
+
+# Azure AI Content Safety (POST /contentsafety/text:analyze and
+# /contentsafety/text:shieldPrompt, api-version 2024-09-01) and a generic
+# checker (POST /moderate: {"text"} -> {"allowed","reason"}).  Verdicts by
+# markers in the text: DEMO-UNSAFE is Violence 6, DEMO-HATE Hate 2,
+# DEMO-SELFHARM SelfHarm 4, DEMO-BLOCKED a match of any blocklist asked
+# for, DEMO-ATTACK an attack (in the user prompt or in a document).  Each
+# call is recorded (GET /__mock/content: kind, characters, the args, the
+# Authorization and Ocp-Apim-Subscription-Key headers seen); PUT sets a
+# mode: down (500), garbage, slow (delay_ms), or a key the calls must send.
+
+sub _content {
+    my ($self, $req) = @_;
+    my $t = $self->{content};
+    my $p = $req->{path};
+
+    return _method_not_allowed($req, 'POST') unless $req->{method} eq 'POST';
+
+    my $in = eval { $JSON_IN->decode($req->{body} // '') };
+    my $kind = $p eq '/moderate' ? 'generic'
+             : $p =~ /shieldPrompt/ ? 'shield' : 'analyze';
+
+    push @{ $t->{calls} }, {
+        kind => $kind,
+        args => $req->{query} // '',
+        authorization => _hval($req, 'authorization') // '',
+        key => _hval($req, 'ocp-apim-subscription-key') // '',
+        chars => ref $in eq 'HASH' && defined $in->{text}
+                 ? length($in->{text})
+                 : ref $in eq 'HASH' && defined $in->{userPrompt}
+                 ? length($in->{userPrompt}) : -1,
+        documents => ref $in eq 'HASH' && ref $in->{documents} eq 'ARRAY'
+                     ? [ map { length } @{ $in->{documents} } ] : [],
+        categories => ref $in eq 'HASH' ? $in->{categories} : undef,
+        blocklists => ref $in eq 'HASH' ? $in->{blocklistNames} : undef,
+    };
+
+    my $mode = $t->{mode} // 'ok';
+    return _json_resp(500, { error => { code => 'InternalServerError',
+                                        message => 'mock content safety down' } })
+        if $mode eq 'down';
+    return { status => 200, ctype => 'application/json',
+             body => '{"categoriesAnalysis": [{"category": "Hate", "sev' }
+        if $mode eq 'garbage';
+    return _json_resp(401, { error => { code => '401',
+                                        message => 'Access denied due to invalid subscription key.' } })
+        if defined $t->{key}
+           && (_hval($req, 'ocp-apim-subscription-key') // '') ne $t->{key};
+    return _json_resp(400, { error => { code => 'InvalidRequestBody',
+                                        message => 'The request body is invalid.' } })
+        unless ref $in eq 'HASH';
+
+    my $resp;
+    if ($kind eq 'generic') {
+        my $text = $in->{text} // '';
+        my $bad = $text =~ /DEMO-UNSAFE|DEMO-ATTACK/;
+        $resp = _json_resp(200, { allowed => $bad ? JSON::PP::false : JSON::PP::true,
+                                  reason => $bad ? 'mock policy: unsafe marker' : 'ok' });
+    } elsif ($kind eq 'shield') {
+        return _json_resp(400, { error => { code => 'InvalidRequestBody',
+                                            message => 'Too many documents.' } })
+            if ref $in->{documents} eq 'ARRAY' && @{ $in->{documents} } > 5;
+        my $u = $in->{userPrompt} // '';
+        return _json_resp(400, { error => { code => 'InvalidRequestBody',
+                                            message => 'The text is too long.' } })
+            if length($u) > 10000;
+        $resp = _json_resp(200, {
+            userPromptAnalysis => { attackDetected => $u =~ /DEMO-ATTACK/
+                                    ? JSON::PP::true : JSON::PP::false },
+            documentsAnalysis => [ map {
+                +{ attackDetected => /DEMO-ATTACK/ ? JSON::PP::true : JSON::PP::false }
+            } @{ $in->{documents} // [] } ],
+        });
+    } else {
+        my $text = $in->{text} // '';
+        return _json_resp(400, { error => { code => 'InvalidRequestBody',
+                                            message => 'The text is too long.' } })
+            if length($text) > 10000;
+        my %sev = (Hate => 0, SelfHarm => 0, Sexual => 0, Violence => 0);
+        $sev{Violence} = 6 if $text =~ /DEMO-UNSAFE/;
+        $sev{Hate} = 2 if $text =~ /DEMO-HATE/;
+        $sev{SelfHarm} = 4 if $text =~ /DEMO-SELFHARM/;
+        my @cats = @{ $in->{categories} // [ sort keys %sev ] };
+        my @match;
+        if ($text =~ /DEMO-BLOCKED/) {
+            push @match, { blocklistName => $_, blocklistItemId => 'item-1',
+                           blocklistItemText => 'DEMO-BLOCKED' }
+                for @{ $in->{blocklistNames} // [] };
+        }
+        $resp = _json_resp(200, {
+            blocklistsMatch => \@match,
+            categoriesAnalysis => [ map { +{ category => $_, severity => $sev{$_} // 0 } } @cats ],
+        });
+    }
+    $resp->{delay_ms} = $t->{delay_ms} // 0 if $mode eq 'slow';
+    return $resp;
 }
 
 # ---- token endpoints ----------------------------------------------------------
@@ -1499,12 +1624,22 @@ sub _token {
             $v =~ tr/+/ /;
             $form{ _unescape($k) } = _unescape($v);
         }
+        # what the last fetch sent, for the tests (no secret's value)
+        $t->{form} = { %form };
+        $t->{form}{client_secret} = '(set)' if exists $form{client_secret};
         return _json_resp(400, { error => 'unsupported_grant_type' })
             unless ($form{grant_type} // '') eq 'client_credentials';
-        return _json_resp(401, { error => 'invalid_client',
-                                 error_description => 'AADSTS7000215: Invalid client secret provided.' })
-            unless ($form{client_secret} // '') eq $t->{secret}
-                && length($form{client_id} // '');
+        if (exists $form{client_assertion_type}) {
+            my $bad = $self->_assertion(\%form);
+            return _json_resp(401, { error => 'invalid_client',
+                                     error_description => "AADSTS700027: $bad" })
+                if defined $bad;
+        } else {
+            return _json_resp(401, { error => 'invalid_client',
+                                     error_description => 'AADSTS7000215: Invalid client secret provided.' })
+                unless ($form{client_secret} // '') eq $t->{secret}
+                    && length($form{client_id} // '');
+        }
         $resource = $form{scope} // $form{audience} // '';
     }
 
@@ -1529,6 +1664,53 @@ sub _token {
     my $resp = _json_resp(200, $body);
     $resp->{delay_ms} = $t->{delay_ms} // 0 if $mode eq 'slow';
     return $resp;
+}
+
+# A client assertion (RFC 7523): the federated token set with PUT
+# /__mock/token {"federated": "..."} as it is, or a JWT signed by the key of
+# {"certificate": PEM} whose header names it ({"x5t": x5t#S256}) and whose
+# claims are aud = {"audience"}, iss = sub = client_id, a new jti and a
+# life of at most 10 minutes.  Returns why it is refused, or undef.
+sub _assertion {
+    my ($self, $form) = @_;
+    my $t = $self->{token};
+    my $jwt = $form->{client_assertion} // '';
+    $t->{assertion} = $jwt;
+    $t->{assertions}++;
+
+    return 'bad client_assertion_type'
+        unless ($form->{client_assertion_type} // '') eq
+               'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+    return 'no client_id' unless length($form->{client_id} // '');
+    return 'a secret and an assertion' if exists $form->{client_secret};
+
+    if (defined $t->{federated}) {
+        return $jwt eq $t->{federated} ? undef : 'unknown federated token';
+    }
+    return 'no certificate registered' unless defined $t->{certificate};
+
+    require Crypt::JWT;
+    my ($hdr, $claims) = eval {
+        Crypt::JWT::decode_jwt(token => $jwt, key => \$t->{certificate},
+                               accepted_alg => qr/\A(?:RS256|PS256)\z/,
+                               decode_header => 1, verify_exp => 0,
+                               verify_nbf => 0);
+    };
+    return "signature: $@" unless ref $claims eq 'HASH';
+    return 'unknown certificate'
+        unless ($hdr->{'x5t#S256'} // '') eq ($t->{x5t} // '');
+    return 'bad aud' unless ($claims->{aud} // '') eq ($t->{audience} // '');
+    return 'bad iss or sub'
+        unless ($claims->{iss} // '') eq $form->{client_id}
+            && ($claims->{sub} // '') eq $form->{client_id};
+    my $now = time;
+    return 'bad lifetime'
+        unless defined $claims->{exp} && defined $claims->{nbf}
+            && $claims->{nbf} <= $now + 5 && $claims->{exp} > $now
+            && $claims->{exp} - $claims->{nbf} <= 600;
+    my $jti = $claims->{jti} // '';
+    return 'jti replayed' if !length $jti || $t->{jti}{$jti}++;
+    return undef;
 }
 
 # ---- echo --------------------------------------------------------------------

@@ -158,10 +158,14 @@ sub request {
                                   Timeout => 5)
         or die "connect: $!";
 
-    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
-              . "Connection: close\r\n";
-
     my @h = @{ $headers || [] };
+
+    # "Host: localhost" unless the headers give one
+
+    my $host = (grep { $_ % 2 == 0 && lc $h[$_] eq 'host' } 0 .. $#h)
+               ? '' : "Host: localhost\r\n";
+
+    my $req = "$method $path HTTP/1.1\r\n${host}Connection: close\r\n";
 
     while (my ($k, $v) = splice @h, 0, 2) {
         $req .= "$k: $v\r\n";

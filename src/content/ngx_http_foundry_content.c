@@ -1,0 +1,1256 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_accounting.h"
+#include "ngx_http_foundry_content.h"
+
+
+#define NGX_HTTP_FOUNDRY_CT_API_VERSION  "2024-09-01"
+
+#define NGX_HTTP_FOUNDRY_CT_VAR_VERDICT  0
+#define NGX_HTTP_FOUNDRY_CT_VAR_REASON   1
+#define NGX_HTTP_FOUNDRY_CT_VAR_CACHE    2
+
+
+/* one call to the checker */
+
+typedef struct ngx_http_foundry_ct_call_s  ngx_http_foundry_ct_call_t;
+
+struct ngx_http_foundry_ct_call_s {
+    ngx_http_foundry_ct_check_t    *check;
+    ngx_http_request_t             *sr;
+    ngx_http_foundry_ct_call_t     *next;
+    ngx_http_foundry_collect_t     *collect;
+    ngx_uint_t                      kind;
+    ngx_uint_t                      done;
+};
+
+
+static ngx_int_t ngx_http_foundry_ct_start(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_ct_calls(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ct_text_t *t,
+    ngx_str_t *bearer);
+static ngx_int_t ngx_http_foundry_ct_call(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_uint_t kind, ngx_str_t *body,
+    ngx_str_t *bearer);
+static ngx_int_t ngx_http_foundry_ct_header(ngx_http_request_t *r,
+    ngx_http_request_t *sr, const char *name, ngx_str_t *value);
+static size_t ngx_http_foundry_ct_chunk(ngx_str_t *s);
+static ngx_int_t ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out,
+    const char *a, ngx_str_t *s1, const char *b, ngx_str_t *s2,
+    const char *c);
+static ngx_int_t ngx_http_foundry_ct_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc);
+static void ngx_http_foundry_ct_resume(ngx_http_foundry_ct_check_t *chk);
+static void ngx_http_foundry_ct_timeout(ngx_event_t *ev);
+static void ngx_http_foundry_ct_cleanup(void *data);
+static ngx_int_t ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk);
+static ngx_int_t ngx_http_foundry_ct_failed(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk);
+static void ngx_http_foundry_ct_count(ngx_http_foundry_ct_check_t *chk,
+    const char *outcome);
+static ngx_int_t ngx_http_foundry_ct_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_str_t  ngx_http_foundry_ct_category_names[] = {
+    ngx_string("Hate"),
+    ngx_string("SelfHarm"),
+    ngx_string("Sexual"),
+    ngx_string("Violence")
+};
+
+
+static ngx_http_variable_t  ngx_http_foundry_ct_vars[] = {
+
+    { ngx_string("foundry_content_verdict"), NULL,
+      ngx_http_foundry_ct_variable, NGX_HTTP_FOUNDRY_CT_VAR_VERDICT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_content_reason"), NULL,
+      ngx_http_foundry_ct_variable, NGX_HTTP_FOUNDRY_CT_VAR_REASON,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_content_cache"), NULL,
+      ngx_http_foundry_ct_variable, NGX_HTTP_FOUNDRY_CT_VAR_CACHE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/*
+ * foundry_content_check <location> [shape=azure|generic]
+ *     [fail=open|closed] [timeout=time] [Hate=n] [SelfHarm=n] [Sexual=n]
+ *     [Violence=n] [shield=on|off] [blocklists=a,b] [identity=upstream]
+ *     [max_text=n] [cache=zone] [ttl=time];
+ * foundry_content_check off;
+ */
+
+char *
+ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_foundry_loc_conf_t *flcf = conf;
+
+    u_char                           *p, *last, *comma;
+    size_t                            size;
+    ngx_int_t                         n;
+    ngx_str_t                        *value, v, base, name, parts[4];
+    ngx_uint_t                        i, j, asked, nblock;
+    ngx_array_t                      *blocklists;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    if (flcf->content != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && ngx_strcmp(value[1].data, "off") == 0)
+    {
+        flcf->content = NULL;
+        return NGX_CONF_OK;
+    }
+
+    ccf = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_content_conf_t));
+    if (ccf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ccf->name = value[1];
+    ccf->shape = NGX_HTTP_FOUNDRY_CT_AZURE;
+    ccf->timeout = 2000;
+    ccf->ttl = 60000;
+    ccf->max_text = NGX_HTTP_FOUNDRY_CT_MAX_TEXT;
+
+    for (i = 0; i < NGX_HTTP_FOUNDRY_CT_CATEGORIES; i++) {
+        ccf->thresholds[i] = -1;
+    }
+
+    if (ccf->name.len == 0 || ccf->name.data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the checker \"%V\" must be a location path "
+                           "starting with \"/\"", &ccf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    blocklists = NULL;
+    asked = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        name.data = value[i].data;
+        name.len = p - value[i].data;
+        v.data = p + 1;
+        v.len = value[i].data + value[i].len - v.data;
+
+        if (name.len == 5 && ngx_strncmp(name.data, "shape", 5) == 0) {
+            if (v.len == 5 && ngx_strncmp(v.data, "azure", 5) == 0) {
+                ccf->shape = NGX_HTTP_FOUNDRY_CT_AZURE;
+
+            } else if (v.len == 7 && ngx_strncmp(v.data, "generic", 7) == 0) {
+                ccf->shape = NGX_HTTP_FOUNDRY_CT_GENERIC;
+
+            } else {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (name.len == 4 && ngx_strncmp(name.data, "fail", 4) == 0) {
+            if (v.len == 4 && ngx_strncmp(v.data, "open", 4) == 0) {
+                ccf->fail_open = 1;
+
+            } else if (v.len == 6 && ngx_strncmp(v.data, "closed", 6) == 0) {
+                ccf->fail_open = 0;
+
+            } else {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if ((name.len == 7 && ngx_strncmp(name.data, "timeout", 7) == 0)
+            || (name.len == 3 && ngx_strncmp(name.data, "ttl", 3) == 0))
+        {
+            n = ngx_parse_time(&v, 0);
+
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            if (name.len == 3) {
+                ccf->ttl = (ngx_msec_t) n;
+
+            } else {
+                ccf->timeout = (ngx_msec_t) n;
+            }
+
+            continue;
+        }
+
+        if (name.len == 6 && ngx_strncmp(name.data, "shield", 6) == 0) {
+            if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
+                ccf->shield = 1;
+
+            } else if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
+                ccf->shield = 0;
+
+            } else {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (name.len == 8 && ngx_strncmp(name.data, "identity", 8) == 0) {
+            if (v.len != 8 || ngx_strncmp(v.data, "upstream", 8) != 0) {
+                goto invalid;
+            }
+
+            ccf->identity = 1;
+            continue;
+        }
+
+        if (name.len == 8 && ngx_strncmp(name.data, "max_text", 8) == 0) {
+            n = ngx_atoi(v.data, v.len);
+
+            if (n == NGX_ERROR || n < 1
+                || n > NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": max_text is a number of "
+                                   "characters from 1 to %d",
+                                   &value[i],
+                                   NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT);
+                return NGX_CONF_ERROR;
+            }
+
+            ccf->max_text = (size_t) n;
+            continue;
+        }
+
+        if (name.len == 5 && ngx_strncmp(name.data, "cache", 5) == 0) {
+            if (v.len == 0) {
+                goto invalid;
+            }
+
+            ccf->cache = ngx_shared_memory_add(cf, &v, 0,
+                                               &ngx_http_foundry_module);
+            if (ccf->cache == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (name.len == 10 && ngx_strncmp(name.data, "blocklists", 10) == 0) {
+            blocklists = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+            if (blocklists == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            for (p = v.data, last = v.data + v.len; p < last; p = comma + 1) {
+                comma = ngx_strlchr(p, last, ',');
+                if (comma == NULL) {
+                    comma = last;
+                }
+
+                for (j = 0; p + j < comma; j++) {
+                    if (!(isalnum(p[j]) || p[j] == '_' || p[j] == '-'
+                          || p[j] == '.' || p[j] == '~'))
+                    {
+                        goto invalid;
+                    }
+                }
+
+                if (j == 0 || j > NGX_HTTP_FOUNDRY_CT_NAME_MAX) {
+                    goto invalid;
+                }
+
+                base.data = ngx_array_push(blocklists);
+                if (base.data == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                ((ngx_str_t *) base.data)->data = p;
+                ((ngx_str_t *) base.data)->len = j;
+            }
+
+            if (blocklists->nelts == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        for (j = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
+            if (name.len == ngx_http_foundry_ct_category_names[j].len
+                && ngx_strncmp(name.data,
+                               ngx_http_foundry_ct_category_names[j].data,
+                               name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == NGX_HTTP_FOUNDRY_CT_CATEGORIES) {
+            goto invalid;
+        }
+
+        n = ngx_atoi(v.data, v.len);
+
+        if (n == NGX_ERROR || n > 7) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": a severity threshold is a number "
+                               "from 0 to 7 (the service answers 0, 2, 4 "
+                               "or 6)", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        ccf->thresholds[j] = n;
+        asked = 1;
+    }
+
+    if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC
+        && (asked || ccf->shield || blocklists))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "categories, \"shield\" and \"blocklists\" are "
+                           "Azure AI Content Safety's, not of "
+                           "\"shape=generic\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC) {
+        ccf->analyze_uri = ccf->name;
+        goto digest;
+    }
+
+    /* Azure OpenAI's default: medium and high severities are refused */
+
+    if (!asked) {
+        for (j = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
+            ccf->thresholds[j] = 4;
+        }
+    }
+
+    base = ccf->name;
+
+    while (base.len && base.data[base.len - 1] == '/') {
+        base.len--;
+    }
+
+    ccf->analyze_uri.len = base.len + sizeof("/contentsafety/text:analyze") - 1;
+    ccf->analyze_uri.data = ngx_pnalloc(cf->pool, ccf->analyze_uri.len);
+    ccf->shield_uri.len = base.len
+                          + sizeof("/contentsafety/text:shieldPrompt") - 1;
+    ccf->shield_uri.data = ngx_pnalloc(cf->pool, ccf->shield_uri.len);
+
+    if (ccf->analyze_uri.data == NULL || ccf->shield_uri.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(ccf->analyze_uri.data, "%V/contentsafety/text:analyze",
+                &base);
+    ngx_sprintf(ccf->shield_uri.data, "%V/contentsafety/text:shieldPrompt",
+                &base);
+
+    ngx_str_set(&ccf->args, "api-version=" NGX_HTTP_FOUNDRY_CT_API_VERSION);
+
+    /* the end of every text:analyze body, after the text */
+
+    nblock = blocklists ? blocklists->nelts : 0;
+    size = 256 + nblock * (NGX_HTTP_FOUNDRY_CT_NAME_MAX + 3) + 1;
+
+    p = ngx_pnalloc(cf->pool, size);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ccf->analyze_tail.data = p;
+    last = p + size - 1;
+
+    p = ngx_slprintf(p, last, ",\"categories\":[");
+
+    for (j = 0, asked = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
+        if (ccf->thresholds[j] >= 0) {
+            p = ngx_slprintf(p, last, "%s\"%V\"", asked++ ? "," : "",
+                             &ngx_http_foundry_ct_category_names[j]);
+        }
+    }
+
+    p = ngx_slprintf(p, last, "]");
+
+    if (nblock) {
+        p = ngx_slprintf(p, last, ",\"blocklistNames\":[");
+
+        for (j = 0; j < nblock; j++) {
+            p = ngx_slprintf(p, last, "%s\"%V\"", j ? "," : "",
+                             &((ngx_str_t *) blocklists->elts)[j]);
+        }
+
+        p = ngx_slprintf(p, last, "],\"haltOnBlocklistHit\":false");
+    }
+
+    p = ngx_slprintf(p, last, ",\"outputType\":\"FourSeverityLevels\"}");
+
+    ccf->analyze_tail.len = p - ccf->analyze_tail.data;
+    *p = '\0';
+
+digest:
+
+    /* what the verdicts of this check depend on */
+
+    parts[0] = ccf->analyze_uri;
+    parts[1] = ccf->analyze_tail;
+    parts[2] = ccf->shield_uri;
+
+    parts[3].data = (u_char *) (ccf->shield ? "shield" : "");
+    parts[3].len = ngx_strlen(parts[3].data);
+
+    if (ngx_http_foundry_sha256(parts, 4, ccf->id) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    flcf->content = ccf;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" of \"%V\"", &value[i],
+                       &value[0]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The check of an inference request, in the precontent phase once its
+ * body is read and before anything goes upstream.  NGX_OK: the request
+ * goes on; NGX_AGAIN: the checker's answers are awaited (the phases run
+ * again when they are in, or at the timeout); else it was answered.
+ */
+
+ngx_int_t
+ngx_http_foundry_content_check(ngx_http_request_t *r,
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_http_foundry_ct_check_t  *chk;
+
+    chk = ctx->content;
+
+    if (chk == NULL) {
+        chk = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ct_check_t));
+        if (chk == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        chk->conf = ccf;
+        chk->request = r;
+        ngx_memset(chk->result.severity, 0xff,
+                   sizeof(chk->result.severity));
+
+        ctx->content = chk;
+    }
+
+    if (chk->done) {
+        return NGX_OK;
+    }
+
+    if (chk->pending && !chk->timed_out) {
+        return NGX_AGAIN;
+    }
+
+    if (!chk->started) {
+        chk->started = 1;
+        return ngx_http_foundry_ct_start(r, chk, ctx);
+    }
+
+    return ngx_http_foundry_ct_verdict(r, chk);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_ct_start(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ctx_t *ctx)
+{
+    size_t                            lens[3];
+    ngx_int_t                         rc;
+    ngx_str_t                         parts[5], *bearer;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_foundry_ct_text_t        t;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = chk->conf;
+
+    if (ngx_http_foundry_content_text(r->pool, r->request_body->bufs,
+                                      ccf->max_text, &t)
+        != NGX_OK)
+    {
+        if (t.error == NGX_HTTP_FOUNDRY_CT_TOO_LARGE) {
+            chk->done = 1;
+            chk->verdict = "too_large";
+            ngx_http_foundry_ct_count(chk, "too_large");
+
+            return ngx_http_foundry_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "PromptTooLarge",
+                                          "the text of the prompt is longer "
+                                          "than the gateway's content check "
+                                          "takes (%uz characters)",
+                                          ccf->max_text);
+        }
+
+        /* the body was parsed already: memory or the file failed */
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (t.all.len == 0) {
+        chk->done = 1;
+        chk->verdict = "allowed";
+        ngx_str_set(&chk->reason, "no text");
+        return NGX_OK;
+    }
+
+    /* a verdict kept for the same text under the same settings */
+
+    if (ccf->cache) {
+        /* the lengths first, so that the texts cannot shift */
+
+        lens[0] = t.all.len;
+        lens[1] = t.user.len;
+        lens[2] = t.docs.len;
+
+        parts[0].data = ccf->id;
+        parts[0].len = NGX_HTTP_FOUNDRY_DIGEST_LEN;
+        parts[1].data = (u_char *) lens;
+        parts[1].len = sizeof(lens);
+        parts[2].data = t.all.data;
+        parts[2].len = t.all.len;
+        parts[3].data = t.user.data;
+        parts[3].len = t.user.len;
+        parts[4].data = t.docs.data;
+        parts[4].len = t.docs.len;
+
+        if (ngx_http_foundry_sha256(parts, 5, chk->key) != NGX_OK) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        if (ngx_http_foundry_content_cache_get(ccf->cache, chk->key,
+                                               &chk->result)
+            == NGX_OK)
+        {
+            chk->cached = 1;
+            return ngx_http_foundry_ct_verdict(r, chk);
+        }
+    }
+
+    bearer = NULL;
+
+    if (ccf->identity) {
+        if (ctx->identity_bearer.len == 0) {
+            chk->failure = "has no token: the upstream has no credential=";
+            return ngx_http_foundry_ct_verdict(r, chk);
+        }
+
+        bearer = &ctx->identity_bearer;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    cln->handler = ngx_http_foundry_ct_cleanup;
+    cln->data = chk;
+
+    rc = ngx_http_foundry_ct_calls(r, chk, &t, bearer);
+
+    if (rc != NGX_OK) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    chk->timer.handler = ngx_http_foundry_ct_timeout;
+    chk->timer.data = chk;
+    chk->timer.log = r->connection->log;
+
+    ngx_add_timer(&chk->timer, ccf->timeout);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: content check \"%V\", %ui calls",
+                   &ccf->name, chk->calls);
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * The calls, all started at once (they run in parallel): text:analyze
+ * for every 10,000 characters of the text; with shield=on, as many
+ * text:shieldPrompt as the longer of the user's text and the tool results
+ * needs, 10,000 characters of each a call; or, for shape=generic, one call
+ * with the whole text.
+ */
+
+static ngx_int_t
+ngx_http_foundry_ct_calls(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ct_text_t *t,
+    ngx_str_t *bearer)
+{
+    size_t                            n, m;
+    ngx_str_t                         body, left, user, docs, su, sd;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = chk->conf;
+
+    left.data = t->all.data;
+    left.len = t->all.len;
+
+    if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC) {
+        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &left,
+                                     "}", NULL, NULL)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_foundry_ct_call(r, chk, NGX_HTTP_FOUNDRY_CT_ASK,
+                                        &body, bearer);
+    }
+
+    while (left.len) {
+        n = ngx_http_foundry_ct_chunk(&left);
+        su.data = left.data;
+        su.len = n;
+
+        /* the precomputed end: categories, blocklists, output type */
+
+        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &su,
+                                     NULL, NULL,
+                                     (char *) ccf->analyze_tail.data)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_foundry_ct_call(r, chk, NGX_HTTP_FOUNDRY_CT_ANALYZE,
+                                     &body, bearer)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        left.data += n;
+        left.len -= n;
+    }
+
+    if (!ccf->shield) {
+        return NGX_OK;
+    }
+
+    user.data = t->user.data;
+    user.len = t->user.len;
+    docs.data = t->docs.data;
+    docs.len = t->docs.len;
+
+    do {
+        n = ngx_http_foundry_ct_chunk(&user);
+        m = ngx_http_foundry_ct_chunk(&docs);
+        su.data = user.data;
+        su.len = n;
+        sd.data = docs.data;
+        sd.len = m;
+
+        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"userPrompt\":", &su,
+                                     m ? ",\"documents\":[" : NULL,
+                                     m ? &sd : NULL,
+                                     m ? "]}" : ",\"documents\":[]}")
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_foundry_ct_call(r, chk, NGX_HTTP_FOUNDRY_CT_SHIELD,
+                                     &body, bearer)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        user.data += n;
+        user.len -= n;
+        docs.data += m;
+        docs.len -= m;
+
+    } while (user.len || docs.len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The bytes of the next call's part of a text: at most 10,000 characters,
+ * cut after a space or a line break of its last 1,000 bytes if there is
+ * one, so that a word is not split between two calls.
+ */
+
+static size_t
+ngx_http_foundry_ct_chunk(ngx_str_t *s)
+{
+    size_t  n, i;
+
+    n = ngx_http_foundry_content_cut(s->data, s->len,
+                                     NGX_HTTP_FOUNDRY_CT_CHUNK);
+
+    if (n == s->len) {
+        return n;
+    }
+
+    for (i = n; i > 0 && n - i < 1000; i--) {
+        if (s->data[i - 1] == ' ' || s->data[i - 1] == '\n') {
+            return i;
+        }
+    }
+
+    return n;
+}
+
+
+/* a + JSON string s1 + b + JSON string s2 + c */
+
+static ngx_int_t
+ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
+    ngx_str_t *s1, const char *b, ngx_str_t *s2, const char *c)
+{
+    u_char  *p;
+    size_t   size;
+
+    size = ngx_strlen(a) + 2 + s1->len
+           + ngx_escape_json(NULL, s1->data, s1->len);
+
+    if (b) {
+        size += ngx_strlen(b);
+    }
+
+    if (s2) {
+        size += 2 + s2->len + ngx_escape_json(NULL, s2->data, s2->len);
+    }
+
+    if (c) {
+        size += ngx_strlen(c);
+    }
+
+    p = ngx_pnalloc(pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    p = ngx_cpymem(p, a, ngx_strlen(a));
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, s1->data, s1->len);
+    *p++ = '"';
+
+    if (s2) {
+        p = ngx_cpymem(p, b, ngx_strlen(b));
+        *p++ = '"';
+        p = (u_char *) ngx_escape_json(p, s2->data, s2->len);
+        *p++ = '"';
+
+    } else if (b) {
+        p = ngx_cpymem(p, b, ngx_strlen(b));
+    }
+
+    if (c) {
+        p = ngx_cpymem(p, c, ngx_strlen(c));
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A POST to the checker location, in the background (the calls run side
+ * by side, and one that outlives the timeout does not hold the answer
+ * back).  Its headers are the module's only: none of the client's reach
+ * the checker.
+ */
+
+static ngx_int_t
+ngx_http_foundry_ct_call(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_uint_t kind, ngx_str_t *body,
+    ngx_str_t *bearer)
+{
+    ngx_buf_t                        *b;
+    ngx_str_t                        *uri, ct;
+    ngx_chain_t                      *cl;
+    ngx_http_request_t               *sr;
+    ngx_http_foundry_ctx_t           *sctx;
+    ngx_http_post_subrequest_t       *ps;
+    ngx_http_foundry_ct_call_t       *call;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = chk->conf;
+
+    call = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ct_call_t));
+    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+
+    if (call == NULL || sctx == NULL || ps == NULL || b == NULL || cl == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    call->collect = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_collect_t));
+    if (call->collect == NULL) {
+        return NGX_ERROR;
+    }
+
+    call->check = chk;
+    call->kind = kind;
+    call->collect->max = NGX_HTTP_FOUNDRY_CT_ANSWER_MAX;
+    sctx->collect = call->collect;
+
+    ps->handler = ngx_http_foundry_ct_done;
+    ps->data = call;
+
+    uri = (kind == NGX_HTTP_FOUNDRY_CT_SHIELD) ? &ccf->shield_uri
+                                               : &ccf->analyze_uri;
+
+    if (ngx_http_subrequest(r, uri, ccf->args.len ? &ccf->args : NULL, &sr,
+                            ps, NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
+
+    call->sr = sr;
+    call->next = chk->list;
+    chk->list = call;
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 4,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.keep_alive_n = -1;
+
+    ngx_str_set(&ct, "application/json");
+
+    if (ngx_http_foundry_ct_header(r, sr, "Content-Type", &ct) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (bearer
+        && ngx_http_foundry_ct_header(r, sr, "Authorization", bearer)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (sr->request_body == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    sr->request_body->bufs = cl;
+    sr->headers_in.content_length_n = body->len;
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    sr->filter_need_in_memory = 1;
+
+    chk->pending++;
+    chk->calls++;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_ct_header(ngx_http_request_t *r, ngx_http_request_t *sr,
+    const char *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+
+    if (h->key.len == sizeof("Content-Type") - 1) {
+        sr->headers_in.content_type = h;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a call's end: its answer read into the check's result */
+
+static ngx_int_t
+ngx_http_foundry_ct_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
+{
+    ngx_http_foundry_ct_call_t *call = data;
+
+    ngx_buf_t                    *b;
+    ngx_http_foundry_ct_check_t  *chk;
+
+    chk = call->check;
+
+    if (call->done) {
+        return rc;
+    }
+
+    call->done = 1;
+
+    if (chk->done || chk->timed_out) {
+        /* too late: the request went on without it */
+        return rc;
+    }
+
+    chk->pending--;
+
+    b = call->collect->buf;
+
+    if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK) {
+        chk->failure = "answered";
+        chk->failure_status = r->headers_out.status ? r->headers_out.status
+                                                    : (ngx_uint_t) rc;
+
+    } else if (call->collect->too_large) {
+        chk->failure = "answered too much";
+
+    } else if (b == NULL
+               || ngx_http_foundry_content_answer(chk->request->pool,
+                                                  call->kind, b->pos,
+                                                  b->last - b->pos,
+                                                  &chk->result)
+                  != NGX_OK)
+    {
+        chk->failure = "answered what is not its answer";
+    }
+
+    if (chk->pending == 0) {
+        ngx_http_foundry_ct_resume(chk);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_foundry_ct_resume(ngx_http_foundry_ct_check_t *chk)
+{
+    ngx_http_request_t  *r;
+
+    r = chk->request;
+
+    if (chk->timer.timer_set) {
+        ngx_del_timer(&chk->timer);
+    }
+
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    (void) ngx_http_post_request(r, NULL);
+}
+
+
+static void
+ngx_http_foundry_ct_timeout(ngx_event_t *ev)
+{
+    ngx_http_foundry_ct_check_t *chk = ev->data;
+
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_upstream_t         *u;
+    ngx_http_foundry_ct_call_t  *call;
+
+    r = chk->request;
+    c = r->connection;
+
+    chk->timed_out = 1;
+    chk->failure = "timed out";
+
+    /*
+     * the calls still under way are given up, as nginx ends a request's
+     * upstreams when the client leaves: the connection to the client is
+     * not held until the checker answers
+     */
+
+    for (call = chk->list; call; call = call->next) {
+        u = call->sr->upstream;
+
+        if (call->done || u == NULL || u->cleanup == NULL) {
+            continue;
+        }
+
+        call->done = 1;
+        (*u->cleanup)(call->sr);
+    }
+
+    ngx_http_foundry_ct_resume(chk);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_foundry_ct_cleanup(void *data)
+{
+    ngx_http_foundry_ct_check_t *chk = data;
+
+    if (chk->timer.timer_set) {
+        ngx_del_timer(&chk->timer);
+    }
+}
+
+
+/* every answer is in (or the time is up): refused, or on to the upstream */
+
+static ngx_int_t
+ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk)
+{
+    ngx_int_t                         rc;
+    ngx_buf_t                        *b;
+    ngx_chain_t                       out;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = chk->conf;
+    chk->done = 1;
+
+    if (ngx_http_foundry_content_reason(r->pool, ccf, &chk->result,
+                                        &chk->reason)
+        != NGX_OK)
+    {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    /* a flag is a verdict even when another call failed */
+
+    if (!ngx_http_foundry_content_flagged(ccf, &chk->result)) {
+
+        if (chk->failure) {
+            return ngx_http_foundry_ct_failed(r, chk);
+        }
+
+        if (ccf->cache && !chk->cached) {
+            ngx_http_foundry_content_cache_put(ccf->cache, chk->key,
+                                               ccf->ttl, &chk->result);
+        }
+
+        chk->verdict = "allowed";
+        ngx_http_foundry_ct_count(chk, chk->cached ? "allowed_cached"
+                                                   : "allowed");
+        return NGX_OK;
+    }
+
+    if (ccf->cache && !chk->cached && !chk->failure) {
+        ngx_http_foundry_content_cache_put(ccf->cache, chk->key, ccf->ttl,
+                                           &chk->result);
+    }
+
+    chk->verdict = "flagged";
+    ngx_http_foundry_ct_count(chk, chk->cached ? "flagged_cached"
+                                               : "flagged");
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "foundry: the content check \"%V\" refused the prompt: %V",
+                  &ccf->name, &chk->reason);
+
+    b = ngx_http_foundry_content_error(r, ccf, &chk->result);
+    if (b == NULL) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_foundry_send_json(r, NGX_HTTP_BAD_REQUEST, &out,
+                                    b->last - b->pos);
+
+    return ngx_http_foundry_finish(r, rc);
+}
+
+
+/* the checker failed: fail=open goes on unchecked, fail=closed refuses */
+
+static ngx_int_t
+ngx_http_foundry_ct_failed(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk)
+{
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = chk->conf;
+
+    chk->reason.data = (u_char *) chk->failure;
+    chk->reason.len = ngx_strlen(chk->failure);
+
+    if (chk->failure_status) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: the content checker \"%V\" %s %ui, "
+                      "the request %s (fail=%s)", &ccf->name, chk->failure,
+                      chk->failure_status,
+                      ccf->fail_open ? "goes on unchecked" : "is refused",
+                      ccf->fail_open ? "open" : "closed");
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: the content checker \"%V\" %s%s, "
+                      "the request %s (fail=%s)", &ccf->name, chk->failure,
+                      chk->timed_out ? " (timeout=)" : "",
+                      ccf->fail_open ? "goes on unchecked" : "is refused",
+                      ccf->fail_open ? "open" : "closed");
+    }
+
+    if (ccf->fail_open) {
+        chk->verdict = "unchecked";
+        ngx_http_foundry_ct_count(chk, "unchecked");
+        return NGX_OK;
+    }
+
+    chk->verdict = "refused";
+    ngx_http_foundry_ct_count(chk, "refused");
+
+    return ngx_http_foundry_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "ContentCheckUnavailable",
+                                  "the gateway's content check is "
+                                  "unavailable, the prompt was not sent to "
+                                  "the model");
+}
+
+
+static void
+ngx_http_foundry_ct_count(ngx_http_foundry_ct_check_t *chk,
+    const char *outcome)
+{
+    ngx_http_foundry_metrics_count(NGX_HTTP_FOUNDRY_M_CONTENT, "checker",
+                                   &chk->conf->name, outcome);
+}
+
+
+ngx_int_t
+ngx_http_foundry_content_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_foundry_ct_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_ct_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                     s;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_ct_check_t  *chk;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    chk = ctx ? ctx->content : NULL;
+
+    if (chk == NULL || chk->verdict == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_FOUNDRY_CT_VAR_VERDICT:
+        s.data = (u_char *) chk->verdict;
+        s.len = ngx_strlen(chk->verdict);
+        break;
+
+    case NGX_HTTP_FOUNDRY_CT_VAR_REASON:
+        s = chk->reason;
+        break;
+
+    default:
+        if (chk->conf->cache == NULL || chk->calls + chk->cached == 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        if (chk->cached) {
+            ngx_str_set(&s, "hit");
+
+        } else {
+            ngx_str_set(&s, "miss");
+        }
+
+        break;
+    }
+
+    v->data = s.data;
+    v->len = s.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}

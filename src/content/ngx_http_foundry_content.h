@@ -1,0 +1,208 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_FOUNDRY_CONTENT_H_INCLUDED_
+#define _NGX_HTTP_FOUNDRY_CONTENT_H_INCLUDED_
+
+
+#include "ngx_http_foundry_common.h"
+
+
+/* foundry_content_check: the prompt screened before the upstream */
+
+#define NGX_HTTP_FOUNDRY_CT_AZURE           1
+#define NGX_HTTP_FOUNDRY_CT_GENERIC         2
+
+#define NGX_HTTP_FOUNDRY_CT_CATEGORIES      4
+
+/* Azure AI Content Safety: characters per text:analyze call, per
+ * shieldPrompt user prompt, per shieldPrompt documents (all of them) */
+#define NGX_HTTP_FOUNDRY_CT_CHUNK           10000
+
+/* the largest text checked, by default and at most (characters) */
+#define NGX_HTTP_FOUNDRY_CT_MAX_TEXT        100000
+#define NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT  200000
+
+/* the largest checker answer read */
+#define NGX_HTTP_FOUNDRY_CT_ANSWER_MAX      65536
+
+#define NGX_HTTP_FOUNDRY_CT_NAME_MAX        64
+#define NGX_HTTP_FOUNDRY_CT_REASON_MAX      128
+
+/* what a call asks */
+#define NGX_HTTP_FOUNDRY_CT_ANALYZE         1
+#define NGX_HTTP_FOUNDRY_CT_SHIELD          2
+#define NGX_HTTP_FOUNDRY_CT_ASK             3
+
+/* extraction errors */
+#define NGX_HTTP_FOUNDRY_CT_NOMEM           1
+#define NGX_HTTP_FOUNDRY_CT_READ            2
+#define NGX_HTTP_FOUNDRY_CT_SYNTAX          3
+#define NGX_HTTP_FOUNDRY_CT_TOO_LARGE       4
+
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      shape;
+    ngx_uint_t                      fail_open;
+    ngx_msec_t                      timeout;
+
+    /* the severity from which a category is refused; -1: not asked */
+    ngx_int_t                       thresholds[NGX_HTTP_FOUNDRY_CT_CATEGORIES];
+
+    ngx_uint_t                      shield;
+    ngx_uint_t                      identity;
+    size_t                          max_text;
+
+    ngx_shm_zone_t                 *cache;
+    ngx_msec_t                      ttl;
+
+    /* precomputed: the calls' URIs and arguments, the analyze body's end */
+    ngx_str_t                       analyze_uri;
+    ngx_str_t                       shield_uri;
+    ngx_str_t                       args;
+    ngx_str_t                       analyze_tail;
+
+    /* the cache's key starts with a digest of all of the above */
+    u_char                          id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+} ngx_http_foundry_content_conf_t;
+
+
+/* the text of a request body, as the model would read it */
+
+typedef struct {
+    u_char                         *data;
+    size_t                          len;
+    size_t                          size;
+} ngx_http_foundry_ct_buf_t;
+
+
+typedef struct {
+    ngx_pool_t                     *pool;
+    yajl_handle                     handle;
+    u_char                         *scratch;
+
+    /* every text; the user's (shieldPrompt's prompt); tool results */
+    ngx_http_foundry_ct_buf_t       all;
+    ngx_http_foundry_ct_buf_t       user;
+    ngx_http_foundry_ct_buf_t       docs;
+
+    size_t                          chars;
+    size_t                          max;
+
+    ngx_uint_t                      depth;
+    ngx_uint_t                      top;
+    ngx_uint_t                      key;
+    ngx_uint_t                      parts;
+
+    /* the message or item being read: where its text starts, its kind */
+    size_t                          item_start;
+    ngx_uint_t                      item_role;
+
+    ngx_uint_t                      error;
+} ngx_http_foundry_ct_text_t;
+
+
+/* a verdict: what the checker said, and what is kept in the cache */
+
+typedef struct {
+    int8_t                          severity[NGX_HTTP_FOUNDRY_CT_CATEGORIES];
+    u_char                          user_attack;
+    u_char                          doc_attack;
+    u_char                          blocked;
+    u_char                          denied;
+    u_char                          blocklist_len;
+    u_char                          reason_len;
+    u_char                          blocklist[NGX_HTTP_FOUNDRY_CT_NAME_MAX];
+    u_char                          reason[NGX_HTTP_FOUNDRY_CT_REASON_MAX];
+} ngx_http_foundry_ct_result_t;
+
+
+/* one request's check */
+
+typedef struct {
+    ngx_http_foundry_content_conf_t *conf;
+    ngx_http_request_t             *request;
+    ngx_http_foundry_ct_result_t    result;
+    ngx_event_t                     timer;
+
+    ngx_uint_t                      pending;
+    ngx_uint_t                      calls;
+    void                           *list;
+    const char                     *failure;
+    ngx_uint_t                      failure_status;
+
+    u_char                          key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+
+    /* $foundry_content_verdict, $foundry_content_reason */
+    const char                     *verdict;
+    ngx_str_t                       reason;
+
+    unsigned                        started:1;
+    unsigned                        done:1;
+    unsigned                        timed_out:1;
+    unsigned                        cached:1;
+} ngx_http_foundry_ct_check_t;
+
+
+/* the answer of one call, read as a stream */
+
+typedef struct {
+    ngx_uint_t                      kind;
+    ngx_uint_t                      depth;
+    ngx_uint_t                      top;
+    ngx_uint_t                      key;
+    ngx_int_t                       category;
+    ngx_int_t                       severity;
+    ngx_uint_t                      seen;
+    ngx_http_foundry_ct_result_t   *result;
+} ngx_http_foundry_ct_answer_t;
+
+
+/* ngx_http_foundry_content.c */
+
+char *ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_content_check(ngx_http_request_t *r,
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_content_variables(ngx_conf_t *cf);
+
+
+/* ngx_http_foundry_content_text.c */
+
+/* not static for fuzz/fuzz_content.c */
+ngx_int_t ngx_http_foundry_content_text(ngx_pool_t *pool, ngx_chain_t *in,
+    size_t max, ngx_http_foundry_ct_text_t *t);
+size_t ngx_http_foundry_content_cut(u_char *p, size_t len, size_t chars);
+
+
+/* ngx_http_foundry_content_answer.c */
+
+/* not static for fuzz/fuzz_content.c */
+ngx_int_t ngx_http_foundry_content_answer(ngx_pool_t *pool, ngx_uint_t kind,
+    u_char *data, size_t len, ngx_http_foundry_ct_result_t *result);
+ngx_uint_t ngx_http_foundry_content_flagged(
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res);
+ngx_buf_t *ngx_http_foundry_content_error(ngx_http_request_t *r,
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res);
+ngx_int_t ngx_http_foundry_content_reason(ngx_pool_t *pool,
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res,
+    ngx_str_t *reason);
+
+
+/* ngx_http_foundry_content_cache.c */
+
+char *ngx_http_foundry_content_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foundry_content_cache_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+ngx_int_t ngx_http_foundry_content_cache_get(ngx_shm_zone_t *zone,
+    u_char *key, ngx_http_foundry_ct_result_t *res);
+void ngx_http_foundry_content_cache_put(ngx_shm_zone_t *zone, u_char *key,
+    ngx_msec_t ttl, ngx_http_foundry_ct_result_t *res);
+
+
+#endif /* _NGX_HTTP_FOUNDRY_CONTENT_H_INCLUDED_ */
