@@ -88,7 +88,7 @@ sub wait_metrics {
 
 sub settle { sleep 1.5 }
 
-plan tests => 17;
+plan tests => 18;
 
 ok(wait_metrics($_, qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
    "node $_->{port}: the sync is up") for @nodes;
@@ -121,26 +121,54 @@ my $ttl = $redis->cmd('TTL', $dkey // 'none');
 ok($ttl > 0 && $ttl <= 86400 + 3600, "the day key expires (ttl $ttl)");
 
 # rpm 20 across the nodes: a burst on each, one after the other; without
-# the fleet each node would admit 20 (40 in all); with it, about 20 plus
-# what refills (20 a minute) and what one interval hides
+# the fleet each node would admit 20 (40 in all).  Within one sync a node
+# admits its share (20 / nodes=2), then 429 with Retry-After 1 until the
+# sync; the next node's bucket has what the first left (about 10), half of
+# it at each sync: 20 in all at most, plus what refills (20 a minute)
 
 my $r = ['x-tenant' => 'rpm', 'x-rpm' => 20];
 
-my $first = calls($nodes[0], 25, @$r);
-is($first->{200}, 20, 'node 1: the whole rpm bucket of 20');
+my $first = calls($nodes[0], 15, @$r);
+ok(($first->{200} // 0) >= 10 && ($first->{200} // 0) <= 14,
+   'node 1: its share of rpm 20 within a sync, or a few more if a sync '
+   . 'came between (' . ($first->{200} // 0) . ')');
 
 settle();
 
 my $second = calls($nodes[1], 25, @$r);
 my $both = ($first->{200} // 0) + ($second->{200} // 0);
 
-ok($both <= 24, "rpm 20 held across the nodes ($both admitted of 50)");
-ok(($second->{429} // 0) >= 20, 'node 2: the rest are 429s');
+ok($both >= 14 && $both <= 24,
+   "rpm 20 held across the nodes ($both admitted of 40)");
+ok(($second->{429} // 0) >= 10, 'node 2: the rest are 429s');
+
+settle();
 
 my $rkeys = $redis->values_of('foundry:{fleet}:r:*:rpm');
 my $rsum = 0;
 $rsum += $_ for values %$rkeys;
 is($rsum, $both, 'Redis counts every admitted request of both nodes');
+
+# the overshoot bound: a burst on both nodes at once, on a key neither
+# knows: between two syncs each node admits its share (1 / nodes) of what
+# the bucket held at its last sync, so the fleet admits the limit (20),
+# plus what refills meanwhile (20 a minute), plus what the other node
+# admitted since the sync that this node has not heard of: a request or
+# two per node here (nodes x rate x interval in a steady flow)
+
+my $b = ['x-tenant' => 'burst', 'x-rpm' => 20];
+my ($admitted, $start) = (0, time);
+
+for (1 .. 20) {
+    $admitted++ if call($nodes[0], @$b) == 200;
+    $admitted++ if call($nodes[1], @$b) == 200;
+}
+
+my $bound = 20 + int(20 * (time - $start) / 60) + 2 * 3;
+
+ok($admitted >= 10 && $admitted <= $bound,
+   "a burst on both nodes at once: $admitted admitted of 40, the bound "
+   . "$bound (without the fleet: 40)");
 
 like(join('', map { ($_->request('GET', '/metrics'))[2] } $nodes[0]),
      qr/^foundry_limit_syncs_total\{zone="fleet"\} [1-9]\d*$/m,

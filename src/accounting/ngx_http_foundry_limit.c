@@ -60,6 +60,12 @@ static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v);
 static void ngx_http_foundry_limit_share(ngx_http_foundry_limit_zone_t *lz,
     ngx_http_foundry_limit_values_t *v);
+static const char *ngx_http_foundry_limit_fleet_spent(
+    ngx_http_foundry_limit_zone_t *lz, ngx_http_foundry_limit_node_t *n,
+    ngx_http_foundry_limit_values_t *v, int64_t estimate);
+static void ngx_http_foundry_limit_fleet_count(
+    ngx_http_foundry_limit_fleet_t *fl, ngx_http_foundry_limit_values_t *v,
+    int64_t tokens, ngx_int_t requests);
 
 
 static char  *ngx_http_foundry_quota_names[] = {
@@ -384,6 +390,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
     time_t                            now_s, retry;
+    const char                       *kind;
     int64_t                           estimate;
     uint32_t                          hash;
     ngx_str_t                         key;
@@ -447,7 +454,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
             && ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync.state
                == NGX_HTTP_FOUNDRY_SYNC_DOWN)
         {
-            if (lz->fail == NGX_HTTP_FOUNDRY_FAIL_CLOSED) {
+            if (lz->fleet->fail == NGX_HTTP_FOUNDRY_FAIL_CLOSED) {
                 ngx_shmtx_unlock(&lz->shpool->mutex);
 
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -511,6 +518,17 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
             st->kind = "tokens";
         }
 
+        /* in a fleet: no more than this node's share until the next sync */
+
+        kind = (retry == 0 && n->fleet)
+               ? ngx_http_foundry_limit_fleet_spent(lz, n, &v, st->estimate)
+               : NULL;
+
+        if (kind) {
+            retry = lz->fleet->retry;
+            st->kind = kind;
+        }
+
         if (retry == 0) {
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
 
@@ -519,7 +537,9 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
                 if (v.quota[q] == 0
                     || (v.quota[q] > 0
                         && n->used[q]
-                           + n->fleet.other[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q]
+                           + (n->fleet ? n->fleet->other[
+                                             NGX_HTTP_FOUNDRY_FLEET_QUOTA + q]
+                                       : 0)
                            + ngx_min(st->estimate, v.quota[q])
                            > v.quota[q]))
                 {
@@ -536,31 +556,20 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
             if (v.rpm >= 0) {
                 n->requests -= NGX_HTTP_FOUNDRY_UNIT;
-                n->fleet.mask |= 1 << NGX_HTTP_FOUNDRY_FLEET_REQUESTS;
             }
 
             if (v.tpm >= 0) {
                 n->tokens -= st->estimate * NGX_HTTP_FOUNDRY_UNIT;
-                n->fleet.mask |= 1 << NGX_HTTP_FOUNDRY_FLEET_TOKENS;
             }
 
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
                 n->used[q] = ngx_min(n->used[q] + st->estimate,
                                      NGX_HTTP_FOUNDRY_USED_MAX);
-
-                if (v.quota[q] >= 0) {
-                    n->fleet.mask |= 1 << (NGX_HTTP_FOUNDRY_FLEET_QUOTA + q);
-                }
             }
 
-            /* for the fleet: every counter, sent if the zone syncs */
-
-            n->fleet.delta[NGX_HTTP_FOUNDRY_FLEET_REQUESTS]++;
-
-            for (q = 0; q < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; q++) {
-                if (q != NGX_HTTP_FOUNDRY_FLEET_REQUESTS) {
-                    n->fleet.delta[q] += st->estimate;
-                }
+            if (n->fleet) {
+                ngx_http_foundry_limit_fleet_count(n->fleet, &v,
+                                                   st->estimate, 1);
             }
 
             st->reserved = 1;
@@ -694,7 +703,7 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
     n = ngx_http_foundry_limit_find(lz, key->data, key->len, hash);
 
-    if (n && !n->fleet.fresh) {
+    if (n && (n->fleet == NULL || !n->fleet->fresh)) {
         ngx_queue_remove(&n->queue);
         ngx_queue_insert_head(&sh->queue, &n->queue);
         return n;
@@ -702,7 +711,7 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
     if (n) {
         /* a key learnt from the fleet, here for the first time */
-        n->fleet.fresh = 0;
+        n->fleet->fresh = 0;
         ngx_queue_remove(&n->queue);
         ngx_queue_insert_head(&sh->queue, &n->queue);
         goto buckets;
@@ -772,7 +781,7 @@ ngx_http_foundry_limit_node_t *
 ngx_http_foundry_limit_add(ngx_http_foundry_limit_zone_t *lz, u_char *key,
     size_t len)
 {
-    size_t                           size;
+    size_t                           size, fleet;
     ngx_uint_t                       q;
     ngx_queue_t                     *lru;
     ngx_http_foundry_limit_node_t   *n, *old;
@@ -781,6 +790,13 @@ ngx_http_foundry_limit_add(ngx_http_foundry_limit_zone_t *lz, u_char *key,
     sh = lz->sh;
 
     size = offsetof(ngx_http_foundry_limit_node_t, data) + len;
+    fleet = 0;
+
+    if (lz->fleet && lz->fleet->redis) {
+        /* the fleet's part after the key, aligned */
+        fleet = ngx_align(size, sizeof(int64_t));
+        size = fleet + sizeof(ngx_http_foundry_limit_fleet_t);
+    }
 
     n = ngx_slab_alloc_locked(lz->shpool, size);
 
@@ -803,6 +819,8 @@ ngx_http_foundry_limit_add(ngx_http_foundry_limit_zone_t *lz, u_char *key,
     ngx_memzero(n, size);
 
     n->node.key = ngx_crc32_short(key, len);
+    n->fleet = fleet ? (ngx_http_foundry_limit_fleet_t *) ((u_char *) n + fleet)
+                     : NULL;
     n->len = (u_short) len;
     ngx_memcpy(n->data, key, len);
 
@@ -823,16 +841,111 @@ static void
 ngx_http_foundry_limit_share(ngx_http_foundry_limit_zone_t *lz,
     ngx_http_foundry_limit_values_t *v)
 {
-    if (lz->fail != NGX_HTTP_FOUNDRY_FAIL_SHARE || lz->nodes < 2) {
+    ngx_int_t  nodes;
+
+    nodes = (ngx_int_t) lz->fleet->nodes;
+
+    if (lz->fleet->fail != NGX_HTTP_FOUNDRY_FAIL_SHARE || nodes < 2) {
         return;
     }
 
     if (v->tpm > 0) {
-        v->tpm = ngx_max(v->tpm / (int64_t) lz->nodes, 1);
+        v->tpm = ngx_max(v->tpm / nodes, 1);
     }
 
     if (v->rpm > 0) {
-        v->rpm = ngx_max(v->rpm / (int64_t) lz->nodes, 1);
+        v->rpm = ngx_max(v->rpm / nodes, 1);
+    }
+}
+
+
+/*
+ * A key of a zone synced with Redis, with nodes=: between two syncs, a
+ * node admits at most its share (1 / nodes) of what the key's buckets held
+ * at the last sync, before it hears what the others used; so a burst on
+ * every node at once takes about the limit in all, not the limit on each
+ * node.  What this node used since the last sync is what it has not sent
+ * yet (its deltas); its first request between two syncs goes whatever its
+ * size.  While the sync is down, fail= says instead.  The kind of limit
+ * that is spent, or NULL (locked).
+ */
+
+static const char *
+ngx_http_foundry_limit_fleet_spent(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_node_t *n, ngx_http_foundry_limit_values_t *v,
+    int64_t estimate)
+{
+    int64_t                          nodes, used;
+    ngx_http_foundry_limit_fleet_t  *fl;
+
+    fl = n->fleet;
+    nodes = (int64_t) lz->fleet->nodes;
+    used = fl->delta[NGX_HTTP_FOUNDRY_FLEET_REQUESTS];
+
+    if (nodes < 2
+        || ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync.state
+           == NGX_HTTP_FOUNDRY_SYNC_DOWN
+        || used <= 0)
+    {
+        return NULL;
+    }
+
+    /* the bucket as the sync left it: what it has, and what this node took */
+
+    if (v->rpm > 0
+        && (used + 1) * nodes * NGX_HTTP_FOUNDRY_UNIT
+           > n->requests + used * NGX_HTTP_FOUNDRY_UNIT)
+    {
+        return "requests";
+    }
+
+    used = fl->delta[NGX_HTTP_FOUNDRY_FLEET_TOKENS];
+
+    if (v->tpm > 0
+        && (used + estimate) * nodes * NGX_HTTP_FOUNDRY_UNIT
+           > n->tokens + used * NGX_HTTP_FOUNDRY_UNIT)
+    {
+        return "tokens";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A key's amounts for the fleet's next sync: a reservation (sign 1; the
+ * limits that apply mark their counters), or a correction at the commit
+ * (sign -1, tokens the difference, requests 1 when refused later)
+ */
+
+static void
+ngx_http_foundry_limit_fleet_count(ngx_http_foundry_limit_fleet_t *fl,
+    ngx_http_foundry_limit_values_t *v, int64_t tokens, ngx_int_t requests)
+{
+    ngx_uint_t  c, q;
+
+    if (requests > 0) {
+        if (v->rpm >= 0) {
+            fl->mask |= 1 << NGX_HTTP_FOUNDRY_FLEET_REQUESTS;
+        }
+
+        if (v->tpm >= 0) {
+            fl->mask |= 1 << NGX_HTTP_FOUNDRY_FLEET_TOKENS;
+        }
+
+        for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+            if (v->quota[q] >= 0) {
+                fl->mask |= 1 << (NGX_HTTP_FOUNDRY_FLEET_QUOTA + q);
+            }
+        }
+    }
+
+    fl->delta[NGX_HTTP_FOUNDRY_FLEET_REQUESTS] += requests;
+
+    for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
+        if (c != NGX_HTTP_FOUNDRY_FLEET_REQUESTS) {
+            fl->delta[c] += tokens;
+        }
     }
 }
 
@@ -841,9 +954,10 @@ static void
 ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     ngx_http_foundry_limit_values_t *v, ngx_msec_t now)
 {
-    time_t          now_s, window;
-    ngx_uint_t      q;
-    ngx_msec_int_t  ms;
+    time_t                           now_s, window;
+    ngx_uint_t                       q;
+    ngx_msec_int_t                   ms;
+    ngx_http_foundry_limit_fleet_t  *fl;
 
     /*
      * Each worker has its own cached clock: the key may have been stamped
@@ -875,16 +989,20 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
 
     /* what the fleet's other nodes used since the last refill */
 
-    n->tokens = ngx_max(n->tokens - n->fleet.debt[NGX_HTTP_FOUNDRY_FLEET_TOKENS]
-                                    * NGX_HTTP_FOUNDRY_UNIT,
-                        -NGX_HTTP_FOUNDRY_DEBT_MAX);
-    n->requests = ngx_max(n->requests
-                          - n->fleet.debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS]
-                            * NGX_HTTP_FOUNDRY_UNIT,
-                          -NGX_HTTP_FOUNDRY_DEBT_MAX);
+    fl = n->fleet;
 
-    n->fleet.debt[NGX_HTTP_FOUNDRY_FLEET_TOKENS] = 0;
-    n->fleet.debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS] = 0;
+    if (fl) {
+        n->tokens = ngx_max(n->tokens - fl->debt[NGX_HTTP_FOUNDRY_FLEET_TOKENS]
+                                        * NGX_HTTP_FOUNDRY_UNIT,
+                            -NGX_HTTP_FOUNDRY_DEBT_MAX);
+        n->requests = ngx_max(n->requests
+                              - fl->debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS]
+                                * NGX_HTTP_FOUNDRY_UNIT,
+                              -NGX_HTTP_FOUNDRY_DEBT_MAX);
+
+        fl->debt[NGX_HTTP_FOUNDRY_FLEET_TOKENS] = 0;
+        fl->debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS] = 0;
+    }
 
     now_s = ngx_time();
 
@@ -897,8 +1015,10 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
             n->window[q] = window;
             n->used[q] = 0;
 
-            n->fleet.delta[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q] = 0;
-            n->fleet.other[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q] = 0;
+            if (fl) {
+                fl->delta[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q] = 0;
+                fl->other[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q] = 0;
+            }
         }
     }
 }
@@ -1067,14 +1187,9 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
                 n->used[q] = ngx_min(n->used[q], NGX_HTTP_FOUNDRY_USED_MAX);
             }
 
-            for (q = 0; q < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; q++) {
-                if (q != NGX_HTTP_FOUNDRY_FLEET_REQUESTS) {
-                    n->fleet.delta[q] -= delta;
-                }
-            }
-
-            if (refused) {
-                n->fleet.delta[NGX_HTTP_FOUNDRY_FLEET_REQUESTS]--;
+            if (n->fleet) {
+                ngx_http_foundry_limit_fleet_count(n->fleet, NULL, -delta,
+                                                   refused ? -1 : 0);
             }
         }
 

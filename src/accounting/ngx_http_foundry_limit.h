@@ -46,6 +46,18 @@
 #define NGX_HTTP_FOUNDRY_FAIL_CLOSED    2
 
 
+/* a zone's foundry_limit_sync, as admission sees it (fleet/ sets it) */
+
+typedef struct ngx_http_foundry_limit_sync_conf_s {
+    ngx_uint_t                      fail;       /* NGX_HTTP_FOUNDRY_FAIL_* */
+    ngx_uint_t                      nodes;
+    ngx_uint_t                      redis;      /* nodes have a fleet part */
+    time_t                          retry;      /* the interval, seconds */
+} ngx_http_foundry_limit_sync_conf_t;
+
+
+/* a key's part in the fleet's counters: only in zones synced with Redis */
+
 typedef struct {
     /* used on this node and not sent yet (may be negative: corrections) */
     int64_t                         delta[NGX_HTTP_FOUNDRY_FLEET_COUNTERS];
@@ -79,7 +91,8 @@ typedef struct {
     int64_t                         used[NGX_HTTP_FOUNDRY_QUOTAS];
     time_t                          window[NGX_HTTP_FOUNDRY_QUOTAS];
 
-    ngx_http_foundry_limit_fleet_t  fleet;
+    /* after the key, in zones synced with Redis; else NULL */
+    ngx_http_foundry_limit_fleet_t *fleet;
 
     u_short                         len;
     u_char                          data[1];

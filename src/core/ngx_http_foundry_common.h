@@ -141,10 +141,8 @@ typedef struct {
     void                           *sh;
     ngx_slab_pool_t                *shpool;
 
-    /* foundry_limit_sync (fleet/): its configuration, fail=, nodes= */
-    void                           *fleet;
-    ngx_uint_t                      fail;
-    ngx_uint_t                      nodes;
+    /* foundry_limit_sync's, when the zone has one (accounting/limit.h) */
+    struct ngx_http_foundry_limit_sync_conf_s  *fleet;
 } ngx_http_foundry_limit_zone_t;
 
 

@@ -52,10 +52,6 @@ static ngx_buf_t *ngx_http_foundry_fleet_commands(
     ngx_http_foundry_fleet_t *f, time_t now);
 static size_t ngx_http_foundry_fleet_key(ngx_http_foundry_fleet_t *f,
     ngx_http_foundry_fleet_entry_t *e, ngx_uint_t c, u_char *p);
-static ngx_int_t ngx_http_foundry_fleet_reply(ngx_http_foundry_redis_t *rd,
-    void *reply);
-static void ngx_http_foundry_fleet_done(ngx_http_foundry_redis_t *rd,
-    const char *error);
 static void ngx_http_foundry_fleet_apply(ngx_http_foundry_fleet_t *f);
 static void ngx_http_foundry_fleet_learn(ngx_http_foundry_fleet_t *f);
 static void ngx_http_foundry_fleet_counter(ngx_http_foundry_fleet_t *f,
@@ -258,9 +254,11 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     f->lz = lz;
-    lz->fleet = f;
-    lz->fail = (ngx_uint_t) fail;
-    lz->nodes = (ngx_uint_t) nodes;
+    f->conf.fail = (ngx_uint_t) fail;
+    f->conf.nodes = (ngx_uint_t) nodes;
+    f->conf.redis = (f->redis.addr != NULL);
+    f->conf.retry = (time_t) (f->interval + 999) / 1000;
+    lz->fleet = &f->conf;
 
     if (fmcf->fleets == NULL) {
         fmcf->fleets = ngx_array_create(cf->pool, 2,
@@ -560,12 +558,31 @@ ngx_http_foundry_fleet_lease(ngx_http_foundry_fleet_t *f)
 static ngx_int_t
 ngx_http_foundry_fleet_sync(ngx_http_foundry_fleet_t *f)
 {
-    time_t      now;
     ngx_buf_t  *b;
 
+    b = ngx_http_foundry_fleet_batch(f, ngx_time());
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_foundry_redis_exchange(&f->redis, b, f->ops.nelts);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The amounts taken from the zone, and the commands that send them, in a
+ * pool of the sync's (f->pool); their replies go to fleet_reply, the end
+ * to fleet_done.  Used by the fuzzers too.
+ */
+
+ngx_buf_t *
+ngx_http_foundry_fleet_batch(ngx_http_foundry_fleet_t *f, time_t now)
+{
     f->pool = ngx_create_pool(4096, f->timer.log);
     if (f->pool == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     if (ngx_array_init(&f->entries, f->pool, 16,
@@ -575,10 +592,9 @@ ngx_http_foundry_fleet_sync(ngx_http_foundry_fleet_t *f)
                           sizeof(ngx_http_foundry_fleet_op_t))
            != NGX_OK)
     {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    now = ngx_time();
     f->started = now;
     f->minute = now / 60;
     f->next = 0;
@@ -588,19 +604,12 @@ ngx_http_foundry_fleet_sync(ngx_http_foundry_fleet_t *f)
 
     if (ngx_http_foundry_fleet_take(f, now) != NGX_OK) {
         ngx_shmtx_unlock(&f->lz->shpool->mutex);
-        return NGX_ERROR;
+        return NULL;
     }
 
     ngx_shmtx_unlock(&f->lz->shpool->mutex);
 
-    b = ngx_http_foundry_fleet_commands(f, now);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_foundry_redis_exchange(&f->redis, b, f->ops.nelts);
-
-    return NGX_OK;
+    return ngx_http_foundry_fleet_commands(f, now);
 }
 
 
@@ -623,7 +632,7 @@ ngx_http_foundry_fleet_take(ngx_http_foundry_fleet_t *f, time_t now)
     {
         n = ngx_queue_data(qu, ngx_http_foundry_limit_node_t, queue);
 
-        if (n->fleet.mask == 0) {
+        if (n->fleet == NULL || n->fleet->mask == 0) {
             continue;
         }
 
@@ -656,19 +665,19 @@ ngx_http_foundry_fleet_take(ngx_http_foundry_fleet_t *f, time_t now)
                 if (n->window[q] <= now) {
                     n->window[q] = ngx_http_foundry_limit_window(q + 1, now);
                     n->used[q] = 0;
-                    n->fleet.delta[c] = 0;
-                    n->fleet.other[c] = 0;
+                    n->fleet->delta[c] = 0;
+                    n->fleet->other[c] = 0;
                 }
 
                 e->window[c] = n->window[q];
             }
 
-            if (n->fleet.mask & (1 << c)) {
+            if (n->fleet->mask & (1 << c)) {
                 e->mask |= 1 << c;
-                e->amount[c] = n->fleet.delta[c];
+                e->amount[c] = n->fleet->delta[c];
             }
 
-            n->fleet.delta[c] = 0;
+            n->fleet->delta[c] = 0;
         }
     }
 
@@ -908,7 +917,7 @@ ngx_http_foundry_fleet_key(ngx_http_foundry_fleet_t *f,
 
 /* a reply, for the op awaiting it */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_foundry_fleet_reply(ngx_http_foundry_redis_t *rd, void *reply)
 {
     int64_t                          *values;
@@ -974,7 +983,7 @@ ngx_http_foundry_fleet_reply(ngx_http_foundry_redis_t *rd, void *reply)
 
 /* the end of a sync: its results in the zone, the state changed */
 
-static void
+void
 ngx_http_foundry_fleet_done(ngx_http_foundry_redis_t *rd, const char *error)
 {
     ngx_uint_t                       state;
@@ -1010,7 +1019,7 @@ ngx_http_foundry_fleet_done(ngx_http_foundry_redis_t *rd, const char *error)
                       "foundry_limit_zone \"%V\": sync with redis %V "
                       "failed (%s), limits from this node's state, fail=%s",
                       &f->name, &f->server, error,
-                      ngx_http_foundry_fleet_fails[f->lz->fail]);
+                      ngx_http_foundry_fleet_fails[f->conf.fail]);
 
     } else if (error == NULL && state != NGX_HTTP_FOUNDRY_SYNC_UP) {
         ngx_log_error(NGX_LOG_NOTICE, f->timer.log, 0,
@@ -1039,7 +1048,7 @@ ngx_http_foundry_fleet_apply(ngx_http_foundry_fleet_t *f)
     for (i = 0; i < f->entries.nelts; i++) {
         n = ngx_http_foundry_limit_find(f->lz, e[i].key, e[i].len,
                                         e[i].hash);
-        if (n == NULL) {
+        if (n == NULL || n->fleet == NULL) {
             /* the key left the zone meanwhile */
             continue;
         }
@@ -1102,7 +1111,10 @@ ngx_http_foundry_fleet_learn(ngx_http_foundry_fleet_t *f)
         n = ngx_http_foundry_limit_find(f->lz, key, len,
                                         ngx_crc32_short(key, len));
         if (n) {
-            n->fleet.mask |= mask;
+            if (n->fleet) {
+                n->fleet->mask |= mask;
+            }
+
             continue;
         }
 
@@ -1111,8 +1123,8 @@ ngx_http_foundry_fleet_learn(ngx_http_foundry_fleet_t *f)
             return;
         }
 
-        n->fleet.mask = mask;
-        n->fleet.fresh = 1;
+        n->fleet->mask = mask;
+        n->fleet->fresh = 1;
 
         ngx_queue_remove(&n->queue);
         ngx_queue_insert_tail(&sh->queue, &n->queue);
@@ -1128,7 +1140,7 @@ ngx_http_foundry_fleet_counter(ngx_http_foundry_fleet_t *f,
     int64_t                          others;
     ngx_http_foundry_limit_fleet_t  *fl;
 
-    fl = &n->fleet;
+    fl = n->fleet;
 
     /* a quota's window that ended meanwhile: nothing to keep */
 

@@ -84,6 +84,8 @@ struct ngx_http_foundry_redis_s {
 /* a foundry_limit_sync: the configuration, then the worker's state */
 
 typedef struct {
+    ngx_http_foundry_limit_sync_conf_t  conf;   /* lz->fleet points here */
+
     ngx_str_t                       name;
     ngx_http_foundry_limit_zone_t  *lz;
 
@@ -112,6 +114,12 @@ char *ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_foundry_fleet_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_foundry_fleet_init_process(ngx_cycle_t *cycle);
 void ngx_http_foundry_fleet_exit_process(ngx_cycle_t *cycle);
+ngx_buf_t *ngx_http_foundry_fleet_batch(ngx_http_foundry_fleet_t *f,
+    time_t now);
+ngx_int_t ngx_http_foundry_fleet_reply(ngx_http_foundry_redis_t *rd,
+    void *reply);
+void ngx_http_foundry_fleet_done(ngx_http_foundry_redis_t *rd,
+    const char *error);
 
 
 /* ngx_http_foundry_redis.c */
@@ -119,6 +127,8 @@ void ngx_http_foundry_fleet_exit_process(ngx_cycle_t *cycle);
 void ngx_http_foundry_redis_exchange(ngx_http_foundry_redis_t *rd,
     ngx_buf_t *out, ngx_uint_t replies);
 void ngx_http_foundry_redis_close(ngx_http_foundry_redis_t *rd);
+ngx_int_t ngx_http_foundry_redis_feed(ngx_http_foundry_redis_t *rd,
+    u_char *buf, size_t n, const char **error);
 ngx_int_t ngx_http_foundry_redis_check(ngx_uint_t type, void *reply,
     int64_t *values, ngx_uint_t n);
 ngx_int_t ngx_http_foundry_redis_strings(void *reply, ngx_pool_t *pool,

@@ -186,9 +186,9 @@ again:
 static void
 ngx_http_foundry_redis_read(ngx_event_t *rev)
 {
-    void                      *reply;
     ssize_t                    n;
-    redisReply                *r;
+    ngx_int_t                  rc;
+    const char                *error;
     ngx_connection_t          *c;
     ngx_http_foundry_redis_t  *rd;
     u_char                     buf[NGX_HTTP_FOUNDRY_REDIS_BUF];
@@ -218,50 +218,15 @@ ngx_http_foundry_redis_read(ngx_event_t *rev)
             return;
         }
 
-        if (redisReaderFeed(rd->reader, (const char *) buf, n) != REDIS_OK) {
-            ngx_http_foundry_redis_fail(rd, "invalid reply");
+        rc = ngx_http_foundry_redis_feed(rd, buf, n, &error);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_foundry_redis_fail(rd, error);
             return;
         }
 
-        for ( ;; ) {
-            reply = NULL;
-
-            if (redisReaderGetReply(rd->reader, &reply) != REDIS_OK) {
-                ngx_http_foundry_redis_fail(rd, "invalid reply");
-                return;
-            }
-
-            if (reply == NULL) {
-                break;
-            }
-
-            if (rd->authing) {
-                r = reply;
-
-                if (r->type != REDIS_REPLY_STATUS) {
-                    freeReplyObject(reply);
-                    ngx_http_foundry_redis_fail(rd, "AUTH refused");
-                    return;
-                }
-
-                freeReplyObject(reply);
-                rd->authing = 0;
-                continue;
-            }
-
-            if (rd->replies == 0
-                || rd->reply(rd, reply) != NGX_OK)
-            {
-                freeReplyObject(reply);
-                ngx_http_foundry_redis_fail(rd, "unexpected reply");
-                return;
-            }
-
-            freeReplyObject(reply);
-
-            if (--rd->replies == 0) {
-                goto done;
-            }
+        if (rc == NGX_DONE) {
+            goto done;
         }
     }
 
@@ -292,6 +257,72 @@ done:
 
     rd->busy = 0;
     rd->done(rd, NULL);
+}
+
+
+/*
+ * What recv() brought, to the reader, and each whole reply to rd->reply
+ * (AUTH's first, on a new connection): NGX_OK (more awaited), NGX_DONE
+ * (the last reply came), or NGX_ERROR with the reason; bytes past the
+ * last reply are an error.  Used by the fuzzers too.
+ */
+
+ngx_int_t
+ngx_http_foundry_redis_feed(ngx_http_foundry_redis_t *rd, u_char *buf,
+    size_t n, const char **error)
+{
+    void        *reply;
+    ngx_int_t    rc;
+    redisReply  *r;
+
+    *error = "invalid reply";
+
+    if (redisReaderFeed(rd->reader, (const char *) buf, n) != REDIS_OK) {
+        return NGX_ERROR;
+    }
+
+    for ( ;; ) {
+        reply = NULL;
+
+        if (redisReaderGetReply(rd->reader, &reply) != REDIS_OK) {
+            return NGX_ERROR;
+        }
+
+        if (reply == NULL) {
+            return NGX_OK;
+        }
+
+        if (rd->authing) {
+            r = reply;
+            rc = (r->type == REDIS_REPLY_STATUS) ? NGX_OK : NGX_ERROR;
+
+            freeReplyObject(reply);
+
+            if (rc != NGX_OK) {
+                *error = "AUTH refused";
+                return NGX_ERROR;
+            }
+
+            rd->authing = 0;
+            continue;
+        }
+
+        rc = (rd->replies == 0) ? NGX_ERROR : rd->reply(rd, reply);
+
+        freeReplyObject(reply);
+
+        if (rc != NGX_OK) {
+            *error = "unexpected reply";
+            return NGX_ERROR;
+        }
+
+        if (--rd->replies == 0) {
+            /* what follows the last reply is unexpected */
+            return (((redisReader *) rd->reader)->len
+                    > ((redisReader *) rd->reader)->pos)
+                   ? NGX_ERROR : NGX_DONE;
+        }
+    }
 }
 
 
