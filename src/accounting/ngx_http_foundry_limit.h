@@ -130,8 +130,6 @@ ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_add(
     ngx_http_foundry_limit_zone_t *lz, u_char *key, size_t len);
 time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
 ngx_int_t ngx_http_foundry_limit_is_zone(ngx_shm_zone_t *shm_zone);
-size_t ngx_http_foundry_limit_sync_size(void);
-u_char *ngx_http_foundry_limit_sync_metrics(u_char *p, u_char *last);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_LIMIT_H_INCLUDED_ */

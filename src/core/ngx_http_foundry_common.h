@@ -382,7 +382,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                     upstreams;
     ngx_array_t                     key_zones;
-    ngx_array_t                    *fleets;         /* foundry_limit_sync */
+    void                           *fleets;         /* foundry_limit_sync */
     ngx_array_t                     targets;
     ngx_http_foundry_metrics_zone_t *metrics;
     ngx_http_foundry_jwt_zone_t    *jwt;

@@ -43,6 +43,8 @@
 
 static ngx_int_t ngx_http_foundry_fleet_password(ngx_conf_t *cf,
     ngx_http_foundry_fleet_t *f, ngx_str_t *file);
+static ngx_http_foundry_fleet_t *ngx_http_foundry_fleet_all(
+    ngx_cycle_t *cycle);
 static void ngx_http_foundry_fleet_timer(ngx_event_t *ev);
 static ngx_int_t ngx_http_foundry_fleet_lease(ngx_http_foundry_fleet_t *f);
 static ngx_int_t ngx_http_foundry_fleet_sync(ngx_http_foundry_fleet_t *f);
@@ -80,7 +82,7 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_url_t                        u;
     ngx_uint_t                       i;
     ngx_shm_zone_t                  *shm_zone;
-    ngx_http_foundry_fleet_t        *f, **fp;
+    ngx_http_foundry_fleet_t        *f;
     ngx_http_foundry_limit_zone_t   *lz;
 
     value = cf->args->elts;
@@ -260,20 +262,10 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     f->conf.retry = (time_t) (f->interval + 999) / 1000;
     lz->fleet = &f->conf;
 
-    if (fmcf->fleets == NULL) {
-        fmcf->fleets = ngx_array_create(cf->pool, 2,
-                                        sizeof(ngx_http_foundry_fleet_t *));
-        if (fmcf->fleets == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
+    /* the configuration's list of them */
 
-    fp = ngx_array_push(fmcf->fleets);
-    if (fp == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *fp = f;
+    f->next = fmcf->fleets;
+    fmcf->fleets = f;
 
     return NGX_CONF_OK;
 
@@ -362,44 +354,47 @@ ngx_http_foundry_fleet_password(ngx_conf_t *cf, ngx_http_foundry_fleet_t *f,
 }
 
 
+/* the first of the cycle's foundry_limit_sync, or NULL */
+
+static ngx_http_foundry_fleet_t *
+ngx_http_foundry_fleet_all(ngx_cycle_t *cycle)
+{
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_foundry_module);
+
+    return fmcf ? fmcf->fleets : NULL;
+}
+
+
 /* init module, in the master: a new zone reads its state file */
 
 ngx_int_t
 ngx_http_foundry_fleet_init_module(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                       i;
-    ngx_http_foundry_fleet_t       **f;
-    ngx_http_foundry_main_conf_t    *fmcf;
+    ngx_http_foundry_fleet_t        *f;
     ngx_http_foundry_limit_shctx_t  *sh;
 
-    fmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_foundry_module);
+    for (f = ngx_http_foundry_fleet_all(cycle); f; f = f->next) {
+        sh = f->lz->sh;
 
-    if (fmcf == NULL || fmcf->fleets == NULL) {
-        return NGX_OK;
-    }
-
-    f = fmcf->fleets->elts;
-
-    for (i = 0; i < fmcf->fleets->nelts; i++) {
-        sh = f[i]->lz->sh;
-
-        ngx_shmtx_lock(&f[i]->lz->shpool->mutex);
+        ngx_shmtx_lock(&f->lz->shpool->mutex);
 
         if (sh->sync.started == 0) {
             sh->sync.started = ngx_current_msec;
         }
 
-        if (f[i]->state.len == 0 || sh->sync.loaded) {
-            ngx_shmtx_unlock(&f[i]->lz->shpool->mutex);
+        if (f->state.len == 0 || sh->sync.loaded) {
+            ngx_shmtx_unlock(&f->lz->shpool->mutex);
             continue;
         }
 
         sh->sync.loaded = 1;
 
-        ngx_shmtx_unlock(&f[i]->lz->shpool->mutex);
+        ngx_shmtx_unlock(&f->lz->shpool->mutex);
 
-        (void) ngx_http_foundry_state_load(f[i], cycle->log);
+        (void) ngx_http_foundry_state_load(f, cycle->log);
     }
 
     return NGX_OK;
@@ -409,21 +404,9 @@ ngx_http_foundry_fleet_init_module(ngx_cycle_t *cycle)
 ngx_int_t
 ngx_http_foundry_fleet_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                       i;
-    ngx_http_foundry_fleet_t       **fp, *f;
-    ngx_http_foundry_main_conf_t    *fmcf;
+    ngx_http_foundry_fleet_t  *f;
 
-    fmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_foundry_module);
-
-    if (fmcf == NULL || fmcf->fleets == NULL) {
-        return NGX_OK;
-    }
-
-    fp = fmcf->fleets->elts;
-
-    for (i = 0; i < fmcf->fleets->nelts; i++) {
-        f = fp[i];
+    for (f = ngx_http_foundry_fleet_all(cycle); f; f = f->next) {
 
         f->timer.handler = ngx_http_foundry_fleet_timer;
         f->timer.data = f;
@@ -452,22 +435,10 @@ ngx_http_foundry_fleet_init_process(ngx_cycle_t *cycle)
 void
 ngx_http_foundry_fleet_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                       i;
-    ngx_http_foundry_fleet_t       **fp, *f;
-    ngx_http_foundry_main_conf_t    *fmcf;
+    ngx_http_foundry_fleet_t        *f;
     ngx_http_foundry_limit_shctx_t  *sh;
 
-    fmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_foundry_module);
-
-    if (fmcf == NULL || fmcf->fleets == NULL) {
-        return;
-    }
-
-    fp = fmcf->fleets->elts;
-
-    for (i = 0; i < fmcf->fleets->nelts; i++) {
-        f = fp[i];
+    for (f = ngx_http_foundry_fleet_all(cycle); f; f = f->next) {
         sh = f->lz->sh;
 
         if (f->pool) {
@@ -597,7 +568,7 @@ ngx_http_foundry_fleet_batch(ngx_http_foundry_fleet_t *f, time_t now)
 
     f->started = now;
     f->minute = now / 60;
-    f->next = 0;
+    f->op = 0;
     f->read = 0;
 
     ngx_shmtx_lock(&f->lz->shpool->mutex);
@@ -929,11 +900,11 @@ ngx_http_foundry_fleet_reply(ngx_http_foundry_redis_t *rd, void *reply)
 
     f = rd->data;
 
-    if (f->next >= f->ops.nelts) {
+    if (f->op >= f->ops.nelts) {
         return NGX_ERROR;
     }
 
-    op = (ngx_http_foundry_fleet_op_t *) f->ops.elts + f->next++;
+    op = (ngx_http_foundry_fleet_op_t *) f->ops.elts + f->op++;
     e = f->entries.elts;
     values = NULL;
 

@@ -83,8 +83,11 @@ struct ngx_http_foundry_redis_s {
 
 /* a foundry_limit_sync: the configuration, then the worker's state */
 
-typedef struct {
+typedef struct ngx_http_foundry_fleet_s  ngx_http_foundry_fleet_t;
+
+struct ngx_http_foundry_fleet_s {
     ngx_http_foundry_limit_sync_conf_t  conf;   /* lz->fleet points here */
+    ngx_http_foundry_fleet_t       *next;       /* the configuration's list */
 
     ngx_str_t                       name;
     ngx_http_foundry_limit_zone_t  *lz;
@@ -98,13 +101,13 @@ typedef struct {
     ngx_pool_t                     *pool;       /* the sync in flight */
     ngx_array_t                     entries;
     ngx_array_t                     ops;
-    ngx_uint_t                      next;       /* the op of the next reply */
+    ngx_uint_t                      op;         /* the op of the next reply */
     ngx_array_t                    *pulled;     /* keys used by the fleet */
     time_t                          pull;       /* the last pull, from */
     time_t                          started;
     time_t                          minute;
     unsigned                        read:1;     /* the totals came */
-} ngx_http_foundry_fleet_t;
+};
 
 
 /* ngx_http_foundry_fleet.c */

@@ -509,8 +509,8 @@ ngx_http_foundry_redis_strings(void *reply, ngx_pool_t *pool,
 static ngx_int_t
 ngx_http_foundry_redis_integer(u_char *p, size_t len, int64_t *value)
 {
-    size_t   i;
-    int64_t  v, sign;
+    off_t    v;
+    int64_t  sign;
 
     sign = 1;
 
@@ -520,21 +520,13 @@ ngx_http_foundry_redis_integer(u_char *p, size_t len, int64_t *value)
         len--;
     }
 
-    if (len == 0 || len > 18) {
+    v = (len > 18) ? NGX_ERROR : ngx_atoof(p, len);
+
+    if (v == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    v = 0;
-
-    for (i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return NGX_ERROR;
-        }
-
-        v = v * 10 + (p[i] - '0');
-    }
-
-    *value = sign * v;
+    *value = sign * (int64_t) v;
 
     return NGX_OK;
 }
