@@ -43,6 +43,8 @@
 
 static ngx_int_t ngx_http_foundry_fleet_password(ngx_conf_t *cf,
     ngx_http_foundry_fleet_t *f, ngx_str_t *file);
+static ngx_int_t ngx_http_foundry_fleet_tls(ngx_conf_t *cf,
+    ngx_http_foundry_fleet_t *f, ngx_str_t *ca);
 static ngx_http_foundry_fleet_t *ngx_http_foundry_fleet_all(
     ngx_cycle_t *cycle);
 static void ngx_http_foundry_fleet_timer(ngx_event_t *ev);
@@ -77,8 +79,9 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    ngx_str_t                       *value, name, password;
+    ngx_str_t                       *value, name, password, ca;
     ngx_int_t                        nodes, fail;
+    ngx_uint_t                       tls;
     ngx_url_t                        u;
     ngx_uint_t                       i;
     ngx_shm_zone_t                  *shm_zone;
@@ -95,6 +98,8 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     f->interval = 1000;
     f->redis.timeout = 1000;
     ngx_str_null(&password);
+    ngx_str_null(&ca);
+    tls = 0;
 
     lz = NULL;
     nodes = 1;
@@ -140,6 +145,33 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             f->redis.addr = &u.addrs[0];
             f->server = u.addrs[0].name;
+
+            if (f->redis.tls_name.len == 0) {
+                f->redis.tls_name = u.host;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "tls") == 0) {
+            tls = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tls_ca=", 7) == 0) {
+            ca.data = value[i].data + 7;
+            ca.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "tls_name=", 9) == 0) {
+            f->redis.tls_name.data = value[i].data + 9;
+            f->redis.tls_name.len = value[i].len - 9;
+
+            if (f->redis.tls_name.len == 0) {
+                goto invalid;
+            }
+
             continue;
         }
 
@@ -242,6 +274,18 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if ((tls || ca.len) && f->redis.addr == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": \"tls\" needs \"redis=\"", &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((tls || ca.len)
+        && ngx_http_foundry_fleet_tls(cf, f, &ca) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (password.len) {
         if (f->redis.addr == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -275,6 +319,80 @@ invalid:
                        "invalid value \"%V\" in \"%V\" directive",
                        &value[i], &value[0]);
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * tls: the connections to Redis through nginx's SSL (TLS 1.2 and 1.3), the
+ * server's certificate verified against tls_ca= (else the system's CAs)
+ * and its name against tls_name= (else redis='s host)
+ */
+
+static ngx_int_t
+ngx_http_foundry_fleet_tls(ngx_conf_t *cf, ngx_http_foundry_fleet_t *f,
+    ngx_str_t *ca)
+{
+#if (NGX_SSL)
+    u_char              *p;
+    ngx_ssl_t           *ssl;
+    ngx_pool_cleanup_t  *cln;
+
+    ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    ssl->log = cf->log;
+
+    if (ngx_ssl_create(ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = ssl;
+
+    if (ca->len) {
+        if (ngx_ssl_trusted_certificate(cf, ssl, ca, 4) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (SSL_CTX_set_default_verify_paths(ssl->ctx) != 1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "SSL_CTX_set_default_verify_paths() failed");
+        return NGX_ERROR;
+    }
+
+    /* the name, NUL-terminated for SNI; no SNI for an address */
+
+    p = ngx_pnalloc(cf->pool, f->redis.tls_name.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, f->redis.tls_name.data, f->redis.tls_name.len) = '\0';
+    f->redis.tls_name.data = p;
+
+    f->redis.sni = (ngx_inet_addr(p, f->redis.tls_name.len) == INADDR_NONE
+                    && ngx_strlchr(p, p + f->redis.tls_name.len, ':') == NULL);
+
+    f->redis.ssl = ssl;
+
+    return NGX_OK;
+
+#else
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"foundry_limit_sync ... tls\" needs nginx built "
+                       "with OpenSSL");
+    return NGX_ERROR;
+
+#endif
 }
 
 

@@ -76,8 +76,14 @@ struct ngx_http_foundry_redis_s {
     ngx_http_foundry_redis_done_pt  done;       /* once, error or NULL */
     void                           *data;
 
+#if (NGX_SSL)
+    ngx_ssl_t                      *ssl;        /* tls */
+#endif
+    ngx_str_t                       tls_name;   /* the certificate's name */
+
     unsigned                        busy:1;
     unsigned                        authing:1;
+    unsigned                        sni:1;      /* tls_name is not an IP */
 };
 
 

@@ -30,6 +30,13 @@
 
 
 static void ngx_http_foundry_redis_write(ngx_event_t *wev);
+#if (NGX_SSL)
+static void ngx_http_foundry_redis_connected(ngx_event_t *wev);
+static void ngx_http_foundry_redis_tls(ngx_http_foundry_redis_t *rd);
+static void ngx_http_foundry_redis_tls_done(ngx_connection_t *c);
+static ngx_int_t ngx_http_foundry_redis_tls_name(ngx_http_foundry_redis_t *rd,
+    ngx_connection_t *c);
+#endif
 static void ngx_http_foundry_redis_read(ngx_event_t *rev);
 static void ngx_http_foundry_redis_idle(ngx_event_t *ev);
 static void ngx_http_foundry_redis_fail(ngx_http_foundry_redis_t *rd,
@@ -95,6 +102,23 @@ ngx_http_foundry_redis_exchange(ngx_http_foundry_redis_t *rd, ngx_buf_t *out,
 
     ngx_add_timer(c->read, rd->timeout);
 
+#if (NGX_SSL)
+
+    if (rd->ssl && c->ssl == NULL) {
+
+        /* TLS: the handshake once connected, then the exchange */
+
+        if (rc == NGX_AGAIN) {
+            c->write->handler = ngx_http_foundry_redis_connected;
+            return;
+        }
+
+        ngx_http_foundry_redis_tls(rd);
+        return;
+    }
+
+#endif
+
     if (rc == NGX_AGAIN) {
         /* the connect completes: the write handler sends */
         return;
@@ -102,6 +126,137 @@ ngx_http_foundry_redis_exchange(ngx_http_foundry_redis_t *rd, ngx_buf_t *out,
 
     ngx_http_foundry_redis_write(c->write);
 }
+
+
+#if (NGX_SSL)
+
+static void
+ngx_http_foundry_redis_connected(ngx_event_t *wev)
+{
+    ngx_connection_t          *c;
+    ngx_http_foundry_redis_t  *rd;
+
+    c = wev->data;
+    rd = c->data;
+
+    if (wev->timedout || c->read->timedout) {
+        ngx_http_foundry_redis_fail(rd, "timed out");
+        return;
+    }
+
+    ngx_http_foundry_redis_tls(rd);
+}
+
+
+/* TLS through nginx's SSL: SNI, the handshake, the peer's certificate */
+
+static void
+ngx_http_foundry_redis_tls(ngx_http_foundry_redis_t *rd)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = rd->peer.connection;
+
+    if (c->pool == NULL) {
+        c->pool = ngx_create_pool(512, rd->log);
+        if (c->pool == NULL) {
+            ngx_http_foundry_redis_fail(rd, "no memory");
+            return;
+        }
+    }
+
+    if (ngx_ssl_create_connection(rd->ssl, c, NGX_SSL_BUFFER|NGX_SSL_CLIENT)
+        != NGX_OK)
+    {
+        ngx_http_foundry_redis_fail(rd, "TLS failed");
+        return;
+    }
+
+    if (rd->sni
+        && SSL_set_tlsext_host_name(c->ssl->connection,
+                                    (char *) rd->tls_name.data)
+           == 0)
+    {
+        ngx_http_foundry_redis_fail(rd, "TLS failed");
+        return;
+    }
+
+    rc = ngx_ssl_handshake(c);
+
+    if (rc == NGX_AGAIN) {
+        if (!c->write->timer_set) {
+            ngx_add_timer(c->write, rd->timeout);
+        }
+
+        c->ssl->handler = ngx_http_foundry_redis_tls_done;
+        return;
+    }
+
+    ngx_http_foundry_redis_tls_done(c);
+}
+
+
+static void
+ngx_http_foundry_redis_tls_done(ngx_connection_t *c)
+{
+    ngx_http_foundry_redis_t  *rd;
+
+    rd = c->data;
+
+    if (!c->ssl->handshaked) {
+        ngx_http_foundry_redis_fail(rd, "TLS handshake failed");
+        return;
+    }
+
+    if (SSL_get_verify_result(c->ssl->connection) != X509_V_OK) {
+        ngx_http_foundry_redis_fail(rd, "TLS certificate not verified");
+        return;
+    }
+
+    if (ngx_http_foundry_redis_tls_name(rd, c) != NGX_OK) {
+        ngx_http_foundry_redis_fail(rd, "TLS certificate of another name");
+        return;
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->read->handler = ngx_http_foundry_redis_read;
+    c->write->handler = ngx_http_foundry_redis_write;
+
+    ngx_http_foundry_redis_write(c->write);
+}
+
+
+
+/* the certificate's name: tls_name=, or redis='s host; an address in IP: */
+
+static ngx_int_t
+ngx_http_foundry_redis_tls_name(ngx_http_foundry_redis_t *rd,
+    ngx_connection_t *c)
+{
+    int    rc;
+    X509  *cert;
+
+    if (rd->sni) {
+        return ngx_ssl_check_host(c, &rd->tls_name);
+    }
+
+    cert = SSL_get_peer_certificate(c->ssl->connection);
+    if (cert == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = X509_check_ip_asc(cert, (char *) rd->tls_name.data, 0);
+
+    X509_free(cert);
+
+    return (rc == 1) ? NGX_OK : NGX_ERROR;
+}
+
+#endif
 
 
 static void
@@ -372,9 +527,27 @@ ngx_http_foundry_redis_fail(ngx_http_foundry_redis_t *rd, const char *error)
 void
 ngx_http_foundry_redis_close(ngx_http_foundry_redis_t *rd)
 {
-    if (rd->peer.connection) {
-        ngx_close_connection(rd->peer.connection);
+    ngx_pool_t        *pool;
+    ngx_connection_t  *c;
+
+    c = rd->peer.connection;
+
+    if (c) {
+        pool = c->pool;
+
+#if (NGX_SSL)
+        if (c->ssl) {
+            c->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(c);
+        }
+#endif
+
+        ngx_close_connection(c);
         rd->peer.connection = NULL;
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
     }
 
     if (rd->reader) {
