@@ -43,6 +43,8 @@
 
 static ngx_int_t ngx_http_foundry_fleet_password(ngx_conf_t *cf,
     ngx_http_foundry_fleet_t *f, ngx_str_t *file);
+static ngx_uint_t ngx_http_foundry_fleet_arg(ngx_str_t *arg, char *name,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_foundry_fleet_tls(ngx_conf_t *cf,
     ngx_http_foundry_fleet_t *f, ngx_str_t *ca);
 static ngx_http_foundry_fleet_t *ngx_http_foundry_fleet_all(
@@ -79,7 +81,7 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    ngx_str_t                       *value, name, password, ca;
+    ngx_str_t                       *value, name, password, ca, host;
     ngx_int_t                        nodes, fail;
     ngx_uint_t                       tls;
     ngx_url_t                        u;
@@ -99,6 +101,8 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     f->redis.timeout = 1000;
     ngx_str_null(&password);
     ngx_str_null(&ca);
+    ngx_str_null(&host);
+    ngx_memzero(&u, sizeof(ngx_url_t));
     tls = 0;
 
     lz = NULL;
@@ -107,10 +111,7 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.data = value[i].data + 5;
-            name.len = value[i].len - 5;
-
+        if (ngx_http_foundry_fleet_arg(&value[i], "zone=", &name)) {
             shm_zone = ngx_shared_memory_add(cf, &name, 0,
                                              &ngx_http_foundry_module);
             if (shm_zone == NULL) {
@@ -126,14 +127,8 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             lz = shm_zone->data;
             f->name = shm_zone->shm.name;
-            continue;
-        }
 
-        if (ngx_strncmp(value[i].data, "redis=", 6) == 0) {
-            ngx_memzero(&u, sizeof(ngx_url_t));
-
-            u.url.data = value[i].data + 6;
-            u.url.len = value[i].len - 6;
+        } else if (ngx_http_foundry_fleet_arg(&value[i], "redis=", &u.url)) {
             u.default_port = 6379;
 
             if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
@@ -145,72 +140,39 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             f->redis.addr = &u.addrs[0];
             f->server = u.addrs[0].name;
+            host = u.host;
 
-            if (f->redis.tls_name.len == 0) {
-                f->redis.tls_name = u.host;
-            }
-
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "tls") == 0) {
+        } else if (ngx_strcmp(value[i].data, "tls") == 0) {
             tls = 1;
-            continue;
-        }
 
-        if (ngx_strncmp(value[i].data, "tls_ca=", 7) == 0) {
-            ca.data = value[i].data + 7;
-            ca.len = value[i].len - 7;
-            continue;
-        }
+        } else if (ngx_http_foundry_fleet_arg(&value[i], "tls_ca=", &ca)
+                   || ngx_http_foundry_fleet_arg(&value[i], "password_file=",
+                                                 &password))
+        {
+            /* read below */
 
-        if (ngx_strncmp(value[i].data, "tls_name=", 9) == 0) {
-            f->redis.tls_name.data = value[i].data + 9;
-            f->redis.tls_name.len = value[i].len - 9;
-
+        } else if (ngx_http_foundry_fleet_arg(&value[i], "tls_name=",
+                                              &f->redis.tls_name))
+        {
             if (f->redis.tls_name.len == 0) {
                 goto invalid;
             }
 
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
-            password.data = value[i].data + 14;
-            password.len = value[i].len - 14;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "state=", 6) == 0) {
-            f->state.data = value[i].data + 6;
-            f->state.len = value[i].len - 6;
-
+        } else if (ngx_http_foundry_fleet_arg(&value[i], "state=", &f->state)) {
             if (f->state.len == 0
                 || ngx_conf_full_name(cf->cycle, &f->state, 0) != NGX_OK)
             {
                 goto invalid;
             }
 
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
-            name.data = value[i].data + 9;
-            name.len = value[i].len - 9;
-
+        } else if (ngx_http_foundry_fleet_arg(&value[i], "interval=", &name)) {
             f->interval = ngx_parse_time(&name, 0);
 
             if (f->interval == (ngx_msec_t) NGX_ERROR || f->interval < 10) {
                 goto invalid;
             }
 
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            name.data = value[i].data + 8;
-            name.len = value[i].len - 8;
-
+        } else if (ngx_http_foundry_fleet_arg(&value[i], "timeout=", &name)) {
             f->redis.timeout = ngx_parse_time(&name, 0);
 
             if (f->redis.timeout == (ngx_msec_t) NGX_ERROR
@@ -219,23 +181,17 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "nodes=", 6) == 0) {
-            nodes = ngx_atoi(value[i].data + 6, value[i].len - 6);
+        } else if (ngx_http_foundry_fleet_arg(&value[i], "nodes=", &name)) {
+            nodes = ngx_atoi(name.data, name.len);
 
             if (nodes < 1 || nodes > 1000) {
                 goto invalid;
             }
 
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "fail=", 5) == 0) {
+        } else if (ngx_http_foundry_fleet_arg(&value[i], "fail=", &name)) {
             for (fail = 0; fail < 3; fail++) {
-                if (ngx_strcmp(value[i].data + 5,
-                               ngx_http_foundry_fleet_fails[fail]) == 0)
+                if (ngx_strcmp(name.data, ngx_http_foundry_fleet_fails[fail])
+                    == 0)
                 {
                     break;
                 }
@@ -245,13 +201,16 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
-            continue;
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" directive",
+                               &value[i], &value[0]);
+            return NGX_CONF_ERROR;
         }
+    }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"%V\" directive",
-                           &value[i], &value[0]);
-        return NGX_CONF_ERROR;
+    if (f->redis.tls_name.len == 0) {
+        f->redis.tls_name = host;
     }
 
     if (lz == NULL) {
@@ -319,6 +278,26 @@ invalid:
                        "invalid value \"%V\" in \"%V\" directive",
                        &value[i], &value[0]);
     return NGX_CONF_ERROR;
+}
+
+
+/* a "name=value" parameter: 1 and its value when it is the one named */
+
+static ngx_uint_t
+ngx_http_foundry_fleet_arg(ngx_str_t *arg, char *name, ngx_str_t *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (arg->len < len || ngx_strncmp(arg->data, name, len) != 0) {
+        return 0;
+    }
+
+    value->data = arg->data + len;
+    value->len = arg->len - len;
+
+    return 1;
 }
 
 
