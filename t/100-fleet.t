@@ -129,9 +129,9 @@ ok($ttl > 0 && $ttl <= 86400 + 3600, "the day key expires (ttl $ttl)");
 my $r = ['x-tenant' => 'rpm', 'x-rpm' => 20];
 
 my $first = calls($nodes[0], 15, @$r);
-ok(($first->{200} // 0) >= 10 && ($first->{200} // 0) <= 14,
-   'node 1: its share of rpm 20 within a sync, or a few more if a sync '
-   . 'came between (' . ($first->{200} // 0) . ')');
+ok(($first->{200} // 0) >= 10 && ($first->{200} // 0) <= 20,
+   'node 1: its share of rpm 20 within a sync, half of the rest at each '
+   . 'sync that came between (' . ($first->{200} // 0) . ')');
 
 settle();
 

@@ -890,11 +890,13 @@ ngx_http_foundry_limit_fleet_spent(ngx_http_foundry_limit_zone_t *lz,
         return NULL;
     }
 
-    /* the bucket as the sync left it: what it has, and what this node took */
+    /*
+     * the bucket as the sync left it: what it has, and what this node
+     * took; in whole tokens and requests (each at most 2^41, times nodes)
+     */
 
     if (v->rpm > 0
-        && (used + 1) * nodes * NGX_HTTP_FOUNDRY_UNIT
-           > n->requests + used * NGX_HTTP_FOUNDRY_UNIT)
+        && (used + 1) * nodes > n->requests / NGX_HTTP_FOUNDRY_UNIT + used)
     {
         return "requests";
     }
@@ -902,8 +904,8 @@ ngx_http_foundry_limit_fleet_spent(ngx_http_foundry_limit_zone_t *lz,
     used = fl->delta[NGX_HTTP_FOUNDRY_FLEET_TOKENS];
 
     if (v->tpm > 0
-        && (used + estimate) * nodes * NGX_HTTP_FOUNDRY_UNIT
-           > n->tokens + used * NGX_HTTP_FOUNDRY_UNIT)
+        && (used + estimate) * nodes
+           > n->tokens / NGX_HTTP_FOUNDRY_UNIT + used)
     {
         return "tokens";
     }
