@@ -276,9 +276,7 @@ ngx_fuzz_zone(ngx_http_foundry_limit_zone_t *lz, u_char *addr)
         return NGX_ERROR;
     }
 
-    /* the keys' hashes differ: nginx's own insert does */
-
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_rbtree_insert_value);
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->queue);
 
     lz->shpool = sp;

@@ -45,8 +45,6 @@
 
 static ngx_int_t ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_foundry_limit_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_lookup(
     ngx_http_foundry_limit_zone_t *lz, ngx_str_t *key, uint32_t hash,
     ngx_msec_t now, ngx_http_foundry_limit_t *limit,
@@ -321,8 +319,7 @@ ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     lz->sh = sh;
     lz->shpool->data = sh;
 
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
-                    ngx_http_foundry_limit_insert);
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->queue);
 
     len = sizeof(" in foundry_limit_zone \"\"") + shm_zone->shm.name.len;
@@ -338,44 +335,6 @@ ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     lz->shpool->log_nomem = 0;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_foundry_limit_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t              **p;
-    ngx_http_foundry_limit_node_t   *n, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            n = (ngx_http_foundry_limit_node_t *) node;
-            t = (ngx_http_foundry_limit_node_t *) temp;
-
-            p = (ngx_memn2cmp(n->data, t->data, n->len, t->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -741,32 +700,14 @@ ngx_http_foundry_limit_node_t *
 ngx_http_foundry_limit_find(ngx_http_foundry_limit_zone_t *lz, u_char *key,
     size_t len, uint32_t hash)
 {
-    ngx_int_t                       rc;
-    ngx_rbtree_node_t              *node, *sentinel;
-    ngx_http_foundry_limit_node_t  *n;
+    ngx_str_t  name;
 
-    node = ((ngx_http_foundry_limit_shctx_t *) lz->sh)->rbtree.root;
-    sentinel = ((ngx_http_foundry_limit_shctx_t *) lz->sh)->rbtree.sentinel;
+    name.data = key;
+    name.len = len;
 
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        n = (ngx_http_foundry_limit_node_t *) node;
-
-        rc = ngx_memn2cmp(key, n->data, len, (size_t) n->len);
-
-        if (rc == 0) {
-            return n;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return (ngx_http_foundry_limit_node_t *) ngx_str_rbtree_lookup(
+               &((ngx_http_foundry_limit_shctx_t *) lz->sh)->rbtree, &name,
+               hash);
 }
 
 
@@ -806,7 +747,7 @@ ngx_http_foundry_limit_add(ngx_http_foundry_limit_zone_t *lz, u_char *key,
 
         old = ngx_queue_data(lru, ngx_http_foundry_limit_node_t, queue);
 
-        ngx_rbtree_delete(&sh->rbtree, &old->node);
+        ngx_rbtree_delete(&sh->rbtree, &old->sn.node);
         ngx_slab_free_locked(lz->shpool, old);
 
         n = ngx_slab_alloc_locked(lz->shpool, size);
@@ -818,13 +759,14 @@ ngx_http_foundry_limit_add(ngx_http_foundry_limit_zone_t *lz, u_char *key,
 
     ngx_memzero(n, size);
 
-    n->node.key = ngx_crc32_short(key, len);
+    n->sn.node.key = ngx_crc32_short(key, len);
     n->fleet = fleet ? (ngx_http_foundry_limit_fleet_t *) ((u_char *) n + fleet)
                      : NULL;
-    n->len = (u_short) len;
+    n->sn.str.len = len;
+    n->sn.str.data = n->data;
     ngx_memcpy(n->data, key, len);
 
-    ngx_rbtree_insert(&sh->rbtree, &n->node);
+    ngx_rbtree_insert(&sh->rbtree, &n->sn.node);
     ngx_queue_insert_head(&sh->queue, &n->queue);
 
     return n;

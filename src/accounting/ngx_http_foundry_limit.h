@@ -79,7 +79,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_node_t               node;
+    ngx_str_node_t                  sn;         /* sn.str: the key, data */
     ngx_queue_t                     queue;
 
     /* token buckets, in millionths of a token or request */
@@ -94,7 +94,6 @@ typedef struct {
     /* after the key, in zones synced with Redis; else NULL */
     ngx_http_foundry_limit_fleet_t *fleet;
 
-    u_short                         len;
     u_char                          data[1];
 } ngx_http_foundry_limit_node_t;
 

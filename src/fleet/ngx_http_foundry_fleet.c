@@ -711,14 +711,14 @@ ngx_http_foundry_fleet_take(ngx_http_foundry_fleet_t *f, time_t now)
 
         ngx_memzero(e, sizeof(ngx_http_foundry_fleet_entry_t));
 
-        e->key = ngx_pnalloc(f->pool, n->len);
+        e->key = ngx_pnalloc(f->pool, n->sn.str.len);
         if (e->key == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(e->key, n->data, n->len);
-        e->len = n->len;
-        e->hash = n->node.key;
+        ngx_memcpy(e->key, n->data, n->sn.str.len);
+        e->len = n->sn.str.len;
+        e->hash = n->sn.node.key;
 
         for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
 

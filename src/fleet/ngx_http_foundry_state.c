@@ -60,7 +60,7 @@ ngx_http_foundry_state_save(ngx_http_foundry_fleet_t *f, ngx_log_t *log)
          qu = ngx_queue_next(qu))
     {
         n = ngx_queue_data(qu, ngx_http_foundry_limit_node_t, queue);
-        size += NGX_HTTP_FOUNDRY_STATE_LINE + 2 * n->len + 1;
+        size += NGX_HTTP_FOUNDRY_STATE_LINE + 2 * n->sn.str.len + 1;
     }
 
     buf = ngx_alloc(size + f->state.len + 32, log);
@@ -98,7 +98,7 @@ ngx_http_foundry_state_save(ngx_http_foundry_fleet_t *f, ngx_log_t *log)
             }
         }
 
-        p = ngx_hex_dump(p, n->data, n->len);
+        p = ngx_hex_dump(p, n->data, n->sn.str.len);
         *p++ = '\n';
     }
 
