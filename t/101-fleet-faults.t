@@ -138,7 +138,8 @@ is(lines(qr/foundry_limit_zone "errors": sync with redis .* failed \(unexpected 
 
 $redis->stop;
 
-ok(wait_metrics(up('share', 0)), 'redis stopped: the sync is down');
+ok(wait_metrics(up('share', 0)) && wait_metrics(up('closed', 0)),
+   'redis stopped: the syncs are down');
 
 my $t0 = time;
 is_deeply(calls('share', 12, 'x-tenant' => 'down', 'x-rpm' => 10),
