@@ -1125,7 +1125,7 @@ ngx_http_foundry_metrics_sync(u_char *p, u_char *last)
 
             lz = zone->data;
 
-            if (lz->fleet == NULL || lz->sh == NULL) {
+            if (lz->fleet == NULL || !lz->fleet->redis || lz->sh == NULL) {
                 continue;
             }
 
