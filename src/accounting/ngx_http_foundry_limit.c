@@ -290,49 +290,23 @@ ngx_http_foundry_limit_check_zone(ngx_conf_t *cf, ngx_array_t *limits)
 static ngx_int_t
 ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_foundry_limit_zone_t  *olz = data;
-
-    size_t                           len;
+    ngx_int_t                        rc;
     ngx_http_foundry_limit_zone_t   *lz;
     ngx_http_foundry_limit_shctx_t  *sh;
 
     lz = shm_zone->data;
 
-    if (olz) {
-        lz->sh = olz->sh;
-        lz->shpool = olz->shpool;
-        return NGX_OK;
+    rc = ngx_http_foundry_shm_init(shm_zone, data,
+                                   sizeof(ngx_http_foundry_limit_shctx_t),
+                                   "foundry_limit_zone", &lz->sh, &lz->shpool);
+    if (rc != NGX_DONE) {
+        return rc;
     }
 
-    lz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        lz->sh = lz->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_alloc(lz->shpool, sizeof(ngx_http_foundry_limit_shctx_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    lz->sh = sh;
-    lz->shpool->data = sh;
+    sh = lz->sh;
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->queue);
-
-    len = sizeof(" in foundry_limit_zone \"\"") + shm_zone->shm.name.len;
-
-    lz->shpool->log_ctx = ngx_slab_alloc(lz->shpool, len);
-    if (lz->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(lz->shpool->log_ctx, " in foundry_limit_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    lz->shpool->log_nomem = 0;
 
     return NGX_OK;
 }

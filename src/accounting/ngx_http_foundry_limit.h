@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_accounting.h"
 
 
 /*
