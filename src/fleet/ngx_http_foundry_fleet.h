@@ -116,10 +116,16 @@ struct ngx_http_foundry_fleet_s {
 };
 
 
-/* ngx_http_foundry_fleet.c */
+/* ngx_http_foundry_fleet_conf.c */
 
 char *ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* ngx_http_foundry_fleet.c */
+
+extern char  *ngx_http_foundry_fleet_fails[];
+
 ngx_int_t ngx_http_foundry_fleet_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_foundry_fleet_init_process(ngx_cycle_t *cycle);
 void ngx_http_foundry_fleet_exit_process(ngx_cycle_t *cycle);
