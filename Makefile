@@ -11,6 +11,8 @@
 #   make test-asan       the same suite with the module under ASan and UBSan
 #   make demo            the gateway with the mock model upstream
 #   make demo-token      a bearer token the demo gateway accepts
+#   make demo-fleet      two gateway nodes sharing their limits through
+#                        redis-server (foundry_limit_sync)
 #   make fuzz-test       C unit tests of the JWT parser, fuzzers 10 s each
 #   make fuzz            the fuzzers, FUZZ_TIME seconds each (fuzz/README.md)
 #   make bench           benchmarks against plain nginx (docs/benchmarks.md)
@@ -85,7 +87,7 @@ export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 export TEST_NGINX_RANDOMIZE    ?= 1
 
 .PHONY: all build deps test test-only test-valgrind test-asan test-sdk demo \
-        demo-token bench fuzz fuzz-test \
+        demo-token demo-fleet bench fuzz fuzz-test \
         check-conf style clean distclean install uninstall deb ops-check \
         FORCE
 
@@ -182,6 +184,9 @@ demo-token:
 
 demo: deps build
 	@$(TOP)/tools/demo
+
+demo-fleet: deps build
+	@$(TOP)/tools/demo-fleet
 
 check-conf: build
 	@MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) $(TOP)/tools/check-conf

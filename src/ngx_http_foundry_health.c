@@ -112,6 +112,10 @@ ngx_http_foundry_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_foundry_fleet_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* each keys zone read its file with this configuration */
 
     kz = fmcf->key_zones.elts;
@@ -122,4 +126,17 @@ ngx_http_foundry_init_module(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/* init process: the keys files' timers, the limit zones' syncs */
+
+ngx_int_t
+ngx_http_foundry_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_foundry_keys_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_foundry_fleet_init_process(cycle);
 }

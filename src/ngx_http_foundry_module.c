@@ -192,6 +192,13 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foundry_limit_sync"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_foundry_limit_sync,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foundry_metrics_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_foundry_metrics_zone,
@@ -414,10 +421,10 @@ ngx_module_t  ngx_http_foundry_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_foundry_init_module,          /* init module */
-    ngx_http_foundry_keys_init_process,    /* init process */
+    ngx_http_foundry_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_foundry_fleet_exit_process,   /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };

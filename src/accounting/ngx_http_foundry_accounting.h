@@ -18,6 +18,9 @@ typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     void                           *sh;
     ngx_slab_pool_t                *shpool;
+
+    /* foundry_limit_sync's, when the zone has one (limit.h) */
+    struct ngx_http_foundry_limit_sync_conf_s  *fleet;
 } ngx_http_foundry_limit_zone_t;
 
 

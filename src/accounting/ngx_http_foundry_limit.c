@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
+#include "ngx_http_foundry_limit.h"
 
 
 /*
@@ -35,45 +36,11 @@
 
 #define NGX_HTTP_FOUNDRY_LIMIT_MINUTE   60000
 
-/* buckets count in millionths of a token or a request */
-#define NGX_HTTP_FOUNDRY_UNIT           1000000
-
-/* the greatest debt of a bucket, in millionths */
-#define NGX_HTTP_FOUNDRY_DEBT_MAX                                             \
-    (NGX_HTTP_FOUNDRY_TOKENS_MAX * NGX_HTTP_FOUNDRY_UNIT)
-
-/* the most a quota counts as used: spent, with the greatest debt */
-#define NGX_HTTP_FOUNDRY_USED_MAX       (2 * NGX_HTTP_FOUNDRY_TOKENS_MAX)
-
 /*
  * ms * limit beyond this refills more than a bucket's whole range (2^61
  * millionths, from the greatest debt to full), and times 50 would overflow
  */
 #define NGX_HTTP_FOUNDRY_FILL_MAX       ((int64_t) 1 << 57)
-
-
-typedef struct {
-    ngx_str_node_t                  sn;
-    ngx_queue_t                     queue;
-
-    /* token buckets, in millionths of a token or request */
-    int64_t                         tokens;
-    int64_t                         requests;
-    ngx_msec_t                      last;
-
-    /* quota windows: start and tokens used */
-    int64_t                         used[NGX_HTTP_FOUNDRY_QUOTAS];
-    time_t                          window[NGX_HTTP_FOUNDRY_QUOTAS];
-
-    u_char                          data[1];
-} ngx_http_foundry_limit_node_t;
-
-
-typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
-    ngx_queue_t                     queue;
-} ngx_http_foundry_limit_shctx_t;
 
 
 static ngx_int_t ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone,
@@ -86,18 +53,25 @@ static void ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     ngx_http_foundry_limit_values_t *v, ngx_msec_t now);
 static int64_t ngx_http_foundry_limit_fill(int64_t have, int64_t limit,
     ngx_msec_int_t ms);
-static time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
 static time_t ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit);
 static ngx_int_t ngx_http_foundry_limit_arg(ngx_conf_t *cf, void *data,
     ngx_str_t *arg);
-static time_t ngx_http_foundry_limit_take(ngx_http_foundry_limit_state_t *st,
-    ngx_http_foundry_limit_node_t *n, ngx_http_foundry_limit_values_t *v,
-    ngx_msec_t now, time_t now_s);
+static time_t ngx_http_foundry_limit_take(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_state_t *st, ngx_http_foundry_limit_node_t *n,
+    ngx_http_foundry_limit_values_t *v, ngx_msec_t now, time_t now_s);
 static ngx_int_t ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_limit_state_t *st,
     time_t retry);
 static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v);
+static void ngx_http_foundry_limit_share(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_values_t *v);
+static const char *ngx_http_foundry_limit_fleet_spent(
+    ngx_http_foundry_limit_zone_t *lz, ngx_http_foundry_limit_node_t *n,
+    ngx_http_foundry_limit_values_t *v, int64_t estimate);
+static void ngx_http_foundry_limit_fleet_count(
+    ngx_http_foundry_limit_fleet_t *fl, ngx_http_foundry_limit_values_t *v,
+    int64_t tokens, ngx_int_t requests);
 
 
 static char  *ngx_http_foundry_quota_names[] = {
@@ -421,6 +395,28 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
         ngx_shmtx_lock(&lz->shpool->mutex);
 
+        if (lz->fleet
+            && ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync.state
+               == NGX_HTTP_FOUNDRY_SYNC_DOWN)
+        {
+            if (lz->fleet->fail == NGX_HTTP_FOUNDRY_FAIL_CLOSED) {
+                ngx_shmtx_unlock(&lz->shpool->mutex);
+
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "foundry: foundry_limit_zone \"%V\" has no "
+                              "fleet sync, fail=closed",
+                              &limit[i].shm_zone->shm.name);
+
+                return ngx_http_foundry_error(r,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "LimitUnavailable",
+                                          "the limit's shared state is "
+                                          "unavailable, retry later");
+            }
+
+            ngx_http_foundry_limit_share(lz, &v);
+        }
+
         n = ngx_http_foundry_limit_lookup(lz, &key, hash, now, &limit[i], &v);
 
         if (n == NULL) {
@@ -434,7 +430,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
                                            NGX_HTTP_SERVICE_UNAVAILABLE);
         }
 
-        retry = ngx_http_foundry_limit_take(st, n, &v, now, now_s);
+        retry = ngx_http_foundry_limit_take(lz, st, n, &v, now, now_s);
 
         st->zone = lz;
         st->hash = hash;
@@ -468,12 +464,13 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
  */
 
 static time_t
-ngx_http_foundry_limit_take(ngx_http_foundry_limit_state_t *st,
-    ngx_http_foundry_limit_node_t *n, ngx_http_foundry_limit_values_t *v,
-    ngx_msec_t now, time_t now_s)
+ngx_http_foundry_limit_take(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_state_t *st, ngx_http_foundry_limit_node_t *n,
+    ngx_http_foundry_limit_values_t *v, ngx_msec_t now, time_t now_s)
 {
-    time_t      retry;
-    ngx_uint_t  q;
+    time_t       retry;
+    ngx_uint_t   q;
+    const char  *kind;
 
     ngx_http_foundry_limit_refill(n, v, now);
 
@@ -508,6 +505,17 @@ ngx_http_foundry_limit_take(ngx_http_foundry_limit_state_t *st,
         st->kind = "tokens";
     }
 
+    /* in a fleet: no more than this node's share until the next sync */
+
+    kind = (retry == 0 && n->fleet)
+           ? ngx_http_foundry_limit_fleet_spent(lz, n, v, st->estimate)
+           : NULL;
+
+    if (kind) {
+        retry = lz->fleet->retry;
+        st->kind = kind;
+    }
+
     if (retry == 0) {
         for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
 
@@ -515,7 +523,11 @@ ngx_http_foundry_limit_take(ngx_http_foundry_limit_state_t *st,
 
             if (v->quota[q] == 0
                 || (v->quota[q] > 0
-                    && n->used[q] + ngx_min(st->estimate, v->quota[q])
+                    && n->used[q]
+                       + (n->fleet ? n->fleet->other[
+                                         NGX_HTTP_FOUNDRY_FLEET_QUOTA + q]
+                                   : 0)
+                       + ngx_min(st->estimate, v->quota[q])
                        > v->quota[q]))
             {
                 st->quota = q + 1;
@@ -540,6 +552,10 @@ ngx_http_foundry_limit_take(ngx_http_foundry_limit_state_t *st,
         for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
             n->used[q] = ngx_min(n->used[q] + st->estimate,
                                  NGX_HTTP_FOUNDRY_USED_MAX);
+        }
+
+        if (n->fleet) {
+            ngx_http_foundry_limit_fleet_count(n->fleet, v, st->estimate, 1);
         }
 
         st->reserved = 1;
@@ -655,7 +671,74 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
     ngx_str_t *key, uint32_t hash, ngx_msec_t now,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v)
 {
-    size_t                           size;
+    ngx_http_foundry_limit_node_t   *n;
+    ngx_http_foundry_limit_shctx_t  *sh;
+
+    sh = lz->sh;
+
+    n = ngx_http_foundry_limit_find(lz, key->data, key->len, hash);
+
+    if (n && (n->fleet == NULL || !n->fleet->fresh)) {
+        ngx_queue_remove(&n->queue);
+        ngx_queue_insert_head(&sh->queue, &n->queue);
+        return n;
+    }
+
+    if (n) {
+        /* a key learnt from the fleet, here for the first time */
+        n->fleet->fresh = 0;
+        ngx_queue_remove(&n->queue);
+        ngx_queue_insert_head(&sh->queue, &n->queue);
+        goto buckets;
+    }
+
+    n = ngx_http_foundry_limit_add(lz, key->data, key->len);
+
+    if (n == NULL) {
+        return NULL;
+    }
+
+buckets:
+
+    /* a new key starts with full buckets */
+
+    n->tokens = v->tpm >= 0 ? v->tpm * NGX_HTTP_FOUNDRY_UNIT : 0;
+    n->requests = v->rpm >= 0 ? v->rpm * NGX_HTTP_FOUNDRY_UNIT : 0;
+    n->last = now;
+
+    return n;
+}
+
+
+/* a key's node, or NULL; called with the zone's mutex held */
+
+ngx_http_foundry_limit_node_t *
+ngx_http_foundry_limit_find(ngx_http_foundry_limit_zone_t *lz, u_char *key,
+    size_t len, uint32_t hash)
+{
+    ngx_str_t  name;
+
+    name.data = key;
+    name.len = len;
+
+    return (ngx_http_foundry_limit_node_t *) ngx_str_rbtree_lookup(
+               &((ngx_http_foundry_limit_shctx_t *) lz->sh)->rbtree, &name,
+               hash);
+}
+
+
+/*
+ * A new node for a key (at most 65535 bytes), zeroed, in the tree and at
+ * the head of the queue; when the zone is full, the least recently used
+ * keys go.  NULL when even that leaves no room.  Called with the zone's
+ * mutex held.
+ */
+
+ngx_http_foundry_limit_node_t *
+ngx_http_foundry_limit_add(ngx_http_foundry_limit_zone_t *lz, u_char *key,
+    size_t len)
+{
+    size_t                           size, fleet;
     ngx_uint_t                       q;
     ngx_queue_t                     *lru;
     ngx_http_foundry_limit_node_t   *n, *old;
@@ -663,20 +746,16 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
     sh = lz->sh;
 
-    n = (ngx_http_foundry_limit_node_t *)
-            ngx_str_rbtree_lookup(&sh->rbtree, key, hash);
+    size = offsetof(ngx_http_foundry_limit_node_t, data) + len;
+    fleet = 0;
 
-    if (n) {
-        ngx_queue_remove(&n->queue);
-        ngx_queue_insert_head(&sh->queue, &n->queue);
-        return n;
+    if (lz->fleet && lz->fleet->redis) {
+        /* the fleet's part after the key, aligned */
+        fleet = ngx_align(size, sizeof(int64_t));
+        size = fleet + sizeof(ngx_http_foundry_limit_fleet_t);
     }
 
-    size = offsetof(ngx_http_foundry_limit_node_t, data) + key->len;
-
     n = ngx_slab_alloc_locked(lz->shpool, size);
-
-    /* full: the least recently used keys go */
 
     for (q = 0; n == NULL && q < 16 && !ngx_queue_empty(&sh->queue); q++) {
         lru = ngx_queue_last(&sh->queue);
@@ -696,16 +775,12 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
     ngx_memzero(n, size);
 
-    n->sn.node.key = hash;
-    n->sn.str.len = key->len;
+    n->sn.node.key = ngx_crc32_short(key, len);
+    n->fleet = fleet ? (ngx_http_foundry_limit_fleet_t *) ((u_char *) n + fleet)
+                     : NULL;
+    n->sn.str.len = len;
     n->sn.str.data = n->data;
-    ngx_memcpy(n->data, key->data, key->len);
-
-    /* a new key starts with full buckets */
-
-    n->tokens = v->tpm >= 0 ? v->tpm * NGX_HTTP_FOUNDRY_UNIT : 0;
-    n->requests = v->rpm >= 0 ? v->rpm * NGX_HTTP_FOUNDRY_UNIT : 0;
-    n->last = now;
+    ngx_memcpy(n->data, key, len);
 
     ngx_rbtree_insert(&sh->rbtree, &n->sn.node);
     ngx_queue_insert_head(&sh->queue, &n->queue);
@@ -714,13 +789,135 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 }
 
 
+/*
+ * While the fleet's sync is down with fail=share: the per-minute limits
+ * are this node's share, the limit divided by nodes= (at least 1 when the
+ * limit is not 0); the quotas count what the fleet used when last known.
+ */
+
+static void
+ngx_http_foundry_limit_share(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_values_t *v)
+{
+    ngx_int_t  nodes;
+
+    nodes = (ngx_int_t) lz->fleet->nodes;
+
+    if (lz->fleet->fail != NGX_HTTP_FOUNDRY_FAIL_SHARE || nodes < 2) {
+        return;
+    }
+
+    if (v->tpm > 0) {
+        v->tpm = ngx_max(v->tpm / nodes, 1);
+    }
+
+    if (v->rpm > 0) {
+        v->rpm = ngx_max(v->rpm / nodes, 1);
+    }
+}
+
+
+/*
+ * A key of a zone synced with Redis, with nodes=: between two syncs, a
+ * node admits at most its share (1 / nodes) of what the key's buckets held
+ * at the last sync, before it hears what the others used; so a burst on
+ * every node at once takes about the limit in all, not the limit on each
+ * node.  What this node used since the last sync is what it has not sent
+ * yet (its deltas); its first request between two syncs goes whatever its
+ * size.  While the sync is down, fail= says instead.  The kind of limit
+ * that is spent, or NULL (locked).
+ */
+
+static const char *
+ngx_http_foundry_limit_fleet_spent(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_node_t *n, ngx_http_foundry_limit_values_t *v,
+    int64_t estimate)
+{
+    int64_t                          nodes, used;
+    ngx_http_foundry_limit_fleet_t  *fl;
+
+    fl = n->fleet;
+    nodes = (int64_t) lz->fleet->nodes;
+    used = fl->delta[NGX_HTTP_FOUNDRY_FLEET_REQUESTS];
+
+    if (nodes < 2
+        || ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync.state
+           == NGX_HTTP_FOUNDRY_SYNC_DOWN
+        || used <= 0)
+    {
+        return NULL;
+    }
+
+    /*
+     * the bucket as the sync left it: what it has, and what this node
+     * took; in whole tokens and requests (each at most 2^41, times nodes)
+     */
+
+    if (v->rpm > 0
+        && (used + 1) * nodes > n->requests / NGX_HTTP_FOUNDRY_UNIT + used)
+    {
+        return "requests";
+    }
+
+    used = fl->delta[NGX_HTTP_FOUNDRY_FLEET_TOKENS];
+
+    if (v->tpm > 0
+        && (used + estimate) * nodes
+           > n->tokens / NGX_HTTP_FOUNDRY_UNIT + used)
+    {
+        return "tokens";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A key's amounts for the fleet's next sync: a reservation (sign 1; the
+ * limits that apply mark their counters), or a correction at the commit
+ * (sign -1, tokens the difference, requests 1 when refused later)
+ */
+
+static void
+ngx_http_foundry_limit_fleet_count(ngx_http_foundry_limit_fleet_t *fl,
+    ngx_http_foundry_limit_values_t *v, int64_t tokens, ngx_int_t requests)
+{
+    ngx_uint_t  c, q;
+
+    if (requests > 0) {
+        if (v->rpm >= 0) {
+            fl->mask |= 1 << NGX_HTTP_FOUNDRY_FLEET_REQUESTS;
+        }
+
+        if (v->tpm >= 0) {
+            fl->mask |= 1 << NGX_HTTP_FOUNDRY_FLEET_TOKENS;
+        }
+
+        for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+            if (v->quota[q] >= 0) {
+                fl->mask |= 1 << (NGX_HTTP_FOUNDRY_FLEET_QUOTA + q);
+            }
+        }
+    }
+
+    fl->delta[NGX_HTTP_FOUNDRY_FLEET_REQUESTS] += requests;
+
+    for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
+        if (c != NGX_HTTP_FOUNDRY_FLEET_REQUESTS) {
+            fl->delta[c] += tokens;
+        }
+    }
+}
+
+
 static void
 ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     ngx_http_foundry_limit_values_t *v, ngx_msec_t now)
 {
-    time_t          now_s, window;
-    ngx_uint_t      q;
-    ngx_msec_int_t  ms;
+    time_t                           now_s, window;
+    ngx_uint_t                       q;
+    ngx_msec_int_t                   ms;
+    ngx_http_foundry_limit_fleet_t  *fl;
 
     /*
      * Each worker has its own cached clock: the key may have been stamped
@@ -750,6 +947,23 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
         n->requests = ngx_http_foundry_limit_fill(n->requests, v->rpm, ms);
     }
 
+    /* what the fleet's other nodes used since the last refill */
+
+    fl = n->fleet;
+
+    if (fl) {
+        n->tokens = ngx_max(n->tokens - fl->debt[NGX_HTTP_FOUNDRY_FLEET_TOKENS]
+                                        * NGX_HTTP_FOUNDRY_UNIT,
+                            -NGX_HTTP_FOUNDRY_DEBT_MAX);
+        n->requests = ngx_max(n->requests
+                              - fl->debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS]
+                                * NGX_HTTP_FOUNDRY_UNIT,
+                              -NGX_HTTP_FOUNDRY_DEBT_MAX);
+
+        fl->debt[NGX_HTTP_FOUNDRY_FLEET_TOKENS] = 0;
+        fl->debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS] = 0;
+    }
+
     now_s = ngx_time();
 
     for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
@@ -760,6 +974,11 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
         if (window > n->window[q]) {
             n->window[q] = window;
             n->used[q] = 0;
+
+            if (fl) {
+                fl->delta[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q] = 0;
+                fl->other[NGX_HTTP_FOUNDRY_FLEET_QUOTA + q] = 0;
+            }
         }
     }
 }
@@ -804,7 +1023,7 @@ ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit)
 
 /* the end of the current UTC hour, day or month */
 
-static time_t
+time_t
 ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now)
 {
     ngx_tm_t  tm;
@@ -854,7 +1073,6 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t     *flcf;
     ngx_http_foundry_limit_node_t   *n;
     ngx_http_foundry_limit_state_t  *st;
-    ngx_http_foundry_limit_shctx_t  *sh;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
@@ -900,12 +1118,10 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
             continue;
         }
 
-        sh = st->zone->sh;
-
         ngx_shmtx_lock(&st->zone->shpool->mutex);
 
-        n = (ngx_http_foundry_limit_node_t *)
-                ngx_str_rbtree_lookup(&sh->rbtree, &st->key, st->hash);
+        n = ngx_http_foundry_limit_find(st->zone, st->key.data, st->key.len,
+                                        st->hash);
 
         if (n) {
 
@@ -929,6 +1145,11 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
             for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
                 n->used[q] = ngx_max(n->used[q] - delta, 0);
                 n->used[q] = ngx_min(n->used[q], NGX_HTTP_FOUNDRY_USED_MAX);
+            }
+
+            if (n->fleet) {
+                ngx_http_foundry_limit_fleet_count(n->fleet, NULL, -delta,
+                                                   refused ? -1 : 0);
             }
         }
 
@@ -1000,4 +1221,12 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_foundry_limit_is_zone(ngx_shm_zone_t *shm_zone)
+{
+    return shm_zone->init == ngx_http_foundry_limit_init_zone
+           && shm_zone->data != NULL;
 }

@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
+#include "ngx_http_foundry_limit.h"
 #include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_deployments.h"
 
@@ -125,6 +126,10 @@ static void ngx_http_foundry_metrics_one(ngx_http_foundry_main_conf_t *fmcf,
 static ngx_int_t ngx_http_foundry_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_foundry_metrics_zones(ngx_http_request_t *r,
     u_char *p, u_char *last);
+static ngx_shm_zone_t *ngx_http_foundry_metrics_next_zone(
+    ngx_list_part_t **part, ngx_uint_t *i);
+static size_t ngx_http_foundry_metrics_sync_size(void);
+static u_char *ngx_http_foundry_metrics_sync(u_char *p, u_char *last);
 static u_char *ngx_http_foundry_metrics_build(u_char *p, u_char *last);
 
 
@@ -804,7 +809,8 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
 
     ngx_shmtx_lock(&mz->shpool->mutex);
 
-    size = ngx_http_foundry_metrics_size(sh);
+    size = ngx_http_foundry_metrics_size(sh)
+           + ngx_http_foundry_metrics_sync_size();
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -842,6 +848,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
     ngx_shmtx_unlock(&mz->shpool->mutex);
 
     p = ngx_http_foundry_metrics_zones(r, p, last);
+    p = ngx_http_foundry_metrics_sync(p, last);
     p = ngx_http_foundry_metrics_build(p, last);
 
     b->last = p;
@@ -977,37 +984,20 @@ ngx_http_foundry_metrics_zones(ngx_http_request_t *r, u_char *p,
 
         p = ngx_slprintf(p, last, "%s", help[pass]);
 
-        part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
-        zone = part->elts;
+        part = NULL;
 
-        for (i = 0; /* void */; i++) {
+        while ((zone = ngx_http_foundry_metrics_next_zone(&part, &i))) {
 
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                zone = part->elts;
-                i = 0;
-            }
-
-            if (zone[i].tag != &ngx_http_foundry_module
-                || zone[i].shm.addr == NULL)
-            {
-                continue;
-            }
-
-            total = zone[i].shm.size;
+            total = zone->shm.size;
 
             if (pass == 0) {
                 p = ngx_slprintf(p, last,
                                  "foundry_zone_size_bytes{zone=\"%V\"} %uz\n",
-                                 &zone[i].shm.name, total);
+                                 &zone->shm.name, total);
                 continue;
             }
 
-            shpool = (ngx_slab_pool_t *) zone[i].shm.addr;
+            shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
             ngx_shmtx_lock(&shpool->mutex);
             used = total - shpool->pfree * ngx_pagesize;
@@ -1015,7 +1005,154 @@ ngx_http_foundry_metrics_zones(ngx_http_request_t *r, u_char *p,
 
             p = ngx_slprintf(p, last,
                              "foundry_zone_used_bytes{zone=\"%V\"} %uz\n",
-                             &zone[i].shm.name, used);
+                             &zone->shm.name, used);
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * The running cycle's zones of the module, one after the other: *part
+ * NULL for the first; NULL after the last
+ */
+
+static ngx_shm_zone_t *
+ngx_http_foundry_metrics_next_zone(ngx_list_part_t **part, ngx_uint_t *i)
+{
+    ngx_shm_zone_t  *zone;
+
+    if (*part == NULL) {
+        *part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+        *i = 0;
+
+    } else {
+        (*i)++;
+    }
+
+    for ( ;; ) {
+
+        if (*i >= (*part)->nelts) {
+            if ((*part)->next == NULL) {
+                return NULL;
+            }
+
+            *part = (*part)->next;
+            *i = 0;
+            continue;
+        }
+
+        zone = (ngx_shm_zone_t *) (*part)->elts + *i;
+
+        if (zone->tag == &ngx_http_foundry_module && zone->shm.addr != NULL) {
+            return zone;
+        }
+
+        (*i)++;
+    }
+}
+
+
+/* the fleet's sync of each zone that has one, for /metrics */
+
+static size_t
+ngx_http_foundry_metrics_sync_size(void)
+{
+    size_t            size;
+    ngx_uint_t        i;
+    ngx_shm_zone_t   *zone;
+    ngx_list_part_t  *part;
+
+    size = 1024;
+    part = NULL;
+
+    while ((zone = ngx_http_foundry_metrics_next_zone(&part, &i))) {
+        size += 4 * (zone->shm.name.len + 128);
+    }
+
+    return size;
+}
+
+
+static u_char *
+ngx_http_foundry_metrics_sync(u_char *p, u_char *last)
+{
+    ngx_uint_t                      i, pass, seen;
+    ngx_msec_t                      lag;
+    ngx_shm_zone_t                 *zone;
+    ngx_list_part_t                *part;
+    ngx_http_foundry_limit_zone_t  *lz;
+    ngx_http_foundry_limit_sync_t   sync;
+
+    static char  *help[] = {
+        "# HELP foundry_limit_sync_up Whether a limit zone's last sync with "
+        "the fleet's Redis succeeded.\n# TYPE foundry_limit_sync_up gauge\n",
+        "# HELP foundry_limit_sync_lag_seconds Seconds since a limit zone's "
+        "last sync with the fleet succeeded.\n"
+        "# TYPE foundry_limit_sync_lag_seconds gauge\n",
+        "# HELP foundry_limit_syncs_total Syncs of a limit zone with the "
+        "fleet, done.\n# TYPE foundry_limit_syncs_total counter\n",
+        "# HELP foundry_limit_sync_failures_total Syncs of a limit zone with "
+        "the fleet that failed.\n"
+        "# TYPE foundry_limit_sync_failures_total counter\n"
+    };
+
+    for (pass = 0; pass < 4; pass++) {
+        seen = 0;
+        part = NULL;
+
+        while ((zone = ngx_http_foundry_metrics_next_zone(&part, &i))) {
+
+            if (!ngx_http_foundry_limit_is_zone(zone)) {
+                continue;
+            }
+
+            lz = zone->data;
+
+            if (lz->fleet == NULL || !lz->fleet->redis || lz->sh == NULL) {
+                continue;
+            }
+
+            ngx_shmtx_lock(&lz->shpool->mutex);
+            sync = ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync;
+            ngx_shmtx_unlock(&lz->shpool->mutex);
+
+            if (!seen) {
+                p = ngx_slprintf(p, last, "%s", help[pass]);
+                seen = 1;
+            }
+
+            switch (pass) {
+
+            case 0:
+                p = ngx_slprintf(p, last,
+                                 "foundry_limit_sync_up{zone=\"%V\"} %d\n",
+                                 &zone->shm.name,
+                                 sync.state == NGX_HTTP_FOUNDRY_SYNC_UP);
+                break;
+
+            case 1:
+                lag = ngx_current_msec - (sync.last_ok ? sync.last_ok
+                                                       : sync.started);
+                p = ngx_slprintf(p, last,
+                                 "foundry_limit_sync_lag_seconds"
+                                 "{zone=\"%V\"} %M.%03M\n",
+                                 &zone->shm.name, lag / 1000, lag % 1000);
+                break;
+
+            case 2:
+                p = ngx_slprintf(p, last,
+                                 "foundry_limit_syncs_total{zone=\"%V\"} "
+                                 "%uL\n", &zone->shm.name, sync.syncs);
+                break;
+
+            default:
+                p = ngx_slprintf(p, last,
+                                 "foundry_limit_sync_failures_total"
+                                 "{zone=\"%V\"} %uL\n",
+                                 &zone->shm.name, sync.failures);
+            }
         }
     }
 

@@ -48,6 +48,7 @@ typedef struct ngx_http_foundry_ct_check_s      ngx_http_foundry_ct_check_t;
 typedef struct {
     ngx_array_t                     upstreams;
     ngx_array_t                     key_zones;
+    void                           *fleets;         /* foundry_limit_sync */
     ngx_array_t                     targets;
     ngx_http_foundry_metrics_zone_t *metrics;
     ngx_http_foundry_jwt_zone_t    *jwt;

@@ -26,6 +26,7 @@
 #include "ngx_http_foundry_discovery.h"
 #include "ngx_http_foundry_content.h"
 #include "ngx_http_foundry_routing.h"
+#include "ngx_http_foundry_fleet.h"
 
 
 /* ngx_http_foundry_variables.c */
@@ -38,6 +39,7 @@ ngx_int_t ngx_http_foundry_add_variables(ngx_conf_t *cf);
 char *ngx_http_foundry_health(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_foundry_init_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_MODULE_H_INCLUDED_ */
