@@ -17,6 +17,16 @@
 #                    https://bench-issuer.foundry.local/, audience
 #                    api://foundry-bench, the claims of an Entra ID app
 #                    token
+#   DIR/clients.json the clients of the gateway's own token service (case
+#                    b-issued): the client "bench-client", by the SHA-256
+#                    of its secret
+#   DIR/client-secret.txt  that client's secret
+#   DIR/service.pem  the token service's signing key, RSA 2048 (0600)
+#   DIR/mi-token.txt the access token the fixed upstream's managed identity
+#                    endpoint (IMDS form) hands out (case a-mi): an RS256
+#                    JWT with the claims of an Entra ID managed identity
+#                    token for https://cognitiveservices.azure.com, as
+#                    long as a real one
 #
 # Keys are made from a fresh random seed, so no two runs share them.
 
@@ -116,3 +126,51 @@ my $token = encode_jwt(
 );
 
 spew('token.txt', "$token\n", 0600);
+
+# the gateway's own token service (case b-issued): one client, its secret
+# (only its SHA-256 in clients.json), the service's signing key
+
+my $secret = 'cs-' . encode_base64url(sha256($seed . 'client'));
+spew('client-secret.txt', "$secret\n", 0600);
+spew('clients.json', '{"keys": [' . "\n"
+     . sprintf('{"name":"bench-client","sha256":"%s"}', sha256_hex($secret))
+     . "\n]}\n");
+
+my $service = Crypt::PK::RSA->new;
+$service->generate_key(256, 65537);
+spew('service.pem', $service->export_key_pem('private'), 0600);
+
+# the upstream token of a managed identity (case a-mi), signed by the
+# issuer's key (nobody verifies it: the fixed upstream does not look)
+
+my $mi_token = encode_jwt(
+    payload => {
+        aud   => 'https://cognitiveservices.azure.com',
+        iss   => 'https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/',
+        iat   => $now,
+        nbf   => $now - 60,
+        exp   => $now + 86400,
+        aio   => 'k2BgYJjW9fX3c8vN+bench+7Jl4uVxbZ8fK1w0PqRtS2yTnHwA=',
+        appid => 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee',
+        appidacr => '2',
+        idp   => 'https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/',
+        idtyp => 'app',
+        oid   => '0f0e0d0c-0b0a-0908-0706-050403020100',
+        rh    => '0.AXEAv4j5cvGGr0GRqy180BHbR5ALdOJuZAAAAAAAAAAAAAAAAAAA.',
+        sub   => '0f0e0d0c-0b0a-0908-0706-050403020100',
+        tid   => '72f988bf-86f1-41af-91ab-2d7cd011db47',
+        uti   => 'bench-uti-0000000000001',
+        ver   => '1.0',
+        xms_mirid => '/subscriptions/00000000-0000-0000-0000-000000000000/'
+                     . 'resourcegroups/rg-bench/providers/'
+                     . 'Microsoft.Compute/virtualMachines/vm-gateway',
+        xms_az_rid => '/subscriptions/00000000-0000-0000-0000-000000000000/'
+                      . 'resourcegroups/rg-bench/providers/'
+                      . 'Microsoft.Compute/virtualMachines/vm-gateway',
+    },
+    alg => 'RS256',
+    key => $pk,
+    extra_headers => { kid => 'bench-1', typ => 'JWT', x5t => 'bench-x5t' },
+);
+
+spew('mi-token.txt', "$mi_token\n", 0600);
