@@ -194,7 +194,8 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_M_CONTENT          9
 #define NGX_HTTP_FOUNDRY_M_CREDENTIAL       10
 #define NGX_HTTP_FOUNDRY_M_EXPIRY           11
-#define NGX_HTTP_FOUNDRY_METRICS            12
+#define NGX_HTTP_FOUNDRY_M_INTROSPECT       12
+#define NGX_HTTP_FOUNDRY_METRICS            13
 
 
 /* the caller's identity as metric labels (foundry_metrics_zone labels=) */
