@@ -10,6 +10,7 @@
 
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_oauth2.h"
 #include "ngx_http_foundry_discovery.h"
 
 
@@ -38,6 +39,8 @@
 
 static ngx_int_t ngx_http_foundry_bicep_param(yajl_gen g, const char *name,
     ngx_str_t *value, ngx_uint_t raw);
+static u_char *ngx_http_foundry_export_tf_client(u_char *p,
+    ngx_http_foundry_connection_t *c);
 static u_char *ngx_http_foundry_hcl_string(u_char *p, ngx_str_t *s);
 static u_char *ngx_http_foundry_hcl_attr(u_char *p, ngx_uint_t indent,
     const char *name, size_t width, ngx_str_t *s);
@@ -65,9 +68,11 @@ static u_char *ngx_http_foundry_hcl_attr(u_char *p, ngx_uint_t indent,
 ngx_int_t
 ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
 {
-    ngx_str_t                     s, v, *versions;
-    ngx_http_foundry_loc_conf_t  *flcf;
-    ngx_http_foundry_discovery_t *d;
+    ngx_str_t                         s, v, *versions;
+    ngx_uint_t                        i;
+    ngx_http_foundry_loc_conf_t      *flcf;
+    ngx_http_foundry_discovery_t     *d;
+    ngx_http_foundry_oauth2_scope_t  *sc;
 
     static ngx_str_t  yes = ngx_string("true");
     static ngx_str_t  no = ngx_string("false");
@@ -190,19 +195,40 @@ ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
         return NGX_ERROR;
     }
 
-    /* OAuth2: the client settings of the admin's identity provider */
+    /*
+     * OAuth2: the client of "?client_id=" and the gateway's token
+     * service, or the client settings of the admin's identity provider
+     */
 
     if (!c->apim && c->auth_type == NGX_HTTP_FOUNDRY_TYPE_OAUTH2) {
-        ngx_str_set(&s, "FILL-IN-CLIENT-ID");
-        ngx_str_set(&v, "FILL-IN-TOKEN-URL");
+        if (c->oauth2) {
+            s = c->client_id;
+            v = c->token_url;
+
+        } else {
+            ngx_str_set(&s, "FILL-IN-CLIENT-ID");
+            ngx_str_set(&v, "FILL-IN-TOKEN-URL");
+        }
 
         if (ngx_http_foundry_bicep_param(g, "clientId", &s, 0) != NGX_OK
             || ngx_http_foundry_bicep_param(g, "tokenUrl", &v, 0) != NGX_OK
             || ngx_http_foundry_json_key(g, "scopes") != NGX_OK
             || yajl_gen_map_open(g) != yajl_gen_status_ok
             || ngx_http_foundry_json_key(g, "value") != NGX_OK
-            || yajl_gen_array_open(g) != yajl_gen_status_ok
-            || yajl_gen_array_close(g) != yajl_gen_status_ok
+            || yajl_gen_array_open(g) != yajl_gen_status_ok)
+        {
+            return NGX_ERROR;
+        }
+
+        sc = c->oauth2 ? c->scopes->elts : NULL;
+
+        for (i = 0; sc && i < c->scopes->nelts; i++) {
+            if (ngx_http_foundry_json_string(g, &sc[i].scope) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (yajl_gen_array_close(g) != yajl_gen_status_ok
             || yajl_gen_map_close(g) != yajl_gen_status_ok)
         {
             return NGX_ERROR;
@@ -246,11 +272,12 @@ ngx_int_t
 ngx_http_foundry_export_terraform(ngx_http_request_t *r,
     ngx_http_foundry_connection_t *c, ngx_str_t *out)
 {
-    u_char                       *p, *id, ch;
-    size_t                        len, width;
-    ngx_str_t                     s, *infer, *deploy;
-    ngx_uint_t                    i;
-    ngx_http_foundry_loc_conf_t  *flcf;
+    u_char                           *p, *id, ch;
+    size_t                            len, width;
+    ngx_str_t                         s, *infer, *deploy;
+    ngx_uint_t                        i;
+    ngx_http_foundry_loc_conf_t      *flcf;
+    ngx_http_foundry_oauth2_scope_t  *sc;
 
     static ngx_str_t  yes = ngx_string("true");
     static ngx_str_t  no = ngx_string("false");
@@ -269,6 +296,15 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
           + 6 * (2 * c->name.len + c->url.len + c->models.len
                  + c->discovery.len + c->auth_config.len + c->headers.len
                  + infer->len + deploy->len);
+
+    if (c->oauth2) {
+        sc = c->scopes->elts;
+        len += 6 * (c->client_id.len + c->token_url.len);
+
+        for (i = 0; i < c->scopes->nelts; i++) {
+            len += 6 * sc[i].scope.len + 4;
+        }
+    }
 
     out->data = ngx_pnalloc(r->pool, len);
     if (out->data == NULL) {
@@ -334,6 +370,11 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
     switch (c->auth_type) {
 
     case NGX_HTTP_FOUNDRY_TYPE_OAUTH2:
+        if (c->oauth2) {
+            p = ngx_http_foundry_export_tf_client(p, c);
+            break;
+        }
+
         p = ngx_http_foundry_cpy(p, "\n"
                 "variable \"oauth2_client_id\" {\n"
                 "  type = string\n"
@@ -459,6 +500,55 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
 
 
 /* "    name = "value"", the name padded to width */
+
+/*
+ * The OAuth2 variables of the client of "?client_id=", their defaults
+ * those of the gateway's token service; the secret has none
+ */
+
+static u_char *
+ngx_http_foundry_export_tf_client(u_char *p, ngx_http_foundry_connection_t *c)
+{
+    ngx_uint_t                        i;
+    ngx_http_foundry_oauth2_scope_t  *sc;
+
+    p = ngx_http_foundry_cpy(p, "\n"
+            "variable \"oauth2_client_id\" {\n"
+            "  type    = string\n"
+            "  default = ");
+    p = ngx_http_foundry_hcl_string(p, &c->client_id);
+    p = ngx_http_foundry_cpy(p, "\n"
+            "}\n"
+            "\n"
+            "variable \"oauth2_client_secret\" {\n"
+            "  type      = string\n"
+            "  sensitive = true\n"
+            "}\n"
+            "\n"
+            "variable \"oauth2_token_url\" {\n"
+            "  type    = string\n"
+            "  default = ");
+    p = ngx_http_foundry_hcl_string(p, &c->token_url);
+    p = ngx_http_foundry_cpy(p, "\n"
+            "}\n"
+            "\n"
+            "variable \"oauth2_scopes\" {\n"
+            "  type    = list(string)\n"
+            "  default = [");
+
+    sc = c->scopes->elts;
+
+    for (i = 0; i < c->scopes->nelts; i++) {
+        if (i) {
+            p = ngx_http_foundry_cpy(p, ", ");
+        }
+
+        p = ngx_http_foundry_hcl_string(p, &sc[i].scope);
+    }
+
+    return ngx_http_foundry_cpy(p, "]\n}\n");
+}
+
 
 static u_char *
 ngx_http_foundry_hcl_attr(u_char *p, ngx_uint_t indent, const char *name,
