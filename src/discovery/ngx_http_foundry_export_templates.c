@@ -39,8 +39,10 @@
 
 static ngx_int_t ngx_http_foundry_bicep_param(yajl_gen g, const char *name,
     ngx_str_t *value, ngx_uint_t raw);
-static u_char *ngx_http_foundry_export_tf_client(u_char *p,
+static u_char *ngx_http_foundry_export_tf_oauth2(u_char *p,
     ngx_http_foundry_connection_t *c);
+static u_char *ngx_http_foundry_tf_var(u_char *p, const char *name,
+    ngx_str_t *def);
 static u_char *ngx_http_foundry_hcl_string(u_char *p, ngx_str_t *s);
 static u_char *ngx_http_foundry_hcl_attr(u_char *p, ngx_uint_t indent,
     const char *name, size_t width, ngx_str_t *s);
@@ -370,29 +372,7 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
     switch (c->auth_type) {
 
     case NGX_HTTP_FOUNDRY_TYPE_OAUTH2:
-        if (c->oauth2) {
-            p = ngx_http_foundry_export_tf_client(p, c);
-            break;
-        }
-
-        p = ngx_http_foundry_cpy(p, "\n"
-                "variable \"oauth2_client_id\" {\n"
-                "  type = string\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_client_secret\" {\n"
-                "  type      = string\n"
-                "  sensitive = true\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_token_url\" {\n"
-                "  type = string\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_scopes\" {\n"
-                "  type    = list(string)\n"
-                "  default = []\n"
-                "}\n");
+        p = ngx_http_foundry_export_tf_oauth2(p, c);
         break;
 
     case NGX_HTTP_FOUNDRY_TYPE_PMI:
@@ -502,43 +482,33 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
 /* "    name = "value"", the name padded to width */
 
 /*
- * The OAuth2 variables of the client of "?client_id=", their defaults
- * those of the gateway's token service; the secret has none
+ * The OAuth2 variables; for the client of "?client_id=", with defaults:
+ * those of the gateway's token service (the secret has none)
  */
 
 static u_char *
-ngx_http_foundry_export_tf_client(u_char *p, ngx_http_foundry_connection_t *c)
+ngx_http_foundry_export_tf_oauth2(u_char *p, ngx_http_foundry_connection_t *c)
 {
     ngx_uint_t                        i;
     ngx_http_foundry_oauth2_scope_t  *sc;
 
+    p = ngx_http_foundry_tf_var(p, "oauth2_client_id",
+                                c->oauth2 ? &c->client_id : NULL);
     p = ngx_http_foundry_cpy(p, "\n"
-            "variable \"oauth2_client_id\" {\n"
-            "  type    = string\n"
-            "  default = ");
-    p = ngx_http_foundry_hcl_string(p, &c->client_id);
-    p = ngx_http_foundry_cpy(p, "\n"
-            "}\n"
-            "\n"
             "variable \"oauth2_client_secret\" {\n"
             "  type      = string\n"
             "  sensitive = true\n"
-            "}\n"
-            "\n"
-            "variable \"oauth2_token_url\" {\n"
-            "  type    = string\n"
-            "  default = ");
-    p = ngx_http_foundry_hcl_string(p, &c->token_url);
+            "}\n");
+    p = ngx_http_foundry_tf_var(p, "oauth2_token_url",
+                                c->oauth2 ? &c->token_url : NULL);
     p = ngx_http_foundry_cpy(p, "\n"
-            "}\n"
-            "\n"
             "variable \"oauth2_scopes\" {\n"
             "  type    = list(string)\n"
             "  default = [");
 
-    sc = c->scopes->elts;
+    sc = c->oauth2 ? c->scopes->elts : NULL;
 
-    for (i = 0; i < c->scopes->nelts; i++) {
+    for (i = 0; sc && i < c->scopes->nelts; i++) {
         if (i) {
             p = ngx_http_foundry_cpy(p, ", ");
         }
@@ -547,6 +517,24 @@ ngx_http_foundry_export_tf_client(u_char *p, ngx_http_foundry_connection_t *c)
     }
 
     return ngx_http_foundry_cpy(p, "]\n}\n");
+}
+
+
+/* a string variable, with a default when "def" is given */
+
+static u_char *
+ngx_http_foundry_tf_var(u_char *p, const char *name, ngx_str_t *def)
+{
+    p = ngx_sprintf(p, "\nvariable \"%s\" {\n", name);
+
+    if (def == NULL) {
+        return ngx_http_foundry_cpy(p, "  type = string\n}\n");
+    }
+
+    p = ngx_http_foundry_cpy(p, "  type    = string\n  default = ");
+    p = ngx_http_foundry_hcl_string(p, def);
+
+    return ngx_http_foundry_cpy(p, "\n}\n");
 }
 
 
