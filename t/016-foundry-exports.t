@@ -538,7 +538,7 @@ EOF
     }
 });
 
-Test::Nginx::Socket::plan(tests => $OwnTests + 19);
+Test::Nginx::Socket::plan(tests => $OwnTests + 21);
 
 own_tests();
 
@@ -689,3 +689,21 @@ GET /export?target=/v1&format=arm
 --- error_code: 400
 --- response_body chomp
 {"error":{"code":"BadRequest","message":"the format is \"json\", \"bicep\", \"terraform\" or \"bicep-metadata\"","type":"invalid_request_error"}}
+
+
+
+=== TEST 9: foundry_auth OAuth2 without a token service: Terraform variables to fill, no default
+--- config
+    location = /_jwks { return 200 '{"keys":[]}'; }
+    location /v1/ {
+        foundry_gateway on;
+        foundry_jwt_issuer https://idp.example.com/ jwks=/_jwks
+                           audience=api://gw;
+        foundry_auth OAuth2;
+        foundry_model gpt-4o model=gpt-4o version=2024-11-20 upstream=up;
+        proxy_pass $foundry_upstream_url;
+    }
+    location = /export { foundry_export; }
+--- request
+GET /export?target=/v1&client_id=someone&format=terraform
+--- response_body_like: \nvariable "oauth2_client_id" \{\n  type = string\n\}\n\nvariable "oauth2_client_secret" \{\n  type      = string\n  sensitive = true\n\}\n\nvariable "oauth2_token_url" \{\n  type = string\n\}\n\nvariable "oauth2_scopes" \{\n  type    = list\(string\)\n  default = \[\]\n\}\n
