@@ -5,8 +5,9 @@
 
 
 /*
- * Known-answer tests of ngx_http_foundry_jwt.c against vectors made by
- * fuzz/gen-vectors.pl (Crypt::JWT and the openssl CLI, TEST-ONLY keys):
+ * Known-answer tests of the JWT code (ngx_http_foundry_jwt.c, _jwt_sign.c,
+ * _jwks.c, _jwk.c) against vectors made by fuzz/gen-vectors.pl
+ * (Crypt::JWT and the openssl CLI, TEST-ONLY keys):
  *
  *     test_jwt VECTORS_DIR
  *

@@ -21,6 +21,13 @@ static ngx_int_t ngx_http_foundry_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_foundry_log_handler(ngx_http_request_t *r);
 
 
+static ngx_conf_enum_t  ngx_http_foundry_categories[] = {
+    { ngx_string("ModelGateway"), NGX_HTTP_FOUNDRY_MODEL_GATEWAY },
+    { ngx_string("ApiManagement"), NGX_HTTP_FOUNDRY_API_MANAGEMENT },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_gateway"),
@@ -39,10 +46,10 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_category"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_foundry_category,
+      ngx_http_foundry_conf_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_foundry_loc_conf_t, category),
+      &ngx_http_foundry_categories },
 
     { ngx_string("foundry_deployment_in_path"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,

@@ -394,29 +394,31 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     u_char                       *p;
     ngx_str_t                     value;
     ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_collect_t   *c;
     ngx_http_complex_value_t     *cv;
     ngx_http_foundry_upstream_t  *u;
 
     /* a discovery source's fetch: its upstream credential's token */
 
     if (r != r->main) {
-        ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
-        if (ctx && ctx->collect && ctx->collect->authorization.len) {
+        /* a fetch subrequest's context is where its answer is collected */
+
+        c = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+        if (c && c->authorization.len) {
 
             if (data != NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION) {
                 ngx_str_set(&value, "");
                 return ngx_http_foundry_set(v, &value);
             }
 
-            value.data = ctx->collect->authorization.data
-                         + sizeof("Bearer ") - 1;
-            value.len = ctx->collect->authorization.len
-                        - (sizeof("Bearer ") - 1);
+            value.data = c->authorization.data + sizeof("Bearer ") - 1;
+            value.len = c->authorization.len - (sizeof("Bearer ") - 1);
 
             ngx_http_foundry_logmask_secret(&value);
 
-            return ngx_http_foundry_set(v, &ctx->collect->authorization);
+            return ngx_http_foundry_set(v, &c->authorization);
         }
     }
 
@@ -433,16 +435,21 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
 
     if (u->credential && data == NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION) {
 
+        if (ctx->identity == NULL) {
+            ngx_str_set(&value, "");
+            return ngx_http_foundry_set(v, &value);
+        }
+
         /* the token, after "Bearer ", masked in the worker's log lines */
 
-        if (ctx->identity_bearer.len > sizeof("Bearer ") - 1) {
-            value.data = ctx->identity_bearer.data + sizeof("Bearer ") - 1;
-            value.len = ctx->identity_bearer.len - (sizeof("Bearer ") - 1);
+        if (ctx->identity->bearer.len > sizeof("Bearer ") - 1) {
+            value.data = ctx->identity->bearer.data + sizeof("Bearer ") - 1;
+            value.len = ctx->identity->bearer.len - (sizeof("Bearer ") - 1);
 
             ngx_http_foundry_logmask_secret(&value);
         }
 
-        return ngx_http_foundry_set(v, &ctx->identity_bearer);
+        return ngx_http_foundry_set(v, &ctx->identity->bearer);
     }
 
     cv = (data == NGX_HTTP_FOUNDRY_VAR_API_KEY) ? u->api_key : u->bearer;
@@ -513,13 +520,14 @@ ngx_http_foundry_credential_state_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
 
-    if (ctx == NULL || ctx->identity_state == NULL) {
+    if (ctx == NULL || ctx->identity == NULL || ctx->identity->state == NULL)
+    {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    s.data = (u_char *) ctx->identity_state;
-    s.len = ngx_strlen(ctx->identity_state);
+    s.data = (u_char *) ctx->identity->state;
+    s.len = ngx_strlen(ctx->identity->state);
 
     return ngx_http_foundry_set(v, &s);
 }
@@ -686,8 +694,9 @@ ngx_http_foundry_jwks_uri_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
 
-    return ngx_http_foundry_set(v, (ctx && ctx->jwks_url.len)
-                                   ? &ctx->jwks_url : NULL);
+    return ngx_http_foundry_set(v, (ctx && ctx->bearer
+                                    && ctx->bearer->jwks_url.len)
+                                   ? &ctx->bearer->jwks_url : NULL);
 }
 
 

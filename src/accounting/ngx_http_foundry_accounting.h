@@ -11,6 +11,89 @@
 #include "ngx_http_foundry_common.h"
 
 
+#define NGX_HTTP_FOUNDRY_QUOTAS             3
+
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_http_foundry_limit_zone_t;
+
+
+/* a foundry_limit directive */
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_complex_value_t       *key;
+    ngx_http_complex_value_t       *tpm;
+    ngx_http_complex_value_t       *rpm;
+    ngx_http_complex_value_t       *quota[NGX_HTTP_FOUNDRY_QUOTAS];
+    ngx_int_t                       reserve;
+} ngx_http_foundry_limit_t;
+
+
+/* its values for one request; -1 for "no limit" */
+
+typedef struct {
+    int64_t                         tpm;
+    int64_t                         rpm;
+    int64_t                         quota[NGX_HTTP_FOUNDRY_QUOTAS];
+} ngx_http_foundry_limit_values_t;
+
+
+/* what a request reserved under one limit */
+
+struct ngx_http_foundry_limit_state_s {
+    ngx_http_foundry_limit_zone_t  *zone;
+    ngx_str_t                       key;
+    uint32_t                        hash;
+    int64_t                         estimate;
+    ngx_http_foundry_limit_values_t values;
+    int64_t                         remaining_requests;
+    int64_t                         remaining_tokens;
+    time_t                          reset;
+    const char                     *kind;
+    ngx_uint_t                      quota;
+    unsigned                        reserved:1;
+    unsigned                        committed:1;
+};
+
+
+#define NGX_HTTP_FOUNDRY_M_REQUESTS         0
+#define NGX_HTTP_FOUNDRY_M_TOKENS           1
+#define NGX_HTTP_FOUNDRY_M_RESPONSE         2
+#define NGX_HTTP_FOUNDRY_M_FIRST_BYTE       3
+#define NGX_HTTP_FOUNDRY_M_AUTH             4
+#define NGX_HTTP_FOUNDRY_M_LIMIT            5
+#define NGX_HTTP_FOUNDRY_M_DISCOVERY        6
+#define NGX_HTTP_FOUNDRY_M_JWKS             7
+#define NGX_HTTP_FOUNDRY_M_KEYS             8
+#define NGX_HTTP_FOUNDRY_M_CONTENT          9
+#define NGX_HTTP_FOUNDRY_M_CREDENTIAL       10
+#define NGX_HTTP_FOUNDRY_M_EXPIRY           11
+#define NGX_HTTP_FOUNDRY_M_INTROSPECT       12
+#define NGX_HTTP_FOUNDRY_METRICS            13
+
+
+/* the caller's identity as metric labels (foundry_metrics_zone labels=) */
+#define NGX_HTTP_FOUNDRY_LABEL_AGENT        1
+#define NGX_HTTP_FOUNDRY_LABEL_PROJECT      2
+
+
+struct ngx_http_foundry_metrics_zone_s {
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+    ngx_uint_t                      labels;
+    ngx_uint_t                      label_values;
+};
+
+
+#define NGX_HTTP_FOUNDRY_USAGE_JSON         1
+#define NGX_HTTP_FOUNDRY_USAGE_SSE          2
+
+
 /* ngx_http_foundry_caller.c */
 
 #define NGX_HTTP_FOUNDRY_CALLER_AGENT       0

@@ -258,15 +258,19 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_foundry_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_int_t                rc;
-    ngx_chain_t              out, *cl;
-    ngx_http_foundry_ctx_t  *ctx;
+    ngx_int_t                    rc;
+    ngx_chain_t                  out, *cl;
+    ngx_http_foundry_ctx_t      *ctx;
+    ngx_http_foundry_collect_t  *c;
 
     if (r != r->main) {
-        ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
-        if (ctx && ctx->collect) {
-            return ngx_http_foundry_collect(r, ctx->collect, in);
+        /* a fetch subrequest's context is where its answer is collected */
+
+        c = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+        if (c) {
+            return ngx_http_foundry_collect(r, c, in);
         }
 
         return ngx_http_next_body_filter(r, in);

@@ -53,7 +53,7 @@
 
 
 typedef struct {
-    ngx_rbtree_node_t               node;
+    ngx_str_node_t                  sn;
     ngx_queue_t                     queue;
 
     /* token buckets, in millionths of a token or request */
@@ -65,7 +65,6 @@ typedef struct {
     int64_t                         used[NGX_HTTP_FOUNDRY_QUOTAS];
     time_t                          window[NGX_HTTP_FOUNDRY_QUOTAS];
 
-    u_short                         len;
     u_char                          data[1];
 } ngx_http_foundry_limit_node_t;
 
@@ -79,8 +78,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_foundry_limit_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_lookup(
     ngx_http_foundry_limit_zone_t *lz, ngx_str_t *key, uint32_t hash,
     ngx_msec_t now, ngx_http_foundry_limit_t *limit,
@@ -319,90 +316,25 @@ ngx_http_foundry_limit_check_zone(ngx_conf_t *cf, ngx_array_t *limits)
 static ngx_int_t
 ngx_http_foundry_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_foundry_limit_zone_t  *olz = data;
-
-    size_t                           len;
+    ngx_int_t                        rc;
     ngx_http_foundry_limit_zone_t   *lz;
     ngx_http_foundry_limit_shctx_t  *sh;
 
     lz = shm_zone->data;
 
-    if (olz) {
-        lz->sh = olz->sh;
-        lz->shpool = olz->shpool;
-        return NGX_OK;
+    rc = ngx_http_foundry_shm_init(shm_zone, data,
+                                   sizeof(ngx_http_foundry_limit_shctx_t),
+                                   "foundry_limit_zone", &lz->sh, &lz->shpool);
+    if (rc != NGX_DONE) {
+        return rc;
     }
 
-    lz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    sh = lz->sh;
 
-    if (shm_zone->shm.exists) {
-        lz->sh = lz->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_alloc(lz->shpool, sizeof(ngx_http_foundry_limit_shctx_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    lz->sh = sh;
-    lz->shpool->data = sh;
-
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
-                    ngx_http_foundry_limit_insert);
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->queue);
 
-    len = sizeof(" in foundry_limit_zone \"\"") + shm_zone->shm.name.len;
-
-    lz->shpool->log_ctx = ngx_slab_alloc(lz->shpool, len);
-    if (lz->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(lz->shpool->log_ctx, " in foundry_limit_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    lz->shpool->log_nomem = 0;
-
     return NGX_OK;
-}
-
-
-static void
-ngx_http_foundry_limit_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t              **p;
-    ngx_http_foundry_limit_node_t   *n, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            n = (ngx_http_foundry_limit_node_t *) node;
-            t = (ngx_http_foundry_limit_node_t *) temp;
-
-            p = (ngx_memn2cmp(n->data, t->data, n->len, t->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -681,40 +613,20 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v)
 {
     size_t                           size;
-    ngx_int_t                        rc;
     ngx_uint_t                       q;
     ngx_queue_t                     *lru;
-    ngx_rbtree_node_t               *node, *sentinel;
     ngx_http_foundry_limit_node_t   *n, *old;
     ngx_http_foundry_limit_shctx_t  *sh;
 
     sh = lz->sh;
-    node = sh->rbtree.root;
-    sentinel = sh->rbtree.sentinel;
 
-    while (node != sentinel) {
+    n = (ngx_http_foundry_limit_node_t *)
+            ngx_str_rbtree_lookup(&sh->rbtree, key, hash);
 
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        n = (ngx_http_foundry_limit_node_t *) node;
-
-        rc = ngx_memn2cmp(key->data, n->data, key->len, (size_t) n->len);
-
-        if (rc == 0) {
-            ngx_queue_remove(&n->queue);
-            ngx_queue_insert_head(&sh->queue, &n->queue);
-            return n;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
+    if (n) {
+        ngx_queue_remove(&n->queue);
+        ngx_queue_insert_head(&sh->queue, &n->queue);
+        return n;
     }
 
     size = offsetof(ngx_http_foundry_limit_node_t, data) + key->len;
@@ -729,7 +641,7 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
         old = ngx_queue_data(lru, ngx_http_foundry_limit_node_t, queue);
 
-        ngx_rbtree_delete(&sh->rbtree, &old->node);
+        ngx_rbtree_delete(&sh->rbtree, &old->sn.node);
         ngx_slab_free_locked(lz->shpool, old);
 
         n = ngx_slab_alloc_locked(lz->shpool, size);
@@ -741,8 +653,9 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
 
     ngx_memzero(n, size);
 
-    n->node.key = hash;
-    n->len = (u_short) key->len;
+    n->sn.node.key = hash;
+    n->sn.str.len = key->len;
+    n->sn.str.data = n->data;
     ngx_memcpy(n->data, key->data, key->len);
 
     /* a new key starts with full buckets */
@@ -751,7 +664,7 @@ ngx_http_foundry_limit_lookup(ngx_http_foundry_limit_zone_t *lz,
     n->requests = v->rpm >= 0 ? v->rpm * NGX_HTTP_FOUNDRY_UNIT : 0;
     n->last = now;
 
-    ngx_rbtree_insert(&sh->rbtree, &n->node);
+    ngx_rbtree_insert(&sh->rbtree, &n->sn.node);
     ngx_queue_insert_head(&sh->queue, &n->queue);
 
     return n;
@@ -895,7 +808,6 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
 {
     int64_t                          actual, delta;
     ngx_uint_t                       i, q, refused;
-    ngx_rbtree_node_t               *node, *sentinel;
     ngx_http_foundry_loc_conf_t     *flcf;
     ngx_http_foundry_limit_node_t   *n;
     ngx_http_foundry_limit_state_t  *st;
@@ -949,28 +861,8 @@ ngx_http_foundry_limit_commit(ngx_http_request_t *r,
 
         ngx_shmtx_lock(&st->zone->shpool->mutex);
 
-        node = sh->rbtree.root;
-        sentinel = sh->rbtree.sentinel;
-        n = NULL;
-
-        while (node != sentinel) {
-            if (st->hash != node->key) {
-                node = (st->hash < node->key) ? node->left : node->right;
-                continue;
-            }
-
-            n = (ngx_http_foundry_limit_node_t *) node;
-
-            if (ngx_memn2cmp(st->key.data, n->data, st->key.len, n->len)
-                == 0)
-            {
-                break;
-            }
-
-            node = (ngx_memn2cmp(st->key.data, n->data, st->key.len, n->len)
-                    < 0) ? node->left : node->right;
-            n = NULL;
-        }
+        n = (ngx_http_foundry_limit_node_t *)
+                ngx_str_rbtree_lookup(&sh->rbtree, &st->key, st->hash);
 
         if (n) {
 

@@ -11,6 +11,8 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
+#include "ngx_http_foundry_credentials.h"
+#include "ngx_http_foundry_deployments.h"
 
 
 /*
@@ -75,12 +77,11 @@ static double  ngx_http_foundry_bounds[NGX_HTTP_FOUNDRY_BUCKETS] = {
 /* a series: the key is the metric's number, then its labels */
 
 typedef struct {
-    ngx_rbtree_node_t               node;
+    ngx_str_node_t                  sn;
     ngx_queue_t                     queue;
     uint64_t                        value;
     uint64_t                        sum;
     uint64_t                        buckets[NGX_HTTP_FOUNDRY_BUCKETS];
-    u_short                         len;
     u_char                          key[1];
 } ngx_http_foundry_series_t;
 
@@ -99,8 +100,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_foundry_series_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_foundry_series_t *ngx_http_foundry_series(
     ngx_http_foundry_metrics_zone_t *mz, u_char *key, size_t len,
     ngx_uint_t create);
@@ -256,39 +255,26 @@ ngx_http_foundry_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_foundry_metrics_zone_t  *omz = data;
-
-    size_t                              len;
+    ngx_int_t                           rc;
     ngx_uint_t                          i;
     ngx_http_foundry_metrics_zone_t    *mz;
     ngx_http_foundry_metrics_shctx_t   *sh;
 
     mz = shm_zone->data;
 
-    if (omz) {
-        mz->sh = omz->sh;
-        mz->shpool = omz->shpool;
-        return NGX_OK;
+    /* a full zone is expected: dropped series are counted instead */
+
+    rc = ngx_http_foundry_shm_init(shm_zone, data,
+                                   sizeof(ngx_http_foundry_metrics_shctx_t),
+                                   "foundry_metrics_zone", &mz->sh,
+                                   &mz->shpool);
+    if (rc != NGX_DONE) {
+        return rc;
     }
 
-    mz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    sh = mz->sh;
 
-    if (shm_zone->shm.exists) {
-        mz->sh = mz->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_calloc(mz->shpool,
-                         sizeof(ngx_http_foundry_metrics_shctx_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    mz->sh = sh;
-    mz->shpool->data = sh;
-
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
-                    ngx_http_foundry_series_insert);
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
 
     for (i = 0; i < NGX_HTTP_FOUNDRY_METRICS; i++) {
         ngx_queue_init(&sh->series[i]);
@@ -296,59 +282,7 @@ ngx_http_foundry_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_queue_init(&sh->values);
 
-    len = sizeof(" in foundry_metrics_zone \"\"") + shm_zone->shm.name.len;
-
-    mz->shpool->log_ctx = ngx_slab_alloc(mz->shpool, len);
-    if (mz->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(mz->shpool->log_ctx, " in foundry_metrics_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone is expected: dropped series are counted instead */
-
-    mz->shpool->log_nomem = 0;
-
     return NGX_OK;
-}
-
-
-static void
-ngx_http_foundry_series_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t          **p;
-    ngx_http_foundry_series_t   *n, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            n = (ngx_http_foundry_series_t *) node;
-            t = (ngx_http_foundry_series_t *) temp;
-
-            p = (ngx_memn2cmp(n->key, t->key, n->len, t->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -363,37 +297,21 @@ ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
     size_t len, ngx_uint_t create)
 {
     uint32_t                           hash;
-    ngx_int_t                          rc;
-    ngx_rbtree_node_t                 *node, *sentinel;
+    ngx_str_t                          name;
     ngx_http_foundry_series_t         *s;
     ngx_http_foundry_metrics_shctx_t  *sh;
 
     sh = mz->sh;
     hash = ngx_crc32_short(key, len);
 
-    node = sh->rbtree.root;
-    sentinel = sh->rbtree.sentinel;
+    name.len = len;
+    name.data = key;
 
-    while (node != sentinel) {
+    s = (ngx_http_foundry_series_t *)
+            ngx_str_rbtree_lookup(&sh->rbtree, &name, hash);
 
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        s = (ngx_http_foundry_series_t *) node;
-
-        rc = ngx_memn2cmp(key, s->key, len, s->len);
-
-        if (rc == 0) {
-            return s;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    if (!create) {
-        return NULL;
+    if (s || !create) {
+        return s;
     }
 
     s = ngx_slab_alloc_locked(mz->shpool,
@@ -405,11 +323,12 @@ ngx_http_foundry_series(ngx_http_foundry_metrics_zone_t *mz, u_char *key,
 
     ngx_memzero(s, offsetof(ngx_http_foundry_series_t, key));
 
-    s->node.key = hash;
-    s->len = (u_short) len;
+    s->sn.node.key = hash;
+    s->sn.str.len = len;
+    s->sn.str.data = s->key;
     ngx_memcpy(s->key, key, len);
 
-    ngx_rbtree_insert(&sh->rbtree, &s->node);
+    ngx_rbtree_insert(&sh->rbtree, &s->sn.node);
     ngx_queue_insert_tail(key[0] < NGX_HTTP_FOUNDRY_METRICS
                           ? &sh->series[key[0]] : &sh->values,
                           &s->queue);
@@ -860,7 +779,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
         {
             s = ngx_queue_data(q, ngx_http_foundry_series_t, queue);
             size += (NGX_HTTP_FOUNDRY_BUCKETS + 3)
-                    * (s->len + 64 + 2 * NGX_INT64_LEN);
+                    * (s->sn.str.len + 64 + 2 * NGX_INT64_LEN);
         }
     }
 
@@ -888,7 +807,7 @@ ngx_http_foundry_metrics_handler(ngx_http_request_t *r)
             s = ngx_queue_data(q, ngx_http_foundry_series_t, queue);
 
             labels = s->key + 1;
-            lsize = s->len - 1;
+            lsize = s->sn.str.len - 1;
 
             /* a gauge holds a time: the seconds until it */
 

@@ -12,9 +12,8 @@
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_content.h"
+#include "ngx_http_foundry_identity.h"
 
-
-#define NGX_HTTP_FOUNDRY_CT_API_VERSION  "2024-09-01"
 
 #define NGX_HTTP_FOUNDRY_CT_VAR_VERDICT  0
 #define NGX_HTTP_FOUNDRY_CT_VAR_REASON   1
@@ -24,6 +23,7 @@
 /* one call to the checker */
 
 typedef struct ngx_http_foundry_ct_call_s  ngx_http_foundry_ct_call_t;
+
 
 struct ngx_http_foundry_ct_call_s {
     ngx_http_foundry_ct_check_t    *check;
@@ -64,14 +64,6 @@ static ngx_int_t ngx_http_foundry_ct_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
-static ngx_str_t  ngx_http_foundry_ct_category_names[] = {
-    ngx_string("Hate"),
-    ngx_string("SelfHarm"),
-    ngx_string("Sexual"),
-    ngx_string("Violence")
-};
-
-
 static ngx_http_variable_t  ngx_http_foundry_ct_vars[] = {
 
     { ngx_string("foundry_content_verdict"), NULL,
@@ -88,363 +80,6 @@ static ngx_http_variable_t  ngx_http_foundry_ct_vars[] = {
 
       ngx_http_null_variable
 };
-
-
-/*
- * foundry_content_check <location> [shape=azure|generic]
- *     [fail=open|closed] [timeout=time] [Hate=n] [SelfHarm=n] [Sexual=n]
- *     [Violence=n] [shield=on|off] [blocklists=a,b] [identity=upstream]
- *     [max_text=n] [cache=zone] [ttl=time];
- * foundry_content_check off;
- */
-
-char *
-ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_foundry_loc_conf_t *flcf = conf;
-
-    u_char                           *p, *last, *comma;
-    size_t                            size;
-    ngx_int_t                         n;
-    ngx_str_t                        *value, v, base, name, parts[4];
-    ngx_uint_t                        i, j, asked, nblock;
-    ngx_array_t                      *blocklists;
-    ngx_http_foundry_content_conf_t  *ccf;
-
-    if (flcf->content != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (cf->args->nelts == 2
-        && ngx_strcmp(value[1].data, "off") == 0)
-    {
-        flcf->content = NULL;
-        return NGX_CONF_OK;
-    }
-
-    ccf = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_content_conf_t));
-    if (ccf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ccf->name = value[1];
-    ccf->shape = NGX_HTTP_FOUNDRY_CT_AZURE;
-    ccf->timeout = 2000;
-    ccf->ttl = 60000;
-    ccf->max_text = NGX_HTTP_FOUNDRY_CT_MAX_TEXT;
-
-    for (i = 0; i < NGX_HTTP_FOUNDRY_CT_CATEGORIES; i++) {
-        ccf->thresholds[i] = -1;
-    }
-
-    if (ccf->name.len == 0 || ccf->name.data[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the checker \"%V\" must be a location path "
-                           "starting with \"/\"", &ccf->name);
-        return NGX_CONF_ERROR;
-    }
-
-    blocklists = NULL;
-    asked = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
-
-        if (p == NULL) {
-            goto invalid;
-        }
-
-        name.data = value[i].data;
-        name.len = p - value[i].data;
-        v.data = p + 1;
-        v.len = value[i].data + value[i].len - v.data;
-
-        if (name.len == 5 && ngx_strncmp(name.data, "shape", 5) == 0) {
-            if (v.len == 5 && ngx_strncmp(v.data, "azure", 5) == 0) {
-                ccf->shape = NGX_HTTP_FOUNDRY_CT_AZURE;
-
-            } else if (v.len == 7 && ngx_strncmp(v.data, "generic", 7) == 0) {
-                ccf->shape = NGX_HTTP_FOUNDRY_CT_GENERIC;
-
-            } else {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (name.len == 4 && ngx_strncmp(name.data, "fail", 4) == 0) {
-            if (v.len == 4 && ngx_strncmp(v.data, "open", 4) == 0) {
-                ccf->fail_open = 1;
-
-            } else if (v.len == 6 && ngx_strncmp(v.data, "closed", 6) == 0) {
-                ccf->fail_open = 0;
-
-            } else {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if ((name.len == 7 && ngx_strncmp(name.data, "timeout", 7) == 0)
-            || (name.len == 3 && ngx_strncmp(name.data, "ttl", 3) == 0))
-        {
-            n = ngx_parse_time(&v, 0);
-
-            if (n == NGX_ERROR || n == 0) {
-                goto invalid;
-            }
-
-            if (name.len == 3) {
-                ccf->ttl = (ngx_msec_t) n;
-
-            } else {
-                ccf->timeout = (ngx_msec_t) n;
-            }
-
-            continue;
-        }
-
-        if (name.len == 6 && ngx_strncmp(name.data, "shield", 6) == 0) {
-            if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
-                ccf->shield = 1;
-
-            } else if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
-                ccf->shield = 0;
-
-            } else {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (name.len == 8 && ngx_strncmp(name.data, "identity", 8) == 0) {
-            if (v.len != 8 || ngx_strncmp(v.data, "upstream", 8) != 0) {
-                goto invalid;
-            }
-
-            ccf->identity = 1;
-            continue;
-        }
-
-        if (name.len == 8 && ngx_strncmp(name.data, "max_text", 8) == 0) {
-            n = ngx_atoi(v.data, v.len);
-
-            if (n == NGX_ERROR || n < 1
-                || n > NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": max_text is a number of "
-                                   "characters from 1 to %d",
-                                   &value[i],
-                                   NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT);
-                return NGX_CONF_ERROR;
-            }
-
-            ccf->max_text = (size_t) n;
-            continue;
-        }
-
-        if (name.len == 5 && ngx_strncmp(name.data, "cache", 5) == 0) {
-            if (v.len == 0) {
-                goto invalid;
-            }
-
-            ccf->cache = ngx_shared_memory_add(cf, &v, 0,
-                                               &ngx_http_foundry_module);
-            if (ccf->cache == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (name.len == 10 && ngx_strncmp(name.data, "blocklists", 10) == 0) {
-            blocklists = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
-            if (blocklists == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            for (p = v.data, last = v.data + v.len; p < last; p = comma + 1) {
-                comma = ngx_strlchr(p, last, ',');
-                if (comma == NULL) {
-                    comma = last;
-                }
-
-                for (j = 0; p + j < comma; j++) {
-                    if (!(isalnum(p[j]) || p[j] == '_' || p[j] == '-'
-                          || p[j] == '.' || p[j] == '~'))
-                    {
-                        goto invalid;
-                    }
-                }
-
-                if (j == 0 || j > NGX_HTTP_FOUNDRY_CT_NAME_MAX) {
-                    goto invalid;
-                }
-
-                base.data = ngx_array_push(blocklists);
-                if (base.data == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-
-                ((ngx_str_t *) base.data)->data = p;
-                ((ngx_str_t *) base.data)->len = j;
-            }
-
-            if (blocklists->nelts == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        for (j = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
-            if (name.len == ngx_http_foundry_ct_category_names[j].len
-                && ngx_strncmp(name.data,
-                               ngx_http_foundry_ct_category_names[j].data,
-                               name.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j == NGX_HTTP_FOUNDRY_CT_CATEGORIES) {
-            goto invalid;
-        }
-
-        n = ngx_atoi(v.data, v.len);
-
-        if (n == NGX_ERROR || n > 7) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": a severity threshold is a number "
-                               "from 0 to 7 (the service answers 0, 2, 4 "
-                               "or 6)", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        ccf->thresholds[j] = n;
-        asked = 1;
-    }
-
-    if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC
-        && (asked || ccf->shield || blocklists))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "categories, \"shield\" and \"blocklists\" are "
-                           "Azure AI Content Safety's, not of "
-                           "\"shape=generic\"");
-        return NGX_CONF_ERROR;
-    }
-
-    if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC) {
-        ccf->analyze_uri = ccf->name;
-        goto digest;
-    }
-
-    /* Azure OpenAI's default: medium and high severities are refused */
-
-    if (!asked) {
-        for (j = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
-            ccf->thresholds[j] = 4;
-        }
-    }
-
-    base = ccf->name;
-
-    while (base.len && base.data[base.len - 1] == '/') {
-        base.len--;
-    }
-
-    ccf->analyze_uri.len = base.len + sizeof("/contentsafety/text:analyze") - 1;
-    ccf->analyze_uri.data = ngx_pnalloc(cf->pool, ccf->analyze_uri.len);
-    ccf->shield_uri.len = base.len
-                          + sizeof("/contentsafety/text:shieldPrompt") - 1;
-    ccf->shield_uri.data = ngx_pnalloc(cf->pool, ccf->shield_uri.len);
-
-    if (ccf->analyze_uri.data == NULL || ccf->shield_uri.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_sprintf(ccf->analyze_uri.data, "%V/contentsafety/text:analyze",
-                &base);
-    ngx_sprintf(ccf->shield_uri.data, "%V/contentsafety/text:shieldPrompt",
-                &base);
-
-    ngx_str_set(&ccf->args, "api-version=" NGX_HTTP_FOUNDRY_CT_API_VERSION);
-
-    /* the end of every text:analyze body, after the text */
-
-    nblock = blocklists ? blocklists->nelts : 0;
-    size = 256 + nblock * (NGX_HTTP_FOUNDRY_CT_NAME_MAX + 3) + 1;
-
-    p = ngx_pnalloc(cf->pool, size);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ccf->analyze_tail.data = p;
-    last = p + size - 1;
-
-    p = ngx_slprintf(p, last, ",\"categories\":[");
-
-    for (j = 0, asked = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
-        if (ccf->thresholds[j] >= 0) {
-            p = ngx_slprintf(p, last, "%s\"%V\"", asked++ ? "," : "",
-                             &ngx_http_foundry_ct_category_names[j]);
-        }
-    }
-
-    p = ngx_slprintf(p, last, "]");
-
-    if (nblock) {
-        p = ngx_slprintf(p, last, ",\"blocklistNames\":[");
-
-        for (j = 0; j < nblock; j++) {
-            p = ngx_slprintf(p, last, "%s\"%V\"", j ? "," : "",
-                             &((ngx_str_t *) blocklists->elts)[j]);
-        }
-
-        p = ngx_slprintf(p, last, "],\"haltOnBlocklistHit\":false");
-    }
-
-    p = ngx_slprintf(p, last, ",\"outputType\":\"FourSeverityLevels\"}");
-
-    ccf->analyze_tail.len = p - ccf->analyze_tail.data;
-    *p = '\0';
-
-digest:
-
-    /* what the verdicts of this check depend on */
-
-    parts[0] = ccf->analyze_uri;
-    parts[1] = ccf->analyze_tail;
-    parts[2] = ccf->shield_uri;
-
-    parts[3].data = (u_char *) (ccf->shield ? "shield" : "");
-    parts[3].len = ngx_strlen(parts[3].data);
-
-    if (ngx_http_foundry_sha256(parts, 4, ccf->id) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    flcf->content = ccf;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" of \"%V\"", &value[i],
-                       &value[0]);
-    return NGX_CONF_ERROR;
-}
 
 
 /*
@@ -570,12 +205,12 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     bearer = NULL;
 
     if (ccf->identity) {
-        if (ctx->identity_bearer.len == 0) {
+        if (ctx->identity == NULL || ctx->identity->bearer.len == 0) {
             chk->failure = "has no token: the upstream has no credential=";
             return ngx_http_foundry_ct_verdict(r, chk);
         }
 
-        bearer = &ctx->identity_bearer;
+        bearer = &ctx->identity->bearer;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -810,7 +445,6 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ngx_str_t                        *uri, ct;
     ngx_chain_t                      *cl;
     ngx_http_request_t               *sr;
-    ngx_http_foundry_ctx_t           *sctx;
     ngx_http_post_subrequest_t       *ps;
     ngx_http_foundry_ct_call_t       *call;
     ngx_http_foundry_content_conf_t  *ccf;
@@ -818,13 +452,11 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ccf = chk->conf;
 
     call = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ct_call_t));
-    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     b = ngx_calloc_buf(r->pool);
     cl = ngx_alloc_chain_link(r->pool);
 
-    if (call == NULL || sctx == NULL || ps == NULL || b == NULL || cl == NULL)
-    {
+    if (call == NULL || ps == NULL || b == NULL || cl == NULL) {
         return NGX_ERROR;
     }
 
@@ -836,7 +468,6 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     call->check = chk;
     call->kind = kind;
     call->collect->max = NGX_HTTP_FOUNDRY_CT_ANSWER_MAX;
-    sctx->collect = call->collect;
 
     ps->handler = ngx_http_foundry_ct_done;
     ps->data = call;
@@ -851,7 +482,7 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
+    ngx_http_set_ctx(sr, call->collect, ngx_http_foundry_module);
 
     call->sr = sr;
     call->next = chk->list;

@@ -123,7 +123,7 @@ typedef struct {
 
 /* one request's check */
 
-typedef struct {
+struct ngx_http_foundry_ct_check_s {
     ngx_http_foundry_content_conf_t *conf;
     ngx_http_request_t             *request;
     ngx_http_foundry_ct_result_t    result;
@@ -145,7 +145,7 @@ typedef struct {
     unsigned                        done:1;
     unsigned                        timed_out:1;
     unsigned                        cached:1;
-} ngx_http_foundry_ct_check_t;
+};
 
 
 /* the answer of one call, read as a stream */
@@ -162,10 +162,14 @@ typedef struct {
 } ngx_http_foundry_ct_answer_t;
 
 
-/* ngx_http_foundry_content.c */
+/* ngx_http_foundry_content_conf.c */
 
 char *ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* ngx_http_foundry_content.c */
+
 ngx_int_t ngx_http_foundry_content_check(ngx_http_request_t *r,
     ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_content_variables(ngx_conf_t *cf);

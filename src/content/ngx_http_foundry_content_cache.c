@@ -15,12 +15,12 @@
 
 /*
  * foundry_content_cache_zone: verdicts by the SHA-256 of the checked text
- * (and of the check's settings), in an rbtree, the least recently used
- * first out when the zone is full.
+ * (and of the check's settings), in a tree of nginx's string nodes, the
+ * least recently used first out when the zone is full.
  */
 
 typedef struct {
-    ngx_rbtree_node_t               node;
+    ngx_str_node_t                  sn;
     ngx_queue_t                     queue;
     u_char                          key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
     uint64_t                        expires;
@@ -41,8 +41,6 @@ typedef struct {
 } ngx_http_foundry_cc_zone_t;
 
 
-static void ngx_http_foundry_cc_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_foundry_cc_node_t *ngx_http_foundry_cc_find(
     ngx_http_foundry_cc_zone_t *cz, u_char *key);
 static void ngx_http_foundry_cc_free(ngx_http_foundry_cc_zone_t *cz,
@@ -52,112 +50,42 @@ static void ngx_http_foundry_cc_free(ngx_http_foundry_cc_zone_t *cz,
 ngx_int_t
 ngx_http_foundry_content_cache_init(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_foundry_cc_zone_t  *ocz = data;
-
+    void                        *sh;
+    ngx_int_t                    rc;
     ngx_http_foundry_cc_zone_t  *cz;
 
     cz = shm_zone->data;
 
-    if (ocz) {
-        cz->sh = ocz->sh;
-        cz->shpool = ocz->shpool;
-        return NGX_OK;
+    rc = ngx_http_foundry_shm_init(shm_zone, data,
+                                   sizeof(ngx_http_foundry_cc_shctx_t), NULL,
+                                   &sh, &cz->shpool);
+    cz->sh = sh;
+
+    if (rc != NGX_DONE) {
+        return rc;
     }
-
-    cz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        cz->sh = cz->shpool->data;
-        return NGX_OK;
-    }
-
-    cz->sh = ngx_slab_alloc(cz->shpool, sizeof(ngx_http_foundry_cc_shctx_t));
-    if (cz->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    cz->shpool->data = cz->sh;
 
     ngx_rbtree_init(&cz->sh->tree, &cz->sh->sentinel,
-                    ngx_http_foundry_cc_insert);
+                    ngx_str_rbtree_insert_value);
     ngx_queue_init(&cz->sh->lru);
 
-    cz->shpool->log_nomem = 0;
-
     return NGX_OK;
-}
-
-
-static void
-ngx_http_foundry_cc_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t          **p;
-    ngx_http_foundry_cc_node_t  *n, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            n = (ngx_http_foundry_cc_node_t *) node;
-            t = (ngx_http_foundry_cc_node_t *) temp;
-
-            p = (ngx_memcmp(n->key, t->key, NGX_HTTP_FOUNDRY_DIGEST_LEN) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
 static ngx_http_foundry_cc_node_t *
 ngx_http_foundry_cc_find(ngx_http_foundry_cc_zone_t *cz, u_char *key)
 {
-    ngx_int_t                    rc;
-    ngx_rbtree_key_t             hash;
-    ngx_rbtree_node_t           *node, *sentinel;
-    ngx_http_foundry_cc_node_t  *n;
+    uint32_t    hash;
+    ngx_str_t   name;
 
-    ngx_memcpy(&hash, key, sizeof(ngx_rbtree_key_t));
+    ngx_memcpy(&hash, key, sizeof(uint32_t));
 
-    node = cz->sh->tree.root;
-    sentinel = cz->sh->tree.sentinel;
+    name.len = NGX_HTTP_FOUNDRY_DIGEST_LEN;
+    name.data = key;
 
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        n = (ngx_http_foundry_cc_node_t *) node;
-
-        rc = ngx_memcmp(key, n->key, NGX_HTTP_FOUNDRY_DIGEST_LEN);
-
-        if (rc == 0) {
-            return n;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return (ngx_http_foundry_cc_node_t *)
+               ngx_str_rbtree_lookup(&cz->sh->tree, &name, hash);
 }
 
 
@@ -166,7 +94,7 @@ ngx_http_foundry_cc_free(ngx_http_foundry_cc_zone_t *cz,
     ngx_http_foundry_cc_node_t *n)
 {
     ngx_queue_remove(&n->queue);
-    ngx_rbtree_delete(&cz->sh->tree, &n->node);
+    ngx_rbtree_delete(&cz->sh->tree, &n->sn.node);
     ngx_slab_free_locked(cz->shpool, n);
 }
 
@@ -210,6 +138,7 @@ void
 ngx_http_foundry_content_cache_put(ngx_shm_zone_t *zone, u_char *key,
     ngx_msec_t ttl, ngx_http_foundry_ct_result_t *res)
 {
+    uint32_t                     hash;
     uint64_t                     now;
     ngx_uint_t                   i;
     ngx_queue_t                 *q;
@@ -256,11 +185,15 @@ ngx_http_foundry_content_cache_put(ngx_shm_zone_t *zone, u_char *key,
 
     if (n) {
         ngx_memcpy(n->key, key, NGX_HTTP_FOUNDRY_DIGEST_LEN);
-        ngx_memcpy(&n->node.key, key, sizeof(ngx_rbtree_key_t));
+        ngx_memcpy(&hash, key, sizeof(uint32_t));
+
+        n->sn.node.key = hash;
+        n->sn.str.len = NGX_HTTP_FOUNDRY_DIGEST_LEN;
+        n->sn.str.data = n->key;
         n->expires = now + ttl;
         n->result = *res;
 
-        ngx_rbtree_insert(&cz->sh->tree, &n->node);
+        ngx_rbtree_insert(&cz->sh->tree, &n->sn.node);
         ngx_queue_insert_head(&cz->sh->lru, &n->queue);
     }
 

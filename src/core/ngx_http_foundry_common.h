@@ -17,364 +17,32 @@
 #include <yajl/yajl_tree.h>
 
 
-#define NGX_HTTP_FOUNDRY_MODEL_GATEWAY      1
-#define NGX_HTTP_FOUNDRY_API_MANAGEMENT     2
-
-#define NGX_HTTP_FOUNDRY_FORMAT_AZURE       1
-#define NGX_HTTP_FOUNDRY_FORMAT_OPENAI      2
-
-#define NGX_HTTP_FOUNDRY_DEPLOYMENT_TOKEN   "{deploymentName}"
-
-#define NGX_HTTP_FOUNDRY_MAX_NAME_LEN       256
-#define NGX_HTTP_FOUNDRY_MAX_MODEL_LEN      1024
-
-#define NGX_HTTP_FOUNDRY_AZURE_CLASSIC      1
-#define NGX_HTTP_FOUNDRY_AZURE_V1           2
-#define NGX_HTTP_FOUNDRY_OPENAI             3
-#define NGX_HTTP_FOUNDRY_COMPATIBLE         4
-
-
-/* a model upstream: where a deployment's inference goes */
-
-typedef struct {
-    ngx_str_t                       name;
-    ngx_uint_t                      kind;
-    const char                     *kind_path;
-    ngx_str_t                       url;
-    ngx_str_t                       base;
-    ngx_str_t                       host;
-    ngx_str_t                       api_version;
-    ngx_http_complex_value_t       *api_key;
-    ngx_http_complex_value_t       *bearer;
-
-    /* foundry_upstream_credential: a token fetched by the gateway */
-    ngx_str_t                       credential_name;
-    void                           *credential;
-
-    /* whether it takes "stream_options" in a streamed request */
-    ngx_uint_t                      stream_options;
-
-    u_char                         *conf_file;
-    ngx_uint_t                      conf_line;
-} ngx_http_foundry_upstream_t;
-
-
+/* a SHA-256 digest */
 #define NGX_HTTP_FOUNDRY_DIGEST_LEN         32
-#define NGX_HTTP_FOUNDRY_MAX_KEYS_FILE      (512 * 1024 * 1024)
 
 
-typedef struct {
-    ngx_rbtree_t                    tree;
-    ngx_rbtree_node_t               sentinel;
-    ngx_pool_t                     *pool;
-} ngx_http_foundry_regex_cache_t;
-
-
-typedef struct {
-    ngx_str_node_t                  sn;
-    ngx_regex_t                    *regex;
-} ngx_http_foundry_regex_node_t;
-
-
-/* a key set, as built from a keys file (ngx_http_foundry_keys.c) */
-
-typedef struct ngx_http_foundry_keyset_s  ngx_http_foundry_keyset_t;
-
-
-/* a key store: the zone, its file, and (per process) a regex cache */
-
-typedef struct {
-    ngx_str_t                       name;
-    ngx_str_t                       file;
-    ngx_msec_t                      interval;
-    void                           *conf_set;
-    ngx_pool_t                     *conf_pool;
-    ngx_file_info_t                 conf_fi;
-    ngx_shm_zone_t                 *shm_zone;
-    void                           *sh;
-    ngx_slab_pool_t                *shpool;
-    ngx_http_foundry_regex_cache_t  regexes;
-    ngx_err_t                       stat_err;
-} ngx_http_foundry_keys_zone_t;
-
-
-/* a key entry as a request sees it, copied out of the zone */
-
-typedef struct {
-    ngx_str_t                       name;
-    ngx_uint_t                      disabled;
-    time_t                          not_before;
-    time_t                          expires;
-    ngx_array_t                    *deployments;
-    ngx_array_t                    *meta;
-
-    /* the operations the key may use, a mask; all by default */
-    uint32_t                        operations;
-
-    /* the keys zone of the entry's regexes when not the location's */
-    ngx_shm_zone_t                 *zone;
-} ngx_http_foundry_key_info_t;
-
-
-/* every operation: a key or a token without an operations allow-list */
-#define NGX_HTTP_FOUNDRY_OPS_ALL            0xffffffff
-
-
-/* where a key may arrive */
-
-#define NGX_HTTP_FOUNDRY_SRC_HEADER         1
-#define NGX_HTTP_FOUNDRY_SRC_ARG            2
-#define NGX_HTTP_FOUNDRY_SRC_BEARER         3
-#define NGX_HTTP_FOUNDRY_SRC_CONFIG         4
-
-typedef struct {
-    ngx_uint_t                      type;
-    ngx_str_t                       name;
-} ngx_http_foundry_key_source_t;
-
-
-#define NGX_HTTP_FOUNDRY_QUOTAS             3
-
-
-typedef struct {
-    ngx_shm_zone_t                 *shm_zone;
-    void                           *sh;
-    ngx_slab_pool_t                *shpool;
-} ngx_http_foundry_limit_zone_t;
-
-
-/* a foundry_limit directive */
-
-typedef struct {
-    ngx_shm_zone_t                 *shm_zone;
-    ngx_http_complex_value_t       *key;
-    ngx_http_complex_value_t       *tpm;
-    ngx_http_complex_value_t       *rpm;
-    ngx_http_complex_value_t       *quota[NGX_HTTP_FOUNDRY_QUOTAS];
-    ngx_int_t                       reserve;
-} ngx_http_foundry_limit_t;
-
-
-/* its values for one request; -1 for "no limit" */
-
-typedef struct {
-    int64_t                         tpm;
-    int64_t                         rpm;
-    int64_t                         quota[NGX_HTTP_FOUNDRY_QUOTAS];
-} ngx_http_foundry_limit_values_t;
-
-
-/* what a request reserved under one limit */
-
-typedef struct {
-    ngx_http_foundry_limit_zone_t  *zone;
-    ngx_str_t                       key;
-    uint32_t                        hash;
-    int64_t                         estimate;
-    ngx_http_foundry_limit_values_t values;
-    int64_t                         remaining_requests;
-    int64_t                         remaining_tokens;
-    time_t                          reset;
-    const char                     *kind;
-    ngx_uint_t                      quota;
-    unsigned                        reserved:1;
-    unsigned                        committed:1;
-} ngx_http_foundry_limit_state_t;
-
-
-#define NGX_HTTP_FOUNDRY_M_REQUESTS         0
-#define NGX_HTTP_FOUNDRY_M_TOKENS           1
-#define NGX_HTTP_FOUNDRY_M_RESPONSE         2
-#define NGX_HTTP_FOUNDRY_M_FIRST_BYTE       3
-#define NGX_HTTP_FOUNDRY_M_AUTH             4
-#define NGX_HTTP_FOUNDRY_M_LIMIT            5
-#define NGX_HTTP_FOUNDRY_M_DISCOVERY        6
-#define NGX_HTTP_FOUNDRY_M_JWKS             7
-#define NGX_HTTP_FOUNDRY_M_KEYS             8
-#define NGX_HTTP_FOUNDRY_M_CONTENT          9
-#define NGX_HTTP_FOUNDRY_M_CREDENTIAL       10
-#define NGX_HTTP_FOUNDRY_M_EXPIRY           11
-#define NGX_HTTP_FOUNDRY_M_INTROSPECT       12
-#define NGX_HTTP_FOUNDRY_METRICS            13
-
-
-/* the caller's identity as metric labels (foundry_metrics_zone labels=) */
-#define NGX_HTTP_FOUNDRY_LABEL_AGENT        1
-#define NGX_HTTP_FOUNDRY_LABEL_PROJECT      2
-
-
-typedef struct {
-    ngx_shm_zone_t                 *shm_zone;
-    void                           *sh;
-    ngx_slab_pool_t                *shpool;
-    ngx_uint_t                      labels;
-    ngx_uint_t                      label_values;
-} ngx_http_foundry_metrics_zone_t;
-
-
-/* a deployment as Foundry sees it */
-
-typedef struct {
-    ngx_str_t                       name;
-    ngx_str_t                       model;
-    ngx_str_t                       version;
-    ngx_str_t                       format;
-    ngx_str_t                       owned_by;
-    time_t                          created;
-
-    /* routing: a static upstream, or a variable naming one */
-    ngx_str_t                       upstream_name;
-    ngx_http_complex_value_t       *upstream_cv;
-    ngx_http_foundry_upstream_t    *upstream;
-
-    /* what the upstream calls it; as a JSON string; upstream path prefix */
-    ngx_str_t                       upstream_model;
-    ngx_str_t                       upstream_model_json;
-    ngx_str_t                       upstream_prefix;
-
-    /* pre-rendered discovery objects, one per output format */
-    ngx_str_t                       azure_json;
-    ngx_str_t                       openai_json;
-
-    u_char                         *conf_file;
-    ngx_uint_t                      conf_line;
-} ngx_http_foundry_deployment_t;
-
-
-/*
- * The static deployments of one configuration level; built once, shared by
- * every level that inherits them.
- */
-
-typedef struct {
-    ngx_array_t                     deployments;
-    ngx_hash_t                      hash;
-    ngx_str_t                       azure_list;
-    ngx_str_t                       openai_list;
-    unsigned                        ready:1;
-} ngx_http_foundry_models_t;
-
-
-/* one pair of discovery endpoints and its output format */
-
-typedef struct {
-    ngx_str_t                       list;
-    ngx_str_t                       get;
-    ngx_str_t                       get_prefix;
-    ngx_str_t                       get_suffix;
-    ngx_uint_t                      format;
-} ngx_http_foundry_discovery_t;
-
-
-typedef struct {
-    ngx_str_t                       name;
-    ngx_str_t                       value;
-    ngx_uint_t                      required;
-} ngx_http_foundry_header_t;
-
-
-/* a discovery source: an internal location listing deployments */
-
-typedef struct {
-    ngx_str_t                       uri;
-    ngx_str_t                       key;
-    ngx_shm_zone_t                 *zone;
-    ngx_str_t                       upstream_name;
-    ngx_http_foundry_upstream_t    *upstream;
-    ngx_msec_t                      ttl;
-} ngx_http_foundry_discovery_source_t;
-
-
-typedef struct {
-    ngx_shm_zone_t                 *shm_zone;
-    void                           *sh;
-    ngx_slab_pool_t                *shpool;
-} ngx_http_foundry_sources_zone_t;
-
-
-typedef struct {
-    ngx_regex_t                    *regex;
-    ngx_str_t                       pattern;
-    ngx_uint_t                      include;
-} ngx_http_foundry_discovery_filter_t;
-
-
-/* how requests authenticate */
-
-#define NGX_HTTP_FOUNDRY_AUTH_OFF           0
-#define NGX_HTTP_FOUNDRY_AUTH_KEY           1
-#define NGX_HTTP_FOUNDRY_AUTH_TOKEN         2
-
-/* the connection's authType when foundry_auth names it (else derived) */
-
-#define NGX_HTTP_FOUNDRY_TYPE_DERIVED       0
-#define NGX_HTTP_FOUNDRY_TYPE_API_KEY       1
-#define NGX_HTTP_FOUNDRY_TYPE_OAUTH2        2
-#define NGX_HTTP_FOUNDRY_TYPE_PMI           3
-#define NGX_HTTP_FOUNDRY_TYPE_AAD           4
-
-
-typedef struct ngx_http_foundry_strip_s  ngx_http_foundry_strip_t;
-
-
-/* a JWT issuer; "local*" is each worker's parse of the fetched key set */
-
-typedef struct {
-    ngx_str_t                       iss;
-    ngx_array_t                    *audiences;
-    struct ngx_http_foundry_jwks_s *keys;
-    ngx_str_t                       jwks_uri;
-    ngx_str_t                       oidc_uri;
-    ngx_msec_t                      ttl;
-
-    /* the digest of where the keys come from, part of a token's cache key */
-    u_char                          keys_id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
-
-    /* the issuer's own claim rules (foundry_entra project=), or NULL */
-    ngx_array_t                    *claims;
-
-    struct ngx_http_foundry_jwks_s *local;
-    ngx_pool_t                     *local_pool;
-    ngx_uint_t                      local_generation;
-
-    /* an accepted token's own mapping (src/oauth2/), or NULL */
-    ngx_int_t                     (*accepted)(ngx_http_request_t *r,
-                                              void *data, void *ctx);
-    void                           *accepted_data;
-} ngx_http_foundry_issuer_t;
-
-
-#define NGX_HTTP_FOUNDRY_CLAIM_EQUALS       1
-#define NGX_HTTP_FOUNDRY_CLAIM_ONE_OF       2
-#define NGX_HTTP_FOUNDRY_CLAIM_CONTAINS     3
-
-typedef struct {
-    ngx_str_t                       name;
-    ngx_uint_t                      op;
-    ngx_array_t                    *values;
-    ngx_uint_t                      nocase;
-} ngx_http_foundry_claim_rule_t;
-
-
-typedef struct {
-    ngx_str_t                       name;
-    ngx_regex_t                    *regex;
-} ngx_http_foundry_pattern_t;
-
-
-typedef struct {
-    ngx_str_t                       claim;
-    ngx_str_t                       value;
-    ngx_array_t                    *deployments;
-    uint32_t                        operations;
-} ngx_http_foundry_token_allow_t;
-
-
-typedef struct {
-    ngx_shm_zone_t                 *shm_zone;
-    void                           *sh;
-    ngx_slab_pool_t                *shpool;
-} ngx_http_foundry_jwt_zone_t;
+/* the parts' types the shared ones point to, defined in the parts' headers */
+
+typedef struct ngx_http_foundry_upstream_s      ngx_http_foundry_upstream_t;
+typedef struct ngx_http_foundry_deployment_s    ngx_http_foundry_deployment_t;
+typedef struct ngx_http_foundry_models_s        ngx_http_foundry_models_t;
+typedef struct ngx_http_foundry_discovery_s     ngx_http_foundry_discovery_t;
+typedef struct ngx_http_foundry_discovery_source_s
+    ngx_http_foundry_discovery_source_t;
+typedef struct ngx_http_foundry_list_s          ngx_http_foundry_list_t;
+typedef struct ngx_http_foundry_collect_s       ngx_http_foundry_collect_t;
+typedef struct ngx_http_foundry_metrics_zone_s  ngx_http_foundry_metrics_zone_t;
+typedef struct ngx_http_foundry_limit_state_s   ngx_http_foundry_limit_state_t;
+typedef struct ngx_http_foundry_key_info_s      ngx_http_foundry_key_info_t;
+typedef struct ngx_http_foundry_jwt_zone_s      ngx_http_foundry_jwt_zone_t;
+typedef struct ngx_http_foundry_strip_s         ngx_http_foundry_strip_t;
+
+/* the parts' own state in the request context, allocated by the part */
+
+typedef struct ngx_http_foundry_bearer_ctx_s    ngx_http_foundry_bearer_ctx_t;
+typedef struct ngx_http_foundry_sources_ctx_s   ngx_http_foundry_sources_ctx_t;
+typedef struct ngx_http_foundry_identity_ctx_s  ngx_http_foundry_identity_ctx_t;
+typedef struct ngx_http_foundry_ct_check_s      ngx_http_foundry_ct_check_t;
 
 
 typedef struct {
@@ -469,29 +137,6 @@ typedef struct {
 } ngx_http_foundry_loc_conf_t;
 
 
-#define NGX_HTTP_FOUNDRY_BODY_NOMEM         1
-#define NGX_HTTP_FOUNDRY_BODY_READ          2
-#define NGX_HTTP_FOUNDRY_BODY_EMPTY         3
-#define NGX_HTTP_FOUNDRY_BODY_SYNTAX        4
-#define NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT    5
-#define NGX_HTTP_FOUNDRY_BODY_DEEP          6
-#define NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE    7
-#define NGX_HTTP_FOUNDRY_BODY_MODEL_TWICE   8
-#define NGX_HTTP_FOUNDRY_BODY_MODEL_LONG    9
-
-#define NGX_HTTP_FOUNDRY_KEY_OTHER          0
-#define NGX_HTTP_FOUNDRY_KEY_MODEL          1
-#define NGX_HTTP_FOUNDRY_KEY_STREAM         2
-#define NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS     3
-#define NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS 4
-#define NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE  5
-
-/* "stream_options.include_usage" of the request body */
-#define NGX_HTTP_FOUNDRY_IU_ABSENT          0
-#define NGX_HTTP_FOUNDRY_IU_TRUE            1
-#define NGX_HTTP_FOUNDRY_IU_FALSE           2
-#define NGX_HTTP_FOUNDRY_IU_OTHER           3
-
 #define NGX_HTTP_FOUNDRY_BODY_EDITS         2
 
 
@@ -541,22 +186,6 @@ typedef struct {
 } ngx_http_foundry_body_t;
 
 
-/* the answer of a fetch subrequest, collected by the body filter */
-
-typedef struct {
-    ngx_buf_t                      *buf;
-    size_t                          max;
-    unsigned                        limited:1;
-    unsigned                        too_large:1;
-    unsigned                        done:1;
-
-    /* a discovery source's: the credential's "Bearer <token>", if any */
-    ngx_str_t                       authorization;
-} ngx_http_foundry_collect_t;
-
-
-#define NGX_HTTP_FOUNDRY_USAGE_JSON         1
-#define NGX_HTTP_FOUNDRY_USAGE_SSE          2
 #define NGX_HTTP_FOUNDRY_USAGE_DEPTH        8
 
 
@@ -640,20 +269,12 @@ typedef struct {
     /* why the key check refused the request, for the metrics */
     const char                     *auth_failure;
 
-    /* bearer tokens: the parsed token, the keys, the accepted token */
-    struct ngx_http_foundry_jwt_s  *jwt;
-    struct ngx_http_foundry_jwks_s *jwks;
+    /* the accepted bearer token; the token check's own state */
     struct ngx_http_foundry_jwt_s  *token;
-    const char                     *challenge;
-
-    /* the "jwks_uri" of an issuer's discovery document fetched here */
-    ngx_str_t                       jwks_url;
+    ngx_http_foundry_bearer_ctx_t  *bearer;
 
     /* an opaque token's introspection (credentials/) */
     struct ngx_http_foundry_introspect_req_s *introspect;
-
-    /* a fetch subrequest's own ctx: where its answer is collected */
-    ngx_http_foundry_collect_t     *collect;
 
     /* foundry_stream_usage: the stream whose usage chunk is taken out */
     ngx_http_foundry_strip_t       *strip;
@@ -665,33 +286,15 @@ typedef struct {
     /* seconds until an upstream server of the request is usable again */
     ngx_uint_t                      cooling;
 
-    /* discovery sources: fetches under way, a list fetched here */
-    ngx_uint_t                      sources_pending;
-    struct ngx_http_foundry_list_s *fresh;
-    ngx_http_foundry_discovery_source_t *fresh_src;
+    /* the parts' own state, allocated by the part when first needed */
+    ngx_http_foundry_sources_ctx_t *sources;
+    ngx_http_foundry_identity_ctx_t *identity;
+    ngx_http_foundry_ct_check_t    *content;
 
-    /* the sources' upstream credentials' tokens, the next one to get */
-    ngx_str_t                      *source_bearers;
-    ngx_uint_t                      source_next;
-
-    /* the upstream credential's token: "Bearer <token>", and its state */
-    ngx_str_t                       identity_bearer;
-    const char                     *identity_state;
-
-    /* the prompt's content check: ngx_http_foundry_ct_check_t */
-    void                           *content;
-
-    unsigned                        identity_pending:1;
-    unsigned                        identity_fetched:1;
-    unsigned                        identity_waiting:1;
     unsigned                        started:1;
     unsigned                        body_read:1;
     unsigned                        body_parsed:1;
     unsigned                        model_set:1;
-    unsigned                        sources_fetched:1;
-    unsigned                        jwks_pending:1;
-    unsigned                        jwks_fetched_here:1;
-    unsigned                        refetched:1;
     unsigned                        routed:1;
     unsigned                        body_deployment:1;
     unsigned                        waiting_body:1;
@@ -709,88 +312,7 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_REQ_INFERENCE      3
 
 
-typedef struct {
-    ngx_shm_zone_t                 *zone;
-    ngx_http_upstream_init_pt       original_init_upstream;
-    ngx_http_upstream_init_peer_pt  original_init_peer;
-} ngx_http_foundry_cooldown_conf_t;
-
-
-typedef struct {
-    ngx_http_foundry_loc_conf_t    *conf;
-} ngx_http_foundry_target_t;
-
-
-typedef struct {
-    ngx_http_foundry_ctx_t         *ctx;
-    ngx_http_foundry_issuer_t      *iss;
-    ngx_http_foundry_collect_t     *collect;
-    ngx_uint_t                      done;
-} ngx_http_foundry_jwks_fetch_t;
-
-
-#define NGX_HTTP_FOUNDRY_LOCAL_SLOTS        64
-#define NGX_HTTP_FOUNDRY_LOCAL_MAX          8192
-
-typedef struct {
-    uint32_t                        hash;
-    ngx_uint_t                      refs;
-    ngx_pool_t                     *pool;
-    ngx_str_t                       secret;
-
-    /* what the value was made with: an issuer's keys, a key set */
-    u_char                          tag[NGX_HTTP_FOUNDRY_DIGEST_LEN];
-
-    void                           *value;
-} ngx_http_foundry_local_slot_t;
-
-typedef struct {
-    ngx_http_foundry_local_slot_t   slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
-    ngx_uint_t                      cleanup;
-} ngx_http_foundry_local_t;
-
-
-/* a deployment of a discovered list: offsets into the list's block */
-
-typedef struct {
-    uint32_t                        off[6];
-    uint32_t                        len[6];
-} ngx_http_foundry_found_t;
-
-
-#define NGX_HTTP_FOUNDRY_F_NAME             0
-#define NGX_HTTP_FOUNDRY_F_MODEL            1
-#define NGX_HTTP_FOUNDRY_F_VERSION          2
-#define NGX_HTTP_FOUNDRY_F_FORMAT           3
-#define NGX_HTTP_FOUNDRY_F_AZURE            4
-#define NGX_HTTP_FOUNDRY_F_OPENAI           5
-
-
-typedef struct ngx_http_foundry_list_s {
-    size_t                          size;
-    uint32_t                        n;
-    ngx_http_foundry_found_t        found[1];
-} ngx_http_foundry_list_t;
-
-typedef struct {
-    ngx_http_foundry_ctx_t         *ctx;
-    ngx_http_foundry_discovery_source_t *src;
-    ngx_http_foundry_collect_t     *collect;
-    ngx_uint_t                      done;
-} ngx_http_foundry_fetch_t;
-
-
 extern ngx_module_t  ngx_http_foundry_module;
-
-
-/* the module's version and those of what it runs with */
-
-typedef struct {
-    ngx_str_t                       module;
-    ngx_str_t                       nginx;
-    ngx_str_t                       yajl;
-    ngx_str_t                       openssl;
-} ngx_http_foundry_versions_t;
 
 
 #endif /* _NGX_HTTP_FOUNDRY_COMMON_H_INCLUDED_ */

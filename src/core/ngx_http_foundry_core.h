@@ -11,11 +11,58 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* foundry_category */
+#define NGX_HTTP_FOUNDRY_MODEL_GATEWAY      1
+#define NGX_HTTP_FOUNDRY_API_MANAGEMENT     2
+
+/* a discovery endpoint pair's output format */
+#define NGX_HTTP_FOUNDRY_FORMAT_AZURE       1
+#define NGX_HTTP_FOUNDRY_FORMAT_OPENAI      2
+
+#define NGX_HTTP_FOUNDRY_MAX_NAME_LEN       256
+#define NGX_HTTP_FOUNDRY_MAX_MODEL_LEN      1024
+
+/* every operation: a key or a token without an operations allow-list */
+#define NGX_HTTP_FOUNDRY_OPS_ALL            0xffffffff
+
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                       value;
+    ngx_uint_t                      required;
+} ngx_http_foundry_header_t;
+
+
+/* the answer of a fetch subrequest, collected by the body filter */
+
+struct ngx_http_foundry_collect_s {
+    ngx_buf_t                      *buf;
+    size_t                          max;
+    unsigned                        limited:1;
+    unsigned                        too_large:1;
+    unsigned                        done:1;
+
+    /* a discovery source's: the credential's "Bearer <token>", if any */
+    ngx_str_t                       authorization;
+};
+
+
+typedef struct {
+    ngx_http_foundry_loc_conf_t    *conf;
+} ngx_http_foundry_target_t;
+
+/* the module's version and those of what it runs with */
+
+typedef struct {
+    ngx_str_t                       module;
+    ngx_str_t                       nginx;
+    ngx_str_t                       yajl;
+    ngx_str_t                       openssl;
+} ngx_http_foundry_versions_t;
+
+
 /* ngx_http_foundry_conf.c */
 
-char *ngx_http_foundry_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_foundry_model_discovery(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_auth_config(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -29,7 +76,7 @@ char *ngx_http_foundry_api_versions(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_foundry_category(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_http_foundry_conf_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_parse_discovery(ngx_conf_t *cf,
     ngx_http_foundry_discovery_t *d, ngx_str_t *list, ngx_str_t *get,
@@ -125,6 +172,8 @@ ngx_uint_t ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name);
 ngx_int_t ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value, ngx_uint_t *conflict);
 uint64_t ngx_http_foundry_now(void);
+ngx_int_t ngx_http_foundry_shm_init(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size, const char *directive, void **sh, ngx_slab_pool_t **shpool);
 ngx_table_elt_t *ngx_http_foundry_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
 

@@ -25,7 +25,6 @@ ngx_http_foundry_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_foundry_collect_t **collect)
 {
     ngx_http_request_t          *sr;
-    ngx_http_foundry_ctx_t      *sctx;
     ngx_http_foundry_collect_t  *c;
 
     c = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_collect_t));
@@ -35,13 +34,6 @@ ngx_http_foundry_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
 
     c->max = max;
 
-    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
-    if (sctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    sctx->collect = c;
-
     if (ngx_http_subrequest(r, uri, NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
@@ -49,7 +41,7 @@ ngx_http_foundry_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
+    ngx_http_set_ctx(sr, c, ngx_http_foundry_module);
 
     /* a plain GET: not the client's method, body or body headers */
 

@@ -268,6 +268,56 @@ ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/*
+ * A shared zone's own context, the "data" of its slab pool: after a reload
+ * ("data" is the previous cycle's zone) or in a zone that exists already,
+ * the one made before (NGX_OK); else a new one of "size" bytes, zeroed,
+ * for the caller to set up (NGX_DONE), with the slab pool's log context
+ * naming the zone's directive when "directive" is not NULL; NGX_ERROR.  A
+ * full zone is not logged: its callers handle it.
+ */
+
+ngx_int_t
+ngx_http_foundry_shm_init(ngx_shm_zone_t *shm_zone, void *data, size_t size,
+    const char *directive, void **sh, ngx_slab_pool_t **shpool)
+{
+    size_t            len;
+    ngx_slab_pool_t  *pool;
+
+    pool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    *shpool = pool;
+
+    if (data || shm_zone->shm.exists) {
+        *sh = pool->data;
+        return NGX_OK;
+    }
+
+    *sh = ngx_slab_calloc(pool, size);
+    if (*sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool->data = *sh;
+
+    if (directive) {
+        len = sizeof(" in  \"\"") + ngx_strlen(directive)
+              + shm_zone->shm.name.len;
+
+        pool->log_ctx = ngx_slab_alloc(pool, len);
+        if (pool->log_ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(pool->log_ctx, " in %s \"%V\"%Z", directive,
+                    &shm_zone->shm.name);
+    }
+
+    pool->log_nomem = 0;
+
+    return NGX_DONE;
+}
+
+
 /* the time in milliseconds, from nginx's cached time */
 
 uint64_t

@@ -160,7 +160,7 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    if (ctx->jwks_pending) {
+    if (ctx->bearer && ctx->bearer->jwks_pending) {
         return NGX_AGAIN;
     }
 
@@ -186,6 +186,14 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
         }
     }
 
+    if (ctx->bearer == NULL) {
+        ctx->bearer = ngx_pcalloc(r->pool,
+                                  sizeof(ngx_http_foundry_bearer_ctx_t));
+        if (ctx->bearer == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     rc = ngx_http_foundry_token_check(r, flcf, ctx);
 
     if (rc == NGX_DECLINED) {
@@ -197,7 +205,7 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (r->headers_out.www_authenticate == NULL && ctx->challenge) {
+    if (r->headers_out.www_authenticate == NULL && ctx->bearer->challenge) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -205,8 +213,8 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
         h->hash = 1;
         ngx_str_set(&h->key, "WWW-Authenticate");
-        h->value.data = (u_char *) ctx->challenge;
-        h->value.len = ngx_strlen(ctx->challenge);
+        h->value.data = (u_char *) ctx->bearer->challenge;
+        h->value.len = ngx_strlen(ctx->bearer->challenge);
 
         r->headers_out.www_authenticate = h;
     }

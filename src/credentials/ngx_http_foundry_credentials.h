@@ -11,6 +11,194 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* the bearer token check's state in a request (ctx->bearer) */
+
+struct ngx_http_foundry_bearer_ctx_s {
+    /* the parsed token, the issuer's keys */
+    struct ngx_http_foundry_jwt_s  *jwt;
+    struct ngx_http_foundry_jwks_s *jwks;
+    const char                     *challenge;
+
+    /* the "jwks_uri" of an issuer's discovery document fetched here */
+    ngx_str_t                       jwks_url;
+
+    unsigned                        jwks_pending:1;
+    unsigned                        jwks_fetched_here:1;
+    unsigned                        refetched:1;
+};
+
+
+#define NGX_HTTP_FOUNDRY_MAX_KEYS_FILE      (512 * 1024 * 1024)
+
+typedef struct {
+    ngx_rbtree_t                    tree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_pool_t                     *pool;
+} ngx_http_foundry_regex_cache_t;
+
+
+typedef struct {
+    ngx_str_node_t                  sn;
+    ngx_regex_t                    *regex;
+} ngx_http_foundry_regex_node_t;
+
+
+/* a key set, as built from a keys file (ngx_http_foundry_keys.c) */
+
+typedef struct ngx_http_foundry_keyset_s  ngx_http_foundry_keyset_t;
+
+
+/* a key store: the zone, its file, and (per process) a regex cache */
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_str_t                       file;
+    ngx_msec_t                      interval;
+    void                           *conf_set;
+    ngx_pool_t                     *conf_pool;
+    ngx_file_info_t                 conf_fi;
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+    ngx_http_foundry_regex_cache_t  regexes;
+    ngx_err_t                       stat_err;
+} ngx_http_foundry_keys_zone_t;
+
+
+/* a key entry as a request sees it, copied out of the zone */
+
+struct ngx_http_foundry_key_info_s {
+    ngx_str_t                       name;
+    ngx_uint_t                      disabled;
+    time_t                          not_before;
+    time_t                          expires;
+    ngx_array_t                    *deployments;
+    ngx_array_t                    *meta;
+
+    /* the operations the key may use, a mask; all by default */
+    uint32_t                        operations;
+
+    /* the keys zone of the entry's regexes when not the location's */
+    ngx_shm_zone_t                 *zone;
+};
+
+
+/* where a key may arrive */
+
+#define NGX_HTTP_FOUNDRY_SRC_HEADER         1
+#define NGX_HTTP_FOUNDRY_SRC_ARG            2
+#define NGX_HTTP_FOUNDRY_SRC_BEARER         3
+#define NGX_HTTP_FOUNDRY_SRC_CONFIG         4
+
+typedef struct {
+    ngx_uint_t                      type;
+    ngx_str_t                       name;
+} ngx_http_foundry_key_source_t;
+
+
+/* how requests authenticate */
+
+#define NGX_HTTP_FOUNDRY_AUTH_OFF           0
+#define NGX_HTTP_FOUNDRY_AUTH_KEY           1
+#define NGX_HTTP_FOUNDRY_AUTH_TOKEN         2
+
+/* the connection's authType when foundry_auth names it (else derived) */
+
+#define NGX_HTTP_FOUNDRY_TYPE_DERIVED       0
+#define NGX_HTTP_FOUNDRY_TYPE_API_KEY       1
+#define NGX_HTTP_FOUNDRY_TYPE_OAUTH2        2
+#define NGX_HTTP_FOUNDRY_TYPE_PMI           3
+#define NGX_HTTP_FOUNDRY_TYPE_AAD           4
+
+
+/* a JWT issuer; "local*" is each worker's parse of the fetched key set */
+
+typedef struct {
+    ngx_str_t                       iss;
+    ngx_array_t                    *audiences;
+    struct ngx_http_foundry_jwks_s *keys;
+    ngx_str_t                       jwks_uri;
+    ngx_str_t                       oidc_uri;
+    ngx_msec_t                      ttl;
+
+    /* the digest of where the keys come from, part of a token's cache key */
+    u_char                          keys_id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+
+    /* the issuer's own claim rules (foundry_entra project=), or NULL */
+    ngx_array_t                    *claims;
+
+    struct ngx_http_foundry_jwks_s *local;
+    ngx_pool_t                     *local_pool;
+    ngx_uint_t                      local_generation;
+
+    /* an accepted token's own mapping (src/oauth2/), or NULL */
+    ngx_int_t                     (*accepted)(ngx_http_request_t *r,
+                                              void *data, void *ctx);
+    void                           *accepted_data;
+} ngx_http_foundry_issuer_t;
+
+
+#define NGX_HTTP_FOUNDRY_CLAIM_EQUALS       1
+#define NGX_HTTP_FOUNDRY_CLAIM_ONE_OF       2
+#define NGX_HTTP_FOUNDRY_CLAIM_CONTAINS     3
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      op;
+    ngx_array_t                    *values;
+    ngx_uint_t                      nocase;
+} ngx_http_foundry_claim_rule_t;
+
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_regex_t                    *regex;
+} ngx_http_foundry_pattern_t;
+
+
+typedef struct {
+    ngx_str_t                       claim;
+    ngx_str_t                       value;
+    ngx_array_t                    *deployments;
+    uint32_t                        operations;
+} ngx_http_foundry_token_allow_t;
+
+
+struct ngx_http_foundry_jwt_zone_s {
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+};
+
+
+typedef struct {
+    ngx_http_foundry_ctx_t         *ctx;
+    ngx_http_foundry_issuer_t      *iss;
+    ngx_http_foundry_collect_t     *collect;
+    ngx_uint_t                      done;
+} ngx_http_foundry_jwks_fetch_t;
+
+#define NGX_HTTP_FOUNDRY_LOCAL_SLOTS        64
+#define NGX_HTTP_FOUNDRY_LOCAL_MAX          8192
+
+typedef struct {
+    uint32_t                        hash;
+    ngx_uint_t                      refs;
+    ngx_pool_t                     *pool;
+    ngx_str_t                       secret;
+
+    /* what the value was made with: an issuer's keys, a key set */
+    u_char                          tag[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+
+    void                           *value;
+} ngx_http_foundry_local_slot_t;
+
+typedef struct {
+    ngx_http_foundry_local_slot_t   slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
+    ngx_uint_t                      cleanup;
+} ngx_http_foundry_local_t;
+
+
 /* ngx_http_foundry_access.c */
 
 ngx_uint_t ngx_http_foundry_allows(ngx_http_request_t *r,
@@ -39,12 +227,16 @@ void ngx_http_foundry_logmask_text(u_char *p, u_char *last,
     ngx_array_t *headers);
 
 
-/* ngx_http_foundry_introspect.c */
+/* ngx_http_foundry_introspect_conf.c */
 
 char *ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *conf);
+
+
+/* ngx_http_foundry_introspect.c */
+
 ngx_int_t ngx_http_foundry_introspect_check(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 /* not static for fuzz/fuzz_introspect.c */
@@ -87,6 +279,10 @@ ngx_int_t ngx_http_foundry_key_lookup(ngx_http_request_t *r,
 ngx_int_t ngx_http_foundry_key_allows(ngx_http_request_t *r,
     ngx_shm_zone_t *shm_zone, ngx_http_foundry_key_info_t *info,
     ngx_str_t *deployment);
+
+
+/* ngx_http_foundry_keys_file.c */
+
 void ngx_http_foundry_regex_cache_init(ngx_http_foundry_regex_cache_t *cache,
     ngx_pool_t *pool);
 ngx_regex_t *ngx_http_foundry_regex_get(
@@ -129,6 +325,42 @@ ngx_uint_t ngx_http_foundry_token_allows_op(ngx_http_request_t *r,
     uint32_t operation);
 ngx_uint_t ngx_http_foundry_claim_eq(ngx_str_t *a, ngx_str_t *b,
     ngx_uint_t nocase);
+
+
+/*
+ * A key set's layout, shared by ngx_http_foundry_keys.c (the zone, the
+ * lookups) and ngx_http_foundry_keys_file.c (the keys file read into a set)
+ */
+
+typedef struct {
+    uint32_t                        off;
+    uint32_t                        len;
+} ngx_http_foundry_kstr_t;
+
+typedef struct {
+    u_char                          digest[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    uint32_t                        next;
+    uint32_t                        ndeployments;
+    uint32_t                        nmeta;
+    uint32_t                        disabled;
+    ngx_http_foundry_kstr_t         name;
+    uint32_t                        deployments;
+    uint32_t                        meta;
+    uint32_t                        operations;
+    int64_t                         not_before;
+    int64_t                         expires;
+} ngx_http_foundry_key_t;
+
+struct ngx_http_foundry_keyset_s {
+    size_t                          size;
+    uint32_t                        nkeys;
+    uint32_t                        nbuckets;
+    uint32_t                        buckets;
+    uint32_t                        keys;
+};
+
+void ngx_http_foundry_keys_trim(void);
+uint32_t ngx_http_foundry_key_bucket(u_char *digest, uint32_t nbuckets);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_CREDENTIALS_H_INCLUDED_ */

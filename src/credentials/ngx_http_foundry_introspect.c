@@ -14,6 +14,7 @@
 #include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_token.h"
 #include "ngx_http_foundry_jwt.h"
+#include "ngx_http_foundry_introspect.h"
 
 
 /*
@@ -44,30 +45,19 @@
  * (ngx_http_foundry_local.c), as for JWTs.
  */
 
-
 #define NGX_HTTP_FOUNDRY_INTROSPECT_MAX      16384
 #define NGX_HTTP_FOUNDRY_INTROSPECT_TOKEN    4096
 
+
 /* milliseconds: a waiting request looks again; a fetch older is lost */
 #define NGX_HTTP_FOUNDRY_INTROSPECT_POLL     50
+
+
 #define NGX_HTTP_FOUNDRY_INTROSPECT_STALE    10000
+
 
 /* milliseconds a failed introspection is kept */
 #define NGX_HTTP_FOUNDRY_INTROSPECT_RETRY    1000
-
-
-typedef struct ngx_http_foundry_introspect_s {
-    ngx_str_t                       location;
-    ngx_str_t                       client_id;
-    ngx_str_t                       basic;       /* "Basic ..." */
-    ngx_str_t                       issuer;      /* may be empty */
-    ngx_array_t                    *audiences;   /* ngx_str_t, or NULL */
-    time_t                          cache;
-    time_t                          inactive_cache;
-
-    /* the digest of the configuration, part of a token's cache key */
-    u_char                          id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
-} ngx_http_foundry_introspect_t;
 
 
 /* a request's introspection: its state across the access phase's runs */
@@ -136,297 +126,9 @@ static ngx_int_t ngx_http_foundry_introspect_unavailable(
     ngx_http_request_t *r, ngx_http_foundry_introspect_req_t *q);
 static void ngx_http_foundry_introspect_count(ngx_http_request_t *r,
     ngx_http_foundry_introspect_t *ic, const char *outcome);
-static u_char *ngx_http_foundry_form_escape(u_char *dst, ngx_str_t *src);
-static ngx_int_t ngx_http_foundry_introspect_secret(ngx_conf_t *cf,
-    ngx_str_t *file, ngx_str_t *secret);
 
 
 static ngx_http_foundry_local_t  ngx_http_foundry_introspect_table;
-
-
-/*
- * foundry_token_introspection /location client_id=id secret_file=path
- *     [issuer=iss] [audience=aud ...] [cache=time] [inactive_cache=time];
- * foundry_token_introspection off;
- */
-
-char *
-ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_foundry_loc_conf_t *flcf = conf;
-
-    u_char                         *p;
-    size_t                          len;
-    time_t                         *t;
-    ngx_str_t                      *value, v, file, secret, *aud;
-    ngx_str_t                       parts[7], plain;
-    ngx_uint_t                      i, k;
-    ngx_http_foundry_introspect_t  *ic;
-
-    static ngx_str_t  params[] = {
-        ngx_string("client_id="),
-        ngx_string("secret_file="),
-        ngx_string("issuer="),
-        ngx_string("audience="),
-        ngx_string("cache="),
-        ngx_string("inactive_cache="),
-        ngx_null_string
-    };
-
-    if (flcf->introspect != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        if (cf->args->nelts != 2) {
-            return "takes no parameters after \"off\"";
-        }
-
-        flcf->introspect = NULL;
-        return NGX_CONF_OK;
-    }
-
-    ic = ngx_pcalloc(cf->pool, sizeof(ngx_http_foundry_introspect_t));
-    if (ic == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ic->location = value[1];
-    ic->cache = 300;
-    ic->inactive_cache = 10;
-
-    if (ic->location.data[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid location \"%V\" in \"%V\" directive, "
-                           "it must start with \"/\"", &value[1], &value[0]);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_str_null(&file);
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        for (k = 0; params[k].len; k++) {
-            if (ngx_strncmp(value[i].data, params[k].data, params[k].len)
-                == 0)
-            {
-                break;
-            }
-        }
-
-        if (params[k].len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-
-        v.data = value[i].data + params[k].len;
-        v.len = value[i].len - params[k].len;
-
-        switch (k) {
-
-        case 0:
-            ic->client_id = v;
-            break;
-
-        case 1:
-            file = v;
-            break;
-
-        case 2:
-            ic->issuer = v;
-            break;
-
-        case 3:
-            if (ic->audiences == NULL) {
-                ic->audiences = ngx_array_create(cf->pool, 2,
-                                                 sizeof(ngx_str_t));
-                if (ic->audiences == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-            }
-
-            aud = ngx_array_push(ic->audiences);
-            if (aud == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            *aud = v;
-            break;
-
-        default: /* cache=, inactive_cache= */
-            t = (k == 4) ? &ic->cache : &ic->inactive_cache;
-            *t = ngx_parse_time(&v, 1);
-
-            if (*t == (time_t) NGX_ERROR || (*t == 0 && k == 4)) {
-                v.len = 0;
-            }
-        }
-
-        if (v.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (ic->client_id.len == 0 || file.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" directive needs \"client_id=\" and "
-                           "\"secret_file=\", the gateway's own client "
-                           "credentials at the issuer", &value[0]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_foundry_introspect_secret(cf, &file, &secret) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    /* RFC 6749 2.3.1: both form-encoded, then base64 */
-
-    len = 3 * (ic->client_id.len + secret.len) + 1;
-
-    plain.data = ngx_pnalloc(cf->temp_pool, len);
-    if (plain.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_http_foundry_form_escape(plain.data, &ic->client_id);
-    *p++ = ':';
-    p = ngx_http_foundry_form_escape(p, &secret);
-    plain.len = p - plain.data;
-
-    ic->basic.len = sizeof("Basic ") - 1 + ngx_base64_encoded_length(plain.len);
-    ic->basic.data = ngx_pnalloc(cf->pool, ic->basic.len);
-    if (ic->basic.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    v.data = ngx_cpymem(ic->basic.data, "Basic ", sizeof("Basic ") - 1);
-    ngx_encode_base64(&v, &plain);
-
-    ngx_explicit_memzero(plain.data, len);
-    ngx_explicit_memzero(secret.data, secret.len);
-
-    /* answers are kept per configuration: its endpoint, client and checks */
-
-    ngx_str_set(&parts[0], "introspection");
-    parts[1] = ic->location;
-    ngx_str_set(&parts[2], "\0");
-    parts[3] = ic->client_id;
-    ngx_str_set(&parts[4], "\0");
-    parts[5] = ic->issuer;
-    ngx_str_set(&parts[6], "\0");
-
-    if (ngx_http_foundry_sha256(parts, 7, ic->id) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    flcf->introspect = ic;
-
-    return NGX_CONF_OK;
-}
-
-
-/* the gateway's client secret: the file's first line, never logged */
-
-static ngx_int_t
-ngx_http_foundry_introspect_secret(ngx_conf_t *cf, ngx_str_t *file,
-    ngx_str_t *secret)
-{
-    u_char     *end;
-    ngx_str_t   name, text;
-
-    name = *file;
-
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_foundry_read_file(cf, &name, &text) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    end = ngx_strlchr(text.data, text.data + text.len, '\n');
-
-    if (end == NULL) {
-        end = text.data + text.len;
-    }
-
-    while (end > text.data && (end[-1] == '\r' || end[-1] == ' ')) {
-        end--;
-    }
-
-    secret->data = text.data;
-    secret->len = end - text.data;
-
-    if (secret->len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the client secret file \"%V\" is empty", &name);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * At merge: the answers are kept in foundry_jwt_zone; and an opaque
- * bearer token must not be taken for a key in the same location.
- */
-
-ngx_int_t
-ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
-    ngx_http_foundry_loc_conf_t *conf)
-{
-    ngx_uint_t                      i;
-    ngx_http_foundry_main_conf_t   *fmcf;
-    ngx_http_foundry_key_source_t  *src;
-
-    if (conf->introspect == NULL || !conf->enable) {
-        return NGX_OK;
-    }
-
-    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
-
-    if (fmcf->jwt == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"foundry_token_introspection\" keeps its answers "
-                           "in \"foundry_jwt_zone\": the zone is needed");
-        return NGX_ERROR;
-    }
-
-    if (!(conf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)) {
-        return NGX_OK;
-    }
-
-    src = conf->key_sources->elts;
-
-    for (i = 0; i < conf->key_sources->nelts; i++) {
-        if (src[i].type == NGX_HTTP_FOUNDRY_SRC_BEARER
-            || (src[i].type == NGX_HTTP_FOUNDRY_SRC_CONFIG
-                && conf->auth_header.len == sizeof("Authorization") - 1
-                && ngx_strncasecmp(conf->auth_header.data,
-                                   (u_char *) "Authorization",
-                                   conf->auth_header.len)
-                   == 0))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"foundry_token_introspection\" cannot be "
-                               "used where keys come in the Authorization "
-                               "header: an opaque bearer token would be "
-                               "taken for a key");
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
 
 
 /*
@@ -891,7 +593,6 @@ ngx_http_foundry_introspect_fetch(ngx_http_request_t *r,
     ngx_chain_t                 *cl;
     ngx_pool_cleanup_t          *cln;
     ngx_http_request_t          *sr;
-    ngx_http_foundry_ctx_t      *sctx;
     ngx_http_post_subrequest_t  *ps;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -905,19 +606,15 @@ ngx_http_foundry_introspect_fetch(ngx_http_request_t *r,
     q->pending = 1;
 
     q->collect = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_collect_t));
-    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     b = ngx_calloc_buf(r->pool);
     cl = ngx_alloc_chain_link(r->pool);
 
-    if (q->collect == NULL || sctx == NULL || ps == NULL || b == NULL
-        || cl == NULL)
-    {
+    if (q->collect == NULL || ps == NULL || b == NULL || cl == NULL) {
         return NGX_ERROR;
     }
 
     q->collect->max = NGX_HTTP_FOUNDRY_INTROSPECT_MAX;
-    sctx->collect = q->collect;
 
     /* the body: the token form-encoded */
 
@@ -949,7 +646,7 @@ ngx_http_foundry_introspect_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
+    ngx_http_set_ctx(sr, q->collect, ngx_http_foundry_module);
 
     if (ngx_http_foundry_introspect_headers(r, sr, q->ic) != NGX_OK) {
         return NGX_ERROR;
@@ -967,7 +664,7 @@ ngx_http_foundry_introspect_fetch(ngx_http_request_t *r,
     sr->headers_in.content_length_n = b->last - b->pos;
     sr->filter_need_in_memory = 1;
 
-    q->ctx->jwks_pending = 1;
+    q->ctx->bearer->jwks_pending = 1;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "foundry: token introspected at \"%V\"",
@@ -1051,7 +748,7 @@ ngx_http_foundry_introspect_done(ngx_http_request_t *r, void *data,
     q->done = 1;
     q->decided = 1;
     q->fetched = 1;
-    q->ctx->jwks_pending = 0;
+    q->ctx->bearer->jwks_pending = 0;
 
     c = q->collect;
     ngx_str_null(&body);
@@ -1245,7 +942,7 @@ ngx_http_foundry_introspect_wait(ngx_http_request_t *r,
 
     r->read_event_handler = ngx_http_test_reading;
 
-    q->ctx->jwks_pending = 1;
+    q->ctx->bearer->jwks_pending = 1;
 
     ngx_add_timer(&q->timer, NGX_HTTP_FOUNDRY_INTROSPECT_POLL);
 
@@ -1266,7 +963,7 @@ ngx_http_foundry_introspect_wake(ngx_event_t *ev)
     ngx_http_set_log_request(c->log, r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
-    ctx->jwks_pending = 0;
+    ctx->bearer->jwks_pending = 0;
 
     r->read_event_handler = ngx_http_block_reading;
 
@@ -1395,7 +1092,7 @@ ngx_http_foundry_introspect_unavailable(ngx_http_request_t *r,
 
 /* application/x-www-form-urlencoded: unreserved bytes kept, others %XX */
 
-static u_char *
+u_char *
 ngx_http_foundry_form_escape(u_char *dst, ngx_str_t *src)
 {
     u_char      c;

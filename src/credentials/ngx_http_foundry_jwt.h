@@ -177,4 +177,45 @@ ngx_http_foundry_jwt_claim_t *ngx_http_foundry_jwt_header(
     ngx_http_foundry_jwt_t *jwt, ngx_str_t *name);
 
 
+/*
+ * Shared by the JWT files only: ngx_http_foundry_jwt.c (tokens),
+ * ngx_http_foundry_jwt_sign.c (signatures), ngx_http_foundry_jwks.c (key
+ * sets) and ngx_http_foundry_jwk.c (keys)
+ */
+
+/* whether an ngx_str_t * is exactly a string literal */
+#define ngx_http_foundry_jwt_is(s, lit)                                       \
+    ((s)->len == sizeof(lit) - 1                                              \
+     && ngx_strncmp((s)->data, lit, sizeof(lit) - 1) == 0)
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      kty;
+    size_t                          hash;     /* digest bytes; 0: EdDSA */
+    ngx_uint_t                      curve;    /* EC: curve bits */
+    ngx_uint_t                      pss;
+} ngx_http_foundry_jwt_alg_t;
+
+#define NGX_HTTP_FOUNDRY_JWT_NALGS          (NGX_HTTP_FOUNDRY_JWT_HS512 + 1)
+
+extern ngx_http_foundry_jwt_alg_t
+    ngx_http_foundry_jwt_algs[NGX_HTTP_FOUNDRY_JWT_NALGS];
+
+ngx_int_t ngx_http_foundry_jwt_b64(ngx_pool_t *pool, u_char *src,
+    size_t len, ngx_str_t *dst);
+ngx_int_t ngx_http_foundry_jwt_copy(ngx_pool_t *pool, const u_char *s,
+    size_t len, ngx_str_t *dst);
+
+ngx_int_t ngx_http_foundry_jwk_rsa(ngx_pool_t *pool, ngx_str_t *n64,
+    ngx_str_t *e64, ngx_http_foundry_jwk_t *jwk, const char **err);
+ngx_int_t ngx_http_foundry_jwk_ec(ngx_pool_t *pool, ngx_str_t *crv,
+    ngx_str_t *x64, ngx_str_t *y64, ngx_http_foundry_jwk_t *jwk,
+    const char **err);
+ngx_int_t ngx_http_foundry_jwk_okp(ngx_pool_t *pool, ngx_str_t *crv,
+    ngx_str_t *x64, ngx_http_foundry_jwk_t *jwk, const char **err);
+ngx_int_t ngx_http_foundry_jwk_oct(ngx_pool_t *pool, ngx_str_t *k64,
+    ngx_http_foundry_jwk_t *jwk, const char **err);
+void ngx_http_foundry_jwk_release(ngx_pool_t *pool, EVP_PKEY *pkey);
+
+
 #endif /* _NGX_HTTP_FOUNDRY_JWT_H_INCLUDED_ */

@@ -16,96 +16,28 @@
 #include "ngx_http_foundry_token.h"
 
 
-static void ngx_http_foundry_jwt_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-
-
 ngx_int_t
 ngx_http_foundry_jwt_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_foundry_jwt_zone_t  *ojz = data;
-
-    size_t                         len;
+    ngx_int_t                      rc;
     ngx_http_foundry_jwt_zone_t   *jz;
     ngx_http_foundry_jwt_shctx_t  *sh;
 
     jz = shm_zone->data;
 
-    if (ojz) {
-        jz->sh = ojz->sh;
-        jz->shpool = ojz->shpool;
-        return NGX_OK;
+    rc = ngx_http_foundry_shm_init(shm_zone, data,
+                                   sizeof(ngx_http_foundry_jwt_shctx_t),
+                                   "foundry_jwt_zone", &jz->sh, &jz->shpool);
+    if (rc != NGX_DONE) {
+        return rc;
     }
 
-    jz->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    sh = jz->sh;
 
-    if (shm_zone->shm.exists) {
-        jz->sh = jz->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_alloc(jz->shpool, sizeof(ngx_http_foundry_jwt_shctx_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    jz->sh = sh;
-    jz->shpool->data = sh;
-
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_http_foundry_jwt_insert);
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->queue);
 
-    len = sizeof(" in foundry_jwt_zone \"\"") + shm_zone->shm.name.len;
-
-    jz->shpool->log_ctx = ngx_slab_alloc(jz->shpool, len);
-    if (jz->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(jz->shpool->log_ctx, " in foundry_jwt_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    jz->shpool->log_nomem = 0;
-
     return NGX_OK;
-}
-
-
-static void
-ngx_http_foundry_jwt_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t            **p;
-    ngx_http_foundry_jwt_node_t   *n, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            n = (ngx_http_foundry_jwt_node_t *) node;
-            t = (ngx_http_foundry_jwt_node_t *) temp;
-
-            p = (ngx_memn2cmp(n->key, t->key, n->len, t->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -116,40 +48,28 @@ ngx_http_foundry_jwt_node(ngx_http_foundry_jwt_zone_t *jz, u_char *key,
     size_t len, ngx_uint_t create)
 {
     uint32_t                       hash;
-    ngx_int_t                      rc;
+    ngx_str_t                      name;
     ngx_uint_t                     i;
     ngx_queue_t                   *q;
-    ngx_rbtree_node_t             *node, *sentinel;
     ngx_http_foundry_jwt_node_t   *n;
     ngx_http_foundry_jwt_shctx_t  *sh;
 
     sh = jz->sh;
     hash = ngx_crc32_short(key, len);
 
-    node = sh->rbtree.root;
-    sentinel = sh->rbtree.sentinel;
+    name.len = len;
+    name.data = key;
 
-    while (node != sentinel) {
+    n = (ngx_http_foundry_jwt_node_t *)
+            ngx_str_rbtree_lookup(&sh->rbtree, &name, hash);
 
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
+    if (n) {
+        if (n->type != NGX_HTTP_FOUNDRY_JN_JWKS) {
+            ngx_queue_remove(&n->queue);
+            ngx_queue_insert_head(&sh->queue, &n->queue);
         }
 
-        n = (ngx_http_foundry_jwt_node_t *) node;
-
-        rc = ngx_memn2cmp(key, n->key, len, n->len);
-
-        if (rc == 0) {
-            if (n->type != NGX_HTTP_FOUNDRY_JN_JWKS) {
-                ngx_queue_remove(&n->queue);
-                ngx_queue_insert_head(&sh->queue, &n->queue);
-            }
-
-            return n;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
+        return n;
     }
 
     if (!create) {
@@ -170,7 +90,7 @@ ngx_http_foundry_jwt_node(ngx_http_foundry_jwt_zone_t *jz, u_char *key,
         ngx_queue_remove(q);
 
         n = ngx_queue_data(q, ngx_http_foundry_jwt_node_t, queue);
-        ngx_rbtree_delete(&sh->rbtree, &n->node);
+        ngx_rbtree_delete(&sh->rbtree, &n->sn.node);
 
         if (n->json) {
             ngx_slab_free_locked(jz->shpool, n->json);
@@ -187,11 +107,12 @@ ngx_http_foundry_jwt_node(ngx_http_foundry_jwt_zone_t *jz, u_char *key,
         return NULL;
     }
 
-    n->node.key = hash;
-    n->len = (u_short) len;
+    n->sn.node.key = hash;
+    n->sn.str.len = len;
+    n->sn.str.data = n->key;
     ngx_memcpy(n->key, key, len);
 
-    ngx_rbtree_insert(&sh->rbtree, &n->node);
+    ngx_rbtree_insert(&sh->rbtree, &n->sn.node);
     ngx_queue_init(&n->queue);
 
     return n;
@@ -232,7 +153,7 @@ ngx_http_foundry_token_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ctx->jwks_pending = 1;
+    ctx->bearer->jwks_pending = 1;
 
     return NGX_AGAIN;
 }
@@ -255,8 +176,8 @@ ngx_http_foundry_token_fetched(ngx_http_request_t *r, void *data,
     }
 
     f->done = 1;
-    f->ctx->jwks_pending = 0;
-    f->ctx->jwks_fetched_here = 1;
+    f->ctx->bearer->jwks_pending = 0;
+    f->ctx->bearer->jwks_fetched_here = 1;
 
     err = NULL;
     ngx_str_null(&body);

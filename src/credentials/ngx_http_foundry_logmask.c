@@ -11,6 +11,7 @@
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_credentials.h"
+#include "ngx_http_foundry_deployments.h"
 
 
 /*

@@ -99,7 +99,7 @@ ngx_http_foundry_oidc_fetched(ngx_http_request_t *r, void *data,
     }
 
     f->done = 1;
-    f->ctx->jwks_pending = 0;
+    f->ctx->bearer->jwks_pending = 0;
 
     c = f->collect;
     err = NULL;
@@ -129,7 +129,7 @@ ngx_http_foundry_oidc_fetched(ngx_http_request_t *r, void *data,
                            "jwks_uri \"%V\"", &f->iss->iss,
                            &f->iss->oidc_uri, &jwks_uri);
 
-            f->ctx->jwks_url = jwks_uri;
+            f->ctx->bearer->jwks_url = jwks_uri;
 
             return rc;
         }
@@ -137,7 +137,7 @@ ngx_http_foundry_oidc_fetched(ngx_http_request_t *r, void *data,
 
     /* a failed fetch of the set, from the discovery location */
 
-    f->ctx->jwks_fetched_here = 1;
+    f->ctx->bearer->jwks_fetched_here = 1;
 
     ngx_http_foundry_token_store(r, f->iss, &f->iss->oidc_uri, NULL, err);
 

@@ -94,7 +94,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         ctx->auth_failure = "missing";
         ctx->error_code = "Unauthorized";
         ctx->error_message = "access denied: no credential was sent";
-        ctx->challenge = "Bearer";
+        ctx->bearer->challenge = "Bearer";
         return NGX_HTTP_UNAUTHORIZED;
     }
 
@@ -113,7 +113,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
         }
     }
 
-    jwt = ctx->jwt;
+    jwt = ctx->bearer->jwt;
 
     if (jwt == NULL) {
         jwt = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_jwt_t));
@@ -133,7 +133,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
             return ngx_http_foundry_token_deny(r, ctx, err);
         }
 
-        ctx->jwt = jwt;
+        ctx->bearer->jwt = jwt;
     }
 
     iss = ngx_http_foundry_token_issuer(flcf, jwt);
@@ -182,13 +182,13 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
             return rc;
         }
 
-        key = ngx_http_foundry_token_key(ctx->jwks, jwt);
+        key = ngx_http_foundry_token_key(ctx->bearer->jwks, jwt);
 
-        if (key == NULL && iss->jwks_uri.len && !ctx->refetched) {
+        if (key == NULL && iss->jwks_uri.len && !ctx->bearer->refetched) {
 
             /* a key the set may have got since: fetch it again, maybe */
 
-            ctx->refetched = 1;
+            ctx->bearer->refetched = 1;
 
             rc = ngx_http_foundry_token_keys(r, flcf, ctx, iss, 1);
 
@@ -196,7 +196,7 @@ ngx_http_foundry_token_check(ngx_http_request_t *r,
                 return rc;
             }
 
-            key = ngx_http_foundry_token_key(ctx->jwks, jwt);
+            key = ngx_http_foundry_token_key(ctx->bearer->jwks, jwt);
         }
 
         if (key == NULL) {
@@ -376,7 +376,7 @@ ngx_http_foundry_token_local(ngx_http_request_t *r,
                    "foundry: token of \"%V\" accepted (remembered)",
                    &jwt->iss);
 
-    ctx->jwt = jwt;
+    ctx->bearer->jwt = jwt;
     ctx->token = jwt;
 
     return ngx_http_foundry_token_accepted(r, ctx, iss);
@@ -459,9 +459,9 @@ ngx_http_foundry_token_key(ngx_http_foundry_jwks_t *jwks,
 
 
 /*
- * The issuer's keys in ctx->jwks: its static set, or its fetched set as
- * this worker parsed it last (parsed again when the zone holds a newer
- * one).  NGX_AGAIN when a fetch was started; with "refetch", a fetch is
+ * The issuer's keys in ctx->bearer->jwks: its static set, or its fetched
+ * set as this worker parsed it last (parsed again when the zone holds a
+ * newer one).  NGX_AGAIN when a fetch was started; with "refetch", a fetch is
  * started unless one was done within the cooldown.
  */
 
@@ -483,11 +483,11 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     ngx_http_foundry_main_conf_t  *fmcf;
 
     if (iss->jwks_uri.len == 0) {
-        ctx->jwks = iss->keys;
+        ctx->bearer->jwks = iss->keys;
         return NGX_OK;
     }
 
-    if (ctx->jwks_url.len && !ctx->jwks_fetched_here) {
+    if (ctx->bearer->jwks_url.len && !ctx->bearer->jwks_fetched_here) {
         /* the discovery document was fetched here: now the set */
         return ngx_http_foundry_token_fetch(r, ctx, iss, &iss->jwks_uri,
                                             ngx_http_foundry_token_fetched,
@@ -510,7 +510,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
     if (n) {
         n->type = NGX_HTTP_FOUNDRY_JN_JWKS;
 
-        if (ctx->jwks_fetched_here) {
+        if (ctx->bearer->jwks_fetched_here) {
             /* this request fetched: use what there is now */
 
         } else if ((n->json == NULL && !n->failed)
@@ -577,7 +577,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
                           "foundry: the key set of \"%V\" cannot be used",
                           &iss->iss);
 
-            ctx->jwks = iss->local;
+            ctx->bearer->jwks = iss->local;
             return NGX_OK;
         }
 
@@ -602,7 +602,7 @@ ngx_http_foundry_token_keys(ngx_http_request_t *r,
         iss->local_generation = generation;
     }
 
-    ctx->jwks = iss->local;
+    ctx->bearer->jwks = iss->local;
 
     return NGX_OK;
 }
@@ -799,7 +799,7 @@ ngx_http_foundry_token_deny(ngx_http_request_t *r,
     ngx_sprintf(p, "Bearer error=\"invalid_token\", "
                 "error_description=\"%s\"%Z", description);
 
-    ctx->challenge = (char *) p;
+    ctx->bearer->challenge = (char *) p;
 
     return NGX_HTTP_UNAUTHORIZED;
 }

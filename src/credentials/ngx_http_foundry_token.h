@@ -23,7 +23,7 @@
 /* a remembered token, or an issuer's fetched key set */
 
 typedef struct {
-    ngx_rbtree_node_t               node;
+    ngx_str_node_t                  sn;
     ngx_queue_t                     queue;
     ngx_uint_t                      type;
     time_t                          expires;
@@ -37,7 +37,6 @@ typedef struct {
     uint64_t                        fetching;
     ngx_uint_t                      failed;
 
-    u_short                         len;
     u_char                          key[1];
 } ngx_http_foundry_jwt_node_t;
 

@@ -11,6 +11,89 @@
 #include "ngx_http_foundry_common.h"
 
 
+#define NGX_HTTP_FOUNDRY_DEPLOYMENT_TOKEN   "{deploymentName}"
+
+#define NGX_HTTP_FOUNDRY_AZURE_CLASSIC      1
+#define NGX_HTTP_FOUNDRY_AZURE_V1           2
+#define NGX_HTTP_FOUNDRY_OPENAI             3
+#define NGX_HTTP_FOUNDRY_COMPATIBLE         4
+
+
+/* a model upstream: where a deployment's inference goes */
+
+struct ngx_http_foundry_upstream_s {
+    ngx_str_t                       name;
+    ngx_uint_t                      kind;
+    const char                     *kind_path;
+    ngx_str_t                       url;
+    ngx_str_t                       base;
+    ngx_str_t                       host;
+    ngx_str_t                       api_version;
+    ngx_http_complex_value_t       *api_key;
+    ngx_http_complex_value_t       *bearer;
+
+    /* foundry_upstream_credential: a token fetched by the gateway */
+    ngx_str_t                       credential_name;
+    void                           *credential;
+
+    /* whether it takes "stream_options" in a streamed request */
+    ngx_uint_t                      stream_options;
+
+    u_char                         *conf_file;
+    ngx_uint_t                      conf_line;
+};
+
+
+/* a deployment as Foundry sees it */
+
+struct ngx_http_foundry_deployment_s {
+    ngx_str_t                       name;
+    ngx_str_t                       model;
+    ngx_str_t                       version;
+    ngx_str_t                       format;
+    ngx_str_t                       owned_by;
+    time_t                          created;
+
+    /* routing: a static upstream, or a variable naming one */
+    ngx_str_t                       upstream_name;
+    ngx_http_complex_value_t       *upstream_cv;
+    ngx_http_foundry_upstream_t    *upstream;
+
+    /* what the upstream calls it; as a JSON string; upstream path prefix */
+    ngx_str_t                       upstream_model;
+    ngx_str_t                       upstream_model_json;
+    ngx_str_t                       upstream_prefix;
+
+    /* pre-rendered discovery objects, one per output format */
+    ngx_str_t                       azure_json;
+    ngx_str_t                       openai_json;
+
+    u_char                         *conf_file;
+    ngx_uint_t                      conf_line;
+};
+
+
+/*
+ * The static deployments of one configuration level; built once, shared by
+ * every level that inherits them.
+ */
+
+struct ngx_http_foundry_models_s {
+    ngx_array_t                     deployments;
+    ngx_hash_t                      hash;
+    ngx_str_t                       azure_list;
+    ngx_str_t                       openai_list;
+    unsigned                        ready:1;
+};
+
+
+typedef struct {
+    ngx_shm_zone_t                 *zone;
+    ngx_http_upstream_init_pt       original_init_upstream;
+    ngx_http_upstream_init_peer_pt  original_init_peer;
+} ngx_http_foundry_cooldown_conf_t;
+
+
 /* ngx_http_foundry_cooldown.c */
 
 char *ngx_http_foundry_cooldown_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -31,6 +114,13 @@ ngx_str_t *ngx_http_foundry_upstream_model(ngx_http_foundry_deployment_t *d,
     ngx_http_foundry_upstream_t *u);
 ngx_int_t ngx_http_foundry_check_api_version(ngx_http_request_t *r,
     ngx_array_t *versions, ngx_str_t *text);
+
+
+/* ngx_http_foundry_models.c */
+
+char *ngx_http_foundry_model(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_foundry_models_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 /* ngx_http_foundry_operations.c */

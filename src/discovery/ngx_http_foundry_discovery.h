@@ -11,6 +11,89 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* the discovery sources' fetches in a request (ctx->sources) */
+
+struct ngx_http_foundry_sources_ctx_s {
+    /* fetches under way, a list fetched here and its source */
+    ngx_uint_t                      pending;
+    ngx_http_foundry_list_t        *fresh;
+    ngx_http_foundry_discovery_source_t *fresh_src;
+
+    /* the sources' upstream credentials' tokens, the next one to get */
+    ngx_str_t                      *bearers;
+    ngx_uint_t                      next;
+
+    unsigned                        fetched:1;
+};
+
+
+/* one pair of discovery endpoints and its output format */
+
+struct ngx_http_foundry_discovery_s {
+    ngx_str_t                       list;
+    ngx_str_t                       get;
+    ngx_str_t                       get_prefix;
+    ngx_str_t                       get_suffix;
+    ngx_uint_t                      format;
+};
+
+
+/* a discovery source: an internal location listing deployments */
+
+struct ngx_http_foundry_discovery_source_s {
+    ngx_str_t                       uri;
+    ngx_str_t                       key;
+    ngx_shm_zone_t                 *zone;
+    ngx_str_t                       upstream_name;
+    ngx_http_foundry_upstream_t    *upstream;
+    ngx_msec_t                      ttl;
+};
+
+
+typedef struct {
+    ngx_shm_zone_t                 *shm_zone;
+    void                           *sh;
+    ngx_slab_pool_t                *shpool;
+} ngx_http_foundry_sources_zone_t;
+
+
+typedef struct {
+    ngx_regex_t                    *regex;
+    ngx_str_t                       pattern;
+    ngx_uint_t                      include;
+} ngx_http_foundry_discovery_filter_t;
+
+
+/* a deployment of a discovered list: offsets into the list's block */
+
+typedef struct {
+    uint32_t                        off[6];
+    uint32_t                        len[6];
+} ngx_http_foundry_found_t;
+
+
+#define NGX_HTTP_FOUNDRY_F_NAME             0
+#define NGX_HTTP_FOUNDRY_F_MODEL            1
+#define NGX_HTTP_FOUNDRY_F_VERSION          2
+#define NGX_HTTP_FOUNDRY_F_FORMAT           3
+#define NGX_HTTP_FOUNDRY_F_AZURE            4
+#define NGX_HTTP_FOUNDRY_F_OPENAI           5
+
+
+struct ngx_http_foundry_list_s {
+    size_t                          size;
+    uint32_t                        n;
+    ngx_http_foundry_found_t        found[1];
+};
+
+typedef struct {
+    ngx_http_foundry_ctx_t         *ctx;
+    ngx_http_foundry_discovery_source_t *src;
+    ngx_http_foundry_collect_t     *collect;
+    ngx_uint_t                      done;
+} ngx_http_foundry_fetch_t;
+
+
 /* ngx_http_foundry_discovery.c */
 
 ngx_int_t ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
@@ -60,11 +143,11 @@ ngx_int_t ngx_http_foundry_export_register(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *flcf);
 ngx_int_t ngx_http_foundry_export_metadata(yajl_gen g,
     ngx_http_foundry_connection_t *c);
-ngx_int_t ngx_http_foundry_export_parameters(yajl_gen g);
 
 
 /* ngx_http_foundry_export_templates.c */
 
+ngx_int_t ngx_http_foundry_export_parameters(yajl_gen g);
 ngx_int_t ngx_http_foundry_export_bicep(yajl_gen g,
     ngx_http_foundry_connection_t *c);
 ngx_int_t ngx_http_foundry_export_terraform(ngx_http_request_t *r,
@@ -89,6 +172,10 @@ ngx_int_t ngx_http_foundry_sources_list(ngx_http_request_t *r,
 ngx_http_foundry_deployment_t *ngx_http_foundry_sources_find(
     ngx_http_request_t *r, ngx_http_foundry_loc_conf_t *flcf,
     ngx_http_foundry_ctx_t *ctx, ngx_str_t *name);
+
+
+/* ngx_http_foundry_source_parse.c */
+
 /* not static for fuzz/fuzz_discovery.c */
 ngx_http_foundry_list_t *ngx_http_foundry_source_parse(ngx_http_request_t *r,
     ngx_http_foundry_discovery_source_t *src, u_char *p, size_t len,

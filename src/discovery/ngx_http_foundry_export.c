@@ -12,6 +12,8 @@
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_discovery.h"
 #include "ngx_http_foundry_oauth2.h"
+#include "ngx_http_foundry_credentials.h"
+#include "ngx_http_foundry_deployments.h"
 
 
 /*
@@ -584,29 +586,6 @@ ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
 
     if (yajl_gen_array_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* a deployment parameters file, opened up to its "parameters" object */
-
-ngx_int_t
-ngx_http_foundry_export_parameters(yajl_gen g)
-{
-    if (yajl_gen_map_open(g) != yajl_gen_status_ok
-        || ngx_http_foundry_json_key(g, "$schema") != NGX_OK
-        || ngx_http_foundry_json_key(g,
-               "https://schema.management.azure.com/schemas/"
-               "2019-04-01/deploymentParameters.json#")
-           != NGX_OK
-        || ngx_http_foundry_json_key(g, "contentVersion") != NGX_OK
-        || ngx_http_foundry_json_key(g, "1.0.0.0") != NGX_OK
-        || ngx_http_foundry_json_key(g, "parameters") != NGX_OK
-        || yajl_gen_map_open(g) != yajl_gen_status_ok)
     {
         return NGX_ERROR;
     }

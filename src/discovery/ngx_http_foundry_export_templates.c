@@ -12,6 +12,7 @@
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_oauth2.h"
 #include "ngx_http_foundry_discovery.h"
+#include "ngx_http_foundry_credentials.h"
 
 
 /*
@@ -63,6 +64,29 @@ static u_char *ngx_http_foundry_hcl_attr(u_char *p, ngx_uint_t indent,
 
 #define NGX_HTTP_FOUNDRY_CONNECTIONS_TYPE                                     \
     "Microsoft.CognitiveServices/accounts/projects/connections@2025-06-01"
+
+
+/* a deployment parameters file, opened up to its "parameters" object */
+
+ngx_int_t
+ngx_http_foundry_export_parameters(yajl_gen g)
+{
+    if (yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "$schema") != NGX_OK
+        || ngx_http_foundry_json_key(g,
+               "https://schema.management.azure.com/schemas/"
+               "2019-04-01/deploymentParameters.json#")
+           != NGX_OK
+        || ngx_http_foundry_json_key(g, "contentVersion") != NGX_OK
+        || ngx_http_foundry_json_key(g, "1.0.0.0") != NGX_OK
+        || ngx_http_foundry_json_key(g, "parameters") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 /* the parameters file of connection-modelgateway.bicep or -apim.bicep */

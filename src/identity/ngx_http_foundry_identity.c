@@ -940,7 +940,7 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
 
 
 /*
- * The credential's token, from the zone.  NGX_OK with ctx->identity_bearer
+ * The credential's token, from the zone.  NGX_OK with ctx->identity->bearer
  * set; NGX_AGAIN while this request fetches it, or waits for another's
  * fetch; NGX_DECLINED with *why when there is none; NGX_ERROR.  One fetch
  * at a time per credential; a token due for refresh is refreshed by the
@@ -962,11 +962,19 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
     ngx_http_foundry_main_conf_t      *fmcf;
     ngx_http_foundry_identity_conf_t  *ic;
 
-    if (ctx->identity_bearer.len) {
+    if (ctx->identity == NULL) {
+        ctx->identity = ngx_pcalloc(r->pool,
+                                    sizeof(ngx_http_foundry_identity_ctx_t));
+        if (ctx->identity == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->identity->bearer.len) {
         return NGX_OK;
     }
 
-    if (ctx->identity_pending || ctx->identity_waiting) {
+    if (ctx->identity->pending || ctx->identity->waiting) {
         return NGX_AGAIN;
     }
 
@@ -989,19 +997,19 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
 
             rc = ngx_http_foundry_identity_copy(r, ctx, n);
 
-            if (!ctx->identity_fetched) {
-                ctx->identity_state = "cached";
+            if (!ctx->identity->fetched) {
+                ctx->identity->state = "cached";
 
-            } else if (ctx->identity_state
-                       && ngx_strcmp(ctx->identity_state, "failed") == 0)
+            } else if (ctx->identity->state
+                       && ngx_strcmp(ctx->identity->state, "failed") == 0)
             {
                 /* the refresh failed: the current token goes on */
-                ctx->identity_state = "stale";
+                ctx->identity->state = "stale";
             }
 
             /* due: this request refreshes it, unless one already does */
 
-            if (rc == NGX_OK && !ctx->identity_fetched && now >= n->refresh
+            if (rc == NGX_OK && !ctx->identity->fetched && now >= n->refresh
                 && now >= n->retry
                 && (n->fetching == 0
                     || now - n->fetching > NGX_HTTP_FOUNDRY_ID_FETCH_STALE))
@@ -1015,7 +1023,7 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
         {
             wait = 1;
 
-        } else if (ctx->identity_fetched || now < n->retry) {
+        } else if (ctx->identity->fetched || now < n->retry) {
             *why = n->token ? "the token expired and its refresh failed"
                             : "the token endpoint failed";
 
@@ -1033,8 +1041,8 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
 
     if (fetch) {
         if (rc == NGX_OK) {
-            ngx_str_null(&ctx->identity_bearer);
-            ctx->identity_state = "refreshing";
+            ngx_str_null(&ctx->identity->bearer);
+            ctx->identity->state = "refreshing";
         }
 
         rc = ngx_http_foundry_identity_fetch(r, ctx, cred);
@@ -1043,8 +1051,8 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
 
             /* no assertion: a failed fetch, the current token goes on */
 
-            ctx->identity_fetched = 1;
-            ctx->identity_state = "failed";
+            ctx->identity->fetched = 1;
+            ctx->identity->state = "failed";
 
             return ngx_http_foundry_identity_token(r, ctx, cred, why);
         }
@@ -1053,7 +1061,7 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        ctx->identity_pending = 1;
+        ctx->identity->pending = 1;
 
         return NGX_AGAIN;
     }
@@ -1066,7 +1074,7 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
         return ngx_http_foundry_identity_wait(r, ctx);
     }
 
-    ctx->identity_state = "unavailable";
+    ctx->identity->state = "unavailable";
 
     return NGX_DECLINED;
 }
@@ -1077,9 +1085,13 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
 void
 ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx)
 {
-    ngx_str_null(&ctx->identity_bearer);
-    ctx->identity_state = NULL;
-    ctx->identity_fetched = 0;
+    if (ctx->identity == NULL) {
+        return;
+    }
+
+    ngx_str_null(&ctx->identity->bearer);
+    ctx->identity->state = NULL;
+    ctx->identity->fetched = 0;
 }
 
 
@@ -1096,12 +1108,12 @@ ngx_http_foundry_identity_copy(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ctx->identity_bearer.data = p;
+    ctx->identity->bearer.data = p;
 
     p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
     p = ngx_cpymem(p, n->token, n->len);
 
-    ctx->identity_bearer.len = p - ctx->identity_bearer.data;
+    ctx->identity->bearer.len = p - ctx->identity->bearer.data;
 
     return NGX_OK;
 }
@@ -1113,7 +1125,7 @@ static ngx_int_t
 ngx_http_foundry_identity_wait(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx)
 {
-    ctx->identity_waiting = 1;
+    ctx->identity->waiting = 1;
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_foundry_identity_wake;
@@ -1147,7 +1159,7 @@ ngx_http_foundry_identity_wake(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
-    ctx->identity_waiting = 0;
+    ctx->identity->waiting = 0;
 
     r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_core_run_phases;

@@ -13,6 +13,19 @@
 #include "ngx_http_foundry_common.h"
 
 
+/* the upstream credential's token in a request (ctx->identity) */
+
+struct ngx_http_foundry_identity_ctx_s {
+    /* "Bearer <token>", and its state ($foundry_upstream_credential) */
+    ngx_str_t                       bearer;
+    const char                     *state;
+
+    unsigned                        pending:1;
+    unsigned                        fetched:1;
+    unsigned                        waiting:1;
+};
+
+
 #define NGX_HTTP_FOUNDRY_ID_IMDS            1
 #define NGX_HTTP_FOUNDRY_ID_APP_SERVICE     2
 #define NGX_HTTP_FOUNDRY_ID_CLIENT_SECRET   3

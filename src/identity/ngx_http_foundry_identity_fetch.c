@@ -89,7 +89,6 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
     const char                   *err;
     ngx_chain_t                  *cl;
     ngx_http_request_t           *sr;
-    ngx_http_foundry_ctx_t       *sctx;
     ngx_http_post_subrequest_t   *ps;
     ngx_http_foundry_id_fetch_t  *f;
 
@@ -124,13 +123,6 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
 
     f->collect->max = NGX_HTTP_FOUNDRY_ID_ANSWER_MAX;
 
-    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
-    if (sctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    sctx->collect = f->collect;
-
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
         return NGX_ERROR;
@@ -147,7 +139,7 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, sctx, ngx_http_foundry_module);
+    ngx_http_set_ctx(sr, f->collect, ngx_http_foundry_module);
 
     /* the module's headers only */
 
@@ -270,8 +262,8 @@ ngx_http_foundry_identity_done(ngx_http_request_t *r, void *data,
     }
 
     f->done = 1;
-    f->ctx->identity_pending = 0;
-    f->ctx->identity_fetched = 1;
+    f->ctx->identity->pending = 0;
+    f->ctx->identity->fetched = 1;
 
     ngx_memzero(&a, sizeof(ngx_http_foundry_id_answer_t));
     err = NULL;
@@ -302,7 +294,7 @@ ngx_http_foundry_identity_done(ngx_http_request_t *r, void *data,
         }
     }
 
-    f->ctx->identity_state = err ? "failed" : "fetched";
+    f->ctx->identity->state = err ? "failed" : "fetched";
 
     ngx_http_foundry_identity_store(r, f->cred, err ? NULL : &a, err);
 

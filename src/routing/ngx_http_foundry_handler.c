@@ -54,7 +54,7 @@ ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
 
     /* the phases ran again while the body or a discovery source is due */
 
-    if (ctx->waiting_body || ctx->sources_pending) {
+    if (ctx->waiting_body || (ctx->sources && ctx->sources->pending)) {
         return NGX_AGAIN;
     }
 

@@ -11,6 +11,30 @@
 #include "ngx_http_foundry_common.h"
 
 
+#define NGX_HTTP_FOUNDRY_BODY_NOMEM         1
+#define NGX_HTTP_FOUNDRY_BODY_READ          2
+#define NGX_HTTP_FOUNDRY_BODY_EMPTY         3
+#define NGX_HTTP_FOUNDRY_BODY_SYNTAX        4
+#define NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT    5
+#define NGX_HTTP_FOUNDRY_BODY_DEEP          6
+#define NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE    7
+#define NGX_HTTP_FOUNDRY_BODY_MODEL_TWICE   8
+#define NGX_HTTP_FOUNDRY_BODY_MODEL_LONG    9
+
+#define NGX_HTTP_FOUNDRY_KEY_OTHER          0
+#define NGX_HTTP_FOUNDRY_KEY_MODEL          1
+#define NGX_HTTP_FOUNDRY_KEY_STREAM         2
+#define NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS     3
+#define NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS 4
+#define NGX_HTTP_FOUNDRY_KEY_INCLUDE_USAGE  5
+
+/* "stream_options.include_usage" of the request body */
+#define NGX_HTTP_FOUNDRY_IU_ABSENT          0
+#define NGX_HTTP_FOUNDRY_IU_TRUE            1
+#define NGX_HTTP_FOUNDRY_IU_FALSE           2
+#define NGX_HTTP_FOUNDRY_IU_OTHER           3
+
+
 /* ngx_http_foundry_body.c */
 
 ngx_int_t ngx_http_foundry_body_parse(ngx_http_request_t *r,
