@@ -27,6 +27,12 @@
 #     empty), the get (200, properties.model.name and format, or id), the
 #     deployment in the static list, and a chat completion (200), each
 #     with the authConfig header (or api-key) and the customHeaders.
+#     For an OAuth2 connection (demo.conf's /v1 and its token service,
+#     exported with &client_id=), the validator's token request first, as
+#     it makes it: a POST to tokenUrl, form grant_type=client_credentials,
+#     client_id, client_secret and scope (the scopes joined by spaces),
+#     the access_token of the answer then sent as "Authorization: Bearer"
+#     on the same calls.
 #     With FOUNDRY_SAMPLES (a checkout of the samples) and Python's
 #     requests, the validators themselves run too, and must exit 0.
 #   * format=terraform: the azapi_resource's properties and metadata read
@@ -160,6 +166,10 @@ sub validator_params {
 
         if (lc($v{authType} // '') eq 'oauth2') {
             push @bad, 'OAuth2 settings' unless $v{clientId} && $v{tokenUrl};
+
+            # the validator also needs the secret (--client-secret)
+            push @bad, 'clientSecret'
+                if ref $key eq 'HASH' && !length($key->{secret} // '');
         }
 
     } else {
@@ -211,7 +221,41 @@ sub validator_calls {
 
     my @h = ('Content-Type' => 'application/json');
 
-    if (ref $v{authConfig} eq 'HASH' && %{$v{authConfig}}) {
+    my $path = sub {
+        my ($url) = @_;
+        $url =~ s{^https?://[^/]+}{} or return undef;
+        return $url;
+    };
+
+    if (lc($v{authType} // '') eq 'oauth2') {
+
+        # get_oauth_token(): the form, the scopes joined by spaces
+
+        my $esc = sub {
+            my ($t) = @_;
+            $t =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+            return $t;
+        };
+        my @form = (grant_type => 'client_credentials',
+                    client_id => $v{clientId},
+                    client_secret => $key->{secret});
+        push @form, scope => join(' ', @{$v{scopes}})
+            if ref $v{scopes} eq 'ARRAY' && @{$v{scopes}};
+        my $form = '';
+        while (my ($k, $val) = splice @form, 0, 2) {
+            $form .= ($form eq '' ? '' : '&') . "$k=" . $esc->($val);
+        }
+
+        my $url = $path->($v{tokenUrl}) // return ('tokenUrl');
+        my ($s, undef, $b) = $ngx->request('POST', $url,
+            ['Content-Type' => 'application/x-www-form-urlencoded'], $form);
+        my $j = eval { JSON::PP->new->decode($b) } || {};
+
+        return ("token $s") unless $s == 200 && $j->{access_token};
+
+        push @h, 'Authorization' => "Bearer $j->{access_token}";
+
+    } elsif (ref $v{authConfig} eq 'HASH' && %{$v{authConfig}}) {
         my $f = $v{authConfig}{format} // '{api_key}';
         $f =~ s/\{api_key\}/$key/;
         push @h, ($v{authConfig}{name} // 'api-key') => $f;
@@ -221,12 +265,6 @@ sub validator_calls {
     }
 
     push @h, %{$v{customHeaders}} if ref $v{customHeaders} eq 'HASH';
-
-    my $path = sub {
-        my ($url) = @_;
-        $url =~ s{^https?://[^/]+}{} or return undef;
-        return $url;
-    };
 
     my $base = $path->($target) // return ('target');
     $base =~ s{/+$}{};
@@ -340,6 +378,11 @@ our @Examples = (
      'gpt-4o'],
     ['oauth2-client-credentials.conf', '/v1', undef, 'gpt-4o'],
     ['entra-managed-identity.conf', '/openai', undef, 'gpt-4o'],
+
+    # an OAuth2 connection of the gateway's own token service: the key is
+    # the client, exported with &client_id=
+    ['demo.conf', '/v1', { id => 'demo-client', secret => 'demo-secret' },
+     'gpt-4o'],
 );
 
 our $Terraform = grep { -x "$_/terraform" } split /:/, $ENV{PATH} // '';
@@ -359,13 +402,16 @@ sub own_tests {
         my $ngx = FoundryNginx->new(http => example($file));
         my @host = (Host => "127.0.0.1:$ngx->{port}");
 
+        # an OAuth2 connection names its client
+        my $client = ref $key eq 'HASH' ? "&client_id=$key->{id}" : '';
+
         my ($s, undef, $b) = $ngx->request('GET',
-            "/foundry/export?target=$target", \@host);
+            "/foundry/export?target=$target$client", \@host);
         my $conn = eval { JSON::PP->new->decode($b) } || {};
         my $category = $conn->{properties}{category} // '';
 
         ($s, undef, $b) = $ngx->request('GET',
-            "/foundry/export?target=$target&format=bicep", \@host);
+            "/foundry/export?target=$target$client&format=bicep", \@host);
         my $params = eval { JSON::PP->new->decode($b) } || {};
 
         Test::More::is(join(', ', "$s $category",
@@ -405,7 +451,9 @@ sub own_tests {
                    '--deployment-name', $dep, '--target-url', $url)
                 : ('python3',
                    "$Samples/model-gateway/test_model_gateway_connection.py",
-                   '--params', $pf, '--api-key', $key,
+                   '--params', $pf,
+                   (ref $key ? ('--client-secret', $key->{secret})
+                             : ('--api-key', $key)),
                    '--deployment-name', $dep);
 
             my $out = `@{[ join ' ', map { quotemeta } @cmd ]} 2>&1`;
@@ -422,7 +470,8 @@ sub own_tests {
         # the Terraform form: the same properties and metadata
 
         ($s, undef, $b) = $ngx->request('GET',
-            "/foundry/export?target=$target&format=terraform", \@host);
+            "/foundry/export?target=$target$client&format=terraform",
+            \@host);
 
         my $props = hcl_block($b, 'properties') || {};
         my $meta = hcl_block($b, 'metadata') || {};
@@ -440,6 +489,22 @@ sub own_tests {
         for my $k (sort keys %{$want->{metadata} || {}}) {
             push @bad, "metadata.$k"
                 unless ($meta->{$k} // "\0") eq $want->{metadata}{$k};
+        }
+
+        # an OAuth2 client's settings: the variables' defaults
+
+        if (my $cred = $client && $want->{credentials}) {
+            my %d;
+            while ($b =~ /^variable "(oauth2_\w+)" \{\n(?:  .*\n)*?  default = (.*)\n/mg) {
+                $d{$1} = $2;
+            }
+            push @bad, 'oauth2_client_id'
+                unless ($d{oauth2_client_id} // '') eq "\"$cred->{clientId}\"";
+            push @bad, 'oauth2_token_url'
+                unless ($d{oauth2_token_url} // '') eq "\"$cred->{tokenUrl}\"";
+            push @bad, 'oauth2_scopes'
+                unless ($d{oauth2_scopes} // '') eq '['
+                    . join(', ', map { "\"$_\"" } @{$cred->{scopes}}) . ']';
         }
 
         if ($Terraform) {
@@ -473,7 +538,7 @@ EOF
     }
 });
 
-Test::Nginx::Socket::plan(tests => $OwnTests + 19);
+Test::Nginx::Socket::plan(tests => $OwnTests + 21);
 
 own_tests();
 
@@ -624,3 +689,21 @@ GET /export?target=/v1&format=arm
 --- error_code: 400
 --- response_body chomp
 {"error":{"code":"BadRequest","message":"the format is \"json\", \"bicep\", \"terraform\" or \"bicep-metadata\"","type":"invalid_request_error"}}
+
+
+
+=== TEST 9: foundry_auth OAuth2 without a token service: Terraform variables to fill, no default
+--- config
+    location = /_jwks { return 200 '{"keys":[]}'; }
+    location /v1/ {
+        foundry_gateway on;
+        foundry_jwt_issuer https://idp.example.com/ jwks=/_jwks
+                           audience=api://gw;
+        foundry_auth OAuth2;
+        foundry_model gpt-4o model=gpt-4o version=2024-11-20 upstream=up;
+        proxy_pass $foundry_upstream_url;
+    }
+    location = /export { foundry_export; }
+--- request
+GET /export?target=/v1&client_id=someone&format=terraform
+--- response_body_like: \nvariable "oauth2_client_id" \{\n  type = string\n\}\n\nvariable "oauth2_client_secret" \{\n  type      = string\n  sensitive = true\n\}\n\nvariable "oauth2_token_url" \{\n  type = string\n\}\n\nvariable "oauth2_scopes" \{\n  type    = list\(string\)\n  default = \[\]\n\}\n

@@ -58,6 +58,8 @@ our @Metrics = (
      'Token fetches of upstream credentials, by credential and outcome.'],
     [foundry_upstream_credential_expiry_seconds => gauge =>
      "Seconds until the upstream credential's token expires (0: expired)."],
+    [foundry_token_introspections_total => counter =>
+     'Opaque tokens decided by introspection, by location and outcome.'],
 );
 
 # the module's version (the foundry_build_info series)

@@ -38,9 +38,12 @@ use Time::HiRes ();
 use JSON::PP ();
 use Crypt::JWT qw(encode_jwt);
 use Crypt::PK::RSA;
+use Digest::SHA ();
+use MIME::Base64 ();
 use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
+use FoundryIdentity ();
 use Test::Nginx::Socket;
 
 our $ConfD = cwd() . '/conf.d';
@@ -271,9 +274,102 @@ _EOC_
 }
 
 
-Test::Nginx::Socket::plan(tests => $OwnTests + 153);
+#--------------------------------------------------------------------------
+# 2. the upstream credential examples of an app registration or workload
+#    identity, each in an nginx of our own against a mock of its own that
+#    plays Entra ID's token endpoint (the location's proxy_pass to
+#    login.microsoftonline.com becomes the mock's) and the resource, which
+#    refuses a bearer it did not issue
+#--------------------------------------------------------------------------
+
+our $IdentityTests = 3 * 9;
+
+our %IdentityExamples = (
+    'upstream-client-secret.conf' => sub {
+        return (secret => 'EXAMPLE-CLIENT-SECRET-PLACEHOLDER');
+    },
+    'upstream-certificate.conf' => sub {
+        my ($crt) = "$ConfD/upstream-certificate.crt";
+        my $der = `openssl x509 -in $crt -outform DER`;
+        open my $fh, '<', $crt or die "$crt: $!";
+        my $pem = do { local $/; <$fh> };
+        return (certificate => $pem,
+                x5t => MIME::Base64::encode_base64url(
+                           Digest::SHA::sha256($der)),
+                audience => 'https://login.microsoftonline.com/'
+                            . "$Tenant/oauth2/v2.0/token");
+    },
+    'upstream-workload-identity.conf' => sub {
+        my $f = "$ConfD/upstream-workload-identity-token";
+        open my $fh, '<', $f or die "$f: $!";
+        my $jwt = do { local $/; <$fh> };
+        $jwt =~ s/\s+\z//;
+        return (federated => $jwt);
+    },
+);
+
+sub identity_tests {
+    for my $file (sort keys %IdentityExamples) {
+        my $mock = FoundryMock::start();
+        FoundryIdentity::token_set($mock, check => 1,
+                                   $IdentityExamples{$file}->());
+
+        my $conf = main::example($file,
+            listen => '127.0.0.1:$PORT',
+            '127.0.0.1:8081' => "127.0.0.1:$mock",
+            'https://$entra_login/' => "http://127.0.0.1:$mock/");
+
+        my $t = $conf;
+        my $free = FoundryNginx::free_port();
+        $t =~ s/\$PORT\b/$free/g;
+        Test::More::like(FoundryIdentity::conf_error($t),
+                         qr/test is successful/, "own: $file: nginx -t");
+
+        my $ngx = FoundryNginx->new(workers => 2, http => $conf);
+        my @h = ('api-key' => 'example-identity-key',
+                 'Content-Type' => 'application/json',
+                 'Authorization' => 'Bearer client-credential',
+                 'x-mock-echo' => '1');
+        my $path = '/openai/deployments/gpt-4o/chat/completions'
+                   . '?api-version=2024-10-21';
+        my $body = '{"messages":[{"role":"user","content":"Hello"}]}';
+
+        my ($status, undef, $answer) = $ngx->request('POST', $path, \@h,
+                                                     $body);
+        Test::More::is($status, 200, "own: $file: the call passes");
+        Test::More::like($answer,
+                         qr/"authorization":"Bearer mock-token-1"/,
+                         "own: $file: with the fetched token");
+
+        ($status) = $ngx->request('POST', $path, \@h, $body) for 1 .. 3;
+        Test::More::is($status, 200, "own: $file: more calls");
+
+        my $state = FoundryIdentity::token_state($mock);
+        Test::More::is($state->{issued}, 1, "own: $file: one fetch");
+
+        my $form = $state->{form} // {};
+        Test::More::is($form->{grant_type}, 'client_credentials',
+                       "own: $file: client credentials");
+        Test::More::like($form->{client_id} // '',
+                         qr/\A00000000-0000-0000-0000-00000000000[123]\z/,
+                         "own: $file: the example's client id");
+        Test::More::is($form->{scope},
+                       'https://cognitiveservices.azure.com/.default',
+                       "own: $file: the default scope");
+
+        Test::More::unlike($ngx->error_log,
+                           qr/mock-token|EXAMPLE-CLIENT-SECRET|\[(?:alert|crit|emerg)\]/,
+                           "own: $file: no token or secret in the log");
+        $ngx->stop;
+    }
+}
+
+
+Test::Nginx::Socket::plan(tests => $OwnTests + $IdentityTests + 153);
 
 own_tests();
+
+identity_tests();
 
 no_shuffle();
 

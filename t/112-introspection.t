@@ -29,7 +29,7 @@ use FoundryMock;
 use FoundryNginx;
 use FoundryIntrospect;
 
-plan tests => 106;
+plan tests => 117;
 
 my $Dir = tempdir('foundry-introspection-XXXXXX', TMPDIR => 1,
                   CLEANUP => 1);
@@ -65,9 +65,13 @@ sub gateway {
                                . 'audience=api://foundry cache=1h '
                                . 'inactive_cache=2s';
     my $timeout = $o{timeout} // '5s';
+    my $extra = $o{extra} // '';
+    my $server = $o{server} // '';
 
     return FoundryNginx->new(workers => 2, http => <<"CONF");
     foundry_jwt_zone tokens:1m;
+
+    $extra
 
     upstream mock {
         server 127.0.0.1:$Mock;
@@ -108,6 +112,8 @@ sub gateway {
             add_header X-Iss \$foundry_jwt_iss always;
             add_header X-Scope \$foundry_jwt_claim_scope always;
         }
+
+        $server
     }
 CONF
 }
@@ -469,6 +475,51 @@ sub together {
     unlike($log, qr/gateway-secret/, 'debug log: no client secret');
     my $b64 = substr($Basic, 6);
     unlike($log, qr/\Q$b64\E/, 'debug log: no Basic credentials');
+}
+
+
+# 9b. the metric: foundry_token_introspections_total{location,outcome},
+#     each request counted once by how its token was decided
+
+{
+    my $srv = FoundryIntrospect->new;
+    $srv->answer('opaque-good' => active());
+    $srv->answer('opaque-off' => { json => { active => JSON::PP::false } });
+    $srv->answer('opaque-bad' => { raw => 'not json', status => 200 });
+    my $ngx = gateway($srv->port,
+                      extra => 'foundry_metrics_zone metrics:1m;',
+                      server => 'location = /metrics { foundry_metrics; }');
+
+    my $count = sub {
+        my ($outcome) = @_;
+        my (undef, undef, $page) = $ngx->request('GET', '/metrics');
+        my ($n) = $page =~ /^foundry_token_introspections_total\{location="\/_introspect",outcome="$outcome"\} (\d+)$/m;
+        return $n // 0;
+    };
+
+    my (undef, undef, $page) = $ngx->request('GET', '/metrics');
+    like($page, qr/^# TYPE foundry_token_introspections_total counter$/m,
+         'metric: its TYPE line');
+
+    my ($st) = chat($ngx, 'opaque-good');
+    is($st, 200, 'metric: an active token');
+    is($count->('active'), 1, 'metric: outcome "active"');
+
+    chat($ngx, 'opaque-good') for 1 .. 3;
+    is($count->('cached'), 3, 'metric: three kept answers, "cached"');
+    is($count->('active'), 1, 'metric: still one "active"');
+
+    ($st) = chat($ngx, 'opaque-off');
+    is($st, 401, 'metric: an inactive token');
+    is($count->('inactive'), 1, 'metric: outcome "inactive"');
+
+    ($st) = chat($ngx, 'opaque-bad');
+    is($st, 503, 'metric: a garbage answer');
+    is($count->('failed'), 1, 'metric: outcome "failed"');
+    is(scalar @{ $srv->calls }, 3, 'metric: three calls to the endpoint');
+
+    (undef, undef, $page) = $ngx->request('GET', '/metrics');
+    unlike($page, qr/opaque-/, 'metric: no token in a label');
 }
 
 

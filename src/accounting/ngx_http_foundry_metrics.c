@@ -59,7 +59,9 @@ static ngx_http_foundry_metric_t  ngx_http_foundry_metric_defs[] = {
     { "foundry_upstream_credential_fetches_total", "counter",
       "Token fetches of upstream credentials, by credential and outcome." },
     { "foundry_upstream_credential_expiry_seconds", "gauge",
-      "Seconds until the upstream credential's token expires (0: expired)." }
+      "Seconds until the upstream credential's token expires (0: expired)." },
+    { "foundry_token_introspections_total", "counter",
+      "Opaque tokens decided by introspection, by location and outcome." }
 };
 
 

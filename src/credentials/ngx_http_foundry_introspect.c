@@ -10,6 +10,7 @@
 
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_credentials.h"
 #include "ngx_http_foundry_token.h"
 #include "ngx_http_foundry_jwt.h"
@@ -123,6 +124,8 @@ static ngx_int_t ngx_http_foundry_introspect_claims(ngx_http_request_t *r,
     ngx_http_foundry_jwt_t *jwt, const char **err);
 static ngx_int_t ngx_http_foundry_introspect_unavailable(
     ngx_http_request_t *r, ngx_http_foundry_introspect_req_t *q);
+static void ngx_http_foundry_introspect_count(ngx_http_request_t *r,
+    ngx_http_foundry_introspect_t *ic, const char *outcome);
 
 
 static ngx_http_foundry_local_t  ngx_http_foundry_introspect_table;
@@ -271,6 +274,8 @@ ngx_http_foundry_introspect_local(ngx_http_request_t *r,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "foundry: token of \"%V\" accepted by introspection "
                    "(remembered by the worker)", &l->jwt.iss);
+
+    ngx_http_foundry_introspect_count(r, flcf->introspect, "cached");
 
     ctx->token = &l->jwt;
 
@@ -426,6 +431,8 @@ ngx_http_foundry_introspect_lookup(ngx_http_request_t *r,
     }
 
     q->decided = 1;
+
+    ngx_http_foundry_introspect_count(r, q->ic, q->err ? "failed" : "cached");
 
     if (q->err || inactive) {
         return NGX_OK;
@@ -788,6 +795,10 @@ ngx_http_foundry_introspect_done(ngx_http_request_t *r, void *data,
                       r->headers_out.status);
     }
 
+    ngx_http_foundry_introspect_count(r, q->ic,
+                                      q->err ? "failed"
+                                      : (q->active ? "active" : "inactive"));
+
     ngx_http_foundry_introspect_store(r, q, &body);
 
     return rc;
@@ -1038,6 +1049,25 @@ ngx_http_foundry_introspect_claims(ngx_http_request_t *r,
 audience:
 
     return ngx_http_foundry_token_rules(jwt, flcf->claims, err);
+}
+
+
+/*
+ * foundry_token_introspections_total{location,outcome}: how a request's
+ * token was decided: "active" or "inactive" by the endpoint's answer,
+ * "cached" by an answer kept, "failed" without one (503)
+ */
+
+static void
+ngx_http_foundry_introspect_count(ngx_http_request_t *r,
+    ngx_http_foundry_introspect_t *ic, const char *outcome)
+{
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+
+    ngx_http_foundry_metrics_event(fmcf, NGX_HTTP_FOUNDRY_M_INTROSPECT,
+                                   "location", &ic->location, outcome);
 }
 
 

@@ -127,6 +127,12 @@ typedef struct {
     ngx_str_t                       auth_config;
     ngx_str_t                       headers;
     ngx_str_t                       client_id;   /* ?client_id= */
+
+    /* with oauth2: the token service's token_url= and scopes
+     * (ngx_http_foundry_oauth2_scope_t) */
+    ngx_str_t                       token_url;
+    ngx_array_t                    *scopes;
+
     unsigned                        oauth2:1;    /* of a token service */
 } ngx_http_foundry_connection_t;
 

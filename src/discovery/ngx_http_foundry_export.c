@@ -476,6 +476,11 @@ ngx_http_foundry_export_connection(ngx_http_request_t *r,
 
     c->oauth2 = (ngx_http_foundry_export_oauth2(NULL, c) == NGX_OK);
 
+    if (c->oauth2) {
+        c->auth_type = NGX_HTTP_FOUNDRY_TYPE_OAUTH2;
+        c->auth = ngx_http_foundry_auth_types[c->auth_type];
+    }
+
     /* dynamic discovery when there are endpoints, else the static list */
 
     if (ngx_http_foundry_export_json(r, flcf,
@@ -629,6 +634,8 @@ ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
     }
 
     if (g == NULL) {
+        c->token_url = svc->token_url;
+        c->scopes = &svc->scopes;
         return NGX_OK;
     }
 

@@ -10,6 +10,7 @@
 
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_oauth2.h"
 #include "ngx_http_foundry_discovery.h"
 #include "ngx_http_foundry_credentials.h"
 
@@ -41,12 +42,18 @@ static ngx_int_t ngx_http_foundry_bicep_param(yajl_gen g, const char *name,
     ngx_str_t *value, ngx_uint_t raw);
 static ngx_int_t ngx_http_foundry_bicep_connection(yajl_gen g,
     ngx_http_foundry_connection_t *c);
+static ngx_int_t ngx_http_foundry_bicep_oauth2(yajl_gen g,
+    ngx_http_foundry_connection_t *c);
 static ngx_int_t ngx_http_foundry_hcl_id(ngx_pool_t *pool, ngx_str_t *name,
     ngx_str_t *s);
 static u_char *ngx_http_foundry_terraform_variables(u_char *p,
     ngx_http_foundry_connection_t *c);
 static u_char *ngx_http_foundry_terraform_credentials(u_char *p,
     ngx_http_foundry_connection_t *c);
+static u_char *ngx_http_foundry_export_tf_oauth2(u_char *p,
+    ngx_http_foundry_connection_t *c);
+static u_char *ngx_http_foundry_tf_var(u_char *p, const char *name,
+    ngx_str_t *def);
 static u_char *ngx_http_foundry_terraform_metadata(u_char *p,
     ngx_http_foundry_connection_t *c, ngx_str_t *infer, ngx_str_t *deploy);
 static u_char *ngx_http_foundry_hcl_string(u_char *p, ngx_str_t *s);
@@ -99,7 +106,7 @@ ngx_http_foundry_export_parameters(yajl_gen g)
 ngx_int_t
 ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
 {
-    ngx_str_t                      s, v, *versions;
+    ngx_str_t                     *versions;
     ngx_http_foundry_loc_conf_t   *flcf;
     ngx_http_foundry_discovery_t  *d;
 
@@ -173,26 +180,62 @@ ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
         return NGX_ERROR;
     }
 
-    /* OAuth2: the client settings of the admin's identity provider */
+    if (!c->apim && c->auth_type == NGX_HTTP_FOUNDRY_TYPE_OAUTH2
+        && ngx_http_foundry_bicep_oauth2(g, c) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-    if (!c->apim && c->auth_type == NGX_HTTP_FOUNDRY_TYPE_OAUTH2) {
+    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * OAuth2: the client of "?client_id=" and the gateway's token service, or
+ * the client settings of the admin's identity provider
+ */
+
+static ngx_int_t
+ngx_http_foundry_bicep_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
+{
+    ngx_str_t                         s, v;
+    ngx_uint_t                        i;
+    ngx_http_foundry_oauth2_scope_t  *sc;
+
+    if (c->oauth2) {
+        s = c->client_id;
+        v = c->token_url;
+
+    } else {
         ngx_str_set(&s, "FILL-IN-CLIENT-ID");
         ngx_str_set(&v, "FILL-IN-TOKEN-URL");
+    }
 
-        if (ngx_http_foundry_bicep_param(g, "clientId", &s, 0) != NGX_OK
-            || ngx_http_foundry_bicep_param(g, "tokenUrl", &v, 0) != NGX_OK
-            || ngx_http_foundry_json_key(g, "scopes") != NGX_OK
-            || yajl_gen_map_open(g) != yajl_gen_status_ok
-            || ngx_http_foundry_json_key(g, "value") != NGX_OK
-            || yajl_gen_array_open(g) != yajl_gen_status_ok
-            || yajl_gen_array_close(g) != yajl_gen_status_ok
-            || yajl_gen_map_close(g) != yajl_gen_status_ok)
-        {
+    if (ngx_http_foundry_bicep_param(g, "clientId", &s, 0) != NGX_OK
+        || ngx_http_foundry_bicep_param(g, "tokenUrl", &v, 0) != NGX_OK
+        || ngx_http_foundry_json_key(g, "scopes") != NGX_OK
+        || yajl_gen_map_open(g) != yajl_gen_status_ok
+        || ngx_http_foundry_json_key(g, "value") != NGX_OK
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    sc = c->oauth2 ? c->scopes->elts : NULL;
+
+    for (i = 0; sc && i < c->scopes->nelts; i++) {
+        if (ngx_http_foundry_json_string(g, &sc[i].scope) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    if (yajl_gen_map_close(g) != yajl_gen_status_ok
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
         return NGX_ERROR;
@@ -300,10 +343,12 @@ ngx_int_t
 ngx_http_foundry_export_terraform(ngx_http_request_t *r,
     ngx_http_foundry_connection_t *c, ngx_str_t *out)
 {
-    u_char                       *p;
-    size_t                        len, width;
-    ngx_str_t                     s, *infer, *deploy;
-    ngx_http_foundry_loc_conf_t  *flcf;
+    u_char                           *p;
+    size_t                            len, width;
+    ngx_str_t                         s, *infer, *deploy;
+    ngx_uint_t                        i;
+    ngx_http_foundry_loc_conf_t      *flcf;
+    ngx_http_foundry_oauth2_scope_t  *sc;
 
     static ngx_str_t  empty = ngx_string("");
 
@@ -320,6 +365,15 @@ ngx_http_foundry_export_terraform(ngx_http_request_t *r,
           + 6 * (2 * c->name.len + c->url.len + c->models.len
                  + c->discovery.len + c->auth_config.len + c->headers.len
                  + infer->len + deploy->len);
+
+    if (c->oauth2) {
+        sc = c->scopes->elts;
+        len += 6 * (c->client_id.len + c->token_url.len);
+
+        for (i = 0; i < c->scopes->nelts; i++) {
+            len += 6 * sc[i].scope.len + 4;
+        }
+    }
 
     out->data = ngx_pnalloc(r->pool, len);
     if (out->data == NULL) {
@@ -443,24 +497,7 @@ ngx_http_foundry_terraform_variables(u_char *p,
     switch (c->auth_type) {
 
     case NGX_HTTP_FOUNDRY_TYPE_OAUTH2:
-        p = ngx_http_foundry_cpy(p, "\n"
-                "variable \"oauth2_client_id\" {\n"
-                "  type = string\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_client_secret\" {\n"
-                "  type      = string\n"
-                "  sensitive = true\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_token_url\" {\n"
-                "  type = string\n"
-                "}\n"
-                "\n"
-                "variable \"oauth2_scopes\" {\n"
-                "  type    = list(string)\n"
-                "  default = []\n"
-                "}\n");
+        p = ngx_http_foundry_export_tf_oauth2(p, c);
         break;
 
     case NGX_HTTP_FOUNDRY_TYPE_PMI:
@@ -562,6 +599,63 @@ ngx_http_foundry_terraform_metadata(u_char *p,
     }
 
     return p;
+}
+
+
+/*
+ * The OAuth2 variables; for the client of "?client_id=", with defaults:
+ * those of the gateway's token service (the secret has none)
+ */
+
+static u_char *
+ngx_http_foundry_export_tf_oauth2(u_char *p, ngx_http_foundry_connection_t *c)
+{
+    ngx_uint_t                        i;
+    ngx_http_foundry_oauth2_scope_t  *sc;
+
+    p = ngx_http_foundry_tf_var(p, "oauth2_client_id",
+                                c->oauth2 ? &c->client_id : NULL);
+    p = ngx_http_foundry_cpy(p, "\n"
+            "variable \"oauth2_client_secret\" {\n"
+            "  type      = string\n"
+            "  sensitive = true\n"
+            "}\n");
+    p = ngx_http_foundry_tf_var(p, "oauth2_token_url",
+                                c->oauth2 ? &c->token_url : NULL);
+    p = ngx_http_foundry_cpy(p, "\n"
+            "variable \"oauth2_scopes\" {\n"
+            "  type    = list(string)\n"
+            "  default = [");
+
+    sc = c->oauth2 ? c->scopes->elts : NULL;
+
+    for (i = 0; sc && i < c->scopes->nelts; i++) {
+        if (i) {
+            p = ngx_http_foundry_cpy(p, ", ");
+        }
+
+        p = ngx_http_foundry_hcl_string(p, &sc[i].scope);
+    }
+
+    return ngx_http_foundry_cpy(p, "]\n}\n");
+}
+
+
+/* a string variable, with a default when "def" is given */
+
+static u_char *
+ngx_http_foundry_tf_var(u_char *p, const char *name, ngx_str_t *def)
+{
+    p = ngx_sprintf(p, "\nvariable \"%s\" {\n", name);
+
+    if (def == NULL) {
+        return ngx_http_foundry_cpy(p, "  type = string\n}\n");
+    }
+
+    p = ngx_http_foundry_cpy(p, "  type    = string\n  default = ");
+    p = ngx_http_foundry_hcl_string(p, def);
+
+    return ngx_http_foundry_cpy(p, "\n}\n");
 }
 
 
