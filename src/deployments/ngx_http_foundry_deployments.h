@@ -32,6 +32,9 @@ struct ngx_http_foundry_upstream_s {
     ngx_http_complex_value_t       *api_key;
     ngx_http_complex_value_t       *bearer;
 
+    /* "Bearer <bearer=>" when bearer= has no variables: made once */
+    ngx_str_t                       authorization;
+
     /* foundry_upstream_credential: a token fetched by the gateway */
     ngx_str_t                       credential_name;
     void                           *credential;

@@ -202,6 +202,27 @@ ngx_http_foundry_upstream_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
             return NGX_ERROR;
         }
 
+        /*
+         * a value without variables: the header's whole value, made here
+         * and not per request; the value itself is masked in the log as
+         * configured (ngx_http_foundry_logmask_init())
+         */
+
+        v = u->bearer->value;
+
+        if (u->bearer->lengths == NULL && v.len) {
+            u->authorization.len = sizeof("Bearer ") - 1 + v.len;
+            u->authorization.data = ngx_pnalloc(cf->pool,
+                                                u->authorization.len);
+            if (u->authorization.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(ngx_cpymem(u->authorization.data, "Bearer ",
+                                  sizeof("Bearer ") - 1),
+                       v.data, v.len);
+        }
+
         return NGX_OK;
     }
 
