@@ -62,7 +62,10 @@ struct ngx_http_foundry_deployment_s {
     ngx_http_complex_value_t       *upstream_cv;
     ngx_http_foundry_upstream_t    *upstream;
 
-    /* what the upstream calls it; as a JSON string; upstream path prefix */
+    /*
+     * what the upstream calls it; as a JSON string; the upstream URL's
+     * start: scheme, host, path prefix (ngx_http_foundry_upstream_prefix())
+     */
     ngx_str_t                       upstream_model;
     ngx_str_t                       upstream_model_json;
     ngx_str_t                       upstream_prefix;
