@@ -452,6 +452,12 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
         return ngx_http_foundry_set(v, &ctx->identity->bearer);
     }
 
+    /* a static bearer=: the header's value, made with the configuration */
+
+    if (data == NGX_HTTP_FOUNDRY_VAR_AUTHORIZATION && u->authorization.len) {
+        return ngx_http_foundry_set(v, &u->authorization);
+    }
+
     cv = (data == NGX_HTTP_FOUNDRY_VAR_API_KEY) ? u->api_key : u->bearer;
 
     if (cv == NULL) {

@@ -193,9 +193,10 @@ ngx_http_foundry_strip_events(ngx_http_request_t *r,
     ngx_http_foundry_strip_t *st, ngx_buf_t *b, ngx_chain_t ***llp,
     ngx_uint_t *sent)
 {
-    u_char      c, *p, *last;
-    ngx_buf_t  *ev;
-    ngx_uint_t  end;
+    u_char      *p, *q, *e, *nl, *last;
+    size_t       n;
+    ngx_buf_t   *ev;
+    ngx_uint_t   end;
 
     p = b->pos;
     last = b->last;
@@ -212,22 +213,43 @@ ngx_http_foundry_strip_events(ngx_http_request_t *r,
         ev = st->ev->buf;
         end = 0;
 
+        /*
+         * copied up to each newline, found by libc's memchr(): a newline
+         * after a newline, with nothing but '\r' between, ends the event
+         */
+
         while (p < last && ev->last < ev->end) {
-            c = *p++;
-            *ev->last++ = c;
+            n = ngx_min((size_t) (last - p), (size_t) (ev->end - ev->last));
 
-            if (c == '\n') {
-                if (st->newline) {
-                    end = 1;
-                    st->newline = 0;
-                    break;
-                }
+            nl = memchr(p, '\n', n);
+            q = nl ? nl : p + n;
 
-                st->newline = 1;
+            for (e = q; e > p && e[-1] == '\r'; e--) {
+                /* void */
+            }
 
-            } else if (c != '\r') {
+            if (e > p) {
                 st->newline = 0;
             }
+
+            ev->last = ngx_cpymem(ev->last, p, q - p);
+            p = q;
+
+            if (nl == NULL) {
+                /* the buffer, or the event's buffer, is at its end */
+                continue;
+            }
+
+            *ev->last++ = '\n';
+            p++;
+
+            if (st->newline) {
+                end = 1;
+                st->newline = 0;
+                break;
+            }
+
+            st->newline = 1;
         }
 
         if (!end && ev->last < ev->end) {

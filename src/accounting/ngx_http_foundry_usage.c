@@ -34,6 +34,11 @@
 #define NGX_HTTP_FOUNDRY_SSE_SKIP       5
 
 
+/* the end of an SSE line, by libc's memchr(): p < last */
+#define ngx_http_foundry_usage_eol(p, last)                                   \
+    ((u_char *) memchr(p, '\n', (last) - (p)))
+
+
 enum {
     NGX_HTTP_FOUNDRY_UK_OTHER = 0,
     NGX_HTTP_FOUNDRY_UK_USAGE,
@@ -92,6 +97,7 @@ static void ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u,
 static void ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u,
     u_char *p, u_char *last);
 static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_foundry_usage_member(u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u);
 static void ngx_http_foundry_usage_json(ngx_http_request_t *r,
@@ -351,13 +357,15 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
 
             /*
              * a whole line in this buffer is parsed only if it has a usage
-             * object: most events of a stream are not looked at twice
+             * object: most events of a stream are not looked at twice,
+             * and a line skipped is passed at once, its end known
              */
 
-            nl = ngx_strlchr(p, last, '\n');
+            nl = ngx_http_foundry_usage_eol(p, last);
 
             if (nl && !ngx_http_foundry_usage_line(p, nl)) {
-                u->state = NGX_HTTP_FOUNDRY_SSE_SKIP;
+                p = nl + 1;
+                u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
                 break;
             }
 
@@ -365,7 +373,7 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
             break;
 
         case NGX_HTTP_FOUNDRY_SSE_FEED:
-            nl = ngx_strlchr(p, last, '\n');
+            nl = ngx_http_foundry_usage_eol(p, last);
 
             if (nl == NULL) {
                 ngx_http_foundry_usage_parse(u, p, last - p);
@@ -399,7 +407,7 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
             break;
 
         default: /* NGX_HTTP_FOUNDRY_SSE_SKIP */
-            nl = ngx_strlchr(p, last, '\n');
+            nl = ngx_http_foundry_usage_eol(p, last);
 
             if (nl == NULL) {
                 return;
@@ -417,6 +425,13 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
  * Whether a line may have "usage" with an object for value: a line skipped
  * here must be one that the parser would find no usage in.  The parser
  * takes the same white space, and "\u" escapes can spell "usage".
+ *
+ * The line is not searched for "usage" (every chunk has "usage": null)
+ * but for rarer bytes, by libc's memchr(): backslashes, then each "{",
+ * the text before which is checked for "usage" and a colon.  The verdict
+ * is that of the search forward for "usage" (ngx_http_foundry_json_member(),
+ * as before), which does not look for a "usage" that begins with the
+ * closing quote of another ("usage"usage"): there, that search decides.
  */
 
 #define ngx_http_foundry_usage_space(c)                                       \
@@ -425,10 +440,65 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
 static ngx_uint_t
 ngx_http_foundry_usage_line(u_char *p, u_char *last)
 {
-    if (ngx_http_foundry_memmem(p, last, (u_char *) "\\u", 2) != NULL) {
-        return 1;
+    u_char  *q, *b;
+
+    /* a "\u", after any backslash (in "\\u" too, as ever) */
+
+    for (q = p; q < last; q++) {
+        q = memchr(q, '\\', last - q);
+
+        if (q == NULL) {
+            break;
+        }
+
+        if (q + 1 < last && q[1] == 'u') {
+            return 1;
+        }
     }
 
+    /* a "{" after "usage" and a colon */
+
+    for (b = p; b < last; b++) {
+        b = memchr(b, '{', last - b);
+
+        if (b == NULL) {
+            return 0;
+        }
+
+        for (q = b; q > p && ngx_http_foundry_usage_space(q[-1]); q--) {
+            /* void */
+        }
+
+        if (q == p || *--q != ':') {
+            continue;
+        }
+
+        while (q > p && ngx_http_foundry_usage_space(q[-1])) {
+            q--;
+        }
+
+        if (q - p < 7 || ngx_memcmp(q - 7, "\"usage\"", 7) != 0) {
+            continue;
+        }
+
+        if (q - p < 13 || ngx_memcmp(q - 13, "\"usage", 6) != 0) {
+            return 1;
+        }
+
+        /* "usage"usage": {: as the forward search decides */
+
+        return ngx_http_foundry_usage_member(p, last);
+    }
+
+    return 0;
+}
+
+
+/* the forward search of "usage": { */
+
+static ngx_uint_t
+ngx_http_foundry_usage_member(u_char *p, u_char *last)
+{
     while ((p = ngx_http_foundry_json_member(p, last,
                                              (u_char *) "\"usage\"", 7)))
     {

@@ -32,6 +32,9 @@ struct ngx_http_foundry_upstream_s {
     ngx_http_complex_value_t       *api_key;
     ngx_http_complex_value_t       *bearer;
 
+    /* "Bearer <bearer=>" when bearer= has no variables: made once */
+    ngx_str_t                       authorization;
+
     /* foundry_upstream_credential: a token fetched by the gateway */
     ngx_str_t                       credential_name;
     void                           *credential;
@@ -59,7 +62,10 @@ struct ngx_http_foundry_deployment_s {
     ngx_http_complex_value_t       *upstream_cv;
     ngx_http_foundry_upstream_t    *upstream;
 
-    /* what the upstream calls it; as a JSON string; upstream path prefix */
+    /*
+     * what the upstream calls it; as a JSON string; the upstream URL's
+     * start: scheme, host, path prefix (ngx_http_foundry_upstream_prefix())
+     */
     ngx_str_t                       upstream_model;
     ngx_str_t                       upstream_model_json;
     ngx_str_t                       upstream_prefix;

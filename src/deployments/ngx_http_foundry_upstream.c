@@ -202,6 +202,27 @@ ngx_http_foundry_upstream_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
             return NGX_ERROR;
         }
 
+        /*
+         * a value without variables: the header's whole value, made here
+         * and not per request; the value itself is masked in the log as
+         * configured (ngx_http_foundry_logmask_init())
+         */
+
+        v = u->bearer->value;
+
+        if (u->bearer->lengths == NULL && v.len) {
+            u->authorization.len = sizeof("Bearer ") - 1 + v.len;
+            u->authorization.data = ngx_pnalloc(cf->pool,
+                                                u->authorization.len);
+            if (u->authorization.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(ngx_cpymem(u->authorization.data, "Bearer ",
+                                  sizeof("Bearer ") - 1),
+                       v.data, v.len);
+        }
+
         return NGX_OK;
     }
 
@@ -439,9 +460,10 @@ ngx_http_foundry_find_upstream(ngx_http_foundry_main_conf_t *fmcf,
 
 
 /*
- * The part of the upstream path that does not depend on the operation:
- * "{base}/openai/deployments/{deployment}/", "{base}/openai/v1/",
- * "{base}/v1/" or "{base}/".
+ * The part of the upstream URL that does not depend on the operation, the
+ * scheme and host, then the path's start: "{url}{base}/openai/deployments/
+ * {deployment}/", "{url}{base}/openai/v1/", "{url}{base}/v1/" or
+ * "{url}{base}/" (the path begins u->url.len bytes in)
  */
 
 ngx_int_t
@@ -451,7 +473,7 @@ ngx_http_foundry_upstream_prefix(ngx_pool_t *pool,
     u_char  *p;
     size_t   len;
 
-    len = u->base.len + ngx_strlen(u->kind_path);
+    len = u->url.len + u->base.len + ngx_strlen(u->kind_path);
 
     if (u->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC) {
         len += model->len + 1;
@@ -464,6 +486,7 @@ ngx_http_foundry_upstream_prefix(ngx_pool_t *pool,
 
     prefix->data = p;
 
+    p = ngx_cpymem(p, u->url.data, u->url.len);
     p = ngx_cpymem(p, u->base.data, u->base.len);
     p = ngx_cpymem(p, u->kind_path, ngx_strlen(u->kind_path));
 

@@ -720,7 +720,9 @@ ngx_http_foundry_route(ngx_http_request_t *r,
         return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
-    len = u->url.len + prefix.len + ctx->op.len + 1 + r->args.len
+    /* the prefix begins with the upstream's scheme and host (u->url) */
+
+    len = prefix.len + ctx->op.len + 1 + r->args.len
           + sizeof("&api-version=") - 1 + u->api_version.len;
 
     p = ngx_pnalloc(r->pool, len);
@@ -731,7 +733,6 @@ ngx_http_foundry_route(ngx_http_request_t *r,
     ctx->upstream_url.data = p;
     ctx->upstream_uri.data = p + u->url.len;
 
-    p = ngx_cpymem(p, u->url.data, u->url.len);
     p = ngx_cpymem(p, prefix.data, prefix.len);
     p = ngx_cpymem(p, ctx->op.data, ctx->op.len);
 
