@@ -111,7 +111,7 @@ typedef struct {
     ngx_array_t                    *sources;
     ngx_array_t                    *filters;
 
-    ngx_uint_t                      auth_mode;
+    ngx_uint_t                      auth_value;
     ngx_uint_t                      auth_type;
     ngx_uint_t                      auth;
     ngx_array_t                    *issuers;

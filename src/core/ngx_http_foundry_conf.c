@@ -154,7 +154,9 @@ ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * An enum slot as nginx's ngx_conf_set_enum_slot (cmd->post is the
  * ngx_conf_enum_t table), but case sensitive, and naming the accepted
- * values when a value is refused: foundry_category.
+ * values when a value is refused: foundry_category, foundry_auth.  A
+ * table whose end has a text (an empty name with data) names its values
+ * with that text.
  */
 
 char *
@@ -183,6 +185,14 @@ ngx_http_foundry_conf_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             *np = e[n].value;
             return NGX_CONF_OK;
         }
+    }
+
+    if (e[n].name.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be %s", &value[1], &value[0],
+                           e[n].name.data);
+        return NGX_CONF_ERROR;
     }
 
     q = buf;

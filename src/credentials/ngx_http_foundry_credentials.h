@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
 
 
 /* the bearer token check's state in a request (ctx->bearer) */
@@ -108,6 +109,13 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_TYPE_OAUTH2        2
 #define NGX_HTTP_FOUNDRY_TYPE_PMI           3
 #define NGX_HTTP_FOUNDRY_TYPE_AAD           4
+
+/* a foundry_auth value: the mode, and the authType it names */
+
+#define NGX_HTTP_FOUNDRY_AUTH_MODES         0x0f
+
+#define ngx_http_foundry_auth_value(mode, type)                               \
+    ((mode) | ((type) << 4))
 
 
 /* a JWT issuer; "local*" is each worker's parse of the fetched key set */
@@ -249,7 +257,6 @@ ngx_int_t ngx_http_foundry_introspect_parse(ngx_pool_t *pool,
 
 char *ngx_http_foundry_jwt_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_foundry_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
