@@ -129,7 +129,7 @@ typedef struct {
 } ngx_http_foundry_id_zone_t;
 
 
-typedef struct {
+typedef struct ngx_http_foundry_identity_conf_s {
     ngx_array_t                     credentials;
     ngx_http_foundry_id_zone_t     *zone;
 } ngx_http_foundry_identity_conf_t;
