@@ -679,9 +679,9 @@ ngx_http_foundry_custom_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    ngx_str_t                  *value;
-    ngx_uint_t                  i;
-    ngx_http_foundry_header_t  *h;
+    ngx_str_t                        *value;
+    ngx_uint_t                        i;
+    ngx_http_foundry_custom_header_t *h;
 
     value = cf->args->elts;
 
@@ -703,7 +703,7 @@ ngx_http_foundry_custom_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (flcf->custom_headers == NGX_CONF_UNSET_PTR) {
         flcf->custom_headers = ngx_array_create(cf->pool, 2,
-                                            sizeof(ngx_http_foundry_header_t));
+                                    sizeof(ngx_http_foundry_custom_header_t));
         if (flcf->custom_headers == NULL) {
             return NGX_CONF_ERROR;
         }

@@ -39,7 +39,7 @@ typedef struct {
     ngx_str_t                       name;
     ngx_str_t                       value;
     ngx_uint_t                      required;
-} ngx_http_foundry_header_t;
+} ngx_http_foundry_custom_header_t;
 
 
 /* one reader of a JSON parse: its callbacks, their context, its descend */

@@ -198,12 +198,12 @@ typedef struct {
     u_char                          tag[NGX_HTTP_FOUNDRY_DIGEST_LEN];
 
     void                           *value;
-} ngx_http_foundry_local_slot_t;
+} ngx_http_foundry_recent_slot_t;
 
 typedef struct {
-    ngx_http_foundry_local_slot_t   slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
+    ngx_http_foundry_recent_slot_t  slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
     ngx_uint_t                      cleanup;
-} ngx_http_foundry_local_t;
+} ngx_http_foundry_recent_t;
 
 
 /* ngx_http_foundry_access.c */
@@ -302,14 +302,14 @@ ngx_http_foundry_keyset_t *ngx_http_foundry_keyset_build(ngx_pool_t *pool,
 /* ngx_http_foundry_local.c */
 
 uint32_t ngx_http_foundry_local_hash(ngx_str_t *secret);
-ngx_http_foundry_local_slot_t *ngx_http_foundry_local_find(
-    ngx_http_foundry_local_t *t, ngx_str_t *secret, uint32_t hash);
+ngx_http_foundry_recent_slot_t *ngx_http_foundry_local_find(
+    ngx_http_foundry_recent_t *t, ngx_str_t *secret, uint32_t hash);
 ngx_int_t ngx_http_foundry_local_hold(ngx_http_request_t *r,
-    ngx_http_foundry_local_slot_t *slot);
-ngx_http_foundry_local_slot_t *ngx_http_foundry_local_add(
-    ngx_http_foundry_local_t *t, ngx_str_t *secret, uint32_t hash,
+    ngx_http_foundry_recent_slot_t *slot);
+ngx_http_foundry_recent_slot_t *ngx_http_foundry_local_add(
+    ngx_http_foundry_recent_t *t, ngx_str_t *secret, uint32_t hash,
     size_t size);
-void ngx_http_foundry_local_drop(ngx_http_foundry_local_slot_t *slot);
+void ngx_http_foundry_local_drop(ngx_http_foundry_recent_slot_t *slot);
 
 
 /* ngx_http_foundry_oidc.c */

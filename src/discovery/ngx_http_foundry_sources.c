@@ -549,14 +549,14 @@ static ngx_int_t
 ngx_http_foundry_sources_tokens(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
-    uint64_t                          now;
-    ngx_int_t                         rc;
-    ngx_uint_t                        i, due;
-    const char                       *why;
-    ngx_http_foundry_credential_t    *cred;
+    uint64_t                             now;
+    ngx_int_t                            rc;
+    ngx_uint_t                           i, due;
+    const char                          *why;
+    ngx_http_foundry_id_credential_t    *cred;
     ngx_http_foundry_discovery_source_t *src;
-    ngx_http_foundry_source_node_t   *n;
-    ngx_http_foundry_sources_zone_t  *sz;
+    ngx_http_foundry_source_node_t      *n;
+    ngx_http_foundry_sources_zone_t     *sz;
 
     src = flcf->sources->elts;
 
