@@ -25,13 +25,7 @@
 #define NGX_HTTP_FOUNDRY_CT_API_VERSION  "2024-09-01"
 
 
-static ngx_str_t  ngx_http_foundry_ct_category_names[] = {
-    ngx_string("Hate"),
-    ngx_string("SelfHarm"),
-    ngx_string("Sexual"),
-    ngx_string("Violence")
-};
-
+/* foundry_content_check's arguments while they are read */
 
 typedef struct {
     ngx_http_foundry_content_conf_t  *ccf;
@@ -54,6 +48,14 @@ static ngx_int_t ngx_http_foundry_ct_azure(ngx_conf_t *cf,
     ngx_http_foundry_ct_args_t *a);
 static ngx_int_t ngx_http_foundry_ct_analyze_tail(ngx_conf_t *cf,
     ngx_http_foundry_ct_args_t *a);
+
+
+static ngx_str_t  ngx_http_foundry_ct_category_names[] = {
+    ngx_string("Hate"),
+    ngx_string("SelfHarm"),
+    ngx_string("Sexual"),
+    ngx_string("Violence")
+};
 
 
 /*
