@@ -66,6 +66,7 @@ static int ngx_http_foundry_src_key(void *ctx, const unsigned char *s,
 static int ngx_http_foundry_src_end_map(void *ctx);
 static int ngx_http_foundry_src_start_array(void *ctx);
 static int ngx_http_foundry_src_end_array(void *ctx);
+static int ngx_http_foundry_src_descend(ngx_http_foundry_parse_t *ps);
 
 
 static yajl_callbacks  ngx_http_foundry_src_callbacks = {
@@ -407,13 +408,7 @@ ngx_http_foundry_src_start_map(void *ctx)
         ps->cur = item;
     }
 
-    ps->depth++;
-
-    if (ps->depth < 8) {
-        ps->key[ps->depth] = NGX_HTTP_FOUNDRY_SK_OTHER;
-    }
-
-    return ps->depth < 64;
+    return ngx_http_foundry_src_descend(ps);
 }
 
 
@@ -466,13 +461,7 @@ ngx_http_foundry_src_start_array(void *ctx)
         ps->has_list = 1;
     }
 
-    ps->depth++;
-
-    if (ps->depth < 8) {
-        ps->key[ps->depth] = NGX_HTTP_FOUNDRY_SK_OTHER;
-    }
-
-    return ps->depth < 64;
+    return ngx_http_foundry_src_descend(ps);
 }
 
 
@@ -533,4 +522,19 @@ ngx_http_foundry_src_key(void *ctx, const unsigned char *s, size_t len)
     ps->key[ps->depth] = k;
 
     return 1;
+}
+
+
+/* one level deeper: its key is not known yet; at most 64 levels */
+
+static int
+ngx_http_foundry_src_descend(ngx_http_foundry_parse_t *ps)
+{
+    ps->depth++;
+
+    if (ps->depth < 8) {
+        ps->key[ps->depth] = NGX_HTTP_FOUNDRY_SK_OTHER;
+    }
+
+    return ps->depth < 64;
 }
