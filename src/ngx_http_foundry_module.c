@@ -36,6 +36,48 @@ static ngx_conf_enum_t  ngx_http_foundry_categories[] = {
 };
 
 
+/*
+ * foundry_auth off | key | token | key_or_token
+ *              | ApiKey | OAuth2 | ProjectManagedIdentity | AAD;
+ *
+ * The second line names the connection's authType, as Foundry writes it:
+ * ApiKey takes keys, the others tokens; foundry_export writes that name.
+ * (The end of the table names the values in the "invalid value" error.)
+ */
+
+static ngx_conf_enum_t  ngx_http_foundry_auths[] = {
+    { ngx_string("off"),
+      ngx_http_foundry_auth_value(NGX_HTTP_FOUNDRY_AUTH_OFF,
+                                  NGX_HTTP_FOUNDRY_TYPE_DERIVED) },
+    { ngx_string("key"),
+      ngx_http_foundry_auth_value(NGX_HTTP_FOUNDRY_AUTH_KEY,
+                                  NGX_HTTP_FOUNDRY_TYPE_DERIVED) },
+    { ngx_string("token"),
+      ngx_http_foundry_auth_value(NGX_HTTP_FOUNDRY_AUTH_TOKEN,
+                                  NGX_HTTP_FOUNDRY_TYPE_DERIVED) },
+    { ngx_string("key_or_token"),
+      ngx_http_foundry_auth_value(NGX_HTTP_FOUNDRY_AUTH_KEY
+                                  |NGX_HTTP_FOUNDRY_AUTH_TOKEN,
+                                  NGX_HTTP_FOUNDRY_TYPE_DERIVED) },
+    { ngx_string("ApiKey"),
+      ngx_http_foundry_auth_value(NGX_HTTP_FOUNDRY_AUTH_KEY,
+                                  NGX_HTTP_FOUNDRY_TYPE_API_KEY) },
+    { ngx_string("OAuth2"),
+      ngx_http_foundry_auth_value(NGX_HTTP_FOUNDRY_AUTH_TOKEN,
+                                  NGX_HTTP_FOUNDRY_TYPE_OAUTH2) },
+    { ngx_string("ProjectManagedIdentity"),
+      ngx_http_foundry_auth_value(NGX_HTTP_FOUNDRY_AUTH_TOKEN,
+                                  NGX_HTTP_FOUNDRY_TYPE_PMI) },
+    { ngx_string("AAD"),
+      ngx_http_foundry_auth_value(NGX_HTTP_FOUNDRY_AUTH_TOKEN,
+                                  NGX_HTTP_FOUNDRY_TYPE_AAD) },
+    { { 0, (u_char *) "\"off\", \"key\", \"token\", \"key_or_token\", or a "
+                      "connection's authType: \"ApiKey\", \"OAuth2\", "
+                      "\"ProjectManagedIdentity\" or \"AAD\" (case "
+                      "sensitive)" }, 0 }
+};
+
+
 static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_gateway"),
@@ -243,10 +285,10 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_foundry_auth,
+      ngx_http_foundry_conf_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_foundry_loc_conf_t, auth_value),
+      &ngx_http_foundry_auths },
 
     { ngx_string("foundry_jwt_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -534,7 +576,7 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->limits = NGX_CONF_UNSET_PTR;
     conf->sources = NGX_CONF_UNSET_PTR;
     conf->filters = NGX_CONF_UNSET_PTR;
-    conf->auth_mode = NGX_CONF_UNSET_UINT;
+    conf->auth_value = NGX_CONF_UNSET_UINT;
     conf->issuers = NGX_CONF_UNSET_PTR;
     conf->claims = NGX_CONF_UNSET_PTR;
     conf->token_allow = NGX_CONF_UNSET_PTR;
@@ -666,16 +708,18 @@ ngx_http_foundry_merge_auth(ngx_conf_t *cf,
 
     /* by default, the credentials configured: keys, tokens, or either */
 
-    if (conf->auth_mode == NGX_CONF_UNSET_UINT) {
-        conf->auth_mode = prev->auth_mode;
-        conf->auth_type = prev->auth_type;
-    }
+    ngx_conf_merge_uint_value(conf->auth_value, prev->auth_value,
+                              NGX_CONF_UNSET_UINT);
 
-    conf->auth = (conf->auth_mode != NGX_CONF_UNSET_UINT)
-                 ? conf->auth_mode
-                 : (conf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
-                   | ((conf->issuers || conf->introspect)
-                      ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
+    if (conf->auth_value != NGX_CONF_UNSET_UINT) {
+        conf->auth = conf->auth_value & NGX_HTTP_FOUNDRY_AUTH_MODES;
+        conf->auth_type = conf->auth_value >> 4;
+
+    } else {
+        conf->auth = (conf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
+                     | ((conf->issuers || conf->introspect)
+                        ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
+    }
 
     if (conf->enable && (conf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)
         && conf->issuers == NULL && conf->introspect == NULL)

@@ -14,6 +14,15 @@
 #define NGX_HTTP_FOUNDRY_QUOTAS             3
 
 
+/*
+ * The largest token count the module takes from anywhere (an upstream's
+ * usage, a request's max_tokens, a limit's value), 2^40: larger figures
+ * count as this, so that sums of them cannot overflow.
+ */
+
+#define NGX_HTTP_FOUNDRY_TOKENS_MAX         ((int64_t) 1 << 40)
+
+
 typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     void                           *sh;

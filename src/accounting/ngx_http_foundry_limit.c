@@ -64,6 +64,8 @@ static ngx_int_t ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
     time_t retry);
 static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v);
+static ngx_int_t ngx_http_foundry_limit_sync_down(ngx_http_request_t *r,
+    ngx_http_foundry_limit_zone_t *lz, ngx_http_foundry_limit_values_t *v);
 static void ngx_http_foundry_limit_share(ngx_http_foundry_limit_zone_t *lz,
     ngx_http_foundry_limit_values_t *v);
 static const char *ngx_http_foundry_limit_fleet_spent(
@@ -395,26 +397,11 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
         ngx_shmtx_lock(&lz->shpool->mutex);
 
-        if (lz->fleet
-            && ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync.state
-               == NGX_HTTP_FOUNDRY_SYNC_DOWN)
-        {
-            if (lz->fleet->fail == NGX_HTTP_FOUNDRY_FAIL_CLOSED) {
-                ngx_shmtx_unlock(&lz->shpool->mutex);
-
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "foundry: foundry_limit_zone \"%V\" has no "
-                              "fleet sync, fail=closed",
-                              &limit[i].shm_zone->shm.name);
-
-                return ngx_http_foundry_error(r,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+        if (ngx_http_foundry_limit_sync_down(r, lz, &v) != NGX_OK) {
+            return ngx_http_foundry_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "LimitUnavailable",
                                           "the limit's shared state is "
                                           "unavailable, retry later");
-            }
-
-            ngx_http_foundry_limit_share(lz, &v);
         }
 
         n = ngx_http_foundry_limit_lookup(lz, &key, hash, now, &limit[i], &v);
@@ -453,6 +440,39 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
             ctx->limit_headers = st;
         }
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A synced zone whose sync is down, with the zone locked: fail=share
+ * limits to this node's share (NGX_OK); fail=closed unlocks the zone and
+ * refuses (NGX_DECLINED).
+ */
+
+static ngx_int_t
+ngx_http_foundry_limit_sync_down(ngx_http_request_t *r,
+    ngx_http_foundry_limit_zone_t *lz, ngx_http_foundry_limit_values_t *v)
+{
+    if (lz->fleet == NULL
+        || ((ngx_http_foundry_limit_shctx_t *) lz->sh)->sync.state
+           != NGX_HTTP_FOUNDRY_SYNC_DOWN)
+    {
+        return NGX_OK;
+    }
+
+    if (lz->fleet->fail == NGX_HTTP_FOUNDRY_FAIL_CLOSED) {
+        ngx_shmtx_unlock(&lz->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: foundry_limit_zone \"%V\" has no "
+                      "fleet sync, fail=closed", &lz->shm_zone->shm.name);
+
+        return NGX_DECLINED;
+    }
+
+    ngx_http_foundry_limit_share(lz, v);
 
     return NGX_OK;
 }

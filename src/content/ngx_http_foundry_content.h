@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
 
 
 /* foundry_content_check: the prompt screened before the upstream */
@@ -42,7 +43,7 @@
 #define NGX_HTTP_FOUNDRY_CT_TOO_LARGE       4
 
 
-typedef struct {
+typedef struct ngx_http_foundry_content_conf_s {
     ngx_str_t                       name;
     ngx_uint_t                      shape;
     ngx_uint_t                      fail_open;

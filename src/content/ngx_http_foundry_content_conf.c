@@ -25,6 +25,31 @@
 #define NGX_HTTP_FOUNDRY_CT_API_VERSION  "2024-09-01"
 
 
+/* foundry_content_check's arguments while they are read */
+
+typedef struct {
+    ngx_http_foundry_content_conf_t  *ccf;
+    ngx_array_t                      *blocklists;
+    ngx_uint_t                        asked;
+} ngx_http_foundry_ct_args_t;
+
+
+static ngx_int_t ngx_http_foundry_ct_arg(ngx_conf_t *cf, void *data,
+    ngx_str_t *arg);
+static ngx_int_t ngx_http_foundry_ct_value(ngx_conf_t *cf,
+    ngx_http_foundry_ct_args_t *a, ngx_str_t *arg, ngx_str_t *name,
+    ngx_str_t *v);
+static ngx_int_t ngx_http_foundry_ct_blocklists(ngx_conf_t *cf,
+    ngx_http_foundry_ct_args_t *a, ngx_str_t *v);
+static ngx_int_t ngx_http_foundry_ct_threshold(ngx_conf_t *cf,
+    ngx_http_foundry_ct_args_t *a, ngx_str_t *arg, ngx_str_t *name,
+    ngx_str_t *v);
+static ngx_int_t ngx_http_foundry_ct_azure(ngx_conf_t *cf,
+    ngx_http_foundry_ct_args_t *a);
+static ngx_int_t ngx_http_foundry_ct_analyze_tail(ngx_conf_t *cf,
+    ngx_http_foundry_ct_args_t *a);
+
+
 static ngx_str_t  ngx_http_foundry_ct_category_names[] = {
     ngx_string("Hate"),
     ngx_string("SelfHarm"),
@@ -47,12 +72,9 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    u_char                           *p, *last, *comma;
-    size_t                            size;
-    ngx_int_t                         n;
-    ngx_str_t                        *value, v, base, name, parts[4];
-    ngx_uint_t                        i, j, asked, nblock;
-    ngx_array_t                      *blocklists;
+    ngx_str_t                        *value, parts[4];
+    ngx_uint_t                        i;
+    ngx_http_foundry_ct_args_t        a;
     ngx_http_foundry_content_conf_t  *ccf;
 
     if (flcf->content != NGX_CONF_UNSET_PTR) {
@@ -90,194 +112,18 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    blocklists = NULL;
-    asked = 0;
+    a.ccf = ccf;
+    a.blocklists = NULL;
+    a.asked = 0;
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
-
-        if (p == NULL) {
-            goto invalid;
-        }
-
-        name.data = value[i].data;
-        name.len = p - value[i].data;
-        v.data = p + 1;
-        v.len = value[i].data + value[i].len - v.data;
-
-        if (name.len == 5 && ngx_strncmp(name.data, "shape", 5) == 0) {
-            if (v.len == 5 && ngx_strncmp(v.data, "azure", 5) == 0) {
-                ccf->shape = NGX_HTTP_FOUNDRY_CT_AZURE;
-
-            } else if (v.len == 7 && ngx_strncmp(v.data, "generic", 7) == 0) {
-                ccf->shape = NGX_HTTP_FOUNDRY_CT_GENERIC;
-
-            } else {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (name.len == 4 && ngx_strncmp(name.data, "fail", 4) == 0) {
-            if (v.len == 4 && ngx_strncmp(v.data, "open", 4) == 0) {
-                ccf->fail_open = 1;
-
-            } else if (v.len == 6 && ngx_strncmp(v.data, "closed", 6) == 0) {
-                ccf->fail_open = 0;
-
-            } else {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if ((name.len == 7 && ngx_strncmp(name.data, "timeout", 7) == 0)
-            || (name.len == 3 && ngx_strncmp(name.data, "ttl", 3) == 0))
-        {
-            n = ngx_parse_time(&v, 0);
-
-            if (n == NGX_ERROR || n == 0) {
-                goto invalid;
-            }
-
-            if (name.len == 3) {
-                ccf->ttl = (ngx_msec_t) n;
-
-            } else {
-                ccf->timeout = (ngx_msec_t) n;
-            }
-
-            continue;
-        }
-
-        if (name.len == 6 && ngx_strncmp(name.data, "shield", 6) == 0) {
-            if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
-                ccf->shield = 1;
-
-            } else if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
-                ccf->shield = 0;
-
-            } else {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (name.len == 8 && ngx_strncmp(name.data, "identity", 8) == 0) {
-            if (v.len != 8 || ngx_strncmp(v.data, "upstream", 8) != 0) {
-                goto invalid;
-            }
-
-            ccf->identity = 1;
-            continue;
-        }
-
-        if (name.len == 8 && ngx_strncmp(name.data, "max_text", 8) == 0) {
-            n = ngx_atoi(v.data, v.len);
-
-            if (n == NGX_ERROR || n < 1
-                || n > NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": max_text is a number of "
-                                   "characters from 1 to %d",
-                                   &value[i],
-                                   NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT);
-                return NGX_CONF_ERROR;
-            }
-
-            ccf->max_text = (size_t) n;
-            continue;
-        }
-
-        if (name.len == 5 && ngx_strncmp(name.data, "cache", 5) == 0) {
-            if (v.len == 0) {
-                goto invalid;
-            }
-
-            ccf->cache = ngx_shared_memory_add(cf, &v, 0,
-                                               &ngx_http_foundry_module);
-            if (ccf->cache == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (name.len == 10 && ngx_strncmp(name.data, "blocklists", 10) == 0) {
-            blocklists = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
-            if (blocklists == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            for (p = v.data, last = v.data + v.len; p < last; p = comma + 1) {
-                comma = ngx_strlchr(p, last, ',');
-                if (comma == NULL) {
-                    comma = last;
-                }
-
-                for (j = 0; p + j < comma; j++) {
-                    if (!(isalnum(p[j]) || p[j] == '_' || p[j] == '-'
-                          || p[j] == '.' || p[j] == '~'))
-                    {
-                        goto invalid;
-                    }
-                }
-
-                if (j == 0 || j > NGX_HTTP_FOUNDRY_CT_NAME_MAX) {
-                    goto invalid;
-                }
-
-                base.data = ngx_array_push(blocklists);
-                if (base.data == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-
-                ((ngx_str_t *) base.data)->data = p;
-                ((ngx_str_t *) base.data)->len = j;
-            }
-
-            if (blocklists->nelts == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        for (j = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
-            if (name.len == ngx_http_foundry_ct_category_names[j].len
-                && ngx_strncmp(name.data,
-                               ngx_http_foundry_ct_category_names[j].data,
-                               name.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j == NGX_HTTP_FOUNDRY_CT_CATEGORIES) {
-            goto invalid;
-        }
-
-        n = ngx_atoi(v.data, v.len);
-
-        if (n == NGX_ERROR || n > 7) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": a severity threshold is a number "
-                               "from 0 to 7 (the service answers 0, 2, 4 "
-                               "or 6)", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        ccf->thresholds[j] = n;
-        asked = 1;
+    if (ngx_http_foundry_conf_args(cf, 2, ngx_http_foundry_ct_arg, &a)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC
-        && (asked || ccf->shield || blocklists))
+        && (a.asked || ccf->shield || a.blocklists))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "categories, \"shield\" and \"blocklists\" are "
@@ -288,12 +134,294 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC) {
         ccf->analyze_uri = ccf->name;
-        goto digest;
+
+    } else if (ngx_http_foundry_ct_azure(cf, &a) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
+
+    /* what the verdicts of this check depend on */
+
+    parts[0] = ccf->analyze_uri;
+    parts[1] = ccf->analyze_tail;
+    parts[2] = ccf->shield_uri;
+
+    parts[3].data = (u_char *) (ccf->shield ? "shield" : "");
+    parts[3].len = ngx_strlen(parts[3].data);
+
+    if (ngx_http_foundry_sha256(parts, 4, ccf->id) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    flcf->content = ccf;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * One name=value argument of foundry_content_check: NGX_OK, or NGX_ERROR
+ * once the error is logged.
+ */
+
+static ngx_int_t
+ngx_http_foundry_ct_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
+{
+    ngx_http_foundry_ct_args_t *a = data;
+
+    u_char     *p;
+    ngx_int_t   rc;
+    ngx_str_t  *value, name, v;
+
+    p = ngx_strlchr(arg->data, arg->data + arg->len, '=');
+
+    if (p == NULL) {
+        rc = NGX_DECLINED;
+
+    } else {
+        name.data = arg->data;
+        name.len = p - arg->data;
+        v.data = p + 1;
+        v.len = arg->data + arg->len - v.data;
+
+        rc = ngx_http_foundry_ct_value(cf, a, arg, &name, &v);
+    }
+
+    if (rc == NGX_DECLINED) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" of \"%V\"", arg,
+                           &value[0]);
+        return NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+/*
+ * NGX_OK, NGX_DECLINED for an invalid parameter, or NGX_ERROR once the
+ * error is logged.
+ */
+
+static ngx_int_t
+ngx_http_foundry_ct_value(ngx_conf_t *cf, ngx_http_foundry_ct_args_t *a,
+    ngx_str_t *arg, ngx_str_t *name, ngx_str_t *v)
+{
+    ngx_int_t                         n;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = a->ccf;
+
+    if (name->len == 5 && ngx_strncmp(name->data, "shape", 5) == 0) {
+        if (v->len == 5 && ngx_strncmp(v->data, "azure", 5) == 0) {
+            ccf->shape = NGX_HTTP_FOUNDRY_CT_AZURE;
+
+        } else if (v->len == 7 && ngx_strncmp(v->data, "generic", 7) == 0) {
+            ccf->shape = NGX_HTTP_FOUNDRY_CT_GENERIC;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name->len == 4 && ngx_strncmp(name->data, "fail", 4) == 0) {
+        if (v->len == 4 && ngx_strncmp(v->data, "open", 4) == 0) {
+            ccf->fail_open = 1;
+
+        } else if (v->len == 6 && ngx_strncmp(v->data, "closed", 6) == 0) {
+            ccf->fail_open = 0;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if ((name->len == 7 && ngx_strncmp(name->data, "timeout", 7) == 0)
+        || (name->len == 3 && ngx_strncmp(name->data, "ttl", 3) == 0))
+    {
+        n = ngx_parse_time(v, 0);
+
+        if (n == NGX_ERROR || n == 0) {
+            return NGX_DECLINED;
+        }
+
+        if (name->len == 3) {
+            ccf->ttl = (ngx_msec_t) n;
+
+        } else {
+            ccf->timeout = (ngx_msec_t) n;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name->len == 6 && ngx_strncmp(name->data, "shield", 6) == 0) {
+        if (v->len == 2 && ngx_strncmp(v->data, "on", 2) == 0) {
+            ccf->shield = 1;
+
+        } else if (v->len == 3 && ngx_strncmp(v->data, "off", 3) == 0) {
+            ccf->shield = 0;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name->len == 8 && ngx_strncmp(name->data, "identity", 8) == 0) {
+        if (v->len != 8 || ngx_strncmp(v->data, "upstream", 8) != 0) {
+            return NGX_DECLINED;
+        }
+
+        ccf->identity = 1;
+        return NGX_OK;
+    }
+
+    if (name->len == 8 && ngx_strncmp(name->data, "max_text", 8) == 0) {
+        n = ngx_atoi(v->data, v->len);
+
+        if (n == NGX_ERROR || n < 1
+            || n > NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": max_text is a number of "
+                               "characters from 1 to %d",
+                               arg, NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT);
+            return NGX_ERROR;
+        }
+
+        ccf->max_text = (size_t) n;
+        return NGX_OK;
+    }
+
+    if (name->len == 5 && ngx_strncmp(name->data, "cache", 5) == 0) {
+        if (v->len == 0) {
+            return NGX_DECLINED;
+        }
+
+        ccf->cache = ngx_shared_memory_add(cf, v, 0,
+                                           &ngx_http_foundry_module);
+        if (ccf->cache == NULL) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name->len == 10 && ngx_strncmp(name->data, "blocklists", 10) == 0) {
+        return ngx_http_foundry_ct_blocklists(cf, a, v);
+    }
+
+    return ngx_http_foundry_ct_threshold(cf, a, arg, name, v);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_ct_blocklists(ngx_conf_t *cf, ngx_http_foundry_ct_args_t *a,
+    ngx_str_t *v)
+{
+    u_char      *p, *last, *comma;
+    ngx_str_t   *bl;
+    ngx_uint_t   j;
+
+    a->blocklists = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+    if (a->blocklists == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (p = v->data, last = v->data + v->len; p < last; p = comma + 1) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        for (j = 0; p + j < comma; j++) {
+            if (!(isalnum(p[j]) || p[j] == '_' || p[j] == '-'
+                  || p[j] == '.' || p[j] == '~'))
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        if (j == 0 || j > NGX_HTTP_FOUNDRY_CT_NAME_MAX) {
+            return NGX_DECLINED;
+        }
+
+        bl = ngx_array_push(a->blocklists);
+        if (bl == NULL) {
+            return NGX_ERROR;
+        }
+
+        bl->data = p;
+        bl->len = j;
+    }
+
+    if (a->blocklists->nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_ct_threshold(ngx_conf_t *cf, ngx_http_foundry_ct_args_t *a,
+    ngx_str_t *arg, ngx_str_t *name, ngx_str_t *v)
+{
+    ngx_int_t   n;
+    ngx_uint_t  j;
+
+    for (j = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
+        if (name->len == ngx_http_foundry_ct_category_names[j].len
+            && ngx_strncmp(name->data,
+                           ngx_http_foundry_ct_category_names[j].data,
+                           name->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (j == NGX_HTTP_FOUNDRY_CT_CATEGORIES) {
+        return NGX_DECLINED;
+    }
+
+    n = ngx_atoi(v->data, v->len);
+
+    if (n == NGX_ERROR || n > 7) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": a severity threshold is a number "
+                           "from 0 to 7 (the service answers 0, 2, 4 "
+                           "or 6)", arg);
+        return NGX_ERROR;
+    }
+
+    a->ccf->thresholds[j] = n;
+    a->asked = 1;
+
+    return NGX_OK;
+}
+
+
+/* Azure AI Content Safety's URIs and the end of every text:analyze body */
+
+static ngx_int_t
+ngx_http_foundry_ct_azure(ngx_conf_t *cf, ngx_http_foundry_ct_args_t *a)
+{
+    ngx_str_t                         base;
+    ngx_uint_t                        j;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = a->ccf;
 
     /* Azure OpenAI's default: medium and high severities are refused */
 
-    if (!asked) {
+    if (!a->asked) {
         for (j = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
             ccf->thresholds[j] = 4;
         }
@@ -312,7 +440,7 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ccf->shield_uri.data = ngx_pnalloc(cf->pool, ccf->shield_uri.len);
 
     if (ccf->analyze_uri.data == NULL || ccf->shield_uri.data == NULL) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     ngx_sprintf(ccf->analyze_uri.data, "%V/contentsafety/text:analyze",
@@ -322,14 +450,28 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_str_set(&ccf->args, "api-version=" NGX_HTTP_FOUNDRY_CT_API_VERSION);
 
-    /* the end of every text:analyze body, after the text */
+    return ngx_http_foundry_ct_analyze_tail(cf, a);
+}
 
-    nblock = blocklists ? blocklists->nelts : 0;
+
+/* the end of every text:analyze body, after the text */
+
+static ngx_int_t
+ngx_http_foundry_ct_analyze_tail(ngx_conf_t *cf, ngx_http_foundry_ct_args_t *a)
+{
+    u_char                           *p, *last;
+    size_t                            size;
+    ngx_uint_t                        j, n, nblock;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = a->ccf;
+
+    nblock = a->blocklists ? a->blocklists->nelts : 0;
     size = 256 + nblock * (NGX_HTTP_FOUNDRY_CT_NAME_MAX + 3) + 1;
 
     p = ngx_pnalloc(cf->pool, size);
     if (p == NULL) {
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     ccf->analyze_tail.data = p;
@@ -337,9 +479,9 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     p = ngx_slprintf(p, last, ",\"categories\":[");
 
-    for (j = 0, asked = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
+    for (j = 0, n = 0; j < NGX_HTTP_FOUNDRY_CT_CATEGORIES; j++) {
         if (ccf->thresholds[j] >= 0) {
-            p = ngx_slprintf(p, last, "%s\"%V\"", asked++ ? "," : "",
+            p = ngx_slprintf(p, last, "%s\"%V\"", n++ ? "," : "",
                              &ngx_http_foundry_ct_category_names[j]);
         }
     }
@@ -351,7 +493,7 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
         for (j = 0; j < nblock; j++) {
             p = ngx_slprintf(p, last, "%s\"%V\"", j ? "," : "",
-                             &((ngx_str_t *) blocklists->elts)[j]);
+                             &((ngx_str_t *) a->blocklists->elts)[j]);
         }
 
         p = ngx_slprintf(p, last, "],\"haltOnBlocklistHit\":false");
@@ -362,29 +504,5 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ccf->analyze_tail.len = p - ccf->analyze_tail.data;
     *p = '\0';
 
-digest:
-
-    /* what the verdicts of this check depend on */
-
-    parts[0] = ccf->analyze_uri;
-    parts[1] = ccf->analyze_tail;
-    parts[2] = ccf->shield_uri;
-
-    parts[3].data = (u_char *) (ccf->shield ? "shield" : "");
-    parts[3].len = ngx_strlen(parts[3].data);
-
-    if (ngx_http_foundry_sha256(parts, 4, ccf->id) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    flcf->content = ccf;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" of \"%V\"", &value[i],
-                       &value[0]);
-    return NGX_CONF_ERROR;
+    return NGX_OK;
 }

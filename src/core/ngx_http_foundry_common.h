@@ -27,10 +27,6 @@ typedef struct ngx_http_foundry_upstream_s      ngx_http_foundry_upstream_t;
 typedef struct ngx_http_foundry_deployment_s    ngx_http_foundry_deployment_t;
 typedef struct ngx_http_foundry_models_s        ngx_http_foundry_models_t;
 typedef struct ngx_http_foundry_discovery_s     ngx_http_foundry_discovery_t;
-typedef struct ngx_http_foundry_discovery_source_s
-    ngx_http_foundry_discovery_source_t;
-typedef struct ngx_http_foundry_list_s          ngx_http_foundry_list_t;
-typedef struct ngx_http_foundry_collect_s       ngx_http_foundry_collect_t;
 typedef struct ngx_http_foundry_metrics_zone_s  ngx_http_foundry_metrics_zone_t;
 typedef struct ngx_http_foundry_limit_state_s   ngx_http_foundry_limit_state_t;
 typedef struct ngx_http_foundry_key_info_s      ngx_http_foundry_key_info_t;
@@ -48,7 +44,7 @@ typedef struct ngx_http_foundry_ct_check_s      ngx_http_foundry_ct_check_t;
 typedef struct {
     ngx_array_t                     upstreams;
     ngx_array_t                     key_zones;
-    void                           *fleets;         /* foundry_limit_sync */
+    struct ngx_http_foundry_fleet_s *fleets;        /* foundry_limit_sync */
     ngx_array_t                     targets;
     ngx_http_foundry_metrics_zone_t *metrics;
     ngx_http_foundry_jwt_zone_t    *jwt;
@@ -63,11 +59,11 @@ typedef struct {
     ngx_array_t                    *mask_headers;   /* of ngx_str_t */
     ngx_array_t                    *error_logs;     /* of ngx_log_t * */
 
-    /* foundry_upstream_credential: ngx_http_foundry_identity_conf_t */
-    void                           *identity;
+    /* foundry_upstream_credential (identity/) */
+    struct ngx_http_foundry_identity_conf_s *identity;
 
-    /* foundry_token_service: ngx_http_foundry_oauth2_main_t */
-    void                           *oauth2;
+    /* foundry_token_service (oauth2/) */
+    struct ngx_http_foundry_oauth2_main_s *oauth2;
 } ngx_http_foundry_main_conf_t;
 
 
@@ -111,7 +107,7 @@ typedef struct {
     ngx_array_t                    *sources;
     ngx_array_t                    *filters;
 
-    ngx_uint_t                      auth_mode;
+    ngx_uint_t                      auth_value;
     ngx_uint_t                      auth_type;
     ngx_uint_t                      auth;
     ngx_array_t                    *issuers;
@@ -126,15 +122,15 @@ typedef struct {
 
     ngx_str_t                       export_base;
 
-    /* foundry_content_check: ngx_http_foundry_content_conf_t, or NULL */
-    void                           *content;
+    /* foundry_content_check (content/), or NULL */
+    struct ngx_http_foundry_content_conf_s *content;
 
     /* "accepted versions" phrases for error messages, built once */
     ngx_str_t                       inference_versions_text;
     ngx_str_t                       deployment_versions_text;
 
-    /* foundry_token_endpoint, foundry_token_jwks: the token service */
-    void                           *oauth2;
+    /* foundry_token_endpoint, foundry_token_jwks: the service (oauth2/) */
+    struct ngx_http_foundry_oauth2_service_s *oauth2;
 } ngx_http_foundry_loc_conf_t;
 
 
@@ -148,24 +144,6 @@ typedef struct {
     off_t                           to;
     ngx_str_t                       text;
 } ngx_http_foundry_body_edit_t;
-
-
-/* one reader of a JSON parse: its callbacks, their context, its descend */
-
-typedef struct {
-    yajl_callbacks                 *cb;
-    void                           *ctx;
-    ngx_uint_t                    (*descend)(void *ctx);
-} ngx_http_foundry_jreader_t;
-
-
-/* two readers of one parse (core/ngx_http_foundry_jtee.c) */
-
-typedef struct {
-    ngx_http_foundry_jreader_t      first;
-    ngx_http_foundry_jreader_t      second;
-    ngx_uint_t                      stopped;
-} ngx_http_foundry_jtee_t;
 
 
 /* what the request body parser found */
@@ -197,7 +175,7 @@ typedef struct {
     ngx_uint_t                      error;
 
     /* the parse read by another too (the content check's text), or NULL */
-    ngx_http_foundry_jtee_t        *tee;
+    struct ngx_http_foundry_jtee_s *tee;
 
     unsigned                        keys:1;
     unsigned                        has_model:1;
@@ -209,15 +187,6 @@ typedef struct {
 
 
 #define NGX_HTTP_FOUNDRY_USAGE_DEPTH        8
-
-
-/*
- * The largest token count the module takes from anywhere (an upstream's
- * usage, a request's max_tokens, a limit's value), 2^40: larger figures
- * count as this, so that sums of them cannot overflow.
- */
-
-#define NGX_HTTP_FOUNDRY_TOKENS_MAX         ((int64_t) 1 << 40)
 
 
 /* token counts; -1 for "not seen" */
@@ -326,12 +295,6 @@ typedef struct {
     unsigned                        drain:1;
     unsigned                        draining:1;
 } ngx_http_foundry_ctx_t;
-
-
-#define NGX_HTTP_FOUNDRY_REQ_NONE           0
-#define NGX_HTTP_FOUNDRY_REQ_LIST           1
-#define NGX_HTTP_FOUNDRY_REQ_GET            2
-#define NGX_HTTP_FOUNDRY_REQ_INFERENCE      3
 
 
 extern ngx_module_t  ngx_http_foundry_module;

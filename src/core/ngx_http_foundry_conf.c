@@ -154,7 +154,9 @@ ngx_http_foundry_target(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * An enum slot as nginx's ngx_conf_set_enum_slot (cmd->post is the
  * ngx_conf_enum_t table), but case sensitive, and naming the accepted
- * values when a value is refused: foundry_category.
+ * values when a value is refused: foundry_category, foundry_auth.  A
+ * table whose end has a text (an empty name with data) names its values
+ * with that text.
  */
 
 char *
@@ -183,6 +185,14 @@ ngx_http_foundry_conf_set_enum(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             *np = e[n].value;
             return NGX_CONF_OK;
         }
+    }
+
+    if (e[n].name.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive, "
+                           "it must be %s", &value[1], &value[0],
+                           e[n].name.data);
+        return NGX_CONF_ERROR;
     }
 
     q = buf;
@@ -669,9 +679,9 @@ ngx_http_foundry_custom_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    ngx_str_t                  *value;
-    ngx_uint_t                  i;
-    ngx_http_foundry_header_t  *h;
+    ngx_str_t                        *value;
+    ngx_uint_t                        i;
+    ngx_http_foundry_custom_header_t *h;
 
     value = cf->args->elts;
 
@@ -693,7 +703,7 @@ ngx_http_foundry_custom_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (flcf->custom_headers == NGX_CONF_UNSET_PTR) {
         flcf->custom_headers = ngx_array_create(cf->pool, 2,
-                                            sizeof(ngx_http_foundry_header_t));
+                                    sizeof(ngx_http_foundry_custom_header_t));
         if (flcf->custom_headers == NULL) {
             return NGX_CONF_ERROR;
         }

@@ -25,12 +25,39 @@
 /* every operation: a key or a token without an operations allow-list */
 #define NGX_HTTP_FOUNDRY_OPS_ALL            0xffffffff
 
+/* a request's kind (ctx->kind) */
+#define NGX_HTTP_FOUNDRY_REQ_NONE           0
+#define NGX_HTTP_FOUNDRY_REQ_LIST           1
+#define NGX_HTTP_FOUNDRY_REQ_GET            2
+#define NGX_HTTP_FOUNDRY_REQ_INFERENCE      3
+
+
+typedef struct ngx_http_foundry_collect_s       ngx_http_foundry_collect_t;
+
 
 typedef struct {
     ngx_str_t                       name;
     ngx_str_t                       value;
     ngx_uint_t                      required;
-} ngx_http_foundry_header_t;
+} ngx_http_foundry_custom_header_t;
+
+
+/* one reader of a JSON parse: its callbacks, their context, its descend */
+
+typedef struct {
+    yajl_callbacks                 *cb;
+    void                           *ctx;
+    ngx_uint_t                    (*descend)(void *ctx);
+} ngx_http_foundry_jreader_t;
+
+
+/* two readers of one parse (core/ngx_http_foundry_jtee.c) */
+
+typedef struct ngx_http_foundry_jtee_s {
+    ngx_http_foundry_jreader_t      first;
+    ngx_http_foundry_jreader_t      second;
+    ngx_uint_t                      stopped;
+} ngx_http_foundry_jtee_t;
 
 
 /* the answer of a fetch subrequest, collected by the body filter */

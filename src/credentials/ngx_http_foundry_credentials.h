@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
 
 
 /* the bearer token check's state in a request (ctx->bearer) */
@@ -109,6 +110,13 @@ typedef struct {
 #define NGX_HTTP_FOUNDRY_TYPE_PMI           3
 #define NGX_HTTP_FOUNDRY_TYPE_AAD           4
 
+/* a foundry_auth value: the mode, and the authType it names */
+
+#define NGX_HTTP_FOUNDRY_AUTH_MODES         0x0f
+
+#define ngx_http_foundry_auth_value(mode, type)                               \
+    ((mode) | ((type) << 4))
+
 
 /* a JWT issuer; "local*" is each worker's parse of the fetched key set */
 
@@ -190,12 +198,12 @@ typedef struct {
     u_char                          tag[NGX_HTTP_FOUNDRY_DIGEST_LEN];
 
     void                           *value;
-} ngx_http_foundry_local_slot_t;
+} ngx_http_foundry_recent_slot_t;
 
 typedef struct {
-    ngx_http_foundry_local_slot_t   slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
+    ngx_http_foundry_recent_slot_t  slots[NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
     ngx_uint_t                      cleanup;
-} ngx_http_foundry_local_t;
+} ngx_http_foundry_recent_t;
 
 
 /* ngx_http_foundry_access.c */
@@ -249,7 +257,6 @@ ngx_int_t ngx_http_foundry_introspect_parse(ngx_pool_t *pool,
 
 char *ngx_http_foundry_jwt_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_foundry_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_foundry_jwt_issuer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foundry_entra(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -295,14 +302,14 @@ ngx_http_foundry_keyset_t *ngx_http_foundry_keyset_build(ngx_pool_t *pool,
 /* ngx_http_foundry_local.c */
 
 uint32_t ngx_http_foundry_local_hash(ngx_str_t *secret);
-ngx_http_foundry_local_slot_t *ngx_http_foundry_local_find(
-    ngx_http_foundry_local_t *t, ngx_str_t *secret, uint32_t hash);
+ngx_http_foundry_recent_slot_t *ngx_http_foundry_local_find(
+    ngx_http_foundry_recent_t *t, ngx_str_t *secret, uint32_t hash);
 ngx_int_t ngx_http_foundry_local_hold(ngx_http_request_t *r,
-    ngx_http_foundry_local_slot_t *slot);
-ngx_http_foundry_local_slot_t *ngx_http_foundry_local_add(
-    ngx_http_foundry_local_t *t, ngx_str_t *secret, uint32_t hash,
+    ngx_http_foundry_recent_slot_t *slot);
+ngx_http_foundry_recent_slot_t *ngx_http_foundry_local_add(
+    ngx_http_foundry_recent_t *t, ngx_str_t *secret, uint32_t hash,
     size_t size);
-void ngx_http_foundry_local_drop(ngx_http_foundry_local_slot_t *slot);
+void ngx_http_foundry_local_drop(ngx_http_foundry_recent_slot_t *slot);
 
 
 /* ngx_http_foundry_oidc.c */

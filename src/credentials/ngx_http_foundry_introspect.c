@@ -128,7 +128,7 @@ static void ngx_http_foundry_introspect_count(ngx_http_request_t *r,
     ngx_http_foundry_introspect_t *ic, const char *outcome);
 
 
-static ngx_http_foundry_local_t  ngx_http_foundry_introspect_table;
+static ngx_http_foundry_recent_t  ngx_http_foundry_introspect_table;
 
 
 /*
@@ -242,7 +242,7 @@ ngx_http_foundry_introspect_local(ngx_http_request_t *r,
     ngx_str_t *token, uint32_t hash)
 {
     const char                           *err;
-    ngx_http_foundry_local_slot_t        *slot;
+    ngx_http_foundry_recent_slot_t       *slot;
     ngx_http_foundry_introspect_local_t  *l;
 
     slot = ngx_http_foundry_local_find(&ngx_http_foundry_introspect_table,
@@ -291,7 +291,7 @@ ngx_http_foundry_introspect_remember(ngx_http_foundry_introspect_req_t *q,
 {
     ngx_uint_t                            active;
     const char                           *err;
-    ngx_http_foundry_local_slot_t        *slot;
+    ngx_http_foundry_recent_slot_t       *slot;
     ngx_http_foundry_introspect_local_t  *l;
 
     if (q->until <= ngx_time()) {

@@ -89,68 +89,6 @@ ngx_http_foundry_jwt_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/*
- * foundry_auth off | key | token | key_or_token
- *              | ApiKey | OAuth2 | ProjectManagedIdentity | AAD;
- *
- * The second line names the connection's authType, as Foundry writes it:
- * ApiKey takes keys, the others tokens; foundry_export writes that name.
- */
-
-char *
-ngx_http_foundry_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_foundry_loc_conf_t *flcf = conf;
-
-    ngx_str_t   *value;
-    ngx_uint_t   i;
-
-    static struct {
-        const char  *name;
-        ngx_uint_t   mode;
-        ngx_uint_t   type;
-    } modes[] = {
-        { "off", NGX_HTTP_FOUNDRY_AUTH_OFF, NGX_HTTP_FOUNDRY_TYPE_DERIVED },
-        { "key", NGX_HTTP_FOUNDRY_AUTH_KEY, NGX_HTTP_FOUNDRY_TYPE_DERIVED },
-        { "token", NGX_HTTP_FOUNDRY_AUTH_TOKEN,
-          NGX_HTTP_FOUNDRY_TYPE_DERIVED },
-        { "key_or_token",
-          NGX_HTTP_FOUNDRY_AUTH_KEY|NGX_HTTP_FOUNDRY_AUTH_TOKEN,
-          NGX_HTTP_FOUNDRY_TYPE_DERIVED },
-        { "ApiKey", NGX_HTTP_FOUNDRY_AUTH_KEY,
-          NGX_HTTP_FOUNDRY_TYPE_API_KEY },
-        { "OAuth2", NGX_HTTP_FOUNDRY_AUTH_TOKEN,
-          NGX_HTTP_FOUNDRY_TYPE_OAUTH2 },
-        { "ProjectManagedIdentity", NGX_HTTP_FOUNDRY_AUTH_TOKEN,
-          NGX_HTTP_FOUNDRY_TYPE_PMI },
-        { "AAD", NGX_HTTP_FOUNDRY_AUTH_TOKEN, NGX_HTTP_FOUNDRY_TYPE_AAD }
-    };
-
-    if (flcf->auth_mode != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-        if (ngx_strcmp(value[1].data, modes[i].name) == 0) {
-            flcf->auth_mode = modes[i].mode;
-            flcf->auth_type = modes[i].type;
-            return NGX_CONF_OK;
-        }
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive, it must "
-                       "be \"off\", \"key\", \"token\", \"key_or_token\", "
-                       "or a connection's authType: \"ApiKey\", \"OAuth2\", "
-                       "\"ProjectManagedIdentity\" or \"AAD\" (case "
-                       "sensitive)", &value[1], &value[0]);
-
-    return NGX_CONF_ERROR;
-}
-
-
 ngx_http_foundry_issuer_t *
 ngx_http_foundry_issuer_add(ngx_conf_t *cf, ngx_http_foundry_loc_conf_t *flcf,
     ngx_str_t *name)

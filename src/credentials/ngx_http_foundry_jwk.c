@@ -43,6 +43,9 @@ static EVP_PKEY *ngx_http_foundry_jwk_fromdata(const char *type,
 static ngx_int_t ngx_http_foundry_jwk_check(EVP_PKEY *pkey);
 static ngx_int_t ngx_http_foundry_jwk_classify(EVP_PKEY *pkey,
     ngx_http_foundry_jwk_t *jwk, const char **err);
+static ngx_int_t ngx_http_foundry_jwk_take(ngx_pool_t *pool,
+    ngx_pool_cleanup_t *cln, EVP_PKEY *pkey, ngx_uint_t kty,
+    const char *invalid, ngx_http_foundry_jwk_t *jwk, const char **err);
 static ngx_pool_cleanup_t *ngx_http_foundry_jwk_own(ngx_pool_t *pool);
 static ngx_int_t ngx_http_foundry_jwk_own_secret(ngx_pool_t *pool,
     ngx_str_t *secret);
@@ -131,25 +134,8 @@ ngx_http_foundry_jwk_rsa(ngx_pool_t *pool, ngx_str_t *n64, ngx_str_t *e64,
     BN_free(n);
     BN_free(e);
 
-    if (pkey == NULL) {
-        ERR_clear_error();
-        *err = "invalid RSA key";
-        return NGX_ERROR;
-    }
-
-    cln->data = pkey;
-    jwk->pkey = pkey;
-
-    if (ngx_http_foundry_jwk_check(pkey) != NGX_OK) {
-        ngx_http_foundry_jwk_release(pool, pkey);
-        jwk->pkey = NULL;
-        *err = "invalid RSA key";
-        return NGX_ERROR;
-    }
-
-    jwk->kty = NGX_HTTP_FOUNDRY_JWK_RSA;
-
-    return NGX_OK;
+    return ngx_http_foundry_jwk_take(pool, cln, pkey, NGX_HTTP_FOUNDRY_JWK_RSA,
+                                     "invalid RSA key", jwk, err);
 }
 
 
@@ -226,23 +212,13 @@ ngx_http_foundry_jwk_ec(ngx_pool_t *pool, ngx_str_t *crv, ngx_str_t *x64,
 
     pkey = ngx_http_foundry_jwk_fromdata("EC", params);
 
-    if (pkey == NULL) {
-        ERR_clear_error();
-        *err = "invalid EC key";
+    if (ngx_http_foundry_jwk_take(pool, cln, pkey, NGX_HTTP_FOUNDRY_JWK_EC,
+                                  "invalid EC key", jwk, err)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    cln->data = pkey;
-    jwk->pkey = pkey;
-
-    if (ngx_http_foundry_jwk_check(pkey) != NGX_OK) {
-        ngx_http_foundry_jwk_release(pool, pkey);
-        jwk->pkey = NULL;
-        *err = "invalid EC key";
-        return NGX_ERROR;
-    }
-
-    jwk->kty = NGX_HTTP_FOUNDRY_JWK_EC;
     jwk->ec_bits = bits;
 
     return NGX_OK;
@@ -358,6 +334,38 @@ ngx_http_foundry_jwk_fromdata(const char *type, OSSL_PARAM *params)
 
 
 /* OpenSSL's own checks of a public key (e odd, point on the curve...) */
+
+/*
+ * A key made from a JWK's members, owned by the pool's cleanup "cln" and
+ * checked: NGX_OK, or NGX_ERROR with "invalid" as the error.
+ */
+
+static ngx_int_t
+ngx_http_foundry_jwk_take(ngx_pool_t *pool, ngx_pool_cleanup_t *cln,
+    EVP_PKEY *pkey, ngx_uint_t kty, const char *invalid,
+    ngx_http_foundry_jwk_t *jwk, const char **err)
+{
+    if (pkey == NULL) {
+        ERR_clear_error();
+        *err = invalid;
+        return NGX_ERROR;
+    }
+
+    cln->data = pkey;
+    jwk->pkey = pkey;
+
+    if (ngx_http_foundry_jwk_check(pkey) != NGX_OK) {
+        ngx_http_foundry_jwk_release(pool, pkey);
+        jwk->pkey = NULL;
+        *err = invalid;
+        return NGX_ERROR;
+    }
+
+    jwk->kty = kty;
+
+    return NGX_OK;
+}
+
 
 static ngx_int_t
 ngx_http_foundry_jwk_check(EVP_PKEY *pkey)

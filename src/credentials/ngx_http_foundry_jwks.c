@@ -86,6 +86,9 @@ static int ngx_http_foundry_jwks_scalar(ngx_http_foundry_jwks_ctx_t *j,
 static int ngx_http_foundry_jwks_start(ngx_http_foundry_jwks_ctx_t *j,
     ngx_uint_t type);
 static ngx_int_t ngx_http_foundry_jwks_key(ngx_http_foundry_jwks_ctx_t *j);
+static ngx_uint_t ngx_http_foundry_jwks_kty(ngx_str_t *kty);
+static ngx_int_t ngx_http_foundry_jwks_members(ngx_http_foundry_jwks_ctx_t *j,
+    ngx_uint_t kty, ngx_http_foundry_jwk_t *jwk, const char **err);
 
 
 static ngx_str_t  ngx_http_foundry_jwk_fields[] = {
@@ -548,23 +551,9 @@ ngx_http_foundry_jwks_key(ngx_http_foundry_jwks_ctx_t *j)
         }
     }
 
-    if (ngx_http_foundry_jwt_is(&v[NGX_HTTP_FOUNDRY_JWK_KTY], "RSA")) {
-        kty = NGX_HTTP_FOUNDRY_JWK_RSA;
+    kty = ngx_http_foundry_jwks_kty(&v[NGX_HTTP_FOUNDRY_JWK_KTY]);
 
-    } else if (ngx_http_foundry_jwt_is(&v[NGX_HTTP_FOUNDRY_JWK_KTY], "EC")) {
-        kty = NGX_HTTP_FOUNDRY_JWK_EC;
-
-    } else if (ngx_http_foundry_jwt_is(&v[NGX_HTTP_FOUNDRY_JWK_KTY], "OKP")) {
-        kty = NGX_HTTP_FOUNDRY_JWK_OKP;
-
-    } else if (ngx_http_foundry_jwt_is(&v[NGX_HTTP_FOUNDRY_JWK_KTY], "oct")) {
-        kty = NGX_HTTP_FOUNDRY_JWK_OCT;
-
-    } else {
-        return NGX_DECLINED;
-    }
-
-    if (alg && ngx_http_foundry_jwt_algs[alg].kty != kty) {
+    if (kty == 0 || (alg && ngx_http_foundry_jwt_algs[alg].kty != kty)) {
         return NGX_DECLINED;
     }
 
@@ -573,40 +562,7 @@ ngx_http_foundry_jwks_key(ngx_http_foundry_jwks_ctx_t *j)
     jwk.kid = v[NGX_HTTP_FOUNDRY_JWK_KID];
     jwk.alg = alg;
 
-    switch (kty) {
-
-    case NGX_HTTP_FOUNDRY_JWK_RSA:
-        rc = ngx_http_foundry_jwk_rsa(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_N],
-                                      &v[NGX_HTTP_FOUNDRY_JWK_E], &jwk,
-                                      &err);
-        break;
-
-    case NGX_HTTP_FOUNDRY_JWK_EC:
-        rc = ngx_http_foundry_jwk_ec(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_CRV],
-                                     &v[NGX_HTTP_FOUNDRY_JWK_X],
-                                     &v[NGX_HTTP_FOUNDRY_JWK_Y], &jwk,
-                                     &err);
-        break;
-
-    case NGX_HTTP_FOUNDRY_JWK_OKP:
-        rc = ngx_http_foundry_jwk_okp(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_CRV],
-                                      &v[NGX_HTTP_FOUNDRY_JWK_X], &jwk,
-                                      &err);
-        break;
-
-    default: /* NGX_HTTP_FOUNDRY_JWK_OCT */
-        rc = ngx_http_foundry_jwk_oct(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_K],
-                                      &jwk, &err);
-
-        /* the encoded secret is not needed any more */
-
-        if (v[NGX_HTTP_FOUNDRY_JWK_K].len) {
-            ngx_explicit_memzero(v[NGX_HTTP_FOUNDRY_JWK_K].data,
-                                 v[NGX_HTTP_FOUNDRY_JWK_K].len);
-        }
-
-        break;
-    }
+    rc = ngx_http_foundry_jwks_members(j, kty, &jwk, &err);
 
     if (rc != NGX_OK) {
         if (rc == NGX_ERROR) {
@@ -639,4 +595,74 @@ ngx_http_foundry_jwks_key(ngx_http_foundry_jwks_ctx_t *j)
     *key = jwk;
 
     return NGX_OK;
+}
+
+
+/* a key type's code, 0 for an unknown type */
+
+static ngx_uint_t
+ngx_http_foundry_jwks_kty(ngx_str_t *kty)
+{
+    if (ngx_http_foundry_jwt_is(kty, "RSA")) {
+        return NGX_HTTP_FOUNDRY_JWK_RSA;
+    }
+
+    if (ngx_http_foundry_jwt_is(kty, "EC")) {
+        return NGX_HTTP_FOUNDRY_JWK_EC;
+    }
+
+    if (ngx_http_foundry_jwt_is(kty, "OKP")) {
+        return NGX_HTTP_FOUNDRY_JWK_OKP;
+    }
+
+    if (ngx_http_foundry_jwt_is(kty, "oct")) {
+        return NGX_HTTP_FOUNDRY_JWK_OCT;
+    }
+
+    return 0;
+}
+
+
+/* the key made from its type's members */
+
+static ngx_int_t
+ngx_http_foundry_jwks_members(ngx_http_foundry_jwks_ctx_t *j, ngx_uint_t kty,
+    ngx_http_foundry_jwk_t *jwk, const char **err)
+{
+    ngx_int_t   rc;
+    ngx_str_t  *v;
+
+    v = j->values;
+
+    switch (kty) {
+
+    case NGX_HTTP_FOUNDRY_JWK_RSA:
+        return ngx_http_foundry_jwk_rsa(j->pool,
+                                        &v[NGX_HTTP_FOUNDRY_JWK_N],
+                                        &v[NGX_HTTP_FOUNDRY_JWK_E], jwk, err);
+
+    case NGX_HTTP_FOUNDRY_JWK_EC:
+        return ngx_http_foundry_jwk_ec(j->pool,
+                                       &v[NGX_HTTP_FOUNDRY_JWK_CRV],
+                                       &v[NGX_HTTP_FOUNDRY_JWK_X],
+                                       &v[NGX_HTTP_FOUNDRY_JWK_Y], jwk, err);
+
+    case NGX_HTTP_FOUNDRY_JWK_OKP:
+        return ngx_http_foundry_jwk_okp(j->pool,
+                                        &v[NGX_HTTP_FOUNDRY_JWK_CRV],
+                                        &v[NGX_HTTP_FOUNDRY_JWK_X], jwk, err);
+
+    default: /* NGX_HTTP_FOUNDRY_JWK_OCT */
+        rc = ngx_http_foundry_jwk_oct(j->pool, &v[NGX_HTTP_FOUNDRY_JWK_K],
+                                      jwk, err);
+
+        /* the encoded secret is not needed any more */
+
+        if (v[NGX_HTTP_FOUNDRY_JWK_K].len) {
+            ngx_explicit_memzero(v[NGX_HTTP_FOUNDRY_JWK_K].data,
+                                 v[NGX_HTTP_FOUNDRY_JWK_K].len);
+        }
+
+        return rc;
+    }
 }

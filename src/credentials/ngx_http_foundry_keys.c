@@ -53,7 +53,7 @@ typedef struct {
 } ngx_http_foundry_keys_tag_t;
 
 
-static ngx_http_foundry_local_t  ngx_http_foundry_keys_table;
+static ngx_http_foundry_recent_t  ngx_http_foundry_keys_table;
 
 
 static ngx_int_t ngx_http_foundry_key_copy(ngx_pool_t *pool, u_char *base,
@@ -581,7 +581,7 @@ ngx_http_foundry_key_lookup(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     ngx_http_foundry_key_info_t    *copy;
     ngx_http_foundry_keys_zone_t   *kz;
     ngx_http_foundry_keys_tag_t     tag;
-    ngx_http_foundry_local_slot_t  *slot;
+    ngx_http_foundry_recent_slot_t *slot;
 
     kz = shm_zone->data;
 

@@ -48,6 +48,12 @@ typedef struct {
     ((u_char *) (set) + (off))
 
 
+static ngx_int_t ngx_http_foundry_keyset_entries(ngx_pool_t *tmp,
+    ngx_http_foundry_regex_cache_t *cache, u_char *text,
+    ngx_http_foundry_key_entry_t **entries, size_t *nentries, size_t *psize,
+    u_char *err, size_t errlen);
+static u_char *ngx_http_foundry_keyset_copy(ngx_http_foundry_keyset_t *set,
+    ngx_http_foundry_key_t *k, ngx_http_foundry_key_entry_t *e, u_char *p);
 static char *ngx_http_foundry_key_entry(ngx_pool_t *pool,
     ngx_http_foundry_regex_cache_t *cache, yajl_val v,
     ngx_http_foundry_key_entry_t *e);
@@ -82,22 +88,14 @@ ngx_http_foundry_keyset_t *
 ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
     size_t errlen)
 {
-    char                            *msg, errbuf[256];
     u_char                          *p;
     size_t                           size, i, j, n;
     uint32_t                         b, *buckets;
-    yajl_val                         root, arr;
-    ngx_str_t                       *s;
-    ngx_keyval_t                    *kv;
+    ngx_pool_t                      *tmp;
     ngx_http_foundry_key_t          *k;
-    ngx_http_foundry_kstr_t         *ks;
     ngx_http_foundry_keyset_t       *set;
     ngx_http_foundry_key_entry_t    *e;
-    ngx_pool_t                      *tmp;
     ngx_http_foundry_regex_cache_t   cache;
-    const char                      *keys_path[] = { "keys", NULL };
-
-    errbuf[0] = '\0';
 
     /*
      * the entries are made in a pool of their own, gone once the set is
@@ -121,74 +119,12 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
 
     set = NULL;
 
-    root = yajl_tree_parse((const char *) text, errbuf, sizeof(errbuf));
-    if (root == NULL) {
-        ngx_http_foundry_json_error_line(errbuf);
-        ngx_snprintf(err, errlen, "%s%Z", errbuf);
+    if (ngx_http_foundry_keyset_entries(tmp, &cache, text, &e, &n, &size,
+                                        err, errlen)
+        != NGX_OK)
+    {
         goto done;
     }
-
-    arr = YAJL_IS_OBJECT(root) ? yajl_tree_get(root, keys_path, yajl_t_array)
-                               : root;
-
-    if (arr == NULL || !YAJL_IS_ARRAY(arr)) {
-        ngx_snprintf(err, errlen, "expected an array of keys, or an object "
-                     "with a \"keys\" array%Z");
-        yajl_tree_free(root);
-        goto done;
-    }
-
-    n = YAJL_GET_ARRAY(arr)->len;
-
-    e = ngx_pcalloc(tmp, (n ? n : 1) * sizeof(ngx_http_foundry_key_entry_t));
-    if (e == NULL) {
-        yajl_tree_free(root);
-        goto done;
-    }
-
-    size = sizeof(ngx_http_foundry_keyset_t);
-
-    for (i = 0; i < n; i++) {
-        msg = ngx_http_foundry_key_entry(tmp, &cache,
-                                         YAJL_GET_ARRAY(arr)->values[i],
-                                         &e[i]);
-        if (msg) {
-            if (e[i].name.len) {
-                ngx_snprintf(err, errlen, "key #%uz (\"%V\"): %s%Z", i + 1,
-                             &e[i].name, msg);
-
-            } else {
-                ngx_snprintf(err, errlen, "key #%uz: %s%Z", i + 1, msg);
-            }
-
-            yajl_tree_free(root);
-            goto done;
-        }
-
-        size += e[i].name.len;
-
-        if (e[i].deployments) {
-            size += 8 + e[i].deployments->nelts
-                        * sizeof(ngx_http_foundry_kstr_t);
-            s = e[i].deployments->elts;
-
-            for (j = 0; j < e[i].deployments->nelts; j++) {
-                size += s[j].len;
-            }
-        }
-
-        if (e[i].meta) {
-            size += 8 + e[i].meta->nelts * 2
-                        * sizeof(ngx_http_foundry_kstr_t);
-            kv = e[i].meta->elts;
-
-            for (j = 0; j < e[i].meta->nelts; j++) {
-                size += kv[j].key.len + kv[j].value.len;
-            }
-        }
-    }
-
-    yajl_tree_free(root);
 
     /* a power of two of buckets, about one per key */
 
@@ -219,46 +155,8 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
                                                                 set->keys);
     p = (u_char *) (k + n);
 
-#define ngx_http_foundry_keyset_str(dst, src)                                 \
-    (dst)->off = p - (u_char *) set;                                          \
-    (dst)->len = (src)->len;                                                  \
-    p = ngx_cpymem(p, (src)->data, (src)->len)
-
     for (i = 0; i < n; i++) {
-        ngx_memcpy(k[i].digest, e[i].digest, NGX_HTTP_FOUNDRY_DIGEST_LEN);
-        k[i].disabled = e[i].disabled;
-        k[i].operations = e[i].operations;
-        k[i].not_before = e[i].not_before;
-        k[i].expires = e[i].expires;
-
-        ngx_http_foundry_keyset_str(&k[i].name, &e[i].name);
-
-        if (e[i].deployments) {
-            p = ngx_align_ptr(p, 8);
-            k[i].ndeployments = e[i].deployments->nelts;
-            k[i].deployments = p - (u_char *) set;
-            ks = (ngx_http_foundry_kstr_t *) p;
-            p += k[i].ndeployments * sizeof(ngx_http_foundry_kstr_t);
-            s = e[i].deployments->elts;
-
-            for (j = 0; j < k[i].ndeployments; j++) {
-                ngx_http_foundry_keyset_str(&ks[j], &s[j]);
-            }
-        }
-
-        if (e[i].meta) {
-            p = ngx_align_ptr(p, 8);
-            k[i].nmeta = e[i].meta->nelts;
-            k[i].meta = p - (u_char *) set;
-            ks = (ngx_http_foundry_kstr_t *) p;
-            p += k[i].nmeta * 2 * sizeof(ngx_http_foundry_kstr_t);
-            kv = e[i].meta->elts;
-
-            for (j = 0; j < k[i].nmeta; j++) {
-                ngx_http_foundry_keyset_str(&ks[2 * j], &kv[j].key);
-                ngx_http_foundry_keyset_str(&ks[2 * j + 1], &kv[j].value);
-            }
-        }
+        p = ngx_http_foundry_keyset_copy(set, &k[i], &e[i], p);
 
         /* chain into the bucket; the same digest twice is an error */
 
@@ -283,8 +181,6 @@ ngx_http_foundry_keyset_build(ngx_pool_t *pool, u_char *text, u_char *err,
         buckets[b] = i + 1;
     }
 
-#undef ngx_http_foundry_keyset_str
-
 done:
 
     ngx_destroy_pool(tmp);
@@ -292,6 +188,161 @@ done:
     ngx_http_foundry_keys_trim();
 
     return set;
+}
+
+
+/*
+ * The keys file's entries read into "tmp", and the size their strings
+ * take in the set: NGX_OK, or NGX_ERROR with the error in "err".
+ */
+
+static ngx_int_t
+ngx_http_foundry_keyset_entries(ngx_pool_t *tmp,
+    ngx_http_foundry_regex_cache_t *cache, u_char *text,
+    ngx_http_foundry_key_entry_t **entries, size_t *nentries, size_t *psize,
+    u_char *err, size_t errlen)
+{
+    char                          *msg, errbuf[256];
+    size_t                         size, i, j, n;
+    yajl_val                       root, arr;
+    ngx_str_t                     *s;
+    ngx_keyval_t                  *kv;
+    ngx_http_foundry_key_entry_t  *e;
+    const char                    *keys_path[] = { "keys", NULL };
+
+    errbuf[0] = '\0';
+
+    root = yajl_tree_parse((const char *) text, errbuf, sizeof(errbuf));
+    if (root == NULL) {
+        ngx_http_foundry_json_error_line(errbuf);
+        ngx_snprintf(err, errlen, "%s%Z", errbuf);
+        return NGX_ERROR;
+    }
+
+    arr = YAJL_IS_OBJECT(root) ? yajl_tree_get(root, keys_path, yajl_t_array)
+                               : root;
+
+    if (arr == NULL || !YAJL_IS_ARRAY(arr)) {
+        ngx_snprintf(err, errlen, "expected an array of keys, or an object "
+                     "with a \"keys\" array%Z");
+        yajl_tree_free(root);
+        return NGX_ERROR;
+    }
+
+    n = YAJL_GET_ARRAY(arr)->len;
+
+    e = ngx_pcalloc(tmp, (n ? n : 1) * sizeof(ngx_http_foundry_key_entry_t));
+    if (e == NULL) {
+        yajl_tree_free(root);
+        return NGX_ERROR;
+    }
+
+    size = sizeof(ngx_http_foundry_keyset_t);
+
+    for (i = 0; i < n; i++) {
+        msg = ngx_http_foundry_key_entry(tmp, cache,
+                                         YAJL_GET_ARRAY(arr)->values[i],
+                                         &e[i]);
+        if (msg) {
+            if (e[i].name.len) {
+                ngx_snprintf(err, errlen, "key #%uz (\"%V\"): %s%Z", i + 1,
+                             &e[i].name, msg);
+
+            } else {
+                ngx_snprintf(err, errlen, "key #%uz: %s%Z", i + 1, msg);
+            }
+
+            yajl_tree_free(root);
+            return NGX_ERROR;
+        }
+
+        size += e[i].name.len;
+
+        if (e[i].deployments) {
+            size += 8 + e[i].deployments->nelts
+                        * sizeof(ngx_http_foundry_kstr_t);
+            s = e[i].deployments->elts;
+
+            for (j = 0; j < e[i].deployments->nelts; j++) {
+                size += s[j].len;
+            }
+        }
+
+        if (e[i].meta) {
+            size += 8 + e[i].meta->nelts * 2
+                        * sizeof(ngx_http_foundry_kstr_t);
+            kv = e[i].meta->elts;
+
+            for (j = 0; j < e[i].meta->nelts; j++) {
+                size += kv[j].key.len + kv[j].value.len;
+            }
+        }
+    }
+
+    yajl_tree_free(root);
+
+    *entries = e;
+    *nentries = n;
+    *psize = size;
+
+    return NGX_OK;
+}
+
+
+/* a key's entry copied into the set at "p"; returns the end */
+
+static u_char *
+ngx_http_foundry_keyset_copy(ngx_http_foundry_keyset_t *set,
+    ngx_http_foundry_key_t *k, ngx_http_foundry_key_entry_t *e, u_char *p)
+{
+    ngx_str_t                *s;
+    ngx_uint_t                j;
+    ngx_keyval_t             *kv;
+    ngx_http_foundry_kstr_t  *ks;
+
+#define ngx_http_foundry_keyset_str(dst, src)                                 \
+    (dst)->off = p - (u_char *) set;                                          \
+    (dst)->len = (src)->len;                                                  \
+    p = ngx_cpymem(p, (src)->data, (src)->len)
+
+    ngx_memcpy(k->digest, e->digest, NGX_HTTP_FOUNDRY_DIGEST_LEN);
+    k->disabled = e->disabled;
+    k->operations = e->operations;
+    k->not_before = e->not_before;
+    k->expires = e->expires;
+
+    ngx_http_foundry_keyset_str(&k->name, &e->name);
+
+    if (e->deployments) {
+        p = ngx_align_ptr(p, 8);
+        k->ndeployments = e->deployments->nelts;
+        k->deployments = p - (u_char *) set;
+        ks = (ngx_http_foundry_kstr_t *) p;
+        p += k->ndeployments * sizeof(ngx_http_foundry_kstr_t);
+        s = e->deployments->elts;
+
+        for (j = 0; j < k->ndeployments; j++) {
+            ngx_http_foundry_keyset_str(&ks[j], &s[j]);
+        }
+    }
+
+    if (e->meta) {
+        p = ngx_align_ptr(p, 8);
+        k->nmeta = e->meta->nelts;
+        k->meta = p - (u_char *) set;
+        ks = (ngx_http_foundry_kstr_t *) p;
+        p += k->nmeta * 2 * sizeof(ngx_http_foundry_kstr_t);
+        kv = e->meta->elts;
+
+        for (j = 0; j < k->nmeta; j++) {
+            ngx_http_foundry_keyset_str(&ks[2 * j], &kv[j].key);
+            ngx_http_foundry_keyset_str(&ks[2 * j + 1], &kv[j].value);
+        }
+    }
+
+#undef ngx_http_foundry_keyset_str
+
+    return p;
 }
 
 

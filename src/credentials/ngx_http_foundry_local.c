@@ -45,11 +45,11 @@ ngx_http_foundry_local_hash(ngx_str_t *secret)
 
 /* the slot of the credential, or NULL */
 
-ngx_http_foundry_local_slot_t *
-ngx_http_foundry_local_find(ngx_http_foundry_local_t *t, ngx_str_t *secret,
+ngx_http_foundry_recent_slot_t *
+ngx_http_foundry_local_find(ngx_http_foundry_recent_t *t, ngx_str_t *secret,
     uint32_t hash)
 {
-    ngx_http_foundry_local_slot_t  *slot;
+    ngx_http_foundry_recent_slot_t *slot;
 
     slot = &t->slots[hash % NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
 
@@ -70,7 +70,7 @@ ngx_http_foundry_local_find(ngx_http_foundry_local_t *t, ngx_str_t *secret,
 
 ngx_int_t
 ngx_http_foundry_local_hold(ngx_http_request_t *r,
-    ngx_http_foundry_local_slot_t *slot)
+    ngx_http_foundry_recent_slot_t *slot)
 {
     ngx_pool_cleanup_t  *cln;
 
@@ -91,7 +91,7 @@ ngx_http_foundry_local_hold(ngx_http_request_t *r,
 static void
 ngx_http_foundry_local_release(void *data)
 {
-    ngx_http_foundry_local_slot_t  *slot = data;
+    ngx_http_foundry_recent_slot_t *slot = data;
 
     slot->refs--;
 }
@@ -104,13 +104,13 @@ ngx_http_foundry_local_release(void *data)
  * failure.
  */
 
-ngx_http_foundry_local_slot_t *
-ngx_http_foundry_local_add(ngx_http_foundry_local_t *t, ngx_str_t *secret,
+ngx_http_foundry_recent_slot_t *
+ngx_http_foundry_local_add(ngx_http_foundry_recent_t *t, ngx_str_t *secret,
     uint32_t hash, size_t size)
 {
     ngx_pool_t                     *pool;
     ngx_pool_cleanup_t             *cln;
-    ngx_http_foundry_local_slot_t  *slot;
+    ngx_http_foundry_recent_slot_t *slot;
 
     slot = &t->slots[hash % NGX_HTTP_FOUNDRY_LOCAL_SLOTS];
 
@@ -156,14 +156,14 @@ ngx_http_foundry_local_add(ngx_http_foundry_local_t *t, ngx_str_t *secret,
 
 
 void
-ngx_http_foundry_local_drop(ngx_http_foundry_local_slot_t *slot)
+ngx_http_foundry_local_drop(ngx_http_foundry_recent_slot_t *slot)
 {
     if (slot->pool) {
         ngx_explicit_memzero(slot->secret.data, slot->secret.len);
         ngx_destroy_pool(slot->pool);
     }
 
-    ngx_memzero(slot, sizeof(ngx_http_foundry_local_slot_t));
+    ngx_memzero(slot, sizeof(ngx_http_foundry_recent_slot_t));
 }
 
 
@@ -172,7 +172,7 @@ ngx_http_foundry_local_drop(ngx_http_foundry_local_slot_t *slot)
 static void
 ngx_http_foundry_local_cleanup(void *data)
 {
-    ngx_http_foundry_local_t *t = data;
+    ngx_http_foundry_recent_t *t = data;
 
     ngx_uint_t  i;
 

@@ -39,7 +39,7 @@
  * SHA-256, a parse or the zone's lock; only the claims are checked again.
  */
 
-static ngx_http_foundry_local_t  ngx_http_foundry_token_table;
+static ngx_http_foundry_recent_t  ngx_http_foundry_token_table;
 
 
 static ngx_int_t ngx_http_foundry_token_keys(ngx_http_request_t *r,
@@ -385,7 +385,7 @@ ngx_http_foundry_token_local(ngx_http_request_t *r,
     const char                     *err;
     ngx_http_foundry_jwt_t         *jwt;
     ngx_http_foundry_issuer_t      *iss;
-    ngx_http_foundry_local_slot_t  *slot;
+    ngx_http_foundry_recent_slot_t *slot;
 
     slot = ngx_http_foundry_local_find(&ngx_http_foundry_token_table, token,
                                        hash);
@@ -429,7 +429,7 @@ ngx_http_foundry_token_remember(ngx_http_foundry_issuer_t *iss,
 {
     const char                     *err;
     ngx_http_foundry_jwt_t         *jwt;
-    ngx_http_foundry_local_slot_t  *slot;
+    ngx_http_foundry_recent_slot_t *slot;
 
     slot = ngx_http_foundry_local_add(&ngx_http_foundry_token_table, token,
                                       hash, 2048 + token->len);

@@ -9,6 +9,12 @@
 
 
 #include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+
+
+typedef struct ngx_http_foundry_discovery_source_s
+    ngx_http_foundry_discovery_source_t;
+typedef struct ngx_http_foundry_list_s          ngx_http_foundry_list_t;
 
 
 /* the discovery sources' fetches in a request (ctx->sources) */

@@ -830,13 +830,13 @@ static ngx_int_t
 ngx_http_foundry_export_json(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_uint_t what, ngx_str_t *out)
 {
-    ngx_str_t                       provider, type;
-    ngx_uint_t                      i;
-    yajl_gen                        g;
-    yajl_alloc_funcs                funcs;
-    ngx_http_foundry_header_t      *h;
-    ngx_http_foundry_discovery_t   *d;
-    ngx_http_foundry_deployment_t  *dep;
+    ngx_str_t                         provider, type;
+    ngx_uint_t                        i;
+    yajl_gen                          g;
+    yajl_alloc_funcs                  funcs;
+    ngx_http_foundry_custom_header_t *h;
+    ngx_http_foundry_discovery_t     *d;
+    ngx_http_foundry_deployment_t    *dep;
 
     g = ngx_http_foundry_json_gen(r->pool, &funcs);
     if (g == NULL) {

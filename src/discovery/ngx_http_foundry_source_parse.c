@@ -51,6 +51,8 @@ enum {
 };
 
 
+static ngx_int_t ngx_http_foundry_source_items(ngx_pool_t *pool, u_char *p,
+    size_t len, ngx_http_foundry_parse_t *ps, const char **err);
 static ngx_int_t ngx_http_foundry_source_render(ngx_pool_t *pool,
     ngx_str_t *item, ngx_str_t *azure, ngx_str_t *openai);
 static int ngx_http_foundry_src_null(void *ctx);
@@ -64,6 +66,7 @@ static int ngx_http_foundry_src_key(void *ctx, const unsigned char *s,
 static int ngx_http_foundry_src_end_map(void *ctx);
 static int ngx_http_foundry_src_start_array(void *ctx);
 static int ngx_http_foundry_src_end_array(void *ctx);
+static int ngx_http_foundry_src_descend(ngx_http_foundry_parse_t *ps);
 
 
 static yajl_callbacks  ngx_http_foundry_src_callbacks = {
@@ -97,40 +100,11 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
     size_t                     size;
     ngx_str_t                 *item, azure, openai;
     ngx_uint_t                 i, j;
-    yajl_handle                h;
-    yajl_alloc_funcs           funcs;
     ngx_http_foundry_list_t   *list;
     ngx_http_foundry_parse_t   ps;
     ngx_str_t                 *fields[6];
 
-    ngx_memzero(&ps, sizeof(ngx_http_foundry_parse_t));
-
-    ps.pool = r->pool;
-
-    if (ngx_array_init(&ps.items, r->pool, 16, 4 * sizeof(ngx_str_t))
-        != NGX_OK)
-    {
-        *err = "out of memory";
-        return NULL;
-    }
-
-    ngx_http_foundry_json_alloc_funcs(r->pool, &funcs);
-
-    h = yajl_alloc(&ngx_http_foundry_src_callbacks, &funcs, &ps);
-    if (h == NULL) {
-        *err = "out of memory";
-        return NULL;
-    }
-
-    if (yajl_parse(h, p, len) != yajl_status_ok
-        || yajl_complete_parse(h) != yajl_status_ok)
-    {
-        *err = "the source's answer is not valid JSON";
-        return NULL;
-    }
-
-    if (!ps.has_list) {
-        *err = "the source's answer has no \"data\" or \"value\" list";
+    if (ngx_http_foundry_source_items(r->pool, p, len, &ps, err) != NGX_OK) {
         return NULL;
     }
 
@@ -154,14 +128,8 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
             return NULL;
         }
 
-        /* keep the renderings after the four fields */
-
-        item[4 * i + 2].len += 0;
-
         size += item[4 * i].len + item[4 * i + 1].len + item[4 * i + 2].len
                 + item[4 * i + 3].len + azure.len + openai.len;
-
-        ngx_str_null(&azure);
     }
 
     /* rendering twice is cheaper than keeping a second array */
@@ -212,6 +180,50 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
     }
 
     return list;
+}
+
+
+/* the items of a source's answer, four fields each */
+
+static ngx_int_t
+ngx_http_foundry_source_items(ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_http_foundry_parse_t *ps, const char **err)
+{
+    yajl_handle       h;
+    yajl_alloc_funcs  funcs;
+
+    ngx_memzero(ps, sizeof(ngx_http_foundry_parse_t));
+
+    ps->pool = pool;
+
+    if (ngx_array_init(&ps->items, pool, 16, 4 * sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
+
+    h = yajl_alloc(&ngx_http_foundry_src_callbacks, &funcs, ps);
+    if (h == NULL) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    if (yajl_parse(h, p, len) != yajl_status_ok
+        || yajl_complete_parse(h) != yajl_status_ok)
+    {
+        *err = "the source's answer is not valid JSON";
+        return NGX_ERROR;
+    }
+
+    if (!ps->has_list) {
+        *err = "the source's answer has no \"data\" or \"value\" list";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -396,13 +408,7 @@ ngx_http_foundry_src_start_map(void *ctx)
         ps->cur = item;
     }
 
-    ps->depth++;
-
-    if (ps->depth < 8) {
-        ps->key[ps->depth] = NGX_HTTP_FOUNDRY_SK_OTHER;
-    }
-
-    return ps->depth < 64;
+    return ngx_http_foundry_src_descend(ps);
 }
 
 
@@ -455,13 +461,7 @@ ngx_http_foundry_src_start_array(void *ctx)
         ps->has_list = 1;
     }
 
-    ps->depth++;
-
-    if (ps->depth < 8) {
-        ps->key[ps->depth] = NGX_HTTP_FOUNDRY_SK_OTHER;
-    }
-
-    return ps->depth < 64;
+    return ngx_http_foundry_src_descend(ps);
 }
 
 
@@ -522,4 +522,19 @@ ngx_http_foundry_src_key(void *ctx, const unsigned char *s, size_t len)
     ps->key[ps->depth] = k;
 
     return 1;
+}
+
+
+/* one level deeper: its key is not known yet; at most 64 levels */
+
+static int
+ngx_http_foundry_src_descend(ngx_http_foundry_parse_t *ps)
+{
+    ps->depth++;
+
+    if (ps->depth < 8) {
+        ps->key[ps->depth] = NGX_HTTP_FOUNDRY_SK_OTHER;
+    }
+
+    return ps->depth < 64;
 }

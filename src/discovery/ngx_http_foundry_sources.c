@@ -66,6 +66,9 @@ static ngx_int_t ngx_http_foundry_source_fetch(ngx_http_request_t *r,
     ngx_str_t *bearer);
 static ngx_int_t ngx_http_foundry_source_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
+static ngx_uint_t ngx_http_foundry_source_store(
+    ngx_http_foundry_discovery_source_t *src,
+    ngx_http_foundry_list_t **list, const char **err);
 static ngx_uint_t ngx_http_foundry_source_allowed(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *name);
@@ -546,14 +549,14 @@ static ngx_int_t
 ngx_http_foundry_sources_tokens(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
 {
-    uint64_t                          now;
-    ngx_int_t                         rc;
-    ngx_uint_t                        i, due;
-    const char                       *why;
-    ngx_http_foundry_credential_t    *cred;
+    uint64_t                             now;
+    ngx_int_t                            rc;
+    ngx_uint_t                           i, due;
+    const char                          *why;
+    ngx_http_foundry_id_credential_t    *cred;
     ngx_http_foundry_discovery_source_t *src;
-    ngx_http_foundry_source_node_t   *n;
-    ngx_http_foundry_sources_zone_t  *sz;
+    ngx_http_foundry_source_node_t      *n;
+    ngx_http_foundry_sources_zone_t     *sz;
 
     src = flcf->sources->elts;
 
@@ -673,14 +676,13 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 {
     ngx_http_foundry_fetch_t *f = data;
 
-    ngx_str_t                         body;
-    ngx_uint_t                        failed;
-    const char                       *err;
-    ngx_http_foundry_list_t          *list, *copy;
-    ngx_http_foundry_discovery_source_t *src;
-    ngx_http_foundry_source_node_t   *n;
-    ngx_http_foundry_sources_zone_t  *sz;
-    ngx_http_foundry_main_conf_t     *fmcf;
+    ngx_uint_t                            log;
+    const char                           *err;
+    ngx_http_foundry_list_t              *list;
+    ngx_http_foundry_source_node_t       *n;
+    ngx_http_foundry_main_conf_t         *fmcf;
+    ngx_http_foundry_sources_zone_t      *sz;
+    ngx_http_foundry_discovery_source_t  *src;
 
     if (f->done) {
         return rc;
@@ -723,58 +725,15 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
         err = "the source's answer is empty";
 
     } else {
-        body.data = f->collect->buf->pos;
-        body.len = f->collect->buf->last - f->collect->buf->pos;
-
-        list = ngx_http_foundry_source_parse(r, src, body.data, body.len,
+        list = ngx_http_foundry_source_parse(r, src, f->collect->buf->pos,
+                                             f->collect->buf->last
+                                             - f->collect->buf->pos,
                                              &err);
     }
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
 
-    ngx_shmtx_lock(&sz->shpool->mutex);
-
-    n = ngx_http_foundry_source_node(sz, &src->key, 1);
-
-    failed = 0;
-
-    if (n && list) {
-        copy = ngx_slab_alloc_locked(sz->shpool, list->size);
-
-        if (copy == NULL) {
-            err = "the discovery zone is full";
-            list = NULL;
-
-        } else {
-            ngx_memcpy(copy, list, list->size);
-
-            if (n->list) {
-                ngx_slab_free_locked(sz->shpool, n->list);
-            }
-
-            n->list = copy;
-            n->expires = ngx_http_foundry_now() + src->ttl;
-            n->failed = 0;
-        }
-    }
-
-    if (n) {
-        n->refreshing = 0;
-
-        if (list == NULL) {
-            failed = !n->failed;
-            n->failed = 1;
-
-            /* the last good list stays; try again in a while */
-
-            if (n->list) {
-                n->expires = ngx_http_foundry_now()
-                             + ngx_min(src->ttl, 10000);
-            }
-        }
-    }
-
-    ngx_shmtx_unlock(&sz->shpool->mutex);
+    log = ngx_http_foundry_source_store(src, &list, &err);
 
     if (list) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -795,13 +754,78 @@ ngx_http_foundry_source_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
     ngx_http_foundry_metrics_event(fmcf, NGX_HTTP_FOUNDRY_M_DISCOVERY,
                                    "source", &src->uri, "failed");
 
-    if (failed || n == NULL) {
+    if (log) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "foundry: discovery source \"%V\" failed: %s, the "
                       "last good list is kept", &src->uri, err);
     }
 
     return rc;
+}
+
+
+/*
+ * A fetch's list (NULL when it failed) copied into the zone; "*list"
+ * becomes NULL when the zone is full.  1 when a failure is to be logged:
+ * the source's first, or one the zone has no node for.
+ */
+
+static ngx_uint_t
+ngx_http_foundry_source_store(ngx_http_foundry_discovery_source_t *src,
+    ngx_http_foundry_list_t **list, const char **err)
+{
+    ngx_uint_t                        failed;
+    ngx_http_foundry_list_t          *copy;
+    ngx_http_foundry_source_node_t   *n;
+    ngx_http_foundry_sources_zone_t  *sz;
+
+    sz = src->zone->data;
+
+    ngx_shmtx_lock(&sz->shpool->mutex);
+
+    n = ngx_http_foundry_source_node(sz, &src->key, 1);
+
+    failed = 0;
+
+    if (n && *list) {
+        copy = ngx_slab_alloc_locked(sz->shpool, (*list)->size);
+
+        if (copy == NULL) {
+            *err = "the discovery zone is full";
+            *list = NULL;
+
+        } else {
+            ngx_memcpy(copy, *list, (*list)->size);
+
+            if (n->list) {
+                ngx_slab_free_locked(sz->shpool, n->list);
+            }
+
+            n->list = copy;
+            n->expires = ngx_http_foundry_now() + src->ttl;
+            n->failed = 0;
+        }
+    }
+
+    if (n) {
+        n->refreshing = 0;
+
+        if (*list == NULL) {
+            failed = !n->failed;
+            n->failed = 1;
+
+            /* the last good list stays; try again in a while */
+
+            if (n->list) {
+                n->expires = ngx_http_foundry_now()
+                             + ngx_min(src->ttl, 10000);
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&sz->shpool->mutex);
+
+    return failed || n == NULL;
 }
 
 

@@ -50,6 +50,14 @@ static ngx_int_t ngx_http_foundry_fleet_take(ngx_http_foundry_fleet_t *f,
     time_t now);
 static ngx_buf_t *ngx_http_foundry_fleet_commands(
     ngx_http_foundry_fleet_t *f, time_t now);
+static size_t ngx_http_foundry_fleet_size(ngx_http_foundry_fleet_t *f,
+    ngx_uint_t *reads, ngx_uint_t *used);
+static u_char *ngx_http_foundry_fleet_incrby(ngx_http_foundry_fleet_t *f,
+    ngx_http_foundry_fleet_entry_t *e, ngx_uint_t c, time_t now, u_char *p);
+static u_char *ngx_http_foundry_fleet_zadd(ngx_http_foundry_fleet_t *f,
+    time_t now, size_t klen, ngx_uint_t used, u_char *p);
+static u_char *ngx_http_foundry_fleet_key_arg(ngx_http_foundry_fleet_t *f,
+    ngx_http_foundry_fleet_entry_t *e, ngx_uint_t c, u_char *p);
 static size_t ngx_http_foundry_fleet_key(ngx_http_foundry_fleet_t *f,
     ngx_http_foundry_fleet_entry_t *e, ngx_uint_t c, u_char *p);
 static void ngx_http_foundry_fleet_apply(ngx_http_foundry_fleet_t *f);
@@ -377,7 +385,6 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
 {
     u_char                          *p;
     size_t                           size, klen;
-    time_t                           ttl;
     ngx_buf_t                       *b;
     ngx_uint_t                       i, c, reads, used;
     ngx_http_foundry_fleet_op_t     *op;
@@ -386,47 +393,8 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
 
     e = f->entries.elts;
 
-    size = 64;
-    reads = 0;
-
-    for (i = 0; i < f->entries.nelts; i++) {
-        klen = ngx_http_foundry_fleet_key(f, &e[i], 0, NULL);
-
-        for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
-            if (!(e[i].mask & (1 << c))) {
-                continue;
-            }
-
-            reads++;
-            size += ngx_http_foundry_redis_arg_size(klen);
-
-            if (e[i].amount[c]) {
-                size += 2 * (16 + ngx_http_foundry_redis_arg_size(6)
-                             + ngx_http_foundry_redis_arg_size(klen)
-                             + ngx_http_foundry_redis_arg_size(NGX_INT64_LEN)
-                             + ngx_http_foundry_redis_arg_size(2));
-            }
-        }
-    }
-
-    /* ZADD of the keys used, ZRANGEBYSCORE, ZREMRANGEBYSCORE */
-
+    size = ngx_http_foundry_fleet_size(f, &reads, &used);
     klen = sizeof("foundry:{}:keys") - 1 + f->name.len;
-    used = 0;
-
-    for (i = 0; i < f->entries.nelts; i++) {
-        for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
-            if (e[i].amount[c]) {
-                used++;
-                size += ngx_http_foundry_redis_arg_size(NGX_TIME_T_LEN)
-                        + ngx_http_foundry_redis_arg_size(3 + e[i].len);
-                break;
-            }
-        }
-    }
-
-    size += 3 * (16 + NGX_SIZE_T_LEN + 3 * ngx_http_foundry_redis_arg_size(
-                                              klen + NGX_TIME_T_LEN + 16));
 
     b = ngx_create_temp_buf(f->pool, size);
     if (b == NULL) {
@@ -441,30 +409,7 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
                 continue;
             }
 
-            ttl = (c < NGX_HTTP_FOUNDRY_FLEET_QUOTA)
-                  ? NGX_HTTP_FOUNDRY_FLEET_MINUTE_TTL
-                  : e[i].window[c] - now + 3600;
-
-            p = ngx_cpymem(p, "*3\r\n", 4);
-            p = ngx_http_foundry_redis_arg(p, (u_char *) "INCRBY", 6);
-            p = ngx_sprintf(p, "$%uz\r\n",
-                            ngx_http_foundry_fleet_key(f, &e[i], c, NULL));
-            p += ngx_http_foundry_fleet_key(f, &e[i], c, p);
-            *p++ = '\r'; *p++ = '\n';
-            p = ngx_http_foundry_redis_arg(p, num,
-                                           ngx_sprintf(num, "%L",
-                                                       e[i].amount[c])
-                                           - num);
-
-            p = ngx_cpymem(p, "*4\r\n", 4);
-            p = ngx_http_foundry_redis_arg(p, (u_char *) "EXPIRE", 6);
-            p = ngx_sprintf(p, "$%uz\r\n",
-                            ngx_http_foundry_fleet_key(f, &e[i], c, NULL));
-            p += ngx_http_foundry_fleet_key(f, &e[i], c, p);
-            *p++ = '\r'; *p++ = '\n';
-            p = ngx_http_foundry_redis_arg(p, num,
-                                           ngx_sprintf(num, "%T", ttl) - num);
-            p = ngx_http_foundry_redis_arg(p, (u_char *) "NX", 2);
+            p = ngx_http_foundry_fleet_incrby(f, &e[i], c, now, p);
 
             op = ngx_array_push_n(&f->ops, 2);
             if (op == NULL) {
@@ -480,33 +425,8 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
         }
     }
 
-    /*
-     * the zone's keys used lately, by score (when), in a sorted set: each
-     * node learns the keys the others use, before they are used here
-     */
-
     if (used) {
-        p = ngx_sprintf(p, "*%ui\r\n", 2 + 2 * used);
-        p = ngx_http_foundry_redis_arg(p, (u_char *) "ZADD", 4);
-        p = ngx_sprintf(p, "$%uz\r\nfoundry:{%V}:keys\r\n", klen, &f->name);
-
-        for (i = 0; i < f->entries.nelts; i++) {
-            for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
-                if (e[i].amount[c]) {
-                    break;
-                }
-            }
-
-            if (c == NGX_HTTP_FOUNDRY_FLEET_COUNTERS) {
-                continue;
-            }
-
-            p = ngx_http_foundry_redis_arg(p, num,
-                                           ngx_sprintf(num, "%T", now) - num);
-            p = ngx_sprintf(p, "$%uz\r\n%02ui:", 3 + e[i].len, e[i].mask);
-            p = ngx_cpymem(p, e[i].key, e[i].len);
-            *p++ = '\r'; *p++ = '\n';
-        }
+        p = ngx_http_foundry_fleet_zadd(f, now, klen, used, p);
 
         op = ngx_array_push(&f->ops);
         if (op == NULL) {
@@ -558,11 +478,7 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
         for (i = 0; i < f->entries.nelts; i++) {
             for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
                 if (e[i].mask & (1 << c)) {
-                    p = ngx_sprintf(p, "$%uz\r\n",
-                                    ngx_http_foundry_fleet_key(f, &e[i], c,
-                                                               NULL));
-                    p += ngx_http_foundry_fleet_key(f, &e[i], c, p);
-                    *p++ = '\r'; *p++ = '\n';
+                    p = ngx_http_foundry_fleet_key_arg(f, &e[i], c, p);
                 }
             }
         }
@@ -571,6 +487,152 @@ ngx_http_foundry_fleet_commands(ngx_http_foundry_fleet_t *f, time_t now)
     b->last = p;
 
     return b;
+}
+
+
+/*
+ * The size of the commands; "reads", the counters read, and "used", the
+ * keys used (with an amount to add)
+ */
+
+static size_t
+ngx_http_foundry_fleet_size(ngx_http_foundry_fleet_t *f, ngx_uint_t *reads,
+    ngx_uint_t *used)
+{
+    size_t                           size, klen;
+    ngx_uint_t                       i, c;
+    ngx_http_foundry_fleet_entry_t  *e;
+
+    e = f->entries.elts;
+
+    size = 64;
+    *reads = 0;
+
+    for (i = 0; i < f->entries.nelts; i++) {
+        klen = ngx_http_foundry_fleet_key(f, &e[i], 0, NULL);
+
+        for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
+            if (!(e[i].mask & (1 << c))) {
+                continue;
+            }
+
+            (*reads)++;
+            size += ngx_http_foundry_redis_arg_size(klen);
+
+            if (e[i].amount[c]) {
+                size += 2 * (16 + ngx_http_foundry_redis_arg_size(6)
+                             + ngx_http_foundry_redis_arg_size(klen)
+                             + ngx_http_foundry_redis_arg_size(NGX_INT64_LEN)
+                             + ngx_http_foundry_redis_arg_size(2));
+            }
+        }
+    }
+
+    /* ZADD of the keys used, ZRANGEBYSCORE, ZREMRANGEBYSCORE */
+
+    klen = sizeof("foundry:{}:keys") - 1 + f->name.len;
+    *used = 0;
+
+    for (i = 0; i < f->entries.nelts; i++) {
+        for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
+            if (e[i].amount[c]) {
+                (*used)++;
+                size += ngx_http_foundry_redis_arg_size(NGX_TIME_T_LEN)
+                        + ngx_http_foundry_redis_arg_size(3 + e[i].len);
+                break;
+            }
+        }
+    }
+
+    size += 3 * (16 + NGX_SIZE_T_LEN + 3 * ngx_http_foundry_redis_arg_size(
+                                              klen + NGX_TIME_T_LEN + 16));
+
+    return size;
+}
+
+
+/* INCRBY and EXPIRE ... NX of a counter's amount */
+
+static u_char *
+ngx_http_foundry_fleet_incrby(ngx_http_foundry_fleet_t *f,
+    ngx_http_foundry_fleet_entry_t *e, ngx_uint_t c, time_t now, u_char *p)
+{
+    time_t  ttl;
+    u_char  num[NGX_INT64_LEN + 1];
+
+    ttl = (c < NGX_HTTP_FOUNDRY_FLEET_QUOTA)
+          ? NGX_HTTP_FOUNDRY_FLEET_MINUTE_TTL
+          : e->window[c] - now + 3600;
+
+    p = ngx_cpymem(p, "*3\r\n", 4);
+    p = ngx_http_foundry_redis_arg(p, (u_char *) "INCRBY", 6);
+    p = ngx_http_foundry_fleet_key_arg(f, e, c, p);
+    p = ngx_http_foundry_redis_arg(p, num,
+                                   ngx_sprintf(num, "%L", e->amount[c])
+                                   - num);
+
+    p = ngx_cpymem(p, "*4\r\n", 4);
+    p = ngx_http_foundry_redis_arg(p, (u_char *) "EXPIRE", 6);
+    p = ngx_http_foundry_fleet_key_arg(f, e, c, p);
+    p = ngx_http_foundry_redis_arg(p, num,
+                                   ngx_sprintf(num, "%T", ttl) - num);
+
+    return ngx_http_foundry_redis_arg(p, (u_char *) "NX", 2);
+}
+
+
+/*
+ * the zone's keys used lately, by score (when), in a sorted set: each
+ * node learns the keys the others use, before they are used here
+ */
+
+static u_char *
+ngx_http_foundry_fleet_zadd(ngx_http_foundry_fleet_t *f, time_t now,
+    size_t klen, ngx_uint_t used, u_char *p)
+{
+    ngx_uint_t                       i, c;
+    ngx_http_foundry_fleet_entry_t  *e;
+    u_char                           num[NGX_INT64_LEN + 1];
+
+    e = f->entries.elts;
+
+    p = ngx_sprintf(p, "*%ui\r\n", 2 + 2 * used);
+    p = ngx_http_foundry_redis_arg(p, (u_char *) "ZADD", 4);
+    p = ngx_sprintf(p, "$%uz\r\nfoundry:{%V}:keys\r\n", klen, &f->name);
+
+    for (i = 0; i < f->entries.nelts; i++) {
+        for (c = 0; c < NGX_HTTP_FOUNDRY_FLEET_COUNTERS; c++) {
+            if (e[i].amount[c]) {
+                break;
+            }
+        }
+
+        if (c == NGX_HTTP_FOUNDRY_FLEET_COUNTERS) {
+            continue;
+        }
+
+        p = ngx_http_foundry_redis_arg(p, num,
+                                       ngx_sprintf(num, "%T", now) - num);
+        p = ngx_sprintf(p, "$%uz\r\n%02ui:", 3 + e[i].len, e[i].mask);
+        p = ngx_cpymem(p, e[i].key, e[i].len);
+        *p++ = '\r'; *p++ = '\n';
+    }
+
+    return p;
+}
+
+
+/* a counter's Redis key as a command's argument */
+
+static u_char *
+ngx_http_foundry_fleet_key_arg(ngx_http_foundry_fleet_t *f,
+    ngx_http_foundry_fleet_entry_t *e, ngx_uint_t c, u_char *p)
+{
+    p = ngx_sprintf(p, "$%uz\r\n", ngx_http_foundry_fleet_key(f, e, c, NULL));
+    p += ngx_http_foundry_fleet_key(f, e, c, p);
+    *p++ = '\r'; *p++ = '\n';
+
+    return p;
 }
 
 

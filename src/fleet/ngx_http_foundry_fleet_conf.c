@@ -21,6 +21,24 @@
  */
 
 
+/* foundry_limit_sync's parameters while they are read */
+
+typedef struct {
+    ngx_http_foundry_fleet_t       *fleet;
+    ngx_http_foundry_limit_zone_t  *lz;
+    ngx_str_t                       password;
+    ngx_str_t                       ca;
+    ngx_str_t                       host;
+    ngx_int_t                       nodes;
+    ngx_int_t                       fail;
+    ngx_uint_t                      tls;
+} ngx_http_foundry_fleet_args_t;
+
+
+static ngx_int_t ngx_http_foundry_fleet_param(ngx_conf_t *cf, void *data,
+    ngx_str_t *arg);
+static ngx_int_t ngx_http_foundry_fleet_number(
+    ngx_http_foundry_fleet_args_t *a, ngx_str_t *arg);
 static ngx_uint_t ngx_http_foundry_fleet_arg(ngx_str_t *arg, char *name,
     ngx_str_t *value);
 static ngx_int_t ngx_http_foundry_fleet_tls(ngx_conf_t *cf,
@@ -41,14 +59,9 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
-    ngx_str_t                       *value, name, password, ca, host;
-    ngx_int_t                        nodes, fail;
-    ngx_uint_t                       tls;
-    ngx_url_t                        u;
-    ngx_uint_t                       i;
-    ngx_shm_zone_t                  *shm_zone;
-    ngx_http_foundry_fleet_t        *f;
-    ngx_http_foundry_limit_zone_t   *lz;
+    ngx_str_t                      *value;
+    ngx_http_foundry_fleet_t       *f;
+    ngx_http_foundry_fleet_args_t   a;
 
     value = cf->args->elts;
 
@@ -59,127 +72,29 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     f->interval = 1000;
     f->redis.timeout = 1000;
-    ngx_str_null(&password);
-    ngx_str_null(&ca);
-    ngx_str_null(&host);
-    ngx_memzero(&u, sizeof(ngx_url_t));
-    tls = 0;
 
-    lz = NULL;
-    nodes = 1;
-    fail = NGX_HTTP_FOUNDRY_FAIL_SHARE;
+    ngx_memzero(&a, sizeof(ngx_http_foundry_fleet_args_t));
+    a.fleet = f;
+    a.nodes = 1;
+    a.fail = NGX_HTTP_FOUNDRY_FAIL_SHARE;
 
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_http_foundry_fleet_arg(&value[i], "zone=", &name)) {
-            shm_zone = ngx_shared_memory_add(cf, &name, 0,
-                                             &ngx_http_foundry_module);
-            if (shm_zone == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (!ngx_http_foundry_limit_is_zone(shm_zone)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": no foundry_limit_zone \"%V\" "
-                                   "before it", &value[0], &name);
-                return NGX_CONF_ERROR;
-            }
-
-            lz = shm_zone->data;
-            f->name = shm_zone->shm.name;
-
-        } else if (ngx_http_foundry_fleet_arg(&value[i], "redis=", &u.url)) {
-            u.default_port = 6379;
-
-            if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": %s in \"%V\"", &value[0],
-                                   u.err ? u.err : "no address", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            f->redis.addr = &u.addrs[0];
-            f->server = u.addrs[0].name;
-            host = u.host;
-
-        } else if (ngx_strcmp(value[i].data, "tls") == 0) {
-            tls = 1;
-
-        } else if (ngx_http_foundry_fleet_arg(&value[i], "tls_ca=", &ca)
-                   || ngx_http_foundry_fleet_arg(&value[i], "password_file=",
-                                                 &password))
-        {
-            /* read below */
-
-        } else if (ngx_http_foundry_fleet_arg(&value[i], "tls_name=",
-                                              &f->redis.tls_name))
-        {
-            if (f->redis.tls_name.len == 0) {
-                goto invalid;
-            }
-
-        } else if (ngx_http_foundry_fleet_arg(&value[i], "state=", &f->state)) {
-            if (f->state.len == 0
-                || ngx_conf_full_name(cf->cycle, &f->state, 0) != NGX_OK)
-            {
-                goto invalid;
-            }
-
-        } else if (ngx_http_foundry_fleet_arg(&value[i], "interval=", &name)) {
-            f->interval = ngx_parse_time(&name, 0);
-
-            if (f->interval == (ngx_msec_t) NGX_ERROR || f->interval < 10) {
-                goto invalid;
-            }
-
-        } else if (ngx_http_foundry_fleet_arg(&value[i], "timeout=", &name)) {
-            f->redis.timeout = ngx_parse_time(&name, 0);
-
-            if (f->redis.timeout == (ngx_msec_t) NGX_ERROR
-                || f->redis.timeout == 0)
-            {
-                goto invalid;
-            }
-
-        } else if (ngx_http_foundry_fleet_arg(&value[i], "nodes=", &name)) {
-            nodes = ngx_atoi(name.data, name.len);
-
-            if (nodes < 1 || nodes > 1000) {
-                goto invalid;
-            }
-
-        } else if (ngx_http_foundry_fleet_arg(&value[i], "fail=", &name)) {
-            for (fail = 0; fail < 3; fail++) {
-                if (ngx_strcmp(name.data, ngx_http_foundry_fleet_fails[fail])
-                    == 0)
-                {
-                    break;
-                }
-            }
-
-            if (fail == 3) {
-                goto invalid;
-            }
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in \"%V\" directive",
-                               &value[i], &value[0]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_foundry_conf_args(cf, 1, ngx_http_foundry_fleet_param, &a)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (f->redis.tls_name.len == 0) {
-        f->redis.tls_name = host;
+        f->redis.tls_name = a.host;
     }
 
-    if (lz == NULL) {
+    if (a.lz == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"zone=\"", &value[0]);
         return NGX_CONF_ERROR;
     }
 
-    if (lz->fleet) {
+    if (a.lz->fleet) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": zone \"%V\" is synced already",
                            &value[0], &f->name);
@@ -193,19 +108,19 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if ((tls || ca.len) && f->redis.addr == NULL) {
+    if ((a.tls || a.ca.len) && f->redis.addr == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": \"tls\" needs \"redis=\"", &value[0]);
         return NGX_CONF_ERROR;
     }
 
-    if ((tls || ca.len)
-        && ngx_http_foundry_fleet_tls(cf, f, &ca) != NGX_OK)
+    if ((a.tls || a.ca.len)
+        && ngx_http_foundry_fleet_tls(cf, f, &a.ca) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    if (password.len) {
+    if (a.password.len) {
         if (f->redis.addr == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\": \"password_file=\" needs \"redis=\"",
@@ -213,17 +128,17 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (ngx_http_foundry_fleet_password(cf, f, &password) != NGX_OK) {
+        if (ngx_http_foundry_fleet_password(cf, f, &a.password) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
 
-    f->lz = lz;
-    f->conf.fail = (ngx_uint_t) fail;
-    f->conf.nodes = (ngx_uint_t) nodes;
+    f->lz = a.lz;
+    f->conf.fail = (ngx_uint_t) a.fail;
+    f->conf.nodes = (ngx_uint_t) a.nodes;
     f->conf.redis = (f->redis.addr != NULL);
     f->conf.retry = (time_t) (f->interval + 999) / 1000;
-    lz->fleet = &f->conf;
+    a.lz->fleet = &f->conf;
 
     /* the configuration's list of them */
 
@@ -231,13 +146,147 @@ ngx_http_foundry_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     fmcf->fleets = f;
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid value \"%V\" in \"%V\" directive",
-                       &value[i], &value[0]);
-    return NGX_CONF_ERROR;
+/*
+ * One parameter of foundry_limit_sync (ngx_http_foundry_conf_args()):
+ * NGX_OK, NGX_DECLINED for an invalid value, NGX_ABORT for an unknown
+ * parameter, NGX_ERROR once the error is logged.
+ */
+
+static ngx_int_t
+ngx_http_foundry_fleet_param(ngx_conf_t *cf, void *data, ngx_str_t *arg)
+{
+    ngx_http_foundry_fleet_args_t *a = data;
+
+    ngx_str_t                 *value, name;
+    ngx_url_t                  u;
+    ngx_shm_zone_t            *shm_zone;
+    ngx_http_foundry_fleet_t  *f;
+
+    f = a->fleet;
+
+    if (ngx_http_foundry_fleet_arg(arg, "zone=", &name)) {
+        shm_zone = ngx_shared_memory_add(cf, &name, 0,
+                                         &ngx_http_foundry_module);
+        if (shm_zone == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (!ngx_http_foundry_limit_is_zone(shm_zone)) {
+            value = cf->args->elts;
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": no foundry_limit_zone \"%V\" "
+                               "before it", &value[0], &name);
+            return NGX_ERROR;
+        }
+
+        a->lz = shm_zone->data;
+        f->name = shm_zone->shm.name;
+
+    } else if (ngx_http_foundry_fleet_arg(arg, "redis=", &name)) {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = name;
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            value = cf->args->elts;
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": %s in \"%V\"", &value[0],
+                               u.err ? u.err : "no address", arg);
+            return NGX_ERROR;
+        }
+
+        f->redis.addr = &u.addrs[0];
+        f->server = u.addrs[0].name;
+        a->host = u.host;
+
+    } else if (ngx_strcmp(arg->data, "tls") == 0) {
+        a->tls = 1;
+
+    } else if (ngx_http_foundry_fleet_arg(arg, "tls_ca=", &a->ca)
+               || ngx_http_foundry_fleet_arg(arg, "password_file=",
+                                             &a->password))
+    {
+        /* read once all are known */
+
+    } else if (ngx_http_foundry_fleet_arg(arg, "tls_name=",
+                                          &f->redis.tls_name))
+    {
+        if (f->redis.tls_name.len == 0) {
+            return NGX_DECLINED;
+        }
+
+    } else if (ngx_http_foundry_fleet_arg(arg, "state=", &f->state)) {
+        if (f->state.len == 0
+            || ngx_conf_full_name(cf->cycle, &f->state, 0) != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+    } else {
+        return ngx_http_foundry_fleet_number(a, arg);
+    }
+
+    return NGX_OK;
+}
+
+
+/* interval=, timeout=, nodes= and fail= */
+
+static ngx_int_t
+ngx_http_foundry_fleet_number(ngx_http_foundry_fleet_args_t *a,
+    ngx_str_t *arg)
+{
+    ngx_str_t                  name;
+    ngx_http_foundry_fleet_t  *f;
+
+    f = a->fleet;
+
+    if (ngx_http_foundry_fleet_arg(arg, "interval=", &name)) {
+        f->interval = ngx_parse_time(&name, 0);
+
+        if (f->interval == (ngx_msec_t) NGX_ERROR || f->interval < 10) {
+            return NGX_DECLINED;
+        }
+
+    } else if (ngx_http_foundry_fleet_arg(arg, "timeout=", &name)) {
+        f->redis.timeout = ngx_parse_time(&name, 0);
+
+        if (f->redis.timeout == (ngx_msec_t) NGX_ERROR
+            || f->redis.timeout == 0)
+        {
+            return NGX_DECLINED;
+        }
+
+    } else if (ngx_http_foundry_fleet_arg(arg, "nodes=", &name)) {
+        a->nodes = ngx_atoi(name.data, name.len);
+
+        if (a->nodes < 1 || a->nodes > 1000) {
+            return NGX_DECLINED;
+        }
+
+    } else if (ngx_http_foundry_fleet_arg(arg, "fail=", &name)) {
+        for (a->fail = 0; a->fail < 3; a->fail++) {
+            if (ngx_strcmp(name.data, ngx_http_foundry_fleet_fails[a->fail])
+                == 0)
+            {
+                break;
+            }
+        }
+
+        if (a->fail == 3) {
+            return NGX_DECLINED;
+        }
+
+    } else {
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
 }
 
 

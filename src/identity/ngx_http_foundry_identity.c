@@ -17,14 +17,14 @@
 /* the arguments of foundry_upstream_credential, while they are read */
 
 typedef struct {
-    ngx_http_foundry_credential_t  *cred;
-    ngx_str_t                       resource;
-    ngx_str_t                       scope;
-    ngx_str_t                       client_id;
-    ngx_str_t                       audience;
-    ngx_str_t                       file;
-    ngx_str_t                       env;
-    ngx_str_t                       a[5];   /* ngx_http_foundry_id_params */
+    ngx_http_foundry_id_credential_t *cred;
+    ngx_str_t                         resource;
+    ngx_str_t                         scope;
+    ngx_str_t                         client_id;
+    ngx_str_t                         audience;
+    ngx_str_t                         file;
+    ngx_str_t                         env;
+    ngx_str_t                         a[5]; /* ngx_http_foundry_id_params */
 } ngx_http_foundry_id_args_t;
 
 
@@ -37,23 +37,23 @@ static ngx_int_t ngx_http_foundry_credential_secret(ngx_conf_t *cf,
 static ngx_int_t ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_foundry_credential_check(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia);
+    ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia);
 static ngx_int_t ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia);
+    ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia);
 static ngx_int_t ngx_http_foundry_credential_build(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia,
+    ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia,
     ngx_str_t *secret);
 static ngx_int_t ngx_http_foundry_credential_key(
-    ngx_http_foundry_credential_t *cred);
+    ngx_http_foundry_id_credential_t *cred);
 static u_char *ngx_http_foundry_form_add(u_char *p, const char *name,
     ngx_str_t *value);
 static size_t ngx_http_foundry_form_len(const char *name, ngx_str_t *value);
 static ngx_http_foundry_id_node_t *ngx_http_foundry_id_node(
-    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_credential_t *cred);
+    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_id_credential_t *cred);
 static ngx_int_t ngx_http_foundry_identity_copy(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_node_t *n);
 static ngx_int_t ngx_http_foundry_identity_refresh(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
     ngx_int_t rc, const char **why);
 static ngx_int_t ngx_http_foundry_identity_wait(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
@@ -128,7 +128,7 @@ ngx_http_foundry_identity_conf(ngx_conf_t *cf,
     }
 
     if (ngx_array_init(&ic->credentials, cf->pool, 2,
-                       sizeof(ngx_http_foundry_credential_t))
+                       sizeof(ngx_http_foundry_id_credential_t))
         != NGX_OK)
     {
         return NULL;
@@ -254,7 +254,7 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                         *value, secret;
     ngx_uint_t                         i;
     ngx_http_foundry_id_args_t         ia;
-    ngx_http_foundry_credential_t     *cred;
+    ngx_http_foundry_id_credential_t  *cred;
     ngx_http_foundry_identity_conf_t  *ic;
 
     ic = ngx_http_foundry_identity_conf(cf, fmcf);
@@ -290,7 +290,7 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(cred, sizeof(ngx_http_foundry_credential_t));
+    ngx_memzero(cred, sizeof(ngx_http_foundry_id_credential_t));
 
     cred->name = value[1];
     cred->conf_file = cf->conf_file->file.name.data;
@@ -333,10 +333,10 @@ ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 {
     ngx_http_foundry_id_args_t *ia = data;
 
-    ngx_str_t                      *value, v, *s;
-    ngx_uint_t                      k;
-    ngx_http_foundry_id_param_t    *p;
-    ngx_http_foundry_credential_t  *cred;
+    ngx_str_t                        *value, v, *s;
+    ngx_uint_t                        k;
+    ngx_http_foundry_id_param_t      *p;
+    ngx_http_foundry_id_credential_t *cred;
 
     value = cf->args->elts;
     cred = ia->cred;
@@ -420,7 +420,7 @@ ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 
 static ngx_int_t
 ngx_http_foundry_credential_check(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia)
+    ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia)
 {
     ngx_str_t  *value;
 
@@ -540,7 +540,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
 
 static ngx_int_t
 ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia)
+    ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia)
 {
     ngx_str_t  *value;
 
@@ -667,7 +667,7 @@ ngx_http_foundry_credential_secret(ngx_conf_t *cf, ngx_str_t *file,
 
 static ngx_int_t
 ngx_http_foundry_credential_build(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_args_t *ia,
+    ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia,
     ngx_str_t *secret)
 {
     u_char      *p;
@@ -778,7 +778,7 @@ ngx_http_foundry_credential_build(ngx_conf_t *cf,
  */
 
 static ngx_int_t
-ngx_http_foundry_credential_key(ngx_http_foundry_credential_t *cred)
+ngx_http_foundry_credential_key(ngx_http_foundry_id_credential_t *cred)
 {
     u_char     zero;
     ngx_str_t  parts[13];
@@ -859,7 +859,7 @@ ngx_http_foundry_identity_init(ngx_conf_t *cf)
 {
     ngx_uint_t                         i, j;
     ngx_http_foundry_upstream_t       *u;
-    ngx_http_foundry_credential_t     *cred;
+    ngx_http_foundry_id_credential_t  *cred;
     ngx_http_foundry_main_conf_t      *fmcf;
     ngx_http_foundry_identity_conf_t  *ic;
 
@@ -915,7 +915,7 @@ ngx_http_foundry_identity_init(ngx_conf_t *cf)
 
 static ngx_http_foundry_id_node_t *
 ngx_http_foundry_id_node(ngx_http_foundry_id_zone_t *iz,
-    ngx_http_foundry_credential_t *cred)
+    ngx_http_foundry_id_credential_t *cred)
 {
     ngx_http_foundry_id_node_t  *n;
 
@@ -947,9 +947,9 @@ ngx_int_t
 ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx)
 {
-    ngx_int_t                       rc;
-    const char                     *why;
-    ngx_http_foundry_credential_t  *cred;
+    ngx_int_t                         rc;
+    const char                       *why;
+    ngx_http_foundry_id_credential_t *cred;
 
     cred = ctx->upstream->credential;
     why = NULL;
@@ -988,7 +988,7 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_http_foundry_identity_token(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
     const char **why)
 {
     uint64_t                           now;
@@ -1101,7 +1101,7 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_foundry_identity_refresh(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
     ngx_int_t rc, const char **why)
 {
     if (rc == NGX_OK) {

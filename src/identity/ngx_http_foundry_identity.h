@@ -96,7 +96,7 @@ typedef struct {
 
     u_char                         *conf_file;
     ngx_uint_t                      conf_line;
-} ngx_http_foundry_credential_t;
+} ngx_http_foundry_id_credential_t;
 
 
 typedef struct {
@@ -129,7 +129,7 @@ typedef struct {
 } ngx_http_foundry_id_zone_t;
 
 
-typedef struct {
+typedef struct ngx_http_foundry_identity_conf_s {
     ngx_array_t                     credentials;
     ngx_http_foundry_id_zone_t     *zone;
 } ngx_http_foundry_identity_conf_t;
@@ -154,7 +154,7 @@ ngx_int_t ngx_http_foundry_identity_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_identity_token(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred,
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
     const char **why);
 void ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx);
 
@@ -162,26 +162,26 @@ void ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx);
 /* ngx_http_foundry_identity_assertion.c */
 
 ngx_int_t ngx_http_foundry_identity_certificate(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *cert, ngx_str_t *key,
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *cert, ngx_str_t *key,
     ngx_str_t *alg, ngx_str_t *token_url, ngx_str_t *client_id);
 ngx_int_t ngx_http_foundry_identity_token_file(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *path);
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *path);
 ngx_int_t ngx_http_foundry_identity_assertion(ngx_http_request_t *r,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *body, const char **err);
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *body, const char **err);
 
 
 /* ngx_http_foundry_identity_fetch.c */
 
 ngx_int_t ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred);
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred);
 /* not static for fuzz/ */
 ngx_int_t ngx_http_foundry_identity_parse(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_http_foundry_id_answer_t *a, const char **err);
 void ngx_http_foundry_identity_store(ngx_http_request_t *r,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_answer_t *a,
+    ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_answer_t *a,
     const char *err);
 ngx_http_foundry_id_node_t *ngx_http_foundry_id_find_locked(
-    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_credential_t *cred);
+    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_id_credential_t *cred);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_IDENTITY_H_INCLUDED_ */

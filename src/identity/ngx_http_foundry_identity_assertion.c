@@ -45,7 +45,7 @@ static EVP_PKEY *ngx_http_foundry_id_certificate_key(ngx_conf_t *cf, X509 *x,
     ngx_str_t *kpath, ngx_str_t *cpath);
 static ngx_int_t ngx_http_foundry_id_json_safe(ngx_str_t *s);
 static ngx_int_t ngx_http_foundry_id_sign(ngx_http_request_t *r,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *jwt, const char **err);
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *jwt, const char **err);
 static ngx_int_t ngx_http_foundry_id_file_read(ngx_pool_t *pool,
     ngx_log_t *log, ngx_http_foundry_id_file_t *f, const char **err);
 
@@ -57,7 +57,7 @@ static ngx_int_t ngx_http_foundry_id_file_read(ngx_pool_t *pool,
 
 ngx_int_t
 ngx_http_foundry_identity_certificate(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *cert, ngx_str_t *key,
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *cert, ngx_str_t *key,
     ngx_str_t *alg, ngx_str_t *token_url, ngx_str_t *client_id)
 {
     X509       *x;
@@ -307,7 +307,7 @@ ngx_http_foundry_id_json_safe(ngx_str_t *s)
 
 ngx_int_t
 ngx_http_foundry_identity_token_file(ngx_conf_t *cf,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *path)
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *path)
 {
     char                        *env;
     ngx_str_t                    name;
@@ -372,7 +372,7 @@ ngx_http_foundry_identity_token_file(ngx_conf_t *cf,
 
 ngx_int_t
 ngx_http_foundry_identity_assertion(ngx_http_request_t *r,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *body, const char **err)
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *body, const char **err)
 {
     u_char     *p;
     ngx_int_t   rc;
@@ -410,7 +410,7 @@ ngx_http_foundry_identity_assertion(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_foundry_id_sign(ngx_http_request_t *r,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *jwt, const char **err)
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *jwt, const char **err)
 {
     u_char        *p, *claims, rnd[16], jti[32];
     size_t         len, siglen;

@@ -17,10 +17,10 @@
 
 
 typedef struct {
-    ngx_http_foundry_ctx_t         *ctx;
-    ngx_http_foundry_credential_t  *cred;
-    ngx_http_foundry_collect_t     *collect;
-    ngx_uint_t                      done;
+    ngx_http_foundry_ctx_t           *ctx;
+    ngx_http_foundry_id_credential_t *cred;
+    ngx_http_foundry_collect_t       *collect;
+    ngx_uint_t                        done;
 } ngx_http_foundry_id_fetch_t;
 
 
@@ -42,7 +42,7 @@ typedef struct {
 static ngx_int_t ngx_http_foundry_identity_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_foundry_id_request(ngx_http_request_t *r,
-    ngx_http_request_t *sr, ngx_http_foundry_credential_t *cred,
+    ngx_http_request_t *sr, ngx_http_foundry_id_credential_t *cred,
     ngx_str_t *body);
 static const char *ngx_http_foundry_id_keep_locked(
     ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_id_node_t *n,
@@ -87,7 +87,7 @@ static yajl_callbacks  ngx_http_foundry_id_callbacks = {
 
 ngx_int_t
 ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_credential_t *cred)
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred)
 {
     ngx_int_t                     rc;
     ngx_str_t                     body;
@@ -163,7 +163,7 @@ ngx_http_foundry_identity_fetch(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_foundry_id_request(ngx_http_request_t *r, ngx_http_request_t *sr,
-    ngx_http_foundry_credential_t *cred, ngx_str_t *body)
+    ngx_http_foundry_id_credential_t *cred, ngx_str_t *body)
 {
     ngx_buf_t    *b;
     ngx_str_t     name, value;
@@ -334,7 +334,7 @@ ngx_http_foundry_identity_done(ngx_http_request_t *r, void *data,
 
 void
 ngx_http_foundry_identity_store(ngx_http_request_t *r,
-    ngx_http_foundry_credential_t *cred, ngx_http_foundry_id_answer_t *a,
+    ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_answer_t *a,
     const char *err)
 {
     int64_t                            life;
@@ -426,7 +426,7 @@ ngx_http_foundry_identity_store(ngx_http_request_t *r,
 
 ngx_http_foundry_id_node_t *
 ngx_http_foundry_id_find_locked(ngx_http_foundry_id_zone_t *iz,
-    ngx_http_foundry_credential_t *cred)
+    ngx_http_foundry_id_credential_t *cred)
 {
     ngx_queue_t                 *q;
     ngx_http_foundry_id_node_t  *n;

@@ -41,7 +41,7 @@ typedef struct {
 } ngx_http_foundry_oauth2_scope_t;
 
 
-typedef struct {
+typedef struct ngx_http_foundry_oauth2_service_s {
     ngx_str_t                       name;
     ngx_str_t                       issuer;
     ngx_shm_zone_t                 *clients;  /* a foundry_keys_zone */
@@ -56,7 +56,7 @@ typedef struct {
 } ngx_http_foundry_oauth2_service_t;
 
 
-typedef struct {
+typedef struct ngx_http_foundry_oauth2_main_s {
     ngx_array_t                     services; /* oauth2_service_t * */
 } ngx_http_foundry_oauth2_main_t;
 

@@ -27,6 +27,7 @@ static int ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s,
     size_t len);
 static int ngx_http_foundry_body_end(void *ctx);
 static int ngx_http_foundry_body_start_array(void *ctx);
+static int ngx_http_foundry_body_deeper(ngx_http_foundry_body_t *b);
 static int ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b);
 static ngx_int_t ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b,
     u_char *data, size_t len);
@@ -186,14 +187,7 @@ ngx_http_foundry_body_start_map(void *ctx)
         b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
     }
 
-    if (++b->depth > NGX_HTTP_FOUNDRY_MAX_DEPTH) {
-        b->error = NGX_HTTP_FOUNDRY_BODY_DEEP;
-        return 0;
-    }
-
-    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
-
-    return 1;
+    return ngx_http_foundry_body_deeper(b);
 }
 
 
@@ -218,14 +212,7 @@ ngx_http_foundry_body_start_array(void *ctx)
         b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
     }
 
-    if (++b->depth > NGX_HTTP_FOUNDRY_MAX_DEPTH) {
-        b->error = NGX_HTTP_FOUNDRY_BODY_DEEP;
-        return 0;
-    }
-
-    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
-
-    return 1;
+    return ngx_http_foundry_body_deeper(b);
 }
 
 
@@ -236,6 +223,22 @@ ngx_http_foundry_body_end(void *ctx)
 
     if (--b->depth == 1) {
         b->in_so = 0;
+    }
+
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+
+    return 1;
+}
+
+
+/* one level deeper, its key not known yet */
+
+static int
+ngx_http_foundry_body_deeper(ngx_http_foundry_body_t *b)
+{
+    if (++b->depth > NGX_HTTP_FOUNDRY_MAX_DEPTH) {
+        b->error = NGX_HTTP_FOUNDRY_BODY_DEEP;
+        return 0;
     }
 
     b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;

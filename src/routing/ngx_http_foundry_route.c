@@ -511,10 +511,10 @@ ngx_int_t
 ngx_http_foundry_required_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf)
 {
-    ngx_uint_t                  i, j;
-    ngx_list_part_t            *part;
-    ngx_table_elt_t            *h;
-    ngx_http_foundry_header_t  *ch;
+    ngx_uint_t                        i, j;
+    ngx_list_part_t                  *part;
+    ngx_table_elt_t                  *h;
+    ngx_http_foundry_custom_header_t *ch;
 
     if (flcf->custom_headers == NULL) {
         return NGX_OK;
