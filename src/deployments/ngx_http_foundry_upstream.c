@@ -486,8 +486,16 @@ ngx_http_foundry_upstream_prefix(ngx_pool_t *pool,
 
     prefix->data = p;
 
-    p = ngx_cpymem(p, u->url.data, u->url.len);
-    p = ngx_cpymem(p, u->base.data, u->base.len);
+    /* either may be empty, and memcpy() takes no NULL */
+
+    if (u->url.len) {
+        p = ngx_cpymem(p, u->url.data, u->url.len);
+    }
+
+    if (u->base.len) {
+        p = ngx_cpymem(p, u->base.data, u->base.len);
+    }
+
     p = ngx_cpymem(p, u->kind_path, ngx_strlen(u->kind_path));
 
     if (u->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC) {
