@@ -75,22 +75,12 @@ sub calls {
 }
 
 # waits until the node's /metrics match (the syncs are every 200 ms)
-sub wait_metrics {
-    my ($node, $re) = @_;
-    my $deadline = time + 15;
-    while (time < $deadline) {
-        my (undef, undef, $body) = $node->request('GET', '/metrics');
-        return 1 if $body =~ $re;
-        sleep 0.1;
-    }
-    return 0;
-}
 
 sub settle { sleep 1.5 }
 
 plan tests => 18;
 
-ok(wait_metrics($_, qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
+ok(FoundryRedis::wait_metrics($_, qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
    "node $_->{port}: the sync is up") for @nodes;
 
 # a day quota of 1000: 600 on the first node, then the second has 400
@@ -181,7 +171,7 @@ $nodes[0]->stop;
 $nodes[0] = FoundryNginx->new(workers => 2, http => $conf);
 @Nodes = @nodes;
 
-ok(wait_metrics($nodes[0], qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
+ok(FoundryRedis::wait_metrics($nodes[0], qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
    'node 1 restarted: the sync is up');
 
 settle();

@@ -84,16 +84,6 @@ sub node {
 CONF
 }
 
-sub wait_metrics {
-    my ($node, $re) = @_;
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        my (undef, undef, $body) = $node->request('GET', '/metrics');
-        return 1 if $body =~ $re;
-        sleep 0.1;
-    }
-    return 0;
-}
 
 sub call {
     my ($node) = @_;
@@ -111,10 +101,10 @@ my $system = node('tls');
 my $named = node("tls tls_ca=$dir/ca.crt tls_name=redis.test");
 @Nodes = ($good, $other, $system, $named);
 
-ok(wait_metrics($good, qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
+ok(FoundryRedis::wait_metrics($good, qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
    'the node that trusts the CA syncs over TLS');
 
-ok(wait_metrics($named, qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
+ok(FoundryRedis::wait_metrics($named, qr/^foundry_limit_sync_up\{zone="fleet"\} 1$/m),
    'tls_name=redis.test, the certificate\'s DNS name (and SNI): it syncs');
 
 is(call($good), 200, 'a call on it');
@@ -128,13 +118,13 @@ while (time < $deadline) {
 }
 is_deeply([values %$keys], [100], 'its usage reached Redis over TLS');
 
-ok(wait_metrics($other,
+ok(FoundryRedis::wait_metrics($other,
                 qr/^foundry_limit_sync_failures_total\{zone="fleet"\} [1-9]/m),
    'tls_name=other.test: the syncs fail');
 like($other->error_log, qr/sync with redis 127\.0\.0\.1:$tport failed \(TLS certificate of another name\)/,
      'tls_name=other.test: the log line says why');
 
-ok(wait_metrics($system,
+ok(FoundryRedis::wait_metrics($system,
                 qr/^foundry_limit_sync_failures_total\{zone="fleet"\} [1-9]/m),
    'the system CAs only: the syncs fail');
 like($system->error_log, qr/failed \(TLS certificate not verified\)/,

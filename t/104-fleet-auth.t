@@ -88,16 +88,6 @@ sub node {
 CONF
 }
 
-sub wait_metrics {
-    my ($node, $re) = @_;
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        my (undef, undef, $body) = $node->request('GET', '/metrics');
-        return 1 if $body =~ $re;
-        sleep 0.1;
-    }
-    return 0;
-}
 
 sub call {
     my ($node) = @_;
@@ -118,9 +108,9 @@ my $wrong = node('wrong', 'password_file='
 my $none = node('none', '');
 @Nodes = ($pass, $user, $wrong, $none);
 
-ok(wait_metrics($pass, qr/^foundry_limit_sync_up\{zone="bypass"\} 1$/m),
+ok(FoundryRedis::wait_metrics($pass, qr/^foundry_limit_sync_up\{zone="bypass"\} 1$/m),
    'the default user\'s password: the node syncs');
-ok(wait_metrics($user, qr/^foundry_limit_sync_up\{zone="byuser"\} 1$/m),
+ok(FoundryRedis::wait_metrics($user, qr/^foundry_limit_sync_up\{zone="byuser"\} 1$/m),
    '"user password", an ACL user: the node syncs');
 
 is(call($pass), 200, 'a call on the first node');
@@ -137,14 +127,14 @@ while (time < $deadline) {
 is(scalar(@$a), 1, 'the first node\'s usage reached Redis');
 is(scalar(@$b), 1, 'the second node\'s usage reached Redis');
 
-ok(wait_metrics($wrong,
+ok(FoundryRedis::wait_metrics($wrong,
                 qr/^foundry_limit_sync_failures_total\{zone="wrong"\} [1-9]/m),
    'a wrong password: the syncs fail');
 like($wrong->error_log,
      qr/"wrong".*redis 127\.0\.0\.1:$redis->{port}|redis 127\.0\.0\.1:$redis->{port}.*"wrong"/,
      'a wrong password: the log line names the zone and the server');
 
-ok(wait_metrics($none,
+ok(FoundryRedis::wait_metrics($none,
                 qr/^foundry_limit_sync_failures_total\{zone="none"\} [1-9]/m),
    'no password: the syncs fail');
 

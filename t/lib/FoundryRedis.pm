@@ -12,6 +12,9 @@ package FoundryRedis;
 # command with the same bytes (garbage, error replies):
 #
 #   my ($port, $pid) = FoundryRedis::liar("-ERR no\r\n");
+#
+# And, for the nodes: FoundryRedis::wait_metrics($node, qr/.../) waits
+# (15 s at most) until a node's /metrics page matches.
 
 use strict;
 use warnings;
@@ -200,6 +203,19 @@ sub stop_liars {
     kill 'KILL', -$_ for @Liars;
     waitpid $_, 0 for @Liars;
     @Liars = ();
+}
+
+# a node's /metrics page matching $re within 15 s (a sync's state changes
+# at its own interval)
+sub wait_metrics {
+    my ($node, $re) = @_;
+    my $deadline = time + 15;
+    while (time < $deadline) {
+        my (undef, undef, $body) = $node->request('GET', '/metrics');
+        return 1 if $body =~ $re;
+        sleep 0.1;
+    }
+    return 0;
 }
 
 1;
