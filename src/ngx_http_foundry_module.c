@@ -475,7 +475,9 @@ ngx_module_t  ngx_http_foundry_module = {
 static ngx_int_t
 ngx_http_foundry_preconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_foundry_content_variables(cf) != NGX_OK) {
+    if (ngx_http_foundry_content_variables(cf) != NGX_OK
+        || ngx_http_foundry_route_add(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -690,7 +692,16 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    conf->route = ngx_http_foundry_route_location(cf);
+
     if (!conf->enable) {
+        if (conf->route) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"proxy_pass http[s]://foundry_route\" "
+                               "needs \"foundry_gateway on\"");
+            return NGX_CONF_ERROR;
+        }
+
         return NGX_CONF_OK;
     }
 
@@ -959,6 +970,10 @@ ngx_http_foundry_init(ngx_conf_t *cf)
         return NGX_OK;
     }
 
+    if (ngx_http_foundry_route_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
@@ -999,6 +1014,8 @@ ngx_http_foundry_log_handler(ngx_http_request_t *r)
     if (ctx == NULL || r != r->main) {
         return NGX_OK;
     }
+
+    ngx_http_foundry_route_restore(r, ctx);
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 

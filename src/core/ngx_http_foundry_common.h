@@ -50,6 +50,10 @@ typedef struct {
     ngx_http_foundry_jwt_zone_t    *jwt;
     ngx_flag_t                      used;
 
+    /* the upstream{} block foundry_route, and whether a location uses it */
+    ngx_http_upstream_srv_conf_t   *route;
+    ngx_flag_t                      route_used;
+
     /* the first "foundry_metrics", to name it when no zone is declared */
     u_char                         *metrics_file;
     ngx_uint_t                      metrics_line;
@@ -78,6 +82,9 @@ typedef struct {
     ngx_flag_t                      stream_usage;
     ngx_flag_t                      traceparent;
     ngx_str_t                       connection_name;
+
+    /* the location's proxy_pass is "proxy_pass https://foundry_route" */
+    ngx_flag_t                      route;
 
     /* the operations passed to upstreams, a mask */
     ngx_uint_t                      operations;
@@ -241,6 +248,9 @@ typedef struct {
     ngx_str_t                       upstream_url;
     ngx_str_t                       upstream_uri;
 
+    /* the client's unparsed URI while it is upstream_uri (foundry_route) */
+    ngx_str_t                       client_uri;
+
     ngx_http_foundry_body_t         body;
     ngx_http_foundry_usage_t        usage;
 
@@ -294,6 +304,8 @@ typedef struct {
     unsigned                        strip_usage:1;
     unsigned                        drain:1;
     unsigned                        draining:1;
+    unsigned                        route_uri:1;
+    unsigned                        client_uri_valid:1;
 } ngx_http_foundry_ctx_t;
 
 

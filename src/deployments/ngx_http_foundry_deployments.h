@@ -42,6 +42,14 @@ struct ngx_http_foundry_upstream_s {
     /* whether it takes "stream_options" in a streamed request */
     ngx_uint_t                      stream_options;
 
+    /*
+     * for "proxy_pass https://foundry_route" (ngx_http_foundry_balancer.c):
+     * the upstream{} block of url=, or its address; whether it is https
+     */
+    ngx_http_upstream_srv_conf_t   *uscf;
+    ngx_http_upstream_resolved_t   *resolved;
+    unsigned                        ssl:1;
+
     u_char                         *conf_file;
     ngx_uint_t                      conf_line;
 };
@@ -98,6 +106,17 @@ typedef struct {
     ngx_http_upstream_init_pt       original_init_upstream;
     ngx_http_upstream_init_peer_pt  original_init_peer;
 } ngx_http_foundry_cooldown_conf_t;
+
+
+/* ngx_http_foundry_balancer.c */
+
+ngx_int_t ngx_http_foundry_route_add(ngx_conf_t *cf);
+ngx_flag_t ngx_http_foundry_route_location(ngx_conf_t *cf);
+ngx_int_t ngx_http_foundry_route_init(ngx_conf_t *cf);
+void ngx_http_foundry_route_uri(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
+void ngx_http_foundry_route_restore(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
 
 
 /* ngx_http_foundry_cooldown.c */

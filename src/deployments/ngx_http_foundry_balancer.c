@@ -1,0 +1,354 @@
+
+/*
+ * Copyright (C) The nginx Foundry gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_core.h"
+#include "ngx_http_foundry_deployments.h"
+
+
+/*
+ * "proxy_pass https://foundry_route;": a proxy_pass without variables, so
+ * that nginx's proxy module neither evaluates nor parses a URL per request
+ * and the upstream module does not look for the upstream{} block of its
+ * host among all of them (what "proxy_pass $foundry_upstream_url" costs).
+ *
+ * foundry_route is an upstream{} block the module makes itself, with a
+ * balancer of its own: its init_peer, called by the upstream module once
+ * the proxy module has made the request, hands the request to the peers of
+ * the upstream its deployment routed it to, found here once at
+ * configuration time: the upstream{} block that url= names (its balancer,
+ * keepalive, weights, max_fails, cool-downs and TLS sessions), or the
+ * address url= gives, as nginx itself makes a single peer of it.  The
+ * request's path and arguments reach the proxy module as the request's
+ * unparsed URI (a proxy_pass without a URI part sends it unchanged), the
+ * client's being put back once the request is made.
+ *
+ * The scheme is the upstream's: the proxy module makes a TLS context for
+ * "https://foundry_route" (used for https upstreams; plain http ones turn
+ * TLS off here).
+ */
+
+
+#define NGX_HTTP_FOUNDRY_ROUTE  "foundry_route"
+
+
+extern ngx_module_t  ngx_http_proxy_module;
+
+
+static ngx_int_t ngx_http_foundry_route_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_foundry_route_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_foundry_route_peers(ngx_conf_t *cf,
+    ngx_http_foundry_upstream_t *fu);
+
+
+/* preconfiguration: the upstream{} block foundry_route */
+
+ngx_int_t
+ngx_http_foundry_route_add(ngx_conf_t *cf)
+{
+    ngx_url_t                      u;
+    ngx_http_upstream_srv_conf_t  *uscf;
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    ngx_str_set(&u.host, NGX_HTTP_FOUNDRY_ROUTE);
+    u.url = u.host;
+    u.no_resolve = 1;
+    u.no_port = 1;
+
+    uscf = ngx_http_upstream_add(cf, &u, NGX_HTTP_UPSTREAM_CREATE);
+    if (uscf == NULL) {
+        return NGX_ERROR;
+    }
+
+    uscf->peer.init_upstream = ngx_http_foundry_route_init_upstream;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+    fmcf->route = uscf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_route_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    us->peer.init = ngx_http_foundry_route_init_peer;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether the location's proxy_pass is "proxy_pass http[s]://foundry_route"
+ * (the proxy module's merge has run): its configuration begins with the
+ * upstream module's ngx_http_upstream_conf_t, whose first member is the
+ * upstream{} block of a proxy_pass without variables (as in every nginx
+ * since the proxy module has had the upstream module, and in the public
+ * ngx_http_proxy_module.h of newer ones).
+ */
+
+ngx_flag_t
+ngx_http_foundry_route_location(ngx_conf_t *cf)
+{
+    ngx_http_upstream_conf_t      *ucf;
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+
+    ucf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_proxy_module);
+
+    if (fmcf->route == NULL || ucf == NULL || ucf->upstream != fmcf->route) {
+        return 0;
+    }
+
+    fmcf->route_used = 1;
+
+    return 1;
+}
+
+
+/* postconfiguration, when a location uses foundry_route: each upstream's */
+
+ngx_int_t
+ngx_http_foundry_route_init(ngx_conf_t *cf)
+{
+    ngx_uint_t                     i;
+    ngx_http_foundry_upstream_t   *fu;
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+
+    if (!fmcf->route_used) {
+        return NGX_OK;
+    }
+
+    fu = fmcf->upstreams.elts;
+
+    for (i = 0; i < fmcf->upstreams.nelts; i++) {
+        if (ngx_http_foundry_route_peers(cf, &fu[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What "proxy_pass $foundry_upstream_url" finds per request, found once:
+ * the upstream{} block of url='s host and port (the upstream module's own
+ * rule), else url='s address
+ */
+
+static ngx_int_t
+ngx_http_foundry_route_peers(ngx_conf_t *cf, ngx_http_foundry_upstream_t *fu)
+{
+    size_t                          add;
+    in_port_t                       port;
+    ngx_url_t                       url;
+    ngx_uint_t                      i;
+    ngx_http_upstream_resolved_t   *ur;
+    ngx_http_foundry_main_conf_t   *fmcf;
+    ngx_http_upstream_srv_conf_t  **uscfp, *uscf;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    if (ngx_strncasecmp(fu->url.data, (u_char *) "https://", 8) == 0) {
+        add = 8;
+        port = 443;
+        fu->ssl = 1;
+
+    } else {
+        add = 7;
+        port = 80;
+    }
+
+    ngx_memzero(&url, sizeof(ngx_url_t));
+
+    url.url.len = fu->url.len - add;
+    url.url.data = fu->url.data + add;
+    url.default_port = port;
+    url.uri_part = 1;
+    url.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &url) != NGX_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "%s in the url= of foundry_upstream \"%V\", in %s:%ui",
+                      url.err ? url.err : "invalid host", &fu->name,
+                      fu->conf_file, fu->conf_line);
+        return NGX_ERROR;
+    }
+
+    if (url.no_port) {
+        url.port = port;
+    }
+
+    fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        uscf = uscfp[i];
+
+        if (uscf != fmcf->route
+            && uscf->host.len == url.host.len
+            && ((uscf->port == 0 && url.no_port) || uscf->port == url.port)
+            && ngx_strncasecmp(uscf->host.data, url.host.data, url.host.len)
+               == 0)
+        {
+            fu->uscf = uscf;
+            return NGX_OK;
+        }
+    }
+
+    if (url.addrs) {
+        ur = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_resolved_t));
+        if (ur == NULL) {
+            return NGX_ERROR;
+        }
+
+        ur->sockaddr = url.addrs[0].sockaddr;
+        ur->socklen = url.addrs[0].socklen;
+        ur->name = url.addrs[0].name;
+        ur->naddrs = 1;
+        ur->host = url.host;
+        ur->port = url.port;
+        ur->no_port = url.no_port;
+
+        fu->resolved = ur;
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "the host \"%V\" of foundry_upstream \"%V\" is neither "
+                  "an upstream{} block nor an address, which \"proxy_pass "
+                  "https://" NGX_HTTP_FOUNDRY_ROUTE "\" needs: name an "
+                  "upstream{} block in url=, or use \"proxy_pass "
+                  "$foundry_upstream_url\" (and a resolver), in %s:%ui",
+                  &url.host, &fu->name, fu->conf_file, fu->conf_line);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The routing phase: the request's path and arguments for the upstream,
+ * as the unparsed URI the proxy module sends
+ */
+
+void
+ngx_http_foundry_route_uri(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx)
+{
+    ctx->client_uri = r->unparsed_uri;
+    ctx->client_uri_valid = r->valid_unparsed_uri;
+    ctx->route_uri = 1;
+
+    r->unparsed_uri = ctx->upstream_uri;
+    r->valid_unparsed_uri = 1;
+}
+
+
+/* the client's URI back, for the logs and whatever reads it after */
+
+void
+ngx_http_foundry_route_restore(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    if (ctx->route_uri) {
+        r->unparsed_uri = ctx->client_uri;
+        r->valid_unparsed_uri = ctx->client_uri_valid;
+        ctx->route_uri = 0;
+    }
+}
+
+
+/*
+ * foundry_route's balancer: the proxy module has made the request; the
+ * peers are those of the request's upstream
+ */
+
+static ngx_int_t
+ngx_http_foundry_route_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_upstream_t          *u;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_upstream_t  *fu;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (ctx == NULL || !ctx->routed || !ctx->route_uri) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: \"proxy_pass http[s]://"
+                      NGX_HTTP_FOUNDRY_ROUTE "\" for a request the gateway "
+                      "did not route");
+        return NGX_ERROR;
+    }
+
+    ngx_http_foundry_route_restore(r, ctx);
+
+    u = r->upstream;
+    fu = ctx->upstream;
+
+#if (NGX_HTTP_SSL)
+
+    if (fu->ssl && u->conf->ssl == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: upstream \"%V\" is https: the location "
+                      "needs \"proxy_pass https://" NGX_HTTP_FOUNDRY_ROUTE
+                      "\", not http://", &fu->name);
+        return NGX_ERROR;
+    }
+
+    u->ssl = fu->ssl;
+
+#endif
+
+    if (fu->uscf) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "foundry: " NGX_HTTP_FOUNDRY_ROUTE " to the "
+                       "upstream{} block \"%V\" of upstream \"%V\"",
+                       &fu->uscf->host, &fu->name);
+
+        u->upstream = fu->uscf;
+#if (NGX_HTTP_SSL)
+        u->ssl_name = fu->uscf->host;
+#endif
+
+        return fu->uscf->peer.init(r, fu->uscf);
+    }
+
+    if (fu->resolved == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "foundry: upstream \"%V\" has no peers for "
+                      NGX_HTTP_FOUNDRY_ROUTE, &fu->name);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: " NGX_HTTP_FOUNDRY_ROUTE " to the address "
+                   "\"%V\" of upstream \"%V\"",
+                   &fu->resolved->name, &fu->name);
+
+    /* as the upstream module does for an address in a proxy_pass variable */
+
+    u->upstream = NULL;
+#if (NGX_HTTP_SSL)
+    u->ssl_name = fu->resolved->host;
+#endif
+
+    return ngx_http_upstream_create_round_robin_peer(r, fu->resolved);
+}

@@ -1,0 +1,294 @@
+# "proxy_pass https://foundry_route;": the proxy_pass without variables,
+# whose balancer hands each request to the peers of its upstream, found
+# once at configuration time (no URL parsed, no upstream{} block looked
+# for per request).  The upstream{} block's own balancing stays: keepalive
+# connections, proxy_next_upstream between its servers, TLS to https
+# upstreams next to plain ones in one location, $upstream_addr naming the
+# real server; the client's $request_uri stays the client's.
+#
+# The model upstreams are servers of the tested nginx itself, which answer
+# what they received (path, Host, their connection's request count) in
+# headers; the https one has a certificate of a CA made here, for the name
+# "aoai.test".
+
+use Cwd qw(cwd);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use Test::Nginx::Socket;
+
+my $ConfD = cwd() . '/conf.d';
+my $Dir = tempdir('foundry-route-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $Dir;
+
+sub run_openssl {
+    my $rc = system("openssl @_ >/dev/null 2>&1");
+    die "openssl @_: failed" if $rc != 0;
+}
+
+run_openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=foundry-test-ca"
+            . " -keyout $Dir/ca.key -out $Dir/ca.crt"
+            . " -addext basicConstraints=critical,CA:TRUE"
+            . " -addext keyUsage=critical,keyCertSign,cRLSign");
+run_openssl("req -newkey rsa:2048 -nodes -subj /CN=aoai.test"
+            . " -keyout $Dir/server.key -out $Dir/server.csr");
+
+{
+    open my $fh, '>', "$Dir/ext.cnf" or die "$Dir/ext.cnf: $!";
+    print $fh "subjectAltName=DNS:aoai.test\n";
+    close $fh;
+}
+
+run_openssl("x509 -req -in $Dir/server.csr -CA $Dir/ca.crt -CAkey $Dir/ca.key"
+            . " -CAcreateserial -days 2 -extfile $Dir/ext.cnf"
+            . " -out $Dir/server.crt");
+chmod 0644, glob("$Dir/*");
+
+# the shipped location settings with the variable-free proxy_pass
+# (foundry_proxy_route), trusting the test CA
+
+{
+    open my $in, '<', "$ConfD/foundry_proxy_route"
+        or die "$ConfD/foundry_proxy_route: $!";
+    local $/;
+    my $params = <$in>;
+    close $in;
+
+    open my $out, '>', "$Dir/route_params" or die;
+    print $out $params;
+    print $out "proxy_ssl_trusted_certificate $Dir/ca.crt;\n";
+    close $out;
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, Proto => 'tcp')
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+$ENV{TEST_NGINX_UP_PORT} = free_port();
+$ENV{TEST_NGINX_UP2_PORT} = free_port();
+$ENV{TEST_NGINX_TLS_PORT} = free_port();
+$ENV{TEST_NGINX_ROUTE_DIR} = $Dir;
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    my $http = <<'_EOC_';
+    # the model upstreams: what they got, in headers
+    server {
+        listen 127.0.0.1:$TEST_NGINX_UP_PORT;
+        listen 127.0.0.1:$TEST_NGINX_UP2_PORT;
+        listen 127.0.0.1:$TEST_NGINX_TLS_PORT ssl;
+        server_name aoai.test;
+
+        ssl_certificate     $TEST_NGINX_ROUTE_DIR/server.crt;
+        ssl_certificate_key $TEST_NGINX_ROUTE_DIR/server.key;
+
+        location / {
+            add_header X-Got-Uri $request_uri;
+            add_header X-Got-Host $http_host;
+            add_header X-Got-Key $http_api_key;
+            add_header X-Got-Requests $connection_requests;
+            add_header X-Got-Scheme $scheme;
+            add_header X-Got-Port $server_port;
+            default_type application/json;
+            return 200 '{"object":"chat.completion","usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}';
+        }
+    }
+
+    upstream models {
+        server 127.0.0.1:$TEST_NGINX_UP_PORT;
+        keepalive 4;
+    }
+
+    # the first server refuses connections: proxy_next_upstream goes on
+    upstream failover {
+        server 127.0.0.1:1;
+        server 127.0.0.1:$TEST_NGINX_UP2_PORT;
+    }
+
+    foundry_upstream blk kind=azure-openai url=http://models/base
+                     host=res.openai.azure.com api_version=2024-10-21
+                     api_key=upstream-secret;
+    foundry_upstream addr kind=openai url=http://127.0.0.1:$TEST_NGINX_UP2_PORT
+                     api_key=upstream-secret;
+    foundry_upstream tls kind=openai url=https://127.0.0.1:$TEST_NGINX_TLS_PORT
+                     host=aoai.test api_key=upstream-secret;
+    foundry_upstream fo kind=openai url=http://failover
+                     host=fo.example.com api_key=upstream-secret;
+_EOC_
+
+    if (defined $block->http_config) {
+        $block->set_value('http_config', $http . $block->http_config);
+
+    } else {
+        $block->set_value('http_config', $http);
+    }
+
+    if (!defined $block->config) {
+        $block->set_value('config', <<'_EOC_');
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o upstream=blk;
+        foundry_model addr-model upstream=addr;
+        foundry_model tls-model upstream=tls;
+        foundry_model fo-model upstream=fo;
+        include $TEST_NGINX_ROUTE_DIR/route_params;
+
+        add_header X-Upstream-Addr $upstream_addr always;
+        add_header X-Request-Uri $request_uri always;
+    }
+_EOC_
+    }
+});
+
+repeat_each(1);
+
+plan tests => repeat_each() * (blocks() * 3 + 11);
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: an upstream{} block: its server, the path and arguments made once, the client's $request_uri kept
+--- request
+POST /v1/chat/completions?x=1&api-version=2024-10-21
+{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}
+--- error_code: 200
+--- response_headers eval
+"X-Got-Uri: /base/openai/deployments/gpt-4o/chat/completions?x=1&api-version=2024-10-21
+X-Got-Host: res.openai.azure.com
+X-Got-Key: upstream-secret
+X-Upstream-Addr: 127.0.0.1:$ENV{TEST_NGINX_UP_PORT}
+X-Request-Uri: /v1/chat/completions?x=1&api-version=2024-10-21"
+--- log_level: debug
+--- error_log
+foundry: foundry_route to the upstream{} block "models" of upstream "blk"
+
+
+
+=== TEST 2: keepalive of the upstream{} block: the second request reuses the connection
+--- pipelined_requests eval
+["POST /v1/chat/completions\n" . '{"model":"gpt-4o","messages":[]}',
+ "POST /v1/chat/completions\n" . '{"model":"gpt-4o","messages":[]}']
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["X-Got-Requests: 1", "X-Got-Requests: 2"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: an address in url=: its single peer, named in $upstream_addr
+--- request
+POST /v1/chat/completions
+{"model":"addr-model","messages":[]}
+--- error_code: 200
+--- response_headers eval
+"X-Got-Uri: /v1/chat/completions
+X-Got-Host: 127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}
+X-Upstream-Addr: 127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}
+X-Got-Scheme: http"
+--- log_level: debug
+--- error_log eval
+qq{foundry: foundry_route to the address "127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}" of upstream "addr"}
+
+
+
+=== TEST 4: an https upstream in the same location: TLS, the certificate verified for host=
+--- request
+POST /v1/chat/completions
+{"model":"tls-model","messages":[]}
+--- error_code: 200
+--- response_headers eval
+"X-Got-Scheme: https
+X-Got-Host: aoai.test
+X-Upstream-Addr: 127.0.0.1:$ENV{TEST_NGINX_TLS_PORT}"
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: proxy_next_upstream between the servers of one upstream{} block
+--- request
+POST /v1/chat/completions
+{"model":"fo-model","messages":[]}
+--- error_code: 200
+--- response_headers eval
+"X-Got-Port: $ENV{TEST_NGINX_UP2_PORT}
+X-Got-Host: fo.example.com
+X-Upstream-Addr: 127.0.0.1:1, 127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}"
+--- error_log
+connect() failed (111: Connection refused) while connecting to upstream
+
+
+
+=== TEST 6: a host name that is neither an upstream{} block nor an address fails nginx -t
+--- http_config
+    foundry_upstream dns kind=openai url=https://api.openai.com;
+--- request
+GET /v1/models
+--- must_die
+--- error_log
+the host "api.openai.com" of foundry_upstream "dns" is neither an upstream{} block nor an address, which "proxy_pass https://foundry_route" needs
+
+
+
+=== TEST 7: foundry_route outside a gateway location fails nginx -t
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o upstream=blk;
+        include $TEST_NGINX_ROUTE_DIR/route_params;
+    }
+    location /other/ {
+        proxy_pass http://foundry_route;
+    }
+--- request
+GET /v1/models
+--- must_die
+--- error_log
+"proxy_pass http[s]://foundry_route" needs "foundry_gateway on"
+
+
+
+=== TEST 8: "proxy_pass http://foundry_route" has no TLS context: an https upstream is refused
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o upstream=blk;
+        foundry_model tls-model upstream=tls;
+        proxy_pass http://foundry_route;
+        proxy_set_header Host $foundry_upstream_host;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"tls-model","messages":[]}
+--- error_code: 500
+--- error_log
+foundry: upstream "tls" is https: the location needs "proxy_pass https://foundry_route", not http://
+
+
+
+=== TEST 9: "proxy_pass http://foundry_route": http upstreams
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o upstream=blk;
+        foundry_model tls-model upstream=tls;
+        proxy_pass http://foundry_route;
+        proxy_set_header Host $foundry_upstream_host;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o","messages":[]}
+--- error_code: 200
+--- response_headers
+X-Got-Host: res.openai.azure.com
+--- no_error_log
+[error]
