@@ -1,7 +1,8 @@
-# "proxy_pass https://foundry_route;": the proxy_pass without variables,
-# whose balancer hands each request to the peers of its upstream, found
-# once at configuration time (no URL parsed, no upstream{} block looked
-# for per request).  The upstream{} block's own balancing stays: keepalive
+# "proxy_pass https://foundry_route;" (foundry_proxy_params'): the
+# proxy_pass without variables, whose balancer hands each request to the
+# peers of its upstream, found once at configuration time (no URL parsed,
+# no upstream{} block looked for per request); a host name in url= is
+# resolved per request with the location's resolver.  The upstream{} block's own balancing stays: keepalive
 # connections, proxy_next_upstream between its servers, TLS to https
 # upstreams next to plain ones in one location, $upstream_addr naming the
 # real server; the client's $request_uri stays the client's.
@@ -9,11 +10,12 @@
 # The model upstreams are servers of the tested nginx itself, which answer
 # what they received (path, Host, their connection's request count) in
 # headers; the https one has a certificate of a CA made here, for the name
-# "aoai.test".
+# "aoai.test".  A DNS server of the test answers for "model.test".
 
 use Cwd qw(cwd);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
+use POSIX ();
 use Test::Nginx::Socket;
 
 my $ConfD = cwd() . '/conf.d';
@@ -43,12 +45,12 @@ run_openssl("x509 -req -in $Dir/server.csr -CA $Dir/ca.crt -CAkey $Dir/ca.key"
             . " -out $Dir/server.crt");
 chmod 0644, glob("$Dir/*");
 
-# the shipped location settings with the variable-free proxy_pass
-# (foundry_proxy_route), trusting the test CA
+# the shipped settings (their proxy_pass is https://foundry_route),
+# trusting the test CA
 
 {
-    open my $in, '<', "$ConfD/foundry_proxy_route"
-        or die "$ConfD/foundry_proxy_route: $!";
+    open my $in, '<', "$ConfD/foundry_proxy_location"
+        or die "$ConfD/foundry_proxy_location: $!";
     local $/;
     my $params = <$in>;
     close $in;
@@ -67,6 +69,68 @@ sub free_port {
     close $s;
     return $port;
 }
+
+# A DNS server on 127.0.0.1 for the resolver of the host-name blocks:
+# "model.test" is 127.0.0.1 (A, TTL 1 s), "slow.test" gets no answer, any
+# other name does not exist.
+
+my $dns = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                Proto => 'udp')
+    or die "no UDP socket: $!";
+$ENV{TEST_NGINX_DNS_PORT} = $dns->sockport;
+
+STDOUT->flush;
+STDERR->flush;
+
+my $parent = $$;
+my $dns_pid = fork;
+die "fork: $!" unless defined $dns_pid;
+
+if ($dns_pid == 0) {
+    $SIG{ALRM} = sub { POSIX::_exit(0) if getppid() != $parent; alarm 1 };
+    alarm 1;
+
+    while (1) {
+        my $q;
+        next unless defined $dns->recv($q, 512);
+        next if length($q) < 17;
+
+        my ($id) = unpack('n', $q);
+        my $i = 12;
+        my @labels;
+
+        while ($i < length($q)) {
+            my $n = ord(substr($q, $i, 1));
+            $i++;
+            last if $n == 0;
+            push @labels, substr($q, $i, $n);
+            $i += $n;
+        }
+
+        my $question = substr($q, 12, $i + 4 - 12);
+        my $qtype = unpack('n', substr($q, $i, 2));
+        my $name = lc join('.', @labels);
+
+        if ($name eq 'slow.test') {
+            next;
+
+        } elsif ($name eq 'model.test' && $qtype == 1) {
+            $dns->send(pack('nnnnnn', $id, 0x8180, 1, 1, 0, 0) . $question
+                       . pack('nnnNn', 0xc00c, 1, 1, 1, 4)
+                       . pack('C4', 127, 0, 0, 1));
+
+        } elsif ($name eq 'model.test') {
+            $dns->send(pack('nnnnnn', $id, 0x8180, 1, 0, 0, 0) . $question);
+
+        } else {
+            $dns->send(pack('nnnnnn', $id, 0x8183, 1, 0, 0, 0) . $question);
+        }
+    }
+}
+
+close $dns;
+
+END { kill 'TERM', $dns_pid if $dns_pid && $$ == $parent }
 
 $ENV{TEST_NGINX_UP_PORT} = free_port();
 $ENV{TEST_NGINX_UP2_PORT} = free_port();
@@ -147,7 +211,7 @@ _EOC_
 
 repeat_each(1);
 
-plan tests => repeat_each() * (blocks() * 3 + 11);
+plan tests => repeat_each() * (blocks() * 3 + 13);
 
 no_shuffle();
 run_tests();
@@ -195,8 +259,8 @@ X-Got-Host: 127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}
 X-Upstream-Addr: 127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}
 X-Got-Scheme: http"
 --- log_level: debug
---- error_log eval
-qq{foundry: foundry_route to the address "127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}" of upstream "addr"}
+--- error_log
+foundry: foundry_route to the host "127.0.0.1" of upstream "addr"
 
 
 
@@ -228,18 +292,101 @@ connect() failed (111: Connection refused) while connecting to upstream
 
 
 
-=== TEST 6: a host name that is neither an upstream{} block nor an address fails nginx -t
+=== TEST 6: a host name that is neither an upstream{} block nor an address: resolved per request with the location's resolver
 --- http_config
-    foundry_upstream dns kind=openai url=https://api.openai.com;
+    foundry_upstream dns kind=openai url=http://model.test:$TEST_NGINX_UP_PORT
+                     api_key=upstream-secret;
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model dns-model upstream=dns;
+        include $TEST_NGINX_ROUTE_DIR/route_params;
+        resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off valid=1s;
+
+        add_header X-Upstream-Addr $upstream_addr always;
+    }
 --- request
-GET /v1/models
---- must_die
+POST /v1/chat/completions
+{"model":"dns-model","messages":[]}
+--- error_code: 200
+--- response_headers eval
+"X-Got-Host: model.test:$ENV{TEST_NGINX_UP_PORT}
+X-Got-Uri: /v1/chat/completions
+X-Upstream-Addr: 127.0.0.1:$ENV{TEST_NGINX_UP_PORT}"
+--- log_level: debug
 --- error_log
-the host "api.openai.com" of foundry_upstream "dns" is neither an upstream{} block nor an address, which "proxy_pass https://foundry_route" needs
+foundry: foundry_route to the host "model.test" of upstream "dns"
 
 
 
-=== TEST 7: foundry_route outside a gateway location fails nginx -t
+=== TEST 7: a host name that does not resolve: 502 as JSON, the resolver's reason logged
+--- http_config
+    foundry_upstream dns kind=openai url=http://nowhere.test
+                     api_key=upstream-secret;
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model dns-model upstream=dns;
+        include $TEST_NGINX_ROUTE_DIR/route_params;
+        resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"dns-model","messages":[]}
+--- error_code: 502
+--- response_body_like: ^\{"error":\{"code":"BadGateway",
+--- error_log
+nowhere.test could not be resolved (3: Host not found)
+
+
+
+=== TEST 8: a host name without a resolver: 502 as JSON, as with the variable
+--- http_config
+    foundry_upstream dns kind=openai url=https://api.openai.com
+                     api_key=upstream-secret;
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model dns-model upstream=dns;
+        include $TEST_NGINX_ROUTE_DIR/route_params;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"dns-model","messages":[]}
+--- error_code: 502
+--- response_body_like: ^\{"error":\{"code":"BadGateway",
+--- error_log
+no resolver defined to resolve api.openai.com
+
+
+
+=== TEST 9: the client leaves while the name is resolved: the resolver's query is dropped with the request
+--- http_config
+    foundry_upstream dns kind=openai url=http://slow.test
+                     api_key=upstream-secret;
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model dns-model upstream=dns;
+        include $TEST_NGINX_ROUTE_DIR/route_params;
+        resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
+        resolver_timeout 30s;
+    }
+--- request
+POST /v1/chat/completions
+{"model":"dns-model","messages":[]}
+--- timeout: 1
+--- abort
+--- ignore_response
+--- wait: 0.5
+--- error_log
+client prematurely closed connection
+--- no_error_log
+[alert]
+
+
+
+=== TEST 10: foundry_route outside a gateway location fails nginx -t
 --- config
     location /v1/ {
         foundry_gateway on;
@@ -257,7 +404,7 @@ GET /v1/models
 
 
 
-=== TEST 8: "proxy_pass http://foundry_route" has no TLS context: an https upstream is refused
+=== TEST 11: "proxy_pass http://foundry_route" has no TLS context: an https upstream is refused
 --- config
     location /v1/ {
         foundry_gateway on;
@@ -275,7 +422,7 @@ foundry: upstream "tls" is https: the location needs "proxy_pass https://foundry
 
 
 
-=== TEST 9: "proxy_pass http://foundry_route": http upstreams
+=== TEST 12: "proxy_pass http://foundry_route": http upstreams
 --- config
     location /v1/ {
         foundry_gateway on;

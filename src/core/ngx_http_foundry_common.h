@@ -251,6 +251,11 @@ typedef struct {
     /* the client's unparsed URI while it is upstream_uri (foundry_route) */
     ngx_str_t                       client_uri;
 
+    /* foundry_route: the upstream's host name resolved for the request */
+    ngx_resolver_ctx_t             *resolving;
+    ngx_http_upstream_resolved_t   *resolved;
+    ngx_int_t                       resolve_status;
+
     ngx_http_foundry_body_t         body;
     ngx_http_foundry_usage_t        usage;
 

@@ -48,6 +48,8 @@ static ngx_int_t ngx_http_foundry_route_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_foundry_route_peers(ngx_conf_t *cf,
     ngx_http_foundry_upstream_t *fu);
+static void ngx_http_foundry_route_resolved(ngx_resolver_ctx_t *rctx);
+static void ngx_http_foundry_route_resolve_cleanup(void *data);
 
 
 /* preconfiguration: the upstream{} block foundry_route */
@@ -214,33 +216,196 @@ ngx_http_foundry_route_peers(ngx_conf_t *cf, ngx_http_foundry_upstream_t *fu)
         }
     }
 
-    if (url.addrs) {
-        ur = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_resolved_t));
-        if (ur == NULL) {
-            return NGX_ERROR;
-        }
+    ur = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_resolved_t));
+    if (ur == NULL) {
+        return NGX_ERROR;
+    }
 
+    ur->host = url.host;
+    ur->port = url.port;
+    ur->no_port = url.no_port;
+
+    /* a host name is resolved per request (ngx_http_foundry_route_resolve) */
+
+    if (url.addrs) {
         ur->sockaddr = url.addrs[0].sockaddr;
         ur->socklen = url.addrs[0].socklen;
         ur->name = url.addrs[0].name;
         ur->naddrs = 1;
-        ur->host = url.host;
-        ur->port = url.port;
-        ur->no_port = url.no_port;
+    }
 
-        fu->resolved = ur;
+    fu->resolved = ur;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The routing phase, for an upstream whose url= has a host name that is no
+ * upstream{} block: its addresses, with the location's resolver, as the
+ * upstream module resolves the host of a proxy_pass variable.  NGX_OK when
+ * they are in ctx->resolved; NGX_AGAIN while the resolver works (the
+ * phases run again when it has answered); an HTTP status (502 when the
+ * name cannot be resolved, or when no resolver is configured) otherwise.
+ */
+
+ngx_int_t
+ngx_http_foundry_route_resolve(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_resolver_ctx_t            *rctx, temp;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_upstream_resolved_t  *ur;
+
+    if (ctx->resolved) {
         return NGX_OK;
     }
 
-    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                  "the host \"%V\" of foundry_upstream \"%V\" is neither "
-                  "an upstream{} block nor an address, which \"proxy_pass "
-                  "https://" NGX_HTTP_FOUNDRY_ROUTE "\" needs: name an "
-                  "upstream{} block in url=, or use \"proxy_pass "
-                  "$foundry_upstream_url\" (and a resolver), in %s:%ui",
-                  &url.host, &fu->name, fu->conf_file, fu->conf_line);
+    if (ctx->resolving) {
+        return NGX_AGAIN;
+    }
 
-    return NGX_ERROR;
+    if (ctx->resolve_status) {
+        return ctx->resolve_status;
+    }
+
+    ur = ctx->upstream->resolved;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    temp.name = ur->host;
+
+    rctx = ngx_resolve_start(clcf->resolver, &temp);
+    if (rctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rctx == NGX_NO_RESOLVER) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "no resolver defined to resolve %V", &ur->host);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_resolve_name_done(rctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_foundry_route_resolve_cleanup;
+    cln->data = ctx;
+
+    rctx->name = ur->host;
+    rctx->handler = ngx_http_foundry_route_resolved;
+    rctx->data = r;
+    rctx->timeout = clcf->resolver_timeout;
+
+    ctx->resolving = rctx;
+
+    if (ngx_resolve_name(rctx) != NGX_OK) {
+        ctx->resolving = NULL;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->resolving == NULL) {
+        /* a name the resolver had: answered at once */
+        return ctx->resolved ? NGX_OK : ctx->resolve_status;
+    }
+
+    /* the client may leave meanwhile */
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_foundry_route_resolved(ngx_resolver_ctx_t *rctx)
+{
+    size_t                         len;
+    ngx_uint_t                     i, async;
+    ngx_connection_t              *c;
+    ngx_resolver_addr_t           *addrs;
+    ngx_http_request_t            *r;
+    ngx_http_foundry_ctx_t        *ctx;
+    ngx_http_upstream_resolved_t  *ur;
+
+    r = rctx->data;
+    c = r->connection;
+    async = rctx->async;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (rctx->state) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "%V could not be resolved (%i: %s)",
+                      &rctx->name, rctx->state,
+                      ngx_resolver_strerror(rctx->state));
+
+        ctx->resolve_status = NGX_HTTP_BAD_GATEWAY;
+        goto done;
+    }
+
+    /* the resolver's answer is freed below: the request keeps a copy */
+
+    ctx->resolve_status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    ur = ngx_palloc(r->pool, sizeof(ngx_http_upstream_resolved_t));
+    addrs = ngx_palloc(r->pool, rctx->naddrs * sizeof(ngx_resolver_addr_t));
+
+    if (ur == NULL || addrs == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < rctx->naddrs; i++) {
+        len = rctx->addrs[i].socklen;
+
+        addrs[i] = rctx->addrs[i];
+        addrs[i].sockaddr = ngx_palloc(r->pool, len);
+        if (addrs[i].sockaddr == NULL) {
+            goto done;
+        }
+
+        ngx_memcpy(addrs[i].sockaddr, rctx->addrs[i].sockaddr, len);
+    }
+
+    *ur = *ctx->upstream->resolved;
+    ur->addrs = addrs;
+    ur->naddrs = rctx->naddrs;
+
+    ctx->resolved = ur;
+    ctx->resolve_status = 0;
+
+done:
+
+    ngx_resolve_name_done(rctx);
+    ctx->resolving = NULL;
+
+    if (!async) {
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_foundry_route_resolve_cleanup(void *data)
+{
+    ngx_http_foundry_ctx_t  *ctx = data;
+
+    if (ctx->resolving) {
+        ngx_resolve_name_done(ctx->resolving);
+        ctx->resolving = NULL;
+    }
 }
 
 
@@ -284,9 +449,10 @@ static ngx_int_t
 ngx_http_foundry_route_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_http_upstream_t          *u;
-    ngx_http_foundry_ctx_t       *ctx;
-    ngx_http_foundry_upstream_t  *fu;
+    ngx_http_upstream_t           *u;
+    ngx_http_foundry_ctx_t        *ctx;
+    ngx_http_foundry_upstream_t   *fu;
+    ngx_http_upstream_resolved_t  *ur;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
@@ -331,24 +497,29 @@ ngx_http_foundry_route_init_peer(ngx_http_request_t *r,
         return fu->uscf->peer.init(r, fu->uscf);
     }
 
-    if (fu->resolved == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "foundry: upstream \"%V\" has no peers for "
-                      NGX_HTTP_FOUNDRY_ROUTE, &fu->name);
-        return NGX_ERROR;
+    ur = fu->resolved;
+
+    if (ur->sockaddr == NULL) {
+        ur = ctx->resolved;
+
+        if (ur == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "foundry: upstream \"%V\" was not resolved",
+                          &fu->name);
+            return NGX_ERROR;
+        }
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "foundry: " NGX_HTTP_FOUNDRY_ROUTE " to the address "
-                   "\"%V\" of upstream \"%V\"",
-                   &fu->resolved->name, &fu->name);
+                   "foundry: " NGX_HTTP_FOUNDRY_ROUTE " to the host "
+                   "\"%V\" of upstream \"%V\"", &ur->host, &fu->name);
 
-    /* as the upstream module does for an address in a proxy_pass variable */
+    /* as the upstream module does for the host of a proxy_pass variable */
 
     u->upstream = NULL;
 #if (NGX_HTTP_SSL)
-    u->ssl_name = fu->resolved->host;
+    u->ssl_name = ur->host;
 #endif
 
-    return ngx_http_upstream_create_round_robin_peer(r, fu->resolved);
+    return ngx_http_upstream_create_round_robin_peer(r, ur);
 }

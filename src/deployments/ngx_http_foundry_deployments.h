@@ -44,7 +44,9 @@ struct ngx_http_foundry_upstream_s {
 
     /*
      * for "proxy_pass https://foundry_route" (ngx_http_foundry_balancer.c):
-     * the upstream{} block of url=, or its address; whether it is https
+     * the upstream{} block of url=, else its host and port, with the
+     * address when it is one (a host name is resolved per request);
+     * whether it is https
      */
     ngx_http_upstream_srv_conf_t   *uscf;
     ngx_http_upstream_resolved_t   *resolved;
@@ -113,6 +115,8 @@ typedef struct {
 ngx_int_t ngx_http_foundry_route_add(ngx_conf_t *cf);
 ngx_flag_t ngx_http_foundry_route_location(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_route_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_foundry_route_resolve(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
 void ngx_http_foundry_route_uri(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 void ngx_http_foundry_route_restore(ngx_http_request_t *r,

@@ -182,6 +182,17 @@ ngx_http_foundry_inference_resume(ngx_http_request_t *r,
         }
     }
 
+    /* foundry_route: a host name of url= resolved, as proxy_pass would */
+
+    if (flcf->route && ctx->upstream->resolved
+        && ctx->upstream->resolved->sockaddr == NULL)
+    {
+        rc = ngx_http_foundry_route_resolve(r, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     return ngx_http_foundry_route(r, flcf, ctx);
 }
 
