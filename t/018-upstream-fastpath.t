@@ -211,7 +211,7 @@ _EOC_
 
 repeat_each(1);
 
-plan tests => repeat_each() * (blocks() * 3 + 13);
+plan tests => repeat_each() * (blocks() * 3 + 14);
 
 no_shuffle();
 run_tests();
@@ -417,6 +417,7 @@ GET /v1/models
 POST /v1/chat/completions
 {"model":"tls-model","messages":[]}
 --- error_code: 500
+--- response_body_like: ^\{"error":\{"code":"InternalError",
 --- error_log
 foundry: upstream "tls" is https: the location needs "proxy_pass https://foundry_route", not http://
 
