@@ -135,6 +135,7 @@ END { kill 'TERM', $dns_pid if $dns_pid && $$ == $parent }
 $ENV{TEST_NGINX_UP_PORT} = free_port();
 $ENV{TEST_NGINX_UP2_PORT} = free_port();
 $ENV{TEST_NGINX_TLS_PORT} = free_port();
+$ENV{TEST_NGINX_BUSY_PORT} = free_port();
 $ENV{TEST_NGINX_ROUTE_DIR} = $Dir;
 
 add_block_preprocessor(sub {
@@ -163,6 +164,16 @@ add_block_preprocessor(sub {
         }
     }
 
+    # a server whose capacity is used up: 429, come back in 30 s
+    server {
+        listen 127.0.0.1:$TEST_NGINX_BUSY_PORT;
+
+        location / {
+            add_header Retry-After 30 always;
+            return 429 '{"error":{"code":"429","message":"busy"}}';
+        }
+    }
+
     upstream models {
         server 127.0.0.1:$TEST_NGINX_UP_PORT;
         keepalive 4;
@@ -174,6 +185,16 @@ add_block_preprocessor(sub {
         server 127.0.0.1:$TEST_NGINX_UP2_PORT;
     }
 
+    # the busy server first, cooled down by its 429 (max_fails=0: nginx's
+    # own failure count does not skip it)
+    foundry_cooldown_zone cool:1m;
+
+    upstream cooling {
+        server 127.0.0.1:$TEST_NGINX_BUSY_PORT max_fails=0;
+        server 127.0.0.1:$TEST_NGINX_UP2_PORT max_fails=0;
+        foundry_cooldown cool;
+    }
+
     foundry_upstream blk kind=azure-openai url=http://models/base
                      host=res.openai.azure.com api_version=2024-10-21
                      api_key=upstream-secret;
@@ -183,6 +204,8 @@ add_block_preprocessor(sub {
                      host=aoai.test api_key=upstream-secret;
     foundry_upstream fo kind=openai url=http://failover
                      host=fo.example.com api_key=upstream-secret;
+    foundry_upstream cool kind=openai url=http://cooling
+                     host=cool.example.com api_key=upstream-secret;
 _EOC_
 
     if (defined $block->http_config) {
@@ -200,7 +223,9 @@ _EOC_
         foundry_model addr-model upstream=addr;
         foundry_model tls-model upstream=tls;
         foundry_model fo-model upstream=fo;
+        foundry_model cool-model upstream=cool;
         include $TEST_NGINX_ROUTE_DIR/route_params;
+        proxy_next_upstream error timeout http_429 non_idempotent;
 
         add_header X-Upstream-Addr $upstream_addr always;
         add_header X-Request-Uri $request_uri always;
@@ -211,7 +236,7 @@ _EOC_
 
 repeat_each(1);
 
-plan tests => repeat_each() * (blocks() * 3 + 14);
+plan tests => repeat_each() * (blocks() * 3 + 20);
 
 no_shuffle();
 run_tests();
@@ -292,7 +317,23 @@ connect() failed (111: Connection refused) while connecting to upstream
 
 
 
-=== TEST 6: a host name that is neither an upstream{} block nor an address: resolved per request with the location's resolver
+=== TEST 6: foundry_cooldown of the upstream{} block: the 429's server is skipped while it cools down
+--- pipelined_requests eval
+["POST /v1/chat/completions\n" . '{"model":"cool-model","messages":[]}',
+ "POST /v1/chat/completions\n" . '{"model":"cool-model","messages":[]}',
+ "POST /v1/chat/completions\n" . '{"model":"cool-model","messages":[]}']
+--- error_code eval
+[200, 200, 200]
+--- response_headers eval
+["X-Upstream-Addr: 127.0.0.1:$ENV{TEST_NGINX_BUSY_PORT}, 127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}",
+ "X-Upstream-Addr: 127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}",
+ "X-Upstream-Addr: 127.0.0.1:$ENV{TEST_NGINX_UP2_PORT}"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a host name that is neither an upstream{} block nor an address: resolved per request with the location's resolver
 --- http_config
     foundry_upstream dns kind=openai url=http://model.test:$TEST_NGINX_UP_PORT
                      api_key=upstream-secret;
@@ -319,7 +360,7 @@ foundry: foundry_route to the host "model.test" of upstream "dns"
 
 
 
-=== TEST 7: a host name that does not resolve: 502 as JSON, the resolver's reason logged
+=== TEST 8: a host name that does not resolve: 502 as JSON, the resolver's reason logged
 --- http_config
     foundry_upstream dns kind=openai url=http://nowhere.test
                      api_key=upstream-secret;
@@ -340,7 +381,7 @@ nowhere.test could not be resolved (3: Host not found)
 
 
 
-=== TEST 8: a host name without a resolver: 502 as JSON, as with the variable
+=== TEST 9: a host name without a resolver: 502 as JSON, as with the variable
 --- http_config
     foundry_upstream dns kind=openai url=https://api.openai.com
                      api_key=upstream-secret;
@@ -360,7 +401,7 @@ no resolver defined to resolve api.openai.com
 
 
 
-=== TEST 9: the client leaves while the name is resolved: the resolver's query is dropped with the request
+=== TEST 10: the client leaves while the name is resolved: the resolver's query is dropped with the request
 --- http_config
     foundry_upstream dns kind=openai url=http://slow.test
                      api_key=upstream-secret;
@@ -386,7 +427,7 @@ client prematurely closed connection
 
 
 
-=== TEST 10: foundry_route outside a gateway location fails nginx -t
+=== TEST 11: foundry_route outside a gateway location fails nginx -t
 --- config
     location /v1/ {
         foundry_gateway on;
@@ -404,7 +445,7 @@ GET /v1/models
 
 
 
-=== TEST 11: "proxy_pass http://foundry_route" has no TLS context: an https upstream is refused
+=== TEST 12: "proxy_pass http://foundry_route" has no TLS context: an https upstream is refused
 --- config
     location /v1/ {
         foundry_gateway on;
@@ -423,7 +464,7 @@ foundry: upstream "tls" is https: the location needs "proxy_pass https://foundry
 
 
 
-=== TEST 12: "proxy_pass http://foundry_route": http upstreams
+=== TEST 13: "proxy_pass http://foundry_route": http upstreams
 --- config
     location /v1/ {
         foundry_gateway on;
