@@ -49,6 +49,7 @@ static ngx_int_t ngx_http_foundry_route_init_peer(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_route_peers(ngx_conf_t *cf,
     ngx_http_foundry_upstream_t *fu);
 static void ngx_http_foundry_route_resolved(ngx_resolver_ctx_t *rctx);
+static ngx_int_t ngx_http_foundry_route_handler(ngx_http_request_t *r);
 static void ngx_http_foundry_route_resolve_cleanup(void *data);
 
 
@@ -127,7 +128,10 @@ ngx_int_t
 ngx_http_foundry_route_init(ngx_conf_t *cf)
 {
     ngx_uint_t                     i;
+    ngx_array_t                   *handlers;
+    ngx_http_handler_pt           *h;
     ngx_http_foundry_upstream_t   *fu;
+    ngx_http_core_main_conf_t     *cmcf;
     ngx_http_foundry_main_conf_t  *fmcf;
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
@@ -143,6 +147,24 @@ ngx_http_foundry_route_init(ngx_conf_t *cf)
             return NGX_ERROR;
         }
     }
+
+    /*
+     * the precontent phase's handlers run from the last added to the
+     * first: this one goes first, to run last
+     */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    handlers = &cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers;
+
+    h = ngx_array_push(handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = handlers->elts;
+    ngx_memmove(&h[1], &h[0],
+                (handlers->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_foundry_route_handler;
 
     return NGX_OK;
 }
@@ -410,19 +432,42 @@ ngx_http_foundry_route_resolve_cleanup(void *data)
 
 
 /*
- * The routing phase: the request's path and arguments for the upstream,
- * as the unparsed URI the proxy module sends
+ * The last handler of the precontent phase, once the gateway has routed
+ * the request (and after the phase's other handlers, mirror's included,
+ * which see the client's URI): the request's path and arguments for the
+ * upstream, as the unparsed URI the proxy module sends
  */
 
-void
-ngx_http_foundry_route_uri(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx)
+static ngx_int_t
+ngx_http_foundry_route_handler(ngx_http_request_t *r)
 {
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    if (r != r->main || r->upstream) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (ctx == NULL || !ctx->routed || ctx->route_uri) {
+        return NGX_DECLINED;
+    }
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+    if (!flcf->route) {
+        return NGX_DECLINED;
+    }
+
     ctx->client_uri = r->unparsed_uri;
     ctx->client_uri_valid = r->valid_unparsed_uri;
     ctx->route_uri = 1;
 
     r->unparsed_uri = ctx->upstream_uri;
     r->valid_unparsed_uri = 1;
+
+    return NGX_DECLINED;
 }
 
 

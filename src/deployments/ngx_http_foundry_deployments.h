@@ -117,8 +117,6 @@ ngx_flag_t ngx_http_foundry_route_location(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_route_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_foundry_route_resolve(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
-void ngx_http_foundry_route_uri(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx);
 void ngx_http_foundry_route_restore(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 

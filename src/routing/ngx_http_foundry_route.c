@@ -802,10 +802,6 @@ ngx_http_foundry_route(ngx_http_request_t *r,
 
     ctx->routed = 1;
 
-    if (flcf->route) {
-        ngx_http_foundry_route_uri(r, ctx);
-    }
-
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "foundry: deployment \"%V\" routed to upstream \"%V\" "
                    "as \"%V\"", &ctx->deployment->name, &u->name,
