@@ -25,10 +25,13 @@
  * the upstream its deployment routed it to, found here once at
  * configuration time: the upstream{} block that url= names (its balancer,
  * keepalive, weights, max_fails, cool-downs and TLS sessions), or the
- * address url= gives, as nginx itself makes a single peer of it.  The
- * request's path and arguments reach the proxy module as the request's
- * unparsed URI (a proxy_pass without a URI part sends it unchanged), the
- * client's being put back once the request is made.
+ * address url= gives, as nginx itself makes a single peer of it; a host
+ * name is resolved per request, in the precontent phase, with the
+ * location's resolver, as the upstream module resolves the host of a
+ * proxy_pass variable.  The request's path and arguments reach the proxy
+ * module as the request's unparsed URI (a proxy_pass without a URI part
+ * sends it unchanged), set by the precontent phase's last handler; the
+ * client's is put back once the request is made.
  *
  * The scheme is the upstream's: the proxy module makes a TLS context for
  * "https://foundry_route" (used for https upstreams; plain http ones turn
