@@ -19,6 +19,8 @@ typedef struct ngx_http_foundry_list_s          ngx_http_foundry_list_t;
 
 /* the discovery sources' fetches in a request (ctx->sources) */
 
+typedef struct ngx_http_foundry_sources_ctx_s   ngx_http_foundry_sources_ctx_t;
+
 struct ngx_http_foundry_sources_ctx_s {
     /* fetches under way, a list fetched here and its source */
     ngx_uint_t                      pending;
