@@ -156,6 +156,7 @@ ngx_int_t ngx_http_foundry_export_metadata(yajl_gen g,
 /* ngx_http_foundry_export_templates.c */
 
 ngx_int_t ngx_http_foundry_export_parameters(yajl_gen g);
+ngx_int_t ngx_http_foundry_export_scopes(yajl_gen g, ngx_array_t *scopes);
 ngx_int_t ngx_http_foundry_export_bicep(yajl_gen g,
     ngx_http_foundry_connection_t *c);
 ngx_int_t ngx_http_foundry_export_terraform(ngx_http_request_t *r,

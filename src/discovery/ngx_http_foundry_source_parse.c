@@ -53,6 +53,8 @@ enum {
 
 static ngx_int_t ngx_http_foundry_source_items(ngx_pool_t *pool, u_char *p,
     size_t len, ngx_http_foundry_parse_t *ps, const char **err);
+static ngx_int_t ngx_http_foundry_source_fields(ngx_pool_t *pool,
+    ngx_str_t *item, ngx_str_t *rendered, ngx_str_t **fields);
 static ngx_int_t ngx_http_foundry_source_render(ngx_pool_t *pool,
     ngx_str_t *item, ngx_str_t *azure, ngx_str_t *openai);
 static int ngx_http_foundry_src_null(void *ctx);
@@ -98,7 +100,8 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
 {
     u_char                    *q;
     size_t                     size;
-    ngx_str_t                 *item, azure, openai;
+    ngx_int_t                  rc;
+    ngx_str_t                 *item, rendered[2];
     ngx_uint_t                 i, j;
     ngx_http_foundry_list_t   *list;
     ngx_http_foundry_parse_t   ps;
@@ -116,20 +119,20 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
              * sizeof(ngx_http_foundry_found_t);
 
     for (i = 0; i < ps.items.nelts; i++) {
-        if (item[4 * i].len == 0) {
+        rc = ngx_http_foundry_source_fields(r->pool, &item[4 * i], rendered,
+                                            fields);
+        if (rc == NGX_DECLINED) {
             continue;
         }
 
-        if (ngx_http_foundry_source_render(r->pool, &item[4 * i], &azure,
-                                           &openai)
-            != NGX_OK)
-        {
+        if (rc != NGX_OK) {
             *err = "a deployment of the source cannot be rendered as JSON";
             return NULL;
         }
 
-        size += item[4 * i].len + item[4 * i + 1].len + item[4 * i + 2].len
-                + item[4 * i + 3].len + azure.len + openai.len;
+        for (j = 0; j < 6; j++) {
+            size += fields[j]->len;
+        }
     }
 
     /* rendering twice is cheaper than keeping a second array */
@@ -144,24 +147,16 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
     q = (u_char *) &list->found[ps.items.nelts ? ps.items.nelts : 1];
 
     for (i = 0; i < ps.items.nelts; i++) {
-        if (item[4 * i].len == 0) {
+        rc = ngx_http_foundry_source_fields(r->pool, &item[4 * i], rendered,
+                                            fields);
+        if (rc == NGX_DECLINED) {
             continue;
         }
 
-        if (ngx_http_foundry_source_render(r->pool, &item[4 * i], &azure,
-                                           &openai)
-            != NGX_OK)
-        {
+        if (rc != NGX_OK) {
             *err = "out of memory";
             return NULL;
         }
-
-        fields[0] = &item[4 * i];
-        fields[1] = &item[4 * i + 1];
-        fields[2] = &item[4 * i + 2];
-        fields[3] = &item[4 * i + 3];
-        fields[4] = &azure;
-        fields[5] = &openai;
 
         for (j = 0; j < 6; j++) {
             list->found[list->n].off[j] = q - (u_char *) list;
@@ -180,6 +175,38 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
     }
 
     return list;
+}
+
+
+/*
+ * An item's six fields: its four, then the item rendered in both discovery
+ * formats (into "rendered"); NGX_DECLINED for an item without a name
+ */
+
+static ngx_int_t
+ngx_http_foundry_source_fields(ngx_pool_t *pool, ngx_str_t *item,
+    ngx_str_t *rendered, ngx_str_t **fields)
+{
+    ngx_uint_t  j;
+
+    if (item->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_foundry_source_render(pool, item, &rendered[0], &rendered[1])
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (j = 0; j < 4; j++) {
+        fields[j] = &item[j];
+    }
+
+    fields[4] = &rendered[0];
+    fields[5] = &rendered[1];
+
+    return NGX_OK;
 }
 
 

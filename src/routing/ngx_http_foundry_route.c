@@ -491,14 +491,9 @@ ngx_http_foundry_valid_op(ngx_str_t *op)
             continue;
         }
 
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9')
-            || *p == '-' || *p == '_' || *p == '.' || *p == ':')
-        {
-            continue;
+        if (!ngx_http_foundry_deployment_char(*p)) {
+            return NGX_ERROR;
         }
-
-        return NGX_ERROR;
     }
 
     return NGX_OK;
