@@ -166,6 +166,7 @@ yajl_gen ngx_http_foundry_json_gen(ngx_pool_t *pool,
 ngx_int_t ngx_http_foundry_json_parse(ngx_pool_t *pool,
     const yajl_callbacks *callbacks, void *ctx, u_char *data, size_t len);
 ngx_int_t ngx_http_foundry_json_string(yajl_gen g, ngx_str_t *s);
+ngx_int_t ngx_http_foundry_json_end_list(yajl_gen g);
 ngx_int_t ngx_http_foundry_json_key(yajl_gen g, const char *key);
 ngx_int_t ngx_http_foundry_json_raw(yajl_gen g, ngx_str_t *json);
 ngx_int_t ngx_http_foundry_json_result(yajl_gen g, ngx_pool_t *pool,

@@ -330,3 +330,18 @@ ngx_http_foundry_json_parse(ngx_pool_t *pool, const yajl_callbacks *callbacks,
 
     return (st == yajl_status_ok) ? NGX_OK : NGX_DECLINED;
 }
+
+
+/* the array being written closed, then the object that holds it */
+
+ngx_int_t
+ngx_http_foundry_json_end_list(yajl_gen g)
+{
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -245,13 +245,7 @@ ngx_http_foundry_export_scopes(yajl_gen g, ngx_array_t *scopes)
         }
     }
 
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_foundry_json_end_list(g);
 }
 
 

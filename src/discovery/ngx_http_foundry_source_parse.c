@@ -53,8 +53,6 @@ enum {
 
 static ngx_int_t ngx_http_foundry_source_items(ngx_pool_t *pool, u_char *p,
     size_t len, ngx_http_foundry_parse_t *ps, const char **err);
-static ngx_int_t ngx_http_foundry_source_fields(ngx_pool_t *pool,
-    ngx_str_t *item, ngx_str_t *rendered, ngx_str_t **fields);
 static ngx_int_t ngx_http_foundry_source_render(ngx_pool_t *pool,
     ngx_str_t *item, ngx_str_t *azure, ngx_str_t *openai);
 static int ngx_http_foundry_src_null(void *ctx);
@@ -100,8 +98,7 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
 {
     u_char                    *q;
     size_t                     size;
-    ngx_int_t                  rc;
-    ngx_str_t                 *item, rendered[2];
+    ngx_str_t                 *item, *rendered;
     ngx_uint_t                 i, j;
     ngx_http_foundry_list_t   *list;
     ngx_http_foundry_parse_t   ps;
@@ -118,24 +115,31 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
            + (ps.items.nelts ? ps.items.nelts : 1)
              * sizeof(ngx_http_foundry_found_t);
 
+    rendered = ngx_palloc(r->pool, (ps.items.nelts ? ps.items.nelts : 1)
+                                   * 2 * sizeof(ngx_str_t));
+    if (rendered == NULL) {
+        *err = "out of memory";
+        return NULL;
+    }
+
     for (i = 0; i < ps.items.nelts; i++) {
-        rc = ngx_http_foundry_source_fields(r->pool, &item[4 * i], rendered,
-                                            fields);
-        if (rc == NGX_DECLINED) {
+        if (item[4 * i].len == 0) {
             continue;
         }
 
-        if (rc != NGX_OK) {
+        if (ngx_http_foundry_source_render(r->pool, &item[4 * i],
+                                           &rendered[2 * i],
+                                           &rendered[2 * i + 1])
+            != NGX_OK)
+        {
             *err = "a deployment of the source cannot be rendered as JSON";
             return NULL;
         }
 
-        for (j = 0; j < 6; j++) {
-            size += fields[j]->len;
-        }
+        size += item[4 * i].len + item[4 * i + 1].len + item[4 * i + 2].len
+                + item[4 * i + 3].len + rendered[2 * i].len
+                + rendered[2 * i + 1].len;
     }
-
-    /* rendering twice is cheaper than keeping a second array */
 
     list = ngx_pcalloc(r->pool, size);
     if (list == NULL) {
@@ -147,16 +151,18 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
     q = (u_char *) &list->found[ps.items.nelts ? ps.items.nelts : 1];
 
     for (i = 0; i < ps.items.nelts; i++) {
-        rc = ngx_http_foundry_source_fields(r->pool, &item[4 * i], rendered,
-                                            fields);
-        if (rc == NGX_DECLINED) {
+        if (item[4 * i].len == 0) {
             continue;
         }
 
-        if (rc != NGX_OK) {
-            *err = "out of memory";
-            return NULL;
-        }
+        /* the item's four fields, then the item in both formats */
+
+        fields[0] = &item[4 * i];
+        fields[1] = &item[4 * i + 1];
+        fields[2] = &item[4 * i + 2];
+        fields[3] = &item[4 * i + 3];
+        fields[4] = &rendered[2 * i];
+        fields[5] = &rendered[2 * i + 1];
 
         for (j = 0; j < 6; j++) {
             list->found[list->n].off[j] = q - (u_char *) list;
@@ -175,38 +181,6 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
     }
 
     return list;
-}
-
-
-/*
- * An item's six fields: its four, then the item rendered in both discovery
- * formats (into "rendered"); NGX_DECLINED for an item without a name
- */
-
-static ngx_int_t
-ngx_http_foundry_source_fields(ngx_pool_t *pool, ngx_str_t *item,
-    ngx_str_t *rendered, ngx_str_t **fields)
-{
-    ngx_uint_t  j;
-
-    if (item->len == 0) {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_foundry_source_render(pool, item, &rendered[0], &rendered[1])
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    for (j = 0; j < 4; j++) {
-        fields[j] = &item[j];
-    }
-
-    fields[4] = &rendered[0];
-    fields[5] = &rendered[1];
-
-    return NGX_OK;
 }
 
 
