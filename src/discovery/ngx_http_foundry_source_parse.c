@@ -190,8 +190,7 @@ static ngx_int_t
 ngx_http_foundry_source_items(ngx_pool_t *pool, u_char *p, size_t len,
     ngx_http_foundry_parse_t *ps, const char **err)
 {
-    yajl_handle       h;
-    yajl_alloc_funcs  funcs;
+    ngx_int_t  rc;
 
     ngx_memzero(ps, sizeof(ngx_http_foundry_parse_t));
 
@@ -204,17 +203,14 @@ ngx_http_foundry_source_items(ngx_pool_t *pool, u_char *p, size_t len,
         return NGX_ERROR;
     }
 
-    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
-
-    h = yajl_alloc(&ngx_http_foundry_src_callbacks, &funcs, ps);
-    if (h == NULL) {
+    rc = ngx_http_foundry_json_parse(pool, &ngx_http_foundry_src_callbacks, ps,
+                                     p, len);
+    if (rc == NGX_ERROR) {
         *err = "out of memory";
         return NGX_ERROR;
     }
 
-    if (yajl_parse(h, p, len) != yajl_status_ok
-        || yajl_complete_parse(h) != yajl_status_ok)
-    {
+    if (rc != NGX_OK) {
         *err = "the source's answer is not valid JSON";
         return NGX_ERROR;
     }
