@@ -975,12 +975,19 @@ ngx_http_foundry_init(ngx_conf_t *cf)
 
     *h = ngx_http_foundry_access_handler;
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
+    /*
+     * the log phase records metrics and commits limits: without a metrics
+     * zone and a limit zone, no request needs it
+     */
 
-    *h = ngx_http_foundry_log_handler;
+    if (fmcf->metrics || ngx_http_foundry_limit_zones(cf->cycle)) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_foundry_log_handler;
+    }
 
     return ngx_http_foundry_filter_init(cf);
 }

@@ -126,17 +126,26 @@ ngx_int_t
 ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
     ngx_str_t *type)
 {
+    /* the usual lower case first: a byte compare, then any case */
+
     if (type->len >= sizeof("text/event-stream") - 1
-        && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
-                           sizeof("text/event-stream") - 1)
-           == 0)
+        && (ngx_memcmp(type->data, "text/event-stream",
+                       sizeof("text/event-stream") - 1)
+            == 0
+            || ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
+                               sizeof("text/event-stream") - 1)
+               == 0))
     {
         u->mode = NGX_HTTP_FOUNDRY_USAGE_SSE;
 
     } else if (type->len >= sizeof("application/json") - 1
-               && ngx_strncasecmp(type->data, (u_char *) "application/json",
-                                  sizeof("application/json") - 1)
-                  == 0)
+               && (ngx_memcmp(type->data, "application/json",
+                              sizeof("application/json") - 1)
+                   == 0
+                   || ngx_strncasecmp(type->data,
+                                      (u_char *) "application/json",
+                                      sizeof("application/json") - 1)
+                      == 0))
     {
         u->mode = NGX_HTTP_FOUNDRY_USAGE_JSON;
 
@@ -808,7 +817,27 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
             return 1;
         }
 
-    } else if (u->depth != u->usage && u->depth != u->usage + 1) {
+        /*
+         * outside usage, only "usage" and "response" are ever looked at
+         * (ngx_http_foundry_usage_start()): the answer's other keys
+         * ("id", "choices", ...) need no search of the table
+         */
+
+        if (len == sizeof("usage") - 1
+            && ngx_memcmp(s, "usage", sizeof("usage") - 1) == 0)
+        {
+            u->keys[u->depth] = NGX_HTTP_FOUNDRY_UK_USAGE;
+
+        } else if (len == sizeof("response") - 1
+                   && ngx_memcmp(s, "response", sizeof("response") - 1) == 0)
+        {
+            u->keys[u->depth] = NGX_HTTP_FOUNDRY_UK_RESPONSE;
+        }
+
+        return 1;
+    }
+
+    if (u->depth != u->usage && u->depth != u->usage + 1) {
         return 1;
     }
 

@@ -193,8 +193,25 @@ ngx_uint_t
 ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name)
 {
     u_char      c;
+    size_t      len;
     ngx_int_t   n;
     ngx_uint_t  i;
+
+    len = last - p;
+
+    /* decoding never makes a name longer */
+
+    if (len < name->len) {
+        return 0;
+    }
+
+    /* the usual case: the very bytes of the name, with no escape */
+
+    if (len == name->len && ngx_memcmp(p, name->data, len) == 0
+        && memchr(p, '%', len) == NULL)
+    {
+        return 1;
+    }
 
     for (i = 0; p < last; i++) {
         c = *p++;
@@ -331,7 +348,29 @@ ngx_http_foundry_now(void)
 }
 
 
-/* a request header by name (the first), or NULL */
+/*
+ * Whether s, in any case, is lc, which is in lower case: what
+ * ngx_strncasecmp() says of them, without lowering lc's bytes again.
+ */
+
+ngx_uint_t
+ngx_http_foundry_lc_equal(u_char *s, u_char *lc, size_t n)
+{
+    for ( /* void */ ; n; n--, s++, lc++) {
+        if (*s != *lc && ngx_tolower(*s) != *lc) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * A request header by name (the first), or NULL.  nginx keeps each
+ * header's name in lower case too (lowcase_key; a header a subrequest's
+ * list was given by hand may have none).
+ */
 
 ngx_table_elt_t *
 ngx_http_foundry_find_header(ngx_http_request_t *r, ngx_str_t *name)
@@ -355,8 +394,14 @@ ngx_http_foundry_find_header(ngx_http_request_t *r, ngx_str_t *name)
             i = 0;
         }
 
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        if (h[i].key.len != name->len) {
+            continue;
+        }
+
+        if (h[i].lowcase_key
+            ? ngx_http_foundry_lc_equal(name->data, h[i].lowcase_key,
+                                        name->len)
+            : ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
         {
             return &h[i];
         }

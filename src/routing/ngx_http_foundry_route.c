@@ -908,7 +908,8 @@ ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
 
     for (i = 0; names[i].len; i++) {
         if (name->len == names[i].len
-            && ngx_strncasecmp(name->data, names[i].data, name->len) == 0)
+            && ngx_http_foundry_lc_equal(name->data, names[i].data,
+                                         name->len))
         {
             return 1;
         }
