@@ -842,8 +842,8 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
     }
 
     for (k = ngx_http_foundry_usage_keys, i = 0; k[i].name.len; i++) {
-        if (k[i].name.len == len
-            && ngx_strncmp(k[i].name.data, s, len) == 0)
+        if (k[i].name.len == len && k[i].name.data[0] == s[0]
+            && ngx_memcmp(k[i].name.data, s, len) == 0)
         {
             u->keys[u->depth] = k[i].key;
             break;
