@@ -959,6 +959,8 @@ ngx_http_foundry_init(ngx_conf_t *cf)
         return NGX_OK;
     }
 
+    fmcf->usage_variables = ngx_http_foundry_usage_variables(cf);
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);

@@ -187,6 +187,9 @@ void ngx_http_foundry_usage_feed(ngx_http_request_t *r,
 void ngx_http_foundry_usage_done(ngx_http_foundry_usage_t *u);
 int64_t ngx_http_foundry_usage_estimate(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u);
+ngx_flag_t ngx_http_foundry_usage_variables(ngx_conf_t *cf);
+ngx_uint_t ngx_http_foundry_usage_wanted(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_ACCOUNTING_H_INCLUDED_ */

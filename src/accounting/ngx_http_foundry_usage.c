@@ -120,6 +120,69 @@ static yajl_callbacks  ngx_http_foundry_usage_callbacks = {
 };
 
 
+/*
+ * Whether the configuration names one of the token variables (log_format,
+ * map, add_header...): nginx has given it an index by postconfiguration.
+ * A variable read only by name at run time (SSI's echo, Perl, njs) has
+ * none: docs/variables.md.
+ */
+
+ngx_flag_t
+ngx_http_foundry_usage_variables(ngx_conf_t *cf)
+{
+    ngx_uint_t                  i, j;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    static ngx_str_t  names[] = {
+        ngx_string("foundry_prompt_tokens"),
+        ngx_string("foundry_completion_tokens"),
+        ngx_string("foundry_total_tokens"),
+        ngx_string("foundry_cached_tokens"),
+        ngx_string("foundry_reasoning_tokens")
+    };
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        for (j = 0; j < sizeof(names) / sizeof(ngx_str_t); j++) {
+            if (v[i].name.len == names[j].len
+                && ngx_strncmp(v[i].name.data, names[j].data, names[j].len)
+                   == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Whether anything reads a routed answer's usage: the location's limits,
+ * its stream's usage chunk taken out, the metrics, the token variables.
+ * Without any, the answer passes unread.
+ */
+
+ngx_uint_t
+ngx_http_foundry_usage_wanted(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    if (flcf->limits != NULL || ctx->strip_usage) {
+        return 1;
+    }
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+
+    return fmcf->metrics != NULL || fmcf->usage_variables;
+}
+
+
 /* starts reading usage from an answer of this content type */
 
 ngx_int_t
@@ -163,6 +226,10 @@ ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
     }
 
     u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry usage: read from the %s answer",
+                   u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE ? "SSE" : "JSON");
 
     return NGX_OK;
 }
