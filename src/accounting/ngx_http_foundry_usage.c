@@ -94,8 +94,12 @@ static int64_t ngx_http_foundry_usage_count(u_char *p, size_t len);
 static void ngx_http_foundry_usage_reset(ngx_http_foundry_usage_t *u);
 static void ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u,
     u_char *p, size_t len);
-static void ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u,
+static void ngx_http_foundry_usage_sse(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u,
     u_char *p, u_char *last);
+static ngx_int_t ngx_http_foundry_usage_scan(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *last);
+static void ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u);
 static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_foundry_usage_member(u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
@@ -216,14 +220,10 @@ ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
         return NGX_DECLINED;
     }
 
-    /* a JSON answer gets a parser if it is not scanned whole */
-
-    if (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE
-        && ngx_http_foundry_usage_yajl(r, u) != NGX_OK)
-    {
-        u->mode = 0;
-        return NGX_ERROR;
-    }
+    /*
+     * yajl's parser is made when a JSON answer is not scanned whole, and
+     * when a stream's line with usage is not (ngx_http_foundry_usage_sse())
+     */
 
     u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
 
@@ -337,7 +337,7 @@ ngx_http_foundry_usage_feed(ngx_http_request_t *r,
             u->bytes += b->last - b->pos;
 
             if (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE) {
-                ngx_http_foundry_usage_sse(u, b->pos, b->last);
+                ngx_http_foundry_usage_sse(r, u, b->pos, b->last);
 
             } else {
                 ngx_http_foundry_usage_json(r, u, b->pos, b->last - b->pos);
@@ -372,8 +372,8 @@ ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u, u_char *p,
  */
 
 static void
-ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
-    u_char *last)
+ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
+    u_char *p, u_char *last)
 {
     u_char  *nl;
 
@@ -445,6 +445,26 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
                 break;
             }
 
+            /*
+             * a whole line with usage is scanned, as a whole JSON answer
+             * is (ngx_http_foundry_usage_json()); what the scanner does
+             * not take, and a line in pieces, go to yajl
+             */
+
+            if (nl && ngx_http_foundry_usage_scan(r, u, p, nl + 1) == NGX_OK) {
+                p = nl + 1;
+                u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+                ngx_http_foundry_usage_event(u);
+                break;
+            }
+
+            if (u->handle == NULL
+                && ngx_http_foundry_usage_yajl(r, u) != NGX_OK)
+            {
+                u->failed = 1;
+                return;
+            }
+
             u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
             break;
 
@@ -472,13 +492,7 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
             p = nl + 1;
             u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
 
-            /* the line is whole: its usage counts */
-
-            if (u->event_found) {
-                u->tokens = u->event;
-                u->event_found = 0;
-                u->found = 1;
-            }
+            ngx_http_foundry_usage_event(u);
 
             break;
 
@@ -493,6 +507,48 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
             u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
             break;
         }
+    }
+}
+
+
+/*
+ * A stream's whole line, [p, last) with its newline, scanned: NGX_OK, or
+ * NGX_DECLINED with the reader as it was (the line is then yajl's)
+ */
+
+static ngx_int_t
+ngx_http_foundry_usage_scan(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
+    u_char *p, u_char *last)
+{
+    off_t                     offset;
+    ngx_http_foundry_usage_t  saved;
+
+    saved = *u;
+
+    if (ngx_http_foundry_jscan_parse(r->pool, p, last,
+                                     &ngx_http_foundry_usage_callbacks, u,
+                                     ngx_http_foundry_usage_descend,
+                                     NGX_HTTP_FOUNDRY_JSCAN_DEPTH, &offset)
+        == NGX_HTTP_FOUNDRY_JSCAN_OK)
+    {
+        return NGX_OK;
+    }
+
+    *u = saved;
+
+    return NGX_DECLINED;
+}
+
+
+/* a stream's line is whole: its usage counts */
+
+static void
+ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u)
+{
+    if (u->event_found) {
+        u->tokens = u->event;
+        u->event_found = 0;
+        u->found = 1;
     }
 }
 

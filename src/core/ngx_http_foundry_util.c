@@ -263,13 +263,15 @@ ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
     p = r->args.data;
     last = r->args.data + r->args.len;
 
+    /* libc's memchr() rather than ngx_strlchr()'s byte loop */
+
     for ( /* void */ ; p < last; p = next + 1) {
-        next = ngx_strlchr(p, last, '&');
+        next = memchr(p, '&', last - p);
         if (next == NULL) {
             next = last;
         }
 
-        eq = ngx_strlchr(p, next, '=');
+        eq = memchr(p, '=', next - p);
 
         if (eq == NULL || !ngx_http_foundry_arg_is(p, eq, name)) {
             continue;
