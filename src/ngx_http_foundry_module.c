@@ -1000,8 +1000,9 @@ ngx_http_foundry_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_foundry_log_handler(ngx_http_request_t *r)
 {
-    ngx_http_foundry_ctx_t       *ctx;
-    ngx_http_foundry_loc_conf_t  *flcf;
+    ngx_http_foundry_ctx_t        *ctx;
+    ngx_http_foundry_loc_conf_t   *flcf;
+    ngx_http_foundry_main_conf_t  *fmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
@@ -1010,9 +1011,16 @@ ngx_http_foundry_log_handler(ngx_http_request_t *r)
     }
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
 
-    if (flcf->enable) {
+    if (flcf->enable && fmcf->metrics) {
         ngx_http_foundry_metrics_record(r, flcf, ctx);
+    }
+
+    /* nothing reserved: nothing to commit */
+
+    if (ctx->limits == NULL) {
+        return NGX_OK;
     }
 
     return ngx_http_foundry_limit_commit(r, ctx);
