@@ -246,7 +246,7 @@ function ftable(    i, c, m, q, range, ach, mark) {
         }
         ach = median(f_ach[c])
         mark = ""
-        if (ach < f_offered * 0.95) {
+        if (ach < f_offered * 0.98) {
             mark = "  [rate not held: saturated]"
         }
         if (f_err[c]) {
