@@ -11,6 +11,10 @@
 # build/bench/rate.tsv, the second file: a second table, of those rounds,
 # with the closed loop's ratios beside, and the goals are judged on the
 # fixed rate's CPU ratio (the closed loop's verdicts beside).
+#
+# split_file names build/bench/split.tsv, the last file: the worker's
+# user and kernel time per request in every round of both kinds, for the
+# table of where the CPU time goes.
 
 function median(s,    v, n, i, j, t) {
     n = split(s, v, " ")
@@ -113,6 +117,19 @@ rate_file != "" && FILENAME == rate_file {
     next
 }
 
+# split.tsv: mode round case requests user_us sys_us
+split_file != "" && FILENAME == split_file {
+    if (FNR > 1) {
+        s_usr[$1, $2, $3] = $5
+        s_sys[$1, $2, $3] = $6
+        s_ran[$1, $3] = 1
+        if ($2 > s_rounds[$1]) {
+            s_rounds[$1] = $2
+        }
+    }
+    next
+}
+
 NR > 1 {
     rps[$1, $2] = $5
     cpu[$1, $2] = $8
@@ -174,6 +191,8 @@ END {
     if (frounds) {
         ftable()
     }
+
+    stable()
 
     header = 0
     for (i = 1; i <= ng; i++) {
@@ -283,4 +302,79 @@ function fgoal(i, q, range, m, verdict,    x, y, fm, fd, fverdict) {
     }
     printf "%-46s %6.3f %11s %+8.2f   %6.3f %11s %6.3f  %s\n", glabel[i],
            fm, sprintf("(%.2f-%.2f)", cmin, cmax), fd, q, range, m, fverdict
+}
+
+
+# the median over the rounds of mode of a[mode, round, x], less that of
+# y in the same round when y is not ""
+function split_med(a, mode, x, y,    r, s) {
+    s = ""
+    for (r = 1; r <= s_rounds[mode]; r++) {
+        if (!((mode, r, x) in a)) {
+            continue
+        }
+        if (y == "") {
+            s = s " " a[mode, r, x]
+        } else if ((mode, r, y) in a) {
+            s = s " " a[mode, r, x] - a[mode, r, y]
+        }
+    }
+    return median(s)
+}
+
+
+# user and kernel time per request, closed loop and fixed rate, and what
+# a case adds to its baseline's: where the wake-ups show
+function stable(    i, c, m, k, n, line) {
+    n = split("closed rate", k, " ")
+    if (!s_rounds["closed"]) {
+        return
+    }
+    printf "\nuser and kernel time of the worker per request (/proc/PID/stat " \
+           "utime, stime;\nus, median over the rounds; +user, +kernel: " \
+           "added to the baseline's in the\nsame round)\n"
+    line = sprintf(cs " %-4s", "", "")
+    for (m = 1; m <= n; m++) {
+        if (s_rounds[k[m]]) {
+            line = line sprintf("  %-29s",
+                                k[m] == "closed" ? "closed loop" : "fixed rate")
+        }
+    }
+    sub(/ +$/, "", line)
+    print line
+    printf cs " %-4s", "case", "vs"
+    for (m = 1; m <= n; m++) {
+        if (s_rounds[k[m]]) {
+            printf "  %6s %6s %7s %7s", "user", "kernel", "+user", "+kernel"
+        }
+    }
+    printf "\n"
+
+    for (i = 1; i <= nc; i++) {
+        c = cl[i]
+        if (!(("closed", c) in s_ran)) {
+            continue
+        }
+        line = sprintf(cs " %-4s", c, base[c] != "" ? base[c] : "-")
+        for (m = 1; m <= n; m++) {
+            if (!s_rounds[k[m]]) {
+                continue
+            }
+            if (!((k[m], c) in s_ran)) {
+                line = line sprintf("  %29s", "")
+                continue
+            }
+            line = line sprintf("  %6.2f %6.2f",
+                                split_med(s_usr, k[m], c, ""),
+                                split_med(s_sys, k[m], c, ""))
+            if (base[c] != "") {
+                line = line sprintf(" %+7.2f %+7.2f",
+                                    split_med(s_usr, k[m], c, base[c]),
+                                    split_med(s_sys, k[m], c, base[c]))
+            } else {
+                line = line sprintf(" %7s %7s", "-", "-")
+            }
+        }
+        print line
+    }
 }
