@@ -13,8 +13,8 @@
 # fixed rate's CPU ratio (the closed loop's verdicts beside).
 #
 # split_file names build/bench/split.tsv, the last file: the worker's
-# user and kernel time per request in every round of both kinds, for the
-# table of where the CPU time goes.
+# user and kernel time in clock ticks in every round of both kinds, for
+# the table of where the CPU time goes.
 
 function median(s,    v, n, i, j, t) {
     n = split(s, v, " ")
@@ -117,15 +117,15 @@ rate_file != "" && FILENAME == rate_file {
     next
 }
 
-# split.tsv: mode round case requests user_us sys_us
+# split.tsv: mode round case requests user_ticks sys_ticks ticks_per_s;
+# summed over the rounds: a tick (10 ms) is coarse for one round
 split_file != "" && FILENAME == split_file {
     if (FNR > 1) {
-        s_usr[$1, $2, $3] = $5
-        s_sys[$1, $2, $3] = $6
+        s_req[$1, $3] += $4
+        s_usr[$1, $3] += $5 * 1e6 / $7
+        s_sys[$1, $3] += $6 * 1e6 / $7
         s_ran[$1, $3] = 1
-        if ($2 > s_rounds[$1]) {
-            s_rounds[$1] = $2
-        }
+        s_rounds[$1] = 1
     }
     next
 }
@@ -305,21 +305,14 @@ function fgoal(i, q, range, m, verdict,    x, y, fm, fd, fverdict) {
 }
 
 
-# the median over the rounds of mode of a[mode, round, x], less that of
-# y in the same round when y is not ""
-function split_med(a, mode, x, y,    r, s) {
-    s = ""
-    for (r = 1; r <= s_rounds[mode]; r++) {
-        if (!((mode, r, x) in a)) {
-            continue
-        }
-        if (y == "") {
-            s = s " " a[mode, r, x]
-        } else if ((mode, r, y) in a) {
-            s = s " " a[mode, r, x] - a[mode, r, y]
-        }
+# us per request of case x in the rounds of mode, a the user or the
+# kernel time summed over them; less that of y when y is not ""
+function split_us(a, mode, x, y) {
+    if (!s_req[mode, x] || (y != "" && !s_req[mode, y])) {
+        return 0
     }
-    return median(s)
+    return a[mode, x] / s_req[mode, x] \
+           - (y == "" ? 0 : a[mode, y] / s_req[mode, y])
 }
 
 
@@ -331,8 +324,8 @@ function stable(    i, c, m, k, n, line) {
         return
     }
     printf "\nuser and kernel time of the worker per request (/proc/PID/stat " \
-           "utime, stime;\nus, median over the rounds; +user, +kernel: " \
-           "added to the baseline's in the\nsame round)\n"
+           "utime, stime,\nin ticks, summed over the rounds; us; +user, " \
+           "+kernel: added to the\nbaseline's)\n"
     line = sprintf(cs " %-4s", "", "")
     for (m = 1; m <= n; m++) {
         if (s_rounds[k[m]]) {
@@ -365,12 +358,12 @@ function stable(    i, c, m, k, n, line) {
                 continue
             }
             line = line sprintf("  %6.2f %6.2f",
-                                split_med(s_usr, k[m], c, ""),
-                                split_med(s_sys, k[m], c, ""))
+                                split_us(s_usr, k[m], c, ""),
+                                split_us(s_sys, k[m], c, ""))
             if (base[c] != "") {
                 line = line sprintf(" %+7.2f %+7.2f",
-                                    split_med(s_usr, k[m], c, base[c]),
-                                    split_med(s_sys, k[m], c, base[c]))
+                                    split_us(s_usr, k[m], c, base[c]),
+                                    split_us(s_sys, k[m], c, base[c]))
             } else {
                 line = line sprintf(" %7s %7s", "-", "-")
             }
