@@ -435,8 +435,10 @@ ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
 /*
  * A POST to the checker location, in the background (the calls run side
  * by side, and one that outlives the timeout does not hold the answer
- * back).  Its headers are the module's only: none of the client's reach
- * the checker.
+ * back).  Its headers are the module's only, and its variables its own (a
+ * subrequest shares its parent's, where $http_authorization or
+ * $cookie_... may already hold the client's values): none of the client's
+ * headers reach the checker, whatever its location sends.
  */
 
 static ngx_int_t
@@ -448,6 +450,7 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ngx_str_t                        *uri, ct;
     ngx_chain_t                      *cl;
     ngx_http_request_t               *sr;
+    ngx_http_core_main_conf_t        *cmcf;
     ngx_http_post_subrequest_t       *ps;
     ngx_http_foundry_ct_call_t       *call;
     ngx_http_foundry_content_conf_t  *ccf;
@@ -490,6 +493,14 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     call->sr = sr;
     call->next = chk->list;
     chk->list = call;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    sr->variables = ngx_pcalloc(r->pool, cmcf->variables.nelts
+                                         * sizeof(ngx_http_variable_value_t));
+    if (sr->variables == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 

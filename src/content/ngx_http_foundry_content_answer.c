@@ -268,7 +268,7 @@ ngx_http_foundry_ca_string(void *ctx, const unsigned char *s, size_t len)
     {
         for (i = 0; i < NGX_HTTP_FOUNDRY_CT_CATEGORIES; i++) {
             if (len == ngx_http_foundry_ct_names[i].len
-                && ngx_strncmp(s, ngx_http_foundry_ct_names[i].data, len)
+                && ngx_memcmp(s, ngx_http_foundry_ct_names[i].data, len)
                    == 0)
             {
                 a->category = i;
@@ -384,7 +384,8 @@ ngx_http_foundry_ca_map_key(void *ctx, const unsigned char *s, size_t len)
     a->key = NGX_HTTP_FOUNDRY_CA_K_OTHER;
 
 #define ngx_http_foundry_ca_is(name)                                          \
-    (k.len == sizeof(name) - 1 && ngx_strncmp(k.data, name, k.len) == 0)
+    (k.len == sizeof(name) - 1                                                \
+     && ngx_memcmp(k.data, name, sizeof(name) - 1) == 0)
 
     if (a->depth == 1) {
         a->top = NGX_HTTP_FOUNDRY_CA_T_OTHER;

@@ -434,11 +434,11 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
         }
 
         if (key == NGX_HTTP_FOUNDRY_CT_K_ROLE) {
-            if ((len == 4 && ngx_strncmp(p, "user", 4) == 0)) {
+            if ((len == 4 && ngx_memcmp(p, "user", 4) == 0)) {
                 t->item_role = NGX_HTTP_FOUNDRY_CT_R_USER;
 
-            } else if ((len == 4 && ngx_strncmp(p, "tool", 4) == 0)
-                       || (len == 8 && ngx_strncmp(p, "function", 8) == 0))
+            } else if ((len == 4 && ngx_memcmp(p, "tool", 4) == 0)
+                       || (len == 8 && ngx_memcmp(p, "function", 8) == 0))
             {
                 t->item_role = NGX_HTTP_FOUNDRY_CT_R_TOOL;
             }
@@ -447,7 +447,7 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
         }
 
         if (key == NGX_HTTP_FOUNDRY_CT_K_TYPE) {
-            if (len == 20 && ngx_strncmp(p, "function_call_output", 20) == 0)
+            if (len == 20 && ngx_memcmp(p, "function_call_output", 20) == 0)
             {
                 t->item_role = NGX_HTTP_FOUNDRY_CT_R_TOOL;
             }
@@ -627,16 +627,16 @@ ngx_http_foundry_ct_map_key(void *ctx, const unsigned char *s, size_t len)
     case 1:
         t->top = NGX_HTTP_FOUNDRY_CT_T_OTHER;
 
-        if (len == 8 && ngx_strncmp(s, "messages", 8) == 0) {
+        if (len == 8 && ngx_memcmp(s, "messages", 8) == 0) {
             t->top = NGX_HTTP_FOUNDRY_CT_T_MESSAGES;
 
-        } else if (len == 5 && ngx_strncmp(s, "input", 5) == 0) {
+        } else if (len == 5 && ngx_memcmp(s, "input", 5) == 0) {
             t->top = NGX_HTTP_FOUNDRY_CT_T_INPUT;
 
-        } else if (len == 6 && ngx_strncmp(s, "prompt", 6) == 0) {
+        } else if (len == 6 && ngx_memcmp(s, "prompt", 6) == 0) {
             t->top = NGX_HTTP_FOUNDRY_CT_T_PROMPT;
 
-        } else if (len == 12 && ngx_strncmp(s, "instructions", 12) == 0) {
+        } else if (len == 12 && ngx_memcmp(s, "instructions", 12) == 0) {
             t->top = NGX_HTTP_FOUNDRY_CT_T_SYSTEM;
         }
 
@@ -648,23 +648,23 @@ ngx_http_foundry_ct_map_key(void *ctx, const unsigned char *s, size_t len)
         return 1;
 
     case 3:
-        if (len == 4 && ngx_strncmp(s, "role", 4) == 0) {
+        if (len == 4 && ngx_memcmp(s, "role", 4) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_ROLE;
 
-        } else if (len == 4 && ngx_strncmp(s, "type", 4) == 0) {
+        } else if (len == 4 && ngx_memcmp(s, "type", 4) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_TYPE;
 
-        } else if (len == 7 && ngx_strncmp(s, "content", 7) == 0) {
+        } else if (len == 7 && ngx_memcmp(s, "content", 7) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_CONTENT;
 
-        } else if (len == 6 && ngx_strncmp(s, "output", 6) == 0) {
+        } else if (len == 6 && ngx_memcmp(s, "output", 6) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_OUTPUT;
         }
 
         return 1;
 
     case 5:
-        if (t->parts && len == 4 && ngx_strncmp(s, "text", 4) == 0) {
+        if (t->parts && len == 4 && ngx_memcmp(s, "text", 4) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_TEXT;
         }
 
