@@ -14,10 +14,10 @@
 # connection after an answer gets a new one before the next request,
 # outside the time measured.  Every answer must be a 200.  cpu=N sends
 # that target's requests from CPU N (the client moves there before each
-# one, outside the time measured, and back to the CPUs it was started on
-# for the targets without cpu=): a round trip timed from the CPU where a
-# server of the others runs is that server's view of it.  Prints one line
-# per target:
+# one, and back to the CPUs it was started on for the targets without
+# cpu=; after a move one unmeasured request warms the client up): a round
+# trip timed from the CPU where a server of the others runs is that
+# server's view of it.  Prints one line per target:
 #
 #   RTT name=... n=... p50_us=... p90_us=... p99_us=... mean_us=...
 
@@ -77,12 +77,14 @@ syscall(&SYS_sched_getaffinity, 0, length $home, $home) >= 0
     or die "$0: sched_getaffinity: $!\n";
 my $where = $home;
 
+# 1 if the client moved
 sub move_to {
     my ($mask) = @_;
-    return if $mask eq $where;
+    return 0 if $mask eq $where;
     syscall(&SYS_sched_setaffinity, 0, length $mask, $mask) == 0
         or die "$0: sched_setaffinity: $!\n";
     $where = $mask;
+    return 1;
 }
 
 sub connect_to {
@@ -94,13 +96,19 @@ sub connect_to {
     $t->{sock} = $s;
 }
 
-# one request: its time in microseconds
+# one request, from the target's CPU: its time in microseconds; after a
+# move, an unmeasured request first, so that the client's caches on that
+# CPU are as warm as they are for the targets that do not move it
 sub one {
+    my ($t) = @_;
+    request($t) if move_to($t->{cpu} // $home);
+    return request($t);
+}
+
+sub request {
     my ($t) = @_;
     my $s = $t->{sock};
     my ($buf, $h, $chunked, $len, $pos, $close) = ('', -1);
-
-    move_to($t->{cpu} // $home);
 
     my $t0 = clock_gettime(CLOCK_MONOTONIC);
     syswrite($s, $t->{req}) == length $t->{req}
