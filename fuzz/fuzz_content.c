@@ -249,28 +249,20 @@ static ngx_int_t
 ngx_fuzz_answer_yajl(ngx_pool_t *pool, ngx_uint_t kind, u_char *data,
     size_t len, ngx_http_foundry_ct_result_t *res)
 {
-    yajl_handle                   h;
-    yajl_status                   st;
-    yajl_alloc_funcs              funcs;
+    ngx_int_t                     rc;
     ngx_http_foundry_ct_answer_t  a;
 
     ngx_http_foundry_content_answer_init(&a, kind, res);
-    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
 
-    h = yajl_alloc(&ngx_http_foundry_content_answer_callbacks, &funcs, &a);
-    if (h == NULL) {
+    rc = ngx_http_foundry_json_parse(pool,
+                                     &ngx_http_foundry_content_answer_callbacks,
+                                     &a, data, len);
+
+    if (rc == NGX_ERROR) {
         abort();
     }
 
-    st = yajl_parse(h, data, len);
-
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(h);
-    }
-
-    yajl_free(h);
-
-    return (st == yajl_status_ok && a.seen) ? NGX_OK : NGX_ERROR;
+    return (rc == NGX_OK && a.seen) ? NGX_OK : NGX_ERROR;
 }
 
 
