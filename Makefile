@@ -16,6 +16,9 @@
 #   make fuzz-test       C unit tests of the JWT parser, fuzzers 10 s each
 #   make fuzz            the fuzzers, FUZZ_TIME seconds each (fuzz/README.md)
 #   make bench           benchmarks against plain nginx (docs/benchmarks.md)
+#   make loadgen         build/loadgen, the bench's fixed-rate load generator
+#   make loadgen-check   it holds its rate, counts errors, reads chunked
+#                        answers and measures from the due time
 #   make check-conf      nginx -t on every file of conf.d/, in make demo's
 #                        layout and in Debian's /etc/nginx
 #   make install         the module, its load_module snippet, the proxy
@@ -87,7 +90,7 @@ export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 export TEST_NGINX_RANDOMIZE    ?= 1
 
 .PHONY: all build deps test test-only test-valgrind test-asan test-sdk demo \
-        demo-token demo-fleet bench fuzz fuzz-test \
+        demo-token demo-fleet bench loadgen loadgen-check fuzz fuzz-test \
         check-conf style clean distclean install uninstall deb ops-check \
         FORCE
 
@@ -175,9 +178,23 @@ fuzz:
 	NGINX_SRC="$${FUZZ_NGINX_SRC:-$$($(TOP)/tools/nginx-source)}" \
 	    $(TOP)/tools/fuzz $(FUZZ_ARGS)
 
-bench: deps build
+bench: deps build loadgen
 	@BENCH=1 $(TOP)/tools/deps
-	$(TOP)/tools/bench $(BENCH_ARGS)
+	LOADGEN=$(LOADGEN) $(TOP)/tools/bench $(BENCH_ARGS)
+
+# the open-loop load generator of tools/bench's fixed-rate rounds: libc
+# and epoll only
+LOADGEN      := $(BUILD)/loadgen
+
+loadgen: $(LOADGEN)
+
+$(LOADGEN): tools/loadgen.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -g $(WARN_CFLAGS) -o $@.tmp $<
+	mv -f $@.tmp $@
+
+loadgen-check: loadgen
+	LOADGEN=$(LOADGEN) NGINX_BIN=$(NGINX_BIN) $(TOP)/tools/loadgen-check
 
 demo-token:
 	@$(TOP)/tools/demo-token

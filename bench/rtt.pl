@@ -6,13 +6,18 @@
 #   perl bench/rtt.pl N TARGET...
 #
 #   TARGET: name=NAME,port=PORT,path=PATH,body=FILE[,header=Name: value]...
+#           [,cpu=N]
 #
 # N requests per target after 50 unmeasured ones; the targets take turns
 # request by request, in reverse order every other turn (A B C, C B A,
 # ...), so drift and ordering favour none.  A server that closes the
 # connection after an answer gets a new one before the next request,
-# outside the time measured.  Every answer must be a 200.  Prints one line
-# per target:
+# outside the time measured.  Every answer must be a 200.  cpu=N sends
+# that target's requests from CPU N (the client moves there before each
+# one, and back to the CPUs it was started on for the targets without
+# cpu=; after a move one unmeasured request warms the client up): a round
+# trip timed from the CPU where a server of the others runs is that
+# server's view of it.  Prints one line per target:
 #
 #   RTT name=... n=... p50_us=... p90_us=... p99_us=... mean_us=...
 
@@ -22,6 +27,8 @@ use warnings;
 use IO::Socket::INET;
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC);
+
+require 'syscall.ph';
 
 my ($n, @specs) = @ARGV;
 
@@ -37,6 +44,9 @@ for my $spec (@specs) {
         die "$0: bad target: $spec\n" unless defined $v;
         if ($k eq 'header') {
             push @{ $t{headers} }, $v;
+        } elsif ($k eq 'cpu') {
+            die "$0: bad cpu= in target: $spec\n" unless $v =~ /^\d+$/ && $v < 64;
+            $t{cpu} = pack('Q', 1 << $v);
         } elsif ($k =~ /^(name|port|path|body)$/) {
             $t{$k} = $v;
         } else {
@@ -61,6 +71,22 @@ for my $spec (@specs) {
     push @targets, \%t;
 }
 
+# the CPUs the client was started on, and where it runs now
+my $home = "\0" x 8;
+syscall(&SYS_sched_getaffinity, 0, length $home, $home) >= 0
+    or die "$0: sched_getaffinity: $!\n";
+my $where = $home;
+
+# 1 if the client moved
+sub move_to {
+    my ($mask) = @_;
+    return 0 if $mask eq $where;
+    syscall(&SYS_sched_setaffinity, 0, length $mask, $mask) == 0
+        or die "$0: sched_setaffinity: $!\n";
+    $where = $mask;
+    return 1;
+}
+
 sub connect_to {
     my ($t) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
@@ -70,8 +96,16 @@ sub connect_to {
     $t->{sock} = $s;
 }
 
-# one request: its time in microseconds
+# one request, from the target's CPU: its time in microseconds; after a
+# move, an unmeasured request first, so that the client's caches on that
+# CPU are as warm as they are for the targets that do not move it
 sub one {
+    my ($t) = @_;
+    request($t) if move_to($t->{cpu} // $home);
+    return request($t);
+}
+
+sub request {
     my ($t) = @_;
     my $s = $t->{sock};
     my ($buf, $h, $chunked, $len, $pos, $close) = ('', -1);

@@ -15,8 +15,11 @@
  * same limit); the tee must not change what the body's parse finds (the
  * same verdict and members as a parse without it); the user's and the
  * tool results' texts are never longer than the whole; the cuts at 10,000
- * characters cover the text.  The same input is also read as a checker's
- * answer of each kind.
+ * characters cover the text, and each is the longest that fits.  The
+ * same input is also read as a checker's answer of each kind, by the
+ * scanner as the module reads it and by yajl with the same callbacks:
+ * both must take or refuse it, and find the same.  Its JSON escape (the
+ * checker's request body) must be nginx's ngx_escape_json() byte for byte.
  */
 
 
@@ -35,6 +38,10 @@ static void ngx_fuzz_same(ngx_http_foundry_ct_buf_t *a,
     ngx_http_foundry_ct_buf_t *b);
 static void ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b);
 static size_t ngx_fuzz_units(ngx_http_foundry_ct_buf_t *b);
+static size_t ngx_fuzz_units_of(u_char *p, size_t len);
+static void ngx_fuzz_escape(ngx_pool_t *pool, u_char *p, size_t len);
+static ngx_int_t ngx_fuzz_answer_yajl(ngx_pool_t *pool, ngx_uint_t kind,
+    u_char *data, size_t len, ngx_http_foundry_ct_result_t *res);
 
 
 static ngx_log_t  *ngx_fuzz_log;
@@ -62,7 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_http_foundry_body_t        a, b, c;
     ngx_http_foundry_jtee_t        ta, tb;
     ngx_http_foundry_ct_text_t     t, t1;
-    ngx_http_foundry_ct_result_t   res;
+    ngx_http_foundry_ct_result_t   res, res1;
 
     pool = ngx_create_pool(4096, ngx_fuzz_log);
     if (pool == NULL) {
@@ -171,9 +178,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         ngx_memzero(&res, sizeof(ngx_http_foundry_ct_result_t));
         ngx_memset(res.severity, 0xff, sizeof(res.severity));
+        res1 = res;
 
-        (void) ngx_http_foundry_content_answer(pool, kind, split.data,
-                                               split.len, &res);
+        rc = ngx_http_foundry_content_answer(pool, kind, text, split.len,
+                                             &res);
+        rc1 = ngx_fuzz_answer_yajl(pool, kind, split.data, split.len, &res1);
+
+        if (rc != rc1
+            || (rc == NGX_OK
+                && ngx_memcmp(&res, &res1, sizeof(res)) != 0))
+        {
+            abort();
+        }
 
         for (i = 0; i < NGX_HTTP_FOUNDRY_CT_CATEGORIES; i++) {
             if (res.severity[i] < -1 || res.severity[i] > 7) {
@@ -188,9 +204,65 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
+    ngx_fuzz_escape(pool, split.data, split.len);
+
     ngx_destroy_pool(pool);
 
     return 0;
+}
+
+
+/* the checker's request body: escaped as ngx_escape_json() does */
+
+static void
+ngx_fuzz_escape(ngx_pool_t *pool, u_char *p, size_t len)
+{
+    u_char  *a, *b, *end;
+    size_t   n;
+
+    n = ngx_escape_json(NULL, p, len);
+
+    if (ngx_http_foundry_content_escape(NULL, p, len) != n) {
+        abort();
+    }
+
+    a = ngx_pnalloc(pool, len + n + 1);
+    b = ngx_pnalloc(pool, len + n + 1);
+    if (a == NULL || b == NULL) {
+        abort();
+    }
+
+    end = (u_char *) ngx_escape_json(a, p, len);
+
+    if ((u_char *) ngx_http_foundry_content_escape(b, p, len) != end - a + b
+        || (size_t) (end - a) != len + n
+        || ngx_memcmp(a, b, len + n) != 0)
+    {
+        abort();
+    }
+}
+
+
+/* an answer read by yajl with the module's callbacks, as it used to be */
+
+static ngx_int_t
+ngx_fuzz_answer_yajl(ngx_pool_t *pool, ngx_uint_t kind, u_char *data,
+    size_t len, ngx_http_foundry_ct_result_t *res)
+{
+    ngx_int_t                     rc;
+    ngx_http_foundry_ct_answer_t  a;
+
+    ngx_http_foundry_content_answer_init(&a, kind, res);
+
+    rc = ngx_http_foundry_json_parse(pool,
+                                     &ngx_http_foundry_content_answer_callbacks,
+                                     &a, data, len);
+
+    if (rc == NGX_ERROR) {
+        abort();
+    }
+
+    return (rc == NGX_OK && a.seen) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -211,7 +283,7 @@ static void
 ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b)
 {
     u_char  *p;
-    size_t   left, n, total;
+    size_t   left, n, m, k, total;
 
     p = b->data;
     left = b->len;
@@ -230,6 +302,26 @@ ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b)
             abort();
         }
 
+        /* the longest part that fits: one character more would not */
+
+        m = ngx_fuzz_units_of(p, n);
+
+        if (m > 10000) {
+            abort();
+        }
+
+        if (n < left) {
+            k = n + 1;
+
+            while (k < left && (p[k] & 0xc0) == 0x80) {
+                k++;
+            }
+
+            if (ngx_fuzz_units_of(p, k) <= 10000) {
+                abort();
+            }
+        }
+
         total += n;
         p += n;
         left -= n;
@@ -246,13 +338,20 @@ ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b)
 static size_t
 ngx_fuzz_units(ngx_http_foundry_ct_buf_t *b)
 {
+    return ngx_fuzz_units_of(b->data, b->len);
+}
+
+
+static size_t
+ngx_fuzz_units_of(u_char *p, size_t len)
+{
     size_t  i, n;
 
     n = 0;
 
-    for (i = 0; i < b->len; i++) {
-        if ((b->data[i] & 0xc0) != 0x80) {
-            n += (b->data[i] >= 0xf0) ? 2 : 1;
+    for (i = 0; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            n += (p[i] >= 0xf0) ? 2 : 1;
         }
     }
 

@@ -974,6 +974,8 @@ ngx_http_foundry_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    fmcf->usage_variables = ngx_http_foundry_usage_variables(cf);
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
@@ -990,12 +992,19 @@ ngx_http_foundry_init(ngx_conf_t *cf)
 
     *h = ngx_http_foundry_access_handler;
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
+    /*
+     * the log phase records metrics and commits limits: without a metrics
+     * zone and a limit zone, no request needs it
+     */
 
-    *h = ngx_http_foundry_log_handler;
+    if (fmcf->metrics || ngx_http_foundry_limit_zones(cf->cycle)) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_foundry_log_handler;
+    }
 
     return ngx_http_foundry_filter_init(cf);
 }
@@ -1006,8 +1015,9 @@ ngx_http_foundry_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_foundry_log_handler(ngx_http_request_t *r)
 {
-    ngx_http_foundry_ctx_t       *ctx;
-    ngx_http_foundry_loc_conf_t  *flcf;
+    ngx_http_foundry_ctx_t        *ctx;
+    ngx_http_foundry_loc_conf_t   *flcf;
+    ngx_http_foundry_main_conf_t  *fmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
 
@@ -1018,9 +1028,16 @@ ngx_http_foundry_log_handler(ngx_http_request_t *r)
     ngx_http_foundry_route_restore(r, ctx);
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
 
-    if (flcf->enable) {
+    if (flcf->enable && fmcf->metrics) {
         ngx_http_foundry_metrics_record(r, flcf, ctx);
+    }
+
+    /* nothing reserved: nothing to commit */
+
+    if (ctx->limits == NULL) {
+        return NGX_OK;
     }
 
     return ngx_http_foundry_limit_commit(r, ctx);

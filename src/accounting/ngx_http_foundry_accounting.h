@@ -33,6 +33,15 @@ typedef struct {
 } ngx_http_foundry_limit_zone_t;
 
 
+/* a foundry_limit's values for one request; -1 for "no limit" */
+
+typedef struct {
+    int64_t                         tpm;
+    int64_t                         rpm;
+    int64_t                         quota[NGX_HTTP_FOUNDRY_QUOTAS];
+} ngx_http_foundry_limit_values_t;
+
+
 /* a foundry_limit directive */
 
 typedef struct {
@@ -42,16 +51,11 @@ typedef struct {
     ngx_http_complex_value_t       *rpm;
     ngx_http_complex_value_t       *quota[NGX_HTTP_FOUNDRY_QUOTAS];
     ngx_int_t                       reserve;
+
+    /* the values, read at configuration when none has a variable */
+    ngx_http_foundry_limit_values_t values;
+    unsigned                        variable:1;
 } ngx_http_foundry_limit_t;
-
-
-/* its values for one request; -1 for "no limit" */
-
-typedef struct {
-    int64_t                         tpm;
-    int64_t                         rpm;
-    int64_t                         quota[NGX_HTTP_FOUNDRY_QUOTAS];
-} ngx_http_foundry_limit_values_t;
 
 
 /* what a request reserved under one limit */
@@ -140,6 +144,7 @@ ngx_int_t ngx_http_foundry_limit_commit(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_limit_headers(ngx_http_request_t *r,
     ngx_http_foundry_limit_state_t *st);
+ngx_uint_t ngx_http_foundry_limit_zones(ngx_cycle_t *cycle);
 
 
 /* ngx_http_foundry_metrics.c */
@@ -182,6 +187,9 @@ void ngx_http_foundry_usage_feed(ngx_http_request_t *r,
 void ngx_http_foundry_usage_done(ngx_http_foundry_usage_t *u);
 int64_t ngx_http_foundry_usage_estimate(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u);
+ngx_flag_t ngx_http_foundry_usage_variables(ngx_conf_t *cf);
+ngx_uint_t ngx_http_foundry_usage_wanted(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_ACCOUNTING_H_INCLUDED_ */

@@ -144,16 +144,27 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
         r->keepalive = 0;
     }
 
-    /* an upstream's answer: its token usage is read as it passes */
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+    /*
+     * an upstream's answer: its token usage is read as it passes, when
+     * something reads it
+     */
 
     if (ctx->routed && r->upstream && r->err_status == 0
         && r->headers_out.status == NGX_HTTP_OK && !r->header_only
-        && ctx->usage.mode == 0
-        && ngx_http_foundry_usage_init(r, &ctx->usage,
-                                       &r->headers_out.content_type)
-           == NGX_ERROR)
+        && ctx->usage.mode == 0)
     {
-        return NGX_ERROR;
+        if (!ngx_http_foundry_usage_wanted(r, flcf, ctx)) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "foundry usage: not read, nothing reads it");
+
+        } else if (ngx_http_foundry_usage_init(r, &ctx->usage,
+                                               &r->headers_out.content_type)
+                   == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
     }
 
     /*
@@ -162,8 +173,6 @@ ngx_http_foundry_header_filter(ngx_http_request_t *r)
      * connection, gives way to ours (not while the request body is still
      * read: nginx's own handler reads it)
      */
-
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
     if (ctx->usage.mode && r->upstream && !ctx->drain
         && flcf->usage_drain_timeout && !r->reading_body)

@@ -46,6 +46,11 @@ static ngx_int_t ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
     time_t retry);
 static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v);
+static void ngx_http_foundry_limit_slots(ngx_http_foundry_limit_t *limit,
+    ngx_http_foundry_limit_values_t *v, ngx_http_complex_value_t **cv,
+    int64_t **out);
+static int64_t ngx_http_foundry_limit_number(ngx_str_t *s);
+static u_char *ngx_http_foundry_limit_decimal(u_char *p, int64_t n);
 static ngx_int_t ngx_http_foundry_limit_sync_down(ngx_http_request_t *r,
     ngx_http_foundry_limit_zone_t *lz, ngx_http_foundry_limit_values_t *v);
 
@@ -90,8 +95,11 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
+    int64_t                   *out[2 + NGX_HTTP_FOUNDRY_QUOTAS];
     ngx_str_t                 *value;
+    ngx_uint_t                 q;
     ngx_http_foundry_limit_t  *limit;
+    ngx_http_complex_value_t  *cv[2 + NGX_HTTP_FOUNDRY_QUOTAS];
 
     value = cf->args->elts;
 
@@ -139,6 +147,25 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (limit->reserve == NGX_CONF_UNSET) {
         limit->reserve = 1000;
+    }
+
+    /* values without variables are read once, here */
+
+    ngx_http_foundry_limit_slots(limit, &limit->values, cv, out);
+
+    for (q = 0; q < 2 + NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+        *out[q] = -1;
+
+        if (cv[q] == NULL) {
+            continue;
+        }
+
+        if (cv[q]->lengths) {
+            limit->variable = 1;
+            continue;
+        }
+
+        *out[q] = ngx_http_foundry_limit_number(&cv[q]->value);
     }
 
     return NGX_CONF_OK;
@@ -624,15 +651,12 @@ ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_complex_value_t  *cv[2 + NGX_HTTP_FOUNDRY_QUOTAS];
     int64_t                   *out[2 + NGX_HTTP_FOUNDRY_QUOTAS];
 
-    cv[0] = limit->tpm;
-    out[0] = &v->tpm;
-    cv[1] = limit->rpm;
-    out[1] = &v->rpm;
-
-    for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
-        cv[2 + q] = limit->quota[q];
-        out[2 + q] = &v->quota[q];
+    if (!limit->variable) {
+        *v = limit->values;
+        return NGX_OK;
     }
+
+    ngx_http_foundry_limit_slots(limit, v, cv, out);
 
     for (q = 0; q < 2 + NGX_HTTP_FOUNDRY_QUOTAS; q++) {
         *out[q] = -1;
@@ -645,18 +669,48 @@ ngx_http_foundry_limit_values(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        /* an empty or non-numeric value (a key without metadata): none */
-
-        if (s.len) {
-            *out[q] = ngx_atoi(s.data, s.len);
-
-            if (*out[q] > NGX_HTTP_FOUNDRY_TOKENS_MAX) {
-                *out[q] = NGX_HTTP_FOUNDRY_TOKENS_MAX;
-            }
-        }
+        *out[q] = ngx_http_foundry_limit_number(&s);
     }
 
     return NGX_OK;
+}
+
+
+/* a limit's values and where each one goes */
+
+static void
+ngx_http_foundry_limit_slots(ngx_http_foundry_limit_t *limit,
+    ngx_http_foundry_limit_values_t *v, ngx_http_complex_value_t **cv,
+    int64_t **out)
+{
+    ngx_uint_t  q;
+
+    cv[0] = limit->tpm;
+    out[0] = &v->tpm;
+    cv[1] = limit->rpm;
+    out[1] = &v->rpm;
+
+    for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+        cv[2 + q] = limit->quota[q];
+        out[2 + q] = &v->quota[q];
+    }
+}
+
+
+/* an empty or non-numeric value (a key without metadata): none, -1 */
+
+static int64_t
+ngx_http_foundry_limit_number(ngx_str_t *s)
+{
+    int64_t  n;
+
+    if (s->len == 0) {
+        return -1;
+    }
+
+    n = ngx_atoi(s->data, s->len);
+
+    return ngx_min(n, NGX_HTTP_FOUNDRY_TOKENS_MAX);
 }
 
 
@@ -778,10 +832,13 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
     ngx_uint_t        i;
     ngx_table_elt_t  *h;
 
-    static char  *names[] = {
-        "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-        "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
-        "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"
+    static ngx_str_t  names[] = {
+        ngx_string("x-ratelimit-limit-requests"),
+        ngx_string("x-ratelimit-remaining-requests"),
+        ngx_string("x-ratelimit-reset-requests"),
+        ngx_string("x-ratelimit-limit-tokens"),
+        ngx_string("x-ratelimit-remaining-tokens"),
+        ngx_string("x-ratelimit-reset-tokens")
     };
 
     /* a bucket in debt: none remaining, and longer than a minute to full */
@@ -799,6 +856,13 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
                   / st->values.tpm
                 : 0;
 
+    /* the values' text, all in one allocation */
+
+    p = ngx_pnalloc(r->pool, 6 * (NGX_INT64_LEN + 1));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
     for (i = 0; i < 6; i++) {
 
         if (values[i - i % 3] < 0) {
@@ -810,20 +874,47 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-        if (p == NULL) {
-            return NGX_ERROR;
+        h->hash = 1;
+        h->key = names[i];
+        h->value.data = p;
+
+        p = ngx_http_foundry_limit_decimal(p, values[i]);
+
+        if (i % 3 == 2) {
+            *p++ = 's';
         }
 
-        h->hash = 1;
-        h->key.data = (u_char *) names[i];
-        h->key.len = ngx_strlen(names[i]);
-        h->value.data = p;
-        h->value.len = ngx_sprintf(p, (i % 3 == 2) ? "%Ls" : "%L", values[i])
-                       - p;
+        h->value.len = p - h->value.data;
     }
 
     return NGX_OK;
+}
+
+
+/* n in decimal, what ngx_sprintf("%L") writes, without its format parse */
+
+static u_char *
+ngx_http_foundry_limit_decimal(u_char *p, int64_t n)
+{
+    u_char    *b, buf[NGX_INT64_LEN];
+    uint64_t   u;
+
+    if (n < 0) {
+        *p++ = '-';
+        u = (uint64_t) -(n + 1) + 1;
+
+    } else {
+        u = (uint64_t) n;
+    }
+
+    b = buf + sizeof(buf);
+
+    do {
+        *--b = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, b, buf + sizeof(buf) - b);
 }
 
 
@@ -832,4 +923,38 @@ ngx_http_foundry_limit_is_zone(ngx_shm_zone_t *shm_zone)
 {
     return shm_zone->init == ngx_http_foundry_limit_init_zone
            && shm_zone->data != NULL;
+}
+
+
+/*
+ * Whether the configuration has a foundry_limit_zone (without one, no
+ * foundry_limit: nothing for the log phase to commit)
+ */
+
+ngx_uint_t
+ngx_http_foundry_limit_zones(ngx_cycle_t *cycle)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *zone;
+
+    part = &cycle->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].init == ngx_http_foundry_limit_init_zone) {
+            return 1;
+        }
+    }
 }

@@ -403,6 +403,10 @@ ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now)
 {
     ngx_tm_t  tm;
 
+    /* the month's end, worked out once a second at most (per worker) */
+
+    static time_t  last, month;
+
     switch (quota) {
 
     case 1:
@@ -412,6 +416,10 @@ ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now)
         return now - now % 86400 + 86400;
 
     default:
+        if (month && now == last) {
+            return month;
+        }
+
         ngx_gmtime(now, &tm);
 
         if (tm.ngx_tm_mon == 12) {
@@ -427,6 +435,9 @@ ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now)
         tm.ngx_tm_min = 0;
         tm.ngx_tm_sec = 0;
 
-        return ngx_http_foundry_timegm(&tm);
+        last = now;
+        month = ngx_http_foundry_timegm(&tm);
+
+        return month;
     }
 }

@@ -94,8 +94,12 @@ static int64_t ngx_http_foundry_usage_count(u_char *p, size_t len);
 static void ngx_http_foundry_usage_reset(ngx_http_foundry_usage_t *u);
 static void ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u,
     u_char *p, size_t len);
-static void ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u,
+static void ngx_http_foundry_usage_sse(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u,
     u_char *p, u_char *last);
+static ngx_int_t ngx_http_foundry_usage_scan(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *last);
+static void ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u);
 static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_foundry_usage_member(u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
@@ -120,23 +124,95 @@ static yajl_callbacks  ngx_http_foundry_usage_callbacks = {
 };
 
 
+/*
+ * Whether the configuration names one of the token variables (log_format,
+ * map, add_header...): nginx has given it an index by postconfiguration.
+ * A variable read only by name at run time (SSI's echo, Perl, njs) has
+ * none: docs/variables.md.
+ */
+
+ngx_flag_t
+ngx_http_foundry_usage_variables(ngx_conf_t *cf)
+{
+    ngx_uint_t                  i, j;
+    ngx_http_variable_t        *v;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    static ngx_str_t  names[] = {
+        ngx_string("foundry_prompt_tokens"),
+        ngx_string("foundry_completion_tokens"),
+        ngx_string("foundry_total_tokens"),
+        ngx_string("foundry_cached_tokens"),
+        ngx_string("foundry_reasoning_tokens")
+    };
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    v = cmcf->variables.elts;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        for (j = 0; j < sizeof(names) / sizeof(ngx_str_t); j++) {
+            if (v[i].name.len == names[j].len
+                && ngx_strncmp(v[i].name.data, names[j].data, names[j].len)
+                   == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Whether anything reads a routed answer's usage: the location's limits,
+ * its stream's usage chunk taken out, the metrics, the token variables.
+ * Without any, the answer passes unread.
+ */
+
+ngx_uint_t
+ngx_http_foundry_usage_wanted(ngx_http_request_t *r,
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_http_foundry_main_conf_t  *fmcf;
+
+    if (flcf->limits != NULL || ctx->strip_usage) {
+        return 1;
+    }
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
+
+    return fmcf->metrics != NULL || fmcf->usage_variables;
+}
+
+
 /* starts reading usage from an answer of this content type */
 
 ngx_int_t
 ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
     ngx_str_t *type)
 {
+    /* the usual lower case first: a byte compare, then any case */
+
     if (type->len >= sizeof("text/event-stream") - 1
-        && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
-                           sizeof("text/event-stream") - 1)
-           == 0)
+        && (ngx_memcmp(type->data, "text/event-stream",
+                       sizeof("text/event-stream") - 1)
+            == 0
+            || ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
+                               sizeof("text/event-stream") - 1)
+               == 0))
     {
         u->mode = NGX_HTTP_FOUNDRY_USAGE_SSE;
 
     } else if (type->len >= sizeof("application/json") - 1
-               && ngx_strncasecmp(type->data, (u_char *) "application/json",
-                                  sizeof("application/json") - 1)
-                  == 0)
+               && (ngx_memcmp(type->data, "application/json",
+                              sizeof("application/json") - 1)
+                   == 0
+                   || ngx_strncasecmp(type->data,
+                                      (u_char *) "application/json",
+                                      sizeof("application/json") - 1)
+                      == 0))
     {
         u->mode = NGX_HTTP_FOUNDRY_USAGE_JSON;
 
@@ -144,16 +220,16 @@ ngx_http_foundry_usage_init(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
         return NGX_DECLINED;
     }
 
-    /* a JSON answer gets a parser if it is not scanned whole */
-
-    if (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE
-        && ngx_http_foundry_usage_yajl(r, u) != NGX_OK)
-    {
-        u->mode = 0;
-        return NGX_ERROR;
-    }
+    /*
+     * yajl's parser is made when a JSON answer is not scanned whole, and
+     * when a stream's line with usage is not (ngx_http_foundry_usage_sse())
+     */
 
     u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry usage: read from the %s answer",
+                   u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE ? "SSE" : "JSON");
 
     return NGX_OK;
 }
@@ -261,7 +337,7 @@ ngx_http_foundry_usage_feed(ngx_http_request_t *r,
             u->bytes += b->last - b->pos;
 
             if (u->mode == NGX_HTTP_FOUNDRY_USAGE_SSE) {
-                ngx_http_foundry_usage_sse(u, b->pos, b->last);
+                ngx_http_foundry_usage_sse(r, u, b->pos, b->last);
 
             } else {
                 ngx_http_foundry_usage_json(r, u, b->pos, b->last - b->pos);
@@ -296,8 +372,8 @@ ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u, u_char *p,
  */
 
 static void
-ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
-    u_char *last)
+ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
+    u_char *p, u_char *last)
 {
     u_char  *nl;
 
@@ -369,6 +445,26 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
                 break;
             }
 
+            /*
+             * a whole line with usage is scanned, as a whole JSON answer
+             * is (ngx_http_foundry_usage_json()); what the scanner does
+             * not take, and a line in pieces, go to yajl
+             */
+
+            if (nl && ngx_http_foundry_usage_scan(r, u, p, nl + 1) == NGX_OK) {
+                p = nl + 1;
+                u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
+                ngx_http_foundry_usage_event(u);
+                break;
+            }
+
+            if (u->handle == NULL
+                && ngx_http_foundry_usage_yajl(r, u) != NGX_OK)
+            {
+                u->failed = 1;
+                return;
+            }
+
             u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
             break;
 
@@ -396,13 +492,7 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
             p = nl + 1;
             u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
 
-            /* the line is whole: its usage counts */
-
-            if (u->event_found) {
-                u->tokens = u->event;
-                u->event_found = 0;
-                u->found = 1;
-            }
+            ngx_http_foundry_usage_event(u);
 
             break;
 
@@ -417,6 +507,48 @@ ngx_http_foundry_usage_sse(ngx_http_foundry_usage_t *u, u_char *p,
             u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
             break;
         }
+    }
+}
+
+
+/*
+ * A stream's whole line, [p, last) with its newline, scanned: NGX_OK, or
+ * NGX_DECLINED with the reader as it was (the line is then yajl's)
+ */
+
+static ngx_int_t
+ngx_http_foundry_usage_scan(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
+    u_char *p, u_char *last)
+{
+    off_t                     offset;
+    ngx_http_foundry_usage_t  saved;
+
+    saved = *u;
+
+    if (ngx_http_foundry_jscan_parse(r->pool, p, last,
+                                     &ngx_http_foundry_usage_callbacks, u,
+                                     ngx_http_foundry_usage_descend,
+                                     NGX_HTTP_FOUNDRY_JSCAN_DEPTH, &offset)
+        == NGX_HTTP_FOUNDRY_JSCAN_OK)
+    {
+        return NGX_OK;
+    }
+
+    *u = saved;
+
+    return NGX_DECLINED;
+}
+
+
+/* a stream's line is whole: its usage counts */
+
+static void
+ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u)
+{
+    if (u->event_found) {
+        u->tokens = u->event;
+        u->event_found = 0;
+        u->found = 1;
     }
 }
 
@@ -808,13 +940,33 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
             return 1;
         }
 
-    } else if (u->depth != u->usage && u->depth != u->usage + 1) {
+        /*
+         * outside usage, only "usage" and "response" are ever looked at
+         * (ngx_http_foundry_usage_start()): the answer's other keys
+         * ("id", "choices", ...) need no search of the table
+         */
+
+        if (len == sizeof("usage") - 1
+            && ngx_memcmp(s, "usage", sizeof("usage") - 1) == 0)
+        {
+            u->keys[u->depth] = NGX_HTTP_FOUNDRY_UK_USAGE;
+
+        } else if (len == sizeof("response") - 1
+                   && ngx_memcmp(s, "response", sizeof("response") - 1) == 0)
+        {
+            u->keys[u->depth] = NGX_HTTP_FOUNDRY_UK_RESPONSE;
+        }
+
+        return 1;
+    }
+
+    if (u->depth != u->usage && u->depth != u->usage + 1) {
         return 1;
     }
 
     for (k = ngx_http_foundry_usage_keys, i = 0; k[i].name.len; i++) {
-        if (k[i].name.len == len
-            && ngx_strncmp(k[i].name.data, s, len) == 0)
+        if (k[i].name.len == len && k[i].name.data[0] == s[0]
+            && ngx_memcmp(k[i].name.data, s, len) == 0)
         {
             u->keys[u->depth] = k[i].key;
             break;

@@ -43,8 +43,8 @@ static ngx_int_t ngx_http_foundry_ct_calls(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_uint_t kind, ngx_str_t *body,
     ngx_str_t *bearer);
-static ngx_int_t ngx_http_foundry_ct_header(ngx_http_request_t *r,
-    ngx_http_request_t *sr, const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_foundry_ct_header(ngx_http_request_t *sr,
+    const char *name, const char *lowcase, ngx_str_t *value);
 static size_t ngx_http_foundry_ct_chunk(ngx_str_t *s);
 static ngx_int_t ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out,
     const char *a, ngx_str_t *s1, const char *b, ngx_str_t *s2,
@@ -352,6 +352,12 @@ ngx_http_foundry_ct_chunk(ngx_str_t *s)
 {
     size_t  n, i;
 
+    /* a character is at least as many bytes as UTF-16 units */
+
+    if (s->len <= NGX_HTTP_FOUNDRY_CT_CHUNK) {
+        return s->len;
+    }
+
     n = ngx_http_foundry_content_cut(s->data, s->len,
                                      NGX_HTTP_FOUNDRY_CT_CHUNK);
 
@@ -379,14 +385,15 @@ ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
     size_t   size;
 
     size = ngx_strlen(a) + 2 + s1->len
-           + ngx_escape_json(NULL, s1->data, s1->len);
+           + ngx_http_foundry_content_escape(NULL, s1->data, s1->len);
 
     if (b) {
         size += ngx_strlen(b);
     }
 
     if (s2) {
-        size += 2 + s2->len + ngx_escape_json(NULL, s2->data, s2->len);
+        size += 2 + s2->len
+                + ngx_http_foundry_content_escape(NULL, s2->data, s2->len);
     }
 
     if (c) {
@@ -402,13 +409,13 @@ ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
 
     p = ngx_cpymem(p, a, ngx_strlen(a));
     *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s1->data, s1->len);
+    p = (u_char *) ngx_http_foundry_content_escape(p, s1->data, s1->len);
     *p++ = '"';
 
     if (s2) {
         p = ngx_cpymem(p, b, ngx_strlen(b));
         *p++ = '"';
-        p = (u_char *) ngx_escape_json(p, s2->data, s2->len);
+        p = (u_char *) ngx_http_foundry_content_escape(p, s2->data, s2->len);
         *p++ = '"';
 
     } else if (b) {
@@ -428,8 +435,10 @@ ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
 /*
  * A POST to the checker location, in the background (the calls run side
  * by side, and one that outlives the timeout does not hold the answer
- * back).  Its headers are the module's only: none of the client's reach
- * the checker.
+ * back).  Its headers are the module's only, and its variables its own (a
+ * subrequest shares its parent's, where $http_authorization or
+ * $cookie_... may already hold the client's values): none of the client's
+ * headers reach the checker, whatever its location sends.
  */
 
 static ngx_int_t
@@ -441,6 +450,7 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ngx_str_t                        *uri, ct;
     ngx_chain_t                      *cl;
     ngx_http_request_t               *sr;
+    ngx_http_core_main_conf_t        *cmcf;
     ngx_http_post_subrequest_t       *ps;
     ngx_http_foundry_ct_call_t       *call;
     ngx_http_foundry_content_conf_t  *ccf;
@@ -484,6 +494,14 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     call->next = chk->list;
     chk->list = call;
 
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    sr->variables = ngx_pcalloc(r->pool, cmcf->variables.nelts
+                                         * sizeof(ngx_http_variable_value_t));
+    if (sr->variables == NULL) {
+        return NGX_ERROR;
+    }
+
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
     if (ngx_list_init(&sr->headers_in.headers, r->pool, 4,
@@ -497,12 +515,15 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
 
     ngx_str_set(&ct, "application/json");
 
-    if (ngx_http_foundry_ct_header(r, sr, "Content-Type", &ct) != NGX_OK) {
+    if (ngx_http_foundry_ct_header(sr, "Content-Type", "content-type", &ct)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     if (bearer
-        && ngx_http_foundry_ct_header(r, sr, "Authorization", bearer)
+        && ngx_http_foundry_ct_header(sr, "Authorization", "authorization",
+                                      bearer)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -537,8 +558,8 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_foundry_ct_header(ngx_http_request_t *r, ngx_http_request_t *sr,
-    const char *name, ngx_str_t *value)
+ngx_http_foundry_ct_header(ngx_http_request_t *sr, const char *name,
+    const char *lowcase, ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
@@ -550,13 +571,8 @@ ngx_http_foundry_ct_header(ngx_http_request_t *r, ngx_http_request_t *sr,
     h->key.data = (u_char *) name;
     h->key.len = ngx_strlen(name);
     h->value = *value;
-
-    h->lowcase_key = ngx_pnalloc(r->pool, h->key.len);
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+    h->lowcase_key = (u_char *) lowcase;
+    h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
 
     if (h->key.len == sizeof("Content-Type") - 1) {
         sr->headers_in.content_type = h;

@@ -33,6 +33,10 @@
 #define NGX_HTTP_FOUNDRY_CT_NAME_MAX        64
 #define NGX_HTTP_FOUNDRY_CT_REASON_MAX      128
 
+/* eight bytes in a word: each one's low bit, each one's high bit */
+#define NGX_HTTP_FOUNDRY_CT_ONES            0x0101010101010101ULL
+#define NGX_HTTP_FOUNDRY_CT_HIGHS           0x8080808080808080ULL
+
 /* what a call asks */
 #define NGX_HTTP_FOUNDRY_CT_ANALYZE         1
 #define NGX_HTTP_FOUNDRY_CT_SHIELD          2
@@ -190,11 +194,20 @@ ngx_http_foundry_ct_check_t *ngx_http_foundry_content_state(
 void ngx_http_foundry_content_text_reader(ngx_pool_t *pool, size_t max,
     ngx_http_foundry_ct_text_t *t, ngx_http_foundry_jtee_t *tee);
 size_t ngx_http_foundry_content_cut(u_char *p, size_t len, size_t chars);
+uintptr_t ngx_http_foundry_content_escape(u_char *dst, u_char *src,
+    size_t size);
 
 
 /* ngx_http_foundry_content_answer.c */
 
-/* not static for fuzz/fuzz_content.c */
+/* the deepest an answer's containers nest, plus one */
+#define NGX_HTTP_FOUNDRY_CA_DEPTH           16
+
+/* not static for fuzz/fuzz_content.c, which reads answers with yajl too */
+extern yajl_callbacks  ngx_http_foundry_content_answer_callbacks;
+
+void ngx_http_foundry_content_answer_init(ngx_http_foundry_ct_answer_t *a,
+    ngx_uint_t kind, ngx_http_foundry_ct_result_t *result);
 ngx_int_t ngx_http_foundry_content_answer(ngx_pool_t *pool, ngx_uint_t kind,
     u_char *data, size_t len, ngx_http_foundry_ct_result_t *result);
 ngx_uint_t ngx_http_foundry_content_flagged(

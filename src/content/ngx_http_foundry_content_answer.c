@@ -40,9 +40,10 @@ static int ngx_http_foundry_ca_map_key(void *ctx, const unsigned char *s,
 static int ngx_http_foundry_ca_end_map(void *ctx);
 static int ngx_http_foundry_ca_start_array(void *ctx);
 static int ngx_http_foundry_ca_end_array(void *ctx);
+static ngx_uint_t ngx_http_foundry_ca_descend(void *ctx);
 
 
-static yajl_callbacks  ngx_http_foundry_ca_callbacks = {
+yajl_callbacks  ngx_http_foundry_content_answer_callbacks = {
     ngx_http_foundry_ca_null,
     ngx_http_foundry_ca_boolean,
     NULL,
@@ -79,31 +80,73 @@ static const char  *ngx_http_foundry_ct_levels[] = {
  * Reads one checker answer into "result" (which gathers the answers of a
  * request's calls): text:analyze's categoriesAnalysis and blocklistsMatch,
  * text:shieldPrompt's attackDetected, the generic shape's allowed and
- * reason.  NGX_ERROR when it is not such an answer.
+ * reason.  NGX_ERROR when it is not such an answer.  The answer is in
+ * memory: it is scanned in place (ngx_http_foundry_jscan_parse(), which
+ * takes what yajl takes), and only the members read are descended into.
  */
 
 ngx_int_t
 ngx_http_foundry_content_answer(ngx_pool_t *pool, ngx_uint_t kind,
     u_char *data, size_t len, ngx_http_foundry_ct_result_t *result)
 {
+    off_t                         offset;
+    ngx_int_t                     rc;
+    yajl_callbacks               *cb;
     ngx_http_foundry_ct_answer_t  a;
 
-    ngx_memzero(&a, sizeof(ngx_http_foundry_ct_answer_t));
+    ngx_http_foundry_content_answer_init(&a, kind, result);
 
-    a.kind = kind;
-    a.category = -1;
-    a.severity = -1;
-    a.result = result;
+    cb = &ngx_http_foundry_content_answer_callbacks;
 
-    if (ngx_http_foundry_json_parse(pool, &ngx_http_foundry_ca_callbacks, &a,
-                                    data, len)
-        != NGX_OK
-        || !a.seen)
-    {
+    rc = ngx_http_foundry_jscan_parse(pool, data, data + len, cb, &a,
+                                      ngx_http_foundry_ca_descend,
+                                      NGX_HTTP_FOUNDRY_CA_DEPTH - 1, &offset);
+
+    if (rc != NGX_HTTP_FOUNDRY_JSCAN_OK || !a.seen) {
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_foundry_content_answer_init(ngx_http_foundry_ct_answer_t *a,
+    ngx_uint_t kind, ngx_http_foundry_ct_result_t *result)
+{
+    ngx_memzero(a, sizeof(ngx_http_foundry_ct_answer_t));
+
+    a->kind = kind;
+    a->category = -1;
+    a->severity = -1;
+    a->result = result;
+}
+
+
+/*
+ * The containers whose members are read: the top-level members' values
+ * that are read, and the items of categoriesAnalysis, blocklistsMatch
+ * and documentsAnalysis.  The others are only checked, their depth too.
+ */
+
+static ngx_uint_t
+ngx_http_foundry_ca_descend(void *ctx)
+{
+    ngx_http_foundry_ct_answer_t *a = ctx;
+
+    switch (a->depth) {
+
+    case 2:
+        return a->top != NGX_HTTP_FOUNDRY_CA_T_OTHER;
+
+    case 3:
+        return a->top == NGX_HTTP_FOUNDRY_CA_T_CATEGORIES
+               || a->top == NGX_HTTP_FOUNDRY_CA_T_BLOCKLISTS
+               || a->top == NGX_HTTP_FOUNDRY_CA_T_DOCUMENTS;
+
+    default:
+        return 0;
+    }
 }
 
 
@@ -225,7 +268,7 @@ ngx_http_foundry_ca_string(void *ctx, const unsigned char *s, size_t len)
     {
         for (i = 0; i < NGX_HTTP_FOUNDRY_CT_CATEGORIES; i++) {
             if (len == ngx_http_foundry_ct_names[i].len
-                && ngx_strncmp(s, ngx_http_foundry_ct_names[i].data, len)
+                && ngx_memcmp(s, ngx_http_foundry_ct_names[i].data, len)
                    == 0)
             {
                 a->category = i;
@@ -267,7 +310,7 @@ ngx_http_foundry_ca_start_map(void *ctx)
     a->depth++;
     a->key = NGX_HTTP_FOUNDRY_CA_K_OTHER;
 
-    return a->depth < 16;
+    return a->depth < NGX_HTTP_FOUNDRY_CA_DEPTH;
 }
 
 
@@ -312,7 +355,7 @@ ngx_http_foundry_ca_start_array(void *ctx)
     a->depth++;
     a->key = NGX_HTTP_FOUNDRY_CA_K_OTHER;
 
-    return a->depth < 16;
+    return a->depth < NGX_HTTP_FOUNDRY_CA_DEPTH;
 }
 
 
@@ -341,7 +384,8 @@ ngx_http_foundry_ca_map_key(void *ctx, const unsigned char *s, size_t len)
     a->key = NGX_HTTP_FOUNDRY_CA_K_OTHER;
 
 #define ngx_http_foundry_ca_is(name)                                          \
-    (k.len == sizeof(name) - 1 && ngx_strncmp(k.data, name, k.len) == 0)
+    (k.len == sizeof(name) - 1                                                \
+     && ngx_memcmp(k.data, name, sizeof(name) - 1) == 0)
 
     if (a->depth == 1) {
         a->top = NGX_HTTP_FOUNDRY_CA_T_OTHER;

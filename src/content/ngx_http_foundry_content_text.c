@@ -197,7 +197,7 @@ ngx_http_foundry_ct_units(u_char *p, size_t len)
         if (len >= 8) {
             ngx_memcpy(&w, p, 8);
 
-            if ((w & 0x8080808080808080ULL) == 0) {
+            if ((w & NGX_HTTP_FOUNDRY_CT_HIGHS) == 0) {
                 n += 8;
                 p += 8;
                 len -= 8;
@@ -224,11 +224,30 @@ ngx_http_foundry_ct_units(u_char *p, size_t len)
 size_t
 ngx_http_foundry_content_cut(u_char *p, size_t len, size_t chars)
 {
-    size_t  i, n, w;
+    size_t    i, n, w;
+    uint64_t  word;
 
     n = 0;
 
     for (i = 0; i < len; i++) {
+
+        /* eight ASCII bytes at a time, while they all fit */
+
+        while (len - i >= 8 && n + 8 <= chars) {
+            ngx_memcpy(&word, p + i, 8);
+
+            if (word & NGX_HTTP_FOUNDRY_CT_HIGHS) {
+                break;
+            }
+
+            n += 8;
+            i += 8;
+        }
+
+        if (i == len) {
+            break;
+        }
+
         if ((p[i] & 0xc0) == 0x80) {
             continue;
         }
@@ -243,6 +262,58 @@ ngx_http_foundry_content_cut(u_char *p, size_t len, size_t chars)
     }
 
     return len;
+}
+
+
+/*
+ * ngx_escape_json() of nginx, the same bytes out, eight bytes at a time
+ * where none of them is escaped (no control character, quote or
+ * backslash): with dst NULL, how many bytes the escapes add; else dst's
+ * end.
+ */
+
+uintptr_t
+ngx_http_foundry_content_escape(u_char *dst, u_char *src, size_t size)
+{
+    size_t    n;
+    uint64_t  w, q, b, hit;
+
+    n = 0;
+
+    while (size >= 8) {
+        ngx_memcpy(&w, src, 8);
+
+        /* a byte below 0x20, a zero byte of w ^ '"' or of w ^ '\\' */
+
+        q = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '"');
+        b = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '\\');
+
+        hit = ((w - NGX_HTTP_FOUNDRY_CT_ONES * 0x20) & ~w)
+              | ((q - NGX_HTTP_FOUNDRY_CT_ONES) & ~q)
+              | ((b - NGX_HTTP_FOUNDRY_CT_ONES) & ~b);
+
+        if (hit & NGX_HTTP_FOUNDRY_CT_HIGHS) {
+            if (dst) {
+                dst = (u_char *) ngx_escape_json(dst, src, 8);
+
+            } else {
+                n += ngx_escape_json(NULL, src, 8);
+            }
+
+        } else if (dst) {
+            ngx_memcpy(dst, &w, 8);
+            dst += 8;
+        }
+
+        src += 8;
+        size -= 8;
+    }
+
+    if (dst) {
+        return ngx_escape_json(dst, src, size);
+    }
+
+    return n + ngx_escape_json(NULL, src, size);
 }
 
 
@@ -363,11 +434,11 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
         }
 
         if (key == NGX_HTTP_FOUNDRY_CT_K_ROLE) {
-            if ((len == 4 && ngx_strncmp(p, "user", 4) == 0)) {
+            if ((len == 4 && ngx_memcmp(p, "user", 4) == 0)) {
                 t->item_role = NGX_HTTP_FOUNDRY_CT_R_USER;
 
-            } else if ((len == 4 && ngx_strncmp(p, "tool", 4) == 0)
-                       || (len == 8 && ngx_strncmp(p, "function", 8) == 0))
+            } else if ((len == 4 && ngx_memcmp(p, "tool", 4) == 0)
+                       || (len == 8 && ngx_memcmp(p, "function", 8) == 0))
             {
                 t->item_role = NGX_HTTP_FOUNDRY_CT_R_TOOL;
             }
@@ -376,7 +447,7 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
         }
 
         if (key == NGX_HTTP_FOUNDRY_CT_K_TYPE) {
-            if (len == 20 && ngx_strncmp(p, "function_call_output", 20) == 0)
+            if (len == 20 && ngx_memcmp(p, "function_call_output", 20) == 0)
             {
                 t->item_role = NGX_HTTP_FOUNDRY_CT_R_TOOL;
             }
@@ -556,16 +627,16 @@ ngx_http_foundry_ct_map_key(void *ctx, const unsigned char *s, size_t len)
     case 1:
         t->top = NGX_HTTP_FOUNDRY_CT_T_OTHER;
 
-        if (len == 8 && ngx_strncmp(s, "messages", 8) == 0) {
+        if (len == 8 && ngx_memcmp(s, "messages", 8) == 0) {
             t->top = NGX_HTTP_FOUNDRY_CT_T_MESSAGES;
 
-        } else if (len == 5 && ngx_strncmp(s, "input", 5) == 0) {
+        } else if (len == 5 && ngx_memcmp(s, "input", 5) == 0) {
             t->top = NGX_HTTP_FOUNDRY_CT_T_INPUT;
 
-        } else if (len == 6 && ngx_strncmp(s, "prompt", 6) == 0) {
+        } else if (len == 6 && ngx_memcmp(s, "prompt", 6) == 0) {
             t->top = NGX_HTTP_FOUNDRY_CT_T_PROMPT;
 
-        } else if (len == 12 && ngx_strncmp(s, "instructions", 12) == 0) {
+        } else if (len == 12 && ngx_memcmp(s, "instructions", 12) == 0) {
             t->top = NGX_HTTP_FOUNDRY_CT_T_SYSTEM;
         }
 
@@ -577,23 +648,23 @@ ngx_http_foundry_ct_map_key(void *ctx, const unsigned char *s, size_t len)
         return 1;
 
     case 3:
-        if (len == 4 && ngx_strncmp(s, "role", 4) == 0) {
+        if (len == 4 && ngx_memcmp(s, "role", 4) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_ROLE;
 
-        } else if (len == 4 && ngx_strncmp(s, "type", 4) == 0) {
+        } else if (len == 4 && ngx_memcmp(s, "type", 4) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_TYPE;
 
-        } else if (len == 7 && ngx_strncmp(s, "content", 7) == 0) {
+        } else if (len == 7 && ngx_memcmp(s, "content", 7) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_CONTENT;
 
-        } else if (len == 6 && ngx_strncmp(s, "output", 6) == 0) {
+        } else if (len == 6 && ngx_memcmp(s, "output", 6) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_OUTPUT;
         }
 
         return 1;
 
     case 5:
-        if (t->parts && len == 4 && ngx_strncmp(s, "text", 4) == 0) {
+        if (t->parts && len == 4 && ngx_memcmp(s, "text", 4) == 0) {
             t->key = NGX_HTTP_FOUNDRY_CT_K_TEXT;
         }
 

@@ -47,6 +47,9 @@ typedef struct {
     ngx_http_upstream_srv_conf_t   *route;
     ngx_flag_t                      route_used;
 
+    /* a $foundry_*_tokens variable is in the configuration (usage.c) */
+    ngx_flag_t                      usage_variables;
+
     /* the first "foundry_metrics", to name it when no zone is declared */
     u_char                         *metrics_file;
     ngx_uint_t                      metrics_line;

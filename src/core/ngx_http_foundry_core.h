@@ -228,6 +228,7 @@ uint64_t ngx_http_foundry_now(void);
 ngx_int_t ngx_http_foundry_shm_init(ngx_shm_zone_t *shm_zone, void *data,
     size_t size, const char *directive, void **sh, ngx_slab_pool_t **shpool);
 ngx_http_foundry_ctx_t *ngx_http_foundry_ctx(ngx_http_request_t *r);
+ngx_uint_t ngx_http_foundry_lc_equal(u_char *s, u_char *lc, size_t n);
 ngx_table_elt_t *ngx_http_foundry_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
 

@@ -72,7 +72,7 @@ ngx_int_t
 ngx_http_foundry_collect(ngx_http_request_t *r, ngx_http_foundry_collect_t *c,
     ngx_chain_t *in)
 {
-    off_t                      size;
+    off_t                      size, len;
     ssize_t                    n;
     ngx_buf_t                 *b, *nb;
     ngx_http_core_loc_conf_t  *clcf;
@@ -99,7 +99,15 @@ ngx_http_foundry_collect(ngx_http_request_t *r, ngx_http_foundry_collect_t *c,
         }
 
         if (c->buf == NULL) {
-            c->buf = ngx_create_temp_buf(r->pool, ngx_min(c->max, 65536));
+            /* as long as the answer says it is, if it fits */
+
+            len = r->headers_out.content_length_n;
+
+            if (len < size || len > (off_t) ngx_min(c->max, 65536)) {
+                len = ngx_min(c->max, 65536);
+            }
+
+            c->buf = ngx_create_temp_buf(r->pool, (size_t) len);
             if (c->buf == NULL) {
                 return NGX_ERROR;
             }

@@ -110,12 +110,22 @@ ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s, size_t n)
 ngx_uint_t
 ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len)
 {
-    size_t    i;
+    size_t    i, j;
     uint64_t  x, y, diff;
 
     diff = 0;
 
-    for (i = 0; i + 8 <= len; i += 8) {
+    /* 32 bytes a turn (a bearer token is a kilobyte), then 8, then 1 */
+
+    for (i = 0; i + 32 <= len; i += 32) {
+        for (j = 0; j < 32; j += 8) {
+            ngx_memcpy(&x, a + i + j, 8);
+            ngx_memcpy(&y, b + i + j, 8);
+            diff |= x ^ y;
+        }
+    }
+
+    for ( /* void */ ; i + 8 <= len; i += 8) {
         ngx_memcpy(&x, a + i, 8);
         ngx_memcpy(&y, b + i, 8);
         diff |= x ^ y;
@@ -193,8 +203,25 @@ ngx_uint_t
 ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name)
 {
     u_char      c;
+    size_t      len;
     ngx_int_t   n;
     ngx_uint_t  i;
+
+    len = last - p;
+
+    /* decoding never makes a name longer */
+
+    if (len < name->len) {
+        return 0;
+    }
+
+    /* the usual case: the very bytes of the name, with no escape */
+
+    if (len == name->len && ngx_memcmp(p, name->data, len) == 0
+        && memchr(p, '%', len) == NULL)
+    {
+        return 1;
+    }
 
     for (i = 0; p < last; i++) {
         c = *p++;
@@ -227,12 +254,14 @@ ngx_http_foundry_arg_next(u_char *p, u_char *last, u_char **eq)
 {
     u_char  *next;
 
-    next = ngx_strlchr(p, last, '&');
+    /* libc's memchr() rather than ngx_strlchr()'s byte loop */
+
+    next = memchr(p, '&', last - p);
     if (next == NULL) {
         next = last;
     }
 
-    *eq = ngx_strlchr(p, next, '=');
+    *eq = memchr(p, '=', next - p);
 
     return next;
 }
@@ -369,7 +398,29 @@ ngx_http_foundry_ctx(ngx_http_request_t *r)
 }
 
 
-/* a request header by name (the first), or NULL */
+/*
+ * Whether s, in any case, is lc, which is in lower case: what
+ * ngx_strncasecmp() says of them, without lowering lc's bytes again.
+ */
+
+ngx_uint_t
+ngx_http_foundry_lc_equal(u_char *s, u_char *lc, size_t n)
+{
+    for ( /* void */ ; n; n--, s++, lc++) {
+        if (*s != *lc && ngx_tolower(*s) != *lc) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * A request header by name (the first), or NULL.  nginx keeps each
+ * header's name in lower case too (lowcase_key; a header a subrequest's
+ * list was given by hand may have none).
+ */
 
 ngx_table_elt_t *
 ngx_http_foundry_find_header(ngx_http_request_t *r, ngx_str_t *name)
@@ -393,8 +444,14 @@ ngx_http_foundry_find_header(ngx_http_request_t *r, ngx_str_t *name)
             i = 0;
         }
 
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        if (h[i].key.len != name->len) {
+            continue;
+        }
+
+        if (h[i].lowcase_key
+            ? ngx_http_foundry_lc_equal(name->data, h[i].lowcase_key,
+                                        name->len)
+            : ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
         {
             return &h[i];
         }

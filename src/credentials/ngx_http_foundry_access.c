@@ -490,9 +490,8 @@ ngx_http_foundry_bearer(ngx_http_request_t *r, ngx_str_t *token)
     h = r->headers_in.authorization;
 
     if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
-        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1)
-           != 0)
+        || !ngx_http_foundry_lc_equal(h->value.data, (u_char *) "bearer ",
+                                      sizeof("bearer ") - 1))
     {
         return NGX_DECLINED;
     }

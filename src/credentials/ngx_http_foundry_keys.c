@@ -789,9 +789,12 @@ ngx_http_foundry_key_allows(ngx_http_request_t *r, ngx_shm_zone_t *shm_zone,
     for (i = 0; i < info->deployments->nelts; i++) {
 
         if (s[i].data[0] != '~') {
+            /* the same bytes first, the usual case; then any case */
+
             if (s[i].len == deployment->len
-                && ngx_strncasecmp(s[i].data, deployment->data, s[i].len)
-                   == 0)
+                && (ngx_memcmp(s[i].data, deployment->data, s[i].len) == 0
+                    || ngx_strncasecmp(s[i].data, deployment->data, s[i].len)
+                       == 0))
             {
                 return 1;
             }

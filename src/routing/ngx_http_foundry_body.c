@@ -266,7 +266,7 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
     if (b->depth == 2 && b->in_so) {
         b->so_keys = 1;
 
-        if (len == 13 && ngx_strncmp(s, "include_usage", 13) == 0) {
+        if (len == 13 && ngx_memcmp(s, "include_usage", 13) == 0) {
 
             if (b->include_usage != NGX_HTTP_FOUNDRY_IU_ABSENT) {
                 b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
@@ -287,7 +287,7 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
 
     b->keys = 1;
 
-    if (len == 14 && ngx_strncmp(s, "stream_options", 14) == 0) {
+    if (len == 14 && ngx_memcmp(s, "stream_options", 14) == 0) {
 
         if (b->has_so) {
             /* twice: which one counts is the upstream's business */
@@ -302,7 +302,7 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
         return 1;
     }
 
-    if (len == 5 && ngx_strncmp(s, "model", 5) == 0) {
+    if (len == 5 && ngx_memcmp(s, "model", 5) == 0) {
 
         if (b->has_model) {
             b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TWICE;
@@ -316,14 +316,14 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
         return 1;
     }
 
-    if (len == 6 && ngx_strncmp(s, "stream", 6) == 0) {
+    if (len == 6 && ngx_memcmp(s, "stream", 6) == 0) {
         b->key = NGX_HTTP_FOUNDRY_KEY_STREAM;
         return 1;
     }
 
-    if ((len == 10 && ngx_strncmp(s, "max_tokens", 10) == 0)
-        || (len == 21 && ngx_strncmp(s, "max_completion_tokens", 21) == 0)
-        || (len == 17 && ngx_strncmp(s, "max_output_tokens", 17) == 0))
+    if ((len == 10 && ngx_memcmp(s, "max_tokens", 10) == 0)
+        || (len == 21 && ngx_memcmp(s, "max_completion_tokens", 21) == 0)
+        || (len == 17 && ngx_memcmp(s, "max_output_tokens", 17) == 0))
     {
         b->key = NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS;
         return 1;

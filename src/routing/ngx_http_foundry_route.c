@@ -47,10 +47,12 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
     ngx_str_t *rest)
 {
     ngx_int_t         rc;
+    ngx_uint_t        path;
     const char       *err;
     ngx_table_elt_t  *h;
 
     ctx->kind = NGX_HTTP_FOUNDRY_REQ_INFERENCE;
+    path = 0;
 
     /*
      * the operation first: one the location does not pass, or the caller
@@ -64,6 +66,8 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
         == NGX_OK
         && ngx_http_foundry_valid_op(&ctx->op) == NGX_OK)
     {
+        path = 1;
+
         rc = ngx_http_foundry_operation_check(r, flcf, ctx);
         if (rc != NGX_OK) {
             return rc;
@@ -97,9 +101,16 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
         return rc;
     }
 
-    rc = ngx_http_foundry_parse_path(r, flcf, ctx, rest);
-    if (rc != NGX_OK) {
-        return rc;
+    /* the path was split and checked above; else its error now */
+
+    if (path) {
+        ctx->body_deployment = (ctx->name.data == NULL);
+
+    } else {
+        rc = ngx_http_foundry_parse_path(r, flcf, ctx, rest);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     return ngx_http_foundry_inference_resume(r, flcf, ctx);
@@ -873,21 +884,30 @@ ngx_uint_t
 ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
     ngx_str_t *name)
 {
-    static ngx_str_t  names[] = {
-        ngx_string("api-key"),
-        ngx_string("authorization"),
-        ngx_string("ocp-apim-subscription-key"),
-        ngx_null_string
-    };
+    u_char  *lc;
 
-    ngx_uint_t  i;
+    /* "api-key", "authorization", "ocp-apim-subscription-key" */
 
-    for (i = 0; names[i].len; i++) {
-        if (name->len == names[i].len
-            && ngx_strncasecmp(name->data, names[i].data, name->len) == 0)
-        {
-            return 1;
-        }
+    switch (name->len) {
+
+    case sizeof("api-key") - 1:
+        lc = (u_char *) "api-key";
+        break;
+
+    case sizeof("authorization") - 1:
+        lc = (u_char *) "authorization";
+        break;
+
+    case sizeof("ocp-apim-subscription-key") - 1:
+        lc = (u_char *) "ocp-apim-subscription-key";
+        break;
+
+    default:
+        lc = NULL;
+    }
+
+    if (lc && ngx_http_foundry_lc_equal(name->data, lc, name->len)) {
+        return 1;
     }
 
     return name->len == flcf->auth_header.len

@@ -711,6 +711,7 @@ sub _dispatch {
     my ($self, $c, $req) = @_;
     $c->{busy} = 1;
     $req->{id} = ++$self->{next_id};
+    $req->{peer} = $c->{peer};
 
     my $resp = eval { $self->_handle($req) };
     if (!$resp) {
@@ -1495,7 +1496,8 @@ sub _control {
 # DEMO-SELFHARM SelfHarm 4, DEMO-BLOCKED a match of any blocklist asked
 # for, DEMO-ATTACK an attack (in the user prompt or in a document).  Each
 # call is recorded (GET /__mock/content: kind, characters, the args, the
-# Authorization and Ocp-Apim-Subscription-Key headers seen); PUT sets a
+# Authorization and Ocp-Apim-Subscription-Key headers seen, every header
+# by its lower-case name, the connection's peer address); PUT sets a
 # mode: down (500), garbage, slow (delay_ms), or a key the calls must send.
 
 sub _content {
@@ -1514,6 +1516,8 @@ sub _content {
         args => $req->{query} // '',
         authorization => _hval($req, 'authorization') // '',
         key => _hval($req, 'ocp-apim-subscription-key') // '',
+        headers => { map { lc($_->[0]) => $_->[1] } @{ $req->{headers} } },
+        peer => $req->{peer},
         chars => ref $in eq 'HASH' && defined $in->{text}
                  ? length($in->{text})
                  : ref $in eq 'HASH' && defined $in->{userPrompt}
