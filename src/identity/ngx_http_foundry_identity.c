@@ -18,6 +18,7 @@
 
 typedef struct {
     ngx_http_foundry_id_credential_t *cred;
+    ngx_str_t                        *directive;
     ngx_str_t                         resource;
     ngx_str_t                         scope;
     ngx_str_t                         client_id;
@@ -288,6 +289,7 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(&ia, sizeof(ngx_http_foundry_id_args_t));
     ia.cred = cred;
+    ia.directive = &value[0];
 
     if (ngx_http_foundry_conf_args(cf, 2, ngx_http_foundry_credential_arg, &ia)
         != NGX_OK)
@@ -323,12 +325,11 @@ ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 {
     ngx_http_foundry_id_args_t *ia = data;
 
-    ngx_str_t                        *value, v, *s;
+    ngx_str_t                         v, *s;
     ngx_uint_t                        k;
     ngx_http_foundry_id_param_t      *p;
     ngx_http_foundry_id_credential_t *cred;
 
-    value = cf->args->elts;
     cred = ia->cred;
 
     /* certificate, workload identity: see ngx_http_foundry_id_params */
@@ -381,7 +382,7 @@ ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
                                "directive, it must be \"imds\", "
                                "\"app-service\", \"client-secret\", "
                                "\"oauth2\", \"certificate\" or "
-                               "\"workload-identity\"", &v, &value[0]);
+                               "\"workload-identity\"", &v, ia->directive);
             return NGX_ERROR;
         }
 
@@ -412,27 +413,23 @@ static ngx_int_t
 ngx_http_foundry_credential_check(ngx_conf_t *cf,
     ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia)
 {
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
     if (cred->source == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" directive needs \"source=\"", &value[0]);
+                           "\"%V\" directive needs \"source=\"", ia->directive);
         return NGX_ERROR;
     }
 
     if (cred->location.data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"token=\", the internal "
-                           "location of the token endpoint", &value[0]);
+                           "location of the token endpoint", ia->directive);
         return NGX_ERROR;
     }
 
     if (ia->file.data && ia->env.data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"secret_file=\" and \"secret_env=\" exclude "
-                           "each other in \"%V\" directive", &value[0]);
+                           "each other in \"%V\" directive", ia->directive);
         return NGX_ERROR;
     }
 
@@ -445,7 +442,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
                            "\"alg=\" and \"token_url=\" are for source "
                            "\"certificate\", \"token_file=\" for "
                            "\"workload-identity\", in \"%V\" directive",
-                           &value[0]);
+                           ia->directive);
         return NGX_ERROR;
     }
 
@@ -462,7 +459,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"imds\" takes \"resource=\" and "
                                "\"client_id=\" only, in \"%V\" directive",
-                               &value[0]);
+                               ia->directive);
             return NGX_ERROR;
         }
 
@@ -474,7 +471,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
                                "source \"app-service\" takes \"resource=\", "
                                "\"client_id=\" and the identity header's "
                                "\"secret_file=\" or \"secret_env=\", in "
-                               "\"%V\" directive", &value[0]);
+                               "\"%V\" directive", ia->directive);
             return NGX_ERROR;
         }
 
@@ -483,7 +480,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
                                "source \"app-service\" needs the identity "
                                "header in \"secret_env=IDENTITY_HEADER\" or "
                                "\"secret_file=\", in \"%V\" directive",
-                               &value[0]);
+                               ia->directive);
             return NGX_ERROR;
         }
 
@@ -494,7 +491,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"%s\" takes \"scope=\", not "
                                "\"resource=\", in \"%V\" directive",
-                               cred->source_name, &value[0]);
+                               cred->source_name, ia->directive);
             return NGX_ERROR;
         }
 
@@ -504,7 +501,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"client-secret\" takes no "
                                "\"audience=\", in \"%V\" directive",
-                               &value[0]);
+                               ia->directive);
             return NGX_ERROR;
         }
 
@@ -515,7 +512,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
                                "source \"%s\" needs \"client_id=\" and "
                                "\"secret_file=\" or \"secret_env=\", in "
                                "\"%V\" directive", cred->source_name,
-                               &value[0]);
+                               ia->directive);
             return NGX_ERROR;
         }
 
@@ -532,10 +529,6 @@ static ngx_int_t
 ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
     ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia)
 {
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
     if (ia->resource.data || ia->audience.data || ia->file.data
         || ia->env.data || ia->client_id.data == NULL)
     {
@@ -543,7 +536,7 @@ ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
                            "source \"%s\" needs \"client_id=\" and "
                            "takes \"scope=\", no \"resource=\", "
                            "\"audience=\" nor secret, in \"%V\" "
-                           "directive", cred->source_name, &value[0]);
+                           "directive", cred->source_name, ia->directive);
         return NGX_ERROR;
     }
 
@@ -558,7 +551,7 @@ ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
                            "source \"certificate\" needs "
                            "\"certificate=\", \"certificate_key=\" "
                            "and \"token_url=\" (the assertion's "
-                           "audience), in \"%V\" directive", &value[0]);
+                           "audience), in \"%V\" directive", ia->directive);
         return NGX_ERROR;
     }
 
