@@ -47,7 +47,9 @@ struct ngx_http_foundry_identity_ctx_s {
  */
 
 struct ngx_http_foundry_id_local_s {
+    /* "Bearer <token>", and the token alone in it */
     ngx_str_t                       bearer;
+    ngx_str_t                       token;
     ngx_atomic_uint_t               generation;
 
     /* milliseconds: the zone's refresh time of this token */

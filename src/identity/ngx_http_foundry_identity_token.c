@@ -35,7 +35,9 @@ static ngx_http_foundry_id_node_t *ngx_http_foundry_id_node(
     ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_id_credential_t *cred);
 static ngx_http_foundry_id_local_t *ngx_http_foundry_id_local(
     ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_node_t *n);
-static ngx_int_t ngx_http_foundry_id_hold(ngx_http_request_t *r,
+static ngx_inline ngx_int_t ngx_http_foundry_id_hold(ngx_http_request_t *r,
+    ngx_http_foundry_identity_ctx_t *ic, ngx_http_foundry_id_local_t *local);
+static ngx_int_t ngx_http_foundry_id_hold_more(ngx_http_request_t *r,
     ngx_http_foundry_identity_ctx_t *ic, ngx_http_foundry_id_local_t *local);
 static void ngx_http_foundry_id_release(void *data);
 static void ngx_http_foundry_id_unref(ngx_http_foundry_id_local_t *local);
@@ -313,8 +315,10 @@ ngx_http_foundry_id_local(ngx_http_foundry_id_credential_t *cred,
 
     local->bearer.data = p;
     p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
+    local->token.data = p;
     p = ngx_cpymem(p, n->token, n->len);
     local->bearer.len = p - local->bearer.data;
+    local->token.len = n->len;
 
     local->generation = n->generation;
     local->refresh = n->refresh;
@@ -339,40 +343,49 @@ ngx_http_foundry_id_local(ngx_http_foundry_id_credential_t *cred,
  * after this request's own fetch) in a list from the request's pool
  */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_foundry_id_hold(ngx_http_request_t *r,
     ngx_http_foundry_identity_ctx_t *ic, ngx_http_foundry_id_local_t *local)
 {
-    ngx_http_foundry_id_hold_t  *h;
-
     ic->bearer = local->bearer;
     ic->local = local;
+
+    if (ic->held == NULL) {
+        ic->held = local;
+        local->refs++;
+        return NGX_OK;
+    }
 
     if (ic->held == local) {
         return NGX_OK;
     }
 
-    if (ic->held) {
-        for (h = ic->more; h; h = h->next) {
-            if (h->local == local) {
-                return NGX_OK;
-            }
+    return ngx_http_foundry_id_hold_more(r, ic, local);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_id_hold_more(ngx_http_request_t *r,
+    ngx_http_foundry_identity_ctx_t *ic, ngx_http_foundry_id_local_t *local)
+{
+    ngx_http_foundry_id_hold_t  *h;
+
+    for (h = ic->more; h; h = h->next) {
+        if (h->local == local) {
+            return NGX_OK;
         }
-
-        h = ngx_palloc(r->pool, sizeof(ngx_http_foundry_id_hold_t));
-        if (h == NULL) {
-            ngx_str_null(&ic->bearer);
-            ic->local = NULL;
-            return NGX_ERROR;
-        }
-
-        h->local = local;
-        h->next = ic->more;
-        ic->more = h;
-
-    } else {
-        ic->held = local;
     }
+
+    h = ngx_palloc(r->pool, sizeof(ngx_http_foundry_id_hold_t));
+    if (h == NULL) {
+        ngx_str_null(&ic->bearer);
+        ic->local = NULL;
+        return NGX_ERROR;
+    }
+
+    h->local = local;
+    h->next = ic->more;
+    ic->more = h;
 
     local->refs++;
 
@@ -451,30 +464,21 @@ ngx_http_foundry_identity_drop(void *data)
 /*
  * The token, masked in the worker's log lines: compared with the table of
  * ngx_http_foundry_logmask_secret() once per copy, again only when other
- * values have entered the table since
+ * values have entered the table since.  ic->local is the copy of
+ * ic->bearer, or NULL with no token.
  */
 
 void
 ngx_http_foundry_identity_logmask(ngx_http_foundry_identity_ctx_t *ic)
 {
-    ngx_str_t                     token;
     ngx_http_foundry_id_local_t  *local;
 
     local = ic->local;
 
-    if (ic->bearer.len <= sizeof("Bearer ") - 1) {
-        return;
+    if (local) {
+        local->masked = ngx_http_foundry_logmask_keep(&local->token,
+                                                      local->masked);
     }
-
-    token.data = ic->bearer.data + sizeof("Bearer ") - 1;
-    token.len = ic->bearer.len - (sizeof("Bearer ") - 1);
-
-    if (local == NULL || local->bearer.data != ic->bearer.data) {
-        ngx_http_foundry_logmask_secret(&token);
-        return;
-    }
-
-    local->masked = ngx_http_foundry_logmask_keep(&token, local->masked);
 }
 
 
