@@ -29,7 +29,8 @@
 # That the split did split is checked on the client's side: nginx passes
 # on at once what it has read, so an answer that reaches the client in
 # two parts, the last a pause after the first, was read in two parts.  An
-# answer that came whole (a busy machine) is asked again; FOUNDRY_SPLIT_PAUSE
+# answer that came whole (a busy machine) is asked again, up to five
+# times; FOUNDRY_SPLIT_PAUSE
 # (seconds, default 0.004) sets the pause.
 
 use strict;
@@ -426,14 +427,14 @@ sub every_split {
 
         # an answer that came whole (the machine was busy) is asked again
 
-        for my $try (1 .. 3) {
+        for my $try (1 .. 5) {
             my ($status, $body, $pieces) = call($case, $i);
             $calls++;
             push @bad_status, "$i:$status" if $status != 200;
             push @bad_body, $i if $body ne answer($case, $i)->{body};
             # (nothing to split when the second write is empty)
             last if $pieces || answer($case, $i)->{writes}[1] eq '';
-            $whole++ if $try == 3;
+            $whole++ if $try == 5;
         }
     }
 

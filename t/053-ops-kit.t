@@ -90,8 +90,16 @@ ok(keys %used >= 8, 'the kit names ' . scalar(keys %used) . ' metrics');
 
 # a live /metrics
 
-my $ngx = FoundryNginx->new(http => <<'_EOC_');
+my $closed = FoundryNginx::free_port();
+
+(my $conf = <<'_EOC_') =~ s/\$CLOSED_PORT\b/$closed/g;
     foundry_metrics_zone ops_metrics:1m;
+
+    # a fleet-synced limit zone, so that its sync metrics are served; the
+    # port is closed (nothing listens), so the sync is down, as the alert
+    # on it expects to see it
+    foundry_limit_zone ops_limits:1m;
+    foundry_limit_sync zone=ops_limits redis=127.0.0.1:$CLOSED_PORT;
 
     server {
         listen 127.0.0.1:$PORT;
@@ -101,6 +109,8 @@ my $ngx = FoundryNginx->new(http => <<'_EOC_');
         }
     }
 _EOC_
+
+my $ngx = FoundryNginx->new(http => $conf);
 
 my ($status, undef, $page) = $ngx->request('GET', '/metrics');
 is($status, 200, '/metrics answers');

@@ -123,13 +123,30 @@ typedef struct {
 
 /* ngx_http_foundry_limit.c */
 
+ngx_int_t ngx_http_foundry_limit_is_zone(ngx_shm_zone_t *shm_zone);
+
+/* ngx_http_foundry_limit_node.c */
+
+ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_lookup(
+    ngx_http_foundry_limit_zone_t *lz, ngx_str_t *key, uint32_t hash,
+    ngx_msec_t now, ngx_http_foundry_limit_t *limit,
+    ngx_http_foundry_limit_values_t *v);
 ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_find(
     ngx_http_foundry_limit_zone_t *lz, u_char *key, size_t len,
     uint32_t hash);
 ngx_http_foundry_limit_node_t *ngx_http_foundry_limit_add(
     ngx_http_foundry_limit_zone_t *lz, u_char *key, size_t len);
+void ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
+    ngx_http_foundry_limit_values_t *v, ngx_msec_t now);
+time_t ngx_http_foundry_limit_wait(int64_t deficit, int64_t limit);
 time_t ngx_http_foundry_limit_window(ngx_uint_t quota, time_t now);
-ngx_int_t ngx_http_foundry_limit_is_zone(ngx_shm_zone_t *shm_zone);
+void ngx_http_foundry_limit_share(ngx_http_foundry_limit_zone_t *lz,
+    ngx_http_foundry_limit_values_t *v);
+const char *ngx_http_foundry_limit_fleet_spent(
+    ngx_http_foundry_limit_zone_t *lz, ngx_http_foundry_limit_node_t *n,
+    ngx_http_foundry_limit_values_t *v, int64_t estimate);
+void ngx_http_foundry_limit_fleet_count(ngx_http_foundry_limit_fleet_t *fl,
+    ngx_http_foundry_limit_values_t *v, int64_t tokens, ngx_int_t requests);
 
 
 #endif /* _NGX_HTTP_FOUNDRY_LIMIT_H_INCLUDED_ */

@@ -33,6 +33,8 @@
 #define NGX_HTTP_FOUNDRY_STRIP_BUF      4096
 
 
+typedef struct ngx_http_foundry_strip_s         ngx_http_foundry_strip_t;
+
 struct ngx_http_foundry_strip_s {
     ngx_chain_t                    *free;
     ngx_chain_t                    *busy;

@@ -120,6 +120,8 @@ typedef struct {
 
 /* one request's check */
 
+typedef struct ngx_http_foundry_ct_check_s      ngx_http_foundry_ct_check_t;
+
 struct ngx_http_foundry_ct_check_s {
     ngx_http_foundry_content_conf_t *conf;
     ngx_http_request_t             *request;

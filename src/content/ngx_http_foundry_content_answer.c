@@ -86,9 +86,6 @@ ngx_int_t
 ngx_http_foundry_content_answer(ngx_pool_t *pool, ngx_uint_t kind,
     u_char *data, size_t len, ngx_http_foundry_ct_result_t *result)
 {
-    yajl_handle                   h;
-    yajl_status                   st;
-    yajl_alloc_funcs              funcs;
     ngx_http_foundry_ct_answer_t  a;
 
     ngx_memzero(&a, sizeof(ngx_http_foundry_ct_answer_t));
@@ -98,22 +95,11 @@ ngx_http_foundry_content_answer(ngx_pool_t *pool, ngx_uint_t kind,
     a.severity = -1;
     a.result = result;
 
-    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
-
-    h = yajl_alloc(&ngx_http_foundry_ca_callbacks, &funcs, &a);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    st = yajl_parse(h, data, len);
-
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(h);
-    }
-
-    yajl_free(h);
-
-    if (st != yajl_status_ok || !a.seen) {
+    if (ngx_http_foundry_json_parse(pool, &ngx_http_foundry_ca_callbacks, &a,
+                                    data, len)
+        != NGX_OK
+        || !a.seen)
+    {
         return NGX_ERROR;
     }
 

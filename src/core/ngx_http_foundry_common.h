@@ -31,14 +31,7 @@ typedef struct ngx_http_foundry_metrics_zone_s  ngx_http_foundry_metrics_zone_t;
 typedef struct ngx_http_foundry_limit_state_s   ngx_http_foundry_limit_state_t;
 typedef struct ngx_http_foundry_key_info_s      ngx_http_foundry_key_info_t;
 typedef struct ngx_http_foundry_jwt_zone_s      ngx_http_foundry_jwt_zone_t;
-typedef struct ngx_http_foundry_strip_s         ngx_http_foundry_strip_t;
-
-/* the parts' own state in the request context, allocated by the part */
-
-typedef struct ngx_http_foundry_bearer_ctx_s    ngx_http_foundry_bearer_ctx_t;
-typedef struct ngx_http_foundry_sources_ctx_s   ngx_http_foundry_sources_ctx_t;
 typedef struct ngx_http_foundry_identity_ctx_s  ngx_http_foundry_identity_ctx_t;
-typedef struct ngx_http_foundry_ct_check_s      ngx_http_foundry_ct_check_t;
 
 
 typedef struct {
@@ -262,13 +255,13 @@ typedef struct {
 
     /* the accepted bearer token; the token check's own state */
     struct ngx_http_foundry_jwt_s  *token;
-    ngx_http_foundry_bearer_ctx_t  *bearer;
+    struct ngx_http_foundry_bearer_ctx_s *bearer;
 
     /* an opaque token's introspection (credentials/) */
     struct ngx_http_foundry_introspect_req_s *introspect;
 
     /* foundry_stream_usage: the stream whose usage chunk is taken out */
-    ngx_http_foundry_strip_t       *strip;
+    struct ngx_http_foundry_strip_s *strip;
 
     /* the client left: the answer is read on for its usage, up to these */
     ngx_event_t                    *drain_timer;
@@ -278,9 +271,9 @@ typedef struct {
     ngx_uint_t                      cooling;
 
     /* the parts' own state, allocated by the part when first needed */
-    ngx_http_foundry_sources_ctx_t *sources;
+    struct ngx_http_foundry_sources_ctx_s *sources;
     ngx_http_foundry_identity_ctx_t *identity;
-    ngx_http_foundry_ct_check_t    *content;
+    struct ngx_http_foundry_ct_check_s *content;
 
     unsigned                        started:1;
     unsigned                        body_read:1;

@@ -39,14 +39,9 @@ ngx_http_foundry_valid_name(ngx_str_t *name)
     last = name->data + name->len;
 
     for (p = name->data; p < last; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9')
-            || *p == '-' || *p == '_' || *p == '.' || *p == ':')
-        {
-            continue;
+        if (!ngx_http_foundry_deployment_char(*p)) {
+            return NGX_ERROR;
         }
-
-        return NGX_ERROR;
     }
 
     return NGX_OK;

@@ -54,3 +54,32 @@ ngx_http_foundry_conf_args(ngx_conf_t *cf, ngx_uint_t first,
 
     return NGX_OK;
 }
+
+
+/*
+ * A time parameter of more than 0, "name=time", whose name= is "skip"
+ * bytes long: NGX_OK, or NGX_ERROR once "invalid value" is logged
+ */
+
+ngx_int_t
+ngx_http_foundry_conf_msec(ngx_conf_t *cf, ngx_str_t *arg, size_t skip,
+    ngx_msec_t *msec)
+{
+    ngx_str_t   s, *value;
+
+    s.data = arg->data + skip;
+    s.len = arg->len - skip;
+
+    *msec = ngx_parse_time(&s, 0);
+
+    if (*msec == (ngx_msec_t) NGX_ERROR || *msec == 0) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive",
+                           arg, &value[0]);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -22,6 +22,12 @@
 #define NGX_HTTP_FOUNDRY_MAX_NAME_LEN       256
 #define NGX_HTTP_FOUNDRY_MAX_MODEL_LEN      1024
 
+/* a byte of a deployment name or of an operation's segment */
+#define ngx_http_foundry_deployment_char(c)                                   \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')                 \
+     || ((c) >= '0' && (c) <= '9')                                            \
+     || (c) == '-' || (c) == '_' || (c) == '.' || (c) == ':')
+
 /* every operation: a key or a token without an operations allow-list */
 #define NGX_HTTP_FOUNDRY_OPS_ALL            0xffffffff
 
@@ -125,6 +131,8 @@ ngx_shm_zone_t *ngx_http_foundry_zone_add(ngx_conf_t *cf, ngx_str_t *arg,
 ngx_int_t ngx_http_foundry_conf_args(ngx_conf_t *cf, ngx_uint_t first,
     ngx_int_t (*parse)(ngx_conf_t *cf, void *data, ngx_str_t *arg),
     void *data);
+ngx_int_t ngx_http_foundry_conf_msec(ngx_conf_t *cf, ngx_str_t *arg,
+    size_t skip, ngx_msec_t *msec);
 
 
 /* ngx_http_foundry_error.c */
@@ -155,7 +163,10 @@ void ngx_http_foundry_json_alloc_funcs(ngx_pool_t *pool,
     yajl_alloc_funcs *funcs);
 yajl_gen ngx_http_foundry_json_gen(ngx_pool_t *pool,
     yajl_alloc_funcs *funcs);
+ngx_int_t ngx_http_foundry_json_parse(ngx_pool_t *pool,
+    const yajl_callbacks *callbacks, void *ctx, u_char *data, size_t len);
 ngx_int_t ngx_http_foundry_json_string(yajl_gen g, ngx_str_t *s);
+ngx_int_t ngx_http_foundry_json_end_list(yajl_gen g);
 ngx_int_t ngx_http_foundry_json_key(yajl_gen g, const char *key);
 ngx_int_t ngx_http_foundry_json_raw(yajl_gen g, ngx_str_t *json);
 ngx_int_t ngx_http_foundry_json_result(yajl_gen g, ngx_pool_t *pool,
@@ -210,11 +221,13 @@ u_char *ngx_http_foundry_memmem(u_char *p, u_char *last, u_char *s,
     size_t n);
 ngx_uint_t ngx_http_foundry_secret_eq(u_char *a, u_char *b, size_t len);
 ngx_uint_t ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name);
+u_char *ngx_http_foundry_arg_next(u_char *p, u_char *last, u_char **eq);
 ngx_int_t ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value, ngx_uint_t *conflict);
 uint64_t ngx_http_foundry_now(void);
 ngx_int_t ngx_http_foundry_shm_init(ngx_shm_zone_t *shm_zone, void *data,
     size_t size, const char *directive, void **sh, ngx_slab_pool_t **shpool);
+ngx_http_foundry_ctx_t *ngx_http_foundry_ctx(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_http_foundry_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
 

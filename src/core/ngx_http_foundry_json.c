@@ -297,3 +297,51 @@ ngx_http_foundry_json_quote(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *out)
 
     return NGX_OK;
 }
+
+
+/*
+ * JSON text parsed whole by yajl (on the pool) for its callbacks: NGX_OK,
+ * NGX_DECLINED when it is not JSON or a callback stopped the parse,
+ * NGX_ERROR without memory
+ */
+
+ngx_int_t
+ngx_http_foundry_json_parse(ngx_pool_t *pool, const yajl_callbacks *callbacks,
+    void *ctx, u_char *data, size_t len)
+{
+    yajl_handle       h;
+    yajl_status       st;
+    yajl_alloc_funcs  funcs;
+
+    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
+
+    h = yajl_alloc(callbacks, &funcs, ctx);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    st = yajl_parse(h, data, len);
+
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+    }
+
+    yajl_free(h);
+
+    return (st == yajl_status_ok) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the array being written closed, then the object that holds it */
+
+ngx_int_t
+ngx_http_foundry_json_end_list(yajl_gen g)
+{
+    if (yajl_gen_array_close(g) != yajl_gen_status_ok
+        || yajl_gen_map_close(g) != yajl_gen_status_ok)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

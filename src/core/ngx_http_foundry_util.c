@@ -218,6 +218,27 @@ ngx_http_foundry_arg_is(u_char *p, u_char *last, ngx_str_t *name)
 
 
 /*
+ * The end of a query's argument at p ("&" or last), and in *eq its "=" or
+ * NULL
+ */
+
+u_char *
+ngx_http_foundry_arg_next(u_char *p, u_char *last, u_char **eq)
+{
+    u_char  *next;
+
+    next = ngx_strlchr(p, last, '&');
+    if (next == NULL) {
+        next = last;
+    }
+
+    *eq = ngx_strlchr(p, next, '=');
+
+    return next;
+}
+
+
+/*
  * The value of the argument "name" (the first one), or NGX_DECLINED; with
  * *conflict set when the name comes again with another value.
  */
@@ -237,12 +258,7 @@ ngx_http_foundry_arg(ngx_http_request_t *r, ngx_str_t *name,
     last = r->args.data + r->args.len;
 
     for ( /* void */ ; p < last; p = next + 1) {
-        next = ngx_strlchr(p, last, '&');
-        if (next == NULL) {
-            next = last;
-        }
-
-        eq = ngx_strlchr(p, next, '=');
+        next = ngx_http_foundry_arg_next(p, last, &eq);
 
         if (eq == NULL || !ngx_http_foundry_arg_is(p, eq, name)) {
             continue;
@@ -328,6 +344,28 @@ ngx_http_foundry_now(void)
     tp = ngx_timeofday();
 
     return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* the request's context, made when first asked for; NULL without memory */
+
+ngx_http_foundry_ctx_t *
+ngx_http_foundry_ctx(ngx_http_request_t *r)
+{
+    ngx_http_foundry_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_foundry_module);
+    }
+
+    return ctx;
 }
 
 

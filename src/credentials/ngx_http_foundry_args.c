@@ -549,12 +549,7 @@ ngx_http_foundry_args_save(ngx_http_request_t *r, ngx_array_t *names)
     last = r->args.data + r->args.len;
 
     for ( /* void */ ; p < last; p = next + 1) {
-        next = ngx_strlchr(p, last, '&');
-        if (next == NULL) {
-            next = last;
-        }
-
-        eq = ngx_strlchr(p, next, '=');
+        next = ngx_http_foundry_arg_next(p, last, &eq);
 
         if (eq == NULL || eq + 1 == next) {
             continue;
@@ -602,12 +597,7 @@ ngx_http_foundry_mask_query(u_char *p, u_char *last, ngx_array_t *names)
     u_char  *next, *eq;
 
     for ( /* void */ ; p < last; p = next + 1) {
-        next = ngx_strlchr(p, last, '&');
-        if (next == NULL) {
-            next = last;
-        }
-
-        eq = ngx_strlchr(p, next, '=');
+        next = ngx_http_foundry_arg_next(p, last, &eq);
 
         if (eq != NULL && ngx_http_foundry_key_name(p, eq, names) != NULL) {
             ngx_memset(eq + 1, '*', next - (eq + 1));

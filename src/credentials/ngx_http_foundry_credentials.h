@@ -14,6 +14,8 @@
 
 /* the bearer token check's state in a request (ctx->bearer) */
 
+typedef struct ngx_http_foundry_bearer_ctx_s    ngx_http_foundry_bearer_ctx_t;
+
 struct ngx_http_foundry_bearer_ctx_s {
     /* the parsed token, the issuer's keys */
     struct ngx_http_foundry_jwt_s  *jwt;

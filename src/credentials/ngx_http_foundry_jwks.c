@@ -187,9 +187,7 @@ ngx_http_foundry_jwks_parse(ngx_pool_t *pool, u_char *json, size_t len,
     ngx_http_foundry_jwks_t *jwks, ngx_uint_t *skipped, const char **err)
 {
     ngx_uint_t                    i;
-    yajl_handle                   handle;
-    yajl_status                   st;
-    yajl_alloc_funcs              funcs;
+    ngx_int_t                     rc;
     ngx_http_foundry_jwk_t       *keys;
     ngx_http_foundry_jwks_ctx_t   j;
 
@@ -207,28 +205,19 @@ ngx_http_foundry_jwks_parse(ngx_pool_t *pool, u_char *json, size_t len,
     j.field = NGX_HTTP_FOUNDRY_JWK_NONE;
     j.err = "malformed JWKS";
 
-    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
-
-    handle = yajl_alloc(&ngx_http_foundry_jwks_callbacks, &funcs, &j);
-    if (handle == NULL) {
+    rc = ngx_http_foundry_json_parse(pool, &ngx_http_foundry_jwks_callbacks,
+                                     &j, json, len);
+    if (rc == NGX_ERROR) {
         *err = "internal error";
         return NGX_ERROR;
     }
 
-    st = yajl_parse(handle, json, len);
-
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(handle);
-    }
-
-    yajl_free(handle);
-
-    if (st == yajl_status_ok && !j.has_keys) {
+    if (rc == NGX_OK && !j.has_keys) {
         j.err = "no \"keys\" array in JWKS";
-        st = yajl_status_error;
+        rc = NGX_DECLINED;
     }
 
-    if (st != yajl_status_ok) {
+    if (rc != NGX_OK) {
         keys = jwks->keys.elts;
 
         for (i = 0; i < jwks->keys.nelts; i++) {

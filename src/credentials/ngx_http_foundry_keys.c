@@ -78,7 +78,7 @@ ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_foundry_main_conf_t *fmcf = conf;
 
     u_char                         err[NGX_MAX_CONF_ERRSTR];
-    ngx_str_t                     *value, s, text;
+    ngx_str_t                     *value, text;
     ngx_uint_t                     i;
     ngx_file_info_t                fi;
     ngx_http_foundry_keys_zone_t  *kz, **kzp;
@@ -110,16 +110,9 @@ ngx_http_foundry_keys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-            kz->interval = ngx_parse_time(&s, 0);
-
-            if (kz->interval == (ngx_msec_t) NGX_ERROR || kz->interval == 0)
+            if (ngx_http_foundry_conf_msec(cf, &value[i], 9, &kz->interval)
+                != NGX_OK)
             {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\" in \"%V\" directive",
-                                   &value[i], &value[0]);
                 return NGX_CONF_ERROR;
             }
 

@@ -220,9 +220,7 @@ ngx_int_t
 ngx_http_foundry_oidc_parse(ngx_pool_t *pool, u_char *text, size_t len,
     ngx_str_t *issuer, ngx_str_t *jwks_uri, const char **err)
 {
-    yajl_handle                  handle;
-    yajl_status                  st;
-    yajl_alloc_funcs             funcs;
+    ngx_int_t                    rc;
     ngx_http_foundry_oidc_ctx_t  o;
 
     ngx_str_null(issuer);
@@ -235,23 +233,14 @@ ngx_http_foundry_oidc_parse(ngx_pool_t *pool, u_char *text, size_t len,
     o.jwks_uri = jwks_uri;
     o.err = "the discovery document is not valid JSON";
 
-    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
-
-    handle = yajl_alloc(&ngx_http_foundry_oidc_callbacks, &funcs, &o);
-    if (handle == NULL) {
+    rc = ngx_http_foundry_json_parse(pool, &ngx_http_foundry_oidc_callbacks,
+                                     &o, text, len);
+    if (rc == NGX_ERROR) {
         *err = "internal error";
         return NGX_ERROR;
     }
 
-    st = yajl_parse(handle, text, len);
-
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(handle);
-    }
-
-    yajl_free(handle);
-
-    if (st != yajl_status_ok) {
+    if (rc != NGX_OK) {
         *err = o.err;
         return NGX_DECLINED;
     }

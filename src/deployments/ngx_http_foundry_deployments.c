@@ -13,9 +13,16 @@
 #include "ngx_http_foundry_deployments.h"
 
 
-static ngx_int_t ngx_http_foundry_render_azure(ngx_conf_t *cf,
+typedef ngx_int_t (*ngx_http_foundry_render_pt)(yajl_gen g,
     ngx_http_foundry_deployment_t *d);
-static ngx_int_t ngx_http_foundry_render_openai(ngx_conf_t *cf,
+
+
+static ngx_int_t ngx_http_foundry_render(ngx_conf_t *cf,
+    ngx_http_foundry_deployment_t *d, ngx_http_foundry_render_pt write,
+    ngx_str_t *out);
+static ngx_int_t ngx_http_foundry_render_azure(yajl_gen g,
+    ngx_http_foundry_deployment_t *d);
+static ngx_int_t ngx_http_foundry_render_openai(yajl_gen g,
     ngx_http_foundry_deployment_t *d);
 static ngx_int_t ngx_http_foundry_render_list(ngx_conf_t *cf,
     ngx_http_foundry_models_t *models, ngx_uint_t format, ngx_str_t *out);
@@ -37,8 +44,13 @@ ngx_http_foundry_models_init(ngx_conf_t *cf, ngx_http_foundry_models_t *models)
     d = models->deployments.elts;
 
     for (i = 0; i < models->deployments.nelts; i++) {
-        if (ngx_http_foundry_render_azure(cf, &d[i]) != NGX_OK
-            || ngx_http_foundry_render_openai(cf, &d[i]) != NGX_OK)
+        if (ngx_http_foundry_render(cf, &d[i], ngx_http_foundry_render_azure,
+                                    &d[i].azure_json)
+            != NGX_OK
+            || ngx_http_foundry_render(cf, &d[i],
+                                       ngx_http_foundry_render_openai,
+                                       &d[i].openai_json)
+               != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "cannot render deployment \"%V\" defined in "
@@ -73,8 +85,11 @@ ngx_http_foundry_models_init(ngx_conf_t *cf, ngx_http_foundry_models_t *models)
 }
 
 
+/* a deployment's object, written by "write" */
+
 static ngx_int_t
-ngx_http_foundry_render_azure(ngx_conf_t *cf, ngx_http_foundry_deployment_t *d)
+ngx_http_foundry_render(ngx_conf_t *cf, ngx_http_foundry_deployment_t *d,
+    ngx_http_foundry_render_pt write, ngx_str_t *out)
 {
     yajl_gen          g;
     yajl_alloc_funcs  funcs;
@@ -84,6 +99,18 @@ ngx_http_foundry_render_azure(ngx_conf_t *cf, ngx_http_foundry_deployment_t *d)
         return NGX_ERROR;
     }
 
+    if (write(g, d) != NGX_OK) {
+        yajl_gen_free(g);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_foundry_json_result(g, cf->pool, out);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_render_azure(yajl_gen g, ngx_http_foundry_deployment_t *d)
+{
     if (yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_foundry_json_key(g, "name") != NGX_OK
         || ngx_http_foundry_json_string(g, &d->name) != NGX_OK
@@ -101,26 +128,16 @@ ngx_http_foundry_render_azure(ngx_conf_t *cf, ngx_http_foundry_deployment_t *d)
         || yajl_gen_map_close(g) != yajl_gen_status_ok
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
-        yajl_gen_free(g);
         return NGX_ERROR;
     }
 
-    return ngx_http_foundry_json_result(g, cf->pool, &d->azure_json);
+    return NGX_OK;
 }
 
 
 static ngx_int_t
-ngx_http_foundry_render_openai(ngx_conf_t *cf,
-    ngx_http_foundry_deployment_t *d)
+ngx_http_foundry_render_openai(yajl_gen g, ngx_http_foundry_deployment_t *d)
 {
-    yajl_gen          g;
-    yajl_alloc_funcs  funcs;
-
-    g = ngx_http_foundry_json_gen(cf->temp_pool, &funcs);
-    if (g == NULL) {
-        return NGX_ERROR;
-    }
-
     if (yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_foundry_json_key(g, "id") != NGX_OK
         || ngx_http_foundry_json_string(g, &d->name) != NGX_OK
@@ -132,11 +149,10 @@ ngx_http_foundry_render_openai(ngx_conf_t *cf,
         || ngx_http_foundry_json_string(g, &d->owned_by) != NGX_OK
         || yajl_gen_map_close(g) != yajl_gen_status_ok)
     {
-        yajl_gen_free(g);
         return NGX_ERROR;
     }
 
-    return ngx_http_foundry_json_result(g, cf->pool, &d->openai_json);
+    return NGX_OK;
 }
 
 

@@ -18,6 +18,8 @@
 static ngx_http_foundry_deployment_t *ngx_http_foundry_discovery_find(
     ngx_http_request_t *r, ngx_http_foundry_loc_conf_t *flcf,
     ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_discovery_send(ngx_http_request_t *r,
+    ngx_buf_t *b);
 static ngx_int_t ngx_http_foundry_discovery_build(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 
@@ -29,7 +31,6 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
     ngx_int_t                       rc;
     ngx_buf_t                      *b;
     ngx_str_t                      *body;
-    ngx_chain_t                     out;
     ngx_table_elt_t                *h;
     ngx_http_foundry_deployment_t  *d;
 
@@ -124,15 +125,8 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
     }
 
     b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
 
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_foundry_finish(r,
-               ngx_http_foundry_send_json(r, NGX_HTTP_OK, &out,
-                                          b->last - b->pos));
+    return ngx_http_foundry_discovery_send(r, b);
 }
 
 
@@ -181,7 +175,6 @@ ngx_http_foundry_discovery_build(ngx_http_request_t *r,
     ngx_buf_t                      *b;
     ngx_uint_t                      i, azure;
     ngx_array_t                     objects;
-    ngx_chain_t                     out;
     ngx_http_foundry_deployment_t  *d;
 
     azure = (ctx->discovery->format == NGX_HTTP_FOUNDRY_FORMAT_AZURE);
@@ -248,6 +241,18 @@ ngx_http_foundry_discovery_build(ngx_http_request_t *r,
     *p++ = '}';
 
     b->last = p;
+
+    return ngx_http_foundry_discovery_send(r, b);
+}
+
+
+/* the answer, whole in one buffer */
+
+static ngx_int_t
+ngx_http_foundry_discovery_send(ngx_http_request_t *r, ngx_buf_t *b)
+{
+    ngx_chain_t  out;
+
     b->last_buf = 1;
     b->last_in_chain = 1;
 

@@ -19,6 +19,8 @@ typedef struct ngx_http_foundry_list_s          ngx_http_foundry_list_t;
 
 /* the discovery sources' fetches in a request (ctx->sources) */
 
+typedef struct ngx_http_foundry_sources_ctx_s   ngx_http_foundry_sources_ctx_t;
+
 struct ngx_http_foundry_sources_ctx_s {
     /* fetches under way, a list fetched here and its source */
     ngx_uint_t                      pending;
@@ -154,6 +156,7 @@ ngx_int_t ngx_http_foundry_export_metadata(yajl_gen g,
 /* ngx_http_foundry_export_templates.c */
 
 ngx_int_t ngx_http_foundry_export_parameters(yajl_gen g);
+ngx_int_t ngx_http_foundry_export_scopes(yajl_gen g, ngx_array_t *scopes);
 ngx_int_t ngx_http_foundry_export_bicep(yajl_gen g,
     ngx_http_foundry_connection_t *c);
 ngx_int_t ngx_http_foundry_export_terraform(ngx_http_request_t *r,

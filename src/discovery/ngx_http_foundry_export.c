@@ -415,13 +415,7 @@ ngx_http_foundry_export_list(yajl_gen g, ngx_http_foundry_main_conf_t *fmcf)
         }
     }
 
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_foundry_json_end_list(g);
 }
 
 
@@ -612,7 +606,6 @@ ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
     ngx_uint_t                          i;
     ngx_http_foundry_loc_conf_t        *flcf;
     ngx_http_foundry_issuer_t          *iss;
-    ngx_http_foundry_oauth2_scope_t    *sc;
     ngx_http_foundry_oauth2_service_t  *svc;
 
     flcf = c->conf;
@@ -639,8 +632,6 @@ ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
         return NGX_OK;
     }
 
-    sc = svc->scopes.elts;
-
     if (ngx_http_foundry_json_key(g, "credentials") != NGX_OK
         || yajl_gen_map_open(g) != yajl_gen_status_ok
         || ngx_http_foundry_json_key(g, "clientId") != NGX_OK
@@ -653,19 +644,7 @@ ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
         return NGX_ERROR;
     }
 
-    for (i = 0; i < svc->scopes.nelts; i++) {
-        if (ngx_http_foundry_json_string(g, &sc[i].scope) != NGX_OK) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_foundry_export_scopes(g, &svc->scopes);
 }
 
 

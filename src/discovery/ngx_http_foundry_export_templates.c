@@ -204,9 +204,7 @@ ngx_http_foundry_export_bicep(yajl_gen g, ngx_http_foundry_connection_t *c)
 static ngx_int_t
 ngx_http_foundry_bicep_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
 {
-    ngx_str_t                         s, v;
-    ngx_uint_t                        i;
-    ngx_http_foundry_oauth2_scope_t  *sc;
+    ngx_str_t  s, v;
 
     if (c->oauth2) {
         s = c->client_id;
@@ -227,21 +225,27 @@ ngx_http_foundry_bicep_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
         return NGX_ERROR;
     }
 
-    sc = c->oauth2 ? c->scopes->elts : NULL;
+    return ngx_http_foundry_export_scopes(g, c->oauth2 ? c->scopes : NULL);
+}
 
-    for (i = 0; sc && i < c->scopes->nelts; i++) {
+
+/* the scopes (or none) in an open array; the array and its object closed */
+
+ngx_int_t
+ngx_http_foundry_export_scopes(yajl_gen g, ngx_array_t *scopes)
+{
+    ngx_uint_t                        i;
+    ngx_http_foundry_oauth2_scope_t  *sc;
+
+    sc = scopes ? scopes->elts : NULL;
+
+    for (i = 0; sc && i < scopes->nelts; i++) {
         if (ngx_http_foundry_json_string(g, &sc[i].scope) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    if (yajl_gen_array_close(g) != yajl_gen_status_ok
-        || yajl_gen_map_close(g) != yajl_gen_status_ok)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_foundry_json_end_list(g);
 }
 
 

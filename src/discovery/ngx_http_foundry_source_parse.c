@@ -98,7 +98,7 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
 {
     u_char                    *q;
     size_t                     size;
-    ngx_str_t                 *item, azure, openai;
+    ngx_str_t                 *item, *rendered;
     ngx_uint_t                 i, j;
     ngx_http_foundry_list_t   *list;
     ngx_http_foundry_parse_t   ps;
@@ -115,13 +115,21 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
            + (ps.items.nelts ? ps.items.nelts : 1)
              * sizeof(ngx_http_foundry_found_t);
 
+    rendered = ngx_palloc(r->pool, (ps.items.nelts ? ps.items.nelts : 1)
+                                   * 2 * sizeof(ngx_str_t));
+    if (rendered == NULL) {
+        *err = "out of memory";
+        return NULL;
+    }
+
     for (i = 0; i < ps.items.nelts; i++) {
         if (item[4 * i].len == 0) {
             continue;
         }
 
-        if (ngx_http_foundry_source_render(r->pool, &item[4 * i], &azure,
-                                           &openai)
+        if (ngx_http_foundry_source_render(r->pool, &item[4 * i],
+                                           &rendered[2 * i],
+                                           &rendered[2 * i + 1])
             != NGX_OK)
         {
             *err = "a deployment of the source cannot be rendered as JSON";
@@ -129,10 +137,9 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
         }
 
         size += item[4 * i].len + item[4 * i + 1].len + item[4 * i + 2].len
-                + item[4 * i + 3].len + azure.len + openai.len;
+                + item[4 * i + 3].len + rendered[2 * i].len
+                + rendered[2 * i + 1].len;
     }
-
-    /* rendering twice is cheaper than keeping a second array */
 
     list = ngx_pcalloc(r->pool, size);
     if (list == NULL) {
@@ -148,20 +155,14 @@ ngx_http_foundry_source_parse(ngx_http_request_t *r,
             continue;
         }
 
-        if (ngx_http_foundry_source_render(r->pool, &item[4 * i], &azure,
-                                           &openai)
-            != NGX_OK)
-        {
-            *err = "out of memory";
-            return NULL;
-        }
+        /* the item's four fields, then the item in both formats */
 
         fields[0] = &item[4 * i];
         fields[1] = &item[4 * i + 1];
         fields[2] = &item[4 * i + 2];
         fields[3] = &item[4 * i + 3];
-        fields[4] = &azure;
-        fields[5] = &openai;
+        fields[4] = &rendered[2 * i];
+        fields[5] = &rendered[2 * i + 1];
 
         for (j = 0; j < 6; j++) {
             list->found[list->n].off[j] = q - (u_char *) list;
@@ -189,8 +190,7 @@ static ngx_int_t
 ngx_http_foundry_source_items(ngx_pool_t *pool, u_char *p, size_t len,
     ngx_http_foundry_parse_t *ps, const char **err)
 {
-    yajl_handle       h;
-    yajl_alloc_funcs  funcs;
+    ngx_int_t  rc;
 
     ngx_memzero(ps, sizeof(ngx_http_foundry_parse_t));
 
@@ -203,17 +203,14 @@ ngx_http_foundry_source_items(ngx_pool_t *pool, u_char *p, size_t len,
         return NGX_ERROR;
     }
 
-    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
-
-    h = yajl_alloc(&ngx_http_foundry_src_callbacks, &funcs, ps);
-    if (h == NULL) {
+    rc = ngx_http_foundry_json_parse(pool, &ngx_http_foundry_src_callbacks, ps,
+                                     p, len);
+    if (rc == NGX_ERROR) {
         *err = "out of memory";
         return NGX_ERROR;
     }
 
-    if (yajl_parse(h, p, len) != yajl_status_ok
-        || yajl_complete_parse(h) != yajl_status_ok)
-    {
+    if (rc != NGX_OK) {
         *err = "the source's answer is not valid JSON";
         return NGX_ERROR;
     }

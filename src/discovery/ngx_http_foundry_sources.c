@@ -170,15 +170,9 @@ ngx_http_foundry_discovery_source(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            src->ttl = ngx_parse_time(&s, 0);
-
-            if (src->ttl == (ngx_msec_t) NGX_ERROR || src->ttl == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\" in \"%V\" directive",
-                                   &value[i], &value[0]);
+            if (ngx_http_foundry_conf_msec(cf, &value[i], 4, &src->ttl)
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 

@@ -504,9 +504,7 @@ ngx_http_foundry_identity_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_http_foundry_id_answer_t *a, const char **err)
 {
     u_char                       *p;
-    yajl_handle                   h;
-    yajl_status                   st;
-    yajl_alloc_funcs              funcs;
+    ngx_int_t                     rc;
     ngx_http_foundry_id_parse_t   ps;
 
     ngx_memzero(&ps, sizeof(ngx_http_foundry_id_parse_t));
@@ -517,28 +515,19 @@ ngx_http_foundry_identity_parse(ngx_pool_t *pool, u_char *data, size_t len,
     a->expires_in = -1;
     a->expires_on = -1;
 
-    ngx_http_foundry_json_alloc_funcs(pool, &funcs);
-
-    h = yajl_alloc(&ngx_http_foundry_id_callbacks, &funcs, &ps);
-    if (h == NULL) {
+    rc = ngx_http_foundry_json_parse(pool, &ngx_http_foundry_id_callbacks,
+                                     &ps, data, len);
+    if (rc == NGX_ERROR) {
         *err = "no memory";
         return NGX_ERROR;
     }
-
-    st = yajl_parse(h, data, len);
-
-    if (st == yajl_status_ok) {
-        st = yajl_complete_parse(h);
-    }
-
-    yajl_free(h);
 
     if (ps.err) {
         *err = ps.err;
         return NGX_ERROR;
     }
 
-    if (st != yajl_status_ok) {
+    if (rc != NGX_OK) {
         *err = "the answer is not JSON";
         return NGX_ERROR;
     }

@@ -105,7 +105,9 @@ char *ngx_http_foundry_token_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_foundry_token_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* not static for fuzz/fuzz_oauth2.c; *err is an RFC 6749 error code */
+/* ngx_http_foundry_oauth2_form.c */
+
+/* also fuzz/fuzz_oauth2.c's; *err is an RFC 6749 error code */
 ngx_int_t ngx_http_foundry_oauth2_parse(ngx_pool_t *pool, ngx_str_t *body,
     ngx_str_t *authorization, ngx_http_foundry_oauth2_req_t *req,
     const char **err, const char **description);

@@ -29,6 +29,7 @@ static int ngx_http_foundry_body_end(void *ctx);
 static int ngx_http_foundry_body_start_array(void *ctx);
 static int ngx_http_foundry_body_deeper(ngx_http_foundry_body_t *b);
 static int ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b);
+static int ngx_http_foundry_body_placed(ngx_http_foundry_body_t *b);
 static ngx_int_t ngx_http_foundry_body_feed(ngx_http_foundry_body_t *b,
     u_char *data, size_t len);
 static ngx_uint_t ngx_http_foundry_body_descend(void *ctx);
@@ -73,6 +74,24 @@ ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b)
         b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
     }
 
+    if (!ngx_http_foundry_body_placed(b)) {
+        return 0;
+    }
+
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
+
+    return 1;
+}
+
+
+/*
+ * A value other than a string or an object: an error as the body itself
+ * or as "model"
+ */
+
+static int
+ngx_http_foundry_body_placed(ngx_http_foundry_body_t *b)
+{
     if (b->depth == 0) {
         b->error = NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT;
         return 0;
@@ -82,8 +101,6 @@ ngx_http_foundry_body_scalar(ngx_http_foundry_body_t *b)
         b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE;
         return 0;
     }
-
-    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
 
     return 1;
 }
@@ -196,13 +213,7 @@ ngx_http_foundry_body_start_array(void *ctx)
 {
     ngx_http_foundry_body_t  *b = ctx;
 
-    if (b->depth == 0) {
-        b->error = NGX_HTTP_FOUNDRY_BODY_NOT_OBJECT;
-        return 0;
-    }
-
-    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MODEL) {
-        b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TYPE;
+    if (!ngx_http_foundry_body_placed(b)) {
         return 0;
     }
 

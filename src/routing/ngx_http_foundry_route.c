@@ -491,14 +491,9 @@ ngx_http_foundry_valid_op(ngx_str_t *op)
             continue;
         }
 
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9')
-            || *p == '-' || *p == '_' || *p == '.' || *p == ':')
-        {
-            continue;
+        if (!ngx_http_foundry_deployment_char(*p)) {
+            return NGX_ERROR;
         }
-
-        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -511,9 +506,7 @@ ngx_int_t
 ngx_http_foundry_required_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf)
 {
-    ngx_uint_t                        i, j;
-    ngx_list_part_t                  *part;
-    ngx_table_elt_t                  *h;
+    ngx_uint_t                        j;
     ngx_http_foundry_custom_header_t *ch;
 
     if (flcf->custom_headers == NULL) {
@@ -524,43 +517,15 @@ ngx_http_foundry_required_headers(ngx_http_request_t *r,
 
     for (j = 0; j < flcf->custom_headers->nelts; j++) {
 
-        if (!ch[j].required) {
-            continue;
+        if (ch[j].required
+            && ngx_http_foundry_find_header(r, &ch[j].name) == NULL)
+        {
+            return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "MissingHeader",
+                                          "the request lacks the header "
+                                          "\"%V\" that the connection sends",
+                                          &ch[j].name);
         }
-
-        part = &r->headers_in.headers.part;
-        h = part->elts;
-
-        for (i = 0; /* void */; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].key.len == ch[j].name.len
-                && ngx_strncasecmp(h[i].key.data, ch[j].name.data,
-                                   ch[j].name.len)
-                   == 0)
-            {
-                goto found;
-            }
-        }
-
-        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
-                                      "MissingHeader",
-                                      "the request lacks the header \"%V\" "
-                                      "that the connection sends",
-                                      &ch[j].name);
-
-    found:
-
-        continue;
     }
 
     return NGX_OK;
