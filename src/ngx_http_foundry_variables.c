@@ -442,12 +442,7 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
 
         /* the token, after "Bearer ", masked in the worker's log lines */
 
-        if (ctx->identity->bearer.len > sizeof("Bearer ") - 1) {
-            value.data = ctx->identity->bearer.data + sizeof("Bearer ") - 1;
-            value.len = ctx->identity->bearer.len - (sizeof("Bearer ") - 1);
-
-            ngx_http_foundry_logmask_secret(&value);
-        }
+        ngx_http_foundry_identity_logmask(ctx->identity);
 
         return ngx_http_foundry_set(v, &ctx->identity->bearer);
     }

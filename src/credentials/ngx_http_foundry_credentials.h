@@ -232,6 +232,7 @@ ngx_int_t ngx_http_foundry_logmask_add_header(ngx_conf_t *cf,
     ngx_str_t *name);
 ngx_int_t ngx_http_foundry_logmask_init(ngx_conf_t *cf);
 void ngx_http_foundry_logmask_secret(ngx_str_t *value);
+ngx_uint_t ngx_http_foundry_logmask_keep(ngx_str_t *value, ngx_uint_t stamp);
 void ngx_http_foundry_logmask_text(u_char *p, u_char *last,
     ngx_array_t *headers);
 

@@ -18,6 +18,7 @@
 
 typedef struct {
     ngx_http_foundry_id_credential_t *cred;
+    ngx_str_t                        *directive;
     ngx_str_t                         resource;
     ngx_str_t                         scope;
     ngx_str_t                         client_id;
@@ -48,16 +49,6 @@ static ngx_int_t ngx_http_foundry_credential_key(
 static u_char *ngx_http_foundry_form_add(u_char *p, const char *name,
     ngx_str_t *value);
 static size_t ngx_http_foundry_form_len(const char *name, ngx_str_t *value);
-static ngx_http_foundry_id_node_t *ngx_http_foundry_id_node(
-    ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_id_credential_t *cred);
-static ngx_int_t ngx_http_foundry_identity_copy(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_node_t *n);
-static ngx_int_t ngx_http_foundry_identity_refresh(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
-    ngx_int_t rc, const char **why);
-static ngx_int_t ngx_http_foundry_identity_wait(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx);
-static void ngx_http_foundry_identity_wake(ngx_http_request_t *r);
 
 
 typedef struct {
@@ -298,6 +289,7 @@ ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(&ia, sizeof(ngx_http_foundry_id_args_t));
     ia.cred = cred;
+    ia.directive = &value[0];
 
     if (ngx_http_foundry_conf_args(cf, 2, ngx_http_foundry_credential_arg, &ia)
         != NGX_OK)
@@ -333,12 +325,11 @@ ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 {
     ngx_http_foundry_id_args_t *ia = data;
 
-    ngx_str_t                        *value, v, *s;
+    ngx_str_t                         v, *s;
     ngx_uint_t                        k;
     ngx_http_foundry_id_param_t      *p;
     ngx_http_foundry_id_credential_t *cred;
 
-    value = cf->args->elts;
     cred = ia->cred;
 
     /* certificate, workload identity: see ngx_http_foundry_id_params */
@@ -391,7 +382,7 @@ ngx_http_foundry_credential_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
                                "directive, it must be \"imds\", "
                                "\"app-service\", \"client-secret\", "
                                "\"oauth2\", \"certificate\" or "
-                               "\"workload-identity\"", &v, &value[0]);
+                               "\"workload-identity\"", &v, ia->directive);
             return NGX_ERROR;
         }
 
@@ -422,27 +413,23 @@ static ngx_int_t
 ngx_http_foundry_credential_check(ngx_conf_t *cf,
     ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia)
 {
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
     if (cred->source == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" directive needs \"source=\"", &value[0]);
+                           "\"%V\" directive needs \"source=\"", ia->directive);
         return NGX_ERROR;
     }
 
     if (cred->location.data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" directive needs \"token=\", the internal "
-                           "location of the token endpoint", &value[0]);
+                           "location of the token endpoint", ia->directive);
         return NGX_ERROR;
     }
 
     if (ia->file.data && ia->env.data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"secret_file=\" and \"secret_env=\" exclude "
-                           "each other in \"%V\" directive", &value[0]);
+                           "each other in \"%V\" directive", ia->directive);
         return NGX_ERROR;
     }
 
@@ -455,7 +442,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
                            "\"alg=\" and \"token_url=\" are for source "
                            "\"certificate\", \"token_file=\" for "
                            "\"workload-identity\", in \"%V\" directive",
-                           &value[0]);
+                           ia->directive);
         return NGX_ERROR;
     }
 
@@ -472,7 +459,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"imds\" takes \"resource=\" and "
                                "\"client_id=\" only, in \"%V\" directive",
-                               &value[0]);
+                               ia->directive);
             return NGX_ERROR;
         }
 
@@ -484,7 +471,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
                                "source \"app-service\" takes \"resource=\", "
                                "\"client_id=\" and the identity header's "
                                "\"secret_file=\" or \"secret_env=\", in "
-                               "\"%V\" directive", &value[0]);
+                               "\"%V\" directive", ia->directive);
             return NGX_ERROR;
         }
 
@@ -493,7 +480,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
                                "source \"app-service\" needs the identity "
                                "header in \"secret_env=IDENTITY_HEADER\" or "
                                "\"secret_file=\", in \"%V\" directive",
-                               &value[0]);
+                               ia->directive);
             return NGX_ERROR;
         }
 
@@ -504,7 +491,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"%s\" takes \"scope=\", not "
                                "\"resource=\", in \"%V\" directive",
-                               cred->source_name, &value[0]);
+                               cred->source_name, ia->directive);
             return NGX_ERROR;
         }
 
@@ -514,7 +501,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "source \"client-secret\" takes no "
                                "\"audience=\", in \"%V\" directive",
-                               &value[0]);
+                               ia->directive);
             return NGX_ERROR;
         }
 
@@ -525,7 +512,7 @@ ngx_http_foundry_credential_check(ngx_conf_t *cf,
                                "source \"%s\" needs \"client_id=\" and "
                                "\"secret_file=\" or \"secret_env=\", in "
                                "\"%V\" directive", cred->source_name,
-                               &value[0]);
+                               ia->directive);
             return NGX_ERROR;
         }
 
@@ -542,10 +529,6 @@ static ngx_int_t
 ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
     ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_args_t *ia)
 {
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
     if (ia->resource.data || ia->audience.data || ia->file.data
         || ia->env.data || ia->client_id.data == NULL)
     {
@@ -553,7 +536,7 @@ ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
                            "source \"%s\" needs \"client_id=\" and "
                            "takes \"scope=\", no \"resource=\", "
                            "\"audience=\" nor secret, in \"%V\" "
-                           "directive", cred->source_name, &value[0]);
+                           "directive", cred->source_name, ia->directive);
         return NGX_ERROR;
     }
 
@@ -568,7 +551,7 @@ ngx_http_foundry_credential_assertion(ngx_conf_t *cf,
                            "source \"certificate\" needs "
                            "\"certificate=\", \"certificate_key=\" "
                            "and \"token_url=\" (the assertion's "
-                           "audience), in \"%V\" directive", &value[0]);
+                           "audience), in \"%V\" directive", ia->directive);
         return NGX_ERROR;
     }
 
@@ -858,6 +841,7 @@ ngx_int_t
 ngx_http_foundry_identity_init(ngx_conf_t *cf)
 {
     ngx_uint_t                         i, j;
+    ngx_pool_cleanup_t                *cln;
     ngx_http_foundry_upstream_t       *u;
     ngx_http_foundry_id_credential_t  *cred;
     ngx_http_foundry_main_conf_t      *fmcf;
@@ -865,6 +849,18 @@ ngx_http_foundry_identity_init(ngx_conf_t *cf)
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
     ic = fmcf->identity;
+
+    if (ic) {
+        /* the workers' copies of the tokens, when a worker exits */
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_foundry_identity_drop;
+        cln->data = ic;
+    }
 
     if (ic && ic->credentials.nelts && ic->zone == NULL) {
         cred = ic->credentials.elts;
@@ -909,312 +905,3 @@ ngx_http_foundry_identity_init(ngx_conf_t *cf)
 
     return NGX_OK;
 }
-
-
-/* the credential's node (mutex held), created if absent */
-
-static ngx_http_foundry_id_node_t *
-ngx_http_foundry_id_node(ngx_http_foundry_id_zone_t *iz,
-    ngx_http_foundry_id_credential_t *cred)
-{
-    ngx_http_foundry_id_node_t  *n;
-
-    n = ngx_http_foundry_id_find_locked(iz, cred);
-
-    if (n) {
-        return n;
-    }
-
-    n = ngx_slab_calloc_locked(iz->shpool,
-                               sizeof(ngx_http_foundry_id_node_t));
-    if (n == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(n->key, cred->key, NGX_HTTP_FOUNDRY_DIGEST_LEN);
-    ngx_queue_insert_tail(&iz->sh->nodes, &n->queue);
-
-    return n;
-}
-
-
-/*
- * Before the request goes to an upstream with a credential: its token
- * (ngx_http_foundry_identity_token), or the 503.
- */
-
-ngx_int_t
-ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx)
-{
-    ngx_int_t                         rc;
-    const char                       *why;
-    ngx_http_foundry_id_credential_t *cred;
-
-    cred = ctx->upstream->credential;
-    why = NULL;
-
-    rc = ngx_http_foundry_identity_token(r, ctx, cred, &why);
-
-    if (rc == NGX_ERROR) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "foundry: upstream \"%V\": credential \"%V\" has no valid "
-                  "token: %s", &ctx->upstream->name, &cred->name, why);
-
-    return ngx_http_foundry_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "UpstreamCredentialUnavailable",
-                                  "the gateway has no valid credential for "
-                                  "the upstream \"%V\", try again later",
-                                  &ctx->upstream->name);
-}
-
-
-/*
- * The credential's token, from the zone.  NGX_OK with ctx->identity->bearer
- * set; NGX_AGAIN while this request fetches it, or waits for another's
- * fetch; NGX_DECLINED with *why when there is none; NGX_ERROR.  One fetch
- * at a time per credential; a token due for refresh is refreshed by the
- * first request that sees it due, the others go on with it.  The ctx
- * holds one credential's state at a time (ngx_http_foundry_identity_reset
- * between two).
- */
-
-ngx_int_t
-ngx_http_foundry_identity_token(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
-    const char **why)
-{
-    uint64_t                           now;
-    ngx_int_t                          rc;
-    ngx_uint_t                         fetch, wait;
-    ngx_http_foundry_id_node_t        *n;
-    ngx_http_foundry_id_zone_t        *iz;
-    ngx_http_foundry_main_conf_t      *fmcf;
-    ngx_http_foundry_identity_conf_t  *ic;
-
-    if (ctx->identity == NULL) {
-        ctx->identity = ngx_pcalloc(r->pool,
-                                    sizeof(ngx_http_foundry_identity_ctx_t));
-        if (ctx->identity == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ctx->identity->bearer.len) {
-        return NGX_OK;
-    }
-
-    if (ctx->identity->pending || ctx->identity->waiting) {
-        return NGX_AGAIN;
-    }
-
-    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
-    ic = fmcf->identity;
-    iz = ic->zone;
-
-    now = ngx_http_foundry_now();
-    fetch = 0;
-    wait = 0;
-    rc = NGX_DECLINED;
-    *why = "the zone is full";
-
-    ngx_shmtx_lock(&iz->shpool->mutex);
-
-    n = ngx_http_foundry_id_node(iz, cred);
-
-    if (n) {
-        if (n->token && now < n->expires) {
-
-            rc = ngx_http_foundry_identity_copy(r, ctx, n);
-
-            if (!ctx->identity->fetched) {
-                ctx->identity->state = "cached";
-
-            } else if (ctx->identity->state
-                       && ngx_strcmp(ctx->identity->state, "failed") == 0)
-            {
-                /* the refresh failed: the current token goes on */
-                ctx->identity->state = "stale";
-            }
-
-            /* due: this request refreshes it, unless one already does */
-
-            if (rc == NGX_OK && !ctx->identity->fetched && now >= n->refresh
-                && now >= n->retry
-                && (n->fetching == 0
-                    || now - n->fetching > NGX_HTTP_FOUNDRY_ID_FETCH_STALE))
-            {
-                n->fetching = now;
-                fetch = 1;
-            }
-
-        } else if (n->fetching
-                   && now - n->fetching <= NGX_HTTP_FOUNDRY_ID_FETCH_STALE)
-        {
-            wait = 1;
-
-        } else if (ctx->identity->fetched || now < n->retry) {
-            *why = n->token ? "the token expired and its refresh failed"
-                            : "the token endpoint failed";
-
-        } else {
-            n->fetching = now;
-            fetch = 1;
-        }
-    }
-
-    ngx_shmtx_unlock(&iz->shpool->mutex);
-
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (fetch) {
-        return ngx_http_foundry_identity_refresh(r, ctx, cred, rc, why);
-    }
-
-    if (rc == NGX_OK) {
-        return NGX_OK;
-    }
-
-    if (wait) {
-        return ngx_http_foundry_identity_wait(r, ctx);
-    }
-
-    ctx->identity->state = "unavailable";
-
-    return NGX_DECLINED;
-}
-
-
-/*
- * This request fetches the token: the current one (rc NGX_OK) goes on
- * while it is valid
- */
-
-static ngx_int_t
-ngx_http_foundry_identity_refresh(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
-    ngx_int_t rc, const char **why)
-{
-    if (rc == NGX_OK) {
-        ngx_str_null(&ctx->identity->bearer);
-        ctx->identity->state = "refreshing";
-    }
-
-    rc = ngx_http_foundry_identity_fetch(r, ctx, cred);
-
-    if (rc == NGX_DECLINED) {
-
-        /* no assertion: a failed fetch, the current token goes on */
-
-        ctx->identity->fetched = 1;
-        ctx->identity->state = "failed";
-
-        return ngx_http_foundry_identity_token(r, ctx, cred, why);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ctx->identity->pending = 1;
-
-    return NGX_AGAIN;
-}
-
-
-/* the ctx ready for another credential's token */
-
-void
-ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx)
-{
-    if (ctx->identity == NULL) {
-        return;
-    }
-
-    ngx_str_null(&ctx->identity->bearer);
-    ctx->identity->state = NULL;
-    ctx->identity->fetched = 0;
-}
-
-
-/* "Bearer <token>" into the request's pool (mutex held) */
-
-static ngx_int_t
-ngx_http_foundry_identity_copy(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_node_t *n)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, sizeof("Bearer ") - 1 + n->len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->identity->bearer.data = p;
-
-    p = ngx_cpymem(p, "Bearer ", sizeof("Bearer ") - 1);
-    p = ngx_cpymem(p, n->token, n->len);
-
-    ctx->identity->bearer.len = p - ctx->identity->bearer.data;
-
-    return NGX_OK;
-}
-
-
-/* another request fetches the token: look again in a moment */
-
-static ngx_int_t
-ngx_http_foundry_identity_wait(ngx_http_request_t *r,
-    ngx_http_foundry_ctx_t *ctx)
-{
-    ctx->identity->waiting = 1;
-
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_foundry_identity_wake;
-
-    r->connection->write->delayed = 1;
-    ngx_add_timer(r->connection->write, NGX_HTTP_FOUNDRY_ID_POLL);
-
-    return NGX_AGAIN;
-}
-
-
-static void
-ngx_http_foundry_identity_wake(ngx_http_request_t *r)
-{
-    ngx_event_t             *wev;
-    ngx_http_foundry_ctx_t  *ctx;
-
-    wev = r->connection->write;
-
-    if (wev->delayed) {
-        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
-        return;
-    }
-
-    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
-    ctx->identity->waiting = 0;
-
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
-}
-

@@ -15,14 +15,55 @@
 
 /* the upstream credential's token in a request (ctx->identity) */
 
+typedef struct ngx_http_foundry_id_local_s  ngx_http_foundry_id_local_t;
+typedef struct ngx_http_foundry_id_hold_s  ngx_http_foundry_id_hold_t;
+
 struct ngx_http_foundry_identity_ctx_s {
-    /* "Bearer <token>", and its state ($foundry_upstream_credential) */
+    /*
+     * "Bearer <token>", and its state ($foundry_upstream_credential); the
+     * bearer points into "local", the worker's copy the request holds
+     */
     ngx_str_t                       bearer;
     const char                     *state;
+    ngx_http_foundry_id_local_t    *local;
+
+    /* the copies the request holds until its pool goes (see _token.c) */
+    ngx_http_foundry_id_local_t    *held;
+    ngx_http_foundry_id_hold_t     *more;
 
     unsigned                        pending:1;
     unsigned                        fetched:1;
     unsigned                        waiting:1;
+};
+
+
+/*
+ * A worker's copy of a credential's token, "Bearer <token>", for one
+ * generation of the token in the zone: made when the worker first sees
+ * that generation, shared by the requests that take it (each holds it
+ * until its pool is destroyed), freed when the credential has a newer one
+ * and no request holds it any more.  Allocated with ngx_alloc(), not from
+ * a pool: at most one per token fetched, plus the old ones still held.
+ */
+
+struct ngx_http_foundry_id_local_s {
+    /* "Bearer <token>", and the token alone in it */
+    ngx_str_t                       bearer;
+    ngx_str_t                       token;
+    ngx_atomic_uint_t               generation;
+
+    /* milliseconds: the zone's refresh time of this token */
+    uint64_t                        refresh;
+
+    ngx_uint_t                      refs;
+    ngx_uint_t                      masked;
+    ngx_uint_t                      current;
+};
+
+
+struct ngx_http_foundry_id_hold_s {
+    ngx_http_foundry_id_local_t    *local;
+    ngx_http_foundry_id_hold_t     *next;
 };
 
 
@@ -94,14 +135,24 @@ typedef struct {
     /* the zone's key: a digest of all of the above */
     u_char                          key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
 
+    /* the worker's: the zone's node, and its copy of the token */
+    struct ngx_http_foundry_id_node_s  *node;
+    ngx_http_foundry_id_local_t    *local;
+
     u_char                         *conf_file;
     ngx_uint_t                      conf_line;
 } ngx_http_foundry_id_credential_t;
 
 
-typedef struct {
+typedef struct ngx_http_foundry_id_node_s {
     ngx_queue_t                     queue;
     u_char                          key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+
+    /*
+     * one more at each new token, under the lock; read without it by the
+     * workers, which then take the lock only to copy a new token
+     */
+    ngx_atomic_t                    generation;
 
     /* milliseconds: usable until, refresh due, fetch started, retry */
     uint64_t                        expires;
@@ -151,12 +202,18 @@ char *ngx_http_foundry_credential_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_foundry_credential(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_foundry_identity_init(ngx_conf_t *cf);
+
+
+/* ngx_http_foundry_identity_token.c */
+
 ngx_int_t ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_identity_token(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
     const char **why);
 void ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx);
+void ngx_http_foundry_identity_logmask(ngx_http_foundry_identity_ctx_t *ic);
+void ngx_http_foundry_identity_drop(void *data);
 
 
 /* ngx_http_foundry_identity_assertion.c */

@@ -470,6 +470,7 @@ ngx_http_foundry_id_keep_locked(ngx_http_foundry_id_zone_t *iz,
 
     n->token = copy;
     n->len = a->token.len;
+    n->generation++;
 
     /*
      * usable until a tenth of its life (at most 30 s) before it expires;
