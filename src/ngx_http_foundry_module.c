@@ -285,9 +285,9 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_foundry_conf_set_enum,
+      ngx_http_foundry_bearer_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_foundry_loc_conf_t, auth_value),
+      offsetof(ngx_http_foundry_bearer_conf_t, auth_value),
       &ngx_http_foundry_auths },
 
     { ngx_string("foundry_jwt_zone"),
@@ -369,16 +369,16 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_jwt_leeway"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_foundry_bearer_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_foundry_loc_conf_t, jwt_leeway),
+      offsetof(ngx_http_foundry_bearer_conf_t, jwt_leeway),
       NULL },
 
     { ngx_string("foundry_jwt_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_foundry_bearer_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_foundry_loc_conf_t, jwt_max_age),
+      offsetof(ngx_http_foundry_bearer_conf_t, jwt_max_age),
       NULL },
 
     { ngx_string("foundry_export"),
@@ -578,15 +578,12 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->limits = NGX_CONF_UNSET_PTR;
     conf->sources = NGX_CONF_UNSET_PTR;
     conf->filters = NGX_CONF_UNSET_PTR;
-    conf->auth_value = NGX_CONF_UNSET_UINT;
-    conf->issuers = NGX_CONF_UNSET_PTR;
-    conf->claims = NGX_CONF_UNSET_PTR;
-    conf->token_allow = NGX_CONF_UNSET_PTR;
-    conf->token_ops = NGX_CONF_UNSET_PTR;
-    conf->jwt_leeway = NGX_CONF_UNSET_MSEC;
-    conf->jwt_max_age = NGX_CONF_UNSET_MSEC;
     conf->content = NGX_CONF_UNSET_PTR;
-    conf->introspect = NGX_CONF_UNSET_PTR;
+
+    conf->bearer = ngx_http_foundry_bearer_create_conf(cf);
+    if (conf->bearer == NULL) {
+        return NULL;
+    }
 
     return conf;
 }
@@ -638,14 +635,8 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
-    ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
-    ngx_conf_merge_ptr_value(conf->claims, prev->claims, NULL);
-    ngx_conf_merge_ptr_value(conf->token_allow, prev->token_allow, NULL);
-    ngx_conf_merge_ptr_value(conf->token_ops, prev->token_ops, NULL);
     ngx_conf_merge_ptr_value(conf->content, prev->content, NULL);
-    ngx_conf_merge_msec_value(conf->jwt_leeway, prev->jwt_leeway, 60000);
-    ngx_conf_merge_msec_value(conf->jwt_max_age, prev->jwt_max_age, 0);
-    ngx_conf_merge_ptr_value(conf->introspect, prev->introspect, NULL);
+    ngx_http_foundry_bearer_merge_conf(prev->bearer, conf->bearer);
 
     if (ngx_http_foundry_merge_auth(cf, prev, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -715,25 +706,28 @@ static ngx_int_t
 ngx_http_foundry_merge_auth(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *prev, ngx_http_foundry_loc_conf_t *conf)
 {
-    ngx_http_foundry_key_source_t  *src;
+    ngx_http_foundry_key_source_t   *src;
+    ngx_http_foundry_bearer_conf_t  *bcf;
+
+    bcf = conf->bearer;
 
     /* by default, the credentials configured: keys, tokens, or either */
 
-    ngx_conf_merge_uint_value(conf->auth_value, prev->auth_value,
+    ngx_conf_merge_uint_value(bcf->auth_value, prev->bearer->auth_value,
                               NGX_CONF_UNSET_UINT);
 
-    if (conf->auth_value != NGX_CONF_UNSET_UINT) {
-        conf->auth = conf->auth_value & NGX_HTTP_FOUNDRY_AUTH_MODES;
-        conf->auth_type = conf->auth_value >> 4;
+    if (bcf->auth_value != NGX_CONF_UNSET_UINT) {
+        bcf->auth = bcf->auth_value & NGX_HTTP_FOUNDRY_AUTH_MODES;
+        bcf->auth_type = bcf->auth_value >> 4;
 
     } else {
-        conf->auth = (conf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
-                     | ((conf->issuers || conf->introspect)
-                        ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
+        bcf->auth = (conf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
+                    | ((bcf->issuers || bcf->introspect)
+                       ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
     }
 
-    if (conf->enable && (conf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)
-        && conf->issuers == NULL && conf->introspect == NULL)
+    if (conf->enable && (bcf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)
+        && bcf->issuers == NULL && bcf->introspect == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"foundry_auth\" accepts tokens, but no "
@@ -742,7 +736,7 @@ ngx_http_foundry_merge_auth(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    if (conf->enable && (conf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)
+    if (conf->enable && (bcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)
         && conf->keys == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

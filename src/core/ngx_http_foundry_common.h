@@ -110,18 +110,8 @@ typedef struct {
     ngx_array_t                    *sources;
     ngx_array_t                    *filters;
 
-    ngx_uint_t                      auth_value;
-    ngx_uint_t                      auth_type;
-    ngx_uint_t                      auth;
-    ngx_array_t                    *issuers;
-    ngx_array_t                    *claims;
-    ngx_array_t                    *token_allow;
-    ngx_array_t                    *token_ops;
-    ngx_msec_t                      jwt_leeway;
-    ngx_msec_t                      jwt_max_age;
-
-    /* foundry_token_introspection: opaque tokens (credentials/) */
-    struct ngx_http_foundry_introspect_s *introspect;
+    /* foundry_auth, the bearer tokens' issuers and rules (credentials/) */
+    struct ngx_http_foundry_bearer_conf_s *bearer;
 
     ngx_str_t                       export_base;
 

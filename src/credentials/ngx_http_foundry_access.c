@@ -146,7 +146,7 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
-    if (!flcf->enable || flcf->auth == NGX_HTTP_FOUNDRY_AUTH_OFF) {
+    if (!flcf->enable || flcf->bearer->auth == NGX_HTTP_FOUNDRY_AUTH_OFF) {
         return NGX_DECLINED;
     }
 
@@ -170,10 +170,10 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
     /* key or token: a key when one is present, as API Management does */
 
-    if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
+    if (flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
         present = 0;
 
-        if (!(flcf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)) {
+        if (!(flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)) {
             present = 1;
 
         } else {

@@ -30,6 +30,31 @@ struct ngx_http_foundry_bearer_ctx_s {
 };
 
 
+/*
+ * A location's bearer token settings (flcf->bearer): foundry_auth, the
+ * issuers, claim and allow rules, the time limits, the introspection.
+ * Every location has its own, made with its configuration and merged
+ * field by field from the level above.
+ */
+
+typedef struct ngx_http_foundry_bearer_conf_s   ngx_http_foundry_bearer_conf_t;
+
+struct ngx_http_foundry_bearer_conf_s {
+    ngx_uint_t                      auth_value;
+    ngx_uint_t                      auth_type;
+    ngx_uint_t                      auth;
+    ngx_array_t                    *issuers;
+    ngx_array_t                    *claims;
+    ngx_array_t                    *token_allow;
+    ngx_array_t                    *token_ops;
+    ngx_msec_t                      jwt_leeway;
+    ngx_msec_t                      jwt_max_age;
+
+    /* foundry_token_introspection: opaque tokens */
+    struct ngx_http_foundry_introspect_s *introspect;
+};
+
+
 #define NGX_HTTP_FOUNDRY_MAX_KEYS_FILE      (512 * 1024 * 1024)
 
 typedef struct {
@@ -273,6 +298,14 @@ ngx_int_t ngx_http_foundry_token_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *conf);
 ngx_http_foundry_issuer_t *ngx_http_foundry_issuer_add(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *name);
+ngx_http_foundry_bearer_conf_t *ngx_http_foundry_bearer_create_conf(
+    ngx_conf_t *cf);
+void ngx_http_foundry_bearer_merge_conf(ngx_http_foundry_bearer_conf_t *prev,
+    ngx_http_foundry_bearer_conf_t *conf);
+char *ngx_http_foundry_bearer_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foundry_bearer_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 /* ngx_http_foundry_keys.c */

@@ -70,7 +70,7 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_foundry_introspect_t       *ic;
     ngx_http_foundry_introspect_args_t   ia;
 
-    if (flcf->introspect != NGX_CONF_UNSET_PTR) {
+    if (flcf->bearer->introspect != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
@@ -81,7 +81,7 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
             return "takes no parameters after \"off\"";
         }
 
-        flcf->introspect = NULL;
+        flcf->bearer->introspect = NULL;
         return NGX_CONF_OK;
     }
 
@@ -143,7 +143,7 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    flcf->introspect = ic;
+    flcf->bearer->introspect = ic;
 
     return NGX_CONF_OK;
 }
@@ -318,7 +318,7 @@ ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_main_conf_t   *fmcf;
     ngx_http_foundry_key_source_t  *src;
 
-    if (conf->introspect == NULL || !conf->enable) {
+    if (conf->bearer->introspect == NULL || !conf->enable) {
         return NGX_OK;
     }
 
@@ -331,7 +331,7 @@ ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    if (!(conf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)) {
+    if (!(conf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)) {
         return NGX_OK;
     }
 

@@ -133,13 +133,15 @@ ngx_int_t
 ngx_http_foundry_export_register(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *flcf)
 {
+    ngx_uint_t                     type;
     ngx_http_foundry_target_t     *t;
     ngx_http_foundry_main_conf_t  *fmcf;
 
     /* Foundry takes managed identities on ApiManagement connections only */
 
-    if ((flcf->auth_type == NGX_HTTP_FOUNDRY_TYPE_PMI
-         || flcf->auth_type == NGX_HTTP_FOUNDRY_TYPE_AAD)
+    type = flcf->bearer->auth_type;
+
+    if ((type == NGX_HTTP_FOUNDRY_TYPE_PMI || type == NGX_HTTP_FOUNDRY_TYPE_AAD)
         && flcf->category != NGX_HTTP_FOUNDRY_API_MANAGEMENT)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -147,7 +149,7 @@ ngx_http_foundry_export_register(ngx_conf_t *cf,
                            "ApiManagement connections: it needs "
                            "\"foundry_category ApiManagement\" (a "
                            "ModelGateway connection takes ApiKey or OAuth2)",
-                           &ngx_http_foundry_auth_types[flcf->auth_type]);
+                           &ngx_http_foundry_auth_types[type]);
         return NGX_ERROR;
     }
 
@@ -490,7 +492,8 @@ ngx_http_foundry_export_connection(ngx_http_request_t *r,
 
     /* the key's header, when it is not Foundry's default api-key */
 
-    if ((flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY || flcf->auth == 0)
+    if ((flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_KEY
+         || flcf->bearer->auth == 0)
         && !(flcf->auth_header.len == 7
              && ngx_strncasecmp(flcf->auth_header.data, (u_char *) "api-key",
                                 7) == 0
@@ -611,14 +614,14 @@ ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
     flcf = c->conf;
     id = &c->client_id;
 
-    if (flcf->issuers == NULL || id->len == 0) {
+    if (flcf->bearer->issuers == NULL || id->len == 0) {
         return NGX_DECLINED;
     }
 
-    iss = flcf->issuers->elts;
+    iss = flcf->bearer->issuers->elts;
     svc = NULL;
 
-    for (i = 0; i < flcf->issuers->nelts && svc == NULL; i++) {
+    for (i = 0; i < flcf->bearer->issuers->nelts && svc == NULL; i++) {
         svc = iss[i].accepted_data;
     }
 
@@ -656,18 +659,18 @@ ngx_http_foundry_export_auth_type(ngx_http_foundry_loc_conf_t *flcf)
     ngx_uint_t                  i;
     ngx_http_foundry_issuer_t  *iss;
 
-    if (flcf->auth_type != NGX_HTTP_FOUNDRY_TYPE_DERIVED) {
-        return flcf->auth_type;
+    if (flcf->bearer->auth_type != NGX_HTTP_FOUNDRY_TYPE_DERIVED) {
+        return flcf->bearer->auth_type;
     }
 
-    if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
+    if (flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
         return NGX_HTTP_FOUNDRY_TYPE_API_KEY;
     }
 
-    if (flcf->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN) {
-        iss = flcf->issuers->elts;
+    if (flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN) {
+        iss = flcf->bearer->issuers->elts;
 
-        for (i = 0; i < flcf->issuers->nelts; i++) {
+        for (i = 0; i < flcf->bearer->issuers->nelts; i++) {
             if (iss[i].iss.len > sizeof("https://sts.windows.net/") - 1
                 && ngx_strncmp(iss[i].iss.data, "https://sts.windows.net/",
                                sizeof("https://sts.windows.net/") - 1)
