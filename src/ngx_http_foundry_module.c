@@ -495,6 +495,12 @@ ngx_http_foundry_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    fmcf->logmask = ngx_pcalloc(cf->pool,
+                                sizeof(ngx_http_foundry_logmask_conf_t));
+    if (fmcf->logmask == NULL) {
+        return NULL;
+    }
+
     if (ngx_array_init(&fmcf->upstreams, cf->pool, 4,
                        sizeof(ngx_http_foundry_upstream_t))
         != NGX_OK
@@ -573,8 +579,6 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->deployment_api_versions = NGX_CONF_UNSET_PTR;
     conf->discovery = NGX_CONF_UNSET_PTR;
     conf->custom_headers = NGX_CONF_UNSET_PTR;
-    conf->keys = NGX_CONF_UNSET_PTR;
-    conf->key_sources = NGX_CONF_UNSET_PTR;
     conf->limits = NGX_CONF_UNSET_PTR;
     conf->sources = NGX_CONF_UNSET_PTR;
     conf->filters = NGX_CONF_UNSET_PTR;
@@ -625,18 +629,16 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              prev->deployment_api_versions, NULL);
     ngx_conf_merge_ptr_value(conf->custom_headers, prev->custom_headers,
                              NULL);
-    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
-    ngx_conf_merge_ptr_value(conf->key_sources, prev->key_sources, NULL);
+    ngx_http_foundry_bearer_merge_conf(prev->bearer, conf->bearer);
 
-    if (conf->keys
-        && ngx_http_foundry_keys_check_zone(cf, conf->keys) != NGX_OK)
+    if (conf->bearer->keys
+        && ngx_http_foundry_keys_check_zone(cf, conf->bearer->keys) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
     ngx_conf_merge_ptr_value(conf->content, prev->content, NULL);
-    ngx_http_foundry_bearer_merge_conf(prev->bearer, conf->bearer);
 
     if (ngx_http_foundry_merge_auth(cf, prev, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -721,7 +723,7 @@ ngx_http_foundry_merge_auth(ngx_conf_t *cf,
         bcf->auth_type = bcf->auth_value >> 4;
 
     } else {
-        bcf->auth = (conf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
+        bcf->auth = (bcf->keys ? NGX_HTTP_FOUNDRY_AUTH_KEY : 0)
                     | ((bcf->issuers || bcf->introspect)
                        ? NGX_HTTP_FOUNDRY_AUTH_TOKEN : 0);
     }
@@ -737,7 +739,7 @@ ngx_http_foundry_merge_auth(ngx_conf_t *cf,
     }
 
     if (conf->enable && (bcf->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)
-        && conf->keys == NULL)
+        && bcf->keys == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"foundry_auth\" accepts keys, but no "
@@ -749,17 +751,17 @@ ngx_http_foundry_merge_auth(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    if (conf->key_sources == NULL) {
+    if (bcf->key_sources == NULL) {
 
         /* the key arrives as the connection's authConfig says */
 
-        conf->key_sources = ngx_array_create(cf->pool, 1,
+        bcf->key_sources = ngx_array_create(cf->pool, 1,
                                 sizeof(ngx_http_foundry_key_source_t));
-        if (conf->key_sources == NULL) {
+        if (bcf->key_sources == NULL) {
             return NGX_ERROR;
         }
 
-        src = ngx_array_push(conf->key_sources);
+        src = ngx_array_push(bcf->key_sources);
         if (src == NULL) {
             return NGX_ERROR;
         }

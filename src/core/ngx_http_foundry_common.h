@@ -54,10 +54,8 @@ typedef struct {
     u_char                         *metrics_file;
     ngx_uint_t                      metrics_line;
 
-    /* every arg= of foundry_key_source in http{}, masked in every request */
-    ngx_array_t                    *key_args;       /* of ngx_str_t */
-    ngx_array_t                    *mask_headers;   /* of ngx_str_t */
-    ngx_array_t                    *error_logs;     /* of ngx_log_t * */
+    /* what nginx's own log lines mask: key arguments, headers (credentials/) */
+    struct ngx_http_foundry_logmask_conf_s *logmask;
 
     /* foundry_upstream_credential (identity/) */
     struct ngx_http_foundry_identity_conf_s *identity;
@@ -101,9 +99,6 @@ typedef struct {
     ngx_str_t                       auth_suffix;
 
     ngx_array_t                    *custom_headers;
-
-    ngx_shm_zone_t                 *keys;
-    ngx_array_t                    *key_sources;
 
     ngx_array_t                    *limits;
 
@@ -264,9 +259,6 @@ typedef struct {
     /* the accepted bearer token; the token check's own state */
     struct ngx_http_foundry_jwt_s  *token;
     struct ngx_http_foundry_bearer_ctx_s *bearer;
-
-    /* an opaque token's introspection (credentials/) */
-    struct ngx_http_foundry_introspect_req_s *introspect;
 
     /* foundry_stream_usage: the stream whose usage chunk is taken out */
     struct ngx_http_foundry_strip_s *strip;

@@ -149,16 +149,17 @@ ngx_http_foundry_args_add_key(ngx_conf_t *cf, ngx_str_t *name)
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
 
-    if (fmcf->key_args == NULL) {
-        fmcf->key_args = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
-        if (fmcf->key_args == NULL) {
+    if (fmcf->logmask->key_args == NULL) {
+        fmcf->logmask->key_args = ngx_array_create(cf->pool, 2,
+                                                   sizeof(ngx_str_t));
+        if (fmcf->logmask->key_args == NULL) {
             return NGX_ERROR;
         }
     }
 
-    s = fmcf->key_args->elts;
+    s = fmcf->logmask->key_args->elts;
 
-    for (i = 0; i < fmcf->key_args->nelts; i++) {
+    for (i = 0; i < fmcf->logmask->key_args->nelts; i++) {
         if (s[i].len == name->len
             && ngx_strncasecmp(s[i].data, name->data, name->len) == 0)
         {
@@ -166,7 +167,7 @@ ngx_http_foundry_args_add_key(ngx_conf_t *cf, ngx_str_t *name)
         }
     }
 
-    s = ngx_array_push(fmcf->key_args);
+    s = ngx_array_push(fmcf->logmask->key_args);
     if (s == NULL) {
         return NGX_ERROR;
     }
@@ -195,23 +196,23 @@ ngx_http_foundry_args_merge(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    if (fmcf->error_logs == NULL) {
-        fmcf->error_logs = ngx_array_create(cf->pool, 4,
+    if (fmcf->logmask->error_logs == NULL) {
+        fmcf->logmask->error_logs = ngx_array_create(cf->pool, 4,
                                             sizeof(ngx_log_t *));
-        if (fmcf->error_logs == NULL) {
+        if (fmcf->logmask->error_logs == NULL) {
             return NGX_ERROR;
         }
     }
 
-    log = fmcf->error_logs->elts;
+    log = fmcf->logmask->error_logs->elts;
 
-    for (i = 0; i < fmcf->error_logs->nelts; i++) {
+    for (i = 0; i < fmcf->logmask->error_logs->nelts; i++) {
         if (log[i] == clcf->error_log) {
             return NGX_OK;
         }
     }
 
-    log = ngx_array_push(fmcf->error_logs);
+    log = ngx_array_push(fmcf->logmask->error_logs);
     if (log == NULL) {
         return NGX_ERROR;
     }
@@ -237,7 +238,7 @@ ngx_http_foundry_args_init(ngx_conf_t *cf)
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
 
-    if (fmcf->key_args == NULL) {
+    if (fmcf->logmask->key_args == NULL) {
         return NGX_OK;
     }
 
@@ -285,8 +286,8 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
 
     /* with key arguments, or a gateway: credentials in headers too */
 
-    if (fmcf == NULL || fmcf->error_logs == NULL
-        || (fmcf->key_args == NULL && !fmcf->used))
+    if (fmcf == NULL || fmcf->logmask->error_logs == NULL
+        || (fmcf->logmask->key_args == NULL && !fmcf->used))
     {
         return NGX_OK;
     }
@@ -305,9 +306,9 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
     cln->handler = ngx_http_foundry_args_unwrap;
     cln->data = cycle;
 
-    logs = fmcf->error_logs->elts;
+    logs = fmcf->logmask->error_logs->elts;
 
-    for (i = 0; i < fmcf->error_logs->nelts; i++) {
+    for (i = 0; i < fmcf->logmask->error_logs->nelts; i++) {
         log = logs[i];
 
         if (log->writer == ngx_http_foundry_log_writer) {
@@ -321,8 +322,8 @@ ngx_http_foundry_args_init_module(ngx_cycle_t *cycle)
 
         w->writer = log->writer;
         w->wdata = log->wdata;
-        w->names = fmcf->key_args;
-        w->headers = fmcf->mask_headers;
+        w->names = fmcf->logmask->key_args;
+        w->headers = fmcf->logmask->mask_headers;
 
         log->writer = ngx_http_foundry_log_writer;
         log->wdata = w;
@@ -361,9 +362,9 @@ ngx_http_foundry_args_unwrap(void *data)
     fmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_foundry_module);
 
-    logs = fmcf->error_logs->elts;
+    logs = fmcf->logmask->error_logs->elts;
 
-    for (i = 0; i < fmcf->error_logs->nelts; i++) {
+    for (i = 0; i < fmcf->logmask->error_logs->nelts; i++) {
         log = logs[i];
 
         if (log->writer != ngx_http_foundry_log_writer) {
@@ -471,7 +472,7 @@ ngx_http_foundry_args_protect(ngx_http_request_t *r, ngx_uint_t save)
     ngx_http_foundry_main_conf_t  *fmcf;
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
-    names = fmcf->key_args;
+    names = fmcf->logmask->key_args;
 
     r = r->main;
 

@@ -24,6 +24,9 @@ struct ngx_http_foundry_bearer_ctx_s {
     /* the "jwks_uri" of an issuer's discovery document fetched here */
     ngx_str_t                       jwks_url;
 
+    /* an opaque token's introspection */
+    struct ngx_http_foundry_introspect_req_s *introspect;
+
     unsigned                        jwks_pending:1;
     unsigned                        jwks_fetched_here:1;
     unsigned                        refetched:1;
@@ -40,6 +43,10 @@ struct ngx_http_foundry_bearer_ctx_s {
 typedef struct ngx_http_foundry_bearer_conf_s   ngx_http_foundry_bearer_conf_t;
 
 struct ngx_http_foundry_bearer_conf_s {
+    /* foundry_keys, foundry_key_source: the API keys, where credentials are */
+    ngx_shm_zone_t                 *keys;
+    ngx_array_t                    *key_sources;
+
     ngx_uint_t                      auth_value;
     ngx_uint_t                      auth_type;
     ngx_uint_t                      auth;
@@ -52,6 +59,18 @@ struct ngx_http_foundry_bearer_conf_s {
 
     /* foundry_token_introspection: opaque tokens */
     struct ngx_http_foundry_introspect_s *introspect;
+};
+
+
+/* fmcf->logmask: what nginx's own log lines mask, from http{} */
+
+typedef struct ngx_http_foundry_logmask_conf_s  ngx_http_foundry_logmask_conf_t;
+
+struct ngx_http_foundry_logmask_conf_s {
+    /* every arg= of foundry_key_source in http{}, masked in every request */
+    ngx_array_t                    *key_args;       /* of ngx_str_t */
+    ngx_array_t                    *mask_headers;   /* of ngx_str_t */
+    ngx_array_t                    *error_logs;     /* of ngx_log_t * */
 };
 
 

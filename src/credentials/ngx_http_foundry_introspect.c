@@ -155,7 +155,7 @@ ngx_http_foundry_introspect_check(ngx_http_request_t *r,
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
 
     ic = flcf->bearer->introspect;
-    q = ctx->introspect;
+    q = ctx->bearer->introspect;
 
     /* the token check found it there: the access phase's credential */
 
@@ -193,7 +193,7 @@ ngx_http_foundry_introspect_check(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        ctx->introspect = q;
+        ctx->bearer->introspect = q;
     }
 
     if (!q->decided) {

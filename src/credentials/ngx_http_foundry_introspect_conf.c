@@ -335,9 +335,9 @@ ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
         return NGX_OK;
     }
 
-    src = conf->key_sources->elts;
+    src = conf->bearer->key_sources->elts;
 
-    for (i = 0; i < conf->key_sources->nelts; i++) {
+    for (i = 0; i < conf->bearer->key_sources->nelts; i++) {
         if (src[i].type == NGX_HTTP_FOUNDRY_SRC_BEARER
             || (src[i].type == NGX_HTTP_FOUNDRY_SRC_CONFIG
                 && conf->auth_header.len == sizeof("Authorization") - 1

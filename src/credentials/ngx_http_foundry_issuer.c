@@ -985,6 +985,8 @@ ngx_http_foundry_bearer_create_conf(ngx_conf_t *cf)
 
     /* auth_type and auth are set by the merge */
 
+    bcf->keys = NGX_CONF_UNSET_PTR;
+    bcf->key_sources = NGX_CONF_UNSET_PTR;
     bcf->auth_value = NGX_CONF_UNSET_UINT;
     bcf->auth_type = 0;
     bcf->auth = 0;
@@ -1006,6 +1008,8 @@ void
 ngx_http_foundry_bearer_merge_conf(ngx_http_foundry_bearer_conf_t *prev,
     ngx_http_foundry_bearer_conf_t *conf)
 {
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_ptr_value(conf->key_sources, prev->key_sources, NULL);
     ngx_conf_merge_ptr_value(conf->issuers, prev->issuers, NULL);
     ngx_conf_merge_ptr_value(conf->claims, prev->claims, NULL);
     ngx_conf_merge_ptr_value(conf->token_allow, prev->token_allow, NULL);

@@ -87,14 +87,15 @@ ngx_http_foundry_logmask_add_header(ngx_conf_t *cf, ngx_str_t *name)
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
 
-    if (fmcf->mask_headers == NULL) {
-        fmcf->mask_headers = ngx_array_create(cf->pool, 8, sizeof(ngx_str_t));
-        if (fmcf->mask_headers == NULL) {
+    if (fmcf->logmask->mask_headers == NULL) {
+        fmcf->logmask->mask_headers = ngx_array_create(cf->pool, 8,
+                                                       sizeof(ngx_str_t));
+        if (fmcf->logmask->mask_headers == NULL) {
             return NGX_ERROR;
         }
 
         for (i = 0; ngx_http_foundry_credential_headers[i].len; i++) {
-            s = ngx_array_push(fmcf->mask_headers);
+            s = ngx_array_push(fmcf->logmask->mask_headers);
             if (s == NULL) {
                 return NGX_ERROR;
             }
@@ -107,9 +108,9 @@ ngx_http_foundry_logmask_add_header(ngx_conf_t *cf, ngx_str_t *name)
         return NGX_OK;
     }
 
-    s = fmcf->mask_headers->elts;
+    s = fmcf->logmask->mask_headers->elts;
 
-    for (i = 0; i < fmcf->mask_headers->nelts; i++) {
+    for (i = 0; i < fmcf->logmask->mask_headers->nelts; i++) {
         if (s[i].len == name->len
             && ngx_strncasecmp(s[i].data, name->data, name->len) == 0)
         {
@@ -117,7 +118,7 @@ ngx_http_foundry_logmask_add_header(ngx_conf_t *cf, ngx_str_t *name)
         }
     }
 
-    s = ngx_array_push(fmcf->mask_headers);
+    s = ngx_array_push(fmcf->logmask->mask_headers);
     if (s == NULL) {
         return NGX_ERROR;
     }
