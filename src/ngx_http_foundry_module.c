@@ -285,9 +285,9 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_foundry_bearer_enum_slot,
+      ngx_http_foundry_access_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_foundry_bearer_conf_t, auth_value),
+      offsetof(ngx_http_foundry_access_conf_t, auth_value),
       &ngx_http_foundry_auths },
 
     { ngx_string("foundry_jwt_zone"),
@@ -369,16 +369,16 @@ static ngx_command_t  ngx_http_foundry_commands[] = {
 
     { ngx_string("foundry_jwt_leeway"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_foundry_bearer_msec_slot,
+      ngx_http_foundry_access_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_foundry_bearer_conf_t, jwt_leeway),
+      offsetof(ngx_http_foundry_access_conf_t, jwt_leeway),
       NULL },
 
     { ngx_string("foundry_jwt_max_age"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_foundry_bearer_msec_slot,
+      ngx_http_foundry_access_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_foundry_bearer_conf_t, jwt_max_age),
+      offsetof(ngx_http_foundry_access_conf_t, jwt_max_age),
       NULL },
 
     { ngx_string("foundry_export"),
@@ -584,8 +584,8 @@ ngx_http_foundry_create_loc_conf(ngx_conf_t *cf)
     conf->filters = NGX_CONF_UNSET_PTR;
     conf->content = NGX_CONF_UNSET_PTR;
 
-    conf->bearer = ngx_http_foundry_bearer_create_conf(cf);
-    if (conf->bearer == NULL) {
+    conf->access = ngx_http_foundry_access_create_conf(cf);
+    if (conf->access == NULL) {
         return NULL;
     }
 
@@ -629,10 +629,10 @@ ngx_http_foundry_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              prev->deployment_api_versions, NULL);
     ngx_conf_merge_ptr_value(conf->custom_headers, prev->custom_headers,
                              NULL);
-    ngx_http_foundry_bearer_merge_conf(prev->bearer, conf->bearer);
+    ngx_http_foundry_access_merge_conf(prev->access, conf->access);
 
-    if (conf->bearer->keys
-        && ngx_http_foundry_keys_check_zone(cf, conf->bearer->keys) != NGX_OK)
+    if (conf->access->keys
+        && ngx_http_foundry_keys_check_zone(cf, conf->access->keys) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -709,13 +709,13 @@ ngx_http_foundry_merge_auth(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *prev, ngx_http_foundry_loc_conf_t *conf)
 {
     ngx_http_foundry_key_source_t   *src;
-    ngx_http_foundry_bearer_conf_t  *bcf;
+    ngx_http_foundry_access_conf_t  *bcf;
 
-    bcf = conf->bearer;
+    bcf = conf->access;
 
     /* by default, the credentials configured: keys, tokens, or either */
 
-    ngx_conf_merge_uint_value(bcf->auth_value, prev->bearer->auth_value,
+    ngx_conf_merge_uint_value(bcf->auth_value, prev->access->auth_value,
                               NGX_CONF_UNSET_UINT);
 
     if (bcf->auth_value != NGX_CONF_UNSET_UINT) {

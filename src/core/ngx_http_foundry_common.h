@@ -105,8 +105,8 @@ typedef struct {
     ngx_array_t                    *sources;
     ngx_array_t                    *filters;
 
-    /* foundry_auth, the bearer tokens' issuers and rules (credentials/) */
-    struct ngx_http_foundry_bearer_conf_s *bearer;
+    /* foundry_auth, foundry_keys, the bearer tokens' rules (credentials/) */
+    struct ngx_http_foundry_access_conf_s *access;
 
     ngx_str_t                       export_base;
 

@@ -50,13 +50,13 @@ ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_uint_t                  i;
     ngx_http_foundry_key_source_t *src;
 
-    if (flcf->bearer->key_sources != NGX_CONF_UNSET_PTR) {
+    if (flcf->access->key_sources != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    flcf->bearer->key_sources = ngx_array_create(cf->pool, cf->args->nelts - 1,
+    flcf->access->key_sources = ngx_array_create(cf->pool, cf->args->nelts - 1,
                             sizeof(ngx_http_foundry_key_source_t));
-    if (flcf->bearer->key_sources == NULL) {
+    if (flcf->access->key_sources == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -64,7 +64,7 @@ ngx_http_foundry_key_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        src = ngx_array_push(flcf->bearer->key_sources);
+        src = ngx_array_push(flcf->access->key_sources);
         if (src == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -146,7 +146,7 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
 
-    if (!flcf->enable || flcf->bearer->auth == NGX_HTTP_FOUNDRY_AUTH_OFF) {
+    if (!flcf->enable || flcf->access->auth == NGX_HTTP_FOUNDRY_AUTH_OFF) {
         return NGX_DECLINED;
     }
 
@@ -170,16 +170,16 @@ ngx_http_foundry_access_handler(ngx_http_request_t *r)
 
     /* key or token: a key when one is present, as API Management does */
 
-    if (flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
+    if (flcf->access->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
         present = 0;
 
-        if (!(flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)) {
+        if (!(flcf->access->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN)) {
             present = 1;
 
         } else {
-            src = flcf->bearer->key_sources->elts;
+            src = flcf->access->key_sources->elts;
 
-            for (i = 0; i < flcf->bearer->key_sources->nelts && !present; i++) {
+            for (i = 0; i < flcf->access->key_sources->nelts && !present; i++) {
                 present = (ngx_http_foundry_key_from(r, flcf, &src[i],
                                                      bearer, &key)
                            == NGX_OK);
@@ -234,7 +234,7 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
         return rc;
     }
 
-    if (flcf->bearer->keys == NULL) {
+    if (flcf->access->keys == NULL) {
         ngx_http_foundry_mask_keys(r, flcf, bearer);
 
         return ngx_http_foundry_key_deny(r, flcf, ctx, "unknown",
@@ -247,7 +247,7 @@ ngx_http_foundry_key_check(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_foundry_key_lookup(r, flcf->bearer->keys, &key, info);
+    rc = ngx_http_foundry_key_lookup(r, flcf->access->keys, &key, info);
 
     /* the key found in one place is masked there, else in all of them */
 
@@ -322,11 +322,11 @@ ngx_http_foundry_key_find(ngx_http_request_t *r,
     /* set before use on every path; clang cannot tell (fuzz builds) */
     ngx_str_null(&other);
 
-    src = flcf->bearer->key_sources->elts;
+    src = flcf->access->key_sources->elts;
     n = 0;
     *found = 0;
 
-    for (i = 0; i < flcf->bearer->key_sources->nelts; i++) {
+    for (i = 0; i < flcf->access->key_sources->nelts; i++) {
 
         /* every occurrence of a key argument counts */
 
@@ -392,7 +392,7 @@ ngx_http_foundry_allows(ngx_http_request_t *r,
 {
     if (ctx->key
         && !ngx_http_foundry_key_allows(r, ctx->key->zone ? ctx->key->zone
-                                                          : flcf->bearer->keys,
+                                                          : flcf->access->keys,
                                         ctx->key, deployment))
     {
         return 0;
@@ -554,9 +554,9 @@ ngx_http_foundry_mask_keys(ngx_http_request_t *r,
     ngx_uint_t                  i;
     ngx_http_foundry_key_source_t *src;
 
-    src = flcf->bearer->key_sources->elts;
+    src = flcf->access->key_sources->elts;
 
-    for (i = 0; i < flcf->bearer->key_sources->nelts; i++) {
+    for (i = 0; i < flcf->access->key_sources->nelts; i++) {
         if (ngx_http_foundry_key_from(r, flcf, &src[i], bearer, &key)
             == NGX_OK)
         {
@@ -582,9 +582,9 @@ ngx_http_foundry_key_deny(ngx_http_request_t *r,
                                 flcf->auth_header.len)
                 == 0;
 
-    src = flcf->bearer->key_sources->elts;
+    src = flcf->access->key_sources->elts;
 
-    for (i = 0; i < flcf->bearer->key_sources->nelts; i++) {
+    for (i = 0; i < flcf->access->key_sources->nelts; i++) {
         if (src[i].type == NGX_HTTP_FOUNDRY_SRC_BEARER) {
             bearer = 1;
         }

@@ -34,15 +34,16 @@ struct ngx_http_foundry_bearer_ctx_s {
 
 
 /*
- * A location's bearer token settings (flcf->bearer): foundry_auth, the
- * issuers, claim and allow rules, the time limits, the introspection.
+ * A location's client access settings (flcf->access): the API keys and
+ * where they are sent, foundry_auth, the bearer tokens' issuers, claim
+ * and allow rules, time limits and introspection.
  * Every location has its own, made with its configuration and merged
  * field by field from the level above.
  */
 
-typedef struct ngx_http_foundry_bearer_conf_s   ngx_http_foundry_bearer_conf_t;
+typedef struct ngx_http_foundry_access_conf_s   ngx_http_foundry_access_conf_t;
 
-struct ngx_http_foundry_bearer_conf_s {
+struct ngx_http_foundry_access_conf_s {
     /* foundry_keys, foundry_key_source: the API keys, where credentials are */
     ngx_shm_zone_t                 *keys;
     ngx_array_t                    *key_sources;
@@ -317,13 +318,13 @@ ngx_int_t ngx_http_foundry_token_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *conf);
 ngx_http_foundry_issuer_t *ngx_http_foundry_issuer_add(ngx_conf_t *cf,
     ngx_http_foundry_loc_conf_t *flcf, ngx_str_t *name);
-ngx_http_foundry_bearer_conf_t *ngx_http_foundry_bearer_create_conf(
+ngx_http_foundry_access_conf_t *ngx_http_foundry_access_create_conf(
     ngx_conf_t *cf);
-void ngx_http_foundry_bearer_merge_conf(ngx_http_foundry_bearer_conf_t *prev,
-    ngx_http_foundry_bearer_conf_t *conf);
-char *ngx_http_foundry_bearer_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+void ngx_http_foundry_access_merge_conf(ngx_http_foundry_access_conf_t *prev,
+    ngx_http_foundry_access_conf_t *conf);
+char *ngx_http_foundry_access_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_foundry_bearer_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_http_foundry_access_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 

@@ -154,7 +154,7 @@ ngx_http_foundry_introspect_check(ngx_http_request_t *r,
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foundry_module);
 
-    ic = flcf->bearer->introspect;
+    ic = flcf->access->introspect;
     q = ctx->bearer->introspect;
 
     /* the token check found it there: the access phase's credential */
@@ -248,7 +248,7 @@ ngx_http_foundry_introspect_local(ngx_http_request_t *r,
     slot = ngx_http_foundry_local_find(&ngx_http_foundry_introspect_table,
                                        token, hash);
     if (slot == NULL
-        || ngx_memcmp(slot->tag, flcf->bearer->introspect->id,
+        || ngx_memcmp(slot->tag, flcf->access->introspect->id,
                       sizeof(slot->tag))
            != 0)
     {
@@ -261,7 +261,7 @@ ngx_http_foundry_introspect_local(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_foundry_introspect_claims(r, flcf, flcf->bearer->introspect,
+    if (ngx_http_foundry_introspect_claims(r, flcf, flcf->access->introspect,
                                            &l->jwt, &err)
         != NGX_OK)
     {
@@ -276,7 +276,7 @@ ngx_http_foundry_introspect_local(ngx_http_request_t *r,
                    "foundry: token of \"%V\" accepted by introspection "
                    "(remembered by the worker)", &l->jwt.iss);
 
-    ngx_http_foundry_introspect_count(r, flcf->bearer->introspect, "cached");
+    ngx_http_foundry_introspect_count(r, flcf->access->introspect, "cached");
 
     ctx->token = &l->jwt;
 
@@ -999,7 +999,7 @@ ngx_http_foundry_introspect_claims(ngx_http_request_t *r,
     ngx_uint_t   i, j;
 
     now = ngx_time();
-    leeway = (time_t) (flcf->bearer->jwt_leeway / 1000);
+    leeway = (time_t) (flcf->access->jwt_leeway / 1000);
 
     if (jwt->has_exp && now > jwt->exp + leeway) {
         *err = "token expired";
@@ -1011,10 +1011,10 @@ ngx_http_foundry_introspect_claims(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (flcf->bearer->jwt_max_age
+    if (flcf->access->jwt_max_age
         && (!jwt->has_iat
             || now - jwt->iat
-               > (time_t) (flcf->bearer->jwt_max_age / 1000) + leeway))
+               > (time_t) (flcf->access->jwt_max_age / 1000) + leeway))
     {
         *err = "token too old";
         return NGX_DECLINED;
@@ -1050,7 +1050,7 @@ ngx_http_foundry_introspect_claims(ngx_http_request_t *r,
 
 audience:
 
-    return ngx_http_foundry_token_rules(jwt, flcf->bearer->claims, err);
+    return ngx_http_foundry_token_rules(jwt, flcf->access->claims, err);
 }
 
 

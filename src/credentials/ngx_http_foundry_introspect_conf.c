@@ -70,7 +70,7 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_foundry_introspect_t       *ic;
     ngx_http_foundry_introspect_args_t   ia;
 
-    if (flcf->bearer->introspect != NGX_CONF_UNSET_PTR) {
+    if (flcf->access->introspect != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
@@ -81,7 +81,7 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
             return "takes no parameters after \"off\"";
         }
 
-        flcf->bearer->introspect = NULL;
+        flcf->access->introspect = NULL;
         return NGX_CONF_OK;
     }
 
@@ -143,7 +143,7 @@ ngx_http_foundry_introspection(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    flcf->bearer->introspect = ic;
+    flcf->access->introspect = ic;
 
     return NGX_CONF_OK;
 }
@@ -318,7 +318,7 @@ ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_main_conf_t   *fmcf;
     ngx_http_foundry_key_source_t  *src;
 
-    if (conf->bearer->introspect == NULL || !conf->enable) {
+    if (conf->access->introspect == NULL || !conf->enable) {
         return NGX_OK;
     }
 
@@ -331,13 +331,13 @@ ngx_http_foundry_introspect_check_conf(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    if (!(conf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)) {
+    if (!(conf->access->auth & NGX_HTTP_FOUNDRY_AUTH_KEY)) {
         return NGX_OK;
     }
 
-    src = conf->bearer->key_sources->elts;
+    src = conf->access->key_sources->elts;
 
-    for (i = 0; i < conf->bearer->key_sources->nelts; i++) {
+    for (i = 0; i < conf->access->key_sources->nelts; i++) {
         if (src[i].type == NGX_HTTP_FOUNDRY_SRC_BEARER
             || (src[i].type == NGX_HTTP_FOUNDRY_SRC_CONFIG
                 && conf->auth_header.len == sizeof("Authorization") - 1

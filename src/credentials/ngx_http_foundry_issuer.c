@@ -96,17 +96,17 @@ ngx_http_foundry_issuer_add(ngx_conf_t *cf, ngx_http_foundry_loc_conf_t *flcf,
     ngx_uint_t                  i;
     ngx_http_foundry_issuer_t  *iss;
 
-    if (flcf->bearer->issuers == NGX_CONF_UNSET_PTR) {
-        flcf->bearer->issuers = ngx_array_create(cf->pool, 2,
+    if (flcf->access->issuers == NGX_CONF_UNSET_PTR) {
+        flcf->access->issuers = ngx_array_create(cf->pool, 2,
                                          sizeof(ngx_http_foundry_issuer_t));
-        if (flcf->bearer->issuers == NULL) {
+        if (flcf->access->issuers == NULL) {
             return NULL;
         }
     }
 
-    iss = flcf->bearer->issuers->elts;
+    iss = flcf->access->issuers->elts;
 
-    for (i = 0; i < flcf->bearer->issuers->nelts; i++) {
+    for (i = 0; i < flcf->access->issuers->nelts; i++) {
         if (iss[i].iss.len == name->len
             && ngx_strncmp(iss[i].iss.data, name->data, name->len) == 0)
         {
@@ -116,7 +116,7 @@ ngx_http_foundry_issuer_add(ngx_conf_t *cf, ngx_http_foundry_loc_conf_t *flcf,
         }
     }
 
-    iss = ngx_array_push(flcf->bearer->issuers);
+    iss = ngx_array_push(flcf->access->issuers);
     if (iss == NULL) {
         return NULL;
     }
@@ -623,9 +623,9 @@ ngx_http_foundry_entra_issuers(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        iss = flcf->bearer->issuers->elts;
-        iss[flcf->bearer->issuers->nelts - 1].claims = claims;
-        iss[flcf->bearer->issuers->nelts - 2].claims = claims;
+        iss = flcf->access->issuers->elts;
+        iss[flcf->access->issuers->nelts - 1].claims = claims;
+        iss[flcf->access->issuers->nelts - 2].claims = claims;
     }
 
     return NGX_OK;
@@ -690,7 +690,7 @@ ngx_http_foundry_jwt_claim_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_foundry_claim_add(cf, &flcf->bearer->claims, &value[1], op, &v,
+    if (ngx_http_foundry_claim_add(cf, &flcf->access->claims, &value[1], op, &v,
                                    nocase)
         != NGX_OK)
     {
@@ -841,7 +841,7 @@ ngx_http_foundry_jwt_deployments(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    allow = ngx_http_foundry_token_rule(cf, &flcf->bearer->token_allow,
+    allow = ngx_http_foundry_token_rule(cf, &flcf->access->token_allow,
                                         "deployments=", &list);
     if (allow == NULL) {
         return NGX_CONF_ERROR;
@@ -907,7 +907,7 @@ ngx_http_foundry_jwt_operations(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    allow = ngx_http_foundry_token_rule(cf, &flcf->bearer->token_ops,
+    allow = ngx_http_foundry_token_rule(cf, &flcf->access->token_ops,
                                         "operations=", &list);
     if (allow == NULL) {
         return NGX_CONF_ERROR;
@@ -949,15 +949,15 @@ ngx_http_foundry_token_check_conf(ngx_conf_t *cf,
     ngx_http_foundry_issuer_t     *iss;
     ngx_http_foundry_main_conf_t  *fmcf;
 
-    if (conf->bearer->issuers == NULL) {
+    if (conf->access->issuers == NULL) {
         return NGX_OK;
     }
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
 
-    iss = conf->bearer->issuers->elts;
+    iss = conf->access->issuers->elts;
 
-    for (i = 0; i < conf->bearer->issuers->nelts; i++) {
+    for (i = 0; i < conf->access->issuers->nelts; i++) {
         if (iss[i].jwks_uri.len && fmcf->jwt == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "issuer \"%V\" fetches its keys from \"%V\": "
@@ -973,12 +973,12 @@ ngx_http_foundry_token_check_conf(ngx_conf_t *cf,
 
 /* a location's bearer token settings, all unset */
 
-ngx_http_foundry_bearer_conf_t *
-ngx_http_foundry_bearer_create_conf(ngx_conf_t *cf)
+ngx_http_foundry_access_conf_t *
+ngx_http_foundry_access_create_conf(ngx_conf_t *cf)
 {
-    ngx_http_foundry_bearer_conf_t  *bcf;
+    ngx_http_foundry_access_conf_t  *bcf;
 
-    bcf = ngx_palloc(cf->pool, sizeof(ngx_http_foundry_bearer_conf_t));
+    bcf = ngx_palloc(cf->pool, sizeof(ngx_http_foundry_access_conf_t));
     if (bcf == NULL) {
         return NULL;
     }
@@ -1005,8 +1005,8 @@ ngx_http_foundry_bearer_create_conf(ngx_conf_t *cf)
 /* what the location did not set, from the level above; auth_value stays */
 
 void
-ngx_http_foundry_bearer_merge_conf(ngx_http_foundry_bearer_conf_t *prev,
-    ngx_http_foundry_bearer_conf_t *conf)
+ngx_http_foundry_access_merge_conf(ngx_http_foundry_access_conf_t *prev,
+    ngx_http_foundry_access_conf_t *conf)
 {
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_ptr_value(conf->key_sources, prev->key_sources, NULL);
@@ -1020,23 +1020,23 @@ ngx_http_foundry_bearer_merge_conf(ngx_http_foundry_bearer_conf_t *prev,
 }
 
 
-/* foundry_auth, foundry_jwt_leeway, foundry_jwt_max_age: flcf->bearer's */
+/* foundry_auth, foundry_jwt_leeway, foundry_jwt_max_age: flcf->access's */
 
 char *
-ngx_http_foundry_bearer_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_foundry_access_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_foundry_loc_conf_t  *flcf = conf;
 
-    return ngx_http_foundry_conf_set_enum(cf, cmd, flcf->bearer);
+    return ngx_http_foundry_conf_set_enum(cf, cmd, flcf->access);
 }
 
 
 char *
-ngx_http_foundry_bearer_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_foundry_access_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_foundry_loc_conf_t  *flcf = conf;
 
-    return ngx_conf_set_msec_slot(cf, cmd, flcf->bearer);
+    return ngx_conf_set_msec_slot(cf, cmd, flcf->access);
 }

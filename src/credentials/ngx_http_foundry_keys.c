@@ -185,14 +185,14 @@ ngx_http_foundry_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t       *value;
     ngx_shm_zone_t  *shm_zone;
 
-    if (flcf->bearer->keys != NGX_CONF_UNSET_PTR) {
+    if (flcf->access->keys != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
-        flcf->bearer->keys = NULL;
+        flcf->access->keys = NULL;
         return NGX_CONF_OK;
     }
 
@@ -202,7 +202,7 @@ ngx_http_foundry_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    flcf->bearer->keys = shm_zone;
+    flcf->access->keys = shm_zone;
 
     return NGX_CONF_OK;
 }

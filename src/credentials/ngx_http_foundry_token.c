@@ -219,7 +219,7 @@ ngx_http_foundry_token_parse(ngx_http_request_t *r,
         {
             /* not a JWT: an opaque token, introspected if configured */
 
-            if (flcf->bearer->introspect) {
+            if (flcf->access->introspect) {
                 return NGX_DECLINED;
             }
 
@@ -232,7 +232,7 @@ ngx_http_foundry_token_parse(ngx_http_request_t *r,
     *issp = ngx_http_foundry_token_find_issuer(flcf, jwt);
 
     if (*issp == NULL) {
-        if (flcf->bearer->introspect) {
+        if (flcf->access->introspect) {
             return NGX_DECLINED;
         }
 
@@ -353,13 +353,13 @@ ngx_http_foundry_token_find_issuer(ngx_http_foundry_loc_conf_t *flcf,
     ngx_uint_t                  i;
     ngx_http_foundry_issuer_t  *iss;
 
-    if (flcf->bearer->issuers == NULL) {
+    if (flcf->access->issuers == NULL) {
         return NULL;
     }
 
-    iss = flcf->bearer->issuers->elts;
+    iss = flcf->access->issuers->elts;
 
-    for (i = 0; i < flcf->bearer->issuers->nelts; i++) {
+    for (i = 0; i < flcf->access->issuers->nelts; i++) {
         if (iss[i].iss.len == jwt->iss.len
             && ngx_strncmp(iss[i].iss.data, jwt->iss.data, jwt->iss.len) == 0)
         {
@@ -686,7 +686,7 @@ ngx_http_foundry_token_claims(ngx_http_request_t *r,
     ngx_uint_t   i, j, ok;
 
     now = ngx_time();
-    leeway = (time_t) (flcf->bearer->jwt_leeway / 1000);
+    leeway = (time_t) (flcf->access->jwt_leeway / 1000);
 
     if (!jwt->has_exp) {
         *err = "token without expiry";
@@ -703,10 +703,10 @@ ngx_http_foundry_token_claims(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (flcf->bearer->jwt_max_age) {
+    if (flcf->access->jwt_max_age) {
         if (!jwt->has_iat
             || now - jwt->iat
-               > (time_t) (flcf->bearer->jwt_max_age / 1000) + leeway)
+               > (time_t) (flcf->access->jwt_max_age / 1000) + leeway)
         {
             *err = "token too old";
             return NGX_DECLINED;
@@ -740,7 +740,7 @@ ngx_http_foundry_token_claims(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    return ngx_http_foundry_token_rules(jwt, flcf->bearer->claims, err);
+    return ngx_http_foundry_token_rules(jwt, flcf->access->claims, err);
 }
 
 
@@ -867,13 +867,13 @@ ngx_http_foundry_token_allows(ngx_http_request_t *r,
     ngx_http_foundry_pattern_t      *d;
     ngx_http_foundry_token_allow_t  *allow;
 
-    if (flcf->bearer->token_allow == NULL || ctx->token == NULL) {
+    if (flcf->access->token_allow == NULL || ctx->token == NULL) {
         return 1;
     }
 
-    allow = flcf->bearer->token_allow->elts;
+    allow = flcf->access->token_allow->elts;
 
-    for (i = 0; i < flcf->bearer->token_allow->nelts; i++) {
+    for (i = 0; i < flcf->access->token_allow->nelts; i++) {
 
         if (!ngx_http_foundry_token_matches(ctx, &allow[i])) {
             continue;
@@ -917,13 +917,13 @@ ngx_http_foundry_token_allows_op(ngx_http_request_t *r,
     ngx_uint_t                       i;
     ngx_http_foundry_token_allow_t  *allow;
 
-    if (flcf->bearer->token_ops == NULL || ctx->token == NULL) {
+    if (flcf->access->token_ops == NULL || ctx->token == NULL) {
         return 1;
     }
 
-    allow = flcf->bearer->token_ops->elts;
+    allow = flcf->access->token_ops->elts;
 
-    for (i = 0; i < flcf->bearer->token_ops->nelts; i++) {
+    for (i = 0; i < flcf->access->token_ops->nelts; i++) {
         if ((allow[i].operations & operation)
             && ngx_http_foundry_token_matches(ctx, &allow[i]))
         {

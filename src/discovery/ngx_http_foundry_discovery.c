@@ -72,7 +72,7 @@ ngx_http_foundry_discovery_handler(ngx_http_request_t *r,
     if (ctx->kind == NGX_HTTP_FOUNDRY_REQ_LIST) {
 
         if (flcf->sources || (ctx->key && ctx->key->deployments)
-            || (ctx->token && flcf->bearer->token_allow))
+            || (ctx->token && flcf->access->token_allow))
         {
             return ngx_http_foundry_discovery_build(r, flcf, ctx);
         }

@@ -139,7 +139,7 @@ ngx_http_foundry_export_register(ngx_conf_t *cf,
 
     /* Foundry takes managed identities on ApiManagement connections only */
 
-    type = flcf->bearer->auth_type;
+    type = flcf->access->auth_type;
 
     if ((type == NGX_HTTP_FOUNDRY_TYPE_PMI || type == NGX_HTTP_FOUNDRY_TYPE_AAD)
         && flcf->category != NGX_HTTP_FOUNDRY_API_MANAGEMENT)
@@ -492,8 +492,8 @@ ngx_http_foundry_export_connection(ngx_http_request_t *r,
 
     /* the key's header, when it is not Foundry's default api-key */
 
-    if ((flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_KEY
-         || flcf->bearer->auth == 0)
+    if ((flcf->access->auth & NGX_HTTP_FOUNDRY_AUTH_KEY
+         || flcf->access->auth == 0)
         && !(flcf->auth_header.len == 7
              && ngx_strncasecmp(flcf->auth_header.data, (u_char *) "api-key",
                                 7) == 0
@@ -614,14 +614,14 @@ ngx_http_foundry_export_oauth2(yajl_gen g, ngx_http_foundry_connection_t *c)
     flcf = c->conf;
     id = &c->client_id;
 
-    if (flcf->bearer->issuers == NULL || id->len == 0) {
+    if (flcf->access->issuers == NULL || id->len == 0) {
         return NGX_DECLINED;
     }
 
-    iss = flcf->bearer->issuers->elts;
+    iss = flcf->access->issuers->elts;
     svc = NULL;
 
-    for (i = 0; i < flcf->bearer->issuers->nelts && svc == NULL; i++) {
+    for (i = 0; i < flcf->access->issuers->nelts && svc == NULL; i++) {
         svc = iss[i].accepted_data;
     }
 
@@ -659,18 +659,18 @@ ngx_http_foundry_export_auth_type(ngx_http_foundry_loc_conf_t *flcf)
     ngx_uint_t                  i;
     ngx_http_foundry_issuer_t  *iss;
 
-    if (flcf->bearer->auth_type != NGX_HTTP_FOUNDRY_TYPE_DERIVED) {
-        return flcf->bearer->auth_type;
+    if (flcf->access->auth_type != NGX_HTTP_FOUNDRY_TYPE_DERIVED) {
+        return flcf->access->auth_type;
     }
 
-    if (flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
+    if (flcf->access->auth & NGX_HTTP_FOUNDRY_AUTH_KEY) {
         return NGX_HTTP_FOUNDRY_TYPE_API_KEY;
     }
 
-    if (flcf->bearer->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN) {
-        iss = flcf->bearer->issuers->elts;
+    if (flcf->access->auth & NGX_HTTP_FOUNDRY_AUTH_TOKEN) {
+        iss = flcf->access->issuers->elts;
 
-        for (i = 0; i < flcf->bearer->issuers->nelts; i++) {
+        for (i = 0; i < flcf->access->issuers->nelts; i++) {
             if (iss[i].iss.len > sizeof("https://sts.windows.net/") - 1
                 && ngx_strncmp(iss[i].iss.data, "https://sts.windows.net/",
                                sizeof("https://sts.windows.net/") - 1)

@@ -805,9 +805,9 @@ ngx_http_foundry_dropped_arg(ngx_http_foundry_loc_conf_t *flcf, u_char *p,
         return 1;
     }
 
-    src = flcf->bearer->key_sources->elts;
+    src = flcf->access->key_sources->elts;
 
-    for (i = 0; i < flcf->bearer->key_sources->nelts; i++) {
+    for (i = 0; i < flcf->access->key_sources->nelts; i++) {
         if (src[i].type == NGX_HTTP_FOUNDRY_SRC_ARG
             && ngx_http_foundry_arg_is(p, last, &src[i].name))
         {
