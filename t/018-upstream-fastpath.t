@@ -481,3 +481,26 @@ POST /v1/chat/completions
 X-Got-Host: res.openai.azure.com
 --- no_error_log
 [error]
+
+
+=== TEST 14: a mirror subrequest sees the client's URI: foundry_route sets the upstream's after the precontent phase's other handlers
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_model gpt-4o upstream=blk;
+        include $TEST_NGINX_ROUTE_DIR/route_params;
+        mirror /mirrored;
+    }
+
+    location = /mirrored {
+        internal;
+        proxy_pass http://127.0.0.1:1$request_uri;
+    }
+--- request
+POST /v1/chat/completions?x=2&api-version=2024-10-21
+{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}
+--- error_code: 200
+--- response_headers
+X-Got-Uri: /base/openai/deployments/gpt-4o/chat/completions?x=2&api-version=2024-10-21
+--- error_log
+upstream: "http://127.0.0.1:1/v1/chat/completions?x=2&api-version=2024-10-21"
