@@ -16,50 +16,21 @@ use Cwd qw(cwd);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX ();
+use lib 't/lib';
+use FoundryCerts;
 use Test::Nginx::Socket;
 
 my $ConfD = cwd() . '/conf.d';
 my $Dir = tempdir('foundry-route-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Dir;
 
-sub run_openssl {
-    my $rc = system("openssl @_ >/dev/null 2>&1");
-    die "openssl @_: failed" if $rc != 0;
-}
-
-run_openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=foundry-test-ca"
-            . " -keyout $Dir/ca.key -out $Dir/ca.crt"
-            . " -addext basicConstraints=critical,CA:TRUE"
-            . " -addext keyUsage=critical,keyCertSign,cRLSign");
-run_openssl("req -newkey rsa:2048 -nodes -subj /CN=aoai.test"
-            . " -keyout $Dir/server.key -out $Dir/server.csr");
-
-{
-    open my $fh, '>', "$Dir/ext.cnf" or die "$Dir/ext.cnf: $!";
-    print $fh "subjectAltName=DNS:aoai.test\n";
-    close $fh;
-}
-
-run_openssl("x509 -req -in $Dir/server.csr -CA $Dir/ca.crt -CAkey $Dir/ca.key"
-            . " -CAcreateserial -days 2 -extfile $Dir/ext.cnf"
-            . " -out $Dir/server.crt");
-chmod 0644, glob("$Dir/*");
+FoundryCerts::server_cert($Dir, 'aoai.test');
 
 # the shipped settings (their proxy_pass is https://foundry_route),
 # trusting the test CA
 
-{
-    open my $in, '<', "$ConfD/foundry_proxy_location"
-        or die "$ConfD/foundry_proxy_location: $!";
-    local $/;
-    my $params = <$in>;
-    close $in;
-
-    open my $out, '>', "$Dir/route_params" or die;
-    print $out $params;
-    print $out "proxy_ssl_trusted_certificate $Dir/ca.crt;\n";
-    close $out;
-}
+FoundryCerts::params_trusting("$ConfD/foundry_proxy_location",
+                              "$Dir/route_params", "$Dir/ca.crt");
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',

@@ -13,6 +13,7 @@ use Cwd qw(cwd);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use lib 't/lib';
+use FoundryCerts;
 use FoundryMock;
 use Test::Nginx::Socket;
 
@@ -20,47 +21,15 @@ my $ConfD = cwd() . '/conf.d';
 my $Dir = tempdir('foundry-tls-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0755, $Dir;
 
-sub run_openssl {
-    my $rc = system("openssl @_ >/dev/null 2>&1");
-    die "openssl @_: failed" if $rc != 0;
-}
-
 # a CA, and a certificate for aoai.test it signs
 
-run_openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=foundry-test-ca"
-            . " -keyout $Dir/ca.key -out $Dir/ca.crt"
-            . " -addext basicConstraints=critical,CA:TRUE"
-            . " -addext keyUsage=critical,keyCertSign,cRLSign");
-run_openssl("req -newkey rsa:2048 -nodes -subj /CN=aoai.test"
-            . " -keyout $Dir/server.key -out $Dir/server.csr");
-
-{
-    open my $fh, '>', "$Dir/ext.cnf" or die "$Dir/ext.cnf: $!";
-    print $fh "subjectAltName=DNS:aoai.test\n";
-    close $fh;
-}
-
-run_openssl("x509 -req -in $Dir/server.csr -CA $Dir/ca.crt -CAkey $Dir/ca.key"
-            . " -CAcreateserial -days 2 -extfile $Dir/ext.cnf"
-            . " -out $Dir/server.crt");
-chmod 0644, glob("$Dir/*");
+FoundryCerts::server_cert($Dir, 'aoai.test');
 
 # the shipped settings, trusting the test CA instead of the system's
 
-{
-    open my $in, '<', "$ConfD/foundry_proxy_params"
-        or die "$ConfD/foundry_proxy_params: $!";
-    local $/;
-    my $params = <$in>;
-    close $in;
-
-    my $n = ($params =~ s{^(proxy_ssl_trusted_certificate\s+)\S+;}{$1$Dir/ca.crt;}m);
-    die "foundry_proxy_params has no proxy_ssl_trusted_certificate" unless $n;
-
-    open my $out, '>', "$Dir/test_ca_proxy_params" or die;
-    print $out $params;
-    close $out;
-}
+FoundryCerts::params_trusting("$ConfD/foundry_proxy_params",
+                              "$Dir/test_ca_proxy_params", "$Dir/ca.crt")
+    or die "foundry_proxy_params has no proxy_ssl_trusted_certificate";
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',

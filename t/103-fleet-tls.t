@@ -59,39 +59,13 @@ END {
 sub node {
     my ($sync) = @_;
 
-    return FoundryNginx->new(workers => 1, http => <<"CONF");
-    foundry_upstream oai kind=openai url=http://127.0.0.1:$mock;
-    foundry_limit_zone fleet:1m;
-    foundry_limit_sync zone=fleet redis=127.0.0.1:$tport $sync
-                       interval=200ms timeout=500ms;
-    foundry_metrics_zone metrics:1m;
-
-    server {
-        listen 127.0.0.1:\$PORT;
-
-        location /v1/ {
-            foundry_gateway on;
-            foundry_model gpt-4o upstream=oai;
-            foundry_limit zone=fleet key=\$http_x_tenant
-                          tokens_per_day=100000;
-            include $params;
-        }
-
-        location = /metrics {
-            foundry_metrics;
-        }
-    }
-CONF
+    return FoundryRedis::node(mock => $mock, zone => 'fleet',
+                              sync => "redis=127.0.0.1:$tport $sync",
+                              params => $params);
 }
 
 
-sub call {
-    my ($node) = @_;
-    my ($status) = $node->request('POST', '/v1/chat/completions',
-        ['x-tenant' => 'tls', 'x-mock-usage' => '60,40'],
-        '{"model":"gpt-4o","max_tokens":88,"messages":[]}');
-    return $status;
-}
+sub call { FoundryRedis::call($_[0], 'tls') }
 
 plan tests => 10;
 

@@ -24,20 +24,7 @@ my $Secret = 'SECRET-PROMPT-WORDS';
 
 my $mock = FoundryMock::start();
 
-sub mock_call {
-    my ($method, $path, $body) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$mock",
-                                  Timeout => 5) or die "mock: $!";
-    my $req = "$method $path HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n";
-    $req .= "Content-Type: application/json\r\nContent-Length: "
-            . length($body) . "\r\n" if defined $body;
-    print $s $req . "\r\n" . ($body // '');
-    local $/;
-    my $resp = <$s> // '';
-    my ($head, $content) = split /\r\n\r\n/, $resp, 2;
-    return JSON::PP::decode_json($content);
-}
+sub mock_call { FoundryMock::control($mock, @_) }
 
 sub content_mode {
     my (%set) = @_;

@@ -12,6 +12,7 @@ use Exporter 'import';
 use File::Temp qw(tempdir);
 use IO::Socket::INET ();
 use JSON::PP ();
+use FoundryMock ();
 use FoundryNginx;
 
 our @EXPORT = qw(mock_call token_set token_state issued gateway
@@ -20,20 +21,7 @@ our @EXPORT = qw(mock_call token_set token_state issued gateway
 our $Body = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}';
 
 # a raw request to the mock (control routes)
-sub mock_call {
-    my ($port, $method, $path, $body) = @_;
-
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                  Timeout => 5) or die "mock: $!";
-    my $req = "$method $path HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n";
-    $req .= "Content-Type: application/json\r\nContent-Length: "
-            . length($body) . "\r\n" if defined $body;
-    print $s $req . "\r\n" . ($body // '');
-    local $/;
-    my $resp = <$s> // '';
-    my ($head, $content) = split /\r\n\r\n/, $resp, 2;
-    return JSON::PP::decode_json($content);
-}
+sub mock_call { FoundryMock::control(@_) }
 
 sub token_set {
     my ($port, %set) = @_;

@@ -134,6 +134,34 @@ sub start {
     return $port;
 }
 
+# a raw request to the control routes of the mock on $port (/__mock/...):
+# its JSON answer, decoded
+
+sub control {
+    my ($port, $method, $path, $body) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Timeout => 5) or die "mock: $!";
+    my $req = "$method $path HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n";
+    $req .= "Content-Type: application/json\r\nContent-Length: "
+            . length($body) . "\r\n" if defined $body;
+    print $s $req . "\r\n" . ($body // '');
+    local $/;
+    my $resp = <$s> // '';
+    my ($head, $content) = split /\r\n\r\n/, $resp, 2;
+    return JSON::PP::decode_json($content);
+}
+
+# the content checker's calls since the last reset, then a reset
+
+sub content_calls {
+    my ($port) = @_;
+
+    my $c = control($port, 'GET', '/__mock/content')->{calls};
+    control($port, 'PUT', '/__mock/content', '{"reset":true}');
+    return $c;
+}
+
 # pid of the child started by the last start() call
 sub pid { return $LAST_PID }
 

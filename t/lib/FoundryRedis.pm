@@ -13,13 +13,16 @@ package FoundryRedis;
 #
 #   my ($port, $pid) = FoundryRedis::liar("-ERR no\r\n");
 #
-# And, for the nodes: FoundryRedis::wait_metrics($node, qr/.../) waits
-# (15 s at most) until a node's /metrics page matches.
+# And, for the nodes: FoundryRedis::node(...) starts a gateway node whose
+# limit zone is synced, FoundryRedis::call($node, $tenant) makes a limited
+# call on it, FoundryRedis::wait_metrics($node, qr/.../) waits (15 s at
+# most) until a node's /metrics page matches.
 
 use strict;
 use warnings;
 
 use File::Temp qw(tempdir);
+use FoundryNginx ();
 use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(sleep time);
@@ -216,6 +219,49 @@ sub wait_metrics {
         sleep 0.1;
     }
     return 0;
+}
+
+# a gateway node: one worker, gpt-4o on the mock at $a{mock}, the limit
+# zone $a{zone} synced by "foundry_limit_sync zone=ZONE $a{sync}", a daily
+# token limit per x-tenant header on /v1/, /metrics
+
+sub node {
+    my (%a) = @_;
+
+    return FoundryNginx->new(workers => 1, http => <<"CONF");
+    foundry_upstream oai kind=openai url=http://127.0.0.1:$a{mock};
+    foundry_limit_zone $a{zone}:1m;
+    foundry_limit_sync zone=$a{zone} $a{sync}
+                       interval=200ms timeout=500ms;
+    foundry_metrics_zone metrics:1m;
+
+    server {
+        listen 127.0.0.1:\$PORT;
+
+        location /v1/ {
+            foundry_gateway on;
+            foundry_model gpt-4o upstream=oai;
+            foundry_limit zone=$a{zone} key=\$http_x_tenant
+                          tokens_per_day=100000;
+            include $a{params};
+        }
+
+        location = /metrics {
+            foundry_metrics;
+        }
+    }
+CONF
+}
+
+# a limited call on a node as $tenant: its status
+
+sub call {
+    my ($node, $tenant) = @_;
+
+    my ($status) = $node->request('POST', '/v1/chat/completions',
+        ['x-tenant' => $tenant, 'x-mock-usage' => '60,40'],
+        '{"model":"gpt-4o","max_tokens":88,"messages":[]}');
+    return $status;
 }
 
 1;
