@@ -890,8 +890,8 @@ ngx_http_foundry_merge_gateway(ngx_conf_t *cf,
     if (clcf->name.len && !clcf->noname && clcf->handler == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"foundry_gateway on\" in location \"%V\" needs "
-                      "\"proxy_pass $foundry_upstream_url;\" in the "
-                      "location, in %s:%ui",
+                      "\"include foundry_proxy_params;\" (or a proxy_pass "
+                      "of its own) in the location, in %s:%ui",
                       &clcf->name, conf->enable_file, conf->enable_line);
         return NGX_CONF_ERROR;
     }

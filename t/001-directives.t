@@ -623,7 +623,7 @@ invalid parameter "via=x" in "foundry_models_file" directive, expected "upstream
 GET /v1/models
 --- must_die
 --- error_log eval
-qr{"foundry_gateway on" in location "/v1/" needs "proxy_pass \$foundry_upstream_url;" in the location, in \S+/nginx\.conf:\d+}
+qr{"foundry_gateway on" in location "/v1/" needs "include foundry_proxy_params;" \(or a proxy_pass of its own\) in the location, in \S+/nginx\.conf:\d+}
 
 
 
@@ -643,7 +643,7 @@ qr{"foundry_gateway on" in location "/v1/" needs "proxy_pass \$foundry_upstream_
 GET /v1/models
 --- must_die
 --- error_log eval
-qr{"foundry_gateway on" in location "/static/" needs "proxy_pass \$foundry_upstream_url;" in the location, in \S+/nginx\.conf:\d+}
+qr{"foundry_gateway on" in location "/static/" needs "include foundry_proxy_params;" \(or a proxy_pass of its own\) in the location, in \S+/nginx\.conf:\d+}
 
 
 
