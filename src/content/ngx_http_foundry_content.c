@@ -29,9 +29,15 @@ struct ngx_http_foundry_ct_call_s {
     ngx_http_foundry_ct_check_t    *check;
     ngx_http_request_t             *sr;
     ngx_http_foundry_ct_call_t     *next;
-    ngx_http_foundry_collect_t     *collect;
     ngx_uint_t                      kind;
     ngx_uint_t                      done;
+
+    /* the subrequest's parts, allocated with the call */
+    ngx_http_foundry_collect_t      collect;
+    ngx_http_post_subrequest_t      ps;
+    ngx_http_request_body_t         body;
+    ngx_buf_t                       buf;
+    ngx_chain_t                     cl;
 };
 
 
@@ -44,11 +50,12 @@ static ngx_int_t ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_uint_t kind, ngx_str_t *body,
     ngx_str_t *bearer);
 static ngx_int_t ngx_http_foundry_ct_header(ngx_http_request_t *sr,
-    const char *name, const char *lowcase, ngx_str_t *value);
+    ngx_table_elt_t *header);
 static size_t ngx_http_foundry_ct_chunk(ngx_str_t *s);
 static ngx_int_t ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out,
-    const char *a, ngx_str_t *s1, const char *b, ngx_str_t *s2,
+    const char *a, ngx_str_t *s1, size_t e1, const char *b, ngx_str_t *s2,
     const char *c);
+static u_char *ngx_http_foundry_ct_string(u_char *p, ngx_str_t *s, size_t e);
 static ngx_int_t ngx_http_foundry_ct_done(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
 static void ngx_http_foundry_ct_resume(ngx_http_foundry_ct_check_t *chk);
@@ -79,6 +86,19 @@ static ngx_http_variable_t  ngx_http_foundry_ct_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
+};
+
+
+/*
+ * The headers of a call, made once: Content-Type, and Authorization (its
+ * value the bearer's) with an identity; their hashes at configuration
+ */
+
+static ngx_table_elt_t  ngx_http_foundry_ct_headers[] = {
+    { 0, ngx_string("Content-Type"), ngx_string("application/json"),
+      (u_char *) "content-type" },
+    { 0, ngx_string("Authorization"), ngx_null_string,
+      (u_char *) "authorization" }
 };
 
 
@@ -250,7 +270,7 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ct_text_t *t,
     ngx_str_t *bearer)
 {
-    size_t                            n, m;
+    size_t                            n, m, e;
     ngx_str_t                         body, left, user, docs, su, sd;
     ngx_http_foundry_content_conf_t  *ccf;
 
@@ -261,7 +281,7 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
 
     if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC) {
         if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &left,
-                                     "}", NULL, NULL)
+                                     t->escapes, "}", NULL, NULL)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -276,9 +296,13 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
         su.data = left.data;
         su.len = n;
 
+        /* the whole text's escapes were counted as it was read */
+
+        e = (n == t->all.len) ? t->escapes : NGX_HTTP_FOUNDRY_CT_UNCOUNTED;
+
         /* the precomputed end: categories, blocklists, output type */
 
-        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &su,
+        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &su, e,
                                      NULL, NULL,
                                      (char *) ccf->analyze_tail.data)
             != NGX_OK)
@@ -315,6 +339,7 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
         sd.len = m;
 
         if (ngx_http_foundry_ct_json(r->pool, &body, "{\"userPrompt\":", &su,
+                                     NGX_HTTP_FOUNDRY_CT_UNCOUNTED,
                                      m ? ",\"documents\":[" : NULL,
                                      m ? &sd : NULL,
                                      m ? "]}" : ",\"documents\":[]}")
@@ -375,29 +400,35 @@ ngx_http_foundry_ct_chunk(ngx_str_t *s)
 }
 
 
-/* a + JSON string s1 + b + JSON string s2 + c */
+/*
+ * a + JSON string s1 + b + JSON string s2 + c, in one allocation; e1: the
+ * bytes the escape of s1 adds when they were counted as the text was read
+ * (then s1 is escaped in one pass, or copied when it has nothing to
+ * escape), else NGX_HTTP_FOUNDRY_CT_UNCOUNTED
+ */
 
 static ngx_int_t
 ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
-    ngx_str_t *s1, const char *b, ngx_str_t *s2, const char *c)
+    ngx_str_t *s1, size_t e1, const char *b, ngx_str_t *s2, const char *c)
 {
     u_char  *p;
-    size_t   size;
+    size_t   size, la, lb, lc, e2;
 
-    size = ngx_strlen(a) + 2 + s1->len
-           + ngx_http_foundry_content_escape(NULL, s1->data, s1->len);
+    la = ngx_strlen(a);
+    lb = b ? ngx_strlen(b) : 0;
+    lc = c ? ngx_strlen(c) : 0;
 
-    if (b) {
-        size += ngx_strlen(b);
+    if (e1 == NGX_HTTP_FOUNDRY_CT_UNCOUNTED) {
+        e1 = ngx_http_foundry_content_escape(NULL, s1->data, s1->len);
     }
+
+    size = la + 2 + s1->len + e1 + lb + lc;
+
+    e2 = 0;
 
     if (s2) {
-        size += 2 + s2->len
-                + ngx_http_foundry_content_escape(NULL, s2->data, s2->len);
-    }
-
-    if (c) {
-        size += ngx_strlen(c);
+        e2 = ngx_http_foundry_content_escape(NULL, s2->data, s2->len);
+        size += 2 + s2->len + e2;
     }
 
     p = ngx_pnalloc(pool, size);
@@ -407,28 +438,44 @@ ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
 
     out->data = p;
 
-    p = ngx_cpymem(p, a, ngx_strlen(a));
-    *p++ = '"';
-    p = (u_char *) ngx_http_foundry_content_escape(p, s1->data, s1->len);
-    *p++ = '"';
+    p = ngx_cpymem(p, a, la);
+    p = ngx_http_foundry_ct_string(p, s1, e1);
+
+    if (b) {
+        p = ngx_cpymem(p, b, lb);
+    }
 
     if (s2) {
-        p = ngx_cpymem(p, b, ngx_strlen(b));
-        *p++ = '"';
-        p = (u_char *) ngx_http_foundry_content_escape(p, s2->data, s2->len);
-        *p++ = '"';
-
-    } else if (b) {
-        p = ngx_cpymem(p, b, ngx_strlen(b));
+        p = ngx_http_foundry_ct_string(p, s2, e2);
     }
 
     if (c) {
-        p = ngx_cpymem(p, c, ngx_strlen(c));
+        p = ngx_cpymem(p, c, lc);
     }
 
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/* a JSON string: s in quotes, escaped unless its escapes add nothing */
+
+static u_char *
+ngx_http_foundry_ct_string(u_char *p, ngx_str_t *s, size_t e)
+{
+    *p++ = '"';
+
+    if (e) {
+        p = (u_char *) ngx_http_foundry_content_escape(p, s->data, s->len);
+
+    } else {
+        p = ngx_cpymem(p, s->data, s->len);
+    }
+
+    *p++ = '"';
+
+    return p;
 }
 
 
@@ -447,48 +494,37 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ngx_str_t *bearer)
 {
     ngx_buf_t                        *b;
-    ngx_str_t                        *uri, ct;
-    ngx_chain_t                      *cl;
+    ngx_str_t                        *uri;
     ngx_http_request_t               *sr;
     ngx_http_core_main_conf_t        *cmcf;
-    ngx_http_post_subrequest_t       *ps;
     ngx_http_foundry_ct_call_t       *call;
     ngx_http_foundry_content_conf_t  *ccf;
 
     ccf = chk->conf;
 
     call = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_ct_call_t));
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    b = ngx_calloc_buf(r->pool);
-    cl = ngx_alloc_chain_link(r->pool);
-
-    if (call == NULL || ps == NULL || b == NULL || cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    call->collect = ngx_pcalloc(r->pool, sizeof(ngx_http_foundry_collect_t));
-    if (call->collect == NULL) {
+    if (call == NULL) {
         return NGX_ERROR;
     }
 
     call->check = chk;
     call->kind = kind;
-    call->collect->max = NGX_HTTP_FOUNDRY_CT_ANSWER_MAX;
+    call->collect.max = NGX_HTTP_FOUNDRY_CT_ANSWER_MAX;
 
-    ps->handler = ngx_http_foundry_ct_done;
-    ps->data = call;
+    call->ps.handler = ngx_http_foundry_ct_done;
+    call->ps.data = call;
 
     uri = (kind == NGX_HTTP_FOUNDRY_CT_SHIELD) ? &ccf->shield_uri
                                                : &ccf->analyze_uri;
 
     if (ngx_http_subrequest(r, uri, ccf->args.len ? &ccf->args : NULL, &sr,
-                            ps, NGX_HTTP_SUBREQUEST_BACKGROUND)
+                            &call->ps, NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ngx_http_set_ctx(sr, call->collect, ngx_http_foundry_module);
+    ngx_http_set_ctx(sr, &call->collect, ngx_http_foundry_module);
 
     call->sr = sr;
     call->next = chk->list;
@@ -513,36 +549,36 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
 
     sr->headers_in.keep_alive_n = -1;
 
-    ngx_str_set(&ct, "application/json");
-
-    if (ngx_http_foundry_ct_header(sr, "Content-Type", "content-type", &ct)
+    if (ngx_http_foundry_ct_header(sr, &ngx_http_foundry_ct_headers[0])
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (bearer
-        && ngx_http_foundry_ct_header(sr, "Authorization", "authorization",
-                                      bearer)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+    sr->headers_in.content_type = sr->headers_in.headers.part.elts;
+
+    if (bearer) {
+        if (ngx_http_foundry_ct_header(sr, &ngx_http_foundry_ct_headers[1])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ((ngx_table_elt_t *) sr->headers_in.headers.part.elts)[1].value =
+                                                                      *bearer;
     }
 
-    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    if (sr->request_body == NULL) {
-        return NGX_ERROR;
-    }
+    b = &call->buf;
 
     b->pos = body->data;
     b->last = body->data + body->len;
     b->memory = 1;
     b->last_buf = 1;
 
-    cl->buf = b;
-    cl->next = NULL;
+    call->cl.buf = b;
+    call->body.bufs = &call->cl;
 
-    sr->request_body->bufs = cl;
+    sr->request_body = &call->body;
     sr->headers_in.content_length_n = body->len;
 
     sr->method = NGX_HTTP_POST;
@@ -558,8 +594,7 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_foundry_ct_header(ngx_http_request_t *sr, const char *name,
-    const char *lowcase, ngx_str_t *value)
+ngx_http_foundry_ct_header(ngx_http_request_t *sr, ngx_table_elt_t *header)
 {
     ngx_table_elt_t  *h;
 
@@ -568,15 +603,7 @@ ngx_http_foundry_ct_header(ngx_http_request_t *sr, const char *name,
         return NGX_ERROR;
     }
 
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value = *value;
-    h->lowcase_key = (u_char *) lowcase;
-    h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
-
-    if (h->key.len == sizeof("Content-Type") - 1) {
-        sr->headers_in.content_type = h;
-    }
+    *h = *header;
 
     return NGX_OK;
 }
@@ -607,14 +634,14 @@ ngx_http_foundry_ct_done(ngx_http_request_t *r, void *data, ngx_int_t rc)
 
     chk->pending--;
 
-    b = call->collect->buf;
+    b = call->collect.buf;
 
     if (rc != NGX_OK || r->headers_out.status != NGX_HTTP_OK) {
         chk->failure = "answered";
         chk->failure_status = r->headers_out.status ? r->headers_out.status
                                                     : (ngx_uint_t) rc;
 
-    } else if (call->collect->too_large) {
+    } else if (call->collect.too_large) {
         chk->failure = "answered too much";
 
     } else if (b == NULL
@@ -829,7 +856,16 @@ ngx_http_foundry_ct_count(ngx_http_foundry_ct_check_t *chk,
 ngx_int_t
 ngx_http_foundry_content_variables(ngx_conf_t *cf)
 {
+    ngx_uint_t            i;
+    ngx_table_elt_t      *h;
     ngx_http_variable_t  *var, *v;
+
+    for (i = 0; i < sizeof(ngx_http_foundry_ct_headers)
+                    / sizeof(ngx_table_elt_t); i++)
+    {
+        h = &ngx_http_foundry_ct_headers[i];
+        h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+    }
 
     for (v = ngx_http_foundry_ct_vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);

@@ -42,6 +42,9 @@
 #define NGX_HTTP_FOUNDRY_CT_SHIELD          2
 #define NGX_HTTP_FOUNDRY_CT_ASK             3
 
+/* a JSON escape's added bytes not counted yet */
+#define NGX_HTTP_FOUNDRY_CT_UNCOUNTED       ((size_t) -1)
+
 /* extraction errors */
 #define NGX_HTTP_FOUNDRY_CT_NOMEM           1
 #define NGX_HTTP_FOUNDRY_CT_TOO_LARGE       4
@@ -93,6 +96,12 @@ typedef struct {
 
     size_t                          chars;
     size_t                          max;
+
+    /* the bytes the JSON escape of "all" adds (its checker request) */
+    size_t                          escapes;
+
+    /* 1: "user" and "docs" are read too (shieldPrompt needs them) */
+    ngx_uint_t                      roles;
 
     ngx_uint_t                      depth;
     ngx_uint_t                      top;

@@ -88,6 +88,7 @@ ngx_http_foundry_content_text_reader(ngx_pool_t *pool, size_t max,
 
     t->pool = pool;
     t->max = max;
+    t->roles = 1;
 
     tee->second.cb = &ngx_http_foundry_ct_callbacks;
     tee->second.ctx = t;
@@ -114,6 +115,9 @@ ngx_http_foundry_content_tee(ngx_http_request_t *r,
 
     ngx_http_foundry_content_text_reader(r->pool, ccf->max_text, &chk->text,
                                          &chk->tee);
+
+    /* the user's text and the tool results only for shieldPrompt */
+    chk->text.roles = ccf->shield;
     chk->text_read = 1;
 
     return &chk->tee;
@@ -180,24 +184,37 @@ ngx_http_foundry_ct_descend(void *ctx)
 }
 
 
-/* the length of a UTF-8 text as the service counts it (UTF-16 units) */
+/*
+ * The length of a UTF-8 text as the service counts it (UTF-16 units), and
+ * in "escapes" the bytes its JSON escape (ngx_escape_json()) adds: one
+ * pass for both, eight bytes at a time where they are all ASCII and none
+ * is escaped (no control character, quote or backslash).
+ */
 
 static size_t
-ngx_http_foundry_ct_units(u_char *p, size_t len)
+ngx_http_foundry_ct_units(u_char *p, size_t len, size_t *escapes)
 {
-    size_t    n, i;
-    uint64_t  w;
+    u_char    c;
+    size_t    n, e, i;
+    uint64_t  w, q, b;
 
     n = 0;
+    e = 0;
 
     while (len) {
-
-        /* eight ASCII bytes at a time: one unit each */
 
         if (len >= 8) {
             ngx_memcpy(&w, p, 8);
 
-            if ((w & NGX_HTTP_FOUNDRY_CT_HIGHS) == 0) {
+            q = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '"');
+            b = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '\\');
+
+            if (((w | ((w - NGX_HTTP_FOUNDRY_CT_ONES * 0x20) & ~w)
+                  | ((q - NGX_HTTP_FOUNDRY_CT_ONES) & ~q)
+                  | ((b - NGX_HTTP_FOUNDRY_CT_ONES) & ~b))
+                 & NGX_HTTP_FOUNDRY_CT_HIGHS)
+                == 0)
+            {
                 n += 8;
                 p += 8;
                 len -= 8;
@@ -206,11 +223,24 @@ ngx_http_foundry_ct_units(u_char *p, size_t len)
         }
 
         for (i = ngx_min(len, 8); i; i--, p++, len--) {
-            if ((*p & 0xc0) != 0x80) {
-                n += (*p >= 0xf0) ? 2 : 1;
+            c = *p;
+
+            if ((c & 0xc0) != 0x80) {
+                n += (c >= 0xf0) ? 2 : 1;
+            }
+
+            if (c == '"' || c == '\\') {
+                e++;
+
+            } else if (c < 0x20) {
+                /* \n \r \t \b \f, else \u00XX */
+                e += (c == '\n' || c == '\r' || c == '\t' || c == '\b'
+                      || c == '\f') ? 1 : 5;
             }
         }
     }
+
+    *escapes += e;
 
     return n;
 }
@@ -370,7 +400,14 @@ ngx_http_foundry_ct_text(ngx_http_foundry_ct_text_t *t, u_char *s,
         return 1;
     }
 
-    t->chars += ngx_http_foundry_ct_units(s, len) + (t->all.len ? 1 : 0);
+    /* the line break before it: one character, escaped "\\n" */
+
+    if (t->all.len) {
+        t->chars++;
+        t->escapes++;
+    }
+
+    t->chars += ngx_http_foundry_ct_units(s, len, &t->escapes);
 
     if (t->chars > t->max) {
         t->error = NGX_HTTP_FOUNDRY_CT_TOO_LARGE;
@@ -381,7 +418,9 @@ ngx_http_foundry_ct_text(ngx_http_foundry_ct_text_t *t, u_char *s,
         return 0;
     }
 
-    if (user && ngx_http_foundry_ct_append(t, &t->user, s, len) != NGX_OK) {
+    if (user && t->roles
+        && ngx_http_foundry_ct_append(t, &t->user, s, len) != NGX_OK)
+    {
         return 0;
     }
 
@@ -550,6 +589,7 @@ ngx_http_foundry_ct_end_map(void *ctx)
     t->depth--;
 
     if (t->depth == 2
+        && t->roles
         && (t->top == NGX_HTTP_FOUNDRY_CT_T_MESSAGES
             || t->top == NGX_HTTP_FOUNDRY_CT_T_INPUT)
         && t->item_role != NGX_HTTP_FOUNDRY_CT_R_OTHER
