@@ -19,7 +19,8 @@
  * same input is also read as a checker's answer of each kind, by the
  * scanner as the module reads it and by yajl with the same callbacks:
  * both must take or refuse it, and find the same.  Its JSON escape (the
- * checker's request body) must be nginx's ngx_escape_json() byte for byte.
+ * checker's request body) must be nginx's ngx_escape_json() byte for byte,
+ * and the escapes counted as the text is read as many as it adds.
  */
 
 
@@ -156,6 +157,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* the characters counted as the service counts them */
 
             if (ngx_fuzz_units(&t.all) != t.chars) {
+                abort();
+            }
+
+            /* the escapes of the checker's request counted as it read */
+
+            if (t.escapes != t1.escapes
+                || t.escapes != ngx_escape_json(NULL, t.all.data, t.all.len))
+            {
                 abort();
             }
         }
