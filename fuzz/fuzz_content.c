@@ -41,6 +41,7 @@ static void ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b);
 static size_t ngx_fuzz_units(ngx_http_foundry_ct_buf_t *b);
 static size_t ngx_fuzz_units_of(u_char *p, size_t len);
 static void ngx_fuzz_escape(ngx_pool_t *pool, u_char *p, size_t len);
+static size_t ngx_fuzz_lines(u_char *p, size_t len);
 static ngx_int_t ngx_fuzz_answer_yajl(ngx_pool_t *pool, ngx_uint_t kind,
     u_char *data, size_t len, ngx_http_foundry_ct_result_t *res);
 
@@ -162,8 +163,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
             /* the escapes of the checker's request counted as it read */
 
-            if (t.escapes != t1.escapes
-                || t.escapes != ngx_escape_json(NULL, t.all.data, t.all.len))
+            if (t.escapes != t1.escapes || t.lines != t1.lines
+                || t.escapes != ngx_escape_json(NULL, t.all.data, t.all.len)
+                || t.lines > t.escapes)
+            {
+                abort();
+            }
+
+            /* when the line breaks between the texts are all there is to
+             * escape, they are the text's only line breaks */
+
+            if (t.escapes == t.lines
+                && ngx_fuzz_lines(t.all.data, t.all.len) != t.lines)
             {
                 abort();
             }
@@ -249,6 +260,19 @@ ngx_fuzz_escape(ngx_pool_t *pool, u_char *p, size_t len)
     {
         abort();
     }
+}
+
+
+static size_t
+ngx_fuzz_lines(u_char *p, size_t len)
+{
+    size_t  n;
+
+    for (n = 0; len; len--) {
+        n += (*p++ == '\n');
+    }
+
+    return n;
 }
 
 

@@ -21,7 +21,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 27;
+plan tests => 35;
 
 my $mock = FoundryMock::start();
 
@@ -192,6 +192,37 @@ for my $prefix ('/v1', '/cold') {
     my $sum = 0;
     $sum += $_->{chars} for @$c;
     is($sum, length $long, 'escapes: together the whole text');
+}
+
+# the texts of several messages, one a line: the line breaks between
+# them the only escapes (the texts copied between them as they are), or
+# with others in a text (a line break of its own, a quote)
+
+{
+    my @texts = ('You are a travel assistant of Contoso, be concise.',
+                 'Hi, my flight to Lisbon was moved, booking CX7Q2L.',
+                 'Let me look it up.', 'Thanks.');
+
+    my @variants = (
+        [ 'line breaks only', @texts ],
+        [ 'a line break in a text', $texts[0], "two\nlines", $texts[3] ],
+        [ 'a quote in a text', $texts[1], 'say "hi"', $texts[2] ],
+        [ 'a line break at the ends', "\nfirst", "last\n" ],
+    );
+
+    for my $v (@variants) {
+        my ($name, @t) = @$v;
+        my $body = JSON::PP->new->utf8->canonical->encode(
+            { model => 'gpt-4o',
+              messages => [ map { { role => 'user', content => $_ } } @t ] });
+        my ($st) = $ngx->request('POST', '/cold/chat/completions',
+                                 [ 'Content-Type' => 'application/json',
+                                   @secrets ], $body);
+        is($st, 200, "texts, $name: allowed");
+        my $c = calls();
+        is($c->[0]{text} // '', join("\n", @t),
+           "texts, $name: the checker got them, one a line");
+    }
 }
 
 # one connection to the checker for many checks

@@ -53,9 +53,10 @@ static ngx_int_t ngx_http_foundry_ct_header(ngx_http_request_t *sr,
     ngx_table_elt_t *header);
 static size_t ngx_http_foundry_ct_chunk(ngx_str_t *s);
 static ngx_int_t ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out,
-    const char *a, ngx_str_t *s1, size_t e1, const char *b, ngx_str_t *s2,
-    const char *c);
-static u_char *ngx_http_foundry_ct_string(u_char *p, ngx_str_t *s, size_t e);
+    const char *a, ngx_str_t *s1, ngx_http_foundry_ct_text_t *t,
+    const char *b, ngx_str_t *s2, const char *c);
+static u_char *ngx_http_foundry_ct_quote(u_char *p, ngx_str_t *s, size_t e,
+    size_t lines);
 static ngx_int_t ngx_http_foundry_ct_done(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
 static void ngx_http_foundry_ct_resume(ngx_http_foundry_ct_check_t *chk);
@@ -270,7 +271,7 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ct_text_t *t,
     ngx_str_t *bearer)
 {
-    size_t                            n, m, e;
+    size_t                            n, m;
     ngx_str_t                         body, left, user, docs, su, sd;
     ngx_http_foundry_content_conf_t  *ccf;
 
@@ -280,8 +281,8 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
     left.len = t->all.len;
 
     if (ccf->shape == NGX_HTTP_FOUNDRY_CT_GENERIC) {
-        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &left,
-                                     t->escapes, "}", NULL, NULL)
+        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &left, t,
+                                     "}", NULL, NULL)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -296,14 +297,10 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
         su.data = left.data;
         su.len = n;
 
-        /* the whole text's escapes were counted as it was read */
-
-        e = (n == t->all.len) ? t->escapes : NGX_HTTP_FOUNDRY_CT_UNCOUNTED;
-
         /* the precomputed end: categories, blocklists, output type */
 
-        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &su, e,
-                                     NULL, NULL,
+        if (ngx_http_foundry_ct_json(r->pool, &body, "{\"text\":", &su,
+                                     (n == t->all.len) ? t : NULL, NULL, NULL,
                                      (char *) ccf->analyze_tail.data)
             != NGX_OK)
         {
@@ -339,8 +336,7 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
         sd.len = m;
 
         if (ngx_http_foundry_ct_json(r->pool, &body, "{\"userPrompt\":", &su,
-                                     NGX_HTTP_FOUNDRY_CT_UNCOUNTED,
-                                     m ? ",\"documents\":[" : NULL,
+                                     NULL, m ? ",\"documents\":[" : NULL,
                                      m ? &sd : NULL,
                                      m ? "]}" : ",\"documents\":[]}")
             != NGX_OK)
@@ -401,25 +397,31 @@ ngx_http_foundry_ct_chunk(ngx_str_t *s)
 
 
 /*
- * a + JSON string s1 + b + JSON string s2 + c, in one allocation; e1: the
- * bytes the escape of s1 adds when they were counted as the text was read
- * (then s1 is escaped in one pass, or copied when it has nothing to
- * escape), else NGX_HTTP_FOUNDRY_CT_UNCOUNTED
+ * a + JSON string s1 + b + JSON string s2 + c, in one allocation.  With t,
+ * s1 is t's whole text, whose escapes were counted as it was read: it is
+ * escaped in one pass, or copied where nothing but its line breaks needs
+ * an escape.
  */
 
 static ngx_int_t
 ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
-    ngx_str_t *s1, size_t e1, const char *b, ngx_str_t *s2, const char *c)
+    ngx_str_t *s1, ngx_http_foundry_ct_text_t *t, const char *b,
+    ngx_str_t *s2, const char *c)
 {
     u_char  *p;
-    size_t   size, la, lb, lc, e2;
+    size_t   size, la, lb, lc, e1, e2, lines;
 
     la = ngx_strlen(a);
     lb = b ? ngx_strlen(b) : 0;
     lc = c ? ngx_strlen(c) : 0;
 
-    if (e1 == NGX_HTTP_FOUNDRY_CT_UNCOUNTED) {
+    if (t) {
+        e1 = t->escapes;
+        lines = t->lines;
+
+    } else {
         e1 = ngx_http_foundry_content_escape(NULL, s1->data, s1->len);
+        lines = 0;
     }
 
     size = la + 2 + s1->len + e1 + lb + lc;
@@ -439,14 +441,14 @@ ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
     out->data = p;
 
     p = ngx_cpymem(p, a, la);
-    p = ngx_http_foundry_ct_string(p, s1, e1);
+    p = ngx_http_foundry_ct_quote(p, s1, e1, lines);
 
     if (b) {
         p = ngx_cpymem(p, b, lb);
     }
 
     if (s2) {
-        p = ngx_http_foundry_ct_string(p, s2, e2);
+        p = ngx_http_foundry_ct_quote(p, s2, e2, 0);
     }
 
     if (c) {
@@ -459,18 +461,40 @@ ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out, const char *a,
 }
 
 
-/* a JSON string: s in quotes, escaped unless its escapes add nothing */
+/*
+ * A JSON string: s in quotes, escaped.  e: the bytes its escape adds;
+ * "lines" of them the escapes of line breaks, the texts' separators.
+ * When they are all there is to escape, every line break is one of them,
+ * and the texts between are copied as they are.
+ */
 
 static u_char *
-ngx_http_foundry_ct_string(u_char *p, ngx_str_t *s, size_t e)
+ngx_http_foundry_ct_quote(u_char *p, ngx_str_t *s, size_t e, size_t lines)
 {
+    u_char  *src, *end, *lf;
+
     *p++ = '"';
 
-    if (e) {
-        p = (u_char *) ngx_http_foundry_content_escape(p, s->data, s->len);
+    if (e == 0) {
+        p = ngx_cpymem(p, s->data, s->len);
+
+    } else if (e == lines) {
+        src = s->data;
+        end = s->data + s->len;
+
+        /* libc's memchr(): many bytes at a time */
+
+        while ((lf = memchr(src, '\n', end - src)) != NULL) {
+            p = ngx_cpymem(p, src, lf - src);
+            *p++ = '\\';
+            *p++ = 'n';
+            src = lf + 1;
+        }
+
+        p = ngx_cpymem(p, src, end - src);
 
     } else {
-        p = ngx_cpymem(p, s->data, s->len);
+        p = (u_char *) ngx_http_foundry_content_escape(p, s->data, s->len);
     }
 
     *p++ = '"';

@@ -42,9 +42,6 @@
 #define NGX_HTTP_FOUNDRY_CT_SHIELD          2
 #define NGX_HTTP_FOUNDRY_CT_ASK             3
 
-/* a JSON escape's added bytes not counted yet */
-#define NGX_HTTP_FOUNDRY_CT_UNCOUNTED       ((size_t) -1)
-
 /* extraction errors */
 #define NGX_HTTP_FOUNDRY_CT_NOMEM           1
 #define NGX_HTTP_FOUNDRY_CT_TOO_LARGE       4
@@ -97,8 +94,10 @@ typedef struct {
     size_t                          chars;
     size_t                          max;
 
-    /* the bytes the JSON escape of "all" adds (its checker request) */
+    /* the bytes the JSON escape of "all" adds (its checker request), of
+     * which "lines" for the line breaks between its texts */
     size_t                          escapes;
+    size_t                          lines;
 
     /* 1: "user" and "docs" are read too (shieldPrompt needs them) */
     ngx_uint_t                      roles;

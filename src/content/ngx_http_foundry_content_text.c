@@ -405,6 +405,7 @@ ngx_http_foundry_ct_text(ngx_http_foundry_ct_text_t *t, u_char *s,
     if (t->all.len) {
         t->chars++;
         t->escapes++;
+        t->lines++;
     }
 
     t->chars += ngx_http_foundry_ct_units(s, len, &t->escapes);

@@ -1550,6 +1550,8 @@ sub _content {
                  ? length($in->{text})
                  : ref $in eq 'HASH' && defined $in->{userPrompt}
                  ? length($in->{userPrompt}) : -1,
+        # the text itself (text:analyze's, shieldPrompt's user prompt)
+        text => ref $in eq 'HASH' ? $in->{text} // $in->{userPrompt} : undef,
         documents => ref $in eq 'HASH' && ref $in->{documents} eq 'ARRAY'
                      ? [ map { length } @{ $in->{documents} } ] : [],
         categories => ref $in eq 'HASH' ? $in->{categories} : undef,
