@@ -475,7 +475,10 @@ ngx_http_foundry_ct_quote(u_char *p, ngx_str_t *s, size_t e, size_t lines)
 
     *p++ = '"';
 
-    if (e == 0) {
+    if (s->len == 0) {
+        /* an empty text: no data to copy (may be NULL) */
+
+    } else if (e == 0) {
         p = ngx_cpymem(p, s->data, s->len);
 
     } else if (e == lines) {
