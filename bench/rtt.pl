@@ -9,8 +9,12 @@
 #           [,cpu=N]
 #
 # N requests per target after 50 unmeasured ones; the targets take turns
-# request by request, in reverse order every other turn (A B C, C B A,
-# ...), so drift and ordering favour none.  A server that closes the
+# request by request, in an order shuffled anew every turn (the same
+# sequence at every run: a fixed seed), so drift and ordering favour
+# none: every target follows every other, and itself, as often.  (In
+# reverse every other turn, A B C then C B A, the targets at the ends
+# would follow themselves, a server whose caches its previous request
+# just warmed, and the others never.)  A server that closes the
 # connection after an answer gets a new one before the next request,
 # outside the time measured.  Every answer must be a 200.  cpu=N sends
 # that target's requests from CPU N (the client moves there before each
@@ -25,6 +29,7 @@ use strict;
 use warnings;
 
 use IO::Socket::INET;
+use List::Util qw(shuffle);
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC);
 
@@ -174,9 +179,10 @@ sub pct {
 
 connect_to($_) for @targets;
 
+srand(1);
+
 for my $i (1 .. 50 + $n) {
-    my @order = $i % 2 ? @targets : reverse @targets;
-    for my $t (@order) {
+    for my $t (shuffle @targets) {
         my $us = one($t);
         push @{ $t->{times} }, $us if $i > 50;
     }
