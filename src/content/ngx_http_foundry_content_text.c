@@ -70,8 +70,11 @@ static yajl_callbacks  ngx_http_foundry_ct_callbacks = {
  * contents and the "text" of content parts, tool results included), the
  * Responses API's "instructions" and "input" (a string, or items: messages
  * and function call outputs), completions' "prompt" (a string or strings).
- * Every text goes to t->all, one per line; the user's also to t->user and
- * tool results also to t->docs (for shieldPrompt).
+ * Every text goes to t->all, one per line; with t->roles (shield=on) the
+ * user's also to t->user and tool results also to t->docs (for
+ * shieldPrompt).  The bytes t->all's JSON escape adds are counted as the
+ * texts come (t->escapes, of which t->lines for the line breaks between
+ * them), so that the checker's request is written in one pass.
  *
  * The text is not parsed apart: it is read by the request body's own
  * parse (routing/ngx_http_foundry_body.c: the scanner for a body in
