@@ -188,6 +188,27 @@ ngx_http_foundry_ct_descend(void *ctx)
 
 
 /*
+ * The high bit of each byte of w that is not ASCII or is escaped in JSON
+ * (a control character, a quote, a backslash), and maybe of bytes above
+ * such a one: 0 when all eight are plain ASCII.
+ */
+
+static ngx_inline uint64_t
+ngx_http_foundry_ct_special(uint64_t w)
+{
+    uint64_t  q, b;
+
+    q = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '"');
+    b = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '\\');
+
+    return (w | ((w - NGX_HTTP_FOUNDRY_CT_ONES * 0x20) & ~w)
+            | ((q - NGX_HTTP_FOUNDRY_CT_ONES) & ~q)
+            | ((b - NGX_HTTP_FOUNDRY_CT_ONES) & ~b))
+           & NGX_HTTP_FOUNDRY_CT_HIGHS;
+}
+
+
+/*
  * The length of a UTF-8 text as the service counts it (UTF-16 units), and
  * in "escapes" the bytes its JSON escape (ngx_escape_json()) adds: one
  * pass for both, eight bytes at a time where they are all ASCII and none
@@ -199,25 +220,34 @@ ngx_http_foundry_ct_units(u_char *p, size_t len, size_t *escapes)
 {
     u_char    c;
     size_t    n, e, i;
-    uint64_t  w, q, b;
+    uint64_t  w, w2;
 
     n = 0;
     e = 0;
 
     while (len) {
 
+        /* sixteen bytes, then eight, with one test */
+
+        if (len >= 16) {
+            ngx_memcpy(&w, p, 8);
+            ngx_memcpy(&w2, p + 8, 8);
+
+            if ((ngx_http_foundry_ct_special(w)
+                 | ngx_http_foundry_ct_special(w2))
+                == 0)
+            {
+                n += 16;
+                p += 16;
+                len -= 16;
+                continue;
+            }
+        }
+
         if (len >= 8) {
             ngx_memcpy(&w, p, 8);
 
-            q = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '"');
-            b = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '\\');
-
-            if (((w | ((w - NGX_HTTP_FOUNDRY_CT_ONES * 0x20) & ~w)
-                  | ((q - NGX_HTTP_FOUNDRY_CT_ONES) & ~q)
-                  | ((b - NGX_HTTP_FOUNDRY_CT_ONES) & ~b))
-                 & NGX_HTTP_FOUNDRY_CT_HIGHS)
-                == 0)
-            {
+            if (ngx_http_foundry_ct_special(w) == 0) {
                 n += 8;
                 p += 8;
                 len -= 8;
