@@ -49,7 +49,7 @@ static ngx_int_t ngx_http_foundry_ct_calls(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foundry_ct_call(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_uint_t kind, ngx_str_t *body,
     ngx_str_t *bearer);
-static ngx_int_t ngx_http_foundry_ct_header(ngx_http_request_t *sr,
+static ngx_table_elt_t *ngx_http_foundry_ct_header(ngx_http_request_t *sr,
     ngx_table_elt_t *header);
 static size_t ngx_http_foundry_ct_chunk(ngx_str_t *s);
 static ngx_int_t ngx_http_foundry_ct_json(ngx_pool_t *pool, ngx_str_t *out,
@@ -522,6 +522,7 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
 {
     ngx_buf_t                        *b;
     ngx_str_t                        *uri;
+    ngx_table_elt_t                  *h;
     ngx_http_request_t               *sr;
     ngx_http_core_main_conf_t        *cmcf;
     ngx_http_foundry_ct_call_t       *call;
@@ -576,23 +577,20 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
 
     sr->headers_in.keep_alive_n = -1;
 
-    if (ngx_http_foundry_ct_header(sr, &ngx_http_foundry_ct_headers[0])
-        != NGX_OK)
-    {
+    h = ngx_http_foundry_ct_header(sr, &ngx_http_foundry_ct_headers[0]);
+    if (h == NULL) {
         return NGX_ERROR;
     }
 
-    sr->headers_in.content_type = sr->headers_in.headers.part.elts;
+    sr->headers_in.content_type = h;
 
     if (bearer) {
-        if (ngx_http_foundry_ct_header(sr, &ngx_http_foundry_ct_headers[1])
-            != NGX_OK)
-        {
+        h = ngx_http_foundry_ct_header(sr, &ngx_http_foundry_ct_headers[1]);
+        if (h == NULL) {
             return NGX_ERROR;
         }
 
-        ((ngx_table_elt_t *) sr->headers_in.headers.part.elts)[1].value =
-                                                                      *bearer;
+        h->value = *bearer;
     }
 
     b = &call->buf;
@@ -620,19 +618,19 @@ ngx_http_foundry_ct_call(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+static ngx_table_elt_t *
 ngx_http_foundry_ct_header(ngx_http_request_t *sr, ngx_table_elt_t *header)
 {
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&sr->headers_in.headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     *h = *header;
 
-    return NGX_OK;
+    return h;
 }
 
 
