@@ -51,8 +51,10 @@ static ngx_inline u_char *ngx_http_foundry_jscan_space(u_char *p,
     u_char *last);
 static ngx_inline u_char *ngx_http_foundry_jscan_plain(u_char *p,
     u_char *last);
-static ngx_int_t ngx_http_foundry_jscan_string(u_char **pp, u_char *last,
-    ngx_uint_t *escapes);
+static ngx_inline ngx_int_t ngx_http_foundry_jscan_string(u_char **pp,
+    u_char *last, ngx_uint_t *escapes);
+static ngx_int_t ngx_http_foundry_jscan_string_rest(u_char **pp, u_char *p,
+    u_char *last, ngx_uint_t *escapes);
 static ngx_int_t ngx_http_foundry_jscan_number(u_char **pp, u_char *last);
 static ngx_int_t ngx_http_foundry_jscan_literal(u_char **pp, u_char *last);
 static ngx_int_t ngx_http_foundry_jscan_value(u_char **pp, u_char *last,
@@ -104,7 +106,9 @@ static const u_char  ngx_http_foundry_jscan_class[256] = {
 static ngx_inline u_char *
 ngx_http_foundry_jscan_space(u_char *p, u_char *last)
 {
-    while (p < last
+    /* white space is at most ' ': most bytes need no look in the table */
+
+    while (p < last && *p <= ' '
            && (ngx_http_foundry_jscan_class[*p] & NGX_HTTP_FOUNDRY_JS_SPACE))
     {
         p++;
@@ -196,19 +200,39 @@ ngx_http_foundry_jscan_plain(u_char *p, u_char *last)
  * A string at *pp (its opening quote): NGX_OK with *pp past its closing
  * quote; NGX_AGAIN if the text ends in it, past whole characters and
  * escapes; NGX_ERROR if it is not valid or ends inside a character or an
- * escape.  *escapes is set when it has any.
+ * escape.  *escapes is set when it has any.  The common string, plain
+ * characters only, is done here; the others go on in
+ * ngx_http_foundry_jscan_string_rest().
  */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_foundry_jscan_string(u_char **pp, u_char *last,
     ngx_uint_t *escapes)
 {
-    u_char       *p, c;
+    u_char  *p;
+
+    p = ngx_http_foundry_jscan_plain(*pp + 1, last);
+
+    if (p < last && *p == '"') {
+        *pp = p + 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_foundry_jscan_string_rest(pp, p, last, escapes);
+}
+
+
+/* the string at *pp, from p, where its plain characters stop */
+
+static ngx_int_t
+ngx_http_foundry_jscan_string_rest(u_char **pp, u_char *p, u_char *last,
+    ngx_uint_t *escapes)
+{
+    u_char        c;
     const u_char *t;
     ngx_uint_t    i, n;
 
     t = ngx_http_foundry_jscan_class;
-    p = *pp + 1;
 
     for ( ;; ) {
 
