@@ -59,9 +59,10 @@ static ngx_int_t ngx_http_foundry_jscan_number(u_char **pp, u_char *last);
 static ngx_int_t ngx_http_foundry_jscan_literal(u_char **pp, u_char *last);
 static ngx_int_t ngx_http_foundry_jscan_value(u_char **pp, u_char *last,
     ngx_uint_t depth, ngx_uint_t max);
-static ngx_int_t ngx_http_foundry_jscan_next(u_char **pp, u_char *last,
-    u_char open);
-static ngx_int_t ngx_http_foundry_jscan_colon(u_char **pp, u_char *last);
+static ngx_inline ngx_int_t ngx_http_foundry_jscan_next(u_char **pp,
+    u_char *last, u_char open);
+static ngx_inline ngx_int_t ngx_http_foundry_jscan_colon(u_char **pp,
+    u_char *last);
 static ngx_int_t ngx_http_foundry_jscan_text(ngx_pool_t *pool, u_char *p,
     u_char *last, ngx_uint_t escapes, ngx_str_t *s);
 static ngx_int_t ngx_http_foundry_jscan_emit(ngx_pool_t *pool,
@@ -464,6 +465,15 @@ value:
 
     switch (*p) {
 
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+        p = ngx_http_foundry_jscan_space(p, last);
+        goto value;
+
     case '{':
     case '[':
         if (depth + n + 1 > max) {
@@ -484,6 +494,13 @@ value:
         }
 
         goto value;
+
+    case '"':
+        if (ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        break;
 
     default:
         if (ngx_http_foundry_jscan_scalar(&p, last, &escapes) != NGX_OK) {
@@ -518,6 +535,8 @@ next:
 
 key:
 
+    p = ngx_http_foundry_jscan_space(p, last);
+
     if (p == last || *p != '"'
         || ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK
         || ngx_http_foundry_jscan_colon(&p, last) != NGX_OK)
@@ -530,11 +549,12 @@ key:
 
 
 /*
- * After a value in a container opened by "open": NGX_OK past a comma and
- * white space, NGX_DONE at the closing bracket, or NGX_ERROR
+ * After a value in a container opened by "open": NGX_OK past a comma (the
+ * white space after it is passed with the next value or key), NGX_DONE at
+ * the closing bracket, or NGX_ERROR
  */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_foundry_jscan_next(u_char **pp, u_char *last, u_char open)
 {
     u_char  *p;
@@ -546,7 +566,7 @@ ngx_http_foundry_jscan_next(u_char **pp, u_char *last, u_char open)
     }
 
     if (*p == ',') {
-        *pp = ngx_http_foundry_jscan_space(p + 1, last);
+        *pp = p + 1;
         return NGX_OK;
     }
 
@@ -560,9 +580,9 @@ ngx_http_foundry_jscan_next(u_char **pp, u_char *last, u_char open)
 }
 
 
-/* after a key: white space, a colon, white space */
+/* after a key: white space and a colon (the value passes what follows) */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_foundry_jscan_colon(u_char **pp, u_char *last)
 {
     u_char  *p;
@@ -573,7 +593,7 @@ ngx_http_foundry_jscan_colon(u_char **pp, u_char *last)
         return NGX_ERROR;
     }
 
-    *pp = ngx_http_foundry_jscan_space(p + 1, last);
+    *pp = p + 1;
 
     return NGX_OK;
 }
@@ -689,6 +709,15 @@ value:
     escapes = 0;
 
     switch (*p) {
+
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+        p = ngx_http_foundry_jscan_space(p, last);
+        goto value;
 
     case '{':
     case '[':
@@ -859,7 +888,7 @@ ngx_http_foundry_jscan_key(ngx_pool_t *pool, u_char **pp, u_char *last,
     ngx_str_t    s;
     ngx_uint_t   escapes;
 
-    p = *pp;
+    p = ngx_http_foundry_jscan_space(*pp, last);
 
     if (p == last || *p != '"') {
         return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
