@@ -216,26 +216,6 @@ typedef struct {
 } ngx_http_foundry_usage_t;
 
 
-/*
- * The request's upstream credential token (src/identity/): in the request
- * ctx, so that a request with a managed credential allocates nothing for
- * it; identity/ngx_http_foundry_identity.h says what the fields are.
- */
-
-struct ngx_http_foundry_identity_ctx_s {
-    ngx_str_t                       bearer;
-    const char                     *state;
-    struct ngx_http_foundry_id_local_s *local;
-    struct ngx_http_foundry_id_local_s *held;
-    struct ngx_http_foundry_id_hold_s  *more;
-    ngx_pool_cleanup_t              cleanup;
-
-    unsigned                        pending:1;
-    unsigned                        fetched:1;
-    unsigned                        waiting:1;
-};
-
-
 typedef struct {
     ngx_uint_t                      kind;
     ngx_http_foundry_discovery_t   *discovery;
@@ -294,9 +274,6 @@ typedef struct {
     struct ngx_http_foundry_sources_ctx_s *sources;
     ngx_http_foundry_identity_ctx_t *identity;
     struct ngx_http_foundry_ct_check_s *content;
-
-    /* what ctx->identity points to once the request has a credential */
-    ngx_http_foundry_identity_ctx_t  identity_data;
 
     unsigned                        started:1;
     unsigned                        body_read:1;

@@ -19,18 +19,27 @@
 typedef struct ngx_http_foundry_id_local_s  ngx_http_foundry_id_local_t;
 typedef struct ngx_http_foundry_id_hold_s  ngx_http_foundry_id_hold_t;
 
-/*
- * struct ngx_http_foundry_identity_ctx_s, in ngx_http_foundry_common.h
- * (embedded in the request ctx):
- *
- * bearer, state: "Bearer <token>", and its state
- *     ($foundry_upstream_credential); the bearer points into "local", the
- *     worker's copy the request holds;
- * held, more: the copies the request holds until its pool goes (see
- *     _token.c), let go by "cleanup", linked into the pool at the first;
- * pending, fetched, waiting: this request's fetch, or its wait for
- *     another's.
- */
+struct ngx_http_foundry_identity_ctx_s {
+    /*
+     * "Bearer <token>", and its state ($foundry_upstream_credential); the
+     * bearer points into "local", the worker's copy the request holds
+     */
+    ngx_str_t                       bearer;
+    const char                     *state;
+    ngx_http_foundry_id_local_t    *local;
+
+    /*
+     * the copies the request holds until its pool goes (see _token.c),
+     * let go by "cleanup", linked into the pool at the first
+     */
+    ngx_http_foundry_id_local_t    *held;
+    ngx_http_foundry_id_hold_t     *more;
+    ngx_pool_cleanup_t              cleanup;
+
+    unsigned                        pending:1;
+    unsigned                        fetched:1;
+    unsigned                        waiting:1;
+};
 
 
 /*

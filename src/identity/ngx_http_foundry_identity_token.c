@@ -26,8 +26,8 @@
  * valid for the proxy module, the fetch subrequests (discovery, content
  * check) and the log, whatever the worker takes later.  The hold is a
  * count in the copy and a pool cleanup embedded in the request's
- * identity ctx (itself in the request ctx), linked at its first hold:
- * nothing is allocated for it.
+ * identity ctx, linked at its first hold: one allocation per request,
+ * made in the fast path of ngx_http_foundry_identity_bearer().
  */
 
 
@@ -40,7 +40,7 @@ static ngx_http_foundry_id_local_t *ngx_http_foundry_id_local(
     ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_node_t *n);
 static ngx_inline uint64_t ngx_http_foundry_id_now(void);
 static ngx_inline ngx_http_foundry_identity_ctx_t *ngx_http_foundry_id_ctx(
-    ngx_http_foundry_ctx_t *ctx);
+    ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx);
 static ngx_inline ngx_int_t ngx_http_foundry_id_hold(ngx_http_request_t *r,
     ngx_http_foundry_identity_ctx_t *ic, ngx_http_foundry_id_local_t *local);
 static ngx_int_t ngx_http_foundry_id_hold_more(ngx_http_request_t *r,
@@ -83,7 +83,10 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
         && cred->node->generation == local->generation
         && ngx_http_foundry_id_now() < local->refresh)
     {
-        ic = ngx_http_foundry_id_ctx(ctx);
+        ic = ngx_http_foundry_id_ctx(r, ctx);
+        if (ic == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
 
         (void) ngx_http_foundry_id_hold(r, ic, local);
 
@@ -133,8 +136,8 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
 {
     ngx_http_foundry_id_local_t  *local;
 
-    if (ctx->identity == NULL) {
-        (void) ngx_http_foundry_id_ctx(ctx);
+    if (ctx->identity == NULL && ngx_http_foundry_id_ctx(r, ctx) == NULL) {
+        return NGX_ERROR;
     }
 
     if (ctx->identity->bearer.len) {
@@ -182,17 +185,32 @@ ngx_http_foundry_id_now(void)
 }
 
 
-/*
- * The request's identity ctx, holding nothing yet: in the request ctx,
- * zeroed with it (ic->cleanup is set at the first hold)
- */
+/* the request's identity ctx, holding nothing yet; NULL without memory */
 
 static ngx_inline ngx_http_foundry_identity_ctx_t *
-ngx_http_foundry_id_ctx(ngx_http_foundry_ctx_t *ctx)
+ngx_http_foundry_id_ctx(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx)
 {
-    ctx->identity = &ctx->identity_data;
+    ngx_http_foundry_identity_ctx_t  *ic;
 
-    return ctx->identity;
+    ic = ngx_palloc(r->pool, sizeof(ngx_http_foundry_identity_ctx_t));
+    if (ic == NULL) {
+        return NULL;
+    }
+
+    ngx_str_null(&ic->bearer);
+    ic->state = NULL;
+    ic->local = NULL;
+    ic->held = NULL;
+    ic->more = NULL;
+    ic->pending = 0;
+    ic->fetched = 0;
+    ic->waiting = 0;
+
+    /* ic->cleanup is set at the first hold */
+
+    ctx->identity = ic;
+
+    return ic;
 }
 
 
