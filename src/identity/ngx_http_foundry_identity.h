@@ -213,6 +213,8 @@ ngx_int_t ngx_http_foundry_identity_init(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_identity_bearer_zone(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_identity_token(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
     const char **why);

@@ -65,8 +65,6 @@ ngx_int_t
 ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx)
 {
-    ngx_int_t                          rc;
-    const char                        *why;
     ngx_http_foundry_id_local_t       *local;
     ngx_http_foundry_identity_ctx_t   *ic;
     ngx_http_foundry_id_credential_t  *cred;
@@ -95,6 +93,24 @@ ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    return ngx_http_foundry_identity_bearer_zone(r, ctx);
+}
+
+
+/*
+ * The rest of ngx_http_foundry_identity_bearer(), kept out of it (not
+ * static, so not inlined) for its fast path to need no stack frame
+ */
+
+ngx_int_t
+ngx_http_foundry_identity_bearer_zone(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_int_t                          rc;
+    const char                        *why;
+    ngx_http_foundry_id_credential_t  *cred;
+
+    cred = ctx->upstream->credential;
     why = NULL;
 
     rc = ngx_http_foundry_identity_token(r, ctx, cred, &why);
