@@ -46,8 +46,9 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest)
 {
+    uint32_t          bit;
     ngx_int_t         rc;
-    ngx_uint_t        path;
+    ngx_uint_t        path, exact;
     const char       *err;
     ngx_table_elt_t  *h;
 
@@ -57,20 +58,24 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
     /*
      * the operation first: one the location does not pass, or the caller
      * may not use, is refused whatever the method, before the body is read
-     * (a path that names no operation is refused below)
+     * (a path that names no operation is refused below); a known
+     * operation's very name is valid, only others are checked byte by byte
      */
 
     if (ngx_http_foundry_split_path(rest, flcf->deployment_in_path,
                                     &flcf->connection_name, &ctx->name,
                                     &ctx->op, &err)
-        == NGX_OK
-        && ngx_http_foundry_valid_op(&ctx->op) == NGX_OK)
+        == NGX_OK)
     {
-        path = 1;
+        bit = ngx_http_foundry_operation_find(&ctx->op, &exact);
 
-        rc = ngx_http_foundry_operation_check(r, flcf, ctx);
-        if (rc != NGX_OK) {
-            return rc;
+        if (exact || ngx_http_foundry_valid_op(&ctx->op) == NGX_OK) {
+            path = 1;
+
+            rc = ngx_http_foundry_operation_check(r, flcf, ctx, bit);
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
     }
 
@@ -917,20 +922,18 @@ ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
 
 
 /*
- * Whether the operation of an inference call may go on: the location
- * passes it (else 404 OperationNotSupported), and the caller's key or
- * token may use it (else 403, as for a deployment).  Runs before the body
- * is read and before anything reaches an upstream.
+ * Whether the operation of an inference call ("bit": its bit, 0 for an
+ * unknown one) may go on: the location passes it (else 404
+ * OperationNotSupported), and the caller's key or token may use it (else
+ * 403, as for a deployment).  Runs before the body is read and before
+ * anything reaches an upstream.
  */
 
 ngx_int_t
 ngx_http_foundry_operation_check(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    uint32_t bit)
 {
-    uint32_t  bit;
-
-    bit = ngx_http_foundry_operation_find(&ctx->op);
-
     if ((bit & flcf->operations) == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foundry: operation \"%V\" is not passed by this "
