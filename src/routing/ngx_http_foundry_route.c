@@ -37,6 +37,8 @@ static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
 static ngx_uint_t ngx_http_foundry_dropped_arg(
     ngx_http_foundry_loc_conf_t *flcf, u_char *p, u_char *last);
+static ngx_inline ngx_uint_t ngx_http_foundry_is_credential(
+    ngx_http_foundry_loc_conf_t *flcf, ngx_table_elt_t *h);
 
 
 /* an inference call: POST {target}/..., see ../docs/architecture.md */
@@ -827,25 +829,28 @@ ngx_http_foundry_dropped_arg(ngx_http_foundry_loc_conf_t *flcf, u_char *p,
 /*
  * The client's credentials never reach a model upstream: the headers the
  * key may arrive in are dropped from the list proxy copies its headers
- * from.  The list is rebuilt, so pointers into the old one stay valid.
+ * from.  The list is rebuilt, so pointers into the old one stay valid:
+ * one part of the headers kept, with room for a few more.
  */
 
 static ngx_int_t
 ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf)
 {
-    ngx_uint_t        i, n;
+    ngx_uint_t        i, n, total;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
 
     n = 0;
+    total = 0;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
+        total += part->nelts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_foundry_is_credential(flcf, &h[i].key)) {
+            if (ngx_http_foundry_is_credential(flcf, &h[i])) {
                 n++;
             }
         }
@@ -855,45 +860,49 @@ ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+    if (ngx_list_init(&headers, r->pool, total - n + 4,
+                      sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
+    nh = headers.part.elts;
+
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_foundry_is_credential(flcf, &h[i].key)) {
-                continue;
+            if (!ngx_http_foundry_is_credential(flcf, &h[i])) {
+                *nh++ = h[i];
             }
-
-            nh = ngx_list_push(&headers);
-            if (nh == NULL) {
-                return NGX_ERROR;
-            }
-
-            *nh = h[i];
         }
     }
 
+    headers.part.nelts = total - n;
+
     r->headers_in.headers = headers;
+    r->headers_in.headers.last = &r->headers_in.headers.part;
     r->headers_in.authorization = NULL;
 
     return NGX_OK;
 }
 
 
-ngx_uint_t
+/*
+ * "api-key", "authorization", "ocp-apim-subscription-key" and the
+ * location's key header, in any case: a parsed header's name is in
+ * lower case in lowcase_key already (one a module added by hand may have
+ * none)
+ */
+
+static ngx_inline ngx_uint_t
 ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
-    ngx_str_t *name)
+    ngx_table_elt_t *h)
 {
     u_char  *lc;
 
-    /* "api-key", "authorization", "ocp-apim-subscription-key" */
-
-    switch (name->len) {
+    switch (h->key.len) {
 
     case sizeof("api-key") - 1:
         lc = (u_char *) "api-key";
@@ -911,12 +920,17 @@ ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
         lc = NULL;
     }
 
-    if (lc && ngx_http_foundry_lc_equal(name->data, lc, name->len)) {
+    if (lc
+        && (h->lowcase_key
+            ? ngx_memcmp(h->lowcase_key, lc, h->key.len) == 0
+            : ngx_http_foundry_lc_equal(h->key.data, lc, h->key.len)))
+    {
         return 1;
     }
 
-    return name->len == flcf->auth_header.len
-           && ngx_strncasecmp(name->data, flcf->auth_header.data, name->len)
+    return h->key.len == flcf->auth_header.len
+           && ngx_strncasecmp(h->key.data, flcf->auth_header.data,
+                              h->key.len)
               == 0;
 }
 
