@@ -742,12 +742,7 @@ ngx_http_foundry_route(ngx_http_request_t *r,
     end = r->args.data + r->args.len;
 
     while (a < end) {
-        next = ngx_strlchr(a, end, '&');
-        if (next == NULL) {
-            next = end;
-        }
-
-        eq = ngx_strlchr(a, next, '=');
+        next = ngx_http_foundry_arg_next(a, end, &eq);
         if (eq == NULL) {
             eq = next;
         }
