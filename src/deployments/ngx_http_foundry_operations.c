@@ -205,7 +205,7 @@ ngx_http_foundry_operation_find(ngx_str_t *op, ngx_uint_t *exact)
         name = &ngx_http_foundry_operations[i].name;
 
         if (op->len < name->len
-            || ngx_strncmp(op->data, name->data, name->len) != 0)
+            || ngx_memcmp(op->data, name->data, name->len) != 0)
         {
             continue;
         }

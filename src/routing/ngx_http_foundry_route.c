@@ -348,7 +348,7 @@ ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
     if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
         || (b->has_model
             && b->model.len == model->len
-            && ngx_strncmp(b->model.data, model->data, model->len) == 0))
+            && ngx_memcmp(b->model.data, model->data, model->len) == 0))
     {
         goto apply;
     }
@@ -434,7 +434,7 @@ ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
     }
 
     if (rest->len <= sizeof("/deployments/") - 1
-        || ngx_strncmp(rest->data, "/deployments/", sizeof("/deployments/") - 1)
+        || ngx_memcmp(rest->data, "/deployments/", sizeof("/deployments/") - 1)
            != 0)
     {
         /*
@@ -446,9 +446,9 @@ ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
         op->len = rest->len ? rest->len - 1 : 0;
 
         if ((op->len == sizeof("responses") - 1
-             && ngx_strncmp(op->data, "responses", op->len) == 0)
+             && ngx_memcmp(op->data, "responses", op->len) == 0)
             || (op->len == sizeof("moderations") - 1
-                && ngx_strncmp(op->data, "moderations", op->len) == 0))
+                && ngx_memcmp(op->data, "moderations", op->len) == 0))
         {
             ngx_str_null(name);
             return NGX_OK;
