@@ -441,7 +441,8 @@ ngx_http_foundry_lc_equal(u_char *s, u_char *lc, size_t n)
 /*
  * A request header by name (the first), or NULL.  nginx keeps each
  * header's name in lower case too (lowcase_key; a header a subrequest's
- * list was given by hand may have none).
+ * list was given by hand may have none): a name in lower case, as most
+ * are, is its very bytes.
  */
 
 ngx_table_elt_t *
@@ -471,8 +472,9 @@ ngx_http_foundry_find_header(ngx_http_request_t *r, ngx_str_t *name)
         }
 
         if (h[i].lowcase_key
-            ? ngx_http_foundry_lc_equal(name->data, h[i].lowcase_key,
-                                        name->len)
+            ? (ngx_memcmp(h[i].lowcase_key, name->data, name->len) == 0
+               || ngx_http_foundry_lc_equal(name->data, h[i].lowcase_key,
+                                            name->len))
             : ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
         {
             return &h[i];
