@@ -133,8 +133,10 @@ ngx_http_foundry_classify(ngx_http_request_t *r,
         if (rest->len <= d[i].get_prefix.len + d[i].get_suffix.len
             || ngx_memcmp(rest->data, d[i].get_prefix.data,
                           d[i].get_prefix.len) != 0
-            || ngx_memcmp(rest->data + rest->len - d[i].get_suffix.len,
-                          d[i].get_suffix.data, d[i].get_suffix.len) != 0)
+            || (d[i].get_suffix.len
+                && ngx_memcmp(rest->data + rest->len - d[i].get_suffix.len,
+                              d[i].get_suffix.data, d[i].get_suffix.len)
+                   != 0))
         {
             continue;
         }

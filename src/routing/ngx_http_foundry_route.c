@@ -891,36 +891,41 @@ ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
  * none)
  */
 
+#define ngx_http_foundry_header_is(h, lc)                                     \
+    ((h)->lowcase_key                                                         \
+     ? ngx_memcmp((h)->lowcase_key, lc, sizeof(lc) - 1) == 0                  \
+     : ngx_http_foundry_lc_equal((h)->key.data, (u_char *) lc,                \
+                                 sizeof(lc) - 1))
+
+
 static ngx_inline ngx_uint_t
 ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
     ngx_table_elt_t *h)
 {
-    u_char  *lc;
+    /* a known length's memcmp() is a few instructions, not a call */
 
     switch (h->key.len) {
 
     case sizeof("api-key") - 1:
-        lc = (u_char *) "api-key";
+        if (ngx_http_foundry_header_is(h, "api-key")) {
+            return 1;
+        }
+
         break;
 
     case sizeof("authorization") - 1:
-        lc = (u_char *) "authorization";
+        if (ngx_http_foundry_header_is(h, "authorization")) {
+            return 1;
+        }
+
         break;
 
     case sizeof("ocp-apim-subscription-key") - 1:
-        lc = (u_char *) "ocp-apim-subscription-key";
+        if (ngx_http_foundry_header_is(h, "ocp-apim-subscription-key")) {
+            return 1;
+        }
+
         break;
-
-    default:
-        lc = NULL;
-    }
-
-    if (lc
-        && (h->lowcase_key
-            ? ngx_memcmp(h->lowcase_key, lc, h->key.len) == 0
-            : ngx_http_foundry_lc_equal(h->key.data, lc, h->key.len)))
-    {
-        return 1;
     }
 
     return h->key.len == flcf->auth_header.len
