@@ -460,16 +460,20 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
         return ngx_http_foundry_set(v, &value);
     }
 
-    if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     /*
-     * a value a variable gave is masked in the worker's log lines from now
-     * on; a static one was registered with the configuration
+     * a static value as it is; a value a variable gave is masked in the
+     * worker's log lines from now on (a static one was registered with the
+     * configuration)
      */
 
-    if (cv->lengths) {
+    if (cv->lengths == NULL) {
+        value = cv->value;
+
+    } else {
+        if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         ngx_http_foundry_logmask_secret(&value);
     }
 

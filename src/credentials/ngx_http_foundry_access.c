@@ -457,12 +457,14 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
         v = h->value;
 
         if (v.len <= flcf->auth_prefix.len + flcf->auth_suffix.len
-            || ngx_strncasecmp(v.data, flcf->auth_prefix.data,
-                               flcf->auth_prefix.len)
-               != 0
-            || ngx_strncmp(v.data + v.len - flcf->auth_suffix.len,
-                           flcf->auth_suffix.data, flcf->auth_suffix.len)
-               != 0)
+            || (flcf->auth_prefix.len
+                && ngx_strncasecmp(v.data, flcf->auth_prefix.data,
+                                   flcf->auth_prefix.len)
+                   != 0)
+            || (flcf->auth_suffix.len
+                && ngx_strncmp(v.data + v.len - flcf->auth_suffix.len,
+                               flcf->auth_suffix.data, flcf->auth_suffix.len)
+                   != 0))
         {
             return NGX_DECLINED;
         }
