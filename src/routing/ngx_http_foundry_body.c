@@ -289,13 +289,20 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
     }
 
     b->keys = 1;
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
 
-    if (len == 14 && ngx_memcmp(s, "stream_options", 14) == 0) {
+    /* by the length first: most keys ("messages", "tools") are none */
+
+    switch (len) {
+
+    case 14:
+        if (ngx_memcmp(s, "stream_options", 14) != 0) {
+            return 1;
+        }
 
         if (b->has_so) {
             /* twice: which one counts is the upstream's business */
             b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
-            b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
             return 1;
         }
 
@@ -303,9 +310,11 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
         b->key = NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS;
 
         return 1;
-    }
 
-    if (len == 5 && ngx_memcmp(s, "model", 5) == 0) {
+    case 5:
+        if (ngx_memcmp(s, "model", 5) != 0) {
+            return 1;
+        }
 
         if (b->has_model) {
             b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TWICE;
@@ -317,24 +326,29 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
         b->key_end = ngx_http_foundry_body_offset(b);
 
         return 1;
-    }
 
-    if (len == 6 && ngx_memcmp(s, "stream", 6) == 0) {
-        b->key = NGX_HTTP_FOUNDRY_KEY_STREAM;
+    case 6:
+        if (ngx_memcmp(s, "stream", 6) == 0) {
+            b->key = NGX_HTTP_FOUNDRY_KEY_STREAM;
+        }
+
+        return 1;
+
+    case 10:
+    case 17:
+    case 21:
+        if ((len == 10 && ngx_memcmp(s, "max_tokens", 10) == 0)
+            || (len == 21 && ngx_memcmp(s, "max_completion_tokens", 21) == 0)
+            || (len == 17 && ngx_memcmp(s, "max_output_tokens", 17) == 0))
+        {
+            b->key = NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS;
+        }
+
+        return 1;
+
+    default:
         return 1;
     }
-
-    if ((len == 10 && ngx_memcmp(s, "max_tokens", 10) == 0)
-        || (len == 21 && ngx_memcmp(s, "max_completion_tokens", 21) == 0)
-        || (len == 17 && ngx_memcmp(s, "max_output_tokens", 17) == 0))
-    {
-        b->key = NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS;
-        return 1;
-    }
-
-    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
-
-    return 1;
 }
 
 
