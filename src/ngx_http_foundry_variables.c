@@ -461,19 +461,24 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
     }
 
     /*
-     * a static value as it is; a value a variable gave is masked in the
-     * worker's log lines from now on (a static one was registered with the
-     * configuration)
+     * a value without variables: as configured, not evaluated per request
+     * (a static bearer= has its header value in u->authorization, above)
      */
 
     if (cv->lengths == NULL) {
-        value = cv->value;
+        return ngx_http_foundry_set(v, &cv->value);
+    }
 
-    } else {
-        if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
+    /*
+     * a value a variable gave is masked in the worker's log lines from now
+     * on; a static one was registered with the configuration
+     */
+
+    if (cv->lengths) {
         ngx_http_foundry_logmask_secret(&value);
     }
 
