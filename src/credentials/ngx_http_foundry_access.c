@@ -457,12 +457,14 @@ ngx_http_foundry_key_from(ngx_http_request_t *r,
         v = h->value;
 
         if (v.len <= flcf->auth_prefix.len + flcf->auth_suffix.len
-            || ngx_strncasecmp(v.data, flcf->auth_prefix.data,
-                               flcf->auth_prefix.len)
-               != 0
-            || ngx_strncmp(v.data + v.len - flcf->auth_suffix.len,
-                           flcf->auth_suffix.data, flcf->auth_suffix.len)
-               != 0)
+            || (flcf->auth_prefix.len
+                && ngx_strncasecmp(v.data, flcf->auth_prefix.data,
+                                   flcf->auth_prefix.len)
+                   != 0)
+            || (flcf->auth_suffix.len
+                && ngx_strncmp(v.data + v.len - flcf->auth_suffix.len,
+                               flcf->auth_suffix.data, flcf->auth_suffix.len)
+                   != 0))
         {
             return NGX_DECLINED;
         }
@@ -489,9 +491,12 @@ ngx_http_foundry_bearer(ngx_http_request_t *r, ngx_str_t *token)
 
     h = r->headers_in.authorization;
 
+    /* "Bearer " as clients send it, else in any case */
+
     if (h == NULL || h->value.len <= sizeof("Bearer ") - 1
-        || !ngx_http_foundry_lc_equal(h->value.data, (u_char *) "bearer ",
-                                      sizeof("bearer ") - 1))
+        || (ngx_memcmp(h->value.data, "Bearer ", sizeof("Bearer ") - 1) != 0
+            && !ngx_http_foundry_lc_equal(h->value.data, (u_char *) "bearer ",
+                                          sizeof("bearer ") - 1)))
     {
         return NGX_DECLINED;
     }
@@ -516,7 +521,7 @@ ngx_http_foundry_is_jwt(ngx_str_t *s)
     u_char      *p;
     ngx_uint_t   dots;
 
-    if (s->len < 10 || ngx_strncmp(s->data, "eyJ", 3) != 0) {
+    if (s->len < 10 || ngx_memcmp(s->data, "eyJ", 3) != 0) {
         return 0;
     }
 

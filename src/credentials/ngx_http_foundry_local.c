@@ -29,14 +29,17 @@ static void ngx_http_foundry_local_release(void *data);
 static void ngx_http_foundry_local_cleanup(void *data);
 
 
-/* the slot: by the credential's end (a token's signature) and length */
+/*
+ * the slot: by the credential's last 32 bytes (a token's signature, a
+ * whole Azure key) and length
+ */
 
 uint32_t
 ngx_http_foundry_local_hash(ngx_str_t *secret)
 {
     size_t  n;
 
-    n = ngx_min(secret->len, 48);
+    n = ngx_min(secret->len, 32);
 
     return ngx_murmur_hash2(secret->data + secret->len - n, n)
            ^ (uint32_t) secret->len;

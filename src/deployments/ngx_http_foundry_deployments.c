@@ -443,7 +443,7 @@ ngx_http_foundry_check_api_version(ngx_http_request_t *r,
 
     for (i = 0; i < versions->nelts; i++) {
         if (v[i].len == value.len
-            && ngx_strncmp(v[i].data, value.data, value.len) == 0)
+            && ngx_memcmp(v[i].data, value.data, value.len) == 0)
         {
             return NGX_OK;
         }

@@ -158,7 +158,7 @@ ngx_int_t ngx_http_foundry_operation_mask(ngx_str_t *name, uint32_t *mask);
 uint32_t ngx_http_foundry_operations_default(void);
 const char *ngx_http_foundry_operation_list(void);
 ngx_str_t *ngx_http_foundry_operation_name(ngx_uint_t bit);
-uint32_t ngx_http_foundry_operation_find(ngx_str_t *op);
+uint32_t ngx_http_foundry_operation_find(ngx_str_t *op, ngx_uint_t *exact);
 
 
 /* ngx_http_foundry_upstream.c */

@@ -189,10 +189,14 @@ ngx_http_foundry_operation_name(ngx_uint_t bit)
 }
 
 
-/* the bit of the operation a request path names, or 0 */
+/*
+ * The bit of the operation a request path names, or 0; *exact is set when
+ * the path is the operation's very name (then a valid one: no segment of
+ * a known name is empty or a dot segment, every byte is safe).
+ */
 
 uint32_t
-ngx_http_foundry_operation_find(ngx_str_t *op)
+ngx_http_foundry_operation_find(ngx_str_t *op, ngx_uint_t *exact)
 {
     ngx_str_t   *name;
     ngx_uint_t   i;
@@ -201,18 +205,25 @@ ngx_http_foundry_operation_find(ngx_str_t *op)
         name = &ngx_http_foundry_operations[i].name;
 
         if (op->len < name->len
-            || ngx_strncmp(op->data, name->data, name->len) != 0)
+            || ngx_memcmp(op->data, name->data, name->len) != 0)
         {
             continue;
         }
 
-        if (op->len == name->len
-            || (ngx_http_foundry_operations[i].family
-                && op->data[name->len] == '/'))
+        if (op->len == name->len) {
+            *exact = 1;
+            return (uint32_t) 1 << i;
+        }
+
+        if (ngx_http_foundry_operations[i].family
+            && op->data[name->len] == '/')
         {
+            *exact = 0;
             return (uint32_t) 1 << i;
         }
     }
+
+    *exact = 0;
 
     return 0;
 }

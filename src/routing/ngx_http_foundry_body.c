@@ -15,6 +15,7 @@
 
 #define NGX_HTTP_FOUNDRY_MAX_DEPTH      512
 #define NGX_HTTP_FOUNDRY_READ_SIZE      65536
+#define NGX_HTTP_FOUNDRY_COPY_SIZE      16384
 
 
 static int ngx_http_foundry_body_null(void *ctx);
@@ -36,6 +37,8 @@ static ngx_uint_t ngx_http_foundry_body_descend(void *ctx);
 static yajl_callbacks *ngx_http_foundry_body_reader(
     ngx_http_foundry_body_t *b, void **ctx,
     ngx_http_foundry_jscan_descend_pt *descend);
+static ngx_int_t ngx_http_foundry_body_copy(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
 static ngx_chain_t **ngx_http_foundry_chain_range(ngx_pool_t *pool,
     ngx_chain_t *in, off_t from, off_t to, ngx_chain_t **ll);
 
@@ -286,13 +289,20 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
     }
 
     b->keys = 1;
+    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
 
-    if (len == 14 && ngx_memcmp(s, "stream_options", 14) == 0) {
+    /* by the length first: most keys ("messages", "tools") are none */
+
+    switch (len) {
+
+    case 14:
+        if (ngx_memcmp(s, "stream_options", 14) != 0) {
+            return 1;
+        }
 
         if (b->has_so) {
             /* twice: which one counts is the upstream's business */
             b->include_usage = NGX_HTTP_FOUNDRY_IU_OTHER;
-            b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
             return 1;
         }
 
@@ -300,9 +310,11 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
         b->key = NGX_HTTP_FOUNDRY_KEY_STREAM_OPTIONS;
 
         return 1;
-    }
 
-    if (len == 5 && ngx_memcmp(s, "model", 5) == 0) {
+    case 5:
+        if (ngx_memcmp(s, "model", 5) != 0) {
+            return 1;
+        }
 
         if (b->has_model) {
             b->error = NGX_HTTP_FOUNDRY_BODY_MODEL_TWICE;
@@ -314,24 +326,29 @@ ngx_http_foundry_body_map_key(void *ctx, const unsigned char *s, size_t len)
         b->key_end = ngx_http_foundry_body_offset(b);
 
         return 1;
-    }
 
-    if (len == 6 && ngx_memcmp(s, "stream", 6) == 0) {
-        b->key = NGX_HTTP_FOUNDRY_KEY_STREAM;
+    case 6:
+        if (ngx_memcmp(s, "stream", 6) == 0) {
+            b->key = NGX_HTTP_FOUNDRY_KEY_STREAM;
+        }
+
+        return 1;
+
+    case 10:
+    case 17:
+    case 21:
+        if ((len == 10 && ngx_memcmp(s, "max_tokens", 10) == 0)
+            || (len == 21 && ngx_memcmp(s, "max_completion_tokens", 21) == 0)
+            || (len == 17 && ngx_memcmp(s, "max_output_tokens", 17) == 0))
+        {
+            b->key = NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS;
+        }
+
+        return 1;
+
+    default:
         return 1;
     }
-
-    if ((len == 10 && ngx_memcmp(s, "max_tokens", 10) == 0)
-        || (len == 21 && ngx_memcmp(s, "max_completion_tokens", 21) == 0)
-        || (len == 17 && ngx_memcmp(s, "max_output_tokens", 17) == 0))
-    {
-        b->key = NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS;
-        return 1;
-    }
-
-    b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
-
-    return 1;
 }
 
 
@@ -804,6 +821,18 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         return NGX_OK;
     }
 
+    switch (ngx_http_foundry_body_copy(r, b)) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_ERROR:
+        return NGX_ERROR;
+
+    default: /* NGX_DECLINED */
+        break;
+    }
+
     out = NULL;
     ll = &out;
     pos = 0;
@@ -860,6 +889,98 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 
     r->request_body->bufs = out;
     r->headers_in.content_length_n = size;
+
+    b->nedits = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A small body read into one buffer in memory (the usual one) is copied
+ * once with its edits into one buffer: the proxy module's chain then has
+ * one link, not one per piece.  NGX_DECLINED for any other body.
+ */
+
+static ngx_int_t
+ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
+{
+    u_char                        *p, *data;
+    size_t                         size;
+    ngx_buf_t                     *in, *buf;
+    ngx_uint_t                     i;
+    ngx_chain_t                   *cl;
+    ngx_http_foundry_body_edit_t  *e;
+
+    if (b->size > NGX_HTTP_FOUNDRY_COPY_SIZE) {
+        return NGX_DECLINED;
+    }
+
+    in = NULL;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+
+        if (ngx_buf_special(cl->buf)) {
+            continue;
+        }
+
+        if (in || !ngx_buf_in_memory_only(cl->buf)) {
+            return NGX_DECLINED;
+        }
+
+        in = cl->buf;
+    }
+
+    if (in == NULL || in->last - in->pos != b->size) {
+        return NGX_DECLINED;
+    }
+
+    size = (size_t) b->size;
+
+    for (i = 0; i < b->nedits; i++) {
+        e = &b->edits[i];
+        size += e->text.len - (size_t) (e->to - e->from);
+    }
+
+    data = ngx_pnalloc(r->pool, size);
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    buf = ngx_calloc_buf(r->pool);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = data;
+    size = 0;
+
+    for (i = 0; i < b->nedits; i++) {
+        e = &b->edits[i];
+
+        p = ngx_cpymem(p, in->pos + size, (size_t) e->from - size);
+        p = ngx_cpymem(p, e->text.data, e->text.len);
+        size = (size_t) e->to;
+    }
+
+    p = ngx_cpymem(p, in->pos + size, (size_t) b->size - size);
+
+    buf->memory = 1;
+    buf->pos = data;
+    buf->last = p;
+    buf->last_buf = 1;
+    buf->last_in_chain = 1;
+
+    cl->buf = buf;
+    cl->next = NULL;
+
+    r->request_body->bufs = cl;
+    r->headers_in.content_length_n = p - data;
 
     b->nedits = 0;
 

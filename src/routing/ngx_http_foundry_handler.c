@@ -59,7 +59,7 @@ ngx_http_foundry_precontent_handler(ngx_http_request_t *r)
     ctx->started = 1;
 
     if (r->uri.len < flcf->prefix.len
-        || ngx_strncmp(r->uri.data, flcf->prefix.data, flcf->prefix.len) != 0
+        || ngx_memcmp(r->uri.data, flcf->prefix.data, flcf->prefix.len) != 0
         || (r->uri.len > flcf->prefix.len
             && r->uri.data[flcf->prefix.len] != '/'))
     {
@@ -121,7 +121,7 @@ ngx_http_foundry_classify(ngx_http_request_t *r,
 
     for (i = 0; i < flcf->discovery->nelts; i++) {
         if (rest->len == d[i].list.len
-            && ngx_strncmp(rest->data, d[i].list.data, rest->len) == 0)
+            && ngx_memcmp(rest->data, d[i].list.data, rest->len) == 0)
         {
             ctx->kind = NGX_HTTP_FOUNDRY_REQ_LIST;
             ctx->discovery = &d[i];
@@ -131,10 +131,12 @@ ngx_http_foundry_classify(ngx_http_request_t *r,
 
     for (i = 0; i < flcf->discovery->nelts; i++) {
         if (rest->len <= d[i].get_prefix.len + d[i].get_suffix.len
-            || ngx_strncmp(rest->data, d[i].get_prefix.data,
-                           d[i].get_prefix.len) != 0
-            || ngx_strncmp(rest->data + rest->len - d[i].get_suffix.len,
-                           d[i].get_suffix.data, d[i].get_suffix.len) != 0)
+            || ngx_memcmp(rest->data, d[i].get_prefix.data,
+                          d[i].get_prefix.len) != 0
+            || (d[i].get_suffix.len
+                && ngx_memcmp(rest->data + rest->len - d[i].get_suffix.len,
+                              d[i].get_suffix.data, d[i].get_suffix.len)
+                   != 0))
         {
             continue;
         }

@@ -37,6 +37,8 @@ static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
 static ngx_uint_t ngx_http_foundry_dropped_arg(
     ngx_http_foundry_loc_conf_t *flcf, u_char *p, u_char *last);
+static ngx_inline ngx_uint_t ngx_http_foundry_is_credential(
+    ngx_http_foundry_loc_conf_t *flcf, ngx_table_elt_t *h);
 
 
 /* an inference call: POST {target}/..., see ../docs/architecture.md */
@@ -46,8 +48,9 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest)
 {
+    uint32_t          bit;
     ngx_int_t         rc;
-    ngx_uint_t        path;
+    ngx_uint_t        path, exact;
     const char       *err;
     ngx_table_elt_t  *h;
 
@@ -57,20 +60,24 @@ ngx_http_foundry_inference(ngx_http_request_t *r,
     /*
      * the operation first: one the location does not pass, or the caller
      * may not use, is refused whatever the method, before the body is read
-     * (a path that names no operation is refused below)
+     * (a path that names no operation is refused below); a known
+     * operation's very name is valid, only others are checked byte by byte
      */
 
     if (ngx_http_foundry_split_path(rest, flcf->deployment_in_path,
                                     &flcf->connection_name, &ctx->name,
                                     &ctx->op, &err)
-        == NGX_OK
-        && ngx_http_foundry_valid_op(&ctx->op) == NGX_OK)
+        == NGX_OK)
     {
-        path = 1;
+        bit = ngx_http_foundry_operation_find(&ctx->op, &exact);
 
-        rc = ngx_http_foundry_operation_check(r, flcf, ctx);
-        if (rc != NGX_OK) {
-            return rc;
+        if (exact || ngx_http_foundry_valid_op(&ctx->op) == NGX_OK) {
+            path = 1;
+
+            rc = ngx_http_foundry_operation_check(r, flcf, ctx, bit);
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
     }
 
@@ -341,7 +348,7 @@ ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
     if (ctx->upstream->kind == NGX_HTTP_FOUNDRY_AZURE_CLASSIC
         || (b->has_model
             && b->model.len == model->len
-            && ngx_strncmp(b->model.data, model->data, model->len) == 0))
+            && ngx_memcmp(b->model.data, model->data, model->len) == 0))
     {
         goto apply;
     }
@@ -427,7 +434,7 @@ ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
     }
 
     if (rest->len <= sizeof("/deployments/") - 1
-        || ngx_strncmp(rest->data, "/deployments/", sizeof("/deployments/") - 1)
+        || ngx_memcmp(rest->data, "/deployments/", sizeof("/deployments/") - 1)
            != 0)
     {
         /*
@@ -439,9 +446,9 @@ ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
         op->len = rest->len ? rest->len - 1 : 0;
 
         if ((op->len == sizeof("responses") - 1
-             && ngx_strncmp(op->data, "responses", op->len) == 0)
+             && ngx_memcmp(op->data, "responses", op->len) == 0)
             || (op->len == sizeof("moderations") - 1
-                && ngx_strncmp(op->data, "moderations", op->len) == 0))
+                && ngx_memcmp(op->data, "moderations", op->len) == 0))
         {
             ngx_str_null(name);
             return NGX_OK;
@@ -735,12 +742,7 @@ ngx_http_foundry_route(ngx_http_request_t *r,
     end = r->args.data + r->args.len;
 
     while (a < end) {
-        next = ngx_strlchr(a, end, '&');
-        if (next == NULL) {
-            next = end;
-        }
-
-        eq = ngx_strlchr(a, next, '=');
+        next = ngx_http_foundry_arg_next(a, end, &eq);
         if (eq == NULL) {
             eq = next;
         }
@@ -822,25 +824,28 @@ ngx_http_foundry_dropped_arg(ngx_http_foundry_loc_conf_t *flcf, u_char *p,
 /*
  * The client's credentials never reach a model upstream: the headers the
  * key may arrive in are dropped from the list proxy copies its headers
- * from.  The list is rebuilt, so pointers into the old one stay valid.
+ * from.  The list is rebuilt, so pointers into the old one stay valid:
+ * one part of the headers kept, with room for a few more.
  */
 
 static ngx_int_t
 ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf)
 {
-    ngx_uint_t        i, n;
+    ngx_uint_t        i, n, total;
     ngx_list_t        headers;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *nh;
 
     n = 0;
+    total = 0;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
+        total += part->nelts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_foundry_is_credential(flcf, &h[i].key)) {
+            if (ngx_http_foundry_is_credential(flcf, &h[i])) {
                 n++;
             }
         }
@@ -850,87 +855,99 @@ ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+    if (ngx_list_init(&headers, r->pool, total - n + 4,
+                      sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
+    nh = headers.part.elts;
+
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_foundry_is_credential(flcf, &h[i].key)) {
-                continue;
+            if (!ngx_http_foundry_is_credential(flcf, &h[i])) {
+                *nh++ = h[i];
             }
-
-            nh = ngx_list_push(&headers);
-            if (nh == NULL) {
-                return NGX_ERROR;
-            }
-
-            *nh = h[i];
         }
     }
 
+    headers.part.nelts = total - n;
+
     r->headers_in.headers = headers;
+    r->headers_in.headers.last = &r->headers_in.headers.part;
     r->headers_in.authorization = NULL;
 
     return NGX_OK;
 }
 
 
-ngx_uint_t
+/*
+ * "api-key", "authorization", "ocp-apim-subscription-key" and the
+ * location's key header, in any case: a parsed header's name is in
+ * lower case in lowcase_key already (one a module added by hand may have
+ * none)
+ */
+
+#define ngx_http_foundry_header_is(h, lc)                                     \
+    ((h)->lowcase_key                                                         \
+     ? ngx_memcmp((h)->lowcase_key, lc, sizeof(lc) - 1) == 0                  \
+     : ngx_http_foundry_lc_equal((h)->key.data, (u_char *) lc,                \
+                                 sizeof(lc) - 1))
+
+
+static ngx_inline ngx_uint_t
 ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
-    ngx_str_t *name)
+    ngx_table_elt_t *h)
 {
-    u_char  *lc;
+    /* a known length's memcmp() is a few instructions, not a call */
 
-    /* "api-key", "authorization", "ocp-apim-subscription-key" */
-
-    switch (name->len) {
+    switch (h->key.len) {
 
     case sizeof("api-key") - 1:
-        lc = (u_char *) "api-key";
+        if (ngx_http_foundry_header_is(h, "api-key")) {
+            return 1;
+        }
+
         break;
 
     case sizeof("authorization") - 1:
-        lc = (u_char *) "authorization";
+        if (ngx_http_foundry_header_is(h, "authorization")) {
+            return 1;
+        }
+
         break;
 
     case sizeof("ocp-apim-subscription-key") - 1:
-        lc = (u_char *) "ocp-apim-subscription-key";
+        if (ngx_http_foundry_header_is(h, "ocp-apim-subscription-key")) {
+            return 1;
+        }
+
         break;
-
-    default:
-        lc = NULL;
     }
 
-    if (lc && ngx_http_foundry_lc_equal(name->data, lc, name->len)) {
-        return 1;
-    }
-
-    return name->len == flcf->auth_header.len
-           && ngx_strncasecmp(name->data, flcf->auth_header.data, name->len)
+    return h->key.len == flcf->auth_header.len
+           && ngx_strncasecmp(h->key.data, flcf->auth_header.data,
+                              h->key.len)
               == 0;
 }
 
 
 /*
- * Whether the operation of an inference call may go on: the location
- * passes it (else 404 OperationNotSupported), and the caller's key or
- * token may use it (else 403, as for a deployment).  Runs before the body
- * is read and before anything reaches an upstream.
+ * Whether the operation of an inference call ("bit": its bit, 0 for an
+ * unknown one) may go on: the location passes it (else 404
+ * OperationNotSupported), and the caller's key or token may use it (else
+ * 403, as for a deployment).  Runs before the body is read and before
+ * anything reaches an upstream.
  */
 
 ngx_int_t
 ngx_http_foundry_operation_check(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx)
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    uint32_t bit)
 {
-    uint32_t  bit;
-
-    bit = ngx_http_foundry_operation_find(&ctx->op);
-
     if ((bit & flcf->operations) == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foundry: operation \"%V\" is not passed by this "

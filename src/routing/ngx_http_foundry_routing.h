@@ -69,14 +69,13 @@ ngx_int_t ngx_http_foundry_inference(ngx_http_request_t *r,
     ngx_str_t *rest);
 ngx_int_t ngx_http_foundry_inference_resume(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
-ngx_uint_t ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
-    ngx_str_t *name);
 ngx_int_t ngx_http_foundry_split_path(ngx_str_t *rest, ngx_flag_t in_path,
     ngx_str_t *connection, ngx_str_t *name, ngx_str_t *op, const char **err);
 /* not static for fuzz/fuzz_path.c */
 ngx_int_t ngx_http_foundry_valid_op(ngx_str_t *op);
 ngx_int_t ngx_http_foundry_operation_check(ngx_http_request_t *r,
-    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
+    ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
+    uint32_t bit);
 ngx_int_t ngx_http_foundry_required_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
 
