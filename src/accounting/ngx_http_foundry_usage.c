@@ -99,8 +99,14 @@ static void ngx_http_foundry_usage_sse(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_usage_scan(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, u_char *p, u_char *last);
+static u_char *ngx_http_foundry_usage_lines(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *last);
+static ngx_int_t ngx_http_foundry_usage_data(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *nl, u_char **bs,
+    u_char *last);
 static void ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u);
-static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last,
+    u_char **bs, u_char *end);
 static ngx_uint_t ngx_http_foundry_usage_member(u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u);
@@ -368,14 +374,16 @@ ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u, u_char *p,
 /*
  * The SSE stream, line by line: the JSON after "data:" goes to the parser
  * as it comes, other lines ("event:", "id:", comments, "data: [DONE]") are
- * skipped.
+ * skipped.  The lines whole in the buffer are read at once
+ * (ngx_http_foundry_usage_lines()); a line the buffer ends in, a byte at a
+ * time, through the states.
  */
 
 static void
 ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
     u_char *p, u_char *last)
 {
-    u_char  *nl;
+    u_char  *nl, *bs;
 
     static u_char  data[] = "data:";
 
@@ -384,6 +392,14 @@ ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
         switch (u->state) {
 
         case NGX_HTTP_FOUNDRY_SSE_LINE:
+            p = ngx_http_foundry_usage_lines(r, u, p, last);
+
+            if (p == last || u->state != NGX_HTTP_FOUNDRY_SSE_LINE) {
+                break;
+            }
+
+            /* the buffer's last line, not whole */
+
             if (*p == 'd') {
                 u->prefix = 1;
                 u->state = NGX_HTTP_FOUNDRY_SSE_PREFIX;
@@ -432,29 +448,19 @@ ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
             u->events++;
 
             /*
-             * a whole line in this buffer is parsed only if it has a usage
-             * object: most events of a stream are not looked at twice,
-             * and a line skipped is passed at once, its end known
+             * the line's "data:" came in an earlier buffer: if the rest
+             * of the line is whole in this one, it is read as a whole
+             * line is (ngx_http_foundry_usage_lines())
              */
 
             nl = ngx_http_foundry_usage_eol(p, last);
+            bs = NULL;
 
-            if (nl && !ngx_http_foundry_usage_line(p, nl)) {
+            if (nl
+                && ngx_http_foundry_usage_data(r, u, p, nl, &bs, last) == NGX_OK)
+            {
                 p = nl + 1;
                 u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
-                break;
-            }
-
-            /*
-             * a whole line with usage is scanned, as a whole JSON answer
-             * is (ngx_http_foundry_usage_json()); what the scanner does
-             * not take, and a line in pieces, go to yajl
-             */
-
-            if (nl && ngx_http_foundry_usage_scan(r, u, p, nl + 1) == NGX_OK) {
-                p = nl + 1;
-                u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
-                ngx_http_foundry_usage_event(u);
                 break;
             }
 
@@ -508,6 +514,110 @@ ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
             break;
         }
     }
+}
+
+
+/*
+ * The whole lines of an SSE buffer, from the start of a line: each line's
+ * end found once (libc's memchr()), its "data:" compared at once, and the
+ * JSON after it read by ngx_http_foundry_usage_data().  Returns where the
+ * buffer's last line, not whole, starts (the state still LINE), where the
+ * JSON of a line that yajl is to read starts (the state FEED), or last.
+ * The states take the same lines: a line ends at "\n" only, "\n" and
+ * "\r" before a line are passed, "data:" may be followed by spaces and
+ * tabs before the "{".
+ */
+
+static u_char *
+ngx_http_foundry_usage_lines(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *last)
+{
+    u_char  *nl, *q, *bs;
+
+    /* the next backslash of the buffer: not searched yet */
+    bs = NULL;
+
+    for ( ;; ) {
+
+        while (p < last && (*p == '\n' || *p == '\r')) {
+            p++;
+        }
+
+        if (p == last) {
+            return p;
+        }
+
+        nl = ngx_http_foundry_usage_eol(p, last);
+
+        if (nl == NULL) {
+            return p;
+        }
+
+        /* "data:{" at least */
+
+        if (nl - p < 6
+            || p[0] != 'd' || p[1] != 'a' || p[2] != 't' || p[3] != 'a'
+            || p[4] != ':')
+        {
+            p = nl + 1;
+            continue;
+        }
+
+        /* the line's "\n" ends the blanks */
+
+        for (q = p + 5; *q == ' ' || *q == '\t'; q++) {
+            /* void */
+        }
+
+        p = nl + 1;
+
+        if (*q != '{') {
+            continue;
+        }
+
+        u->events++;
+
+        if (ngx_http_foundry_usage_data(r, u, q, nl, &bs, last) == NGX_OK) {
+            continue;
+        }
+
+        if (u->handle == NULL && ngx_http_foundry_usage_yajl(r, u) != NGX_OK) {
+            u->failed = 1;
+            return last;
+        }
+
+        u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
+
+        return q;
+    }
+}
+
+
+/*
+ * The JSON of a whole line, [p, nl) before its newline, in a buffer that
+ * ends at last: NGX_OK when it is done with, or NGX_DECLINED when yajl is
+ * to read it.  It is parsed only if it has a usage object: most events of
+ * a stream are not looked at twice.  A line with usage is scanned, as a
+ * whole JSON answer is (ngx_http_foundry_usage_json()); what the scanner
+ * does not take goes to yajl.  *bs is the buffer's next backslash, kept
+ * from line to line (NULL: not searched yet).
+ */
+
+static ngx_int_t
+ngx_http_foundry_usage_data(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *nl, u_char **bs,
+    u_char *last)
+{
+    if (!ngx_http_foundry_usage_line(p, nl, bs, last)) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_foundry_usage_scan(r, u, p, nl + 1) == NGX_OK) {
+        ngx_http_foundry_usage_event(u);
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -570,27 +680,39 @@ ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u)
     ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
 
 static ngx_uint_t
-ngx_http_foundry_usage_line(u_char *p, u_char *last)
+ngx_http_foundry_usage_line(u_char *p, u_char *last, u_char **bs, u_char *end)
 {
     u_char  *q, *b;
 
-    /* a "\u", after any backslash (in "\\u" too, as ever) */
+    /*
+     * a "\u", after any backslash (in "\\u" too, as ever); the buffer's
+     * backslashes are searched for once, up to its end
+     */
 
-    for (q = p; q < last; q++) {
-        q = memchr(q, '\\', last - q);
+    for ( ;; ) {
+        q = *bs;
 
-        if (q == NULL) {
+        if (q == NULL || q < p) {
+            q = memchr(p, '\\', end - p);
+            *bs = q ? q : end;
+            continue;
+        }
+
+        if (q >= last) {
             break;
         }
 
         if (q + 1 < last && q[1] == 'u') {
             return 1;
         }
+
+        q = memchr(q + 1, '\\', end - q - 1);
+        *bs = q ? q : end;
     }
 
-    /* a "{" after "usage" and a colon */
+    /* a "{" after "usage" and a colon; not the line's first */
 
-    for (b = p; b < last; b++) {
+    for (b = p + 1; b < last; b++) {
         b = memchr(b, '{', last - b);
 
         if (b == NULL) {
