@@ -47,6 +47,8 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     ngx_http_complex_value_t       *key;
+    /* a key that is one variable: its index, read without the script */
+    ngx_int_t                       key_index;
     ngx_http_complex_value_t       *tpm;
     ngx_http_complex_value_t       *rpm;
     ngx_http_complex_value_t       *quota[NGX_HTTP_FOUNDRY_QUOTAS];

@@ -49,6 +49,10 @@ static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
 static void ngx_http_foundry_limit_slots(ngx_http_foundry_limit_t *limit,
     ngx_http_foundry_limit_values_t *v, ngx_http_complex_value_t **cv,
     int64_t **out);
+static ngx_int_t ngx_http_foundry_limit_key_index(ngx_conf_t *cf,
+    ngx_str_t *v);
+static ngx_int_t ngx_http_foundry_limit_key(ngx_http_request_t *r,
+    ngx_http_foundry_limit_t *limit, ngx_str_t *key);
 static int64_t ngx_http_foundry_limit_number(ngx_str_t *s);
 static u_char *ngx_http_foundry_limit_decimal(u_char *p, int64_t n);
 static ngx_int_t ngx_http_foundry_limit_sync_down(ngx_http_request_t *r,
@@ -119,6 +123,7 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(limit, sizeof(ngx_http_foundry_limit_t));
 
     limit->reserve = NGX_CONF_UNSET;
+    limit->key_index = NGX_ERROR;
 
     if (ngx_http_foundry_conf_args(cf, 1, ngx_http_foundry_limit_arg, limit)
         != NGX_OK)
@@ -277,7 +282,51 @@ ngx_http_foundry_limit_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
         return NGX_ERROR;
     }
 
+    if (cvp == &limit->key) {
+        limit->key_index = ngx_http_foundry_limit_key_index(cf, &v);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * A key that is one variable, "$name": its index (the request reads it
+ * as the complex value would, without the script and a copy), or
+ * NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_foundry_limit_key_index(ngx_conf_t *cf, ngx_str_t *v)
+{
+    size_t     i;
+    u_char     c;
+    ngx_str_t  name;
+
+    if (v->len < 2 || v->data[0] != '$') {
+        return NGX_ERROR;
+    }
+
+    name.data = v->data + 1;
+    name.len = v->len - 1;
+
+    /* not a capture ("$1") */
+
+    if (name.data[0] >= '0' && name.data[0] <= '9') {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name.len; i++) {
+        c = name.data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_get_variable_index(cf, &name);
 }
 
 
@@ -377,7 +426,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
     for (i = 0; i < flcf->limits->nelts; i++) {
         st = &ctx->limits[i];
 
-        if (ngx_http_complex_value(r, limit[i].key, &key) != NGX_OK
+        if (ngx_http_foundry_limit_key(r, &limit[i], &key) != NGX_OK
             || ngx_http_foundry_limit_values(r, &limit[i], &v) != NGX_OK)
         {
             return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -639,6 +688,42 @@ ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
                                   "seconds",
                                   ngx_http_foundry_quota_names[st->quota - 1],
                                   st->reset);
+}
+
+
+/*
+ * A limit's key for a request: a variable alone is read as the complex
+ * value reads it (flushed; not found or none is empty) and copied, as
+ * the complex value is
+ */
+
+static ngx_int_t
+ngx_http_foundry_limit_key(ngx_http_request_t *r,
+    ngx_http_foundry_limit_t *limit, ngx_str_t *key)
+{
+    ngx_http_variable_value_t  *vv;
+
+    if (limit->key_index == NGX_ERROR) {
+        return ngx_http_complex_value(r, limit->key, key);
+    }
+
+    vv = ngx_http_get_flushed_variable(r, limit->key_index);
+
+    if (vv == NULL || vv->not_found || vv->len == 0) {
+        key->len = 0;
+        key->data = NULL;
+        return NGX_OK;
+    }
+
+    key->data = ngx_pnalloc(r->pool, vv->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = vv->len;
+    ngx_memcpy(key->data, vv->data, vv->len);
+
+    return NGX_OK;
 }
 
 
