@@ -948,10 +948,12 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    for (i = 0; i < 6; i++) {
+    /* the requests' three, then the tokens', for the limits set */
 
-        if (values[i - i % 3] < 0) {
-            continue;
+    for (i = (values[0] < 0) ? 3 : 0; i < 6; i++) {
+
+        if (i == 3 && values[3] < 0) {
+            break;
         }
 
         h = ngx_list_push(&r->headers_out.headers);
@@ -965,7 +967,7 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
 
         p = ngx_http_foundry_limit_decimal(p, values[i]);
 
-        if (i % 3 == 2) {
+        if (i == 2 || i == 5) {
             *p++ = 's';
         }
 
@@ -976,13 +978,32 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
 }
 
 
-/* n in decimal, what ngx_sprintf("%L") writes, without its format parse */
+/*
+ * n in decimal, what ngx_sprintf("%L") writes, without its format parse:
+ * its digits counted, then written from the last, two at a time
+ */
 
 static u_char *
 ngx_http_foundry_limit_decimal(u_char *p, int64_t n)
 {
-    u_char    *b, buf[NGX_INT64_LEN];
-    uint64_t   u;
+    u_char    *b;
+    size_t     len;
+    uint64_t   u, d;
+
+    static uint64_t  tens[] = {
+        10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+        10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+        100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+        100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL,
+        10000000000000000000ULL
+    };
+
+    static u_char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930"
+        "31323334353637383940414243444546474849505152535455565758596061"
+        "62636465666768697071727374757677787980818283848586878889909192"
+        "93949596979899";
 
     if (n < 0) {
         *p++ = '-';
@@ -992,14 +1013,29 @@ ngx_http_foundry_limit_decimal(u_char *p, int64_t n)
         u = (uint64_t) n;
     }
 
-    b = buf + sizeof(buf);
+    for (len = 1; len < 20 && u >= tens[len - 1]; len++) {
+        /* void */
+    }
 
-    do {
-        *--b = (u_char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
+    b = p + len;
+    p = b;
 
-    return ngx_cpymem(p, b, buf + sizeof(buf) - b);
+    while (u >= 100) {
+        d = (u % 100) * 2;
+        u /= 100;
+        *--b = pairs[d + 1];
+        *--b = pairs[d];
+    }
+
+    if (u >= 10) {
+        *--b = pairs[u * 2 + 1];
+        *--b = pairs[u * 2];
+
+    } else {
+        *--b = (u_char) ('0' + u);
+    }
+
+    return p;
 }
 
 
