@@ -53,31 +53,9 @@ enum {
 };
 
 
-typedef struct {
-    ngx_str_t   name;
-    ngx_uint_t  key;
-} ngx_http_foundry_usage_key_t;
-
-
-static ngx_http_foundry_usage_key_t  ngx_http_foundry_usage_keys[] = {
-    { ngx_string("usage"), NGX_HTTP_FOUNDRY_UK_USAGE },
-    { ngx_string("response"), NGX_HTTP_FOUNDRY_UK_RESPONSE },
-    { ngx_string("prompt_tokens"), NGX_HTTP_FOUNDRY_UK_PROMPT },
-    { ngx_string("input_tokens"), NGX_HTTP_FOUNDRY_UK_PROMPT },
-    { ngx_string("completion_tokens"), NGX_HTTP_FOUNDRY_UK_COMPLETION },
-    { ngx_string("output_tokens"), NGX_HTTP_FOUNDRY_UK_COMPLETION },
-    { ngx_string("total_tokens"), NGX_HTTP_FOUNDRY_UK_TOTAL },
-    { ngx_string("prompt_tokens_details"),
-      NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS },
-    { ngx_string("input_tokens_details"), NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS },
-    { ngx_string("completion_tokens_details"),
-      NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS },
-    { ngx_string("output_tokens_details"),
-      NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS },
-    { ngx_string("cached_tokens"), NGX_HTTP_FOUNDRY_UK_CACHED },
-    { ngx_string("reasoning_tokens"), NGX_HTTP_FOUNDRY_UK_REASONING },
-    { ngx_null_string, 0 }
-};
+/* whether the key [s, s + len) is name, a literal */
+#define ngx_http_foundry_usage_is(s, len, name)                               \
+    ((len) == sizeof(name) - 1 && ngx_memcmp(s, name, sizeof(name) - 1) == 0)
 
 
 static int ngx_http_foundry_usage_value(void *ctx);
@@ -113,6 +91,7 @@ static ngx_int_t ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
 static void ngx_http_foundry_usage_json(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, u_char *p, size_t len);
 static ngx_uint_t ngx_http_foundry_usage_descend(void *ctx);
+static ngx_uint_t ngx_http_foundry_usage_lookup(const u_char *s, size_t len);
 
 
 static yajl_callbacks  ngx_http_foundry_usage_callbacks = {
@@ -1041,9 +1020,6 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
 {
     ngx_http_foundry_usage_t  *u = ctx;
 
-    ngx_uint_t                     i;
-    ngx_http_foundry_usage_key_t  *k;
-
     if (u->depth >= NGX_HTTP_FOUNDRY_USAGE_DEPTH) {
         return 1;
     }
@@ -1086,14 +1062,96 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
         return 1;
     }
 
-    for (k = ngx_http_foundry_usage_keys, i = 0; k[i].name.len; i++) {
-        if (k[i].name.len == len && k[i].name.data[0] == s[0]
-            && ngx_memcmp(k[i].name.data, s, len) == 0)
-        {
-            u->keys[u->depth] = k[i].key;
-            break;
-        }
-    }
+    u->keys[u->depth] = ngx_http_foundry_usage_lookup(s, len);
 
     return 1;
+}
+
+
+/* a key in the usage object: by its first byte, then its length */
+
+static ngx_uint_t
+ngx_http_foundry_usage_lookup(const u_char *s, size_t len)
+{
+    if (len == 0) {
+        return NGX_HTTP_FOUNDRY_UK_OTHER;
+    }
+
+    switch (s[0]) {
+
+    case 'c':
+        if (ngx_http_foundry_usage_is(s, len, "completion_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_COMPLETION;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "cached_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_CACHED;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "completion_tokens_details")) {
+            return NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS;
+        }
+
+        break;
+
+    case 'i':
+        if (ngx_http_foundry_usage_is(s, len, "input_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_PROMPT;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "input_tokens_details")) {
+            return NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS;
+        }
+
+        break;
+
+    case 'o':
+        if (ngx_http_foundry_usage_is(s, len, "output_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_COMPLETION;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "output_tokens_details")) {
+            return NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS;
+        }
+
+        break;
+
+    case 'p':
+        if (ngx_http_foundry_usage_is(s, len, "prompt_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_PROMPT;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "prompt_tokens_details")) {
+            return NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS;
+        }
+
+        break;
+
+    case 'r':
+        if (ngx_http_foundry_usage_is(s, len, "reasoning_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_REASONING;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "response")) {
+            return NGX_HTTP_FOUNDRY_UK_RESPONSE;
+        }
+
+        break;
+
+    case 't':
+        if (ngx_http_foundry_usage_is(s, len, "total_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_TOTAL;
+        }
+
+        break;
+
+    case 'u':
+        if (ngx_http_foundry_usage_is(s, len, "usage")) {
+            return NGX_HTTP_FOUNDRY_UK_USAGE;
+        }
+
+        break;
+    }
+
+    return NGX_HTTP_FOUNDRY_UK_OTHER;
 }
