@@ -83,8 +83,6 @@ static ngx_int_t ngx_http_foundry_usage_data(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, u_char *p, u_char *nl, u_char **bs,
     u_char *last);
 static void ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u);
-static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last,
-    u_char **bs, u_char *end);
 static ngx_uint_t ngx_http_foundry_usage_member(u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u);
@@ -653,12 +651,19 @@ ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u)
  * is that of the search forward for "usage" (ngx_http_foundry_json_member(),
  * as before), which does not look for a "usage" that begins with the
  * closing quote of another ("usage"usage"): there, that search decides.
+ *
+ * The line, [p, last), starts with its "{" (not looked at again) in a
+ * buffer that ends at end; *bs is the buffer's next backslash at or after
+ * a line before, end if none, NULL if not searched yet: a buffer of
+ * lines is searched for backslashes once.  Not static: fuzz/fuzz_usage.c
+ * holds it to the verdict of the one before (one line, a memchr() for
+ * backslashes in each).
  */
 
 #define ngx_http_foundry_usage_space(c)                                       \
     ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_foundry_usage_line(u_char *p, u_char *last, u_char **bs, u_char *end)
 {
     u_char  *q, *b;
