@@ -434,7 +434,8 @@ ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
             bs = NULL;
 
             if (nl
-                && ngx_http_foundry_usage_data(r, u, p, nl, &bs, last) == NGX_OK)
+                && ngx_http_foundry_usage_data(r, u, p, nl, &bs, last)
+                   == NGX_OK)
             {
                 p = nl + 1;
                 u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
@@ -1073,7 +1074,10 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
 }
 
 
-/* a key in the usage object: by its first byte, then its length */
+/*
+ * A key in the usage object: by its first byte, then whole (a compare
+ * with a literal, which the compiler makes inline)
+ */
 
 static ngx_uint_t
 ngx_http_foundry_usage_lookup(const u_char *s, size_t len)
