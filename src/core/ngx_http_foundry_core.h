@@ -190,13 +190,6 @@ ngx_int_t ngx_http_foundry_read_file(ngx_conf_t *cf, ngx_str_t *name,
 
 typedef ngx_uint_t (*ngx_http_foundry_jscan_descend_pt)(void *ctx);
 
-u_char *ngx_http_foundry_jscan_space(u_char *p, u_char *last);
-ngx_int_t ngx_http_foundry_jscan_string(u_char **pp, u_char *last,
-    ngx_uint_t *escapes);
-ngx_int_t ngx_http_foundry_jscan_number(u_char **pp, u_char *last);
-ngx_int_t ngx_http_foundry_jscan_literal(u_char **pp, u_char *last);
-ngx_int_t ngx_http_foundry_jscan_value(u_char **pp, u_char *last,
-    ngx_uint_t depth, ngx_uint_t max);
 ngx_int_t ngx_http_foundry_jscan_decode(ngx_pool_t *pool, u_char *p,
     u_char *last, ngx_str_t *out);
 ngx_int_t ngx_http_foundry_jscan_parse(ngx_pool_t *pool, u_char *start,

@@ -32,14 +32,37 @@
 #define NGX_HTTP_FOUNDRY_JS_HEX    0x08
 
 
-static u_char  ngx_http_foundry_jscan_class[256];
-static ngx_uint_t  ngx_http_foundry_jscan_ready;
+/*
+ * A run of plain characters in a string is passed 16 bytes a turn with
+ * SSE2 (every x86-64 has it), or 8 with 64-bit words elsewhere (and when
+ * NGX_HTTP_FOUNDRY_JSCAN_SWAR is defined, as a fuzz build does to check
+ * that way too)
+ */
+
+#if (defined __SSE2__ && !defined NGX_HTTP_FOUNDRY_JSCAN_SWAR)
+#define NGX_HTTP_FOUNDRY_JSCAN_SSE2  1
+#include <emmintrin.h>
+#else
+#define NGX_HTTP_FOUNDRY_JSCAN_SSE2  0
+#endif
 
 
-static void ngx_http_foundry_jscan_init(void);
-static ngx_int_t ngx_http_foundry_jscan_next(u_char **pp, u_char *last,
-    u_char open);
-static ngx_int_t ngx_http_foundry_jscan_colon(u_char **pp, u_char *last);
+static ngx_inline u_char *ngx_http_foundry_jscan_space(u_char *p,
+    u_char *last);
+static ngx_inline u_char *ngx_http_foundry_jscan_plain(u_char *p,
+    u_char *last);
+static ngx_inline ngx_int_t ngx_http_foundry_jscan_string(u_char **pp,
+    u_char *last, ngx_uint_t *escapes);
+static ngx_int_t ngx_http_foundry_jscan_string_rest(u_char **pp, u_char *p,
+    u_char *last, ngx_uint_t *escapes);
+static ngx_int_t ngx_http_foundry_jscan_number(u_char **pp, u_char *last);
+static ngx_int_t ngx_http_foundry_jscan_literal(u_char **pp, u_char *last);
+static ngx_int_t ngx_http_foundry_jscan_value(u_char **pp, u_char *last,
+    ngx_uint_t depth, ngx_uint_t max);
+static ngx_inline ngx_int_t ngx_http_foundry_jscan_next(u_char **pp,
+    u_char *last, u_char open);
+static ngx_inline ngx_int_t ngx_http_foundry_jscan_colon(u_char **pp,
+    u_char *last);
 static ngx_int_t ngx_http_foundry_jscan_text(ngx_pool_t *pool, u_char *p,
     u_char *last, ngx_uint_t escapes, ngx_str_t *s);
 static ngx_int_t ngx_http_foundry_jscan_emit(ngx_pool_t *pool,
@@ -53,63 +76,119 @@ static int ngx_http_foundry_jscan_decoded(void *ctx, const unsigned char *s,
     size_t len);
 
 
-static void
-ngx_http_foundry_jscan_init(void)
-{
-    ngx_uint_t   c;
-    u_char      *t;
+/*
+ * What each byte is: STOP (1) for a quote, a backslash, a control
+ * character or a byte past ASCII; SPACE (2) for yajl's white space; ESC
+ * (4) for what may follow a backslash (but "u"); HEX (8) for hex digits
+ */
 
-    t = ngx_http_foundry_jscan_class;
-
-    for (c = 0; c < 0x20; c++) {
-        t[c] = NGX_HTTP_FOUNDRY_JS_STOP;
-    }
-
-    for (c = 0x80; c < 0x100; c++) {
-        t[c] = NGX_HTTP_FOUNDRY_JS_STOP;
-    }
-
-    t['"'] = NGX_HTTP_FOUNDRY_JS_STOP|NGX_HTTP_FOUNDRY_JS_ESC;
-    t['\\'] = NGX_HTTP_FOUNDRY_JS_STOP|NGX_HTTP_FOUNDRY_JS_ESC;
-
-    t['/'] |= NGX_HTTP_FOUNDRY_JS_ESC;
-    t['b'] |= NGX_HTTP_FOUNDRY_JS_ESC;
-    t['f'] |= NGX_HTTP_FOUNDRY_JS_ESC;
-    t['n'] |= NGX_HTTP_FOUNDRY_JS_ESC;
-    t['r'] |= NGX_HTTP_FOUNDRY_JS_ESC;
-    t['t'] |= NGX_HTTP_FOUNDRY_JS_ESC;
-
-    for (c = '0'; c <= '9'; c++) {
-        t[c] |= NGX_HTTP_FOUNDRY_JS_HEX;
-    }
-
-    for (c = 'a'; c <= 'f'; c++) {
-        t[c] |= NGX_HTTP_FOUNDRY_JS_HEX;
-        t[c - 'a' + 'A'] |= NGX_HTTP_FOUNDRY_JS_HEX;
-    }
-
-    t[' '] |= NGX_HTTP_FOUNDRY_JS_SPACE;
-    t['\t'] |= NGX_HTTP_FOUNDRY_JS_SPACE;
-    t['\n'] |= NGX_HTTP_FOUNDRY_JS_SPACE;
-    t['\v'] |= NGX_HTTP_FOUNDRY_JS_SPACE;
-    t['\f'] |= NGX_HTTP_FOUNDRY_JS_SPACE;
-    t['\r'] |= NGX_HTTP_FOUNDRY_JS_SPACE;
-
-    ngx_http_foundry_jscan_ready = 1;
-}
+static const u_char  ngx_http_foundry_jscan_class[256] = {
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  3,  3,  3,  3,  3,  1,  1, /* 00 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 10 */
+     2,  0,  5,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  4, /* 20 */
+     8,  8,  8,  8,  8,  8,  8,  8,  8,  8,  0,  0,  0,  0,  0,  0, /* 30 */
+     0,  8,  8,  8,  8,  8,  8,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 40 */
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  5,  0,  0,  0, /* 50 */
+     0,  8, 12,  8,  8,  8, 12,  0,  0,  0,  0,  0,  0,  0,  4,  0, /* 60 */
+     0,  0,  4,  0,  4,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, /* 70 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 80 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* 90 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* a0 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* b0 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* c0 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* d0 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1, /* e0 */
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1  /* f0 */
+};
 
 
 /* the first byte past white space */
 
-u_char *
+static ngx_inline u_char *
 ngx_http_foundry_jscan_space(u_char *p, u_char *last)
 {
-    if (!ngx_http_foundry_jscan_ready) {
-        ngx_http_foundry_jscan_init();
+    /* white space is at most ' ': most bytes need no look in the table */
+
+    while (p < last && *p <= ' '
+           && (ngx_http_foundry_jscan_class[*p] & NGX_HTTP_FOUNDRY_JS_SPACE))
+    {
+        p++;
     }
 
+    return p;
+}
+
+
+/*
+ * The first byte at or past p that ends a run of plain characters in a
+ * string (NGX_HTTP_FOUNDRY_JS_STOP), or last.  The wide loads read only
+ * bytes before last.
+ */
+
+static ngx_inline u_char *
+ngx_http_foundry_jscan_plain(u_char *p, u_char *last)
+{
+#if (NGX_HTTP_FOUNDRY_JSCAN_SSE2)
+
+    int      m;
+    __m128i  v, s;
+
+    while (last - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        /* a quote, a backslash, a byte below 0x20 (max(v, 0x1f) == 0x1f) */
+
+        s = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+        s = _mm_or_si128(s, _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)),
+                                           _mm_set1_epi8(0x1f)));
+
+        /* or a byte with its high bit set: past ASCII */
+
+        m = _mm_movemask_epi8(_mm_or_si128(s, v));
+
+        if (m) {
+            return p + __builtin_ctz((unsigned int) m);
+        }
+
+        p += 16;
+    }
+
+#else
+
+    uint64_t  x, y;
+
+#define NGX_HTTP_FOUNDRY_JS_ONES  0x0101010101010101ULL
+
+    /*
+     * a byte's high bit in y is set for a byte below 0x20, a quote, a
+     * backslash, a byte past ASCII, or (the borrow of a subtraction) for
+     * a byte after one of these: the word is then walked byte by byte
+     */
+
+    while (last - p >= 8) {
+        ngx_memcpy(&x, p, 8);
+
+        y = (x - NGX_HTTP_FOUNDRY_JS_ONES * 0x20)
+            | ((x ^ (NGX_HTTP_FOUNDRY_JS_ONES * '"'))
+               - NGX_HTTP_FOUNDRY_JS_ONES)
+            | ((x ^ (NGX_HTTP_FOUNDRY_JS_ONES * '\\'))
+               - NGX_HTTP_FOUNDRY_JS_ONES)
+            | x;
+
+        if (y & (NGX_HTTP_FOUNDRY_JS_ONES * 0x80)) {
+            break;
+        }
+
+        p += 8;
+    }
+
+#undef NGX_HTTP_FOUNDRY_JS_ONES
+
+#endif
+
     while (p < last
-           && (ngx_http_foundry_jscan_class[*p] & NGX_HTTP_FOUNDRY_JS_SPACE))
+           && !(ngx_http_foundry_jscan_class[*p] & NGX_HTTP_FOUNDRY_JS_STOP))
     {
         p++;
     }
@@ -122,39 +201,43 @@ ngx_http_foundry_jscan_space(u_char *p, u_char *last)
  * A string at *pp (its opening quote): NGX_OK with *pp past its closing
  * quote; NGX_AGAIN if the text ends in it, past whole characters and
  * escapes; NGX_ERROR if it is not valid or ends inside a character or an
- * escape.  *escapes is set when it has any.
+ * escape.  *escapes is set when it has any.  The common string, plain
+ * characters only, is done here; the others go on in
+ * ngx_http_foundry_jscan_string_rest().
  */
 
-ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_foundry_jscan_string(u_char **pp, u_char *last,
     ngx_uint_t *escapes)
 {
-    u_char      *p, *t, c;
-    ngx_uint_t   i, n;
+    u_char  *p;
 
-    if (!ngx_http_foundry_jscan_ready) {
-        ngx_http_foundry_jscan_init();
+    p = ngx_http_foundry_jscan_plain(*pp + 1, last);
+
+    if (p < last && *p == '"') {
+        *pp = p + 1;
+        return NGX_OK;
     }
 
+    return ngx_http_foundry_jscan_string_rest(pp, p, last, escapes);
+}
+
+
+/* the string at *pp, from p, where its plain characters stop */
+
+static ngx_int_t
+ngx_http_foundry_jscan_string_rest(u_char **pp, u_char *p, u_char *last,
+    ngx_uint_t *escapes)
+{
+    u_char        c;
+    const u_char *t;
+    ngx_uint_t    i, n;
+
     t = ngx_http_foundry_jscan_class;
-    p = *pp + 1;
 
     for ( ;; ) {
 
-        /* the run of plain characters */
-
-        while (p + 4 <= last
-               && !(t[p[0]] & NGX_HTTP_FOUNDRY_JS_STOP)
-               && !(t[p[1]] & NGX_HTTP_FOUNDRY_JS_STOP)
-               && !(t[p[2]] & NGX_HTTP_FOUNDRY_JS_STOP)
-               && !(t[p[3]] & NGX_HTTP_FOUNDRY_JS_STOP))
-        {
-            p += 4;
-        }
-
-        while (p < last && !(t[*p] & NGX_HTTP_FOUNDRY_JS_STOP)) {
-            p++;
-        }
+        p = ngx_http_foundry_jscan_plain(p, last);
 
         if (p == last) {
             return NGX_AGAIN;
@@ -231,7 +314,7 @@ ngx_http_foundry_jscan_string(u_char **pp, u_char *last,
  * next byte (or the end of the text) ending it
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_foundry_jscan_number(u_char **pp, u_char *last)
 {
     u_char  *p;
@@ -294,7 +377,7 @@ ngx_http_foundry_jscan_number(u_char **pp, u_char *last)
 
 /* true, false or null at *pp */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_foundry_jscan_literal(u_char **pp, u_char *last)
 {
     u_char  *p;
@@ -364,7 +447,7 @@ ngx_http_foundry_jscan_scalar(u_char **pp, u_char *last, ngx_uint_t *escapes)
  * when it is not valid JSON, or the text ends in it.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_foundry_jscan_value(u_char **pp, u_char *last, ngx_uint_t depth,
     ngx_uint_t max)
 {
@@ -381,6 +464,15 @@ value:
     }
 
     switch (*p) {
+
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+        p = ngx_http_foundry_jscan_space(p, last);
+        goto value;
 
     case '{':
     case '[':
@@ -402,6 +494,13 @@ value:
         }
 
         goto value;
+
+    case '"':
+        if (ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        break;
 
     default:
         if (ngx_http_foundry_jscan_scalar(&p, last, &escapes) != NGX_OK) {
@@ -436,6 +535,8 @@ next:
 
 key:
 
+    p = ngx_http_foundry_jscan_space(p, last);
+
     if (p == last || *p != '"'
         || ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK
         || ngx_http_foundry_jscan_colon(&p, last) != NGX_OK)
@@ -448,11 +549,12 @@ key:
 
 
 /*
- * After a value in a container opened by "open": NGX_OK past a comma and
- * white space, NGX_DONE at the closing bracket, or NGX_ERROR
+ * After a value in a container opened by "open": NGX_OK past a comma (the
+ * white space after it is passed with the next value or key), NGX_DONE at
+ * the closing bracket, or NGX_ERROR
  */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_foundry_jscan_next(u_char **pp, u_char *last, u_char open)
 {
     u_char  *p;
@@ -464,7 +566,7 @@ ngx_http_foundry_jscan_next(u_char **pp, u_char *last, u_char open)
     }
 
     if (*p == ',') {
-        *pp = ngx_http_foundry_jscan_space(p + 1, last);
+        *pp = p + 1;
         return NGX_OK;
     }
 
@@ -478,9 +580,9 @@ ngx_http_foundry_jscan_next(u_char **pp, u_char *last, u_char open)
 }
 
 
-/* after a key: white space, a colon, white space */
+/* after a key: white space and a colon (the value passes what follows) */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_http_foundry_jscan_colon(u_char **pp, u_char *last)
 {
     u_char  *p;
@@ -491,7 +593,7 @@ ngx_http_foundry_jscan_colon(u_char **pp, u_char *last)
         return NGX_ERROR;
     }
 
-    *pp = ngx_http_foundry_jscan_space(p + 1, last);
+    *pp = p + 1;
 
     return NGX_OK;
 }
@@ -607,6 +709,15 @@ value:
     escapes = 0;
 
     switch (*p) {
+
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+        p = ngx_http_foundry_jscan_space(p, last);
+        goto value;
 
     case '{':
     case '[':
@@ -777,7 +888,7 @@ ngx_http_foundry_jscan_key(ngx_pool_t *pool, u_char **pp, u_char *last,
     ngx_str_t    s;
     ngx_uint_t   escapes;
 
-    p = *pp;
+    p = ngx_http_foundry_jscan_space(*pp, last);
 
     if (p == last || *p != '"') {
         return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;

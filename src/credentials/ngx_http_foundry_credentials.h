@@ -277,9 +277,28 @@ ngx_int_t ngx_http_foundry_logmask_add_header(ngx_conf_t *cf,
     ngx_str_t *name);
 ngx_int_t ngx_http_foundry_logmask_init(ngx_conf_t *cf);
 void ngx_http_foundry_logmask_secret(ngx_str_t *value);
-ngx_uint_t ngx_http_foundry_logmask_keep(ngx_str_t *value, ngx_uint_t stamp);
 void ngx_http_foundry_logmask_text(u_char *p, u_char *last,
     ngx_array_t *headers);
+
+extern ngx_uint_t  ngx_http_foundry_secrets_written;
+
+
+/*
+ * As ngx_http_foundry_logmask_secret(), for a caller that keeps the same
+ * value: "stamp" is what the last call returned for it.  While no other
+ * value has entered the table since, the value is still in it and is not
+ * compared again (inline: a request's token is checked so at each use).
+ */
+
+static ngx_inline ngx_uint_t
+ngx_http_foundry_logmask_keep(ngx_str_t *value, ngx_uint_t stamp)
+{
+    if (stamp != ngx_http_foundry_secrets_written) {
+        ngx_http_foundry_logmask_secret(value);
+    }
+
+    return ngx_http_foundry_secrets_written;
+}
 
 
 /* ngx_http_foundry_introspect_conf.c */

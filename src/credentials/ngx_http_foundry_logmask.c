@@ -72,8 +72,8 @@ static ngx_http_foundry_secret_t  ngx_http_foundry_secrets[
                                                   NGX_HTTP_FOUNDRY_SECRETS];
 static ngx_uint_t                 ngx_http_foundry_secrets_n;
 static ngx_uint_t                 ngx_http_foundry_secrets_next;
-/* how many values have entered the table */
-static ngx_uint_t                 ngx_http_foundry_secrets_written;
+/* how many values have entered the table (ngx_http_foundry_logmask_keep) */
+ngx_uint_t                        ngx_http_foundry_secrets_written;
 
 
 /* configuration: a header name that carries a credential */
@@ -222,24 +222,6 @@ ngx_http_foundry_logmask_secret(ngx_str_t *value)
     if (ngx_http_foundry_secrets_n < NGX_HTTP_FOUNDRY_SECRETS) {
         ngx_http_foundry_secrets_n++;
     }
-}
-
-
-/*
- * As ngx_http_foundry_logmask_secret(), for a caller that keeps the same
- * value: "stamp" is what the last call returned for it.  While no other
- * value has entered the table since, the value is still in it and is not
- * compared again.
- */
-
-ngx_uint_t
-ngx_http_foundry_logmask_keep(ngx_str_t *value, ngx_uint_t stamp)
-{
-    if (stamp != ngx_http_foundry_secrets_written) {
-        ngx_http_foundry_logmask_secret(value);
-    }
-
-    return ngx_http_foundry_secrets_written;
 }
 
 

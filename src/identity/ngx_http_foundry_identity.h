@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_foundry_common.h"
+#include "ngx_http_foundry_credentials.h"
 
 
 /* the upstream credential's token in a request (ctx->identity) */
@@ -27,9 +28,13 @@ struct ngx_http_foundry_identity_ctx_s {
     const char                     *state;
     ngx_http_foundry_id_local_t    *local;
 
-    /* the copies the request holds until its pool goes (see _token.c) */
+    /*
+     * the copies the request holds until its pool goes (see _token.c),
+     * let go by "cleanup", linked into the pool at the first
+     */
     ngx_http_foundry_id_local_t    *held;
     ngx_http_foundry_id_hold_t     *more;
+    ngx_pool_cleanup_t              cleanup;
 
     unsigned                        pending:1;
     unsigned                        fetched:1;
@@ -208,12 +213,34 @@ ngx_int_t ngx_http_foundry_identity_init(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx);
+ngx_int_t ngx_http_foundry_identity_bearer_zone(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_identity_token(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
     const char **why);
 void ngx_http_foundry_identity_reset(ngx_http_foundry_ctx_t *ctx);
-void ngx_http_foundry_identity_logmask(ngx_http_foundry_identity_ctx_t *ic);
 void ngx_http_foundry_identity_drop(void *data);
+
+
+/*
+ * The token, masked in the worker's log lines: compared with the table of
+ * ngx_http_foundry_logmask_secret() once per copy, again only when other
+ * values have entered the table since.  ic->local is the copy of
+ * ic->bearer, or NULL with no token.
+ */
+
+static ngx_inline void
+ngx_http_foundry_identity_logmask(ngx_http_foundry_identity_ctx_t *ic)
+{
+    ngx_http_foundry_id_local_t  *local;
+
+    local = ic->local;
+
+    if (local) {
+        local->masked = ngx_http_foundry_logmask_keep(&local->token,
+                                                      local->masked);
+    }
+}
 
 
 /* ngx_http_foundry_identity_assertion.c */

@@ -24,7 +24,10 @@
  * token, and when the token is due.  A request holds the copy it took
  * until its pool is destroyed, after the log phase: its bearer stays
  * valid for the proxy module, the fetch subrequests (discovery, content
- * check) and the log, whatever the worker takes later.
+ * check) and the log, whatever the worker takes later.  The hold is a
+ * count in the copy and a pool cleanup embedded in the request's
+ * identity ctx, linked at its first hold: one allocation per request,
+ * made in the fast path of ngx_http_foundry_identity_bearer().
  */
 
 
@@ -35,6 +38,9 @@ static ngx_http_foundry_id_node_t *ngx_http_foundry_id_node(
     ngx_http_foundry_id_zone_t *iz, ngx_http_foundry_id_credential_t *cred);
 static ngx_http_foundry_id_local_t *ngx_http_foundry_id_local(
     ngx_http_foundry_id_credential_t *cred, ngx_http_foundry_id_node_t *n);
+static ngx_inline uint64_t ngx_http_foundry_id_now(void);
+static ngx_inline ngx_http_foundry_identity_ctx_t *ngx_http_foundry_id_ctx(
+    ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx);
 static ngx_inline ngx_int_t ngx_http_foundry_id_hold(ngx_http_request_t *r,
     ngx_http_foundry_identity_ctx_t *ic, ngx_http_foundry_id_local_t *local);
 static ngx_int_t ngx_http_foundry_id_hold_more(ngx_http_request_t *r,
@@ -59,9 +65,50 @@ ngx_int_t
 ngx_http_foundry_identity_bearer(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx)
 {
-    ngx_int_t                         rc;
-    const char                       *why;
-    ngx_http_foundry_id_credential_t *cred;
+    ngx_http_foundry_id_local_t       *local;
+    ngx_http_foundry_identity_ctx_t   *ic;
+    ngx_http_foundry_id_credential_t  *cred;
+
+    cred = ctx->upstream->credential;
+    local = cred->local;
+
+    /*
+     * the request's first look, as in ngx_http_foundry_identity_token():
+     * the worker's copy, of the zone's generation, not due for refresh
+     */
+
+    if (ctx->identity == NULL && local
+        && cred->node->generation == local->generation
+        && ngx_http_foundry_id_now() < local->refresh)
+    {
+        ic = ngx_http_foundry_id_ctx(r, ctx);
+        if (ic == NULL) {
+            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        (void) ngx_http_foundry_id_hold(r, ic, local);
+
+        ic->state = "cached";
+
+        return NGX_OK;
+    }
+
+    return ngx_http_foundry_identity_bearer_zone(r, ctx);
+}
+
+
+/*
+ * The rest of ngx_http_foundry_identity_bearer(), kept out of it (not
+ * static, so not inlined) for its fast path to need no stack frame
+ */
+
+ngx_int_t
+ngx_http_foundry_identity_bearer_zone(ngx_http_request_t *r,
+    ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_int_t                          rc;
+    const char                        *why;
+    ngx_http_foundry_id_credential_t  *cred;
 
     cred = ctx->upstream->credential;
     why = NULL;
@@ -103,23 +150,10 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
     ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_id_credential_t *cred,
     const char **why)
 {
-    ngx_pool_cleanup_t           *cln;
     ngx_http_foundry_id_local_t  *local;
 
-    if (ctx->identity == NULL) {
-
-        /* the ctx is the data of the cleanup that lets its copies go */
-
-        cln = ngx_pool_cleanup_add(r->pool,
-                                   sizeof(ngx_http_foundry_identity_ctx_t));
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memzero(cln->data, sizeof(ngx_http_foundry_identity_ctx_t));
-
-        cln->handler = ngx_http_foundry_id_release;
-        ctx->identity = cln->data;
+    if (ctx->identity == NULL && ngx_http_foundry_id_ctx(r, ctx) == NULL) {
+        return NGX_ERROR;
     }
 
     if (ctx->identity->bearer.len) {
@@ -139,7 +173,7 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
 
     if (local && !ctx->identity->fetched
         && cred->node->generation == local->generation
-        && ngx_http_foundry_now() < local->refresh)
+        && ngx_http_foundry_id_now() < local->refresh)
     {
         if (ngx_http_foundry_id_hold(r, ctx->identity, local) != NGX_OK) {
             return NGX_ERROR;
@@ -151,6 +185,48 @@ ngx_http_foundry_identity_token(ngx_http_request_t *r,
     }
 
     return ngx_http_foundry_identity_locked(r, ctx, cred, why);
+}
+
+
+/* milliseconds, as ngx_http_foundry_now(), inline for the fast path */
+
+static ngx_inline uint64_t
+ngx_http_foundry_id_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* the request's identity ctx, holding nothing yet; NULL without memory */
+
+static ngx_inline ngx_http_foundry_identity_ctx_t *
+ngx_http_foundry_id_ctx(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_http_foundry_identity_ctx_t  *ic;
+
+    ic = ngx_palloc(r->pool, sizeof(ngx_http_foundry_identity_ctx_t));
+    if (ic == NULL) {
+        return NULL;
+    }
+
+    ngx_str_null(&ic->bearer);
+    ic->state = NULL;
+    ic->local = NULL;
+    ic->held = NULL;
+    ic->more = NULL;
+    ic->pending = 0;
+    ic->fetched = 0;
+    ic->waiting = 0;
+
+    /* ic->cleanup is set at the first hold */
+
+    ctx->identity = ic;
+
+    return ic;
 }
 
 
@@ -339,8 +415,10 @@ ngx_http_foundry_id_local(ngx_http_foundry_id_credential_t *cred,
 
 /*
  * The request holds the copy until its pool is destroyed: the first in
- * the ctx, the others (another credential's, for discovery; a new token
- * after this request's own fetch) in a list from the request's pool
+ * the ctx, whose cleanup it links into the pool (as ngx_pool_cleanup_add()
+ * would, without allocating one), the others (another credential's, for
+ * discovery; a new token after this request's own fetch) in a list from
+ * the request's pool.  The first hold cannot fail.
  */
 
 static ngx_inline ngx_int_t
@@ -353,6 +431,12 @@ ngx_http_foundry_id_hold(ngx_http_request_t *r,
     if (ic->held == NULL) {
         ic->held = local;
         local->refs++;
+
+        ic->cleanup.handler = ngx_http_foundry_id_release;
+        ic->cleanup.data = ic;
+        ic->cleanup.next = r->pool->cleanup;
+        r->pool->cleanup = &ic->cleanup;
+
         return NGX_OK;
     }
 
@@ -402,10 +486,10 @@ ngx_http_foundry_id_release(void *data)
 
     ngx_http_foundry_id_hold_t  *h;
 
-    if (ic->held) {
-        ngx_http_foundry_id_unref(ic->held);
-        ic->held = NULL;
-    }
+    /* linked at the first hold: ic->held is set */
+
+    ngx_http_foundry_id_unref(ic->held);
+    ic->held = NULL;
 
     for (h = ic->more; h; h = h->next) {
         ngx_http_foundry_id_unref(h->local);
@@ -457,27 +541,6 @@ ngx_http_foundry_identity_drop(void *data)
             local->current = 0;
             ngx_http_foundry_id_free(local);
         }
-    }
-}
-
-
-/*
- * The token, masked in the worker's log lines: compared with the table of
- * ngx_http_foundry_logmask_secret() once per copy, again only when other
- * values have entered the table since.  ic->local is the copy of
- * ic->bearer, or NULL with no token.
- */
-
-void
-ngx_http_foundry_identity_logmask(ngx_http_foundry_identity_ctx_t *ic)
-{
-    ngx_http_foundry_id_local_t  *local;
-
-    local = ic->local;
-
-    if (local) {
-        local->masked = ngx_http_foundry_logmask_keep(&local->token,
-                                                      local->masked);
     }
 }
 
