@@ -11,7 +11,15 @@
  * first byte also chooses the content type: 128 and up is JSON, else a
  * Server-Sent Events stream.  The answer is read again in one buffer, and
  * (up to 16 KB) a byte at a time: the usage found must be the same (see
- * ngx_fuzz_same() for streams that are not well formed).
+ * ngx_fuzz_same() for streams that are not well formed), and so must the
+ * count of a stream's "data:" objects (whole lines are read at once, a
+ * line in pieces through the states).
+ *
+ * The prefilter of a stream's whole lines, ngx_http_foundry_usage_line(),
+ * is held to the verdict of the one before it (ngx_fuzz_usage_line(): a
+ * memchr() for backslashes in each line, each "{" looked at) on every
+ * line of the input, from each of the line's "{" in turn, as a buffer's
+ * lines are read.
  */
 
 
@@ -33,6 +41,8 @@ static void ngx_fuzz_read(ngx_pool_t *pool, ngx_str_t *type,
     ngx_fuzz_split_t *split, size_t step, ngx_http_foundry_usage_t *u);
 static void ngx_fuzz_same(ngx_http_foundry_usage_t *a,
     ngx_http_foundry_usage_t *b);
+static void ngx_fuzz_lines(u_char *p, u_char *end);
+static ngx_uint_t ngx_fuzz_usage_line(u_char *p, u_char *last);
 
 
 static ngx_log_t  *ngx_fuzz_log;
@@ -68,6 +78,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     ngx_fuzz_split(data, size, &split);
+
+    if (type.data[0] == 't') {
+        ngx_fuzz_lines(split.data, split.data + split.len);
+    }
 
     ngx_fuzz_read(pool, &type, &split, 0, &u);
     ngx_fuzz_read(pool, &type, &split, split.len ? split.len : 1, &u1);
@@ -158,7 +172,7 @@ ngx_fuzz_same(ngx_http_foundry_usage_t *a, ngx_http_foundry_usage_t *b)
         return;
     }
 
-    if (a->found != b->found) {
+    if (a->found != b->found || a->events != b->events) {
         abort();
     }
 
@@ -171,4 +185,109 @@ ngx_fuzz_same(ngx_http_foundry_usage_t *a, ngx_http_foundry_usage_t *b)
     {
         abort();
     }
+}
+
+
+/* the prefilter against the one before, on each line and each "{" */
+
+static void
+ngx_fuzz_lines(u_char *p, u_char *end)
+{
+    u_char  *nl, *b, *bs;
+
+    bs = NULL;
+
+    for ( /* void */ ; p < end; p = nl + 1) {
+        nl = memchr(p, '\n', end - p);
+
+        if (nl == NULL) {
+            return;
+        }
+
+        for (b = p; b < nl; b++) {
+            b = memchr(b, '{', nl - b);
+
+            if (b == NULL) {
+                break;
+            }
+
+            if (ngx_http_foundry_usage_line(b, nl, &bs, end)
+                != ngx_fuzz_usage_line(b, nl))
+            {
+                abort();
+            }
+        }
+    }
+}
+
+
+#define ngx_fuzz_space(c)                                                     \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
+
+/*
+ * The prefilter as it was before a buffer's lines shared one search for
+ * backslashes (issue 22), the reference: a "\u" after any backslash of
+ * [p, last), or a "{" after "usage" and a colon, where the search forward
+ * for "usage" decides "usage"usage"
+ */
+
+static ngx_uint_t
+ngx_fuzz_usage_line(u_char *p, u_char *last)
+{
+    u_char  *q, *b, *m;
+
+    for (q = p; q < last; q++) {
+        q = memchr(q, '\\', last - q);
+
+        if (q == NULL) {
+            break;
+        }
+
+        if (q + 1 < last && q[1] == 'u') {
+            return 1;
+        }
+    }
+
+    for (b = p; b < last; b++) {
+        b = memchr(b, '{', last - b);
+
+        if (b == NULL) {
+            return 0;
+        }
+
+        for (q = b; q > p && ngx_fuzz_space(q[-1]); q--) {
+            /* void */
+        }
+
+        if (q == p || *--q != ':') {
+            continue;
+        }
+
+        while (q > p && ngx_fuzz_space(q[-1])) {
+            q--;
+        }
+
+        if (q - p < 7 || ngx_memcmp(q - 7, "\"usage\"", 7) != 0) {
+            continue;
+        }
+
+        if (q - p >= 13 && ngx_memcmp(q - 13, "\"usage", 6) == 0) {
+            break;
+        }
+
+        return 1;
+    }
+
+    /* "usage"usage": {: the search forward */
+
+    for (m = p; (m = ngx_http_foundry_json_member(m, last,
+                                                  (u_char *) "\"usage\"", 7));
+         /* void */)
+    {
+        if (m < last && *m == '{') {
+            return 1;
+        }
+    }
+
+    return 0;
 }

@@ -47,6 +47,8 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     ngx_http_complex_value_t       *key;
+    /* a key that is one variable: its index, read without the script */
+    ngx_int_t                       key_index;
     ngx_http_complex_value_t       *tpm;
     ngx_http_complex_value_t       *rpm;
     ngx_http_complex_value_t       *quota[NGX_HTTP_FOUNDRY_QUOTAS];
@@ -55,6 +57,11 @@ typedef struct {
     /* the values, read at configuration when none has a variable */
     ngx_http_foundry_limit_values_t values;
     unsigned                        variable:1;
+
+    /* the last key's hash, per worker: requests mostly repeat a key */
+    uint32_t                        last_hash;
+    size_t                          last_len;
+    u_char                          last_key[48];
 } ngx_http_foundry_limit_t;
 
 
@@ -180,6 +187,8 @@ void ngx_http_foundry_strip_done(ngx_http_request_t *r,
 
 u_char *ngx_http_foundry_json_member(u_char *p, u_char *last, u_char *name,
     size_t len);
+ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last, u_char **bs,
+    u_char *end);
 ngx_int_t ngx_http_foundry_usage_init(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, ngx_str_t *type);
 void ngx_http_foundry_usage_feed(ngx_http_request_t *r,

@@ -49,6 +49,12 @@ static ngx_int_t ngx_http_foundry_limit_values(ngx_http_request_t *r,
 static void ngx_http_foundry_limit_slots(ngx_http_foundry_limit_t *limit,
     ngx_http_foundry_limit_values_t *v, ngx_http_complex_value_t **cv,
     int64_t **out);
+static ngx_int_t ngx_http_foundry_limit_key_index(ngx_conf_t *cf,
+    ngx_str_t *v);
+static ngx_int_t ngx_http_foundry_limit_key(ngx_http_request_t *r,
+    ngx_http_foundry_limit_t *limit, ngx_str_t *key);
+static uint32_t ngx_http_foundry_limit_hash(ngx_http_foundry_limit_t *limit,
+    ngx_str_t *key);
 static int64_t ngx_http_foundry_limit_number(ngx_str_t *s);
 static u_char *ngx_http_foundry_limit_decimal(u_char *p, int64_t n);
 static ngx_int_t ngx_http_foundry_limit_sync_down(ngx_http_request_t *r,
@@ -119,6 +125,7 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(limit, sizeof(ngx_http_foundry_limit_t));
 
     limit->reserve = NGX_CONF_UNSET;
+    limit->key_index = NGX_ERROR;
 
     if (ngx_http_foundry_conf_args(cf, 1, ngx_http_foundry_limit_arg, limit)
         != NGX_OK)
@@ -277,7 +284,51 @@ ngx_http_foundry_limit_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
         return NGX_ERROR;
     }
 
+    if (cvp == &limit->key) {
+        limit->key_index = ngx_http_foundry_limit_key_index(cf, &v);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * A key that is one variable, "$name": its index (the request reads it
+ * as the complex value would, without the script and a copy), or
+ * NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_foundry_limit_key_index(ngx_conf_t *cf, ngx_str_t *v)
+{
+    size_t     i;
+    u_char     c;
+    ngx_str_t  name;
+
+    if (v->len < 2 || v->data[0] != '$') {
+        return NGX_ERROR;
+    }
+
+    name.data = v->data + 1;
+    name.len = v->len - 1;
+
+    /* not a capture ("$1") */
+
+    if (name.data[0] >= '0' && name.data[0] <= '9') {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name.len; i++) {
+        c = name.data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_get_variable_index(cf, &name);
 }
 
 
@@ -377,7 +428,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
     for (i = 0; i < flcf->limits->nelts; i++) {
         st = &ctx->limits[i];
 
-        if (ngx_http_complex_value(r, limit[i].key, &key) != NGX_OK
+        if (ngx_http_foundry_limit_key(r, &limit[i], &key) != NGX_OK
             || ngx_http_foundry_limit_values(r, &limit[i], &v) != NGX_OK)
         {
             return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -394,7 +445,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
                                  NGX_HTTP_FOUNDRY_TOKENS_MAX);
 
         lz = limit[i].shm_zone->data;
-        hash = ngx_crc32_short(key.data, key.len);
+        hash = ngx_http_foundry_limit_hash(&limit[i], &key);
 
         ngx_shmtx_lock(&lz->shpool->mutex);
 
@@ -642,6 +693,70 @@ ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
 }
 
 
+/*
+ * A limit's key for a request: a variable alone is read as the complex
+ * value reads it (flushed; not found or none is empty) and copied, as
+ * the complex value is
+ */
+
+static ngx_int_t
+ngx_http_foundry_limit_key(ngx_http_request_t *r,
+    ngx_http_foundry_limit_t *limit, ngx_str_t *key)
+{
+    ngx_http_variable_value_t  *vv;
+
+    if (limit->key_index == NGX_ERROR) {
+        return ngx_http_complex_value(r, limit->key, key);
+    }
+
+    vv = ngx_http_get_flushed_variable(r, limit->key_index);
+
+    if (vv == NULL || vv->not_found || vv->len == 0) {
+        key->len = 0;
+        key->data = NULL;
+        return NGX_OK;
+    }
+
+    key->data = ngx_pnalloc(r->pool, vv->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = vv->len;
+    ngx_memcpy(key->data, vv->data, vv->len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A key's hash for its zone's tree: that of the limit's last key when the
+ * key is the same (a compare, not a CRC of the key), per worker
+ */
+
+static uint32_t
+ngx_http_foundry_limit_hash(ngx_http_foundry_limit_t *limit, ngx_str_t *key)
+{
+    uint32_t  hash;
+
+    if (key->len == limit->last_len
+        && ngx_memcmp(key->data, limit->last_key, key->len) == 0)
+    {
+        return limit->last_hash;
+    }
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    if (key->len <= sizeof(limit->last_key)) {
+        ngx_memcpy(limit->last_key, key->data, key->len);
+        limit->last_len = key->len;
+        limit->last_hash = hash;
+    }
+
+    return hash;
+}
+
+
 static ngx_int_t
 ngx_http_foundry_limit_values(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_http_foundry_limit_values_t *v)
@@ -863,10 +978,12 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    for (i = 0; i < 6; i++) {
+    /* the requests' three, then the tokens', for the limits set */
 
-        if (values[i - i % 3] < 0) {
-            continue;
+    for (i = (values[0] < 0) ? 3 : 0; i < 6; i++) {
+
+        if (i == 3 && values[3] < 0) {
+            break;
         }
 
         h = ngx_list_push(&r->headers_out.headers);
@@ -880,7 +997,7 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
 
         p = ngx_http_foundry_limit_decimal(p, values[i]);
 
-        if (i % 3 == 2) {
+        if (i == 2 || i == 5) {
             *p++ = 's';
         }
 
@@ -891,13 +1008,32 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
 }
 
 
-/* n in decimal, what ngx_sprintf("%L") writes, without its format parse */
+/*
+ * n in decimal, what ngx_sprintf("%L") writes, without its format parse:
+ * its digits counted, then written from the last, two at a time
+ */
 
 static u_char *
 ngx_http_foundry_limit_decimal(u_char *p, int64_t n)
 {
-    u_char    *b, buf[NGX_INT64_LEN];
-    uint64_t   u;
+    u_char    *b;
+    size_t     len;
+    uint64_t   u, d;
+
+    static uint64_t  tens[] = {
+        10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+        10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+        100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+        100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL,
+        10000000000000000000ULL
+    };
+
+    static u_char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930"
+        "31323334353637383940414243444546474849505152535455565758596061"
+        "62636465666768697071727374757677787980818283848586878889909192"
+        "93949596979899";
 
     if (n < 0) {
         *p++ = '-';
@@ -907,14 +1043,29 @@ ngx_http_foundry_limit_decimal(u_char *p, int64_t n)
         u = (uint64_t) n;
     }
 
-    b = buf + sizeof(buf);
+    for (len = 1; len < 20 && u >= tens[len - 1]; len++) {
+        /* void */
+    }
 
-    do {
-        *--b = (u_char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
+    b = p + len;
+    p = b;
 
-    return ngx_cpymem(p, b, buf + sizeof(buf) - b);
+    while (u >= 100) {
+        d = (u % 100) * 2;
+        u /= 100;
+        *--b = pairs[d + 1];
+        *--b = pairs[d];
+    }
+
+    if (u >= 10) {
+        *--b = pairs[u * 2 + 1];
+        *--b = pairs[u * 2];
+
+    } else {
+        *--b = (u_char) ('0' + u);
+    }
+
+    return p;
 }
 
 

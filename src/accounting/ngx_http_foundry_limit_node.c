@@ -294,6 +294,8 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
     ngx_msec_int_t                   ms;
     ngx_http_foundry_limit_fleet_t  *fl;
 
+    static time_t  windows_at, windows[NGX_HTTP_FOUNDRY_QUOTAS];
+
     /*
      * Each worker has its own cached clock: the key may have been stamped
      * by another worker a few ms ahead of this one's "now".  As in
@@ -339,10 +341,20 @@ ngx_http_foundry_limit_refill(ngx_http_foundry_limit_node_t *n,
         fl->debt[NGX_HTTP_FOUNDRY_FLEET_REQUESTS] = 0;
     }
 
+    /* the windows' ends, worked out once a second (per worker) */
+
     now_s = ngx_time();
 
+    if (now_s != windows_at || windows[0] == 0) {
+        for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
+            windows[q] = ngx_http_foundry_limit_window(q + 1, now_s);
+        }
+
+        windows_at = now_s;
+    }
+
     for (q = 0; q < NGX_HTTP_FOUNDRY_QUOTAS; q++) {
-        window = ngx_http_foundry_limit_window(q + 1, now_s);
+        window = windows[q];
 
         /* a worker a second behind does not go back to the last window */
 

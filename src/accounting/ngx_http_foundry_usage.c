@@ -53,31 +53,9 @@ enum {
 };
 
 
-typedef struct {
-    ngx_str_t   name;
-    ngx_uint_t  key;
-} ngx_http_foundry_usage_key_t;
-
-
-static ngx_http_foundry_usage_key_t  ngx_http_foundry_usage_keys[] = {
-    { ngx_string("usage"), NGX_HTTP_FOUNDRY_UK_USAGE },
-    { ngx_string("response"), NGX_HTTP_FOUNDRY_UK_RESPONSE },
-    { ngx_string("prompt_tokens"), NGX_HTTP_FOUNDRY_UK_PROMPT },
-    { ngx_string("input_tokens"), NGX_HTTP_FOUNDRY_UK_PROMPT },
-    { ngx_string("completion_tokens"), NGX_HTTP_FOUNDRY_UK_COMPLETION },
-    { ngx_string("output_tokens"), NGX_HTTP_FOUNDRY_UK_COMPLETION },
-    { ngx_string("total_tokens"), NGX_HTTP_FOUNDRY_UK_TOTAL },
-    { ngx_string("prompt_tokens_details"),
-      NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS },
-    { ngx_string("input_tokens_details"), NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS },
-    { ngx_string("completion_tokens_details"),
-      NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS },
-    { ngx_string("output_tokens_details"),
-      NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS },
-    { ngx_string("cached_tokens"), NGX_HTTP_FOUNDRY_UK_CACHED },
-    { ngx_string("reasoning_tokens"), NGX_HTTP_FOUNDRY_UK_REASONING },
-    { ngx_null_string, 0 }
-};
+/* whether the key [s, s + len) is name, a literal */
+#define ngx_http_foundry_usage_is(s, len, name)                               \
+    ((len) == sizeof(name) - 1 && ngx_memcmp(s, name, sizeof(name) - 1) == 0)
 
 
 static int ngx_http_foundry_usage_value(void *ctx);
@@ -99,14 +77,19 @@ static void ngx_http_foundry_usage_sse(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_usage_scan(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, u_char *p, u_char *last);
+static u_char *ngx_http_foundry_usage_lines(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *last);
+static ngx_int_t ngx_http_foundry_usage_data(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *nl, u_char **bs,
+    u_char *last);
 static void ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u);
-static ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_foundry_usage_member(u_char *p, u_char *last);
 static ngx_int_t ngx_http_foundry_usage_yajl(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u);
 static void ngx_http_foundry_usage_json(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, u_char *p, size_t len);
 static ngx_uint_t ngx_http_foundry_usage_descend(void *ctx);
+static ngx_uint_t ngx_http_foundry_usage_lookup(const u_char *s, size_t len);
 
 
 static yajl_callbacks  ngx_http_foundry_usage_callbacks = {
@@ -368,14 +351,16 @@ ngx_http_foundry_usage_parse(ngx_http_foundry_usage_t *u, u_char *p,
 /*
  * The SSE stream, line by line: the JSON after "data:" goes to the parser
  * as it comes, other lines ("event:", "id:", comments, "data: [DONE]") are
- * skipped.
+ * skipped.  The lines whole in the buffer are read at once
+ * (ngx_http_foundry_usage_lines()); a line the buffer ends in, a byte at a
+ * time, through the states.
  */
 
 static void
 ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
     u_char *p, u_char *last)
 {
-    u_char  *nl;
+    u_char  *nl, *bs;
 
     static u_char  data[] = "data:";
 
@@ -384,6 +369,14 @@ ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
         switch (u->state) {
 
         case NGX_HTTP_FOUNDRY_SSE_LINE:
+            p = ngx_http_foundry_usage_lines(r, u, p, last);
+
+            if (p == last || u->state != NGX_HTTP_FOUNDRY_SSE_LINE) {
+                break;
+            }
+
+            /* the buffer's last line, not whole */
+
             if (*p == 'd') {
                 u->prefix = 1;
                 u->state = NGX_HTTP_FOUNDRY_SSE_PREFIX;
@@ -432,29 +425,20 @@ ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
             u->events++;
 
             /*
-             * a whole line in this buffer is parsed only if it has a usage
-             * object: most events of a stream are not looked at twice,
-             * and a line skipped is passed at once, its end known
+             * the line's "data:" came in an earlier buffer: if the rest
+             * of the line is whole in this one, it is read as a whole
+             * line is (ngx_http_foundry_usage_lines())
              */
 
             nl = ngx_http_foundry_usage_eol(p, last);
+            bs = NULL;
 
-            if (nl && !ngx_http_foundry_usage_line(p, nl)) {
+            if (nl
+                && ngx_http_foundry_usage_data(r, u, p, nl, &bs, last)
+                   == NGX_OK)
+            {
                 p = nl + 1;
                 u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
-                break;
-            }
-
-            /*
-             * a whole line with usage is scanned, as a whole JSON answer
-             * is (ngx_http_foundry_usage_json()); what the scanner does
-             * not take, and a line in pieces, go to yajl
-             */
-
-            if (nl && ngx_http_foundry_usage_scan(r, u, p, nl + 1) == NGX_OK) {
-                p = nl + 1;
-                u->state = NGX_HTTP_FOUNDRY_SSE_LINE;
-                ngx_http_foundry_usage_event(u);
                 break;
             }
 
@@ -512,6 +496,110 @@ ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
 
 
 /*
+ * The whole lines of an SSE buffer, from the start of a line: each line's
+ * end found once (libc's memchr()), its "data:" compared at once, and the
+ * JSON after it read by ngx_http_foundry_usage_data().  Returns where the
+ * buffer's last line, not whole, starts (the state still LINE), where the
+ * JSON of a line that yajl is to read starts (the state FEED), or last.
+ * The states take the same lines: a line ends at "\n" only, "\n" and
+ * "\r" before a line are passed, "data:" may be followed by spaces and
+ * tabs before the "{".
+ */
+
+static u_char *
+ngx_http_foundry_usage_lines(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *last)
+{
+    u_char  *nl, *q, *bs;
+
+    /* the next backslash of the buffer: not searched yet */
+    bs = NULL;
+
+    for ( ;; ) {
+
+        while (p < last && (*p == '\n' || *p == '\r')) {
+            p++;
+        }
+
+        if (p == last) {
+            return p;
+        }
+
+        nl = ngx_http_foundry_usage_eol(p, last);
+
+        if (nl == NULL) {
+            return p;
+        }
+
+        /* "data:{" at least */
+
+        if (nl - p < 6
+            || p[0] != 'd' || p[1] != 'a' || p[2] != 't' || p[3] != 'a'
+            || p[4] != ':')
+        {
+            p = nl + 1;
+            continue;
+        }
+
+        /* the line's "\n" ends the blanks */
+
+        for (q = p + 5; *q == ' ' || *q == '\t'; q++) {
+            /* void */
+        }
+
+        p = nl + 1;
+
+        if (*q != '{') {
+            continue;
+        }
+
+        u->events++;
+
+        if (ngx_http_foundry_usage_data(r, u, q, nl, &bs, last) == NGX_OK) {
+            continue;
+        }
+
+        if (u->handle == NULL && ngx_http_foundry_usage_yajl(r, u) != NGX_OK) {
+            u->failed = 1;
+            return last;
+        }
+
+        u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
+
+        return q;
+    }
+}
+
+
+/*
+ * The JSON of a whole line, [p, nl) before its newline, in a buffer that
+ * ends at last: NGX_OK when it is done with, or NGX_DECLINED when yajl is
+ * to read it.  It is parsed only if it has a usage object: most events of
+ * a stream are not looked at twice.  A line with usage is scanned, as a
+ * whole JSON answer is (ngx_http_foundry_usage_json()); what the scanner
+ * does not take goes to yajl.  *bs is the buffer's next backslash, kept
+ * from line to line (NULL: not searched yet).
+ */
+
+static ngx_int_t
+ngx_http_foundry_usage_data(ngx_http_request_t *r,
+    ngx_http_foundry_usage_t *u, u_char *p, u_char *nl, u_char **bs,
+    u_char *last)
+{
+    if (!ngx_http_foundry_usage_line(p, nl, bs, last)) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_foundry_usage_scan(r, u, p, nl + 1) == NGX_OK) {
+        ngx_http_foundry_usage_event(u);
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
  * A stream's whole line, [p, last) with its newline, scanned: NGX_OK, or
  * NGX_DECLINED with the reader as it was (the line is then yajl's)
  */
@@ -564,33 +652,52 @@ ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u)
  * is that of the search forward for "usage" (ngx_http_foundry_json_member(),
  * as before), which does not look for a "usage" that begins with the
  * closing quote of another ("usage"usage"): there, that search decides.
+ *
+ * The line, [p, last), starts with its "{" (not looked at again) in a
+ * buffer that ends at end; *bs is the buffer's next backslash at or after
+ * a line before, end if none, NULL if not searched yet: a buffer of
+ * lines is searched for backslashes once.  Not static: fuzz/fuzz_usage.c
+ * holds it to the verdict of the one before (one line, a memchr() for
+ * backslashes in each).
  */
 
 #define ngx_http_foundry_usage_space(c)                                       \
     ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
 
-static ngx_uint_t
-ngx_http_foundry_usage_line(u_char *p, u_char *last)
+ngx_uint_t
+ngx_http_foundry_usage_line(u_char *p, u_char *last, u_char **bs, u_char *end)
 {
     u_char  *q, *b;
 
-    /* a "\u", after any backslash (in "\\u" too, as ever) */
+    /*
+     * a "\u", after any backslash (in "\\u" too, as ever); the buffer's
+     * backslashes are searched for once, up to its end
+     */
 
-    for (q = p; q < last; q++) {
-        q = memchr(q, '\\', last - q);
+    for ( ;; ) {
+        q = *bs;
 
-        if (q == NULL) {
+        if (q == NULL || q < p) {
+            q = memchr(p, '\\', end - p);
+            *bs = q ? q : end;
+            continue;
+        }
+
+        if (q >= last) {
             break;
         }
 
         if (q + 1 < last && q[1] == 'u') {
             return 1;
         }
+
+        q = memchr(q + 1, '\\', end - q - 1);
+        *bs = q ? q : end;
     }
 
-    /* a "{" after "usage" and a colon */
+    /* a "{" after "usage" and a colon; not the line's first */
 
-    for (b = p; b < last; b++) {
+    for (b = p + 1; b < last; b++) {
         b = memchr(b, '{', last - b);
 
         if (b == NULL) {
@@ -919,9 +1026,6 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
 {
     ngx_http_foundry_usage_t  *u = ctx;
 
-    ngx_uint_t                     i;
-    ngx_http_foundry_usage_key_t  *k;
-
     if (u->depth >= NGX_HTTP_FOUNDRY_USAGE_DEPTH) {
         return 1;
     }
@@ -964,14 +1068,99 @@ ngx_http_foundry_usage_key(void *ctx, const unsigned char *s, size_t len)
         return 1;
     }
 
-    for (k = ngx_http_foundry_usage_keys, i = 0; k[i].name.len; i++) {
-        if (k[i].name.len == len && k[i].name.data[0] == s[0]
-            && ngx_memcmp(k[i].name.data, s, len) == 0)
-        {
-            u->keys[u->depth] = k[i].key;
-            break;
-        }
-    }
+    u->keys[u->depth] = ngx_http_foundry_usage_lookup(s, len);
 
     return 1;
+}
+
+
+/*
+ * A key in the usage object: by its first byte, then whole (a compare
+ * with a literal, which the compiler makes inline)
+ */
+
+static ngx_uint_t
+ngx_http_foundry_usage_lookup(const u_char *s, size_t len)
+{
+    if (len == 0) {
+        return NGX_HTTP_FOUNDRY_UK_OTHER;
+    }
+
+    switch (s[0]) {
+
+    case 'c':
+        if (ngx_http_foundry_usage_is(s, len, "completion_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_COMPLETION;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "cached_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_CACHED;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "completion_tokens_details")) {
+            return NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS;
+        }
+
+        break;
+
+    case 'i':
+        if (ngx_http_foundry_usage_is(s, len, "input_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_PROMPT;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "input_tokens_details")) {
+            return NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS;
+        }
+
+        break;
+
+    case 'o':
+        if (ngx_http_foundry_usage_is(s, len, "output_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_COMPLETION;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "output_tokens_details")) {
+            return NGX_HTTP_FOUNDRY_UK_COMPLETION_DETAILS;
+        }
+
+        break;
+
+    case 'p':
+        if (ngx_http_foundry_usage_is(s, len, "prompt_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_PROMPT;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "prompt_tokens_details")) {
+            return NGX_HTTP_FOUNDRY_UK_PROMPT_DETAILS;
+        }
+
+        break;
+
+    case 'r':
+        if (ngx_http_foundry_usage_is(s, len, "reasoning_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_REASONING;
+        }
+
+        if (ngx_http_foundry_usage_is(s, len, "response")) {
+            return NGX_HTTP_FOUNDRY_UK_RESPONSE;
+        }
+
+        break;
+
+    case 't':
+        if (ngx_http_foundry_usage_is(s, len, "total_tokens")) {
+            return NGX_HTTP_FOUNDRY_UK_TOTAL;
+        }
+
+        break;
+
+    case 'u':
+        if (ngx_http_foundry_usage_is(s, len, "usage")) {
+            return NGX_HTTP_FOUNDRY_UK_USAGE;
+        }
+
+        break;
+    }
+
+    return NGX_HTTP_FOUNDRY_UK_OTHER;
 }
