@@ -465,15 +465,6 @@ value:
 
     switch (*p) {
 
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\v':
-    case '\f':
-    case '\r':
-        p = ngx_http_foundry_jscan_space(p, last);
-        goto value;
-
     case '{':
     case '[':
         if (depth + n + 1 > max) {
@@ -503,6 +494,11 @@ value:
         break;
 
     default:
+        if (ngx_http_foundry_jscan_class[*p] & NGX_HTTP_FOUNDRY_JS_SPACE) {
+            p = ngx_http_foundry_jscan_space(p, last);
+            goto value;
+        }
+
         if (ngx_http_foundry_jscan_scalar(&p, last, &escapes) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -710,15 +706,6 @@ value:
 
     switch (*p) {
 
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\v':
-    case '\f':
-    case '\r':
-        p = ngx_http_foundry_jscan_space(p, last);
-        goto value;
-
     case '{':
     case '[':
         c = *p++;
@@ -769,6 +756,11 @@ value:
         goto next;
 
     default:
+        if (ngx_http_foundry_jscan_class[*p] & NGX_HTTP_FOUNDRY_JS_SPACE) {
+            p = ngx_http_foundry_jscan_space(p, last);
+            goto value;
+        }
+
         if (ngx_http_foundry_jscan_scalar(&p, last, &escapes) != NGX_OK) {
             return NGX_HTTP_FOUNDRY_JSCAN_SYNTAX;
         }
