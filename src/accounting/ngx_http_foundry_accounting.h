@@ -57,11 +57,6 @@ typedef struct {
     /* the values, read at configuration when none has a variable */
     ngx_http_foundry_limit_values_t values;
     unsigned                        variable:1;
-
-    /* the last key's hash, per worker: requests mostly repeat a key */
-    uint32_t                        last_hash;
-    size_t                          last_len;
-    u_char                          last_key[48];
 } ngx_http_foundry_limit_t;
 
 

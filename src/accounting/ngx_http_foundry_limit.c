@@ -53,8 +53,6 @@ static ngx_int_t ngx_http_foundry_limit_key_index(ngx_conf_t *cf,
     ngx_str_t *v);
 static ngx_int_t ngx_http_foundry_limit_key(ngx_http_request_t *r,
     ngx_http_foundry_limit_t *limit, ngx_str_t *key);
-static uint32_t ngx_http_foundry_limit_hash(ngx_http_foundry_limit_t *limit,
-    ngx_str_t *key);
 static int64_t ngx_http_foundry_limit_number(ngx_str_t *s);
 static u_char *ngx_http_foundry_limit_decimal(u_char *p, int64_t n);
 static ngx_int_t ngx_http_foundry_limit_sync_down(ngx_http_request_t *r,
@@ -445,7 +443,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
                                  NGX_HTTP_FOUNDRY_TOKENS_MAX);
 
         lz = limit[i].shm_zone->data;
-        hash = ngx_http_foundry_limit_hash(&limit[i], &key);
+        hash = ngx_crc32_short(key.data, key.len);
 
         ngx_shmtx_lock(&lz->shpool->mutex);
 
@@ -726,34 +724,6 @@ ngx_http_foundry_limit_key(ngx_http_request_t *r,
     ngx_memcpy(key->data, vv->data, vv->len);
 
     return NGX_OK;
-}
-
-
-/*
- * A key's hash for its zone's tree: that of the limit's last key when the
- * key is the same (a compare, not a CRC of the key), per worker
- */
-
-static uint32_t
-ngx_http_foundry_limit_hash(ngx_http_foundry_limit_t *limit, ngx_str_t *key)
-{
-    uint32_t  hash;
-
-    if (key->len == limit->last_len
-        && ngx_memcmp(key->data, limit->last_key, key->len) == 0)
-    {
-        return limit->last_hash;
-    }
-
-    hash = ngx_crc32_short(key->data, key->len);
-
-    if (key->len <= sizeof(limit->last_key)) {
-        ngx_memcpy(limit->last_key, key->data, key->len);
-        limit->last_len = key->len;
-        limit->last_hash = hash;
-    }
-
-    return hash;
 }
 
 
