@@ -18,6 +18,7 @@ use IO::Socket::INET;
 use POSIX ();
 use lib 't/lib';
 use FoundryCerts;
+use FoundryNginx;
 use Test::Nginx::Socket;
 
 my $ConfD = cwd() . '/conf.d';
@@ -31,15 +32,6 @@ FoundryCerts::server_cert($Dir, 'aoai.test');
 
 FoundryCerts::params_trusting("$ConfD/foundry_proxy_location",
                               "$Dir/route_params", "$Dir/ca.crt");
-
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, Proto => 'tcp')
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
 
 # A DNS server on 127.0.0.1 for the resolver of the host-name blocks:
 # "model.test" is 127.0.0.1 (A, TTL 1 s), "slow.test" gets no answer, any
@@ -103,10 +95,10 @@ close $dns;
 
 END { kill 'TERM', $dns_pid if $dns_pid && $$ == $parent }
 
-$ENV{TEST_NGINX_UP_PORT} = free_port();
-$ENV{TEST_NGINX_UP2_PORT} = free_port();
-$ENV{TEST_NGINX_TLS_PORT} = free_port();
-$ENV{TEST_NGINX_BUSY_PORT} = free_port();
+$ENV{TEST_NGINX_UP_PORT} = FoundryNginx::free_port();
+$ENV{TEST_NGINX_UP2_PORT} = FoundryNginx::free_port();
+$ENV{TEST_NGINX_TLS_PORT} = FoundryNginx::free_port();
+$ENV{TEST_NGINX_BUSY_PORT} = FoundryNginx::free_port();
 $ENV{TEST_NGINX_ROUTE_DIR} = $Dir;
 
 add_block_preprocessor(sub {

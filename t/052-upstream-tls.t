@@ -11,9 +11,9 @@
 
 use Cwd qw(cwd);
 use File::Temp qw(tempdir);
-use IO::Socket::INET;
 use lib 't/lib';
 use FoundryCerts;
+use FoundryNginx;
 use FoundryMock;
 use Test::Nginx::Socket;
 
@@ -31,17 +31,8 @@ FoundryCerts::params_trusting("$ConfD/foundry_proxy_params",
                               "$Dir/test_ca_proxy_params", "$Dir/ca.crt")
     or die "foundry_proxy_params has no proxy_ssl_trusted_certificate";
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, Proto => 'tcp')
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
 $ENV{TEST_NGINX_MOCK_PORT} = FoundryMock::start();
-$ENV{TEST_NGINX_TLS_PORT} = free_port();
+$ENV{TEST_NGINX_TLS_PORT} = FoundryNginx::free_port();
 $ENV{TEST_NGINX_TLS_DIR} = $Dir;
 $ENV{TEST_NGINX_CONF_D} = $ConfD;
 
