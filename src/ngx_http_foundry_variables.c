@@ -460,15 +460,6 @@ ngx_http_foundry_credential_variable(ngx_http_request_t *r,
         return ngx_http_foundry_set(v, &value);
     }
 
-    /*
-     * a value without variables: as configured, not evaluated per request
-     * (a static bearer= has its header value in u->authorization, above)
-     */
-
-    if (cv->lengths == NULL) {
-        return ngx_http_foundry_set(v, &cv->value);
-    }
-
     if (ngx_http_complex_value(r, cv, &value) != NGX_OK) {
         return NGX_ERROR;
     }
