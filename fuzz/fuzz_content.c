@@ -12,7 +12,9 @@
  * ngx_fuzz_split()), as a body in a temporary file is, and by the scanner
  * in one piece, as a body in memory is, which descends only where the
  * text or the body need it.  Both must find the same texts (or stop on the
- * same limit); the tee must not change what the body's parse finds (the
+ * same limit, the first text past it the last kept), the scanner's in
+ * place in the body (or decoded, when escaped), yajl's copied, and give
+ * the same cache key; the tee must not change what the body's parse finds (the
  * same verdict and members as a parse without it); the user's and the
  * tool results' texts are never longer than the whole; the cuts at 10,000
  * characters cover the text, and each is the longest that fits.  The
@@ -20,7 +22,7 @@
  * scanner as the module reads it and by yajl with the same callbacks:
  * both must take or refuse it, and find the same.  Its JSON escape (the
  * checker's request body) must be nginx's ngx_escape_json() byte for byte,
- * and the escapes counted as the text is read as many as it adds.
+ * and the escapes counted as the texts are joined as many as it adds.
  */
 
 
@@ -37,6 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void ngx_fuzz_same(ngx_http_foundry_ct_buf_t *a,
     ngx_http_foundry_ct_buf_t *b);
+static void ngx_fuzz_texts(ngx_http_foundry_ct_text_t *t, u_char *text,
+    size_t len);
 static void ngx_fuzz_cuts(ngx_http_foundry_ct_buf_t *b);
 static size_t ngx_fuzz_units(ngx_http_foundry_ct_buf_t *b);
 static size_t ngx_fuzz_units_of(u_char *p, size_t len);
@@ -62,6 +66,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     u_char                        *text;
+    u_char                         id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    u_char                         key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    u_char                         key1[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    size_t                         last;
     ngx_int_t                      rc, rc1, rc2;
     ngx_uint_t                     i, kind;
     ngx_pool_t                    *pool;
@@ -79,6 +87,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     ngx_fuzz_split(data, size, &split);
+
+    ngx_memset(id, 'i', sizeof(id));
 
     r = ngx_fuzz_request(pool);
     if (r == NULL) {
@@ -150,39 +160,77 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
 
-        if (t.error == 0) {
-            ngx_fuzz_same(&t.all, &t1.all);
-            ngx_fuzz_same(&t.user, &t1.user);
-            ngx_fuzz_same(&t.docs, &t1.docs);
+        /* the scanner's texts are in place, yajl's copied: the same */
 
-            /* the characters counted as the service counts them */
+        if (ta.kept || !tb.kept) {
+            abort();
+        }
 
-            if (ngx_fuzz_units(&t.all) != t.chars) {
-                abort();
-            }
+        ngx_fuzz_texts(&t, NULL, 0);
+        ngx_fuzz_texts(&t1, text, split.len);
 
-            /* the escapes of the checker's request counted as it read */
+        if (ngx_http_foundry_content_join(&t) != NGX_OK
+            || ngx_http_foundry_content_join(&t1) != NGX_OK)
+        {
+            abort();
+        }
 
-            if (t.escapes != t1.escapes || t.lines != t1.lines
-                || t.escapes != ngx_escape_json(NULL, t.all.data, t.all.len)
-                || t.lines > t.escapes)
-            {
-                abort();
-            }
+        ngx_fuzz_same(&t.all, &t1.all);
+        ngx_fuzz_same(&t.user, &t1.user);
+        ngx_fuzz_same(&t.docs, &t1.docs);
 
-            /* when the line breaks between the texts are all there is to
-             * escape, they are the text's only line breaks */
+        /* the cache's key: the same from both */
 
-            if (t.escapes == t.lines
-                && ngx_fuzz_lines(t.all.data, t.all.len) != t.lines)
+        if (t.n != t1.n || t.bytes != t1.bytes || t.bytes != t.all.len) {
+            abort();
+        }
+
+        if (t.n) {
+            if (ngx_http_foundry_content_key(id, &t, key) != NGX_OK
+                || ngx_http_foundry_content_key(id, &t1, key1) != NGX_OK
+                || ngx_memcmp(key, key1, sizeof(key)) != 0)
             {
                 abort();
             }
         }
 
-        if (t.user.len > t.all.len || t.docs.len > t.all.len
-            || t.chars > 20000)
+        /* the characters as the service counts them: within the limit,
+         * or the limit passed by the last text read */
+
+        if (t.error == 0) {
+            if (ngx_fuzz_units(&t.all) > 20000) {
+                abort();
+            }
+
+        } else {
+            last = t.spans[2 + t.n - 1].len + (t.n > 1 ? 1 : 0);
+
+            if (ngx_fuzz_units(&t.all) <= 20000
+                || ngx_fuzz_units_of(t.all.data, t.all.len - last) > 20000)
+            {
+                abort();
+            }
+        }
+
+        /* the escapes of the checker's request */
+
+        if (t.escapes != t1.escapes || t.lines != t1.lines
+            || t.escapes != ngx_escape_json(NULL, t.all.data, t.all.len)
+            || t.lines > t.escapes)
         {
+            abort();
+        }
+
+        /* when the line breaks between the texts are all there is to
+         * escape, they are the text's only line breaks */
+
+        if (t.escapes == t.lines
+            && ngx_fuzz_lines(t.all.data, t.all.len) != t.lines)
+        {
+            abort();
+        }
+
+        if (t.user.len > t.all.len || t.docs.len > t.all.len) {
             abort();
         }
 
@@ -296,6 +344,52 @@ ngx_fuzz_answer_yajl(ngx_pool_t *pool, ngx_uint_t kind, u_char *data,
     }
 
     return (rc == NGX_OK && a.seen) ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * The texts as kept: each head its text's length and a kind, the kinds
+ * only with the roles; with "text", a body scanned in memory, each text is
+ * in it (in place) or decoded in the pool (it had an escape, and is then
+ * not the body's bytes at that place)
+ */
+
+static void
+ngx_fuzz_texts(ngx_http_foundry_ct_text_t *t, u_char *text, size_t len)
+{
+    u_char      *p;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (t->n > t->nalloc) {
+        abort();
+    }
+
+    for (i = 0; i < t->n; i++) {
+        s = &t->spans[2 + i];
+
+        if ((t->heads[1 + i] >> 2) != s->len || s->len == 0
+            || (t->heads[1 + i] & 3) > NGX_HTTP_FOUNDRY_CT_R_TOOL
+            || (!t->roles && (t->heads[1 + i] & 3)))
+        {
+            abort();
+        }
+
+        if (text == NULL) {
+            continue;
+        }
+
+        p = s->data;
+
+        /* in place: between quotes; a decoded text is elsewhere */
+
+        if (p >= text && p < text + len
+            && (p + s->len >= text + len || p == text || p[-1] != '"'
+                || p[s->len] != '"'))
+        {
+            abort();
+        }
+    }
 }
 
 

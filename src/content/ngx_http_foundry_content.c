@@ -142,9 +142,8 @@ static ngx_int_t
 ngx_http_foundry_ct_start(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ctx_t *ctx)
 {
-    size_t                            lens[3];
     ngx_int_t                         rc;
-    ngx_str_t                         parts[5], *bearer;
+    ngx_str_t                        *bearer;
     ngx_pool_cleanup_t               *cln;
     ngx_http_foundry_ct_text_t       *t;
     ngx_http_foundry_content_conf_t  *ccf;
@@ -179,7 +178,7 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
         return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
-    if (t->all.len == 0) {
+    if (t->n == 0) {
         chk->done = 1;
         chk->verdict = "allowed";
         ngx_str_set(&chk->reason, "no text");
@@ -189,24 +188,7 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     /* a verdict kept for the same text under the same settings */
 
     if (ccf->cache) {
-        /* the lengths first, so that the texts cannot shift */
-
-        lens[0] = t->all.len;
-        lens[1] = t->user.len;
-        lens[2] = t->docs.len;
-
-        parts[0].data = ccf->id;
-        parts[0].len = NGX_HTTP_FOUNDRY_DIGEST_LEN;
-        parts[1].data = (u_char *) lens;
-        parts[1].len = sizeof(lens);
-        parts[2].data = t->all.data;
-        parts[2].len = t->all.len;
-        parts[3].data = t->user.data;
-        parts[3].len = t->user.len;
-        parts[4].data = t->docs.data;
-        parts[4].len = t->docs.len;
-
-        if (ngx_http_foundry_sha256(parts, 5, chk->key) != NGX_OK) {
+        if (ngx_http_foundry_content_key(ccf->id, t, chk->key) != NGX_OK) {
             return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
@@ -228,6 +210,12 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
         }
 
         bearer = &ctx->identity->bearer;
+    }
+
+    /* the checker's requests are made of the texts joined */
+
+    if (ngx_http_foundry_content_join(t) != NGX_OK) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);

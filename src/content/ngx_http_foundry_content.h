@@ -42,6 +42,11 @@
 #define NGX_HTTP_FOUNDRY_CT_SHIELD          2
 #define NGX_HTTP_FOUNDRY_CT_ASK             3
 
+/* a text's kind, in its head: the user's, a tool result */
+#define NGX_HTTP_FOUNDRY_CT_R_OTHER         0
+#define NGX_HTTP_FOUNDRY_CT_R_USER          1
+#define NGX_HTTP_FOUNDRY_CT_R_TOOL          2
+
 /* extraction errors */
 #define NGX_HTTP_FOUNDRY_CT_NOMEM           1
 #define NGX_HTTP_FOUNDRY_CT_TOO_LARGE       4
@@ -85,21 +90,43 @@ typedef struct {
 
 typedef struct {
     ngx_pool_t                     *pool;
+    ngx_http_foundry_jtee_t        *tee;
 
-    /* every text; the user's (shieldPrompt's prompt); tool results */
+    /*
+     * The texts, in order, where the parse found them: in place in the
+     * body (a body scanned in memory, tee->kept), or copies (one read by
+     * yajl).  spans[2 + i] is text i; heads[1 + i] its length and kind
+     * (its length << 2, and NGX_HTTP_FOUNDRY_CT_R_USER or _TOOL for
+     * shieldPrompt); heads[0] their number.  spans[0] and spans[1] are
+     * left for the cache's key: the check's settings and the heads.
+     */
+    ngx_str_t                      *spans;
+    uint64_t                       *heads;
+    ngx_uint_t                      n;
+    ngx_uint_t                      nalloc;
+
+    /* the texts' bytes with a line break between two; their characters
+     * are counted only past "max" bytes (a character is at least a byte):
+     * "chars" of the first "counted" texts */
+    size_t                          bytes;
+    size_t                          chars;
+    ngx_uint_t                      counted;
+    size_t                          max;
+
+    /*
+     * Made from the texts when the checker is called
+     * (ngx_http_foundry_content_join()): every text, one per line; the
+     * user's (shieldPrompt's prompt); tool results; the bytes the JSON
+     * escape of "all" adds (its checker request), of which "lines" for
+     * the line breaks between its texts
+     */
     ngx_http_foundry_ct_buf_t       all;
     ngx_http_foundry_ct_buf_t       user;
     ngx_http_foundry_ct_buf_t       docs;
-
-    size_t                          chars;
-    size_t                          max;
-
-    /* the bytes the JSON escape of "all" adds (its checker request), of
-     * which "lines" for the line breaks between its texts */
     size_t                          escapes;
     size_t                          lines;
 
-    /* 1: "user" and "docs" are read too (shieldPrompt needs them) */
+    /* 1: the texts' kinds are read too (shieldPrompt needs them) */
     ngx_uint_t                      roles;
 
     ngx_uint_t                      depth;
@@ -107,8 +134,8 @@ typedef struct {
     ngx_uint_t                      key;
     ngx_uint_t                      parts;
 
-    /* the message or item being read: where its text starts, its kind */
-    size_t                          item_start;
+    /* the message or item being read: its first text, its kind */
+    ngx_uint_t                      item_first;
     ngx_uint_t                      item_role;
 
     ngx_uint_t                      error;
@@ -201,6 +228,9 @@ ngx_http_foundry_ct_check_t *ngx_http_foundry_content_state(
 /* not static for fuzz/fuzz_content.c */
 void ngx_http_foundry_content_text_reader(ngx_pool_t *pool, size_t max,
     ngx_http_foundry_ct_text_t *t, ngx_http_foundry_jtee_t *tee);
+ngx_int_t ngx_http_foundry_content_key(u_char *id,
+    ngx_http_foundry_ct_text_t *t, u_char *key);
+ngx_int_t ngx_http_foundry_content_join(ngx_http_foundry_ct_text_t *t);
 size_t ngx_http_foundry_content_cut(u_char *p, size_t len, size_t chars);
 uintptr_t ngx_http_foundry_content_escape(u_char *dst, u_char *src,
     size_t size);

@@ -28,11 +28,6 @@
 #define NGX_HTTP_FOUNDRY_CT_K_OUTPUT    4
 #define NGX_HTTP_FOUNDRY_CT_K_TEXT      5
 
-/* whose text it is */
-#define NGX_HTTP_FOUNDRY_CT_R_OTHER     0
-#define NGX_HTTP_FOUNDRY_CT_R_USER      1
-#define NGX_HTTP_FOUNDRY_CT_R_TOOL      2
-
 
 static int ngx_http_foundry_ct_null(void *ctx);
 static int ngx_http_foundry_ct_boolean(void *ctx, int value);
@@ -45,8 +40,10 @@ static int ngx_http_foundry_ct_map_key(void *ctx, const unsigned char *s,
 static int ngx_http_foundry_ct_end_map(void *ctx);
 static int ngx_http_foundry_ct_start_array(void *ctx);
 static int ngx_http_foundry_ct_end_array(void *ctx);
-static ngx_int_t ngx_http_foundry_ct_append(ngx_http_foundry_ct_text_t *t,
-    ngx_http_foundry_ct_buf_t *b, u_char *s, size_t len);
+static ngx_int_t ngx_http_foundry_ct_grow(ngx_http_foundry_ct_text_t *t);
+static int ngx_http_foundry_ct_count(ngx_http_foundry_ct_text_t *t);
+static ngx_int_t ngx_http_foundry_ct_alloc(ngx_pool_t *pool,
+    ngx_http_foundry_ct_buf_t *b, size_t size);
 static ngx_uint_t ngx_http_foundry_ct_descend(void *ctx);
 
 
@@ -70,11 +67,12 @@ static yajl_callbacks  ngx_http_foundry_ct_callbacks = {
  * contents and the "text" of content parts, tool results included), the
  * Responses API's "instructions" and "input" (a string, or items: messages
  * and function call outputs), completions' "prompt" (a string or strings).
- * Every text goes to t->all, one per line; with t->roles (shield=on) the
- * user's also to t->user and tool results also to t->docs (for
- * shieldPrompt).  The bytes t->all's JSON escape adds are counted as the
- * texts come (t->escapes, of which t->lines for the line breaks between
- * them), so that the checker's request is written in one pass.
+ * Each text is kept where the parse found it (t->spans, t->heads), with
+ * its kind with t->roles (shield=on): the user's, or a tool result (for
+ * shieldPrompt).  Nothing is copied from a body scanned in memory: a
+ * verdict found in the cache by the texts' digest
+ * (ngx_http_foundry_content_key()) needs nothing else; the checker's
+ * requests are made from them on a miss (ngx_http_foundry_content_join()).
  *
  * The text is not parsed apart: it is read by the request body's own
  * parse (routing/ngx_http_foundry_body.c: the scanner for a body in
@@ -90,9 +88,11 @@ ngx_http_foundry_content_text_reader(ngx_pool_t *pool, size_t max,
     ngx_memzero(t, sizeof(ngx_http_foundry_ct_text_t));
 
     t->pool = pool;
+    t->tee = tee;
     t->max = max;
     t->roles = 1;
 
+    tee->kept = 0;
     tee->second.cb = &ngx_http_foundry_ct_callbacks;
     tee->second.ctx = t;
     tee->second.descend = ngx_http_foundry_ct_descend;
@@ -188,66 +188,24 @@ ngx_http_foundry_ct_descend(void *ctx)
 
 
 /*
- * The high bit of each byte of w that is not ASCII or is escaped in JSON
- * (a control character, a quote, a backslash), and maybe of bytes above
- * such a one: 0 when all eight are plain ASCII.
- */
-
-static ngx_inline uint64_t
-ngx_http_foundry_ct_special(uint64_t w)
-{
-    uint64_t  q, b;
-
-    q = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '"');
-    b = w ^ (NGX_HTTP_FOUNDRY_CT_ONES * '\\');
-
-    return (w | ((w - NGX_HTTP_FOUNDRY_CT_ONES * 0x20) & ~w)
-            | ((q - NGX_HTTP_FOUNDRY_CT_ONES) & ~q)
-            | ((b - NGX_HTTP_FOUNDRY_CT_ONES) & ~b))
-           & NGX_HTTP_FOUNDRY_CT_HIGHS;
-}
-
-
-/*
- * The length of a UTF-8 text as the service counts it (UTF-16 units), and
- * in "escapes" the bytes its JSON escape (ngx_escape_json()) adds: one
- * pass for both, eight bytes at a time where they are all ASCII and none
- * is escaped (no control character, quote or backslash).
+ * The length of a UTF-8 text as the service counts it (UTF-16 units):
+ * eight bytes at a time where they are all ASCII
  */
 
 static size_t
-ngx_http_foundry_ct_units(u_char *p, size_t len, size_t *escapes)
+ngx_http_foundry_ct_units(u_char *p, size_t len)
 {
-    u_char    c;
-    size_t    n, e, i;
-    uint64_t  w, w2;
+    size_t    n;
+    uint64_t  w;
 
     n = 0;
-    e = 0;
 
     while (len) {
-
-        /* sixteen bytes, then eight, with one test */
-
-        if (len >= 16) {
-            ngx_memcpy(&w, p, 8);
-            ngx_memcpy(&w2, p + 8, 8);
-
-            if ((ngx_http_foundry_ct_special(w)
-                 | ngx_http_foundry_ct_special(w2))
-                == 0)
-            {
-                n += 16;
-                p += 16;
-                len -= 16;
-                continue;
-            }
-        }
 
         if (len >= 8) {
             ngx_memcpy(&w, p, 8);
 
-            if (ngx_http_foundry_ct_special(w) == 0) {
+            if ((w & NGX_HTTP_FOUNDRY_CT_HIGHS) == 0) {
                 n += 8;
                 p += 8;
                 len -= 8;
@@ -255,25 +213,13 @@ ngx_http_foundry_ct_units(u_char *p, size_t len, size_t *escapes)
             }
         }
 
-        for (i = ngx_min(len, 8); i; i--, p++, len--) {
-            c = *p;
-
-            if ((c & 0xc0) != 0x80) {
-                n += (c >= 0xf0) ? 2 : 1;
-            }
-
-            if (c == '"' || c == '\\') {
-                e++;
-
-            } else if (c < 0x20) {
-                /* \n \r \t \b \f, else \u00XX */
-                e += (c == '\n' || c == '\r' || c == '\t' || c == '\b'
-                      || c == '\f') ? 1 : 5;
-            }
+        if ((*p & 0xc0) != 0x80) {
+            n += (*p >= 0xf0) ? 2 : 1;
         }
-    }
 
-    *escapes += e;
+        p++;
+        len--;
+    }
 
     return n;
 }
@@ -380,81 +326,220 @@ ngx_http_foundry_content_escape(u_char *dst, u_char *src, size_t size)
 }
 
 
-static ngx_int_t
-ngx_http_foundry_ct_append(ngx_http_foundry_ct_text_t *t,
-    ngx_http_foundry_ct_buf_t *b, u_char *s, size_t len)
+/*
+ * The cache's key: SHA-256 of the check's settings ("id"), the texts'
+ * number, lengths and kinds, then the texts, as they are in the body:
+ * the lengths come first, so that two lists of texts never give the same
+ * bytes.
+ */
+
+ngx_int_t
+ngx_http_foundry_content_key(u_char *id, ngx_http_foundry_ct_text_t *t,
+    u_char *key)
 {
-    u_char  *p;
-    size_t   need, size;
+    if (t->n == 0) {
+        return NGX_ERROR;
+    }
 
-    need = b->len + len + 1;
+    t->heads[0] = t->n;
 
-    if (need > b->size) {
-        size = b->size ? b->size : 1024;
+    t->spans[0].data = id;
+    t->spans[0].len = NGX_HTTP_FOUNDRY_DIGEST_LEN;
+    t->spans[1].data = (u_char *) t->heads;
+    t->spans[1].len = (t->n + 1) * sizeof(uint64_t);
 
-        while (size < need) {
-            size *= 2;
+    return ngx_http_foundry_sha256(t->spans, t->n + 2, key);
+}
+
+
+/*
+ * The texts as the checker's requests take them, one per line: all of
+ * them, the user's, the tool results; and the bytes the JSON escape of
+ * all of them adds.
+ */
+
+ngx_int_t
+ngx_http_foundry_content_join(ngx_http_foundry_ct_text_t *t)
+{
+    size_t                      size[3];
+    ngx_str_t                  *s;
+    ngx_uint_t                  i, kind;
+    ngx_http_foundry_ct_buf_t  *b;
+
+    size[NGX_HTTP_FOUNDRY_CT_R_USER] = 0;
+    size[NGX_HTTP_FOUNDRY_CT_R_TOOL] = 0;
+
+    for (i = 0; i < t->n; i++) {
+        kind = t->heads[1 + i] & 3;
+
+        if (kind != NGX_HTTP_FOUNDRY_CT_R_OTHER) {
+            size[kind] += 1 + t->spans[2 + i].len;
+        }
+    }
+
+    if (ngx_http_foundry_ct_alloc(t->pool, &t->all, t->bytes) != NGX_OK
+        || ngx_http_foundry_ct_alloc(t->pool, &t->user,
+                                     size[NGX_HTTP_FOUNDRY_CT_R_USER])
+           != NGX_OK
+        || ngx_http_foundry_ct_alloc(t->pool, &t->docs,
+                                     size[NGX_HTTP_FOUNDRY_CT_R_TOOL])
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < t->n; i++) {
+        s = &t->spans[2 + i];
+
+        if (t->all.len) {
+            t->all.data[t->all.len++] = '\n';
         }
 
-        p = ngx_pnalloc(t->pool, size);
-        if (p == NULL) {
-            t->error = NGX_HTTP_FOUNDRY_CT_NOMEM;
-            return NGX_ERROR;
+        ngx_memcpy(t->all.data + t->all.len, s->data, s->len);
+        t->all.len += s->len;
+
+        kind = t->heads[1 + i] & 3;
+
+        if (kind == NGX_HTTP_FOUNDRY_CT_R_OTHER) {
+            continue;
         }
+
+        b = (kind == NGX_HTTP_FOUNDRY_CT_R_USER) ? &t->user : &t->docs;
 
         if (b->len) {
-            ngx_memcpy(p, b->data, b->len);
+            b->data[b->len++] = '\n';
         }
 
-        b->data = p;
-        b->size = size;
+        ngx_memcpy(b->data + b->len, s->data, s->len);
+        b->len += s->len;
     }
 
-    /* one text a line */
-
-    if (b->len) {
-        b->data[b->len++] = '\n';
-    }
-
-    ngx_memcpy(b->data + b->len, s, len);
-    b->len += len;
+    t->lines = t->n ? t->n - 1 : 0;
+    t->escapes = ngx_http_foundry_content_escape(NULL, t->all.data,
+                                                 t->all.len);
 
     return NGX_OK;
 }
 
 
-/* a text of the request: into t->all, and t->user for "role" user */
+static ngx_int_t
+ngx_http_foundry_ct_alloc(ngx_pool_t *pool, ngx_http_foundry_ct_buf_t *b,
+    size_t size)
+{
+    b->len = 0;
+    b->size = size;
+    b->data = NULL;
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    b->data = ngx_pnalloc(pool, size);
+    if (b->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* room for twice as many texts (eight at first) */
+
+static ngx_int_t
+ngx_http_foundry_ct_grow(ngx_http_foundry_ct_text_t *t)
+{
+    uint64_t    *heads;
+    ngx_str_t   *spans;
+    ngx_uint_t   n;
+
+    n = t->nalloc ? 2 * t->nalloc : 8;
+
+    spans = ngx_pnalloc(t->pool, (n + 2) * sizeof(ngx_str_t));
+    heads = ngx_pnalloc(t->pool, (n + 1) * sizeof(uint64_t));
+
+    if (spans == NULL || heads == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (t->n) {
+        ngx_memcpy(spans, t->spans, (t->n + 2) * sizeof(ngx_str_t));
+        ngx_memcpy(heads, t->heads, (t->n + 1) * sizeof(uint64_t));
+    }
+
+    t->spans = spans;
+    t->heads = heads;
+    t->nalloc = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A text of the request, kept where it is (or copied when the parse's
+ * strings do not stay: yajl's); "user" for the "role" user
+ */
 
 static int
 ngx_http_foundry_ct_text(ngx_http_foundry_ct_text_t *t, u_char *s,
     size_t len, ngx_uint_t user)
 {
+    u_char  *p;
+
     if (len == 0) {
         return 1;
     }
 
-    /* the line break before it: one character, escaped "\\n" */
-
-    if (t->all.len) {
-        t->chars++;
-        t->escapes++;
-        t->lines++;
+    if (t->n == t->nalloc && ngx_http_foundry_ct_grow(t) != NGX_OK) {
+        t->error = NGX_HTTP_FOUNDRY_CT_NOMEM;
+        return 0;
     }
 
-    t->chars += ngx_http_foundry_ct_units(s, len, &t->escapes);
+    if (!t->tee->kept) {
+        p = ngx_pnalloc(t->pool, len);
+        if (p == NULL) {
+            t->error = NGX_HTTP_FOUNDRY_CT_NOMEM;
+            return 0;
+        }
+
+        ngx_memcpy(p, s, len);
+        s = p;
+    }
+
+    t->spans[2 + t->n].data = s;
+    t->spans[2 + t->n].len = len;
+    t->heads[1 + t->n] = ((uint64_t) len << 2)
+                         | ((user && t->roles) ? NGX_HTTP_FOUNDRY_CT_R_USER
+                                               : NGX_HTTP_FOUNDRY_CT_R_OTHER);
+
+    /* the line break before it */
+    t->bytes += len + (t->n ? 1 : 0);
+    t->n++;
+
+    if (t->bytes > t->max) {
+        return ngx_http_foundry_ct_count(t);
+    }
+
+    return 1;
+}
+
+
+/* the texts' characters, once their bytes are more than "max" */
+
+static int
+ngx_http_foundry_ct_count(ngx_http_foundry_ct_text_t *t)
+{
+    ngx_str_t  *s;
+
+    while (t->counted < t->n) {
+        s = &t->spans[2 + t->counted];
+
+        t->chars += ngx_http_foundry_ct_units(s->data, s->len)
+                    + (t->counted ? 1 : 0);
+        t->counted++;
+    }
 
     if (t->chars > t->max) {
         t->error = NGX_HTTP_FOUNDRY_CT_TOO_LARGE;
-        return 0;
-    }
-
-    if (ngx_http_foundry_ct_append(t, &t->all, s, len) != NGX_OK) {
-        return 0;
-    }
-
-    if (user && t->roles
-        && ngx_http_foundry_ct_append(t, &t->user, s, len) != NGX_OK)
-    {
         return 0;
     }
 
@@ -600,7 +685,7 @@ ngx_http_foundry_ct_start_map(void *ctx)
             || t->top == NGX_HTTP_FOUNDRY_CT_T_INPUT))
     {
         /* a message or item starts */
-        t->item_start = t->all.len;
+        t->item_first = t->n;
         t->item_role = NGX_HTTP_FOUNDRY_CT_R_OTHER;
     }
 
@@ -616,34 +701,19 @@ ngx_http_foundry_ct_end_map(void *ctx)
 {
     ngx_http_foundry_ct_text_t *t = ctx;
 
-    u_char                     *p;
-    size_t                      len;
-    ngx_http_foundry_ct_buf_t  *b;
+    ngx_uint_t  i;
 
     t->depth--;
 
     if (t->depth == 2
         && t->roles
         && (t->top == NGX_HTTP_FOUNDRY_CT_T_MESSAGES
-            || t->top == NGX_HTTP_FOUNDRY_CT_T_INPUT)
-        && t->item_role != NGX_HTTP_FOUNDRY_CT_R_OTHER
-        && t->all.len > t->item_start)
+            || t->top == NGX_HTTP_FOUNDRY_CT_T_INPUT))
     {
-        /* the message's text, without the line break before it */
+        /* the message's texts are the user's, or tool results */
 
-        p = t->all.data + t->item_start;
-        len = t->all.len - t->item_start;
-
-        if (t->item_start) {
-            p++;
-            len--;
-        }
-
-        b = (t->item_role == NGX_HTTP_FOUNDRY_CT_R_USER) ? &t->user
-                                                          : &t->docs;
-
-        if (len && ngx_http_foundry_ct_append(t, b, p, len) != NGX_OK) {
-            return 0;
+        for (i = t->item_first; i < t->n; i++) {
+            t->heads[1 + i] |= t->item_role;
         }
     }
 

@@ -63,6 +63,10 @@ typedef struct ngx_http_foundry_jtee_s {
     ngx_http_foundry_jreader_t      first;
     ngx_http_foundry_jreader_t      second;
     ngx_uint_t                      stopped;
+
+    /* 1: the strings given stay where they are as long as the pool (the
+     * scanner's: in the text scanned, or decoded in the pool) */
+    ngx_uint_t                      kept;
 } ngx_http_foundry_jtee_t;
 
 

@@ -467,6 +467,11 @@ ngx_http_foundry_body_scan(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
 
     cb = ngx_http_foundry_body_reader(b, &ctx, &descend);
 
+    if (b->tee) {
+        /* the scanner's strings stay: in the text, or decoded in the pool */
+        b->tee->kept = 1;
+    }
+
     rc = ngx_http_foundry_jscan_parse(b->pool, text, text + len, cb, ctx,
                                       descend, NGX_HTTP_FOUNDRY_MAX_DEPTH,
                                       &b->base);
