@@ -9,22 +9,158 @@
 #include <ngx_http.h>
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "ngx_http_foundry_common.h"
 #include "ngx_http_foundry_core.h"
 
 
 /*
- * SHA-256 of the concatenation of parts, for the key and token lookups of
- * every request: the algorithm is fetched and the context made once per
- * process (OpenSSL 3 would look the algorithm up on every EVP_Digest())
+ * SHA-256 of the concatenation of parts, for the key, token and verdict
+ * lookups of every request: OpenSSL's SHA256_Init(), _Update(), _Final()
+ * on a context on the stack (deprecated by OpenSSL 3, which nginx's own
+ * headers allow with OPENSSL_SUPPRESS_DEPRECATED): no allocation and no
+ * lookup, where OpenSSL 3.0's EVP_DigestInit_ex() makes the provider's
+ * context anew, a malloc() and a free() each time.  The same block
+ * function runs (with the CPU's SHA instructions where it has them).  An
+ * OpenSSL built without the deprecated functions goes through EVP, the
+ * algorithm fetched and the context made once per process.
+ *
+ * Parts shorter than the stage are gathered first, so that the block
+ * function is given many blocks a call, not a part at a time.
  */
 
+#define NGX_HTTP_FOUNDRY_SHA256_STAGE  1024
+
+#if (defined OPENSSL_NO_DEPRECATED_3_0)
+
+#define NGX_HTTP_FOUNDRY_SHA256_EVP    1
+
+typedef EVP_MD_CTX  *ngx_http_foundry_sha256_ctx_t;
+
 static EVP_MD      *ngx_http_foundry_sha256_md;
-static EVP_MD_CTX  *ngx_http_foundry_sha256_ctx;
+static EVP_MD_CTX  *ngx_http_foundry_sha256_evp;
+
+static ngx_int_t ngx_http_foundry_sha256_init(
+    ngx_http_foundry_sha256_ctx_t *c);
+static void ngx_http_foundry_sha256_cleanup(void *data);
+
+#define ngx_http_foundry_sha256_update(c, p, n)                              \
+    (EVP_DigestUpdate(*(c), p, n) == 1)
+#define ngx_http_foundry_sha256_final(c, d)                                  \
+    (EVP_DigestFinal_ex(*(c), d, NULL) == 1)
+
+#else
+
+#define NGX_HTTP_FOUNDRY_SHA256_EVP    0
+
+typedef SHA256_CTX   ngx_http_foundry_sha256_ctx_t;
+
+#define ngx_http_foundry_sha256_init(c)                                      \
+    (SHA256_Init(c) == 1 ? NGX_OK : NGX_ERROR)
+#define ngx_http_foundry_sha256_update(c, p, n)                              \
+    (SHA256_Update(c, p, n) == 1)
+#define ngx_http_foundry_sha256_final(c, d)                                  \
+    (SHA256_Final(d, c) == 1)
+
+#endif
 
 
 static ngx_int_t ngx_http_foundry_hex(u_char *p, u_char *last);
+
+
+ngx_int_t
+ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
+{
+    u_char                          stage[NGX_HTTP_FOUNDRY_SHA256_STAGE];
+    size_t                          used;
+    ngx_uint_t                      i;
+    ngx_http_foundry_sha256_ctx_t   c;
+
+    if (ngx_http_foundry_sha256_init(&c) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    used = 0;
+
+    for (i = 0; i < n; i++) {
+
+        if (used + parts[i].len <= NGX_HTTP_FOUNDRY_SHA256_STAGE) {
+            if (parts[i].len) {
+                ngx_memcpy(stage + used, parts[i].data, parts[i].len);
+                used += parts[i].len;
+            }
+
+            continue;
+        }
+
+        if (used && !ngx_http_foundry_sha256_update(&c, stage, used)) {
+            return NGX_ERROR;
+        }
+
+        used = 0;
+
+        if (parts[i].len >= NGX_HTTP_FOUNDRY_SHA256_STAGE) {
+            if (!ngx_http_foundry_sha256_update(&c, parts[i].data,
+                                                parts[i].len))
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_memcpy(stage, parts[i].data, parts[i].len);
+        used = parts[i].len;
+    }
+
+    if (used && !ngx_http_foundry_sha256_update(&c, stage, used)) {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_http_foundry_sha256_final(&c, digest)) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+#if (NGX_HTTP_FOUNDRY_SHA256_EVP)
+
+static ngx_int_t
+ngx_http_foundry_sha256_init(ngx_http_foundry_sha256_ctx_t *c)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_foundry_sha256_evp == NULL) {
+        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_foundry_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        ngx_http_foundry_sha256_evp = EVP_MD_CTX_new();
+
+        cln->handler = ngx_http_foundry_sha256_cleanup;
+
+        if (ngx_http_foundry_sha256_md == NULL
+            || ngx_http_foundry_sha256_evp == NULL)
+        {
+            ngx_http_foundry_sha256_cleanup(NULL);
+            cln->handler = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    *c = ngx_http_foundry_sha256_evp;
+
+    if (EVP_DigestInit_ex(*c, ngx_http_foundry_sha256_md, NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 /* freed with the cycle, before the module is unloaded */
@@ -33,60 +169,13 @@ static void
 ngx_http_foundry_sha256_cleanup(void *data)
 {
     EVP_MD_free(ngx_http_foundry_sha256_md);
-    EVP_MD_CTX_free(ngx_http_foundry_sha256_ctx);
+    EVP_MD_CTX_free(ngx_http_foundry_sha256_evp);
 
     ngx_http_foundry_sha256_md = NULL;
-    ngx_http_foundry_sha256_ctx = NULL;
+    ngx_http_foundry_sha256_evp = NULL;
 }
 
-
-ngx_int_t
-ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
-{
-    ngx_uint_t           i;
-    EVP_MD              *md;
-    EVP_MD_CTX          *ctx;
-    ngx_pool_cleanup_t  *cln;
-
-    if (ngx_http_foundry_sha256_ctx == NULL) {
-        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_foundry_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        ngx_http_foundry_sha256_ctx = EVP_MD_CTX_new();
-
-        cln->handler = ngx_http_foundry_sha256_cleanup;
-
-        if (ngx_http_foundry_sha256_md == NULL
-            || ngx_http_foundry_sha256_ctx == NULL)
-        {
-            ngx_http_foundry_sha256_cleanup(NULL);
-            cln->handler = NULL;
-            return NGX_ERROR;
-        }
-    }
-
-    md = ngx_http_foundry_sha256_md;
-    ctx = ngx_http_foundry_sha256_ctx;
-
-    if (EVP_DigestInit_ex(ctx, md, NULL) != 1) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (EVP_DigestUpdate(ctx, parts[i].data, parts[i].len) != 1) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (EVP_DigestFinal_ex(ctx, digest, NULL) != 1) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
+#endif
 
 
 /* the first "s" of "n" bytes in [p, last), case-sensitive; NULL if none */
