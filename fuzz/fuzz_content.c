@@ -14,10 +14,11 @@
  * text or the body need it.  Both must find the same texts (or stop on the
  * same limit, the first text past it the last kept), the scanner's in
  * place in the body (or decoded, when escaped), yajl's copied, and give
- * the same cache key; the tee must not change what the body's parse finds (the
- * same verdict and members as a parse without it); the user's and the
- * tool results' texts are never longer than the whole; the cuts at 10,000
- * characters cover the text, and each is the longest that fits.  The
+ * the same cache key; the tee must not change what the body's parse finds
+ * (the same verdict and members as a parse without it, by yajl and by the
+ * scanner); the user's and the tool results' texts are never longer than
+ * the whole; the cuts at 10,000 characters cover the text, and each is the
+ * longest that fits.  The
  * same input is also read as a checker's answer of each kind, by the
  * scanner as the module reads it and by yajl with the same callbacks:
  * both must take or refuse it, and find the same.  Its JSON escape (the
@@ -76,7 +77,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_chain_t                   *in;
     ngx_fuzz_split_t               split;
     ngx_http_request_t            *r;
-    ngx_http_foundry_body_t        a, b, c;
+    ngx_http_foundry_body_t        a, b, c, d;
     ngx_http_foundry_jtee_t        ta, tb;
     ngx_http_foundry_ct_text_t     t, t1;
     ngx_http_foundry_ct_result_t   res, res1;
@@ -148,6 +149,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     b.tee = &tb;
 
     rc1 = ngx_http_foundry_body_scan(r, &b, text, split.len);
+
+    /* the scan without the text: the tee, asleep for the body in the
+     * containers only the text reads, changes nothing of it either */
+
+    ngx_memzero(&d, sizeof(ngx_http_foundry_body_t));
+    rc2 = ngx_http_foundry_body_scan(r, &d, text, split.len);
+
+    if (rc1 != rc2 || b.error != d.error
+        || (rc1 == NGX_OK
+            && (b.size != d.size || b.obj_start != d.obj_start
+                || b.keys != d.keys || b.has_model != d.has_model
+                || b.key_end != d.key_end || b.value_end != d.value_end
+                || b.stream != d.stream || b.max_tokens != d.max_tokens
+                || b.has_so != d.has_so || b.so_start != d.so_start
+                || b.so_keys != d.so_keys
+                || b.include_usage != d.include_usage
+                || b.iu_end != d.iu_end || b.depth != d.depth
+                || b.model.len != d.model.len
+                || (b.model.len
+                    && ngx_memcmp(b.model.data, d.model.data, b.model.len)
+                       != 0))))
+    {
+        abort();
+    }
+
+    if (rc1 == NGX_OK && tb.asleep) {
+        abort();
+    }
 
     if (rc == NGX_OK && rc1 == NGX_OK) {
 

@@ -756,16 +756,12 @@ ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
     ccf = chk->conf;
     chk->done = 1;
 
-    if (ngx_http_foundry_content_reason(r->pool, ccf, &chk->result,
-                                        &chk->reason)
-        != NGX_OK)
-    {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
     /* a flag is a verdict even when another call failed */
 
     if (!ngx_http_foundry_content_flagged(ccf, &chk->result)) {
+
+        /* nothing flagged: no reason */
+        ngx_str_set(&chk->reason, "");
 
         if (chk->failure) {
             return ngx_http_foundry_ct_failed(r, chk);
@@ -785,6 +781,13 @@ ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
     if (ccf->cache && !chk->cached && !chk->failure) {
         ngx_http_foundry_content_cache_put(ccf->cache, chk->key, ccf->ttl,
                                            &chk->result);
+    }
+
+    if (ngx_http_foundry_content_reason(r->pool, ccf, &chk->result,
+                                        &chk->reason)
+        != NGX_OK)
+    {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     chk->verdict = "flagged";

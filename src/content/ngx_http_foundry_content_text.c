@@ -93,6 +93,7 @@ ngx_http_foundry_content_text_reader(ngx_pool_t *pool, size_t max,
     t->roles = 1;
 
     tee->kept = 0;
+    tee->asleep = 0;
     tee->second.cb = &ngx_http_foundry_ct_callbacks;
     tee->second.ctx = t;
     tee->second.descend = ngx_http_foundry_ct_descend;
@@ -443,7 +444,7 @@ ngx_http_foundry_ct_alloc(ngx_pool_t *pool, ngx_http_foundry_ct_buf_t *b,
 }
 
 
-/* room for twice as many texts (eight at first) */
+/* room for twice as many texts (eight at first), in one allocation */
 
 static ngx_int_t
 ngx_http_foundry_ct_grow(ngx_http_foundry_ct_text_t *t)
@@ -454,12 +455,13 @@ ngx_http_foundry_ct_grow(ngx_http_foundry_ct_text_t *t)
 
     n = t->nalloc ? 2 * t->nalloc : 8;
 
-    spans = ngx_pnalloc(t->pool, (n + 2) * sizeof(ngx_str_t));
-    heads = ngx_pnalloc(t->pool, (n + 1) * sizeof(uint64_t));
-
-    if (spans == NULL || heads == NULL) {
+    spans = ngx_palloc(t->pool, (n + 2) * sizeof(ngx_str_t)
+                                + (n + 1) * sizeof(uint64_t));
+    if (spans == NULL) {
         return NGX_ERROR;
     }
+
+    heads = (uint64_t *) (spans + n + 2);
 
     if (t->n) {
         ngx_memcpy(spans, t->spans, (t->n + 2) * sizeof(ngx_str_t));

@@ -67,6 +67,10 @@ typedef struct ngx_http_foundry_jtee_s {
     /* 1: the strings given stay where they are as long as the pool (the
      * scanner's: in the text scanned, or decoded in the pool) */
     ngx_uint_t                      kept;
+
+    /* the scanner in a container only the second reads; how deep in it */
+    ngx_uint_t                      asleep;
+    ngx_uint_t                      depth;
 } ngx_http_foundry_jtee_t;
 
 

@@ -17,19 +17,23 @@
  * each callback goes to the first reader, then to the second.  The first
  * one's 0 stops the parse; the second one's only stops the calls to it (it
  * keeps its own reason), the parse goes on for the first.  For the
- * scanner, a container is descended into when either reader asks for it:
- * each gets the callbacks of containers it would have skipped, as yajl
- * would give them.
+ * scanner, a container is descended into when either reader asks for it.
+ * The second gets the callbacks of containers it would have skipped, as
+ * yajl would give them; the first, in a container only the second asked
+ * for, gets its start and end only, as when the scanner skips it (the
+ * tee is "asleep" for it until that end).
  */
 
 
 #define ngx_http_foundry_jtee_call(tee, name, ...)                            \
-    ((tee)->first.cb->name((tee)->first.ctx, ##__VA_ARGS__)                   \
+    (((tee)->asleep                                                           \
+      || (tee)->first.cb->name((tee)->first.ctx, ##__VA_ARGS__))              \
      && ngx_http_foundry_jtee_second(tee, !(tee)->stopped                     \
             && (tee)->second.cb->name((tee)->second.ctx, ##__VA_ARGS__)))
 
 
 static int ngx_http_foundry_jtee_second(ngx_http_foundry_jtee_t *tee, int ok);
+static void ngx_http_foundry_jtee_end(ngx_http_foundry_jtee_t *tee);
 static int ngx_http_foundry_jtee_null(void *ctx);
 static int ngx_http_foundry_jtee_boolean(void *ctx, int value);
 static int ngx_http_foundry_jtee_number(void *ctx, const char *s, size_t len);
@@ -71,18 +75,49 @@ ngx_http_foundry_jtee_second(ngx_http_foundry_jtee_t *tee, int ok)
 }
 
 
-/* for ngx_http_foundry_jscan_parse(): either reader's wish */
+/*
+ * For ngx_http_foundry_jscan_parse(), right after a container's start:
+ * either reader's wish; the second's alone puts the first asleep
+ */
 
 ngx_uint_t
 ngx_http_foundry_jtee_descend(void *ctx)
 {
     ngx_http_foundry_jtee_t  *tee = ctx;
 
-    if (tee->first.descend(tee->first.ctx)) {
+    if (!tee->asleep && tee->first.descend(tee->first.ctx)) {
         return 1;
     }
 
-    return !tee->stopped && tee->second.descend(tee->second.ctx);
+    if (tee->stopped || !tee->second.descend(tee->second.ctx)) {
+        return 0;
+    }
+
+    if (!tee->asleep) {
+        tee->asleep = 1;
+        tee->depth = 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * A container ends: the one the first reader is asleep in gives it its
+ * end and wakes it up
+ */
+
+static void
+ngx_http_foundry_jtee_end(ngx_http_foundry_jtee_t *tee)
+{
+    if (tee->asleep) {
+        if (tee->depth == 0) {
+            tee->asleep = 0;
+
+        } else {
+            tee->depth--;
+        }
+    }
 }
 
 
@@ -127,6 +162,8 @@ ngx_http_foundry_jtee_start_map(void *ctx)
 {
     ngx_http_foundry_jtee_t  *tee = ctx;
 
+    tee->depth += tee->asleep;
+
     return ngx_http_foundry_jtee_call(tee, yajl_start_map);
 }
 
@@ -145,6 +182,8 @@ ngx_http_foundry_jtee_end_map(void *ctx)
 {
     ngx_http_foundry_jtee_t  *tee = ctx;
 
+    ngx_http_foundry_jtee_end(tee);
+
     return ngx_http_foundry_jtee_call(tee, yajl_end_map);
 }
 
@@ -154,6 +193,8 @@ ngx_http_foundry_jtee_start_array(void *ctx)
 {
     ngx_http_foundry_jtee_t  *tee = ctx;
 
+    tee->depth += tee->asleep;
+
     return ngx_http_foundry_jtee_call(tee, yajl_start_array);
 }
 
@@ -162,6 +203,8 @@ static int
 ngx_http_foundry_jtee_end_array(void *ctx)
 {
     ngx_http_foundry_jtee_t  *tee = ctx;
+
+    ngx_http_foundry_jtee_end(tee);
 
     return ngx_http_foundry_jtee_call(tee, yajl_end_array);
 }

@@ -527,6 +527,7 @@ ngx_http_foundry_body_reader(ngx_http_foundry_body_t *b, void **ctx,
     b->tee->first.ctx = b;
     b->tee->first.descend = ngx_http_foundry_body_descend;
     b->tee->stopped = 0;
+    b->tee->asleep = 0;
 
     *ctx = b->tee;
     *descend = ngx_http_foundry_jtee_descend;
