@@ -27,7 +27,8 @@
  * algorithm fetched and the context made once per process.
  *
  * Parts shorter than the stage are gathered first, so that the block
- * function is given many blocks a call, not a part at a time.
+ * function is given many blocks a call, not a part at a time.  The stage
+ * and the context (a key hashed passes through them) are wiped after use.
  */
 
 #define NGX_HTTP_FOUNDRY_SHA256_STAGE  1024
@@ -73,7 +74,8 @@ ngx_int_t
 ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
 {
     u_char                          stage[NGX_HTTP_FOUNDRY_SHA256_STAGE];
-    size_t                          used;
+    size_t                          used, high;
+    ngx_int_t                       rc;
     ngx_uint_t                      i;
     ngx_http_foundry_sha256_ctx_t   c;
 
@@ -81,7 +83,9 @@ ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
         return NGX_ERROR;
     }
 
+    rc = NGX_ERROR;
     used = 0;
+    high = 0;
 
     for (i = 0; i < n; i++) {
 
@@ -94,8 +98,10 @@ ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
             continue;
         }
 
+        high = ngx_max(high, used);
+
         if (used && !ngx_http_foundry_sha256_update(&c, stage, used)) {
-            return NGX_ERROR;
+            goto done;
         }
 
         used = 0;
@@ -104,7 +110,7 @@ ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
             if (!ngx_http_foundry_sha256_update(&c, parts[i].data,
                                                 parts[i].len))
             {
-                return NGX_ERROR;
+                goto done;
             }
 
             continue;
@@ -114,15 +120,22 @@ ngx_http_foundry_sha256(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
         used = parts[i].len;
     }
 
+    high = ngx_max(high, used);
+
     if (used && !ngx_http_foundry_sha256_update(&c, stage, used)) {
-        return NGX_ERROR;
+        goto done;
     }
 
-    if (!ngx_http_foundry_sha256_final(&c, digest)) {
-        return NGX_ERROR;
+    if (ngx_http_foundry_sha256_final(&c, digest)) {
+        rc = NGX_OK;
     }
 
-    return NGX_OK;
+done:
+
+    ngx_explicit_memzero(stage, high);
+    ngx_explicit_memzero(&c, sizeof(c));
+
+    return rc;
 }
 
 
