@@ -12,9 +12,9 @@
  * ngx_fuzz_split()), as a body in a temporary file is, and by the scanner
  * in one piece, as a body in memory is, which descends only where the
  * text or the body need it.  Both must find the same texts (or stop on the
- * same limit, the first text past it the last kept), the scanner's in
- * place in the body (or decoded, when escaped), yajl's copied, and give
- * the same cache key; the tee must not change what the body's parse finds
+ * same limit, the text past it not kept), the scanner's in place in the
+ * body (or decoded, when escaped), yajl's copied, and give the same
+ * cache key; the tee must not change what the body's parse finds
  * (the same verdict and members as a parse without it, by yajl and by the
  * scanner); the user's and the tool results' texts are never longer than
  * the whole; the cuts at 10,000 characters cover the text, and each is the
@@ -70,7 +70,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     u_char                         id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
     u_char                         key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
     u_char                         key1[NGX_HTTP_FOUNDRY_DIGEST_LEN];
-    size_t                         last;
     ngx_int_t                      rc, rc1, rc2;
     ngx_uint_t                     i, kind;
     ngx_pool_t                    *pool;
@@ -223,22 +222,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
 
-        /* the characters as the service counts them: within the limit,
-         * or the limit passed by the last text read */
+        /* the characters as the service counts them: the texts kept
+         * within the limit; when it stopped the reading, the next text
+         * past it (counted, not kept) */
 
-        if (t.error == 0) {
-            if (ngx_fuzz_units(&t.all) > 20000) {
-                abort();
-            }
-
-        } else {
-            last = t.spans[2 + t.n - 1].len + (t.n > 1 ? 1 : 0);
-
-            if (ngx_fuzz_units(&t.all) <= 20000
-                || ngx_fuzz_units_of(t.all.data, t.all.len - last) > 20000)
-            {
-                abort();
-            }
+        if (ngx_fuzz_units(&t.all) > 20000 || t.chars != t1.chars
+            || (t.error && t.chars <= 20000)
+            || (t.error == 0 && t.bytes > 20000
+                && t.chars != ngx_fuzz_units(&t.all)))
+        {
+            abort();
         }
 
         /* the escapes of the checker's request */

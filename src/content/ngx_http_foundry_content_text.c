@@ -496,17 +496,6 @@ ngx_http_foundry_ct_text(ngx_http_foundry_ct_text_t *t, u_char *s,
         return 0;
     }
 
-    if (!t->tee->kept) {
-        p = ngx_pnalloc(t->pool, len);
-        if (p == NULL) {
-            t->error = NGX_HTTP_FOUNDRY_CT_NOMEM;
-            return 0;
-        }
-
-        ngx_memcpy(p, s, len);
-        s = p;
-    }
-
     t->spans[2 + t->n].data = s;
     t->spans[2 + t->n].len = len;
     t->heads[1 + t->n] = ((uint64_t) len << 2)
@@ -517,8 +506,24 @@ ngx_http_foundry_ct_text(ngx_http_foundry_ct_text_t *t, u_char *s,
     t->bytes += len + (t->n ? 1 : 0);
     t->n++;
 
-    if (t->bytes > t->max) {
-        return ngx_http_foundry_ct_count(t);
+    if (t->bytes > t->max && !ngx_http_foundry_ct_count(t)) {
+        /* past the limit: the reading stops before this text */
+        t->n--;
+        t->bytes -= len + (t->n ? 1 : 0);
+        return 0;
+    }
+
+    /* counted first: a text past the limit is not copied */
+
+    if (!t->tee->kept) {
+        p = ngx_pnalloc(t->pool, len);
+        if (p == NULL) {
+            t->error = NGX_HTTP_FOUNDRY_CT_NOMEM;
+            return 0;
+        }
+
+        ngx_memcpy(p, s, len);
+        t->spans[2 + t->n - 1].data = p;
     }
 
     return 1;
