@@ -23,7 +23,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 41;
+plan tests => 44;
 
 my $mock = FoundryMock::start();
 
@@ -221,6 +221,36 @@ calls();
         '{"model":"gpt-4o","messages":[{"content":"shield-u","role":"user"},'
         . '{"content":"shield-t","tool_call_id":"c1","role":"tool"}]}'));
     is_deeply(\@r, [ 200, 'hit', 0 ], 'kinds: roles after the contents, a hit');
+
+    # the same texts and kinds from the Responses API: the same verdict
+
+    my $resp = JSON::PP->new->utf8->canonical->encode({
+        model => 'gpt-4o',
+        input => [ { role => 'user', content => 'shield-u' },
+                   { type => 'function_call_output', call_id => 'c1',
+                     output => 'shield-t' } ] });
+
+    @r = cached($ngx->request('POST', '/shield/responses',
+                              ['Content-Type' => 'application/json'],
+                              $resp));
+    is_deeply(\@r, [ 200, 'hit', 0 ],
+              'kinds: a Responses API input of the same texts, a hit');
+
+    $resp = JSON::PP->new->utf8->canonical->encode({
+        model => 'gpt-4o', instructions => 'shield-s', input => 'shield-i' });
+
+    @r = cached($ngx->request('POST', '/shield/responses',
+                              ['Content-Type' => 'application/json'],
+                              $resp));
+    is_deeply(\@r, [ 200, 'miss', 2 ],
+              'kinds: instructions and an input string, a miss');
+
+    # in the body's order: "input" before "instructions" (canonical JSON)
+
+    @r = cached(chat('/shield', user('shield-i'),
+                     { role => 'system', content => 'shield-s' }));
+    is_deeply(\@r, [ 200, 'hit', 0 ],
+              'kinds: the same as a user and a system message, a hit');
 
     # without shield=on the kinds are not read: the /mem check is another
 
