@@ -184,6 +184,8 @@ u_char *ngx_http_foundry_json_member(u_char *p, u_char *last, u_char *name,
     size_t len);
 ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last, u_char **bs,
     u_char *end);
+u_char *ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
+    u_char **bs, int64_t *events, u_char **nl);
 ngx_int_t ngx_http_foundry_usage_init(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, ngx_str_t *type);
 void ngx_http_foundry_usage_feed(ngx_http_request_t *r,
