@@ -596,41 +596,53 @@ ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
 
     for ( ;; ) {
 
-        /* end - 1 is a "\n": b < end, or end after a line passed over */
+        /* the "{" before the next backslash */
 
-        b = memchr(b, '{', end - b);
-        b = b ? b : end;
+        c = (s < end) ? s : end;
+        b = memchr(b, '{', c - b);
 
-        /* the backslashes before it: only "\u" matters */
+        if (b == NULL) {
 
-        while (s < b && !(s + 1 < end && s[1] == 'u')) {
+            if (c == end) {
+                *pp = end;
+                *bs = s;
+                return NULL;
+            }
+
+            /* a backslash: only "\u" matters */
+
+            b = c;
+
+            if (s + 1 < end && s[1] == 'u') {
+                goto found;
+            }
+
             s = memchr(s + 1, '\\', last - s - 1);
             s = s ? s : last;
-        }
 
-        if (s < b) {
-            c = s;
-            goto found;
-        }
-
-        if (b == end) {
-            *pp = end;
-            *bs = s;
-            return NULL;
+            continue;
         }
 
         c = b;
         q = b++;
 
-        /* most "{" follow none of ":" and blanks: "[{" */
-
         if (q == p) {
             continue;
         }
 
+        /* most "{" follow none of ":" and blanks ("[{"), or a key */
+
         switch (q[-1]) {
 
         case ':':
+            if (q - p >= 8 && q[-2] == '"') {
+                if (ngx_memcmp(q - 8, "\"usage\"", 7) == 0) {
+                    goto found;
+                }
+
+                continue;
+            }
+
             q--;
 
             /* "data:{" */
@@ -643,6 +655,18 @@ ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
             goto colon;
 
         case ' ':
+
+            /* "data: {" */
+
+            if (q - p >= 6 && q[-2] == ':'
+                && ngx_memcmp(q - 6, "data", 4) == 0)
+            {
+                q -= 6;
+                goto data;
+            }
+
+            /* fall through */
+
         case '\t':
             while (q > p && (q[-1] == ' ' || q[-1] == '\t')) {
                 q--;
