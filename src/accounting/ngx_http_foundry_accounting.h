@@ -57,6 +57,8 @@ typedef struct {
     /* the values, read at configuration when none has a variable */
     ngx_http_foundry_limit_values_t values;
     unsigned                        variable:1;
+    /* the key is $foundry_deployment */
+    unsigned                        key_deployment:1;
 } ngx_http_foundry_limit_t;
 
 

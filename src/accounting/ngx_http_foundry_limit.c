@@ -12,6 +12,7 @@
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_limit.h"
+#include "ngx_http_foundry_deployments.h"
 
 
 /*
@@ -52,7 +53,8 @@ static void ngx_http_foundry_limit_slots(ngx_http_foundry_limit_t *limit,
 static ngx_int_t ngx_http_foundry_limit_key_index(ngx_conf_t *cf,
     ngx_str_t *v);
 static ngx_int_t ngx_http_foundry_limit_key(ngx_http_request_t *r,
-    ngx_http_foundry_limit_t *limit, ngx_str_t *key);
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_limit_t *limit,
+    ngx_str_t *key);
 static int64_t ngx_http_foundry_limit_number(ngx_str_t *s);
 static u_char *ngx_http_foundry_limit_decimal(u_char *p, int64_t n);
 static ngx_int_t ngx_http_foundry_limit_sync_down(ngx_http_request_t *r,
@@ -284,6 +286,14 @@ ngx_http_foundry_limit_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 
     if (cvp == &limit->key) {
         limit->key_index = ngx_http_foundry_limit_key_index(cf, &v);
+
+        /* $foundry_deployment: the request's deployment's name itself */
+
+        ngx_str_set(&name, "foundry_deployment");
+
+        limit->key_deployment = (limit->key_index != NGX_ERROR
+                                 && limit->key_index
+                                    == ngx_http_get_variable_index(cf, &name));
     }
 
     return NGX_OK;
@@ -426,7 +436,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
     for (i = 0; i < flcf->limits->nelts; i++) {
         st = &ctx->limits[i];
 
-        if (ngx_http_foundry_limit_key(r, &limit[i], &key) != NGX_OK
+        if (ngx_http_foundry_limit_key(r, ctx, &limit[i], &key) != NGX_OK
             || ngx_http_foundry_limit_values(r, &limit[i], &v) != NGX_OK)
         {
             return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -699,14 +709,28 @@ ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
 /*
  * A limit's key for a request: a variable alone is read as the complex
  * value reads it (flushed; not found or none is empty) and copied, as
- * the complex value is
+ * the complex value is; $foundry_deployment is the deployment's name,
+ * what the variable gives, of the configuration or of the request's pool
+ * (a discovered deployment): not copied
  */
 
 static ngx_int_t
-ngx_http_foundry_limit_key(ngx_http_request_t *r,
+ngx_http_foundry_limit_key(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx,
     ngx_http_foundry_limit_t *limit, ngx_str_t *key)
 {
     ngx_http_variable_value_t  *vv;
+
+    if (limit->key_deployment) {
+        if (ctx->deployment == NULL) {
+            key->len = 0;
+            key->data = NULL;
+
+        } else {
+            *key = ctx->deployment->name;
+        }
+
+        return NGX_OK;
+    }
 
     if (limit->key_index == NGX_ERROR) {
         return ngx_http_complex_value(r, limit->key, key);
