@@ -56,6 +56,8 @@ typedef struct {
 
     /* the values, read at configuration when none has a variable */
     ngx_http_foundry_limit_values_t values;
+    /* and then rpm's and tpm's text, for x-ratelimit-limit-* */
+    ngx_str_t                       text[2];
     unsigned                        variable:1;
     /* the key is $foundry_deployment */
     unsigned                        key_deployment:1;
@@ -65,6 +67,7 @@ typedef struct {
 /* what a request reserved under one limit */
 
 struct ngx_http_foundry_limit_state_s {
+    ngx_http_foundry_limit_t       *conf;
     ngx_http_foundry_limit_zone_t  *zone;
     ngx_str_t                       key;
     uint32_t                        hash;

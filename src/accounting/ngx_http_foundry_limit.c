@@ -101,7 +101,7 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    int64_t                   *out[2 + NGX_HTTP_FOUNDRY_QUOTAS];
+    int64_t                    n, *out[2 + NGX_HTTP_FOUNDRY_QUOTAS];
     ngx_str_t                 *value;
     ngx_uint_t                 q;
     ngx_http_foundry_limit_t  *limit;
@@ -173,6 +173,24 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         *out[q] = ngx_http_foundry_limit_number(&cv[q]->value);
+    }
+
+    /* the x-ratelimit-limit-* values of a limit without variables */
+
+    for (q = 0; !limit->variable && q < 2; q++) {
+        n = (q == 0) ? limit->values.rpm : limit->values.tpm;
+
+        if (n < 0) {
+            continue;
+        }
+
+        limit->text[q].data = ngx_pnalloc(cf->pool, NGX_INT64_LEN);
+        if (limit->text[q].data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        limit->text[q].len = ngx_sprintf(limit->text[q].data, "%L", n)
+                             - limit->text[q].data;
     }
 
     return NGX_CONF_OK;
@@ -435,6 +453,7 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
     for (i = 0; i < flcf->limits->nelts; i++) {
         st = &ctx->limits[i];
+        st->conf = &limit[i];
 
         if (ngx_http_foundry_limit_key(r, ctx, &limit[i], &key) != NGX_OK
             || ngx_http_foundry_limit_values(r, &limit[i], &v) != NGX_OK)
@@ -943,6 +962,7 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
 {
     u_char           *p;
     int64_t           values[6];
+    ngx_str_t        *text;
     ngx_uint_t        i;
     ngx_table_elt_t  *h;
 
@@ -992,6 +1012,19 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
 
         h->hash = 1;
         h->key = names[i];
+
+        /* a limit's value as configured (not a fleet node's share) */
+
+        text = (i == 0 || i == 3) ? &st->conf->text[i / 3] : NULL;
+
+        if (text && text->len
+            && values[i] == (i == 0 ? st->conf->values.rpm
+                                    : st->conf->values.tpm))
+        {
+            h->value = *text;
+            continue;
+        }
+
         h->value.data = p;
 
         p = ngx_http_foundry_limit_decimal(p, values[i]);
