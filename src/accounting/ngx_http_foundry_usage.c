@@ -581,7 +581,7 @@ u_char *
 ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
     u_char **bs, int64_t *events, u_char **nl)
 {
-    u_char  *p, *b, *c, *q, *s, *ev;
+    u_char  *p, *b, *c, *q, *s, *ev, *nlp;
 
     p = *pp;
     b = p;
@@ -614,6 +614,7 @@ ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
             b = c;
 
             if (s + 1 < end && s[1] == 'u') {
+                q = s;
                 goto found;
             }
 
@@ -637,6 +638,7 @@ ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
         case ':':
             if (q - p >= 8 && q[-2] == '"') {
                 if (ngx_memcmp(q - 8, "\"usage\"", 7) == 0) {
+                    q--;
                     goto found;
                 }
 
@@ -728,7 +730,10 @@ ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
 
     found:
 
-        /* c may be in the line of the last "data:" object: which line */
+        /*
+         * c may be in the line of the last "data:" object: which line;
+         * q is where the "usage" before a "{" ends
+         */
 
         if (ev == NULL || memchr(ev, '\n', c - ev) != NULL) {
             if (c == s) {
@@ -739,18 +744,30 @@ ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
             continue;
         }
 
-        q = memchr(c, '\n', end - c);
+        nlp = memchr(c, '\n', end - c);
 
-        *pp = q + 1;
+        *pp = nlp + 1;
         *bs = s;
 
-        if (ngx_http_foundry_usage_line(ev, q, bs, last)) {
-            *nl = q;
+        /*
+         * the prefilter's verdict: a "\u" passes; so does the line's first
+         * "usage": { (the "{" before it did not pass even unbound to the
+         * line) if it is after the line's "{", unless it is "usage"usage":
+         * there, and else, the prefilter decides
+         */
+
+        if (c == s
+            || (q - 7 >= ev
+                && (q - 13 < ev || ngx_memcmp(q - 13, "\"usage", 6) != 0))
+            || ngx_http_foundry_usage_line(ev, nlp, bs, last))
+        {
+            *nl = nlp;
             return ev;
         }
 
         /* the line is passed over */
 
+        q = nlp;
         p = q + 1;
         b = p;
         ev = NULL;
