@@ -573,8 +573,9 @@ ngx_http_foundry_usage_lines(ngx_http_request_t *r,
  * if "usage", a colon and blanks come before it (as the prefilter looks,
  * but not bound to its line, so that it looks at least where the
  * prefilter would), a backslash only if a "u" follows it: only then is
- * the line found and the prefilter asked.  fuzz/fuzz_usage.c holds the
- * lines and counts to those of a walk of the lines one by one.
+ * the line found, and its verdict known at once but for "usage"usage"
+ * (the prefilter decides).  fuzz/fuzz_usage.c holds the lines and counts
+ * to those of a walk of the lines one by one.
  */
 
 u_char *
