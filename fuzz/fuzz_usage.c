@@ -19,7 +19,12 @@
  * is held to the verdict of the one before it (ngx_fuzz_usage_line(): a
  * memchr() for backslashes in each line, each "{" looked at) on every
  * line of the input, from each of the line's "{" in turn, as a buffer's
- * lines are read.
+ * lines are read.  The search of a buffer's whole lines for the ones it
+ * passes, ngx_http_foundry_usage_next() (the "{" searched for across
+ * lines), is held to a walk of the lines one by one with that reference
+ * (ngx_fuzz_walk()): the same lines, in the same order, and the same
+ * count of "data:" objects, from the input's start and from the start of
+ * each of its first lines.
  */
 
 
@@ -42,6 +47,9 @@ static void ngx_fuzz_read(ngx_pool_t *pool, ngx_str_t *type,
 static void ngx_fuzz_same(ngx_http_foundry_usage_t *a,
     ngx_http_foundry_usage_t *b);
 static void ngx_fuzz_lines(u_char *p, u_char *end);
+static void ngx_fuzz_next(u_char *p, u_char *last);
+static u_char *ngx_fuzz_walk(u_char **pp, u_char *end, int64_t *events,
+    u_char **nl);
 static ngx_uint_t ngx_fuzz_usage_line(u_char *p, u_char *last);
 
 
@@ -81,6 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (type.data[0] == 't') {
         ngx_fuzz_lines(split.data, split.data + split.len);
+        ngx_fuzz_next(split.data, split.data + split.len);
     }
 
     ngx_fuzz_read(pool, &type, &split, 0, &u);
@@ -216,6 +225,109 @@ ngx_fuzz_lines(u_char *p, u_char *end)
             {
                 abort();
             }
+        }
+    }
+}
+
+
+/*
+ * ngx_http_foundry_usage_next() against the walk of the lines one by one,
+ * over the whole lines of [p, last) (up to its last "\n") from p and from
+ * the start of each of the first lines after it
+ */
+
+#define NGX_FUZZ_MAX_STARTS  16
+
+static void
+ngx_fuzz_next(u_char *p, u_char *last)
+{
+    u_char      *end, *start, *q, *r, *nl, *rnl, *pp, *rp, *bs;
+    int64_t      events, ref;
+    ngx_uint_t   n;
+
+    end = memrchr(p, '\n', last - p);
+
+    if (end == NULL) {
+        return;
+    }
+
+    end++;
+
+    for (start = p, n = 0;
+         start < end && n < NGX_FUZZ_MAX_STARTS;
+         start = (u_char *) memchr(start, '\n', end - start) + 1, n++)
+    {
+        pp = start;
+        rp = start;
+        bs = NULL;
+        events = 0;
+        ref = 0;
+
+        for ( ;; ) {
+            nl = NULL;
+            rnl = NULL;
+
+            q = ngx_http_foundry_usage_next(&pp, end, last, &bs, &events,
+                                            &nl);
+            r = ngx_fuzz_walk(&rp, end, &ref, &rnl);
+
+            if (q != r || nl != rnl || pp != rp || events != ref) {
+                abort();
+            }
+
+            if (q == NULL) {
+                break;
+            }
+        }
+    }
+}
+
+
+/*
+ * The lines as ngx_http_foundry_usage_lines() walked them before issue
+ * 22's search across lines: each line's "data:", blanks and "{", then
+ * the reference prefilter
+ */
+
+static u_char *
+ngx_fuzz_walk(u_char **pp, u_char *end, int64_t *events, u_char **nl)
+{
+    u_char  *p, *q, *line, *eol;
+
+    p = *pp;
+
+    for ( ;; ) {
+        while (p < end && (*p == '\n' || *p == '\r')) {
+            p++;
+        }
+
+        if (p == end) {
+            *pp = end;
+            return NULL;
+        }
+
+        line = p;
+        eol = memchr(p, '\n', end - p);
+        p = eol + 1;
+
+        if (eol - line < 6 || ngx_memcmp(line, "data:", 5) != 0) {
+            continue;
+        }
+
+        for (q = line + 5; *q == ' ' || *q == '\t'; q++) {
+            /* void */
+        }
+
+        if (*q != '{') {
+            continue;
+        }
+
+        (*events)++;
+
+        if (ngx_fuzz_usage_line(q, eol)) {
+            *pp = p;
+            *nl = eol;
+            return q;
         }
     }
 }

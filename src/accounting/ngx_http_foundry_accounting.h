@@ -56,13 +56,18 @@ typedef struct {
 
     /* the values, read at configuration when none has a variable */
     ngx_http_foundry_limit_values_t values;
+    /* and then rpm's and tpm's text, for x-ratelimit-limit-* */
+    ngx_str_t                       text[2];
     unsigned                        variable:1;
+    /* the key is $foundry_deployment */
+    unsigned                        key_deployment:1;
 } ngx_http_foundry_limit_t;
 
 
 /* what a request reserved under one limit */
 
 struct ngx_http_foundry_limit_state_s {
+    ngx_http_foundry_limit_t       *conf;
     ngx_http_foundry_limit_zone_t  *zone;
     ngx_str_t                       key;
     uint32_t                        hash;
@@ -184,6 +189,8 @@ u_char *ngx_http_foundry_json_member(u_char *p, u_char *last, u_char *name,
     size_t len);
 ngx_uint_t ngx_http_foundry_usage_line(u_char *p, u_char *last, u_char **bs,
     u_char *end);
+u_char *ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
+    u_char **bs, int64_t *events, u_char **nl);
 ngx_int_t ngx_http_foundry_usage_init(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, ngx_str_t *type);
 void ngx_http_foundry_usage_feed(ngx_http_request_t *r,

@@ -12,6 +12,7 @@
 #include "ngx_http_foundry_core.h"
 #include "ngx_http_foundry_accounting.h"
 #include "ngx_http_foundry_limit.h"
+#include "ngx_http_foundry_deployments.h"
 
 
 /*
@@ -52,7 +53,8 @@ static void ngx_http_foundry_limit_slots(ngx_http_foundry_limit_t *limit,
 static ngx_int_t ngx_http_foundry_limit_key_index(ngx_conf_t *cf,
     ngx_str_t *v);
 static ngx_int_t ngx_http_foundry_limit_key(ngx_http_request_t *r,
-    ngx_http_foundry_limit_t *limit, ngx_str_t *key);
+    ngx_http_foundry_ctx_t *ctx, ngx_http_foundry_limit_t *limit,
+    ngx_str_t *key);
 static int64_t ngx_http_foundry_limit_number(ngx_str_t *s);
 static u_char *ngx_http_foundry_limit_decimal(u_char *p, int64_t n);
 static ngx_int_t ngx_http_foundry_limit_sync_down(ngx_http_request_t *r,
@@ -99,7 +101,7 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foundry_loc_conf_t *flcf = conf;
 
-    int64_t                   *out[2 + NGX_HTTP_FOUNDRY_QUOTAS];
+    int64_t                    n, *out[2 + NGX_HTTP_FOUNDRY_QUOTAS];
     ngx_str_t                 *value;
     ngx_uint_t                 q;
     ngx_http_foundry_limit_t  *limit;
@@ -171,6 +173,24 @@ ngx_http_foundry_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         *out[q] = ngx_http_foundry_limit_number(&cv[q]->value);
+    }
+
+    /* the x-ratelimit-limit-* values of a limit without variables */
+
+    for (q = 0; !limit->variable && q < 2; q++) {
+        n = (q == 0) ? limit->values.rpm : limit->values.tpm;
+
+        if (n < 0) {
+            continue;
+        }
+
+        limit->text[q].data = ngx_pnalloc(cf->pool, NGX_INT64_LEN);
+        if (limit->text[q].data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        limit->text[q].len = ngx_sprintf(limit->text[q].data, "%L", n)
+                             - limit->text[q].data;
     }
 
     return NGX_CONF_OK;
@@ -284,6 +304,14 @@ ngx_http_foundry_limit_arg(ngx_conf_t *cf, void *data, ngx_str_t *arg)
 
     if (cvp == &limit->key) {
         limit->key_index = ngx_http_foundry_limit_key_index(cf, &v);
+
+        /* $foundry_deployment: the request's deployment's name itself */
+
+        ngx_str_set(&name, "foundry_deployment");
+
+        limit->key_deployment = (limit->key_index != NGX_ERROR
+                                 && limit->key_index
+                                    == ngx_http_get_variable_index(cf, &name));
     }
 
     return NGX_OK;
@@ -425,8 +453,9 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
 
     for (i = 0; i < flcf->limits->nelts; i++) {
         st = &ctx->limits[i];
+        st->conf = &limit[i];
 
-        if (ngx_http_foundry_limit_key(r, &limit[i], &key) != NGX_OK
+        if (ngx_http_foundry_limit_key(r, ctx, &limit[i], &key) != NGX_OK
             || ngx_http_foundry_limit_values(r, &limit[i], &v) != NGX_OK)
         {
             return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -443,7 +472,12 @@ ngx_http_foundry_limit_request(ngx_http_request_t *r,
                                  NGX_HTTP_FOUNDRY_TOKENS_MAX);
 
         lz = limit[i].shm_zone->data;
-        hash = ngx_crc32_short(key.data, key.len);
+        /*
+         * the CRC32 of ngx_crc32_short(), as the zone's nodes have it,
+         * a byte a step (its table of 256 is nginx's too)
+         */
+
+        hash = ngx_crc32_long(key.data, key.len);
 
         ngx_shmtx_lock(&lz->shpool->mutex);
 
@@ -694,14 +728,28 @@ ngx_http_foundry_limit_refuse(ngx_http_request_t *r,
 /*
  * A limit's key for a request: a variable alone is read as the complex
  * value reads it (flushed; not found or none is empty) and copied, as
- * the complex value is
+ * the complex value is; $foundry_deployment is the deployment's name,
+ * what the variable gives, of the configuration or of the request's pool
+ * (a discovered deployment): not copied
  */
 
 static ngx_int_t
-ngx_http_foundry_limit_key(ngx_http_request_t *r,
+ngx_http_foundry_limit_key(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx,
     ngx_http_foundry_limit_t *limit, ngx_str_t *key)
 {
     ngx_http_variable_value_t  *vv;
+
+    if (limit->key_deployment) {
+        if (ctx->deployment == NULL) {
+            key->len = 0;
+            key->data = NULL;
+
+        } else {
+            *key = ctx->deployment->name;
+        }
+
+        return NGX_OK;
+    }
 
     if (limit->key_index == NGX_ERROR) {
         return ngx_http_complex_value(r, limit->key, key);
@@ -914,6 +962,7 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
 {
     u_char           *p;
     int64_t           values[6];
+    ngx_str_t        *text;
     ngx_uint_t        i;
     ngx_table_elt_t  *h;
 
@@ -963,6 +1012,19 @@ ngx_http_foundry_limit_headers(ngx_http_request_t *r,
 
         h->hash = 1;
         h->key = names[i];
+
+        /* a limit's value as configured (not a fleet node's share) */
+
+        text = (i == 0 || i == 3) ? &st->conf->text[i / 3] : NULL;
+
+        if (text && text->len
+            && values[i] == (i == 0 ? st->conf->values.rpm
+                                    : st->conf->values.tpm))
+        {
+            h->value = *text;
+            continue;
+        }
+
         h->value.data = p;
 
         p = ngx_http_foundry_limit_decimal(p, values[i]);
@@ -991,7 +1053,7 @@ ngx_http_foundry_limit_decimal(u_char *p, int64_t n)
     uint64_t   u, d;
 
     static uint64_t  tens[] = {
-        10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
         10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
         100000000000ULL, 1000000000000ULL, 10000000000000ULL,
         100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
@@ -1013,9 +1075,23 @@ ngx_http_foundry_limit_decimal(u_char *p, int64_t n)
         u = (uint64_t) n;
     }
 
-    for (len = 1; len < 20 && u >= tens[len - 1]; len++) {
+#if (defined __GNUC__)
+
+    /*
+     * the digits: about log10(2) = 1233 / 4096 of the bits, then one
+     * compare (u | 1: 0 has a digit too)
+     */
+
+    len = ((64 - __builtin_clzll(u | 1)) * 1233) >> 12;
+    len += ((u | 1) >= tens[len]);
+
+#else
+
+    for (len = 1; len < 20 && u >= tens[len]; len++) {
         /* void */
     }
+
+#endif
 
     b = p + len;
     p = b;

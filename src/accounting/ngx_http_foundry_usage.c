@@ -39,6 +39,11 @@
     ((u_char *) memchr(p, '\n', (last) - (p)))
 
 
+/* the white space of JSON as the parser takes it, but "\n" */
+#define ngx_http_foundry_usage_space(c)                                       \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
+
+
 enum {
     NGX_HTTP_FOUNDRY_UK_OTHER = 0,
     NGX_HTTP_FOUNDRY_UK_USAGE,
@@ -496,77 +501,283 @@ ngx_http_foundry_usage_sse(ngx_http_request_t *r, ngx_http_foundry_usage_t *u,
 
 
 /*
- * The whole lines of an SSE buffer, from the start of a line: each line's
- * end found once (libc's memchr()), its "data:" compared at once, and the
- * JSON after it read by ngx_http_foundry_usage_data().  Returns where the
- * buffer's last line, not whole, starts (the state still LINE), where the
- * JSON of a line that yajl is to read starts (the state FEED), or last.
- * The states take the same lines: a line ends at "\n" only, "\n" and
- * "\r" before a line are passed, "data:" may be followed by spaces and
- * tabs before the "{".
+ * The whole lines of an SSE buffer, from the start of a line, up to its
+ * last "\n": the lines the prefilter passes
+ * (ngx_http_foundry_usage_next()) are scanned, the others only counted.
+ * Returns where the buffer's last line, not whole, starts (the state
+ * still LINE), where the JSON of a line that yajl is to read starts (the
+ * state FEED), or last.  The states take the same lines: a line ends at
+ * "\n" only, "\n" and "\r" before a line are passed, "data:" may be
+ * followed by spaces and tabs before the "{".
  */
 
 static u_char *
 ngx_http_foundry_usage_lines(ngx_http_request_t *r,
     ngx_http_foundry_usage_t *u, u_char *p, u_char *last)
 {
-    u_char  *nl, *q, *bs;
+    u_char  *q, *nl, *end, *bs;
 
-    /* the next backslash of the buffer: not searched yet */
-    bs = NULL;
+    end = memrchr(p, '\n', last - p);
+
+    if (end != NULL) {
+
+        /* the next backslash of the buffer: not searched yet */
+        bs = NULL;
+
+        for ( ;; ) {
+            q = ngx_http_foundry_usage_next(&p, end + 1, last, &bs,
+                                            &u->events, &nl);
+
+            if (q == NULL) {
+                break;
+            }
+
+            if (ngx_http_foundry_usage_scan(r, u, q, nl + 1) == NGX_OK) {
+                ngx_http_foundry_usage_event(u);
+                continue;
+            }
+
+            if (u->handle == NULL
+                && ngx_http_foundry_usage_yajl(r, u) != NGX_OK)
+            {
+                u->failed = 1;
+                return last;
+            }
+
+            u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
+
+            return q;
+        }
+    }
+
+    while (p < last && (*p == '\n' || *p == '\r')) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * The next line of [*pp, end), whole lines from the start of one, that
+ * the prefilter passes (ngx_http_foundry_usage_line()): its JSON's "{",
+ * with *nl its "\n" and *pp past it; or NULL, *pp then end.  The "data:"
+ * objects of the lines passed over and of the line returned are counted
+ * in *events.
+ *
+ * The lines are not looked at one by one: the text is searched for "{"
+ * only (libc's memchr(), across lines), and for backslashes (the
+ * buffer's next one, *bs, kept as ngx_http_foundry_usage_line() keeps
+ * it; "last" is the buffer's end).  A "{" after "data:" and blanks at the
+ * start of a line starts a "data:" object; another "{" is looked at only
+ * if "usage", a colon and blanks come before it (as the prefilter looks,
+ * but not bound to its line, so that it looks at least where the
+ * prefilter would), a backslash only if a "u" follows it: only then is
+ * the line found, and its verdict known at once but for "usage"usage"
+ * (the prefilter decides).  fuzz/fuzz_usage.c holds the lines and counts
+ * to those of a walk of the lines one by one.
+ */
+
+u_char *
+ngx_http_foundry_usage_next(u_char **pp, u_char *end, u_char *last,
+    u_char **bs, int64_t *events, u_char **nl)
+{
+    u_char  *p, *b, *c, *q, *s, *ev, *nlp;
+
+    p = *pp;
+    b = p;
+    ev = NULL;
+
+    s = *bs;
+
+    if (s == NULL || s < p) {
+        s = memchr(p, '\\', last - p);
+        s = s ? s : last;
+    }
 
     for ( ;; ) {
 
-        while (p < last && (*p == '\n' || *p == '\r')) {
-            p++;
+        /* the "{" before the next backslash */
+
+        c = (s < end) ? s : end;
+        b = memchr(b, '{', c - b);
+
+        if (b == NULL) {
+
+            if (c == end) {
+                *pp = end;
+                *bs = s;
+                return NULL;
+            }
+
+            /* a backslash: only "\u" matters */
+
+            b = c;
+
+            if (s + 1 < end && s[1] == 'u') {
+                q = s;
+                goto found;
+            }
+
+            s = memchr(s + 1, '\\', last - s - 1);
+            s = s ? s : last;
+
+            continue;
         }
 
-        if (p == last) {
-            return p;
+        c = b;
+        q = b++;
+
+        if (q == p) {
+            continue;
         }
 
-        nl = ngx_http_foundry_usage_eol(p, last);
+        /* most "{" follow none of ":" and blanks ("[{"), or a key */
 
-        if (nl == NULL) {
-            return p;
+        switch (q[-1]) {
+
+        case ':':
+            if (q - p >= 8 && q[-2] == '"') {
+                if (ngx_memcmp(q - 8, "\"usage\"", 7) == 0) {
+                    q--;
+                    goto found;
+                }
+
+                continue;
+            }
+
+            q--;
+
+            /* "data:{" */
+
+            if (q - p >= 4 && ngx_memcmp(q - 4, "data", 4) == 0) {
+                q -= 4;
+                goto data;
+            }
+
+            goto colon;
+
+        case ' ':
+
+            /* "data: {" */
+
+            if (q - p >= 6 && q[-2] == ':'
+                && ngx_memcmp(q - 6, "data", 4) == 0)
+            {
+                q -= 6;
+                goto data;
+            }
+
+            /* fall through */
+
+        case '\t':
+            while (q > p && (q[-1] == ' ' || q[-1] == '\t')) {
+                q--;
+            }
+
+            if (q - p >= 5 && ngx_memcmp(q - 5, "data:", 5) == 0) {
+                q -= 5;
+                goto data;
+            }
+
+            /* fall through */
+
+        case '\r':
+        case '\v':
+        case '\f':
+            while (q > p && ngx_http_foundry_usage_space(q[-1])) {
+                q--;
+            }
+
+            if (q == p || q[-1] != ':') {
+                continue;
+            }
+
+            q--;
+            goto colon;
+
+        default:
+            continue;
         }
 
-        /* "data:{" at least */
+    data:
 
-        if (nl - p < 6
-            || p[0] != 'd' || p[1] != 'a' || p[2] != 't' || p[3] != 'a'
-            || p[4] != ':')
+        /* "data:" at the start of a line: a "data:" object */
+
+        while (q > p && q[-1] == '\r') {
+            q--;
+        }
+
+        if (q == p || q[-1] == '\n') {
+            (*events)++;
+            ev = c;
+        }
+
+        /* "data:" elsewhere is only text, not "usage" */
+
+        continue;
+
+    colon:
+
+        /* q is at a colon: "usage" and blanks before it, as the prefilter */
+
+        while (q > p && ngx_http_foundry_usage_space(q[-1])) {
+            q--;
+        }
+
+        if (q - p < 7 || ngx_memcmp(q - 7, "\"usage\"", 7) != 0) {
+            continue;
+        }
+
+    found:
+
+        /*
+         * c may be in the line of the last "data:" object: which line;
+         * q is where the "usage" before a "{" ends
+         */
+
+        if (ev == NULL || memchr(ev, '\n', c - ev) != NULL) {
+            if (c == s) {
+                s = memchr(s + 1, '\\', last - s - 1);
+                s = s ? s : last;
+            }
+
+            continue;
+        }
+
+        nlp = memchr(c, '\n', end - c);
+
+        *pp = nlp + 1;
+        *bs = s;
+
+        /*
+         * the prefilter's verdict: a "\u" passes; so does the line's first
+         * "usage": { (the "{" before it did not pass even unbound to the
+         * line) if it is after the line's "{", unless it is "usage"usage":
+         * there, and else, the prefilter decides
+         */
+
+        if (c == s
+            || (q - 7 >= ev
+                && (q - 13 < ev || ngx_memcmp(q - 13, "\"usage", 6) != 0))
+            || ngx_http_foundry_usage_line(ev, nlp, bs, last))
         {
-            p = nl + 1;
-            continue;
+            *nl = nlp;
+            return ev;
         }
 
-        /* the line's "\n" ends the blanks */
+        /* the line is passed over */
 
-        for (q = p + 5; *q == ' ' || *q == '\t'; q++) {
-            /* void */
+        q = nlp;
+        p = q + 1;
+        b = p;
+        ev = NULL;
+        s = *bs;
+
+        if (s < p) {
+            s = memchr(p, '\\', last - p);
+            s = s ? s : last;
         }
-
-        p = nl + 1;
-
-        if (*q != '{') {
-            continue;
-        }
-
-        u->events++;
-
-        if (ngx_http_foundry_usage_data(r, u, q, nl, &bs, last) == NGX_OK) {
-            continue;
-        }
-
-        if (u->handle == NULL && ngx_http_foundry_usage_yajl(r, u) != NGX_OK) {
-            u->failed = 1;
-            return last;
-        }
-
-        u->state = NGX_HTTP_FOUNDRY_SSE_FEED;
-
-        return q;
     }
 }
 
@@ -660,9 +871,6 @@ ngx_http_foundry_usage_event(ngx_http_foundry_usage_t *u)
  * holds it to the verdict of the one before (one line, a memchr() for
  * backslashes in each).
  */
-
-#define ngx_http_foundry_usage_space(c)                                       \
-    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
 
 ngx_uint_t
 ngx_http_foundry_usage_line(u_char *p, u_char *last, u_char **bs, u_char *end)
