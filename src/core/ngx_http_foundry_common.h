@@ -141,6 +141,9 @@ typedef struct {
     yajl_handle                     handle;
     u_char                         *scratch;
 
+    /* the body in one piece in memory, as scanned (copied if "copied") */
+    u_char                         *text;
+
     off_t                           base;
     off_t                           size;
     off_t                           obj_start;
@@ -171,6 +174,7 @@ typedef struct {
     unsigned                        has_so:1;
     unsigned                        in_so:1;
     unsigned                        so_keys:1;
+    unsigned                        copied:1;
 } ngx_http_foundry_body_t;
 
 

@@ -39,6 +39,8 @@ static yajl_callbacks *ngx_http_foundry_body_reader(
     ngx_http_foundry_jscan_descend_pt *descend);
 static ngx_int_t ngx_http_foundry_body_copy(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b);
+static ngx_int_t ngx_http_foundry_body_one(ngx_http_request_t *r,
+    u_char *start, u_char *end);
 static ngx_chain_t **ngx_http_foundry_chain_range(ngx_pool_t *pool,
     ngx_chain_t *in, off_t from, off_t to, ngx_chain_t **ll);
 
@@ -423,6 +425,8 @@ ngx_http_foundry_body_parse(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
             return NGX_ERROR;
         }
 
+        b->copied = 1;
+
         p = text;
 
         for (cl = r->request_body->bufs; cl; cl = cl->next) {
@@ -433,6 +437,8 @@ ngx_http_foundry_body_parse(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
             }
         }
     }
+
+    b->text = text;
 
     return ngx_http_foundry_body_scan(r, b, text, len);
 }
@@ -804,8 +810,12 @@ ngx_http_foundry_body_include_usage(ngx_http_request_t *r,
 
 
 /*
- * Builds the body sent upstream: the original buffers, shared, with the
- * edits' bytes in between.
+ * Builds the body sent upstream: a body in memory up to 16 KB in one
+ * buffer with its edits (ngx_http_foundry_body_copy()); a larger one as
+ * the buffers it is in (the parse's copy, when it was in several in
+ * memory), shared, with the edits' bytes in between.  A body the parse
+ * copied goes up as that copy even without edits: one buffer, not one
+ * per read.
  */
 
 ngx_int_t
@@ -818,7 +828,13 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
     ngx_http_foundry_body_edit_t  *e;
 
     if (b->nedits == 0) {
-        return NGX_OK;
+        if (!b->copied) {
+            return NGX_OK;
+        }
+
+        b->copied = 0;
+
+        return ngx_http_foundry_body_one(r, b->text, b->text + b->size);
     }
 
     switch (ngx_http_foundry_body_copy(r, b)) {
@@ -831,6 +847,16 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 
     default: /* NGX_DECLINED */
         break;
+    }
+
+    if (b->copied) {
+        b->copied = 0;
+
+        if (ngx_http_foundry_body_one(r, b->text, b->text + b->size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     out = NULL;
@@ -853,8 +879,10 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         }
 
         buf->memory = 1;
-        buf->pos = e->text.data;
+        buf->start = e->text.data;
+        buf->pos = buf->start;
         buf->last = e->text.data + e->text.len;
+        buf->end = buf->last;
 
         cl = ngx_alloc_chain_link(r->pool);
         if (cl == NULL) {
@@ -897,9 +925,9 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 
 
 /*
- * A small body read into one buffer in memory (the usual one) is copied
- * once with its edits into one buffer: the proxy module's chain then has
- * one link, not one per piece.  NGX_DECLINED for any other body.
+ * A body in memory up to 16 KB (most) is copied once with its edits into
+ * one buffer: the proxy module's chain then has one link, not one per
+ * piece.  NGX_DECLINED for any other body.
  */
 
 static ngx_int_t
@@ -907,31 +935,10 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 {
     u_char                        *p, *data;
     size_t                         size;
-    ngx_buf_t                     *in, *buf;
     ngx_uint_t                     i;
-    ngx_chain_t                   *cl;
     ngx_http_foundry_body_edit_t  *e;
 
-    if (b->size > NGX_HTTP_FOUNDRY_COPY_SIZE) {
-        return NGX_DECLINED;
-    }
-
-    in = NULL;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-
-        if (ngx_buf_special(cl->buf)) {
-            continue;
-        }
-
-        if (in || !ngx_buf_in_memory_only(cl->buf)) {
-            return NGX_DECLINED;
-        }
-
-        in = cl->buf;
-    }
-
-    if (in == NULL || in->last - in->pos != b->size) {
+    if (b->text == NULL || b->size > NGX_HTTP_FOUNDRY_COPY_SIZE) {
         return NGX_DECLINED;
     }
 
@@ -947,6 +954,38 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         return NGX_ERROR;
     }
 
+    p = data;
+    size = 0;
+
+    for (i = 0; i < b->nedits; i++) {
+        e = &b->edits[i];
+
+        p = ngx_cpymem(p, b->text + size, (size_t) e->from - size);
+        p = ngx_cpymem(p, e->text.data, e->text.len);
+        size = (size_t) e->to;
+    }
+
+    p = ngx_cpymem(p, b->text + size, (size_t) b->size - size);
+
+    b->nedits = 0;
+    b->copied = 0;
+
+    return ngx_http_foundry_body_one(r, data, p);
+}
+
+
+/*
+ * The body sent upstream is [start, end), one buffer in memory; its start
+ * is set, as nginx's own body buffers have it, for the proxy module sends
+ * a body again from there (proxy_next_upstream)
+ */
+
+static ngx_int_t
+ngx_http_foundry_body_one(ngx_http_request_t *r, u_char *start, u_char *end)
+{
+    ngx_buf_t    *buf;
+    ngx_chain_t  *cl;
+
     buf = ngx_calloc_buf(r->pool);
     if (buf == NULL) {
         return NGX_ERROR;
@@ -957,22 +996,11 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         return NGX_ERROR;
     }
 
-    p = data;
-    size = 0;
-
-    for (i = 0; i < b->nedits; i++) {
-        e = &b->edits[i];
-
-        p = ngx_cpymem(p, in->pos + size, (size_t) e->from - size);
-        p = ngx_cpymem(p, e->text.data, e->text.len);
-        size = (size_t) e->to;
-    }
-
-    p = ngx_cpymem(p, in->pos + size, (size_t) b->size - size);
-
     buf->memory = 1;
-    buf->pos = data;
-    buf->last = p;
+    buf->start = start;
+    buf->pos = start;
+    buf->last = end;
+    buf->end = end;
     buf->last_buf = 1;
     buf->last_in_chain = 1;
 
@@ -980,9 +1008,7 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
     cl->next = NULL;
 
     r->request_body->bufs = cl;
-    r->headers_in.content_length_n = p - data;
-
-    b->nedits = 0;
+    r->headers_in.content_length_n = end - start;
 
     return NGX_OK;
 }
@@ -1027,8 +1053,10 @@ ngx_http_foundry_chain_range(ngx_pool_t *pool, ngx_chain_t *in, off_t from,
 
         if (ngx_buf_in_memory(in->buf)) {
             b->memory = 1;
-            b->pos = in->buf->pos + start;
+            b->start = in->buf->pos + start;
+            b->pos = b->start;
             b->last = in->buf->pos + end;
+            b->end = b->last;
 
         } else {
             b->in_file = 1;
