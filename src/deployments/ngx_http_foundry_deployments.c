@@ -281,8 +281,8 @@ ngx_http_foundry_deployment_t *
 ngx_http_foundry_find_deployment(ngx_http_foundry_models_t *models,
     ngx_str_t *name)
 {
-    u_char      lc[NGX_HTTP_FOUNDRY_MAX_NAME_LEN];
-    ngx_uint_t  key;
+    u_char      c, lc[NGX_HTTP_FOUNDRY_MAX_NAME_LEN];
+    ngx_uint_t  i, key;
 
     if (models == NULL || name->len == 0
         || name->len > NGX_HTTP_FOUNDRY_MAX_NAME_LEN)
@@ -290,7 +290,15 @@ ngx_http_foundry_find_deployment(ngx_http_foundry_models_t *models,
         return NULL;
     }
 
-    key = ngx_hash_strlow(lc, name->data, name->len);
+    /* ngx_hash_strlow(), inlined: a name is a few bytes */
+
+    key = 0;
+
+    for (i = 0; i < name->len; i++) {
+        c = ngx_tolower(name->data[i]);
+        lc[i] = c;
+        key = ngx_hash(key, c);
+    }
 
     return ngx_hash_find(&models->hash, key, lc, name->len);
 }

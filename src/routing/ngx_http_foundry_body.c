@@ -171,13 +171,21 @@ ngx_http_foundry_body_string(void *ctx, const unsigned char *s, size_t len)
             return 0;
         }
 
-        b->model.data = ngx_pnalloc(b->pool, len ? len : 1);
-        if (b->model.data == NULL) {
-            b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
-            return 0;
+        if (b->text && s >= b->text && s + len <= b->text + b->size) {
+            /* the scanner's string without escapes, in the body's text */
+
+            b->model.data = (u_char *) s;
+
+        } else {
+            b->model.data = ngx_pnalloc(b->pool, len ? len : 1);
+            if (b->model.data == NULL) {
+                b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
+                return 0;
+            }
+
+            ngx_memcpy(b->model.data, s, len);
         }
 
-        ngx_memcpy(b->model.data, s, len);
         b->model.len = len;
         b->value_end = ngx_http_foundry_body_offset(b);
         b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
@@ -438,8 +446,6 @@ ngx_http_foundry_body_parse(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         }
     }
 
-    b->text = text;
-
     return ngx_http_foundry_body_scan(r, b, text, len);
 }
 
@@ -465,6 +471,11 @@ ngx_http_foundry_body_scan(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
     b->so_start = -1;
     b->handle = NULL;
     b->base = 0;
+
+    /* the text lasts as long as the request: "model" may point into it */
+
+    b->text = text;
+    b->size = len;
 
     if (len == 0) {
         b->error = NGX_HTTP_FOUNDRY_BODY_EMPTY;
