@@ -274,6 +274,9 @@ typedef struct {
     /* seconds until an upstream server of the request is usable again */
     ngx_uint_t                      cooling;
 
+    /* $foundry_traceparent, once worked out (traceparent_done) */
+    ngx_str_t                       traceparent;
+
     /* the parts' own state, allocated by the part when first needed */
     struct ngx_http_foundry_sources_ctx_s *sources;
     ngx_http_foundry_identity_ctx_t *identity;
@@ -293,6 +296,7 @@ typedef struct {
     unsigned                        draining:1;
     unsigned                        route_uri:1;
     unsigned                        client_uri_valid:1;
+    unsigned                        traceparent_done:1;
 } ngx_http_foundry_ctx_t;
 
 

@@ -19,6 +19,12 @@
 #include "ngx_http_foundry_routing.h"
 
 
+/* what a client's header is to the upstream */
+#define NGX_HTTP_FOUNDRY_HEADER_OTHER       0
+#define NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL  1
+#define NGX_HTTP_FOUNDRY_HEADER_TRACE       2
+
+
 static ngx_int_t ngx_http_foundry_parse_path(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest);
@@ -33,11 +39,11 @@ static ngx_int_t ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_route(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
-static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
+static ngx_int_t ngx_http_foundry_client_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
 static ngx_uint_t ngx_http_foundry_dropped_arg(
     ngx_http_foundry_loc_conf_t *flcf, u_char *p, u_char *last);
-static ngx_inline ngx_uint_t ngx_http_foundry_is_credential(
+static ngx_inline ngx_uint_t ngx_http_foundry_header_kind(
     ngx_http_foundry_loc_conf_t *flcf, ngx_table_elt_t *h);
 
 
@@ -774,7 +780,7 @@ ngx_http_foundry_route(ngx_http_request_t *r,
     ctx->upstream_url.len = p - ctx->upstream_url.data;
     ctx->upstream_uri.len = p - ctx->upstream_uri.data;
 
-    if (ngx_http_foundry_strip_credentials(r, flcf) != NGX_OK) {
+    if (ngx_http_foundry_client_headers(r, flcf) != NGX_OK) {
         return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
@@ -822,36 +828,68 @@ ngx_http_foundry_dropped_arg(ngx_http_foundry_loc_conf_t *flcf, u_char *p,
 
 
 /*
+ * The client's headers as the proxy module copies them to the upstream.
  * The client's credentials never reach a model upstream: the headers the
- * key may arrive in are dropped from the list proxy copies its headers
- * from.  The list is rebuilt, so pointers into the old one stay valid:
- * one part of the headers kept, with room for a few more.
+ * key may arrive in are dropped.  The W3C "traceparent" goes up once, as
+ * $foundry_traceparent says: the caller's first when it is valid, else
+ * one made with "foundry_traceparent on" (added), else none (so
+ * foundry_proxy_params has no proxy_set_header for it).  The list is
+ * rebuilt, so pointers into the old one stay valid: one part of the
+ * headers kept, with room for a few more.
  */
 
 static ngx_int_t
-ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
+ngx_http_foundry_client_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf)
 {
-    ngx_uint_t        i, n, total;
+    ngx_int_t         rc;
+    ngx_str_t         tp;
+    ngx_uint_t        i, n, kind, total;
     ngx_list_t        headers;
+    ngx_table_elt_t  *h, *nh, *first;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *nh;
 
     n = 0;
     total = 0;
+    first = NULL;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
         total += part->nelts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_foundry_is_credential(flcf, &h[i])) {
+            kind = ngx_http_foundry_header_kind(flcf, &h[i]);
+
+            if (kind == NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL) {
                 n++;
+
+            } else if (kind == NGX_HTTP_FOUNDRY_HEADER_TRACE) {
+                n++;
+
+                if (first == NULL) {
+                    first = &h[i];
+                }
             }
         }
     }
 
-    if (n == 0) {
+    rc = NGX_DECLINED;
+
+    if (first || flcf->traceparent) {
+        rc = ngx_http_foundry_traceparent(r, &tp);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK && first && first->value.data == tp.data) {
+            /* the caller's, kept; any other one dropped */
+            n--;
+            rc = NGX_DONE;
+        }
+    }
+
+    if (n == 0 && rc != NGX_OK) {
         return NGX_OK;
     }
 
@@ -868,13 +906,30 @@ ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (!ngx_http_foundry_is_credential(flcf, &h[i])) {
+            kind = ngx_http_foundry_header_kind(flcf, &h[i]);
+
+            if (kind == NGX_HTTP_FOUNDRY_HEADER_OTHER
+                || (rc == NGX_DONE && &h[i] == first))
+            {
                 *nh++ = h[i];
             }
         }
     }
 
     headers.part.nelts = total - n;
+
+    if (rc == NGX_OK) {
+        /* a traceparent made for the request */
+
+        ngx_memzero(nh, sizeof(ngx_table_elt_t));
+
+        ngx_str_set(&nh->key, "traceparent");
+        nh->lowcase_key = (u_char *) "traceparent";
+        nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
+        nh->value = tp;
+
+        headers.part.nelts++;
+    }
 
     r->headers_in.headers = headers;
     r->headers_in.headers.last = &r->headers_in.headers.part;
@@ -899,7 +954,7 @@ ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
 
 
 static ngx_inline ngx_uint_t
-ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
+ngx_http_foundry_header_kind(ngx_http_foundry_loc_conf_t *flcf,
     ngx_table_elt_t *h)
 {
     /* a known length's memcmp() is a few instructions, not a call */
@@ -908,30 +963,40 @@ ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
 
     case sizeof("api-key") - 1:
         if (ngx_http_foundry_header_is(h, "api-key")) {
-            return 1;
+            return NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL;
         }
 
         break;
 
     case sizeof("authorization") - 1:
         if (ngx_http_foundry_header_is(h, "authorization")) {
-            return 1;
+            return NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL;
         }
 
         break;
 
     case sizeof("ocp-apim-subscription-key") - 1:
         if (ngx_http_foundry_header_is(h, "ocp-apim-subscription-key")) {
-            return 1;
+            return NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL;
         }
 
         break;
     }
 
-    return h->key.len == flcf->auth_header.len
-           && ngx_strncasecmp(h->key.data, flcf->auth_header.data,
-                              h->key.len)
-              == 0;
+    if (h->key.len == flcf->auth_header.len
+        && ngx_strncasecmp(h->key.data, flcf->auth_header.data, h->key.len)
+           == 0)
+    {
+        return NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL;
+    }
+
+    if (h->key.len == sizeof("traceparent") - 1
+        && ngx_http_foundry_header_is(h, "traceparent"))
+    {
+        return NGX_HTTP_FOUNDRY_HEADER_TRACE;
+    }
+
+    return NGX_HTTP_FOUNDRY_HEADER_OTHER;
 }
 
 
