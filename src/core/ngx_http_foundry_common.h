@@ -284,6 +284,7 @@ typedef struct {
 
     unsigned                        started:1;
     unsigned                        body_read:1;
+    unsigned                        body_sync:1;
     unsigned                        body_parsed:1;
     unsigned                        model_set:1;
     unsigned                        routed:1;

@@ -24,6 +24,14 @@
 #define NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL  1
 #define NGX_HTTP_FOUNDRY_HEADER_TRACE       2
 
+/* the lengths of the names ngx_http_foundry_header_kind() looks at */
+#define ngx_http_foundry_header_maybe(flcf, h)                                \
+    ((h)->key.len == sizeof("api-key") - 1                                    \
+     || (h)->key.len == sizeof("traceparent") - 1                             \
+     || (h)->key.len == sizeof("authorization") - 1                           \
+     || (h)->key.len == sizeof("ocp-apim-subscription-key") - 1               \
+     || (h)->key.len == (flcf)->auth_header.len)
+
 
 static ngx_int_t ngx_http_foundry_parse_path(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
@@ -239,9 +247,12 @@ ngx_http_foundry_need_body(ngx_http_request_t *r,
 
     if (!ctx->body_read) {
         ctx->waiting_body = 1;
+        ctx->body_sync = 1;
 
         rc = ngx_http_read_client_request_body(r,
                                                ngx_http_foundry_body_handler);
+
+        ctx->body_sync = 0;
 
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
             /* the error filter answers it as JSON */
@@ -249,9 +260,19 @@ ngx_http_foundry_need_body(ngx_http_request_t *r,
             return rc;
         }
 
-        ngx_http_finalize_request(r, NGX_DONE);
+        if (!ctx->body_read) {
+            /* the handler runs the phases again when the body is in */
+            ngx_http_finalize_request(r, NGX_DONE);
+            return NGX_DONE;
+        }
 
-        return NGX_DONE;
+        /*
+         * read already (most bodies come with the headers): the phase
+         * goes on here, without running the phases again; the read's
+         * reference to the request is dropped as NGX_DONE would drop it
+         */
+
+        r->main->count--;
     }
 
     ctx->body_parsed = 1;
@@ -681,6 +702,11 @@ ngx_http_foundry_body_handler(ngx_http_request_t *r)
     r->preserve_body = 1;
     r->write_event_handler = ngx_http_core_run_phases;
 
+    if (ctx->body_sync) {
+        /* called from ngx_http_foundry_need_body(), which goes on */
+        return;
+    }
+
     ngx_http_core_run_phases(r);
 }
 
@@ -858,6 +884,10 @@ ngx_http_foundry_client_headers(ngx_http_request_t *r,
         total += part->nelts;
 
         for (i = 0; i < part->nelts; i++) {
+            if (!ngx_http_foundry_header_maybe(flcf, &h[i])) {
+                continue;
+            }
+
             kind = ngx_http_foundry_header_kind(flcf, &h[i]);
 
             if (kind == NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL) {
@@ -906,7 +936,9 @@ ngx_http_foundry_client_headers(ngx_http_request_t *r,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            kind = ngx_http_foundry_header_kind(flcf, &h[i]);
+            kind = ngx_http_foundry_header_maybe(flcf, &h[i])
+                   ? ngx_http_foundry_header_kind(flcf, &h[i])
+                   : NGX_HTTP_FOUNDRY_HEADER_OTHER;
 
             if (kind == NGX_HTTP_FOUNDRY_HEADER_OTHER
                 || (rc == NGX_DONE && &h[i] == first))
