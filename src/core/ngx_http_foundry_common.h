@@ -175,6 +175,9 @@ typedef struct {
     unsigned                        in_so:1;
     unsigned                        so_keys:1;
     unsigned                        copied:1;
+
+    /* no limit reads max_tokens: it is not looked at */
+    unsigned                        no_max_tokens:1;
 } ngx_http_foundry_body_t;
 
 

@@ -147,7 +147,9 @@ ngx_http_foundry_body_number(void *ctx, const char *s, size_t len)
 
     /* max_tokens and its later names: what a limit reserves */
 
-    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS) {
+    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS
+        && !b->no_max_tokens)
+    {
         n = ngx_atoi((u_char *) s, len);
 
         if (n != NGX_ERROR && n > b->max_tokens) {

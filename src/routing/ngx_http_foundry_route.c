@@ -276,6 +276,7 @@ ngx_http_foundry_need_body(ngx_http_request_t *r,
     }
 
     ctx->body_parsed = 1;
+    ctx->body.no_max_tokens = (flcf->limits == NULL);
 
     if (flcf->content) {
         /* the check's text is read by the same parse */
