@@ -188,3 +188,48 @@ sub { my $b = shift; return ($b =~ /"api-key":"([^"]*)"/ ? "key=$1 " : "key=none
 key=v1-key tp=none x-tp=none same
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: after 64 other headers: an api-key dropped, the first valid traceparent alone kept
+--- http_config eval
+FoundryConf::mock() . FoundryConf::upstreams('v1')
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_auth off;
+        foundry_model gpt-4o upstream=v1;
+        include $TEST_NGINX_DATA_DIR/routing-proxy.conf;
+    }
+--- more_headers eval
+"x-mock-echo: 1\n"
+. CORE::join('', map { "x-filler-$_: $_\n" } 1 .. 70)
+. "api-key: client-key\ntraceparent: $main::Valid\n"
+. "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n"
+--- response_body_filters eval
+sub { my $b = shift; return ($b =~ /"api-key":"([^"]*)"/ ? "key=$1 " : "key=none ")
+      . ($b =~ /"x-filler-70":"70"/ ? "fillers " : "no fillers ")
+      . main::tp($b) }
+--- response_body eval
+"key=v1-key fillers tp=$main::Valid x-tp=none\n"
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: an invalid traceparent first, a valid one after 64 headers: none goes up
+--- config
+    location /v1/ {
+        foundry_gateway on;
+        foundry_auth off;
+        foundry_model gpt-4o upstream=oai;
+        include $TEST_NGINX_DATA_DIR/routing-proxy.conf;
+    }
+--- more_headers eval
+"x-mock-echo: 1\ntraceparent: 00-bad\n"
+. CORE::join('', map { "x-filler-$_: $_\n" } 1 .. 70)
+. "traceparent: $main::Valid\n"
+--- response_body
+tp=none x-tp=none same
+--- no_error_log
+[error]
