@@ -191,7 +191,7 @@ key=v1-key tp=none x-tp=none same
 
 
 
-=== TEST 7: after 64 other headers: an api-key dropped, the first valid traceparent alone kept
+=== TEST 7: after 70 other headers: an api-key dropped, the first valid traceparent alone kept
 --- http_config eval
 FoundryConf::mock() . FoundryConf::upstreams('v1')
 --- config
@@ -217,7 +217,7 @@ sub { my $b = shift; return ($b =~ /"api-key":"([^"]*)"/ ? "key=$1 " : "key=none
 
 
 
-=== TEST 8: an invalid traceparent first, a valid one after 64 headers: none goes up
+=== TEST 8: an invalid traceparent first, a valid one after 70 headers: none goes up
 --- config
     location /v1/ {
         foundry_gateway on;

@@ -869,19 +869,14 @@ static ngx_int_t
 ngx_http_foundry_client_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf)
 {
-    uint64_t          drop;
     ngx_int_t         rc;
     ngx_str_t         tp;
-    ngx_uint_t        i, k, n, kind, total;
+    ngx_uint_t        i, n, kind, total;
     ngx_list_t        headers;
     ngx_table_elt_t  *h, *nh, *first;
     ngx_list_part_t  *part;
 
-    /* the headers dropped: n, and the first 64 by their bits in "drop" */
-
     n = 0;
-    k = 0;
-    drop = 0;
     total = 0;
     first = NULL;
 
@@ -889,25 +884,22 @@ ngx_http_foundry_client_headers(ngx_http_request_t *r,
         h = part->elts;
         total += part->nelts;
 
-        for (i = 0; i < part->nelts; i++, k++) {
+        for (i = 0; i < part->nelts; i++) {
             if (!ngx_http_foundry_header_maybe(flcf, &h[i])) {
                 continue;
             }
 
             kind = ngx_http_foundry_header_kind(flcf, &h[i]);
 
-            if (kind == NGX_HTTP_FOUNDRY_HEADER_OTHER) {
-                continue;
-            }
+            if (kind == NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL) {
+                n++;
 
-            n++;
+            } else if (kind == NGX_HTTP_FOUNDRY_HEADER_TRACE) {
+                n++;
 
-            if (k < 64) {
-                drop |= (uint64_t) 1 << k;
-            }
-
-            if (kind == NGX_HTTP_FOUNDRY_HEADER_TRACE && first == NULL) {
-                first = &h[i];
+                if (first == NULL) {
+                    first = &h[i];
+                }
             }
         }
     }
@@ -940,30 +932,18 @@ ngx_http_foundry_client_headers(ngx_http_request_t *r,
     }
 
     nh = headers.part.elts;
-    k = 0;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
 
-        for (i = 0; i < part->nelts; i++, k++) {
+        for (i = 0; i < part->nelts; i++) {
+            kind = ngx_http_foundry_header_maybe(flcf, &h[i])
+                   ? ngx_http_foundry_header_kind(flcf, &h[i])
+                   : NGX_HTTP_FOUNDRY_HEADER_OTHER;
 
-            if (rc == NGX_DONE && &h[i] == first) {
-                *nh++ = h[i];
-                continue;
-            }
-
-            if (k < 64) {
-                kind = (drop & ((uint64_t) 1 << k))
-                       ? NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL
-                       : NGX_HTTP_FOUNDRY_HEADER_OTHER;
-
-            } else {
-                kind = ngx_http_foundry_header_maybe(flcf, &h[i])
-                       ? ngx_http_foundry_header_kind(flcf, &h[i])
-                       : NGX_HTTP_FOUNDRY_HEADER_OTHER;
-            }
-
-            if (kind == NGX_HTTP_FOUNDRY_HEADER_OTHER) {
+            if (kind == NGX_HTTP_FOUNDRY_HEADER_OTHER
+                || (rc == NGX_DONE && &h[i] == first))
+            {
                 *nh++ = h[i];
             }
         }
