@@ -905,6 +905,7 @@ ngx_http_foundry_client_headers(ngx_http_request_t *r,
     }
 
     rc = NGX_DECLINED;
+    ngx_str_null(&tp);
 
     if (first || flcf->traceparent) {
         rc = ngx_http_foundry_traceparent(r, &tp);
