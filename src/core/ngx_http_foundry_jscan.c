@@ -445,13 +445,18 @@ ngx_http_foundry_jscan_scalar(u_char **pp, u_char *last, ngx_uint_t *escapes)
  * *pp past it; NGX_DECLINED when a container in it would be deeper than
  * "max" (NGX_HTTP_FOUNDRY_JSCAN_DEPTH at most) before any error; NGX_ERROR
  * when it is not valid JSON, or the text ends in it.
+ *
+ * The open containers are kept as their closing brackets.  Compact JSON,
+ * the common case, takes the short ways: a string value looked for first,
+ * a comma, a key's quote and its colon right after what comes before
+ * them; white space goes the long way, through the same checks.
  */
 
 static ngx_int_t
 ngx_http_foundry_jscan_value(u_char **pp, u_char *last, ngx_uint_t depth,
     ngx_uint_t max)
 {
-    u_char      *p, open[NGX_HTTP_FOUNDRY_JSCAN_DEPTH];
+    u_char      *p, close[NGX_HTTP_FOUNDRY_JSCAN_DEPTH];
     ngx_uint_t   n, escapes;
 
     n = 0;
@@ -463,45 +468,47 @@ value:
         return NGX_ERROR;
     }
 
-    switch (*p) {
+    if (*p == '"') {
+        if (ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK) {
+            return NGX_ERROR;
+        }
 
-    case '{':
-    case '[':
+        goto next;
+    }
+
+    if (*p == '{' || *p == '[') {
         if (depth + n + 1 > max) {
             return NGX_DECLINED;
         }
 
-        open[n++] = *p++;
-        p = ngx_http_foundry_jscan_space(p, last);
+        /* '{' + 2 is '}', '[' + 2 is ']' */
 
-        if (p < last && *p == (open[n - 1] == '{' ? '}' : ']')) {
+        close[n++] = *p++ + 2;
+
+        if (p < last && *p <= ' ') {
+            p = ngx_http_foundry_jscan_space(p, last);
+        }
+
+        if (p < last && *p == close[n - 1]) {
             p++;
             n--;
             goto next;
         }
 
-        if (open[n - 1] == '{') {
+        if (close[n - 1] == '}') {
             goto key;
         }
 
         goto value;
+    }
 
-    case '"':
-        if (ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_foundry_jscan_class[*p] & NGX_HTTP_FOUNDRY_JS_SPACE) {
+        p = ngx_http_foundry_jscan_space(p, last);
+        goto value;
+    }
 
-        break;
-
-    default:
-        if (ngx_http_foundry_jscan_class[*p] & NGX_HTTP_FOUNDRY_JS_SPACE) {
-            p = ngx_http_foundry_jscan_space(p, last);
-            goto value;
-        }
-
-        if (ngx_http_foundry_jscan_scalar(&p, last, &escapes) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_foundry_jscan_scalar(&p, last, &escapes) != NGX_OK) {
+        return NGX_ERROR;
     }
 
 next:
@@ -511,33 +518,50 @@ next:
         return NGX_OK;
     }
 
-    switch (ngx_http_foundry_jscan_next(&p, last, open[n - 1])) {
+    if (p < last && *p <= ' ') {
+        p = ngx_http_foundry_jscan_space(p, last);
+    }
 
-    case NGX_DONE:
+    if (p == last) {
+        return NGX_ERROR;
+    }
+
+    if (*p == close[n - 1]) {
         p++;
         n--;
         goto next;
+    }
 
-    case NGX_OK:
-        if (open[n - 1] == '[') {
-            goto value;
-        }
-
-        break;
-
-    default:
+    if (*p++ != ',') {
         return NGX_ERROR;
+    }
+
+    if (close[n - 1] == ']') {
+        goto value;
     }
 
 key:
 
-    p = ngx_http_foundry_jscan_space(p, last);
+    if (p < last && *p <= ' ') {
+        p = ngx_http_foundry_jscan_space(p, last);
+    }
 
     if (p == last || *p != '"'
-        || ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK
-        || ngx_http_foundry_jscan_colon(&p, last) != NGX_OK)
+        || ngx_http_foundry_jscan_string(&p, last, &escapes) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (p < last && *p <= ' ') {
+        p = ngx_http_foundry_jscan_space(p, last);
+    }
+
+    if (p == last || *p++ != ':') {
+        return NGX_ERROR;
+    }
+
+    if (p < last && *p <= ' ') {
+        p = ngx_http_foundry_jscan_space(p, last);
     }
 
     goto value;
