@@ -290,15 +290,25 @@ ngx_http_foundry_find_deployment(ngx_http_foundry_models_t *models,
         return NULL;
     }
 
-    /* ngx_hash_strlow(), inlined: a name is a few bytes */
+    /* a name in lower case (most) is hashed as it is */
 
     key = 0;
 
     for (i = 0; i < name->len; i++) {
-        c = ngx_tolower(name->data[i]);
-        lc[i] = c;
+        c = name->data[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            break;
+        }
+
         key = ngx_hash(key, c);
     }
+
+    if (i == name->len) {
+        return ngx_hash_find(&models->hash, key, name->data, name->len);
+    }
+
+    key = ngx_hash_strlow(lc, name->data, name->len);
 
     return ngx_hash_find(&models->hash, key, lc, name->len);
 }
