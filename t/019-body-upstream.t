@@ -86,7 +86,7 @@ our $Big = '"x":"' . ('x' x 20000) . '"';
 
 repeat_each(2);
 
-plan tests => repeat_each() * 3 * blocks();
+plan tests => repeat_each() * (3 * blocks() + 6);
 
 run_tests();
 
@@ -179,5 +179,23 @@ main::gateway('oai')
 --- response_body eval
 main::upstream_text('sk-oai',
     '{"a":"' . ('a' x 3000) . ('b' x 3000) . '","model":"gpt-4o-mini"}')
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: pipelined requests, each body rewritten: the next request's bytes are left alone
+--- config eval
+main::gateway('oai')
+--- pipelined_requests eval
+["POST /gw/chat/completions\n{\"model\":\"fast\",\"n\":1}",
+ "POST /gw/chat/completions\n{\"model\":\"fast\",\"n\":2}",
+ "POST /gw/chat/completions\n{\"model\":\"fast\",\"n\":3}"]
+--- more_headers eval
+["x-mock-echo: 1", "x-mock-echo: 1", "x-mock-echo: 1"]
+--- response_body eval
+[main::upstream_text('sk-oai', '{"model":"gpt-4o-mini","n":1}'),
+ main::upstream_text('sk-oai', '{"model":"gpt-4o-mini","n":2}'),
+ main::upstream_text('sk-oai', '{"model":"gpt-4o-mini","n":3}')]
 --- no_error_log
 [error]

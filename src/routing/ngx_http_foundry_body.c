@@ -39,6 +39,8 @@ static yajl_callbacks *ngx_http_foundry_body_reader(
     ngx_http_foundry_jscan_descend_pt *descend);
 static ngx_int_t ngx_http_foundry_body_copy(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b);
+static u_char *ngx_http_foundry_body_room(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b, size_t size);
 static ngx_int_t ngx_http_foundry_body_one(ngx_http_request_t *r,
     u_char *start, u_char *end);
 static ngx_chain_t **ngx_http_foundry_chain_range(ngx_pool_t *pool,
@@ -962,9 +964,13 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         size += e->text.len - (size_t) (e->to - e->from);
     }
 
-    data = ngx_pnalloc(r->pool, size);
+    data = ngx_http_foundry_body_room(r, b, size);
+
     if (data == NULL) {
-        return NGX_ERROR;
+        data = ngx_pnalloc(r->pool, size);
+        if (data == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     p = data;
@@ -984,6 +990,39 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
     b->copied = 0;
 
     return ngx_http_foundry_body_one(r, data, p);
+}
+
+
+/*
+ * Room for "size" bytes right after a body read with the headers into
+ * nginx's header buffer, and nothing read after it (no pipelined request):
+ * nginx itself reads a body into that part of the buffer when the body
+ * fits (ngx_http_read_client_request_body()), and reads the next request
+ * only once this one is over.  NULL for any other body.
+ */
+
+static u_char *
+ngx_http_foundry_body_room(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
+    size_t size)
+{
+    ngx_buf_t  *hb;
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return NULL;
+    }
+#endif
+
+    hb = r->header_in;
+
+    if (b->copied || hb == NULL || !hb->temporary
+        || b->text < hb->start || b->text + b->size != hb->last
+        || (size_t) (hb->end - hb->last) < size)
+    {
+        return NULL;
+    }
+
+    return hb->last;
 }
 
 
