@@ -37,6 +37,8 @@
 static ngx_int_t ngx_http_foundry_caller_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_foundry_traceparent_valid(ngx_str_t *tp);
+static ngx_int_t ngx_http_foundry_traceparent_make(ngx_http_request_t *r,
+    ngx_str_t *value);
 
 
 /* the headers, by NGX_HTTP_FOUNDRY_CALLER_* */
@@ -202,12 +204,54 @@ ngx_http_foundry_traceparent_valid(ngx_str_t *tp)
 /*
  * $foundry_traceparent: the request's, when valid; else, with
  * foundry_traceparent on, a new one (sampled, so that the services after
- * nginx record their part); else empty.  The variable is cacheable: one
- * value for the request.
+ * nginx record their part); else empty (NGX_DECLINED).  One value for the
+ * request: the variable is cacheable, and the routing, which hands it to
+ * the upstream, reads the same (kept in the request's context).
  */
 
 ngx_int_t
 ngx_http_foundry_traceparent(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_int_t                     rc;
+    ngx_http_foundry_ctx_t       *ctx;
+    ngx_http_foundry_loc_conf_t  *flcf;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foundry_module);
+
+    if (ctx == NULL && r == r->main) {
+        /* a gateway's request asked before its routing began */
+
+        flcf = ngx_http_get_module_loc_conf(r, ngx_http_foundry_module);
+
+        if (flcf->enable) {
+            ctx = ngx_http_foundry_ctx(r);
+            if (ctx == NULL) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (ctx && ctx->traceparent_done) {
+        *value = ctx->traceparent;
+        return value->data ? NGX_OK : NGX_DECLINED;
+    }
+
+    rc = ngx_http_foundry_traceparent_make(r, value);
+
+    if (ctx && rc != NGX_ERROR) {
+        ctx->traceparent_done = 1;
+
+        if (rc == NGX_OK) {
+            ctx->traceparent = *value;
+        }
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_foundry_traceparent_make(ngx_http_request_t *r, ngx_str_t *value)
 {
     u_char                       *p, rnd[24];
     ngx_uint_t                    i;

@@ -141,6 +141,9 @@ typedef struct {
     yajl_handle                     handle;
     u_char                         *scratch;
 
+    /* the body in one piece in memory, as scanned (copied if "copied") */
+    u_char                         *text;
+
     off_t                           base;
     off_t                           size;
     off_t                           obj_start;
@@ -171,6 +174,10 @@ typedef struct {
     unsigned                        has_so:1;
     unsigned                        in_so:1;
     unsigned                        so_keys:1;
+    unsigned                        copied:1;
+
+    /* no limit reads max_tokens: it is not looked at */
+    unsigned                        no_max_tokens:1;
 } ngx_http_foundry_body_t;
 
 
@@ -270,6 +277,9 @@ typedef struct {
     /* seconds until an upstream server of the request is usable again */
     ngx_uint_t                      cooling;
 
+    /* $foundry_traceparent, once worked out (traceparent_done) */
+    ngx_str_t                       traceparent;
+
     /* the parts' own state, allocated by the part when first needed */
     struct ngx_http_foundry_sources_ctx_s *sources;
     ngx_http_foundry_identity_ctx_t *identity;
@@ -277,6 +287,7 @@ typedef struct {
 
     unsigned                        started:1;
     unsigned                        body_read:1;
+    unsigned                        body_sync:1;
     unsigned                        body_parsed:1;
     unsigned                        model_set:1;
     unsigned                        routed:1;
@@ -289,6 +300,7 @@ typedef struct {
     unsigned                        draining:1;
     unsigned                        route_uri:1;
     unsigned                        client_uri_valid:1;
+    unsigned                        traceparent_done:1;
 } ngx_http_foundry_ctx_t;
 
 

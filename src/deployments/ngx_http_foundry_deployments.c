@@ -281,13 +281,31 @@ ngx_http_foundry_deployment_t *
 ngx_http_foundry_find_deployment(ngx_http_foundry_models_t *models,
     ngx_str_t *name)
 {
-    u_char      lc[NGX_HTTP_FOUNDRY_MAX_NAME_LEN];
-    ngx_uint_t  key;
+    u_char      c, lc[NGX_HTTP_FOUNDRY_MAX_NAME_LEN];
+    ngx_uint_t  i, key;
 
     if (models == NULL || name->len == 0
         || name->len > NGX_HTTP_FOUNDRY_MAX_NAME_LEN)
     {
         return NULL;
+    }
+
+    /* a name in lower case (most) is hashed as it is */
+
+    key = 0;
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            break;
+        }
+
+        key = ngx_hash(key, c);
+    }
+
+    if (i == name->len) {
+        return ngx_hash_find(&models->hash, key, name->data, name->len);
     }
 
     key = ngx_hash_strlow(lc, name->data, name->len);

@@ -39,6 +39,10 @@ static yajl_callbacks *ngx_http_foundry_body_reader(
     ngx_http_foundry_jscan_descend_pt *descend);
 static ngx_int_t ngx_http_foundry_body_copy(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b);
+static u_char *ngx_http_foundry_body_room(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b, size_t size);
+static ngx_int_t ngx_http_foundry_body_one(ngx_http_request_t *r,
+    u_char *start, u_char *end);
 static ngx_chain_t **ngx_http_foundry_chain_range(ngx_pool_t *pool,
     ngx_chain_t *in, off_t from, off_t to, ngx_chain_t **ll);
 
@@ -145,7 +149,9 @@ ngx_http_foundry_body_number(void *ctx, const char *s, size_t len)
 
     /* max_tokens and its later names: what a limit reserves */
 
-    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS) {
+    if (b->depth == 1 && b->key == NGX_HTTP_FOUNDRY_KEY_MAX_TOKENS
+        && !b->no_max_tokens)
+    {
         n = ngx_atoi((u_char *) s, len);
 
         if (n != NGX_ERROR && n > b->max_tokens) {
@@ -169,13 +175,21 @@ ngx_http_foundry_body_string(void *ctx, const unsigned char *s, size_t len)
             return 0;
         }
 
-        b->model.data = ngx_pnalloc(b->pool, len ? len : 1);
-        if (b->model.data == NULL) {
-            b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
-            return 0;
+        if (b->text && s >= b->text && s + len <= b->text + b->size) {
+            /* the scanner's string without escapes, in the body's text */
+
+            b->model.data = (u_char *) s;
+
+        } else {
+            b->model.data = ngx_pnalloc(b->pool, len ? len : 1);
+            if (b->model.data == NULL) {
+                b->error = NGX_HTTP_FOUNDRY_BODY_NOMEM;
+                return 0;
+            }
+
+            ngx_memcpy(b->model.data, s, len);
         }
 
-        ngx_memcpy(b->model.data, s, len);
         b->model.len = len;
         b->value_end = ngx_http_foundry_body_offset(b);
         b->key = NGX_HTTP_FOUNDRY_KEY_OTHER;
@@ -423,6 +437,8 @@ ngx_http_foundry_body_parse(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
             return NGX_ERROR;
         }
 
+        b->copied = 1;
+
         p = text;
 
         for (cl = r->request_body->bufs; cl; cl = cl->next) {
@@ -459,6 +475,11 @@ ngx_http_foundry_body_scan(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
     b->so_start = -1;
     b->handle = NULL;
     b->base = 0;
+
+    /* the text lasts as long as the request: "model" may point into it */
+
+    b->text = text;
+    b->size = len;
 
     if (len == 0) {
         b->error = NGX_HTTP_FOUNDRY_BODY_EMPTY;
@@ -810,8 +831,12 @@ ngx_http_foundry_body_include_usage(ngx_http_request_t *r,
 
 
 /*
- * Builds the body sent upstream: the original buffers, shared, with the
- * edits' bytes in between.
+ * Builds the body sent upstream: a body in memory up to 16 KB in one
+ * buffer with its edits (ngx_http_foundry_body_copy()); a larger one as
+ * the buffers it is in (the parse's copy, when it was in several in
+ * memory), shared, with the edits' bytes in between.  A body the parse
+ * copied goes up as that copy even without edits: one buffer, not one
+ * per read.
  */
 
 ngx_int_t
@@ -824,7 +849,13 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
     ngx_http_foundry_body_edit_t  *e;
 
     if (b->nedits == 0) {
-        return NGX_OK;
+        if (!b->copied) {
+            return NGX_OK;
+        }
+
+        b->copied = 0;
+
+        return ngx_http_foundry_body_one(r, b->text, b->text + b->size);
     }
 
     switch (ngx_http_foundry_body_copy(r, b)) {
@@ -837,6 +868,16 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 
     default: /* NGX_DECLINED */
         break;
+    }
+
+    if (b->copied) {
+        b->copied = 0;
+
+        if (ngx_http_foundry_body_one(r, b->text, b->text + b->size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     out = NULL;
@@ -859,8 +900,10 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         }
 
         buf->memory = 1;
-        buf->pos = e->text.data;
+        buf->start = e->text.data;
+        buf->pos = buf->start;
         buf->last = e->text.data + e->text.len;
+        buf->end = buf->last;
 
         cl = ngx_alloc_chain_link(r->pool);
         if (cl == NULL) {
@@ -903,9 +946,9 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 
 
 /*
- * A small body read into one buffer in memory (the usual one) is copied
- * once with its edits into one buffer: the proxy module's chain then has
- * one link, not one per piece.  NGX_DECLINED for any other body.
+ * A body in memory up to 16 KB (most) is copied once with its edits into
+ * one buffer: the proxy module's chain then has one link, not one per
+ * piece.  NGX_DECLINED for any other body.
  */
 
 static ngx_int_t
@@ -913,31 +956,10 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 {
     u_char                        *p, *data;
     size_t                         size;
-    ngx_buf_t                     *in, *buf;
     ngx_uint_t                     i;
-    ngx_chain_t                   *cl;
     ngx_http_foundry_body_edit_t  *e;
 
-    if (b->size > NGX_HTTP_FOUNDRY_COPY_SIZE) {
-        return NGX_DECLINED;
-    }
-
-    in = NULL;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-
-        if (ngx_buf_special(cl->buf)) {
-            continue;
-        }
-
-        if (in || !ngx_buf_in_memory_only(cl->buf)) {
-            return NGX_DECLINED;
-        }
-
-        in = cl->buf;
-    }
-
-    if (in == NULL || in->last - in->pos != b->size) {
+    if (b->text == NULL || b->size > NGX_HTTP_FOUNDRY_COPY_SIZE) {
         return NGX_DECLINED;
     }
 
@@ -948,10 +970,79 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         size += e->text.len - (size_t) (e->to - e->from);
     }
 
-    data = ngx_pnalloc(r->pool, size);
+    data = ngx_http_foundry_body_room(r, b, size);
+
     if (data == NULL) {
-        return NGX_ERROR;
+        data = ngx_pnalloc(r->pool, size);
+        if (data == NULL) {
+            return NGX_ERROR;
+        }
     }
+
+    p = data;
+    size = 0;
+
+    for (i = 0; i < b->nedits; i++) {
+        e = &b->edits[i];
+
+        p = ngx_cpymem(p, b->text + size, (size_t) e->from - size);
+        p = ngx_cpymem(p, e->text.data, e->text.len);
+        size = (size_t) e->to;
+    }
+
+    p = ngx_cpymem(p, b->text + size, (size_t) b->size - size);
+
+    b->nedits = 0;
+    b->copied = 0;
+
+    return ngx_http_foundry_body_one(r, data, p);
+}
+
+
+/*
+ * Room for "size" bytes right after a body read with the headers into
+ * nginx's header buffer, and nothing read after it (no pipelined request):
+ * nginx itself reads a body into that part of the buffer when the body
+ * fits (ngx_http_read_client_request_body()), and reads the next request
+ * only once this one is over.  NULL for any other body.
+ */
+
+static u_char *
+ngx_http_foundry_body_room(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
+    size_t size)
+{
+    ngx_buf_t  *hb;
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return NULL;
+    }
+#endif
+
+    hb = r->header_in;
+
+    if (b->copied || hb == NULL || !hb->temporary
+        || b->text < hb->start || b->text + b->size != hb->last
+        || (size_t) (hb->end - hb->last) < size)
+    {
+        return NULL;
+    }
+
+    return hb->last;
+}
+
+
+/*
+ * The body sent upstream is [start, end), one buffer in memory; its start
+ * is set, as nginx's own body buffers have it, for the proxy module sends
+ * a body again from there (proxy_next_upstream)
+ */
+
+static ngx_int_t
+ngx_http_foundry_body_one(ngx_http_request_t *r, u_char *start, u_char *end)
+{
+    ngx_buf_t    *buf;
+    ngx_chain_t  *cl;
 
     buf = ngx_calloc_buf(r->pool);
     if (buf == NULL) {
@@ -963,22 +1054,11 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         return NGX_ERROR;
     }
 
-    p = data;
-    size = 0;
-
-    for (i = 0; i < b->nedits; i++) {
-        e = &b->edits[i];
-
-        p = ngx_cpymem(p, in->pos + size, (size_t) e->from - size);
-        p = ngx_cpymem(p, e->text.data, e->text.len);
-        size = (size_t) e->to;
-    }
-
-    p = ngx_cpymem(p, in->pos + size, (size_t) b->size - size);
-
     buf->memory = 1;
-    buf->pos = data;
-    buf->last = p;
+    buf->start = start;
+    buf->pos = start;
+    buf->last = end;
+    buf->end = end;
     buf->last_buf = 1;
     buf->last_in_chain = 1;
 
@@ -986,9 +1066,7 @@ ngx_http_foundry_body_copy(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
     cl->next = NULL;
 
     r->request_body->bufs = cl;
-    r->headers_in.content_length_n = p - data;
-
-    b->nedits = 0;
+    r->headers_in.content_length_n = end - start;
 
     return NGX_OK;
 }
@@ -1033,8 +1111,10 @@ ngx_http_foundry_chain_range(ngx_pool_t *pool, ngx_chain_t *in, off_t from,
 
         if (ngx_buf_in_memory(in->buf)) {
             b->memory = 1;
-            b->pos = in->buf->pos + start;
+            b->start = in->buf->pos + start;
+            b->pos = b->start;
             b->last = in->buf->pos + end;
+            b->end = b->last;
 
         } else {
             b->in_file = 1;

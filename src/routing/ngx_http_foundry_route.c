@@ -19,6 +19,20 @@
 #include "ngx_http_foundry_routing.h"
 
 
+/* what a client's header is to the upstream */
+#define NGX_HTTP_FOUNDRY_HEADER_OTHER       0
+#define NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL  1
+#define NGX_HTTP_FOUNDRY_HEADER_TRACE       2
+
+/* the lengths of the names ngx_http_foundry_header_kind() looks at */
+#define ngx_http_foundry_header_maybe(flcf, h)                                \
+    ((h)->key.len == sizeof("api-key") - 1                                    \
+     || (h)->key.len == sizeof("traceparent") - 1                             \
+     || (h)->key.len == sizeof("authorization") - 1                           \
+     || (h)->key.len == sizeof("ocp-apim-subscription-key") - 1               \
+     || (h)->key.len == (flcf)->auth_header.len)
+
+
 static ngx_int_t ngx_http_foundry_parse_path(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx,
     ngx_str_t *rest);
@@ -33,11 +47,11 @@ static ngx_int_t ngx_http_foundry_rewrite_model(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
 static ngx_int_t ngx_http_foundry_route(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf, ngx_http_foundry_ctx_t *ctx);
-static ngx_int_t ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
+static ngx_int_t ngx_http_foundry_client_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf);
 static ngx_uint_t ngx_http_foundry_dropped_arg(
     ngx_http_foundry_loc_conf_t *flcf, u_char *p, u_char *last);
-static ngx_inline ngx_uint_t ngx_http_foundry_is_credential(
+static ngx_inline ngx_uint_t ngx_http_foundry_header_kind(
     ngx_http_foundry_loc_conf_t *flcf, ngx_table_elt_t *h);
 
 
@@ -233,9 +247,12 @@ ngx_http_foundry_need_body(ngx_http_request_t *r,
 
     if (!ctx->body_read) {
         ctx->waiting_body = 1;
+        ctx->body_sync = 1;
 
         rc = ngx_http_read_client_request_body(r,
                                                ngx_http_foundry_body_handler);
+
+        ctx->body_sync = 0;
 
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
             /* the error filter answers it as JSON */
@@ -243,12 +260,23 @@ ngx_http_foundry_need_body(ngx_http_request_t *r,
             return rc;
         }
 
-        ngx_http_finalize_request(r, NGX_DONE);
+        if (!ctx->body_read) {
+            /* the handler runs the phases again when the body is in */
+            ngx_http_finalize_request(r, NGX_DONE);
+            return NGX_DONE;
+        }
 
-        return NGX_DONE;
+        /*
+         * read already (most bodies come with the headers): the phase
+         * goes on here, without running the phases again; the read's
+         * reference to the request is dropped as NGX_DONE would drop it
+         */
+
+        r->main->count--;
     }
 
     ctx->body_parsed = 1;
+    ctx->body.no_max_tokens = (flcf->limits == NULL);
 
     if (flcf->content) {
         /* the check's text is read by the same parse */
@@ -675,6 +703,11 @@ ngx_http_foundry_body_handler(ngx_http_request_t *r)
     r->preserve_body = 1;
     r->write_event_handler = ngx_http_core_run_phases;
 
+    if (ctx->body_sync) {
+        /* called from ngx_http_foundry_need_body(), which goes on */
+        return;
+    }
+
     ngx_http_core_run_phases(r);
 }
 
@@ -774,7 +807,7 @@ ngx_http_foundry_route(ngx_http_request_t *r,
     ctx->upstream_url.len = p - ctx->upstream_url.data;
     ctx->upstream_uri.len = p - ctx->upstream_uri.data;
 
-    if (ngx_http_foundry_strip_credentials(r, flcf) != NGX_OK) {
+    if (ngx_http_foundry_client_headers(r, flcf) != NGX_OK) {
         return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
@@ -822,36 +855,73 @@ ngx_http_foundry_dropped_arg(ngx_http_foundry_loc_conf_t *flcf, u_char *p,
 
 
 /*
+ * The client's headers as the proxy module copies them to the upstream.
  * The client's credentials never reach a model upstream: the headers the
- * key may arrive in are dropped from the list proxy copies its headers
- * from.  The list is rebuilt, so pointers into the old one stay valid:
- * one part of the headers kept, with room for a few more.
+ * key may arrive in are dropped.  The W3C "traceparent" goes up once, as
+ * $foundry_traceparent says: the caller's first when it is valid, else
+ * one made with "foundry_traceparent on" (added), else none (so
+ * foundry_proxy_params has no proxy_set_header for it).  The list is
+ * rebuilt, so pointers into the old one stay valid: one part of the
+ * headers kept, with room for a few more.
  */
 
 static ngx_int_t
-ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
+ngx_http_foundry_client_headers(ngx_http_request_t *r,
     ngx_http_foundry_loc_conf_t *flcf)
 {
-    ngx_uint_t        i, n, total;
+    ngx_int_t         rc;
+    ngx_str_t         tp;
+    ngx_uint_t        i, n, kind, total;
     ngx_list_t        headers;
+    ngx_table_elt_t  *h, *nh, *first;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *nh;
 
     n = 0;
     total = 0;
+    first = NULL;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
         total += part->nelts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (ngx_http_foundry_is_credential(flcf, &h[i])) {
+            if (!ngx_http_foundry_header_maybe(flcf, &h[i])) {
+                continue;
+            }
+
+            kind = ngx_http_foundry_header_kind(flcf, &h[i]);
+
+            if (kind == NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL) {
                 n++;
+
+            } else if (kind == NGX_HTTP_FOUNDRY_HEADER_TRACE) {
+                n++;
+
+                if (first == NULL) {
+                    first = &h[i];
+                }
             }
         }
     }
 
-    if (n == 0) {
+    rc = NGX_DECLINED;
+    ngx_str_null(&tp);
+
+    if (first || flcf->traceparent) {
+        rc = ngx_http_foundry_traceparent(r, &tp);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK && first && first->value.data == tp.data) {
+            /* the caller's, kept; any other one dropped */
+            n--;
+            rc = NGX_DONE;
+        }
+    }
+
+    if (n == 0 && rc != NGX_OK) {
         return NGX_OK;
     }
 
@@ -868,13 +938,32 @@ ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (!ngx_http_foundry_is_credential(flcf, &h[i])) {
+            kind = ngx_http_foundry_header_maybe(flcf, &h[i])
+                   ? ngx_http_foundry_header_kind(flcf, &h[i])
+                   : NGX_HTTP_FOUNDRY_HEADER_OTHER;
+
+            if (kind == NGX_HTTP_FOUNDRY_HEADER_OTHER
+                || (rc == NGX_DONE && &h[i] == first))
+            {
                 *nh++ = h[i];
             }
         }
     }
 
     headers.part.nelts = total - n;
+
+    if (rc == NGX_OK) {
+        /* a traceparent made for the request */
+
+        ngx_memzero(nh, sizeof(ngx_table_elt_t));
+
+        ngx_str_set(&nh->key, "traceparent");
+        nh->lowcase_key = (u_char *) "traceparent";
+        nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
+        nh->value = tp;
+
+        headers.part.nelts++;
+    }
 
     r->headers_in.headers = headers;
     r->headers_in.headers.last = &r->headers_in.headers.part;
@@ -899,7 +988,7 @@ ngx_http_foundry_strip_credentials(ngx_http_request_t *r,
 
 
 static ngx_inline ngx_uint_t
-ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
+ngx_http_foundry_header_kind(ngx_http_foundry_loc_conf_t *flcf,
     ngx_table_elt_t *h)
 {
     /* a known length's memcmp() is a few instructions, not a call */
@@ -908,30 +997,40 @@ ngx_http_foundry_is_credential(ngx_http_foundry_loc_conf_t *flcf,
 
     case sizeof("api-key") - 1:
         if (ngx_http_foundry_header_is(h, "api-key")) {
-            return 1;
+            return NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL;
         }
 
         break;
 
     case sizeof("authorization") - 1:
         if (ngx_http_foundry_header_is(h, "authorization")) {
-            return 1;
+            return NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL;
         }
 
         break;
 
     case sizeof("ocp-apim-subscription-key") - 1:
         if (ngx_http_foundry_header_is(h, "ocp-apim-subscription-key")) {
-            return 1;
+            return NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL;
         }
 
         break;
     }
 
-    return h->key.len == flcf->auth_header.len
-           && ngx_strncasecmp(h->key.data, flcf->auth_header.data,
-                              h->key.len)
-              == 0;
+    if (h->key.len == flcf->auth_header.len
+        && ngx_strncasecmp(h->key.data, flcf->auth_header.data, h->key.len)
+           == 0)
+    {
+        return NGX_HTTP_FOUNDRY_HEADER_CREDENTIAL;
+    }
+
+    if (h->key.len == sizeof("traceparent") - 1
+        && ngx_http_foundry_header_is(h, "traceparent"))
+    {
+        return NGX_HTTP_FOUNDRY_HEADER_TRACE;
+    }
+
+    return NGX_HTTP_FOUNDRY_HEADER_OTHER;
 }
 
 
