@@ -1013,11 +1013,11 @@ ngx_http_foundry_body_room(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
 {
     ngx_buf_t  *hb;
 
-#if (NGX_HTTP_V2)
-    if (r->stream) {
+    /* HTTP/1.x only: HTTP/2 and HTTP/3 read their streams' own buffers */
+
+    if (r->http_version >= NGX_HTTP_VERSION_20) {
         return NULL;
     }
-#endif
 
     hb = r->header_in;
 
