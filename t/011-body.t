@@ -102,7 +102,7 @@ x-mock-echo: 1
 --- response_body eval
 main::upstream_text('/v1/chat/completions',
     { authorization => 'Bearer sk-oai' },
-    qq({"model":"gpt-4o-mini","messages":[$::Messages],"max_tokens":5E2}))
+    qq({"model":"gpt-4o-mini"       ,"messages":[$::Messages],"max_tokens":5E2}))
 --- timeout: 30
 --- error_log
 a client request body is buffered to a temporary file
@@ -128,7 +128,7 @@ x-mock-echo: 1
 --- response_body eval
 main::upstream_text('/v1/chat/completions',
     { authorization => 'Bearer sk-oai' },
-    qq({"messages":[$::Messages],"stream":false,"model":"gpt-4o-mini"}))
+    qq({"messages":[$::Messages],"stream":false,"model":"gpt-4o-mini"       }))
 --- timeout: 30
 --- error_log
 a client request body is buffered to a temporary file
@@ -154,7 +154,7 @@ x-mock-echo: 1
 --- response_body eval
 main::upstream_text('/v1/chat/completions',
     { authorization => 'Bearer sk-oai' },
-    '{"pad":"' . ('x' x 65515) . '","model":"gpt-4o-mini","n":1}')
+    '{"pad":"' . ('x' x 65515) . '","model":"gpt-4o-mini"       ,"n":1}')
 --- no_error_log
 [error]
 
@@ -177,7 +177,7 @@ x-mock-echo: 1
 --- response_body eval
 main::upstream_text('/v1/chat/completions',
     { authorization => 'Bearer sk-oai' },
-    '{"pad":"' . ('x' x 65523) . '","model":"gpt-4o-mini","n":1}')
+    '{"pad":"' . ('x' x 65523) . '","model":"gpt-4o-mini"       ,"n":1}')
 --- no_error_log
 [error]
 
@@ -343,7 +343,7 @@ Transfer-Encoding: chunked
 --- response_body eval
 main::upstream_text('/v1/chat/completions',
     { authorization => 'Bearer sk-oai' },
-    qq({"messages":[$::Messages],"model":"gpt-4o-mini"}))
+    qq({"messages":[$::Messages],"model":"gpt-4o-mini"       }))
 --- timeout: 30
 --- no_error_log
 [error]
@@ -681,6 +681,6 @@ x-mock-echo: 1
 --- response_body eval
 main::upstream_text('/v1/chat/completions',
     { authorization => 'Bearer sk-oai' },
-    '{"model":"gpt-4o-mini","x":"' . ('x' x 100000) . '"}')
+    '{"model":"gpt-4o-mini"       ,"x":"' . ('x' x 100000) . '"}')
 --- no_error_log
 [error]

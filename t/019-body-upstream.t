@@ -199,3 +199,52 @@ main::gateway('oai')
  main::upstream_text('sk-oai', '{"model":"gpt-4o-mini","n":3}')]
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: a body in nginx's temporary file, "model" rewritten, sent again after a 502: the same bytes, the old value blanked
+--- config
+    location /gw/ {
+        foundry_gateway on;
+        client_body_buffer_size 8k;
+        foundry_model fast model=gpt-4o-mini upstream=again;
+        proxy_next_upstream http_502 non_idempotent;
+        include $TEST_NGINX_DATA_DIR/routing-proxy.conf;
+    }
+
+    location /v1/ {
+        return 502;
+    }
+--- request eval
+"POST /gw/chat/completions\n" . '{"model":"fast",' . $main::Big . '}'
+--- response_body eval
+main::upstream_text('sk-again',
+    '{"model":"gpt-4o-mini"       ,' . $main::Big . '}')
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: a streamed body in nginx's temporary file, "model" and "include_usage" rewritten, sent again after a 502
+--- config
+    location /gw/ {
+        foundry_gateway on;
+        foundry_stream_usage on;
+        client_body_buffer_size 8k;
+        foundry_model fast model=gpt-4o-mini upstream=again;
+        proxy_next_upstream http_502 non_idempotent;
+        include $TEST_NGINX_DATA_DIR/routing-proxy.conf;
+    }
+
+    location /v1/ {
+        return 502;
+    }
+--- request eval
+"POST /gw/chat/completions\n" . '{"stream":true,' . $main::Big
+. ',"stream_options":{"include_usage":false},"model":"fast"}'
+--- response_body eval
+main::upstream_text('sk-again',
+    '{"stream":true,' . $main::Big
+    . ',"stream_options":{"include_usage":true     },"model":"gpt-4o-mini"       }')
+--- no_error_log
+[error]

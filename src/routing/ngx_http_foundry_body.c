@@ -43,6 +43,8 @@ static u_char *ngx_http_foundry_body_room(ngx_http_request_t *r,
     ngx_http_foundry_body_t *b, size_t size);
 static ngx_int_t ngx_http_foundry_body_one(ngx_http_request_t *r,
     u_char *start, u_char *end);
+static ngx_int_t ngx_http_foundry_body_blank(ngx_http_request_t *r,
+    ngx_http_foundry_body_t *b);
 static ngx_chain_t **ngx_http_foundry_chain_range(ngx_pool_t *pool,
     ngx_chain_t *in, off_t from, off_t to, ngx_chain_t **ll);
 
@@ -843,6 +845,7 @@ ngx_int_t
 ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
 {
     off_t                          pos, size;
+    ngx_int_t                      blank;
     ngx_buf_t                     *buf;
     ngx_uint_t                     i;
     ngx_chain_t                   *out, **ll, *cl;
@@ -880,6 +883,18 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         }
     }
 
+    /*
+     * a body in nginx's temporary file, whole: the bytes an edit replaces
+     * are blanked in the file, and the file's ranges follow one another
+     * (ngx_http_foundry_body_blank())
+     */
+
+    blank = ngx_http_foundry_body_blank(r, b);
+
+    if (blank == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     out = NULL;
     ll = &out;
     pos = 0;
@@ -914,8 +929,15 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         *ll = cl;
         ll = &cl->next;
 
-        size += (off_t) e->text.len - (e->to - e->from);
-        pos = e->to;
+        if (blank == NGX_OK) {
+            /* the replaced bytes stay, blank, in the next range */
+            size += (off_t) e->text.len;
+            pos = e->from;
+
+        } else {
+            size += (off_t) e->text.len - (e->to - e->from);
+            pos = e->to;
+        }
     }
 
     ll = ngx_http_foundry_chain_range(r->pool, r->request_body->bufs, pos,
@@ -1029,6 +1051,75 @@ ngx_http_foundry_body_room(ngx_http_request_t *r, ngx_http_foundry_body_t *b,
     }
 
     return hb->last;
+}
+
+
+/*
+ * A body that nginx spooled to its temporary file is there whole, one
+ * buffer of the file from offset 0.  When the proxy module sends a body
+ * again (proxy_next_upstream), it rewinds the file's buffers as one range
+ * from 0, each going on where the one before it ended: a body cut around
+ * an edit's replaced bytes would be sent again with them and shifted.  So
+ * the replaced bytes are overwritten with blanks in the file (white space
+ * between the JSON's tokens: an edit replaces whole tokens), and the
+ * file's ranges follow one another, the edits' texts in between: sent
+ * again, the body is the same.  NGX_OK when done, NGX_DECLINED for a body
+ * that is not so (in memory, or in buffers of both kinds), NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_foundry_body_blank(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
+{
+    off_t                          off, offset;
+    size_t                         n;
+    ngx_buf_t                     *buf;
+    ngx_uint_t                     i;
+    ngx_file_t                    *file;
+    ngx_http_request_body_t       *rb;
+    ngx_http_foundry_body_edit_t  *e;
+
+    static u_char  blanks[64] = "                                "
+                                "                                ";
+
+    rb = r->request_body;
+
+    /* a file kept after the request (client_body_in_file_only on) as is */
+
+    if (rb->temp_file == NULL || rb->bufs == NULL || rb->bufs->next
+        || r->request_body_in_persistent_file)
+    {
+        return NGX_DECLINED;
+    }
+
+    buf = rb->bufs->buf;
+    file = &rb->temp_file->file;
+
+    if (!buf->in_file || ngx_buf_in_memory(buf) || buf->file != file
+        || buf->file_pos != 0 || buf->file_last != b->size)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* ngx_write_file() moves the file's offset: nginx's own is kept */
+
+    offset = file->offset;
+
+    for (i = 0; i < b->nedits; i++) {
+        e = &b->edits[i];
+
+        for (off = e->from; off < e->to; off += n) {
+            n = (size_t) ngx_min((off_t) sizeof(blanks), e->to - off);
+
+            if (ngx_write_file(file, blanks, n, off) != (ssize_t) n) {
+                file->offset = offset;
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    file->offset = offset;
+
+    return NGX_OK;
 }
 
 
