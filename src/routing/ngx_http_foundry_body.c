@@ -851,27 +851,21 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
     ngx_chain_t                   *out, **ll, *cl;
     ngx_http_foundry_body_edit_t  *e;
 
-    if (b->nedits == 0) {
-        if (!b->copied) {
+    if (b->nedits) {
+        switch (ngx_http_foundry_body_copy(r, b)) {
+
+        case NGX_OK:
             return NGX_OK;
+
+        case NGX_ERROR:
+            return NGX_ERROR;
+
+        default: /* NGX_DECLINED */
+            break;
         }
-
-        b->copied = 0;
-
-        return ngx_http_foundry_body_one(r, b->text, b->text + b->size);
     }
 
-    switch (ngx_http_foundry_body_copy(r, b)) {
-
-    case NGX_OK:
-        return NGX_OK;
-
-    case NGX_ERROR:
-        return NGX_ERROR;
-
-    default: /* NGX_DECLINED */
-        break;
-    }
+    /* the parse's copy of a body in several buffers: one buffer */
 
     if (b->copied) {
         b->copied = 0;
@@ -881,6 +875,10 @@ ngx_http_foundry_body_apply(ngx_http_request_t *r, ngx_http_foundry_body_t *b)
         {
             return NGX_ERROR;
         }
+    }
+
+    if (b->nedits == 0) {
+        return NGX_OK;
     }
 
     /*
