@@ -22,10 +22,10 @@
 #define NGX_HTTP_FOUNDRY_CT_VAR_A_REASON  4
 
 /* why the model's answer could not be checked */
-#define NGX_HTTP_FOUNDRY_CT_CHECKER        0
-#define NGX_HTTP_FOUNDRY_CT_NOT_JSON       1
-#define NGX_HTTP_FOUNDRY_CT_ANSWER_OVER    2
-#define NGX_HTTP_FOUNDRY_CT_MAX_TEXT_OVER  3
+#define NGX_HTTP_FOUNDRY_CT_F_CHECKER    0
+#define NGX_HTTP_FOUNDRY_CT_F_JSON       1
+#define NGX_HTTP_FOUNDRY_CT_F_SIZE       2
+#define NGX_HTTP_FOUNDRY_CT_F_TEXT       3
 
 
 /* one call to the checker */
@@ -984,12 +984,12 @@ ngx_http_foundry_ct_reply_start(ngx_http_request_t *r,
 
     if (rc == NGX_DECLINED) {
         return ngx_http_foundry_ct_reply_failed(r, chk,
-                                                NGX_HTTP_FOUNDRY_CT_NOT_JSON);
+                                                NGX_HTTP_FOUNDRY_CT_F_JSON);
     }
 
     if (t->error == NGX_HTTP_FOUNDRY_CT_TOO_LARGE) {
         return ngx_http_foundry_ct_reply_failed(r, chk,
-                                                NGX_HTTP_FOUNDRY_CT_MAX_TEXT_OVER);
+                                                NGX_HTTP_FOUNDRY_CT_F_TEXT);
     }
 
     if (t->error) {
@@ -1032,7 +1032,7 @@ ngx_http_foundry_ct_reply_verdict(ngx_http_request_t *r,
 
         if (chk->failure) {
             return ngx_http_foundry_ct_reply_failed(r, chk,
-                                                    NGX_HTTP_FOUNDRY_CT_CHECKER);
+                                               NGX_HTTP_FOUNDRY_CT_F_CHECKER);
         }
 
         if (ccf->cache && !chk->cached) {
@@ -1089,7 +1089,7 @@ ngx_http_foundry_content_reply_large(ngx_http_request_t *r,
     chk->done = 1;
 
     return ngx_http_foundry_ct_reply_failed(r, chk,
-                                            NGX_HTTP_FOUNDRY_CT_ANSWER_OVER);
+                                            NGX_HTTP_FOUNDRY_CT_F_SIZE);
 }
 
 
@@ -1114,7 +1114,7 @@ ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
 
     switch (why) {
 
-    case NGX_HTTP_FOUNDRY_CT_CHECKER:
+    case NGX_HTTP_FOUNDRY_CT_F_CHECKER:
         if (chk->failure_status) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "foundry: the content checker \"%V\" %s %ui "
@@ -1133,7 +1133,7 @@ ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
         outcome = ccf->fail_open ? "unchecked" : "refused";
         break;
 
-    case NGX_HTTP_FOUNDRY_CT_NOT_JSON:
+    case NGX_HTTP_FOUNDRY_CT_F_JSON:
         chk->failure = "the model's answer is not JSON";
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1144,7 +1144,7 @@ ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
         outcome = ccf->fail_open ? "unchecked" : "refused";
         break;
 
-    case NGX_HTTP_FOUNDRY_CT_ANSWER_OVER:
+    case NGX_HTTP_FOUNDRY_CT_F_SIZE:
         chk->failure = "the model's answer is larger than answer_max";
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1156,7 +1156,7 @@ ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
         outcome = "too_large";
         break;
 
-    default: /* NGX_HTTP_FOUNDRY_CT_MAX_TEXT_OVER */
+    default: /* NGX_HTTP_FOUNDRY_CT_F_TEXT */
         chk->failure = "the model's answer's text is longer than max_text";
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1172,8 +1172,8 @@ ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
     chk->reason.data = (u_char *) chk->failure;
     chk->reason.len = ngx_strlen(chk->failure);
 
-    chk->verdict = (why == NGX_HTTP_FOUNDRY_CT_CHECKER
-                    || why == NGX_HTTP_FOUNDRY_CT_NOT_JSON)
+    chk->verdict = (why == NGX_HTTP_FOUNDRY_CT_F_CHECKER
+                    || why == NGX_HTTP_FOUNDRY_CT_F_JSON)
                    ? (ccf->fail_open ? "unchecked" : "refused")
                    : "too_large";
 
@@ -1186,14 +1186,14 @@ ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
 
     switch (why) {
 
-    case NGX_HTTP_FOUNDRY_CT_ANSWER_OVER:
+    case NGX_HTTP_FOUNDRY_CT_F_SIZE:
         return ngx_http_foundry_ct_replace(r, chk,
                                            "the model's answer is larger "
                                            "than the gateway's content check "
                                            "takes (answer_max=%uz bytes), it "
                                            "was not sent", ccf->answer_max);
 
-    case NGX_HTTP_FOUNDRY_CT_MAX_TEXT_OVER:
+    case NGX_HTTP_FOUNDRY_CT_F_TEXT:
         return ngx_http_foundry_ct_replace(r, chk,
                                            "the text of the model's answer "
                                            "is longer than the gateway's "

@@ -36,9 +36,9 @@
 
 /*
  * the bit of r->buffered while the answer is held: the image filter's
- * (NGX_HTTP_IMAGE_BUFFERED, private to it),
- * which only takes images, never the JSON answers held here
- * (r->buffered has four bits, all of them nginx's filters')
+ * (NGX_HTTP_IMAGE_BUFFERED, private to it), which only takes images,
+ * never the JSON answers held here (r->buffered has four bits, all of
+ * them nginx's filters')
  */
 #define NGX_HTTP_FOUNDRY_CT_BUFFERED        0x08
 
