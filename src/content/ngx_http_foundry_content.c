@@ -78,6 +78,8 @@ static void ngx_http_foundry_ct_timeout(ngx_event_t *ev);
 static void ngx_http_foundry_ct_cleanup(void *data);
 static ngx_int_t ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk);
+static ngx_int_t ngx_http_foundry_ct_judge(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk);
 static ngx_int_t ngx_http_foundry_ct_failed(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk);
 static ngx_int_t ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
@@ -819,9 +821,54 @@ static ngx_int_t
 ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk)
 {
-    ngx_int_t                         rc;
-    ngx_buf_t                        *b;
-    ngx_chain_t                       out;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    rc = ngx_http_foundry_ct_judge(r, chk);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_DONE:
+        return ngx_http_foundry_ct_failed(r, chk);
+
+    case NGX_DECLINED:
+        break;
+
+    default:
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    b = ngx_http_foundry_content_error(r, chk->conf, &chk->result,
+                                       NGX_HTTP_FOUNDRY_CT_PROMPT);
+    if (b == NULL) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_foundry_send_json(r, NGX_HTTP_BAD_REQUEST, &out,
+                                    b->last - b->pos);
+
+    return ngx_http_foundry_finish(r, rc);
+}
+
+
+/*
+ * The verdict of a check, the prompt's or the answer's, once its calls
+ * are in: NGX_OK allowed, NGX_DECLINED flagged (its reason set, logged),
+ * NGX_DONE the checker failed (chk->failure), NGX_ERROR; counted, and
+ * kept in the cache unless it failed
+ */
+
+static ngx_int_t
+ngx_http_foundry_ct_judge(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk)
+{
     ngx_http_foundry_content_conf_t  *ccf;
 
     ccf = chk->conf;
@@ -835,7 +882,7 @@ ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
         ngx_str_set(&chk->reason, "");
 
         if (chk->failure) {
-            return ngx_http_foundry_ct_failed(r, chk);
+            return NGX_DONE;
         }
 
         if (ccf->cache && !chk->cached) {
@@ -858,7 +905,7 @@ ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
                                         &chk->reason)
         != NGX_OK)
     {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     chk->verdict = "flagged";
@@ -866,22 +913,12 @@ ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
                                                : "flagged");
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "foundry: the content check \"%V\" refused the prompt: %V",
-                  &ccf->name, &chk->reason);
+                  "foundry: the content check \"%V\" refused %s: %V",
+                  &ccf->name,
+                  chk->stage ? "the model's answer" : "the prompt",
+                  &chk->reason);
 
-    b = ngx_http_foundry_content_error(r, ccf, &chk->result,
-                                       NGX_HTTP_FOUNDRY_CT_PROMPT);
-    if (b == NULL) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_foundry_send_json(r, NGX_HTTP_BAD_REQUEST, &out,
-                                    b->last - b->pos);
-
-    return ngx_http_foundry_finish(r, rc);
+    return NGX_DECLINED;
 }
 
 
@@ -1021,52 +1058,27 @@ static ngx_int_t
 ngx_http_foundry_ct_reply_verdict(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk)
 {
-    ngx_http_foundry_content_conf_t  *ccf;
+    ngx_int_t  rc;
 
-    ccf = chk->conf;
-    chk->done = 1;
+    rc = ngx_http_foundry_ct_judge(r, chk);
 
-    if (!ngx_http_foundry_content_flagged(ccf, &chk->result)) {
+    switch (rc) {
 
-        ngx_str_set(&chk->reason, "");
-
-        if (chk->failure) {
-            return ngx_http_foundry_ct_reply_failed(r, chk,
-                                               NGX_HTTP_FOUNDRY_CT_F_CHECKER);
-        }
-
-        if (ccf->cache && !chk->cached) {
-            ngx_http_foundry_content_cache_put(ccf->cache, chk->key,
-                                               ccf->ttl, &chk->result);
-        }
-
-        chk->verdict = "allowed";
-        ngx_http_foundry_ct_count(chk, chk->cached ? "allowed_cached"
-                                                   : "allowed");
+    case NGX_OK:
         return NGX_OK;
-    }
 
-    if (ccf->cache && !chk->cached && !chk->failure) {
-        ngx_http_foundry_content_cache_put(ccf->cache, chk->key, ccf->ttl,
-                                           &chk->result);
-    }
+    case NGX_DONE:
+        return ngx_http_foundry_ct_reply_failed(r, chk,
+                                                NGX_HTTP_FOUNDRY_CT_F_CHECKER);
 
-    if (ngx_http_foundry_content_reason(r->pool, ccf, &chk->result,
-                                        &chk->reason)
-        != NGX_OK)
-    {
+    case NGX_DECLINED:
+        break;
+
+    default:
         return NGX_ERROR;
     }
 
-    chk->verdict = "flagged";
-    ngx_http_foundry_ct_count(chk, chk->cached ? "flagged_cached"
-                                               : "flagged");
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "foundry: the content check \"%V\" refused the model's "
-                  "answer: %V", &ccf->name, &chk->reason);
-
-    chk->error = ngx_http_foundry_content_error(r, ccf, &chk->result,
+    chk->error = ngx_http_foundry_content_error(r, chk->conf, &chk->result,
                                                 NGX_HTTP_FOUNDRY_CT_REPLY);
     if (chk->error == NULL) {
         return NGX_ERROR;
