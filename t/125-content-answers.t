@@ -29,7 +29,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 129;
+plan tests => 140;
 
 my $Secret = 'SECRETANSWERWORD';
 
@@ -485,10 +485,101 @@ sub image_only {
     like($err, qr/content check "\/_cs\/" refused the model's answer: Violence:6/,
          'logs: the refusal at info, with its reason');
     unlike($err, qr/\[(?:alert|crit|emerg)\]/, 'logs: no alert');
+    like($acc, qr{POST /closed/chat/completions HTTP/1.1 499 },
+         'logs: the client that left while its answer was held');
 }
 
 
-# 10. configuration errors
+# 10. one keepalive connection: a flagged answer, then an allowed one, then
+#     a chunked one; each answer whole and alone
+
+{
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ngx->{port}",
+                                  Timeout => 5) or die "connect: $!";
+    my @got;
+    for my $case (['DEMO-ANSWER:UNSAFE', ''], ['hello', ''],
+                  ['hello again', "x-mock-json-chunks: 1\r\n"])
+    {
+        my ($text, $extra) = @$case;
+        my $body = JSON::PP::encode_json({ model => 'gpt-4o', messages => [
+            { role => 'user', content => $text } ] });
+        print $s "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+               . "Content-Type: application/json\r\n$extra"
+               . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+        my $head = '';
+        while ($head !~ /\r\n\r\n\z/) {
+            my $n = sysread($s, my $c, 1) or last;
+            $head .= $c;
+        }
+        my ($st) = $head =~ m{^HTTP/1\.1 (\d+)};
+        my ($len) = $head =~ /^Content-Length: (\d+)/mi;
+        my $b = '';
+        while (defined $len && length $b < $len) {
+            my $n = sysread($s, my $c, $len - length $b) or last;
+            $b .= $c;
+        }
+        push @got, [$st // 0, $b];
+    }
+    close $s;
+
+    is($got[0][0], 400, 'keepalive: the flagged answer refused');
+    is(err_of($got[0][1])->{error}{code}, 'content_filter',
+       'keepalive: its error whole');
+    is($got[1][0], 200, 'keepalive: then an allowed one on the same connection');
+    like($got[1][1], qr/\A\{.*"Hello from the mock upstream\."/s,
+         'keepalive: its answer whole');
+    is($got[2][0], 200, 'keepalive: then a chunked one, with its length');
+    ok(eval { JSON::PP::decode_json($got[2][1]) }, 'keepalive: whole JSON');
+}
+
+
+# 11. no answer text in the debug log either
+
+{
+    local $ENV{FOUNDRY_NGINX_LOG_LEVEL} = 'debug';
+
+    my $dbg = FoundryNginx->new(workers => 1, http => <<"CONF");
+    upstream mock {
+        server 127.0.0.1:$mock;
+    }
+
+    foundry_upstream u kind=openai url=http://mock;
+
+    server {
+        listen 127.0.0.1:\$PORT;
+
+        location /_cs/ {
+            internal;
+            proxy_pass http://127.0.0.1:$mock/;
+        }
+
+${\ loc('v1', 'foundry_content_check /_cs/ answers=on;')}
+    }
+CONF
+
+    my ($st) = $dbg->request('POST', '/v1/chat/completions',
+                             ['Content-Type' => 'application/json'],
+                             '{"model":"gpt-4o","messages":[{"role":"user",'
+                             . '"content":[{"type":"image_url","image_url":'
+                             . '{"url":"http://i/DEMO-ANSWER:UNSAFE'
+                             . ' DEMO-ANSWER:SECRETWORDS.png"}}]}]}');
+    is($st, 400, 'debug: the answer flagged');
+    ($st) = $dbg->request('POST', '/v1/chat/completions',
+                          ['Content-Type' => 'application/json'],
+                          '{"model":"gpt-4o","messages":[{"role":"user",'
+                          . '"content":[{"type":"image_url","image_url":'
+                          . '{"url":"http://i/DEMO-ANSWER:SECRETWORDS.png"}}]}]}');
+    is($st, 200, 'debug: the answer allowed');
+    my $log = $dbg->error_log;
+    like($log, qr/the model's answer held for the content check/,
+         'debug: the hold said');
+    unlike($log, qr/DEMO-SECRETWORDS|DEMO-UNSAFE|Hello from/,
+           'debug: no answer text at debug');
+    $dbg->stop;
+}
+
+
+# 12. configuration errors
 
 sub conf_error {
     my ($directive) = @_;
