@@ -29,7 +29,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 140;
+plan tests => 142;
 
 my $Secret = 'SECRETANSWERWORD';
 
@@ -403,6 +403,12 @@ sub image_only {
     ($st, $h, $b) = image_only('/gone-open', 'x');
     is($st, 200, 'gone: open');
     is($h->{'x-averdict'}, 'unchecked', 'gone: open, unchecked');
+
+    # the upstream's connection ends before the answer does: a 502, never
+    # the part held
+    ($st, $h, $b) = chat('/v1', 'hi', 'x-mock-reset-after' => 200);
+    is($st, 502, 'cut: an answer cut short is a 502');
+    unlike($b, qr/Hello|choices/, 'cut: nothing of the answer');
 
     # the model's answer not JSON
     ($st, $h, $b) = chat('/closed', 'hi', 'x-mock-garbage' => 1);

@@ -52,6 +52,8 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 static ngx_str_t  ngx_http_foundry_ch_json = ngx_string("application/json");
 
+static u_char  ngx_http_foundry_ch_early[] = "the model's answer ended early";
+
 
 static ngx_str_t  ngx_http_foundry_ch_ops[] = {
     ngx_string("chat/completions"),
@@ -241,7 +243,27 @@ ngx_http_foundry_ch_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
 
         if (!a->complete) {
-            return NGX_OK;
+            if (r->upstream && r->upstream->peer.connection) {
+                return NGX_OK;
+            }
+
+            /*
+             * the upstream's connection ended before the answer did (nginx
+             * finalizes with a flush, not the last buffer): nothing of the
+             * answer was sent, a 502 goes instead of the part held
+             */
+
+            a->error = ngx_http_foundry_error_body(r, NGX_HTTP_BAD_GATEWAY,
+                                       "BadGateway", ngx_http_foundry_ch_early,
+                                       sizeof(ngx_http_foundry_ch_early) - 1);
+            if (a->error == NULL) {
+                return NGX_ERROR;
+            }
+
+            a->status = NGX_HTTP_BAD_GATEWAY;
+            a->replaced = 1;
+
+            return ngx_http_foundry_ch_replace(r, a, NULL);
         }
     }
 
