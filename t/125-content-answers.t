@@ -13,9 +13,10 @@
 # the allowed answer byte for byte; its length; thresholds; the generic
 # shape; what is not held (streams, other statuses and types, embeddings,
 # locations without answers=on); answer_max and max_text; the checker
-# failing with both fail modes; the cache (and prompts' keys apart); usage
-# counted whatever the verdict; variables, metrics, logs; configuration
-# errors.
+# failing with both fail modes, an answer cut short, a client that leaves;
+# the cache (and prompts' keys apart); usage counted whatever the verdict;
+# variables, metrics, logs; a keepalive connection; the debug log;
+# configuration errors.
 
 use strict;
 use warnings;
