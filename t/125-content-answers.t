@@ -30,7 +30,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 142;
+plan tests => 152;
 
 my $Secret = 'SECRETANSWERWORD';
 
@@ -231,6 +231,66 @@ calls();
     my ($a) = grep { $_->{kind} eq 'analyze' } reverse @{ calls() };
     is($a->{text}, 'Hello from the mock upstream.',
        'responses: only the message\'s text is sent');
+}
+
+
+# 2b. answers of every shape the text is read from, and members that are
+#     not the answer (the mock sends the body given)
+
+{
+    my @shapes = (
+        [ 'chat, content parts', 400, '/v1/chat/completions',
+          { choices => [ { message => { role => 'assistant', content => [
+              { type => 'text', text => 'x' },
+              { type => 'text', text => 'DEMO-UNSAFE' } ] } } ] } ],
+        [ 'chat, refusal', 400, '/v1/chat/completions',
+          { choices => [ { message => { content => undef,
+                                        refusal => 'DEMO-UNSAFE' } } ] } ],
+        [ 'chat, a second choice', 400, '/v1/chat/completions',
+          { choices => [ { message => { content => 'fine' } },
+                         { message => { content => 'DEMO-UNSAFE' } } ] } ],
+        [ 'chat, logprobs are not the answer', 200, '/v1/chat/completions',
+          { choices => [ { message => { content => 'fine' },
+                           logprobs => { content => [
+                               { token => 'DEMO-UNSAFE' } ] } } ] } ],
+        [ 'chat, other members are not', 200, '/v1/chat/completions',
+          { id => 'DEMO-UNSAFE', model => 'DEMO-UNSAFE',
+            choices => [ { message => { role => 'DEMO-UNSAFE',
+                                        content => 'fine' },
+                           finish_reason => 'DEMO-UNSAFE' } ] } ],
+        [ 'responses, refusal part', 400, '/v1/responses',
+          { output => [ { type => 'message', content => [
+              { type => 'refusal', refusal => 'DEMO-UNSAFE' } ] } ] } ],
+        [ 'responses, type after content', 400, '/v1/responses',
+          { output => [ { content => [
+              { type => 'output_text', text => 'DEMO-UNSAFE' } ],
+              type => 'message' } ] } ],
+        [ 'responses, a web search call is not', 200, '/v1/responses',
+          { output => [ { type => 'web_search_call',
+                          content => [ { text => 'DEMO-UNSAFE' } ] },
+                        { type => 'message', content => [
+                            { type => 'output_text', text => 'fine' } ] } ] } ],
+    );
+
+    for my $c (@shapes) {
+        my ($name, $want, $path, $answer) = @$c;
+        my ($st) = post($path, { model => 'gpt-4o', input => 'hi',
+                                 messages => [ { role => 'user',
+                                                 content => 'hi' } ] },
+                        'x-mock-status' => 200,
+                        'x-mock-body' => JSON::PP->new->canonical
+                                                 ->encode($answer));
+        is($st, $want, "shape: $name");
+    }
+
+    my ($st, $h) = post('/v1/chat/completions',
+                        { model => 'gpt-4o',
+                          messages => [ { role => 'user', content => 'hi' } ] },
+                        'x-mock-status' => 200,
+                        'x-mock-body' => '{"choices":[{"message":'
+                                         . '{"content":null}}]}');
+    is($st, 200, 'shape: no text at all');
+    is($h->{'x-areason'}, 'no text', 'shape: no text, no call');
 }
 
 
