@@ -15,17 +15,18 @@
 #include "ngx_http_foundry_identity.h"
 
 
-#define NGX_HTTP_FOUNDRY_CT_VAR_VERDICT  0
-#define NGX_HTTP_FOUNDRY_CT_VAR_REASON   1
-#define NGX_HTTP_FOUNDRY_CT_VAR_CACHE    2
-#define NGX_HTTP_FOUNDRY_CT_VAR_A_VERDICT 3
-#define NGX_HTTP_FOUNDRY_CT_VAR_A_REASON  4
+#define NGX_HTTP_FOUNDRY_CT_VAR_VERDICT    0
+#define NGX_HTTP_FOUNDRY_CT_VAR_REASON     1
+#define NGX_HTTP_FOUNDRY_CT_VAR_CACHE      2
+#define NGX_HTTP_FOUNDRY_CT_VAR_A_VERDICT  3
+#define NGX_HTTP_FOUNDRY_CT_VAR_A_REASON   4
 
-/* why the model's answer could not be checked */
-#define NGX_HTTP_FOUNDRY_CT_F_CHECKER    0
-#define NGX_HTTP_FOUNDRY_CT_F_JSON       1
-#define NGX_HTTP_FOUNDRY_CT_F_SIZE       2
-#define NGX_HTTP_FOUNDRY_CT_F_TEXT       3
+/* why the model's answer could not be checked: the checker failed, the
+ * answer is not JSON, it is over answer_max, its text over max_text */
+#define NGX_HTTP_FOUNDRY_CT_F_CHECKER      0
+#define NGX_HTTP_FOUNDRY_CT_F_JSON         1
+#define NGX_HTTP_FOUNDRY_CT_F_SIZE         2
+#define NGX_HTTP_FOUNDRY_CT_F_TEXT         3
 
 
 /* one call to the checker */
