@@ -24,6 +24,9 @@
  * both must take or refuse it, and find the same.  Its JSON escape (the
  * checker's request body) must be nginx's ngx_escape_json() byte for byte,
  * and the escapes counted as the texts are joined as many as it adds.
+ * The same input is read as a model's answer too (answers=on): by the
+ * scanner in place, as the module reads the answer held, and by yajl with
+ * the same callbacks: the same verdict, the same texts, the same key.
  */
 
 
@@ -49,6 +52,9 @@ static void ngx_fuzz_escape(ngx_pool_t *pool, u_char *p, size_t len);
 static size_t ngx_fuzz_lines(u_char *p, size_t len);
 static ngx_int_t ngx_fuzz_answer_yajl(ngx_pool_t *pool, ngx_uint_t kind,
     u_char *data, size_t len, ngx_http_foundry_ct_result_t *res);
+static void ngx_fuzz_reply(ngx_pool_t *pool, size_t max, u_char *text,
+    u_char *data, size_t len);
+static ngx_uint_t ngx_fuzz_depth(u_char *p, size_t len);
 
 
 static ngx_log_t  *ngx_fuzz_log;
@@ -220,8 +226,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
         if (t.n) {
-            if (ngx_http_foundry_content_key(id, &t, key) != NGX_OK
-                || ngx_http_foundry_content_key(id, &t1, key1) != NGX_OK
+            if (ngx_http_foundry_content_key(id, &t, NGX_HTTP_FOUNDRY_CT_PROMPT,
+                                             key)
+                != NGX_OK
+                || ngx_http_foundry_content_key(id, &t1,
+                                                NGX_HTTP_FOUNDRY_CT_PROMPT,
+                                                key1)
+                   != NGX_OK
                 || ngx_memcmp(key, key1, sizeof(key)) != 0)
             {
                 abort();
@@ -300,6 +311,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
+    ngx_fuzz_reply(pool, max, text, split.data, split.len);
+
     ngx_fuzz_escape(pool, split.data, split.len);
 
     ngx_destroy_pool(pool);
@@ -372,6 +385,154 @@ ngx_fuzz_answer_yajl(ngx_pool_t *pool, ngx_uint_t kind, u_char *data,
     }
 
     return (rc == NGX_OK && a.seen) ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * A model's answer: its texts read by the scanner in place ("text", a
+ * copy of "data") and by yajl (copied), alike
+ */
+
+static void
+ngx_fuzz_reply(ngx_pool_t *pool, size_t max, u_char *text, u_char *data,
+    size_t len)
+{
+    u_char                      key[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    u_char                      key1[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    u_char                      id[NGX_HTTP_FOUNDRY_DIGEST_LEN];
+    ngx_int_t                   rc, rc1;
+    ngx_http_foundry_jtee_t     ta, tb;
+    ngx_http_foundry_ct_text_t  t, t1;
+
+    rc = ngx_http_foundry_content_reply_text(pool, max, text, len, &t, &ta);
+
+    ngx_http_foundry_content_reply_reader(pool, max, &t1, &tb);
+
+    rc1 = ngx_http_foundry_json_parse(pool,
+                                      &ngx_http_foundry_content_reply_callbacks,
+                                      &t1, data, len);
+
+    if (rc1 == NGX_ERROR || t.error == NGX_HTTP_FOUNDRY_CT_NOMEM
+        || t1.error == NGX_HTTP_FOUNDRY_CT_NOMEM)
+    {
+        abort();
+    }
+
+    /* the scanner refuses containers deeper than yajl does */
+
+    if (rc == NGX_DECLINED && rc1 == NGX_OK
+        && ngx_fuzz_depth(data, len) >= NGX_HTTP_FOUNDRY_JSCAN_DEPTH)
+    {
+        return;
+    }
+
+    /* both stop on the same text past max, or take the same answers */
+
+    if (t.error != t1.error
+        || (t.error == 0 && (rc == NGX_OK) != (rc1 == NGX_OK)))
+    {
+        abort();
+    }
+
+    if (rc != NGX_OK || rc1 != NGX_OK || t.error) {
+        return;
+    }
+
+    if (!ta.kept || tb.kept || t.roles || t1.roles) {
+        abort();
+    }
+
+    ngx_fuzz_texts(&t, text, len);
+    ngx_fuzz_texts(&t1, NULL, 0);
+
+    if (ngx_http_foundry_content_join(&t) != NGX_OK
+        || ngx_http_foundry_content_join(&t1) != NGX_OK)
+    {
+        abort();
+    }
+
+    ngx_fuzz_same(&t.all, &t1.all);
+
+    if (t.n != t1.n || t.bytes != t1.bytes || t.bytes != t.all.len
+        || t.user.len || t.docs.len || t.depth != 0 || t1.depth != 0
+        || ngx_fuzz_units(&t.all) > max)
+    {
+        abort();
+    }
+
+    if (t.n == 0) {
+        return;
+    }
+
+    /* the same key from both; never a prompt's of the same texts */
+
+    ngx_memset(id, 'i', sizeof(id));
+
+    if (ngx_http_foundry_content_key(id, &t, NGX_HTTP_FOUNDRY_CT_REPLY, key)
+        != NGX_OK
+        || ngx_http_foundry_content_key(id, &t1, NGX_HTTP_FOUNDRY_CT_REPLY,
+                                        key1)
+           != NGX_OK
+        || ngx_memcmp(key, key1, sizeof(key)) != 0
+        || ngx_http_foundry_content_key(id, &t1, NGX_HTTP_FOUNDRY_CT_PROMPT,
+                                        key1)
+           != NGX_OK
+        || ngx_memcmp(key, key1, sizeof(key)) == 0)
+    {
+        abort();
+    }
+}
+
+
+/* the deepest nesting of containers, strings skipped */
+
+static ngx_uint_t
+ngx_fuzz_depth(u_char *p, size_t len)
+{
+    size_t      i;
+    ngx_uint_t  depth, max, in;
+
+    depth = 0;
+    max = 0;
+    in = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in) {
+            if (p[i] == '\\') {
+                i++;
+
+            } else if (p[i] == '"') {
+                in = 0;
+            }
+
+            continue;
+        }
+
+        switch (p[i]) {
+
+        case '"':
+            in = 1;
+            break;
+
+        case '{':
+        case '[':
+            if (++depth > max) {
+                max = depth;
+            }
+
+            break;
+
+        case '}':
+        case ']':
+            if (depth) {
+                depth--;
+            }
+
+            break;
+        }
+    }
+
+    return max;
 }
 
 

@@ -1002,6 +1002,13 @@ ngx_http_foundry_init(ngx_conf_t *cf)
         *h = ngx_http_foundry_log_handler;
     }
 
+    /* the model's answers held for their check (answers=on) come after
+     * the filter that reads their usage */
+
+    if (ngx_http_foundry_content_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_foundry_filter_init(cf);
 }
 

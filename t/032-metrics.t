@@ -60,6 +60,8 @@ our @Metrics = (
      "Seconds until the upstream credential's token expires (0: expired)."],
     [foundry_token_introspections_total => counter =>
      'Opaque tokens decided by introspection, by location and outcome.'],
+    [foundry_content_answer_checks_total => counter =>
+     "Content checks of the model's answers, by checker and outcome."],
 );
 
 # the module's version (the foundry_build_info series)

@@ -96,7 +96,8 @@ struct ngx_http_foundry_limit_state_s {
 #define NGX_HTTP_FOUNDRY_M_CREDENTIAL       10
 #define NGX_HTTP_FOUNDRY_M_EXPIRY           11
 #define NGX_HTTP_FOUNDRY_M_INTROSPECT       12
-#define NGX_HTTP_FOUNDRY_METRICS            13
+#define NGX_HTTP_FOUNDRY_M_ANSWER           13
+#define NGX_HTTP_FOUNDRY_METRICS            14
 
 
 /* the caller's identity as metric labels (foundry_metrics_zone labels=) */

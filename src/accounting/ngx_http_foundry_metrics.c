@@ -61,7 +61,9 @@ static ngx_http_foundry_metric_t  ngx_http_foundry_metric_defs[] = {
     { "foundry_upstream_credential_expiry_seconds", "gauge",
       "Seconds until the upstream credential's token expires (0: expired)." },
     { "foundry_token_introspections_total", "counter",
-      "Opaque tokens decided by introspection, by location and outcome." }
+      "Opaque tokens decided by introspection, by location and outcome." },
+    { "foundry_content_answer_checks_total", "counter",
+      "Content checks of the model's answers, by checker and outcome." }
 };
 
 

@@ -15,9 +15,18 @@
 #include "ngx_http_foundry_identity.h"
 
 
-#define NGX_HTTP_FOUNDRY_CT_VAR_VERDICT  0
-#define NGX_HTTP_FOUNDRY_CT_VAR_REASON   1
-#define NGX_HTTP_FOUNDRY_CT_VAR_CACHE    2
+#define NGX_HTTP_FOUNDRY_CT_VAR_VERDICT    0
+#define NGX_HTTP_FOUNDRY_CT_VAR_REASON     1
+#define NGX_HTTP_FOUNDRY_CT_VAR_CACHE      2
+#define NGX_HTTP_FOUNDRY_CT_VAR_A_VERDICT  3
+#define NGX_HTTP_FOUNDRY_CT_VAR_A_REASON   4
+
+/* why the model's answer could not be checked: the checker failed, the
+ * answer is not JSON, it is over answer_max, its text over max_text */
+#define NGX_HTTP_FOUNDRY_CT_F_CHECKER      0
+#define NGX_HTTP_FOUNDRY_CT_F_JSON         1
+#define NGX_HTTP_FOUNDRY_CT_F_SIZE         2
+#define NGX_HTTP_FOUNDRY_CT_F_TEXT         3
 
 
 /* one call to the checker */
@@ -43,6 +52,12 @@ struct ngx_http_foundry_ct_call_s {
 
 static ngx_int_t ngx_http_foundry_ct_start(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_ct_ask(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ctx_t *ctx);
+static ngx_int_t ngx_http_foundry_ct_reply_start(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk);
+static ngx_int_t ngx_http_foundry_ct_reply_verdict(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk);
 static ngx_int_t ngx_http_foundry_ct_calls(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ct_text_t *t,
     ngx_str_t *bearer);
@@ -64,8 +79,14 @@ static void ngx_http_foundry_ct_timeout(ngx_event_t *ev);
 static void ngx_http_foundry_ct_cleanup(void *data);
 static ngx_int_t ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk);
+static ngx_int_t ngx_http_foundry_ct_judge(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk);
 static ngx_int_t ngx_http_foundry_ct_failed(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk);
+static ngx_int_t ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_uint_t why);
+static ngx_int_t ngx_http_foundry_ct_replace(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, const char *fmt, ...);
 static void ngx_http_foundry_ct_count(ngx_http_foundry_ct_check_t *chk,
     const char *outcome);
 static ngx_int_t ngx_http_foundry_ct_variable(ngx_http_request_t *r,
@@ -84,6 +105,14 @@ static ngx_http_variable_t  ngx_http_foundry_ct_vars[] = {
 
     { ngx_string("foundry_content_cache"), NULL,
       ngx_http_foundry_ct_variable, NGX_HTTP_FOUNDRY_CT_VAR_CACHE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_content_answer_verdict"), NULL,
+      ngx_http_foundry_ct_variable, NGX_HTTP_FOUNDRY_CT_VAR_A_VERDICT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("foundry_content_answer_reason"), NULL,
+      ngx_http_foundry_ct_variable, NGX_HTTP_FOUNDRY_CT_VAR_A_REASON,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -143,8 +172,6 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ctx_t *ctx)
 {
     ngx_int_t                         rc;
-    ngx_str_t                        *bearer;
-    ngx_pool_cleanup_t               *cln;
     ngx_http_foundry_ct_text_t       *t;
     ngx_http_foundry_content_conf_t  *ccf;
 
@@ -185,11 +212,46 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    rc = ngx_http_foundry_ct_ask(r, chk, ctx);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    return ngx_http_foundry_ct_verdict(r, chk);
+}
+
+
+/*
+ * The texts asked about, the prompt's or the answer's: NGX_OK when the
+ * verdict is known now (found in the cache, or chk->failure set),
+ * NGX_AGAIN once the calls are under way, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_foundry_ct_ask(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_http_foundry_ctx_t *ctx)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                        *bearer;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_foundry_ct_text_t       *t;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = chk->conf;
+    t = &chk->text;
+
     /* a verdict kept for the same text under the same settings */
 
     if (ccf->cache) {
-        if (ngx_http_foundry_content_key(ccf->id, t, chk->key) != NGX_OK) {
-            return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        if (ngx_http_foundry_content_key(ccf->id, t, chk->stage, chk->key)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         if (ngx_http_foundry_content_cache_get(ccf->cache, chk->key,
@@ -197,7 +259,7 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
             == NGX_OK)
         {
             chk->cached = 1;
-            return ngx_http_foundry_ct_verdict(r, chk);
+            return NGX_OK;
         }
     }
 
@@ -206,7 +268,7 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     if (ccf->identity) {
         if (ctx->identity == NULL || ctx->identity->bearer.len == 0) {
             chk->failure = "has no token: the upstream has no credential=";
-            return ngx_http_foundry_ct_verdict(r, chk);
+            return NGX_OK;
         }
 
         bearer = &ctx->identity->bearer;
@@ -215,12 +277,12 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     /* the checker's requests are made of the texts joined */
 
     if (ngx_http_foundry_content_join(t) != NGX_OK) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     cln->handler = ngx_http_foundry_ct_cleanup;
@@ -229,7 +291,7 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
     rc = ngx_http_foundry_ct_calls(r, chk, t, bearer);
 
     if (rc != NGX_OK) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     chk->timer.handler = ngx_http_foundry_ct_timeout;
@@ -238,9 +300,11 @@ ngx_http_foundry_ct_start(ngx_http_request_t *r,
 
     ngx_add_timer(&chk->timer, ccf->timeout);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "foundry: content check \"%V\", %ui calls",
-                   &ccf->name, chk->calls);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "foundry: content check \"%V\" of %s, %ui calls",
+                   &ccf->name,
+                   chk->stage ? "the model's answer" : "the prompt",
+                   chk->calls);
 
     return NGX_AGAIN;
 }
@@ -306,7 +370,9 @@ ngx_http_foundry_ct_calls(ngx_http_request_t *r,
         left.len -= n;
     }
 
-    if (!ccf->shield) {
+    /* prompt attacks are the inputs', not asked about an answer */
+
+    if (!ccf->shield || chk->stage == NGX_HTTP_FOUNDRY_CT_REPLY) {
         return NGX_OK;
     }
 
@@ -686,7 +752,15 @@ ngx_http_foundry_ct_resume(ngx_http_foundry_ct_check_t *chk)
         ngx_del_timer(&chk->timer);
     }
 
-    r->write_event_handler = ngx_http_core_run_phases;
+    /*
+     * the prompt's: the phases run again; the answer's: the request's
+     * write handler (nginx's writer, the answer held) calls the output
+     * filters, where the held answer's filter finds the verdict
+     */
+
+    if (chk->stage == NGX_HTTP_FOUNDRY_CT_PROMPT) {
+        r->write_event_handler = ngx_http_core_run_phases;
+    }
 
     (void) ngx_http_post_request(r, NULL);
 }
@@ -748,9 +822,54 @@ static ngx_int_t
 ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
     ngx_http_foundry_ct_check_t *chk)
 {
-    ngx_int_t                         rc;
-    ngx_buf_t                        *b;
-    ngx_chain_t                       out;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    rc = ngx_http_foundry_ct_judge(r, chk);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_DONE:
+        return ngx_http_foundry_ct_failed(r, chk);
+
+    case NGX_DECLINED:
+        break;
+
+    default:
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    b = ngx_http_foundry_content_error(r, chk->conf, &chk->result,
+                                       NGX_HTTP_FOUNDRY_CT_PROMPT);
+    if (b == NULL) {
+        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_foundry_send_json(r, NGX_HTTP_BAD_REQUEST, &out,
+                                    b->last - b->pos);
+
+    return ngx_http_foundry_finish(r, rc);
+}
+
+
+/*
+ * The verdict of a check, the prompt's or the answer's, once its calls
+ * are in: NGX_OK allowed, NGX_DECLINED flagged (its reason set, logged),
+ * NGX_DONE the checker failed (chk->failure), NGX_ERROR; counted, and
+ * kept in the cache unless it failed
+ */
+
+static ngx_int_t
+ngx_http_foundry_ct_judge(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk)
+{
     ngx_http_foundry_content_conf_t  *ccf;
 
     ccf = chk->conf;
@@ -764,7 +883,7 @@ ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
         ngx_str_set(&chk->reason, "");
 
         if (chk->failure) {
-            return ngx_http_foundry_ct_failed(r, chk);
+            return NGX_DONE;
         }
 
         if (ccf->cache && !chk->cached) {
@@ -787,7 +906,7 @@ ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
                                         &chk->reason)
         != NGX_OK)
     {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     chk->verdict = "flagged";
@@ -795,21 +914,12 @@ ngx_http_foundry_ct_verdict(ngx_http_request_t *r,
                                                : "flagged");
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "foundry: the content check \"%V\" refused the prompt: %V",
-                  &ccf->name, &chk->reason);
+                  "foundry: the content check \"%V\" refused %s: %V",
+                  &ccf->name,
+                  chk->stage ? "the model's answer" : "the prompt",
+                  &chk->reason);
 
-    b = ngx_http_foundry_content_error(r, ccf, &chk->result);
-    if (b == NULL) {
-        return ngx_http_foundry_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_foundry_send_json(r, NGX_HTTP_BAD_REQUEST, &out,
-                                    b->last - b->pos);
-
-    return ngx_http_foundry_finish(r, rc);
+    return NGX_DECLINED;
 }
 
 
@@ -860,12 +970,293 @@ ngx_http_foundry_ct_failed(ngx_http_request_t *r,
 }
 
 
+/*
+ * The model's answer, held whole by the answer's filter
+ * (ngx_http_foundry_content_hold.c), checked as the prompt is: NGX_OK once
+ * the verdict is made (the filter then sends the answer, or chk->error in
+ * its place when chk->replaced), NGX_AGAIN while the checker's answers
+ * are awaited (the filter is called again when they are in, or at the
+ * timeout), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_foundry_content_reply_check(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk)
+{
+    if (chk->done) {
+        return NGX_OK;
+    }
+
+    if (chk->pending && !chk->timed_out) {
+        return NGX_AGAIN;
+    }
+
+    if (!chk->started) {
+        chk->started = 1;
+        return ngx_http_foundry_ct_reply_start(r, chk);
+    }
+
+    return ngx_http_foundry_ct_reply_verdict(r, chk);
+}
+
+
+static ngx_int_t
+ngx_http_foundry_ct_reply_start(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk)
+{
+    u_char                           *p;
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_http_foundry_ctx_t           *ctx;
+    ngx_http_foundry_ct_text_t       *t;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = chk->conf;
+    t = &chk->text;
+
+    p = chk->held ? chk->held->pos : (u_char *) "";
+    len = chk->held ? (size_t) (chk->held->last - chk->held->pos) : 0;
+
+    rc = ngx_http_foundry_content_reply_text(r->pool, ccf->max_text, p, len,
+                                             t, &chk->tee);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_foundry_ct_reply_failed(r, chk,
+                                                NGX_HTTP_FOUNDRY_CT_F_JSON);
+    }
+
+    if (t->error == NGX_HTTP_FOUNDRY_CT_TOO_LARGE) {
+        return ngx_http_foundry_ct_reply_failed(r, chk,
+                                                NGX_HTTP_FOUNDRY_CT_F_TEXT);
+    }
+
+    if (t->error) {
+        return NGX_ERROR;
+    }
+
+    if (t->n == 0) {
+        chk->done = 1;
+        chk->verdict = "allowed";
+        ngx_str_set(&chk->reason, "no text");
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foundry_module);
+
+    rc = ngx_http_foundry_ct_ask(r, chk, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_foundry_ct_reply_verdict(r, chk);
+}
+
+
+/* every answer is in (or the time is up): the model's answer goes or not */
+
+static ngx_int_t
+ngx_http_foundry_ct_reply_verdict(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_foundry_ct_judge(r, chk);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_DONE:
+        return ngx_http_foundry_ct_reply_failed(r, chk,
+                                                NGX_HTTP_FOUNDRY_CT_F_CHECKER);
+
+    case NGX_DECLINED:
+        break;
+
+    default:
+        return NGX_ERROR;
+    }
+
+    chk->error = ngx_http_foundry_content_error(r, chk->conf, &chk->result,
+                                                NGX_HTTP_FOUNDRY_CT_REPLY);
+    if (chk->error == NULL) {
+        return NGX_ERROR;
+    }
+
+    chk->status = NGX_HTTP_BAD_REQUEST;
+    chk->replaced = 1;
+
+    return NGX_OK;
+}
+
+
+/* the answer is larger than answer_max: for the answer's filter */
+
+ngx_int_t
+ngx_http_foundry_content_reply_large(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk)
+{
+    chk->started = 1;
+    chk->done = 1;
+
+    return ngx_http_foundry_ct_reply_failed(r, chk,
+                                            NGX_HTTP_FOUNDRY_CT_F_SIZE);
+}
+
+
+/*
+ * The answer could not be checked: the checker failed, the answer is
+ * larger than answer_max or its text than max_text, or it is not JSON.
+ * fail=open passes it on unchecked; fail=closed drops it for a 503.
+ */
+
+static ngx_int_t
+ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, ngx_uint_t why)
+{
+    const char                       *outcome, *fate, *fail;
+    ngx_http_foundry_content_conf_t  *ccf;
+
+    ccf = chk->conf;
+    chk->done = 1;
+
+    fate = ccf->fail_open ? "goes to the client unchecked" : "is dropped";
+    fail = ccf->fail_open ? "open" : "closed";
+
+    switch (why) {
+
+    case NGX_HTTP_FOUNDRY_CT_F_CHECKER:
+        if (chk->failure_status) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "foundry: the content checker \"%V\" %s %ui "
+                          "on the model's answer, the answer %s (fail=%s)",
+                          &ccf->name, chk->failure, chk->failure_status,
+                          fate, fail);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "foundry: the content checker \"%V\" %s%s "
+                          "on the model's answer, the answer %s (fail=%s)",
+                          &ccf->name, chk->failure,
+                          chk->timed_out ? " (timeout=)" : "", fate, fail);
+        }
+
+        outcome = ccf->fail_open ? "unchecked" : "refused";
+        break;
+
+    case NGX_HTTP_FOUNDRY_CT_F_JSON:
+        chk->failure = "the model's answer is not JSON";
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: the content check \"%V\": the model's "
+                      "answer is not JSON, the answer %s (fail=%s)",
+                      &ccf->name, fate, fail);
+
+        outcome = ccf->fail_open ? "unchecked" : "refused";
+        break;
+
+    case NGX_HTTP_FOUNDRY_CT_F_SIZE:
+        chk->failure = "the model's answer is larger than answer_max";
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: the content check \"%V\": the model's "
+                      "answer is larger than answer_max=%uz bytes, the "
+                      "answer %s (fail=%s)", &ccf->name, ccf->answer_max,
+                      fate, fail);
+
+        outcome = "too_large";
+        break;
+
+    default: /* NGX_HTTP_FOUNDRY_CT_F_TEXT */
+        chk->failure = "the model's answer's text is longer than max_text";
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "foundry: the content check \"%V\": the text of the "
+                      "model's answer is longer than max_text=%uz "
+                      "characters, the answer %s (fail=%s)", &ccf->name,
+                      ccf->max_text, fate, fail);
+
+        outcome = "too_large";
+        break;
+    }
+
+    chk->reason.data = (u_char *) chk->failure;
+    chk->reason.len = ngx_strlen(chk->failure);
+
+    chk->verdict = (why == NGX_HTTP_FOUNDRY_CT_F_CHECKER
+                    || why == NGX_HTTP_FOUNDRY_CT_F_JSON)
+                   ? (ccf->fail_open ? "unchecked" : "refused")
+                   : "too_large";
+
+    ngx_http_foundry_ct_count(chk, outcome);
+
+    if (ccf->fail_open) {
+        chk->passing = 1;
+        return NGX_OK;
+    }
+
+    switch (why) {
+
+    case NGX_HTTP_FOUNDRY_CT_F_SIZE:
+        return ngx_http_foundry_ct_replace(r, chk,
+                                           "the model's answer is larger "
+                                           "than the gateway's content check "
+                                           "takes (answer_max=%uz bytes), it "
+                                           "was not sent", ccf->answer_max);
+
+    case NGX_HTTP_FOUNDRY_CT_F_TEXT:
+        return ngx_http_foundry_ct_replace(r, chk,
+                                           "the text of the model's answer "
+                                           "is longer than the gateway's "
+                                           "content check takes (max_text=%uz "
+                                           "characters), it was not sent",
+                                           ccf->max_text);
+
+    default:
+        return ngx_http_foundry_ct_replace(r, chk,
+                                           "the gateway's content check is "
+                                           "unavailable, the model's answer "
+                                           "was not sent");
+    }
+}
+
+
+/* the 503 that replaces the answer dropped */
+
+static ngx_int_t
+ngx_http_foundry_ct_replace(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk, const char *fmt, ...)
+{
+    u_char   *last, msg[NGX_MAX_ERROR_STR];
+    va_list   args;
+
+    va_start(args, fmt);
+    last = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    chk->error = ngx_http_foundry_error_body(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                             "ContentCheckUnavailable", msg,
+                                             last - msg);
+    if (chk->error == NULL) {
+        return NGX_ERROR;
+    }
+
+    chk->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    chk->replaced = 1;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_foundry_ct_count(ngx_http_foundry_ct_check_t *chk,
     const char *outcome)
 {
-    ngx_http_foundry_metrics_count(NGX_HTTP_FOUNDRY_M_CONTENT, "checker",
-                                   &chk->conf->name, outcome);
+    ngx_http_foundry_metrics_count(chk->stage ? NGX_HTTP_FOUNDRY_M_ANSWER
+                                              : NGX_HTTP_FOUNDRY_M_CONTENT,
+                                   "checker", &chk->conf->name, outcome);
 }
 
 
@@ -909,6 +1300,14 @@ ngx_http_foundry_ct_variable(ngx_http_request_t *r,
 
     chk = ctx ? ctx->content : NULL;
 
+    /* the model's answer's check, when the answer was held */
+
+    if (chk && (data == NGX_HTTP_FOUNDRY_CT_VAR_A_VERDICT
+                || data == NGX_HTTP_FOUNDRY_CT_VAR_A_REASON))
+    {
+        chk = chk->answer;
+    }
+
     if (chk == NULL || chk->verdict == NULL) {
         v->not_found = 1;
         return NGX_OK;
@@ -917,11 +1316,13 @@ ngx_http_foundry_ct_variable(ngx_http_request_t *r,
     switch (data) {
 
     case NGX_HTTP_FOUNDRY_CT_VAR_VERDICT:
+    case NGX_HTTP_FOUNDRY_CT_VAR_A_VERDICT:
         s.data = (u_char *) chk->verdict;
         s.len = ngx_strlen(chk->verdict);
         break;
 
     case NGX_HTTP_FOUNDRY_CT_VAR_REASON:
+    case NGX_HTTP_FOUNDRY_CT_VAR_A_REASON:
         s = chk->reason;
         break;
 

@@ -27,6 +27,25 @@
 #define NGX_HTTP_FOUNDRY_CT_MAX_TEXT        100000
 #define NGX_HTTP_FOUNDRY_CT_MAX_TEXT_LIMIT  200000
 
+/* the model's answer held for its check (answers=on): answer_max's
+ * default, least and largest; the first buffer of one of unknown length */
+#define NGX_HTTP_FOUNDRY_CT_HOLD_MAX        (1024 * 1024)
+#define NGX_HTTP_FOUNDRY_CT_HOLD_MIN        1024
+#define NGX_HTTP_FOUNDRY_CT_HOLD_LIMIT      (16 * 1024 * 1024)
+#define NGX_HTTP_FOUNDRY_CT_HOLD_FIRST      16384
+
+/*
+ * the bit of r->buffered while the answer is held: the image filter's
+ * (NGX_HTTP_IMAGE_BUFFERED, private to it), which only takes images,
+ * never the JSON answers held here (r->buffered has four bits, all of
+ * them nginx's filters')
+ */
+#define NGX_HTTP_FOUNDRY_CT_BUFFERED        0x08
+
+/* what is checked: the prompt, the model's answer (a byte of the key) */
+#define NGX_HTTP_FOUNDRY_CT_PROMPT          0
+#define NGX_HTTP_FOUNDRY_CT_REPLY           1
+
 /* the largest checker answer read */
 #define NGX_HTTP_FOUNDRY_CT_ANSWER_MAX      65536
 
@@ -64,6 +83,10 @@ typedef struct ngx_http_foundry_content_conf_s {
     ngx_uint_t                      shield;
     ngx_uint_t                      identity;
     size_t                          max_text;
+
+    /* answers=on: the model's answers too, held up to answer_max bytes */
+    ngx_uint_t                      answers;
+    size_t                          answer_max;
 
     ngx_shm_zone_t                 *cache;
     ngx_msec_t                      ttl;
@@ -138,6 +161,16 @@ typedef struct {
     ngx_uint_t                      item_first;
     ngx_uint_t                      item_role;
 
+    /*
+     * the model's answer (ngx_http_foundry_content_reply.c): the output
+     * item being read, what the texts were before it (dropped with its
+     * texts unless it is a message or a function call)
+     */
+    ngx_uint_t                      item_kept;
+    size_t                          item_bytes;
+    size_t                          item_chars;
+    ngx_uint_t                      item_counted;
+
     ngx_uint_t                      error;
 } ngx_http_foundry_ct_text_t;
 
@@ -183,11 +216,30 @@ struct ngx_http_foundry_ct_check_s {
     const char                     *verdict;
     ngx_str_t                       reason;
 
+    /* NGX_HTTP_FOUNDRY_CT_PROMPT or _REPLY */
+    ngx_uint_t                      stage;
+
+    /* the prompt's check: the answer's check, once the answer came */
+    ngx_http_foundry_ct_check_t    *answer;
+
+    /* the answer's check: the answer held, the error that replaces it */
+    ngx_buf_t                      *held;
+    ngx_buf_t                      *error;
+    ngx_uint_t                      status;
+
     unsigned                        started:1;
     unsigned                        done:1;
     unsigned                        timed_out:1;
     unsigned                        cached:1;
     unsigned                        text_read:1;
+
+    /* the answer's check: held, passed on as it is, replaced by "error" */
+    unsigned                        holding:1;
+    unsigned                        complete:1;
+    unsigned                        passing:1;
+    unsigned                        replaced:1;
+    unsigned                        header_sent:1;
+    unsigned                        error_sent:1;
 };
 
 
@@ -216,6 +268,28 @@ char *ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_foundry_content_check(ngx_http_request_t *r,
     ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ctx_t *ctx);
 ngx_int_t ngx_http_foundry_content_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_foundry_content_reply_check(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk);
+ngx_int_t ngx_http_foundry_content_reply_large(ngx_http_request_t *r,
+    ngx_http_foundry_ct_check_t *chk);
+
+
+/* ngx_http_foundry_content_reply.c */
+
+/* not static for fuzz/fuzz_content.c */
+extern yajl_callbacks  ngx_http_foundry_content_reply_callbacks;
+
+void ngx_http_foundry_content_reply_reader(ngx_pool_t *pool, size_t max,
+    ngx_http_foundry_ct_text_t *t, ngx_http_foundry_jtee_t *tee);
+ngx_uint_t ngx_http_foundry_content_reply_descend(void *ctx);
+ngx_int_t ngx_http_foundry_content_reply_text(ngx_pool_t *pool, size_t max,
+    u_char *data, size_t len, ngx_http_foundry_ct_text_t *t,
+    ngx_http_foundry_jtee_t *tee);
+
+
+/* ngx_http_foundry_content_hold.c */
+
+ngx_int_t ngx_http_foundry_content_filter_init(ngx_conf_t *cf);
 
 
 /* ngx_http_foundry_content_text.c */
@@ -229,7 +303,9 @@ ngx_http_foundry_ct_check_t *ngx_http_foundry_content_state(
 void ngx_http_foundry_content_text_reader(ngx_pool_t *pool, size_t max,
     ngx_http_foundry_ct_text_t *t, ngx_http_foundry_jtee_t *tee);
 ngx_int_t ngx_http_foundry_content_key(u_char *id,
-    ngx_http_foundry_ct_text_t *t, u_char *key);
+    ngx_http_foundry_ct_text_t *t, ngx_uint_t stage, u_char *key);
+int ngx_http_foundry_content_text_add(ngx_http_foundry_ct_text_t *t,
+    u_char *s, size_t len, ngx_uint_t user);
 ngx_int_t ngx_http_foundry_content_join(ngx_http_foundry_ct_text_t *t);
 size_t ngx_http_foundry_content_cut(u_char *p, size_t len, size_t chars);
 uintptr_t ngx_http_foundry_content_escape(u_char *dst, u_char *src,
@@ -251,7 +327,8 @@ ngx_int_t ngx_http_foundry_content_answer(ngx_pool_t *pool, ngx_uint_t kind,
 ngx_uint_t ngx_http_foundry_content_flagged(
     ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res);
 ngx_buf_t *ngx_http_foundry_content_error(ngx_http_request_t *r,
-    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res);
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res,
+    ngx_uint_t stage);
 ngx_int_t ngx_http_foundry_content_reason(ngx_pool_t *pool,
     ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res,
     ngx_str_t *reason);

@@ -521,7 +521,8 @@ ngx_http_foundry_content_reason(ngx_pool_t *pool,
 
 ngx_buf_t *
 ngx_http_foundry_content_error(ngx_http_request_t *r,
-    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res)
+    ngx_http_foundry_content_conf_t *ccf, ngx_http_foundry_ct_result_t *res,
+    ngx_uint_t stage)
 {
     u_char      *p, *last;
     size_t       size;
@@ -540,11 +541,23 @@ ngx_http_foundry_content_error(ngx_http_request_t *r,
     p = b->last;
     last = b->end;
 
+    if (stage == NGX_HTTP_FOUNDRY_CT_REPLY) {
+        p = ngx_slprintf(p, last,
+                         "{\"error\":{\"code\":\"content_filter\","
+                         "\"message\":\"The model's answer was filtered by "
+                         "the gateway's content policy.\","
+                         "\"param\":\"completion\",");
+
+    } else {
+        p = ngx_slprintf(p, last,
+                         "{\"error\":{\"code\":\"content_filter\","
+                         "\"message\":\"The prompt was filtered by the "
+                         "gateway's content policy. Please modify your "
+                         "prompt and retry.\",\"param\":\"prompt\",");
+    }
+
     p = ngx_slprintf(p, last,
-                     "{\"error\":{\"code\":\"content_filter\",\"message\":"
-                     "\"The prompt was filtered by the gateway's content "
-                     "policy. Please modify your prompt and retry.\","
-                     "\"param\":\"prompt\",\"type\":null,\"status\":400,"
+                     "\"type\":null,\"status\":400,"
                      "\"innererror\":{\"code\":"
                      "\"ResponsibleAIPolicyViolation\","
                      "\"content_filter_result\":{");
@@ -567,7 +580,7 @@ ngx_http_foundry_content_error(ngx_http_request_t *r,
         first = 0;
     }
 
-    if (ccf->shield) {
+    if (ccf->shield && stage == NGX_HTTP_FOUNDRY_CT_PROMPT) {
         p = ngx_slprintf(p, last,
                          "%s\"jailbreak\":{\"filtered\":%s,\"detected\":%s},"
                          "\"indirect_attack\":{\"filtered\":%s,"

@@ -62,7 +62,8 @@ static ngx_str_t  ngx_http_foundry_ct_category_names[] = {
  * foundry_content_check <location> [shape=azure|generic]
  *     [fail=open|closed] [timeout=time] [Hate=n] [SelfHarm=n] [Sexual=n]
  *     [Violence=n] [shield=on|off] [blocklists=a,b] [identity=upstream]
- *     [max_text=n] [cache=zone] [ttl=time];
+ *     [max_text=n] [cache=zone] [ttl=time] [answers=on|off]
+ *     [answer_max=size];
  * foundry_content_check off;
  */
 
@@ -100,6 +101,7 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ccf->timeout = 2000;
     ccf->ttl = 60000;
     ccf->max_text = NGX_HTTP_FOUNDRY_CT_MAX_TEXT;
+    ccf->answer_max = NGX_HTTP_FOUNDRY_CT_HOLD_MAX;
 
     for (i = 0; i < NGX_HTTP_FOUNDRY_CT_CATEGORIES; i++) {
         ccf->thresholds[i] = -1;
@@ -297,6 +299,36 @@ ngx_http_foundry_ct_value(ngx_conf_t *cf, ngx_http_foundry_ct_args_t *a,
         }
 
         ccf->max_text = (size_t) n;
+        return NGX_OK;
+    }
+
+    if (name->len == 7 && ngx_strncmp(name->data, "answers", 7) == 0) {
+        if (v->len == 2 && ngx_strncmp(v->data, "on", 2) == 0) {
+            ccf->answers = 1;
+
+        } else if (v->len == 3 && ngx_strncmp(v->data, "off", 3) == 0) {
+            ccf->answers = 0;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name->len == 10 && ngx_strncmp(name->data, "answer_max", 10) == 0) {
+        n = ngx_parse_size(v);
+
+        if (n == NGX_ERROR || n < NGX_HTTP_FOUNDRY_CT_HOLD_MIN
+            || n > NGX_HTTP_FOUNDRY_CT_HOLD_LIMIT)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": answer_max is a size from 1k to 16m",
+                               arg);
+            return NGX_ERROR;
+        }
+
+        ccf->answer_max = (size_t) n;
         return NGX_OK;
     }
 

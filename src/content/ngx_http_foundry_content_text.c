@@ -331,18 +331,20 @@ ngx_http_foundry_content_escape(u_char *dst, u_char *src, size_t size)
  * The cache's key: SHA-256 of the check's settings ("id"), the texts'
  * number, lengths and kinds, then the texts, as they are in the body:
  * the lengths come first, so that two lists of texts never give the same
- * bytes.
+ * bytes.  The stage (the prompt, the model's answer) is the top byte of
+ * the texts' number: a prompt and an answer of the same text have two
+ * keys (a prompt's key is the same as before answers were checked).
  */
 
 ngx_int_t
 ngx_http_foundry_content_key(u_char *id, ngx_http_foundry_ct_text_t *t,
-    u_char *key)
+    ngx_uint_t stage, u_char *key)
 {
     if (t->n == 0) {
         return NGX_ERROR;
     }
 
-    t->heads[0] = t->n;
+    t->heads[0] = (uint64_t) t->n | ((uint64_t) stage << 56);
 
     t->spans[0].data = id;
     t->spans[0].len = NGX_HTTP_FOUNDRY_DIGEST_LEN;
@@ -477,12 +479,13 @@ ngx_http_foundry_ct_grow(ngx_http_foundry_ct_text_t *t)
 
 
 /*
- * A text of the request, kept where it is (or copied when the parse's
- * strings do not stay: yajl's); "user" for the "role" user
+ * A text of the request (or of the model's answer), kept where it is (or
+ * copied when the parse's strings do not stay: yajl's); "user" for the
+ * "role" user
  */
 
-static int
-ngx_http_foundry_ct_text(ngx_http_foundry_ct_text_t *t, u_char *s,
+int
+ngx_http_foundry_content_text_add(ngx_http_foundry_ct_text_t *t, u_char *s,
     size_t len, ngx_uint_t user)
 {
     u_char  *p;
@@ -575,8 +578,8 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
             return 1;
         }
 
-        return ngx_http_foundry_ct_text(t, p, len,
-                                        t->top != NGX_HTTP_FOUNDRY_CT_T_SYSTEM);
+        return ngx_http_foundry_content_text_add(t, p, len,
+                                   t->top != NGX_HTTP_FOUNDRY_CT_T_SYSTEM);
 
     case 2:
         /* strings of "prompt" or "input" */
@@ -584,7 +587,7 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
         if (t->top == NGX_HTTP_FOUNDRY_CT_T_PROMPT
             || t->top == NGX_HTTP_FOUNDRY_CT_T_INPUT)
         {
-            return ngx_http_foundry_ct_text(t, p, len, 1);
+            return ngx_http_foundry_content_text_add(t, p, len, 1);
         }
 
         return 1;
@@ -623,7 +626,7 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
         if (key == NGX_HTTP_FOUNDRY_CT_K_CONTENT
             || key == NGX_HTTP_FOUNDRY_CT_K_OUTPUT)
         {
-            return ngx_http_foundry_ct_text(t, p, len, 0);
+            return ngx_http_foundry_content_text_add(t, p, len, 0);
         }
 
         return 1;
@@ -632,7 +635,7 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
         /* strings of a message's "content" array */
 
         if (t->parts) {
-            return ngx_http_foundry_ct_text(t, p, len, 0);
+            return ngx_http_foundry_content_text_add(t, p, len, 0);
         }
 
         return 1;
@@ -641,7 +644,7 @@ ngx_http_foundry_ct_string(void *ctx, const unsigned char *s, size_t len)
         /* the "text" of a content part */
 
         if (t->parts && key == NGX_HTTP_FOUNDRY_CT_K_TEXT) {
-            return ngx_http_foundry_ct_text(t, p, len, 0);
+            return ngx_http_foundry_content_text_add(t, p, len, 0);
         }
 
         return 1;

@@ -1171,12 +1171,37 @@ sub _inference {
         include_usage => (ref $body->{stream_options} eq 'HASH'
                           && _is_true($body->{stream_options}{include_usage})) ? 1 : 0,
         body => $body,
+        text => REPLY_TEXT,
     };
 
-    return $self->_chat($x)        if $op eq 'chat/completions';
-    return $self->_completions($x) if $op eq 'completions';
-    return $self->_embeddings($x)  if $op eq 'embeddings';
-    return $self->_responses($x);
+    # the answer's text chosen by the prompt (for the content check of
+    # answers): DEMO-ANSWER:<WORD> adds DEMO-<WORD> to the answer's text,
+    # DEMO-ANSWER-TOOL:<WORD> makes it a tool call whose arguments hold
+    # DEMO-<WORD>, DEMO-ANSWER-REASONING:<WORD> adds a Responses reasoning
+    # item that says DEMO-<WORD>, DEMO-ANSWER-PAD:<n> adds n bytes of text
+    my $raw = $req->{body} // '';
+    $x->{text} .= " DEMO-$1" while $raw =~ /DEMO-ANSWER:([A-Za-z0-9]+)/g;
+    $x->{tool} = "DEMO-$1" if $raw =~ /DEMO-ANSWER-TOOL:([A-Za-z0-9]+)/;
+    $x->{reasoning_text} = "DEMO-$1"
+        if $raw =~ /DEMO-ANSWER-REASONING:([A-Za-z0-9]+)/;
+    $x->{text} .= ' ' . ('x' x $1)
+        if $raw =~ /DEMO-ANSWER-PAD:(\d{1,8})\b/;
+
+    my $resp = $op eq 'chat/completions' ? $self->_chat($x)
+             : $op eq 'completions'      ? $self->_completions($x)
+             : $op eq 'embeddings'       ? $self->_embeddings($x)
+             : $self->_responses($x);
+
+    # x-mock-json-chunks: a JSON answer sent chunked (no Content-Length),
+    # in x-mock-chunks pieces
+    if (_truthy(_hval($req, 'x-mock-json-chunks')) && defined $resp->{body}
+        && !$resp->{events})
+    {
+        $resp = { status => $resp->{status}, ctype => $resp->{ctype},
+                  events => [ grep { length } _pieces($resp->{body}, $x->{chunks}) ] };
+    }
+
+    return $resp;
 }
 
 sub _chat_usage {
@@ -1195,13 +1220,21 @@ sub _chat {
     my $id = "chatcmpl-mock-$x->{id}";
 
     if (!$x->{stream}) {
+        my $m = { role => 'assistant', content => $x->{text} };
+        if (defined $x->{tool}) {
+            $m->{content} = undef;
+            $m->{tool_calls} = [ { id => 'call_mock_1', type => 'function',
+                                   function => { name => 'lookup',
+                                                 arguments => $JSON_OUT->encode(
+                                                     { q => $x->{tool} }) } } ];
+        }
         return _json_resp(200, {
             id => $id, object => 'chat.completion', created => CREATED,
             model => $x->{model},
             choices => [ {
                 index => 0,
-                message => { role => 'assistant', content => REPLY_TEXT },
-                finish_reason => 'stop',
+                message => $m,
+                finish_reason => defined $x->{tool} ? 'tool_calls' : 'stop',
             } ],
             usage => _chat_usage($x),
         });
@@ -1234,7 +1267,7 @@ sub _completions {
         return _json_resp(200, {
             id => $id, object => 'text_completion', created => CREATED,
             model => $x->{model},
-            choices => [ { index => 0, text => REPLY_TEXT, logprobs => undef,
+            choices => [ { index => 0, text => $x->{text}, logprobs => undef,
                            finish_reason => 'stop' } ],
             usage => _chat_usage($x),
         });
@@ -1289,11 +1322,20 @@ sub _responses {
         input_tokens_details => { cached_tokens => 0 + $x->{cached} },
         output_tokens_details => { reasoning_tokens => 0 + $x->{reasoning} },
     };
+    my @output = ({ type => 'message', role => 'assistant',
+                    content => [ { type => 'output_text', text => $x->{text} } ] });
+    unshift @output, { type => 'reasoning', id => 'rs_mock_1',
+                       summary => [ { type => 'summary_text',
+                                      text => $x->{reasoning_text} } ] }
+        if defined $x->{reasoning_text};
+    push @output, { type => 'function_call', call_id => 'call_mock_1',
+                    name => 'lookup',
+                    arguments => $JSON_OUT->encode({ q => $x->{tool} }) }
+        if defined $x->{tool};
     my $final = {
         id => $id, object => 'response', created_at => CREATED,
         model => $x->{model}, status => 'completed',
-        output => [ { type => 'message', role => 'assistant',
-                      content => [ { type => 'output_text', text => REPLY_TEXT } ] } ],
+        output => \@output,
         usage => $usage,
     };
     return _json_resp(200, $final) unless $x->{stream};
