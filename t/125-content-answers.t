@@ -30,7 +30,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 152;
+plan tests => 165;
 
 my $Secret = 'SECRETANSWERWORD';
 
@@ -44,6 +44,15 @@ sub content_mode {
     my (%set) = @_;
     return mock_call('PUT', '/__mock/content',
                      JSON::PP::encode_json({ reset => 1, %set }));
+}
+
+sub model_requests {
+    my $s = mock_call('GET', '/__mock/stats');
+    my $n = 0;
+    for my $p (keys %{ $s->{by_path} }) {
+        $n += $s->{by_path}{$p} if $p =~ m{\A/v1/};
+    }
+    return $n;
 }
 
 # a closed port: the checker that refuses connections
@@ -88,6 +97,7 @@ my $locs = join '',
         'foundry_content_check /_cs/ answers=on fail=open timeout=500ms;'),
     loc('gone-closed', 'foundry_content_check /_gone/ answers=on;'),
     loc('gone-open', 'foundry_content_check /_gone/ answers=on fail=open;'),
+    loc('nostream', 'foundry_content_check /_cs/ answers=on streams=refuse;'),
     loc('cached',
         'foundry_content_check /_cs/ answers=on cache=verdicts ttl=30s;',
         'add_header X-Cache $foundry_content_cache always;');
@@ -379,6 +389,30 @@ calls();
     is($st, 200, 'embeddings: pass');
     ok(!$h->{'x-averdict'}, 'embeddings: not checked');
 
+    # streams=refuse: a streamed request, whose answer would not be
+    # checked, is refused before it goes upstream or to the checker
+    calls();
+    my $before = model_requests();
+    ($st, $h, $b) = post('/nostream/chat/completions', {
+        model => 'gpt-4o', stream => JSON::PP::true,
+        messages => [ { role => 'user', content => 'DEMO-ANSWER:UNSAFE' } ] });
+    is($st, 400, 'streams=refuse: a stream refused');
+    my $e = err_of($b)->{error} // {};
+    is($e->{code}, 'StreamNotAllowed', 'streams=refuse: its code');
+    like($e->{message} // '', qr/without "stream": true/,
+         'streams=refuse: its message says what to do');
+    is($h->{'x-verdict'}, 'stream_refused', 'streams=refuse: the verdict');
+    is(model_requests(), $before, 'streams=refuse: nothing upstream');
+    is(scalar @{ calls() }, 0, 'streams=refuse: no checker call');
+    ($st, $h, $b) = post('/nostream/chat/completions', {
+        model => 'gpt-4o', stream => JSON::PP::false,
+        messages => [ { role => 'user', content => 'DEMO-ANSWER:UNSAFE' } ] });
+    is($st, 400, 'streams=refuse: not streamed, the answer checked');
+    is($h->{'x-averdict'}, 'flagged', 'streams=refuse: and flagged');
+    ($st, $h) = chat('/nostream', 'hi');
+    is($st, 200, 'streams=refuse: a request without stream passes');
+    is($h->{'x-averdict'}, 'allowed', 'streams=refuse: its answer allowed');
+
     calls();
     ($st, $h) = chat('/off', 'DEMO-ANSWER:UNSAFE');
     is($st, 200, 'answers=off: the answer passes');
@@ -545,6 +579,8 @@ sub image_only {
          'metrics: too_large');
     like($b, qr/foundry_content_answer_checks_total\{checker="\/_cs\/",outcome="unchecked"\} \d+/,
          'metrics: unchecked');
+    like($b, qr/foundry_content_checks_total\{checker="\/_cs\/",outcome="stream_refused"\} 1\b/,
+         'metrics: a stream refused');
 
     my $err = $ngx->error_log;
     unlike($err, qr/$Secret|DEMO-|Hello from/, 'logs: no answer text in the error log');
@@ -682,5 +718,11 @@ like(conf_error('foundry_content_check /_cs answer_max=512;'),
      qr/answer_max is a size from 1k to 16m/, 'conf: answer_max too small');
 like(conf_error('foundry_content_check /_cs answer_max=lots;'),
      qr/answer_max is a size from 1k to 16m/, 'conf: answer_max not a size');
+like(conf_error('foundry_content_check /_cs streams=refuse;'),
+     qr/"streams=refuse" is for the answers checked \("answers=on"\).* in \S+nginx\.conf:\d+/,
+     'conf: streams=refuse without answers=on');
+like(conf_error('foundry_content_check /_cs answers=on streams=maybe;'),
+     qr/invalid parameter "streams=maybe" of "foundry_content_check"/,
+     'conf: streams=');
 is(conf_error('foundry_content_check /_cs answers=on answer_max=16m;'), '',
    'conf: answers=on answer_max=16m');

@@ -154,6 +154,27 @@ ngx_http_foundry_content_check(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /* streams=refuse: an answer that cannot be held is not asked for */
+
+    if (ccf->refuse_streams && ctx->body.stream) {
+        chk->done = 1;
+        chk->verdict = "stream_refused";
+        ngx_str_set(&chk->reason, "streams=refuse");
+        ngx_http_foundry_ct_count(chk, "stream_refused");
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foundry: the content check \"%V\" refused a "
+                      "streamed request: its answer could not be checked "
+                      "(streams=refuse)", &ccf->name);
+
+        return ngx_http_foundry_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "StreamNotAllowed",
+                                      "this location checks the model's "
+                                      "answers, which a streamed answer "
+                                      "cannot be: send the request without "
+                                      "\"stream\": true");
+    }
+
     if (chk->pending && !chk->timed_out) {
         return NGX_AGAIN;
     }

@@ -88,6 +88,10 @@ typedef struct ngx_http_foundry_content_conf_s {
     ngx_uint_t                      answers;
     size_t                          answer_max;
 
+    /* streams=refuse: a streamed request (whose answer is never held) is
+     * refused before it goes upstream */
+    ngx_uint_t                      refuse_streams;
+
     ngx_shm_zone_t                 *cache;
     ngx_msec_t                      ttl;
 

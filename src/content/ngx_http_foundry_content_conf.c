@@ -63,7 +63,7 @@ static ngx_str_t  ngx_http_foundry_ct_category_names[] = {
  *     [fail=open|closed] [timeout=time] [Hate=n] [SelfHarm=n] [Sexual=n]
  *     [Violence=n] [shield=on|off] [blocklists=a,b] [identity=upstream]
  *     [max_text=n] [cache=zone] [ttl=time] [answers=on|off]
- *     [answer_max=size];
+ *     [answer_max=size] [streams=pass|refuse];
  * foundry_content_check off;
  */
 
@@ -131,6 +131,14 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
                            "categories, \"shield\" and \"blocklists\" are "
                            "Azure AI Content Safety's, not of "
                            "\"shape=generic\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ccf->refuse_streams && !ccf->answers) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"streams=refuse\" is for the answers checked "
+                           "(\"answers=on\"): a stream's prompt is checked "
+                           "as any other");
         return NGX_CONF_ERROR;
     }
 
@@ -308,6 +316,20 @@ ngx_http_foundry_ct_value(ngx_conf_t *cf, ngx_http_foundry_ct_args_t *a,
 
         } else if (v->len == 3 && ngx_strncmp(v->data, "off", 3) == 0) {
             ccf->answers = 0;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name->len == 7 && ngx_strncmp(name->data, "streams", 7) == 0) {
+        if (v->len == 6 && ngx_strncmp(v->data, "refuse", 6) == 0) {
+            ccf->refuse_streams = 1;
+
+        } else if (v->len == 4 && ngx_strncmp(v->data, "pass", 4) == 0) {
+            ccf->refuse_streams = 0;
 
         } else {
             return NGX_DECLINED;
