@@ -1002,10 +1002,12 @@ ngx_http_foundry_init(ngx_conf_t *cf)
         *h = ngx_http_foundry_log_handler;
     }
 
-    /* the model's answers held for their check (answers=on) come after
-     * the filter that reads their usage */
+    /*
+     * the model's answers held for their check come after the filter that
+     * reads their usage; without answers=on anywhere, not in the chain
+     */
 
-    if (ngx_http_foundry_content_filter_init(cf) != NGX_OK) {
+    if (fmcf->answers && ngx_http_foundry_content_filter_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -76,6 +76,7 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                        *value, parts[4];
     ngx_uint_t                        i;
     ngx_http_foundry_ct_args_t        a;
+    ngx_http_foundry_main_conf_t     *fmcf;
     ngx_http_foundry_content_conf_t  *ccf;
 
     if (flcf->content != NGX_CONF_UNSET_PTR) {
@@ -160,6 +161,11 @@ ngx_http_foundry_content_check_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (ngx_http_foundry_sha256(parts, 4, ccf->id) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    if (ccf->answers) {
+        fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foundry_module);
+        fmcf->answers = 1;
     }
 
     flcf->content = ccf;

@@ -50,6 +50,10 @@ typedef struct {
     /* a $foundry_*_tokens variable is in the configuration (usage.c) */
     ngx_flag_t                      usage_variables;
 
+    /* a foundry_content_check has answers=on: the answers' filters are
+     * registered (content/), else no request passes through them */
+    ngx_flag_t                      answers;
+
     /* the first "foundry_metrics", to name it when no zone is declared */
     u_char                         *metrics_file;
     ngx_uint_t                      metrics_line;
