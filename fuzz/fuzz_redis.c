@@ -157,7 +157,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the replies, in two pieces, to a connection that awaits them */
 
-    f.redis.reader = redisReaderCreate();
+    f.redis.reader = ngx_http_foundry_redis_reader(&f.redis);
     if (f.redis.reader == NULL) {
         abort();
     }

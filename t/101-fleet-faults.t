@@ -22,6 +22,8 @@ my $params = cwd() . '/conf.d/foundry_proxy_params';
 my $rport = $redis->{port};
 my ($garbage) = FoundryRedis::liar("HTTP/1.1 400 Bad Request\r\n\r\n");
 my ($errors) = FoundryRedis::liar("-ERR not today\r\n");
+# an array that declares 888,888,883 elements: refused at its header
+my ($huge) = FoundryRedis::liar("*888888883\r\n");
 
 our $Ngx;
 
@@ -47,6 +49,8 @@ my $ngx = $Ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
     foundry_limit_sync zone=garbage redis=127.0.0.1:$garbage $sync;
     foundry_limit_zone errors:1m;
     foundry_limit_sync zone=errors redis=127.0.0.1:$errors $sync;
+    foundry_limit_zone huge:1m;
+    foundry_limit_sync zone=huge redis=127.0.0.1:$huge $sync;
 
     server {
         listen 127.0.0.1:\$PORT;
@@ -60,6 +64,7 @@ my $ngx = $Ngx = FoundryNginx->new(workers => 2, http => <<"CONF");
             foundry_limit zone=closed key=\$http_x_closed rpm=1000;
             foundry_limit zone=garbage key=\$http_x_garbage rpm=1000;
             foundry_limit zone=errors key=\$http_x_errors rpm=1000;
+            foundry_limit zone=huge key=\$http_x_huge rpm=1000;
             include $params;
         }
 
@@ -113,7 +118,7 @@ sub lines {
     return scalar grep { /$re/ } split /\n/, $ngx->error_log;
 }
 
-plan tests => 22;
+plan tests => 25;
 
 ok(wait_metrics(up('share', 1)), 'share: the sync is up');
 ok(wait_metrics(up('closed', 1)), 'closed: the sync is up');
@@ -132,6 +137,11 @@ is(lines(qr/foundry_limit_zone "garbage": sync with redis 127\.0\.0\.1:$garbage 
    1, 'garbage: one log line for the change of state, naming the server');
 is(lines(qr/foundry_limit_zone "errors": sync with redis .* failed \(unexpected reply\)/),
    1, 'errors: one log line');
+
+is_deeply(calls('huge', 3), { 200 => 3 }, 'huge array: requests served');
+ok(wait_metrics(up('huge', 0)), 'huge array: the sync is down');
+is(lines(qr/foundry_limit_zone "huge": sync with redis 127\.0\.0\.1:$huge failed \(reply too large\)/),
+   1, 'huge array: refused at its header, not awaited until the timeout');
 
 # Redis stopped: served from local state, fail=share halves rpm, fail=closed
 # refuses; usage kept meanwhile

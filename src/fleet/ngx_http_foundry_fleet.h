@@ -69,6 +69,7 @@ struct ngx_http_foundry_redis_s {
 
     ngx_peer_connection_t           peer;
     void                           *reader;     /* hiredis's redisReader */
+    size_t                          elements;   /* the reply's arrays' */
     ngx_buf_t                      *out;
     ngx_uint_t                      replies;    /* still awaited */
 
@@ -83,6 +84,7 @@ struct ngx_http_foundry_redis_s {
 
     unsigned                        busy:1;
     unsigned                        authing:1;
+    unsigned                        too_large:1;
     unsigned                        sni:1;      /* tls_name is not an IP */
 };
 
@@ -142,6 +144,7 @@ void ngx_http_foundry_fleet_done(ngx_http_foundry_redis_t *rd,
 void ngx_http_foundry_redis_exchange(ngx_http_foundry_redis_t *rd,
     ngx_buf_t *out, ngx_uint_t replies);
 void ngx_http_foundry_redis_close(ngx_http_foundry_redis_t *rd);
+void *ngx_http_foundry_redis_reader(ngx_http_foundry_redis_t *rd);
 ngx_int_t ngx_http_foundry_redis_feed(ngx_http_foundry_redis_t *rd,
     u_char *buf, size_t n, const char **error);
 ngx_int_t ngx_http_foundry_redis_check(ngx_uint_t type, void *reply,

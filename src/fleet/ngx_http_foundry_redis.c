@@ -28,6 +28,18 @@
 
 #define NGX_HTTP_FOUNDRY_REDIS_BUF      16384
 
+/*
+ * A reply's bounds.  hiredis allocates an array's element pointers when
+ * the array's header comes, before its elements do: a garbage "*888888883"
+ * would cost gigabytes for 12 bytes, so the arrays of one reply declare
+ * at most NGX_HTTP_FOUNDRY_REDIS_ELEMENTS elements together (a fleet's
+ * largest reply, ZRANGEBYSCORE or MGET of the keys used, has one element
+ * a key).  The bytes the reader holds unparsed (a bulk string's declared
+ * length is awaited) are bounded too.
+ */
+#define NGX_HTTP_FOUNDRY_REDIS_ELEMENTS 1048576
+#define NGX_HTTP_FOUNDRY_REDIS_PENDING  (128 * 1024 * 1024)
+
 
 static void ngx_http_foundry_redis_write(ngx_event_t *wev);
 #if (NGX_SSL)
@@ -43,6 +55,17 @@ static void ngx_http_foundry_redis_fail(ngx_http_foundry_redis_t *rd,
     const char *error);
 static ngx_int_t ngx_http_foundry_redis_integer(u_char *p, size_t len,
     int64_t *value);
+static void *ngx_http_foundry_redis_array(const redisReadTask *task,
+    int elements);
+
+
+/* hiredis's reply functions, but the arrays' (see above) */
+static redisReplyObjectFunctions  ngx_http_foundry_redis_functions;
+static void *(*ngx_http_foundry_redis_create_array)(const redisReadTask *task,
+    int elements);
+
+/* the connection whose replies are being read, for the arrays' count */
+static ngx_http_foundry_redis_t  *ngx_http_foundry_redis_feeding;
 
 
 void
@@ -84,7 +107,7 @@ ngx_http_foundry_redis_exchange(ngx_http_foundry_redis_t *rd, ngx_buf_t *out,
         c->data = rd;
         c->pool = NULL;
 
-        rd->reader = redisReaderCreate();
+        rd->reader = ngx_http_foundry_redis_reader(rd);
         if (rd->reader == NULL) {
             ngx_http_foundry_redis_fail(rd, "no memory for the reader");
             return;
@@ -426,26 +449,45 @@ ngx_int_t
 ngx_http_foundry_redis_feed(ngx_http_foundry_redis_t *rd, u_char *buf,
     size_t n, const char **error)
 {
-    void        *reply;
-    ngx_int_t    rc;
-    redisReply  *r;
+    int           rc_get;
+    void         *reply;
+    ngx_int_t     rc;
+    redisReply   *r;
+    redisReader  *reader;
 
     *error = "invalid reply";
+    reader = rd->reader;
 
-    if (redisReaderFeed(rd->reader, (const char *) buf, n) != REDIS_OK) {
+    if (redisReaderFeed(reader, (const char *) buf, n) != REDIS_OK) {
+        return NGX_ERROR;
+    }
+
+    if (reader->len - reader->pos > NGX_HTTP_FOUNDRY_REDIS_PENDING) {
+        *error = "reply too large";
         return NGX_ERROR;
     }
 
     for ( ;; ) {
         reply = NULL;
 
-        if (redisReaderGetReply(rd->reader, &reply) != REDIS_OK) {
+        ngx_http_foundry_redis_feeding = rd;
+        rc_get = redisReaderGetReply(reader, &reply);
+        ngx_http_foundry_redis_feeding = NULL;
+
+        if (rc_get != REDIS_OK) {
+            if (rd->too_large) {
+                *error = "reply too large";
+            }
+
             return NGX_ERROR;
         }
 
         if (reply == NULL) {
             return NGX_OK;
         }
+
+        /* the next reply's arrays are counted anew */
+        rd->elements = 0;
 
         if (rd->authing) {
             r = reply;
@@ -478,6 +520,63 @@ ngx_http_foundry_redis_feed(ngx_http_foundry_redis_t *rd, u_char *buf,
                    ? NGX_ERROR : NGX_DONE;
         }
     }
+}
+
+
+/* hiredis's reader, its arrays bounded: for a new connection, the fuzzers */
+
+void *
+ngx_http_foundry_redis_reader(ngx_http_foundry_redis_t *rd)
+{
+    redisReader  *reader;
+
+    reader = redisReaderCreate();
+    if (reader == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_foundry_redis_create_array == NULL) {
+        ngx_http_foundry_redis_functions = *reader->fn;
+        ngx_http_foundry_redis_create_array =
+                                 ngx_http_foundry_redis_functions.createArray;
+        ngx_http_foundry_redis_functions.createArray =
+                                                 ngx_http_foundry_redis_array;
+    }
+
+    reader->fn = &ngx_http_foundry_redis_functions;
+
+    rd->elements = 0;
+    rd->too_large = 0;
+
+    return reader;
+}
+
+
+/* an array's header: NULL (an error of the reader) past the bound */
+
+static void *
+ngx_http_foundry_redis_array(const redisReadTask *task, int elements)
+{
+    ngx_http_foundry_redis_t  *rd;
+
+    rd = ngx_http_foundry_redis_feeding;
+
+    if (elements > 0) {
+        if (rd == NULL
+            || (size_t) elements > NGX_HTTP_FOUNDRY_REDIS_ELEMENTS
+                                   - rd->elements)
+        {
+            if (rd) {
+                rd->too_large = 1;
+            }
+
+            return NULL;
+        }
+
+        rd->elements += elements;
+    }
+
+    return ngx_http_foundry_redis_create_array(task, elements);
 }
 
 
