@@ -10,7 +10,8 @@
 # DEMO-ANSWER-PAD:<n> n more bytes.
 #
 # Sections: chat, tool calls, completions, Responses flagged and allowed;
-# the allowed answer byte for byte; its length; thresholds; the generic
+# the allowed answer byte for byte; its length; the same with
+# proxy_buffering off (foundry_proxy_params'); thresholds; the generic
 # shape; what is not held (streams, other statuses and types, embeddings,
 # locations without answers=on); answer_max and max_text; the checker
 # failing with both fail modes, an answer cut short, a client that leaves;
@@ -30,7 +31,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 165;
+plan tests => 187;
 
 my $Secret = 'SECRETANSWERWORD';
 
@@ -98,6 +99,15 @@ my $locs = join '',
     loc('gone-closed', 'foundry_content_check /_gone/ answers=on;'),
     loc('gone-open', 'foundry_content_check /_gone/ answers=on fail=open;'),
     loc('nostream', 'foundry_content_check /_cs/ answers=on streams=refuse;'),
+    # proxy_buffering off, as foundry_proxy_params sets it: the upstream's
+    # buffers reach the hold as they are read, not through the event pipe
+    loc('unbuf', 'foundry_content_check /_cs/ answers=on;',
+        'proxy_buffering off;'),
+    loc('unbuf-small', 'foundry_content_check /_cs/ answers=on answer_max=1k;',
+        'proxy_buffering off;'),
+    loc('unbuf-small-open',
+        'foundry_content_check /_cs/ answers=on answer_max=1k fail=open;',
+        'proxy_buffering off;'),
     loc('cached',
         'foundry_content_check /_cs/ answers=on cache=verdicts ttl=30s;',
         'add_header X-Cache $foundry_content_cache always;');
@@ -336,6 +346,63 @@ calls();
     ($st, $h, $b) = chat('/v1', 'DEMO-ANSWER:UNSAFE', 'x-mock-json-chunks' => 1,
                          'x-mock-chunks' => 5);
     is($st, 400, 'length: a chunked flagged answer refused');
+}
+
+
+# 3b. the same with proxy_buffering off (foundry_proxy_params' setting)
+
+{
+    my ($st, $h, $b) = chat('/unbuf', "tell me DEMO-ANSWER:UNSAFE");
+    is($st, 400, 'unbuffered: a flagged answer refused');
+    is(err_of($b)->{error}{code}, 'content_filter', 'unbuffered: content_filter');
+    unlike($b, qr/DEMO-|Hello from/, 'unbuffered: nothing of the answer');
+    is($h->{'content-length'}, length $b, 'unbuffered: the error\'s length');
+
+    for my $case (['chat', '/chat/completions',
+                   { model => 'gpt-4o',
+                     messages => [ { role => 'user', content => 'hi' } ] }],
+                  ['responses', '/responses',
+                   { model => 'gpt-4o', input => 'hi' }])
+    {
+        my ($name, $op, $body) = @$case;
+        my ($st1, $h1, $b1) = post("/unbuf$op", $body);
+        my ($st0, $h0, $b0) = post("/plain$op", $body);
+        my $strip = sub { (my $x = shift) =~ s/"(?:id|created)":"?[\w-]+"?//g; $x };
+        is($st1, 200, "unbuffered: $name allowed");
+        is($strip->($b1), $strip->($b0), "unbuffered: $name the same bytes");
+        is($h1->{'x-averdict'}, 'allowed', "unbuffered: $name verdict");
+    }
+
+    ($st, $h, $b) = chat('/unbuf', 'hi', 'x-mock-json-chunks' => 1,
+                         'x-mock-chunks' => 5, 'x-mock-chunk-delay-ms' => 20);
+    is($st, 200, 'unbuffered: a chunked answer allowed');
+    is($h->{'content-length'}, length $b, 'unbuffered: its Content-Length');
+    like($b, qr/"Hello from the mock upstream\."/, 'unbuffered: whole');
+
+    ($st, $h, $b) = chat('/unbuf', 'DEMO-ANSWER:UNSAFE',
+                         'x-mock-json-chunks' => 1, 'x-mock-chunks' => 5,
+                         'x-mock-chunk-delay-ms' => 20);
+    is($st, 400, 'unbuffered: a chunked flagged answer refused');
+
+    ($st, $h, $b) = chat('/unbuf', 'hi', 'x-mock-reset-after' => 200);
+    is($st, 502, 'unbuffered: an answer cut short is a 502');
+    unlike($b, qr/Hello|choices/, 'unbuffered: nothing of it');
+
+    ($st, $h, $b) = chat('/unbuf-small', 'DEMO-ANSWER-PAD:2000',
+                         'x-mock-json-chunks' => 1, 'x-mock-chunks' => 8,
+                         'x-mock-chunk-delay-ms' => 10);
+    is($st, 503, 'unbuffered: over answer_max while read, closed: 503');
+    is($h->{'x-averdict'}, 'too_large', 'unbuffered: too_large');
+    unlike($b, qr/xxxx/, 'unbuffered: nothing of the answer');
+
+    ($st, $h, $b) = chat('/unbuf-small-open', 'DEMO-ANSWER:UNSAFE DEMO-ANSWER-PAD:2000',
+                         'x-mock-json-chunks' => 1, 'x-mock-chunks' => 8,
+                         'x-mock-chunk-delay-ms' => 10);
+    is($st, 200, 'unbuffered: over answer_max, open: passed');
+    my $j = eval { JSON::PP::decode_json($b) };
+    ok($j && $j->{choices}[0]{message}{content} =~ /DEMO-UNSAFE x{2000}/,
+       'unbuffered: open, the whole answer, what was held then the rest');
+    is($h->{'x-averdict'}, 'too_large', 'unbuffered: open, too_large');
 }
 
 
