@@ -630,7 +630,14 @@ sub image_only {
 {
     my ($st) = chat('/v1', 'DEMO-ANSWER:UNSAFE', 'x-mock-usage' => '11,23');
     is($st, 400, 'usage: flagged');
-    my $acc = $ngx->file('logs/answers.log');
+
+    # the access log's line is written after the answer went: wait for it
+    my $acc;
+    for (1 .. 50) {
+        $acc = $ngx->file('logs/answers.log');
+        last if $acc =~ m{POST /v1/chat/completions HTTP/1.1 400 flagged "Violence:6" c=\S+\n\z};
+        sleep 0.1;
+    }
     like($acc, qr{POST /v1/chat/completions HTTP/1.1 400 flagged "Violence:6" c=23\n\z},
          'usage: the tokens of the dropped answer counted');
 
