@@ -31,7 +31,7 @@ use lib 't/lib';
 use FoundryMock;
 use FoundryNginx;
 
-plan tests => 187;
+plan tests => 190;
 
 my $Secret = 'SECRETANSWERWORD';
 
@@ -451,6 +451,19 @@ calls();
     is($st, 200, 'type: a text/plain answer passes');
     is($b, 'DEMO-UNSAFE plain', 'type: untouched');
     ok(!$h->{'x-averdict'}, 'type: not checked');
+
+    # the type's parameters do not matter, another type with the same start
+    # is not JSON
+    my $answer = '{"choices":[{"message":{"content":"DEMO-UNSAFE"}}]}';
+    ($st, $h, $b) = chat('/v1', 'hi', 'x-mock-status' => 200,
+                         'x-mock-content-type' => 'Application/JSON; charset=utf-8',
+                         'x-mock-body' => $answer);
+    is($st, 400, 'type: application/json with parameters held and checked');
+    ($st, $h, $b) = chat('/v1', 'hi', 'x-mock-status' => 200,
+                         'x-mock-content-type' => 'application/json-seq',
+                         'x-mock-body' => $answer);
+    is($st, 200, 'type: application/json-seq passes');
+    ok(!$h->{'x-averdict'}, 'type: json-seq not checked');
 
     ($st, $h, $b) = post('/v1/embeddings', { model => 'emb', input => 'x' });
     is($st, 200, 'embeddings: pass');

@@ -1206,10 +1206,7 @@ ngx_http_foundry_ct_reply_failed(ngx_http_request_t *r,
     chk->reason.data = (u_char *) chk->failure;
     chk->reason.len = ngx_strlen(chk->failure);
 
-    chk->verdict = (why == NGX_HTTP_FOUNDRY_CT_F_CHECKER
-                    || why == NGX_HTTP_FOUNDRY_CT_F_JSON)
-                   ? (ccf->fail_open ? "unchecked" : "refused")
-                   : "too_large";
+    chk->verdict = outcome;
 
     ngx_http_foundry_ct_count(chk, outcome);
 

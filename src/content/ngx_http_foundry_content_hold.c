@@ -163,15 +163,14 @@ ngx_http_foundry_ch_wanted(ngx_http_request_t *r, ngx_http_foundry_ctx_t *ctx)
         return 0;
     }
 
+    /* the type without its parameters (the upstream's copy sets it) */
+
     type = &r->headers_out.content_type;
 
-    if (type->len < sizeof("application/json") - 1
+    if (r->headers_out.content_type_len != sizeof("application/json") - 1
         || ngx_strncasecmp(type->data, (u_char *) "application/json",
                            sizeof("application/json") - 1)
-           != 0
-        || (type->len > sizeof("application/json") - 1
-            && type->data[sizeof("application/json") - 1] != ';'
-            && type->data[sizeof("application/json") - 1] != ' '))
+           != 0)
     {
         return 0;
     }
